@@ -1,0 +1,33 @@
+# OpenCloudHSM — the two quick-start commands are `make run` and `make test`.
+# Every target installs what it needs, so each works by itself on a fresh machine.
+
+SHELL := /bin/bash
+NODE ?= node
+NPM ?= npm
+
+.PHONY: all build deps run stop test clean
+
+all: build
+
+# npm packages, pinned by package-lock.json. better-sqlite3 compiles a native
+# addon (node-gyp, python3, g++ — present on this machine kind).
+node_modules/.installed: package.json package-lock.json
+	$(NPM) ci --no-audit --no-fund
+	@touch $@
+
+deps: node_modules/.installed
+
+build: deps
+	$(NODE) node_modules/typescript/bin/tsc -p tsconfig.json
+
+run: build
+	$(NODE) dist/packages/cli/src/ochsm.js up
+
+stop:
+	@if [ -f dist/packages/cli/src/ochsm.js ]; then $(NODE) dist/packages/cli/src/ochsm.js down; else echo "nothing built, nothing running"; fi
+
+test: build
+	$(NODE) --test --test-concurrency=2 dist/
+
+clean:
+	rm -rf dist

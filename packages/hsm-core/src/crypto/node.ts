@@ -1,0 +1,36 @@
+/**
+ * @module The one door from the pure core to `node:crypto`.
+ *
+ * hsm-core does no I/O. Cryptographic primitives are not I/O, but keeping every
+ * `node:crypto` import in this file means a later port (WebCrypto, a worker
+ * pool, a FIPS provider) changes one file, and tools/check-imports.ts can
+ * enforce the boundary mechanically.
+ */
+export {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createHmac,
+  createPrivateKey,
+  createPublicKey,
+  createSecretKey,
+  diffieHellman,
+  generateKeyPair,
+  generateKeyPairSync,
+  getCurves,
+  hkdfSync,
+  privateDecrypt,
+  privateEncrypt,
+  publicDecrypt,
+  publicEncrypt,
+  randomBytes,
+  randomFillSync,
+  randomUUID,
+  scrypt,
+  sign,
+  timingSafeEqual,
+  verify,
+  constants,
+  KeyObject,
+} from 'node:crypto';
+export type { CipherGCM, DecipherGCM, JsonWebKey, ScryptOptions } from 'node:crypto';
