@@ -32,5 +32,6 @@ export {
   verify,
   constants,
   KeyObject,
+  X509Certificate,
 } from 'node:crypto';
 export type { CipherGCM, DecipherGCM, JsonWebKey, ScryptOptions } from 'node:crypto';

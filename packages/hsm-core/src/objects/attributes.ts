@@ -1,0 +1,208 @@
+/**
+ * @module Attribute values: the wire form of CK_ATTRIBUTE and its typed reading.
+ *
+ * An attribute travels as `{ type, value: bytes }` exactly as CK_ATTRIBUTE
+ * carries it, so the C shim needs no per-attribute knowledge. The core decodes
+ * values by the kind recorded here. Fixed decisions (docs/protocol.md):
+ *  - CK_BBOOL: 1 byte, 0x00 or 0x01 (anything else is CKR_ATTRIBUTE_VALUE_INVALID);
+ *  - CK_ULONG: 8 bytes little-endian (LP64 CK_ULONG on x86-64 and aarch64);
+ *  - CK_DATE: 8 ASCII digits YYYYMMDD, or empty;
+ *  - CK_UTF8CHAR strings: UTF-8 bytes, validated as UTF-8;
+ *  - byte arrays: as given, bounded by MAX_ATTRIBUTE_BYTES.
+ */
+import * as P from '../../../protocol/src/pkcs11.js';
+import { HsmError } from '../../../protocol/src/errors.js';
+import { ckaName } from '../../../protocol/src/names.js';
+
+export interface Attribute {
+  readonly type: number;
+  readonly value: Uint8Array;
+}
+
+export type AttrKind = 'bool' | 'ulong' | 'bytes' | 'utf8' | 'date';
+
+/** Upper bound for one attribute value (a 4096-bit key's components and large certificates fit). */
+export const MAX_ATTRIBUTE_BYTES = 64 * 1024;
+/** Upper bound for the number of attributes in one template. */
+export const MAX_TEMPLATE_ATTRIBUTES = 64;
+/** Upper bound for CKA_LABEL, in bytes. */
+export const MAX_LABEL_BYTES = 256;
+
+/** The kind of every attribute this HSM knows. An attribute not listed here is CKR_ATTRIBUTE_TYPE_INVALID. */
+export const ATTRIBUTE_KINDS: ReadonlyMap<number, AttrKind> = new Map<number, AttrKind>([
+  [P.CKA_CLASS, 'ulong'],
+  [P.CKA_TOKEN, 'bool'],
+  [P.CKA_PRIVATE, 'bool'],
+  [P.CKA_LABEL, 'utf8'],
+  [P.CKA_APPLICATION, 'utf8'],
+  [P.CKA_VALUE, 'bytes'],
+  [P.CKA_OBJECT_ID, 'bytes'],
+  [P.CKA_CERTIFICATE_TYPE, 'ulong'],
+  [P.CKA_ISSUER, 'bytes'],
+  [P.CKA_SERIAL_NUMBER, 'bytes'],
+  [P.CKA_TRUSTED, 'bool'],
+  [P.CKA_CERTIFICATE_CATEGORY, 'ulong'],
+  [P.CKA_JAVA_MIDP_SECURITY_DOMAIN, 'ulong'],
+  [P.CKA_URL, 'utf8'],
+  [P.CKA_HASH_OF_SUBJECT_PUBLIC_KEY, 'bytes'],
+  [P.CKA_HASH_OF_ISSUER_PUBLIC_KEY, 'bytes'],
+  [P.CKA_NAME_HASH_ALGORITHM, 'ulong'],
+  [P.CKA_CHECK_VALUE, 'bytes'],
+  [P.CKA_KEY_TYPE, 'ulong'],
+  [P.CKA_SUBJECT, 'bytes'],
+  [P.CKA_ID, 'bytes'],
+  [P.CKA_SENSITIVE, 'bool'],
+  [P.CKA_ENCRYPT, 'bool'],
+  [P.CKA_DECRYPT, 'bool'],
+  [P.CKA_WRAP, 'bool'],
+  [P.CKA_UNWRAP, 'bool'],
+  [P.CKA_SIGN, 'bool'],
+  [P.CKA_SIGN_RECOVER, 'bool'],
+  [P.CKA_VERIFY, 'bool'],
+  [P.CKA_VERIFY_RECOVER, 'bool'],
+  [P.CKA_DERIVE, 'bool'],
+  [P.CKA_START_DATE, 'date'],
+  [P.CKA_END_DATE, 'date'],
+  [P.CKA_MODULUS, 'bytes'],
+  [P.CKA_MODULUS_BITS, 'ulong'],
+  [P.CKA_PUBLIC_EXPONENT, 'bytes'],
+  [P.CKA_PRIVATE_EXPONENT, 'bytes'],
+  [P.CKA_PRIME_1, 'bytes'],
+  [P.CKA_PRIME_2, 'bytes'],
+  [P.CKA_EXPONENT_1, 'bytes'],
+  [P.CKA_EXPONENT_2, 'bytes'],
+  [P.CKA_COEFFICIENT, 'bytes'],
+  [P.CKA_PUBLIC_KEY_INFO, 'bytes'],
+  [P.CKA_VALUE_LEN, 'ulong'],
+  [P.CKA_EXTRACTABLE, 'bool'],
+  [P.CKA_LOCAL, 'bool'],
+  [P.CKA_NEVER_EXTRACTABLE, 'bool'],
+  [P.CKA_ALWAYS_SENSITIVE, 'bool'],
+  [P.CKA_KEY_GEN_MECHANISM, 'ulong'],
+  [P.CKA_MODIFIABLE, 'bool'],
+  [P.CKA_COPYABLE, 'bool'],
+  [P.CKA_DESTROYABLE, 'bool'],
+  [P.CKA_EC_PARAMS, 'bytes'],
+  [P.CKA_EC_POINT, 'bytes'],
+  [P.CKA_ALWAYS_AUTHENTICATE, 'bool'],
+  [P.CKA_WRAP_WITH_TRUSTED, 'bool'],
+]);
+
+/** CK_UNAVAILABLE_INFORMATION for 64-bit CK_ULONG, used by the codec for "no value". */
+export const CK_UNAVAILABLE_INFORMATION = 0xffffffffffffffffn;
+
+export const encodeBool = (b: boolean): Uint8Array => Uint8Array.of(b ? 1 : 0);
+
+export function encodeUlong(n: number | bigint): Uint8Array {
+  const out = Buffer.alloc(8);
+  out.writeBigUInt64LE(BigInt(n));
+  return out;
+}
+
+export const encodeUtf8 = (s: string): Uint8Array => Buffer.from(s, 'utf8');
+
+/** Attribute helpers for building templates in TypeScript. */
+export const attr = {
+  bool: (type: number, v: boolean): Attribute => ({ type, value: encodeBool(v) }),
+  ulong: (type: number, v: number | bigint): Attribute => ({ type, value: encodeUlong(v) }),
+  bytes: (type: number, v: Uint8Array): Attribute => ({ type, value: v }),
+  utf8: (type: number, v: string): Attribute => ({ type, value: encodeUtf8(v) }),
+};
+
+function invalid(type: number, why: string): HsmError {
+  return new HsmError('ERR_ATTRIBUTE_VALUE_INVALID', `${ckaName(type)}: ${why}`);
+}
+
+/**
+ * Check one attribute's value against its kind; returns the kind.
+ * Unknown types are CKR_ATTRIBUTE_TYPE_INVALID; malformed values CKR_ATTRIBUTE_VALUE_INVALID.
+ */
+export function checkAttribute(a: Attribute): AttrKind {
+  if (!Number.isInteger(a.type) || a.type < 0 || a.type > 0xffffffff) {
+    throw new HsmError('ERR_ATTRIBUTE_TYPE_INVALID', `attribute type ${String(a.type)} is not a CK_ATTRIBUTE_TYPE`);
+  }
+  const kind = ATTRIBUTE_KINDS.get(a.type);
+  if (kind === undefined) throw new HsmError('ERR_ATTRIBUTE_TYPE_INVALID', `${ckaName(a.type)} is not supported by this HSM`);
+  const v = a.value;
+  if (!(v instanceof Uint8Array)) throw invalid(a.type, 'value is not a byte string');
+  if (v.length > MAX_ATTRIBUTE_BYTES) throw invalid(a.type, `value is ${v.length} bytes; the limit is ${MAX_ATTRIBUTE_BYTES}`);
+  switch (kind) {
+    case 'bool':
+      if (v.length !== 1) throw invalid(a.type, `CK_BBOOL must be 1 byte, got ${v.length}`);
+      if (v[0] !== 0 && v[0] !== 1) throw invalid(a.type, 'CK_BBOOL must be CK_TRUE (1) or CK_FALSE (0)');
+      break;
+    case 'ulong':
+      if (v.length !== 8) throw invalid(a.type, `CK_ULONG must be 8 bytes (little-endian), got ${v.length}`);
+      break;
+    case 'date':
+      if (v.length !== 0 && (v.length !== 8 || !/^[0-9]{8}$/.test(Buffer.from(v).toString('latin1')))) {
+        throw invalid(a.type, 'CK_DATE must be 8 ASCII digits YYYYMMDD or empty');
+      }
+      break;
+    case 'utf8': {
+      if (a.type === P.CKA_LABEL && v.length > MAX_LABEL_BYTES) throw invalid(a.type, `label longer than ${MAX_LABEL_BYTES} bytes`);
+      const s = Buffer.from(v).toString('utf8');
+      if (!Buffer.from(s, 'utf8').equals(Buffer.from(v))) throw invalid(a.type, 'not valid UTF-8');
+      break;
+    }
+    case 'bytes':
+      break;
+  }
+  return kind;
+}
+
+export function decodeBool(v: Uint8Array): boolean {
+  return v[0] === 1;
+}
+
+/** Decode a CK_ULONG; values above 2^53 are refused (no attribute needs them). */
+export function decodeUlong(type: number, v: Uint8Array): number {
+  const n = Buffer.from(v.buffer, v.byteOffset, v.byteLength).readBigUInt64LE(0);
+  if (n > BigInt(Number.MAX_SAFE_INTEGER)) throw invalid(type, 'value out of range');
+  return Number(n);
+}
+
+/**
+ * A validated template: one value per type (a repeated type is
+ * CKR_TEMPLATE_INCONSISTENT), typed accessors.
+ */
+export class Template {
+  readonly map: ReadonlyMap<number, Uint8Array>;
+
+  private constructor(map: Map<number, Uint8Array>) {
+    this.map = map;
+  }
+
+  static parse(attrs: readonly Attribute[] | undefined): Template {
+    const list = attrs ?? [];
+    if (!Array.isArray(list)) throw new HsmError('ERR_ARGUMENTS_BAD', 'template is not a list of attributes');
+    if (list.length > MAX_TEMPLATE_ATTRIBUTES) {
+      throw new HsmError('ERR_LIMIT', `template has ${list.length} attributes; the limit is ${MAX_TEMPLATE_ATTRIBUTES}`);
+    }
+    const map = new Map<number, Uint8Array>();
+    for (const a of list) {
+      checkAttribute(a);
+      if (map.has(a.type)) throw new HsmError('ERR_TEMPLATE_INCONSISTENT', `${ckaName(a.type)} appears twice in the template`);
+      map.set(a.type, Uint8Array.from(a.value));
+    }
+    return new Template(map);
+  }
+
+  has(type: number): boolean {
+    return this.map.has(type);
+  }
+
+  bool(type: number): boolean | undefined {
+    const v = this.map.get(type);
+    return v === undefined ? undefined : decodeBool(v);
+  }
+
+  ulong(type: number): number | undefined {
+    const v = this.map.get(type);
+    return v === undefined ? undefined : decodeUlong(type, v);
+  }
+
+  bytes(type: number): Uint8Array | undefined {
+    return this.map.get(type);
+  }
+}
