@@ -26,8 +26,10 @@ run: build
 stop:
 	@if [ -f dist/packages/cli/src/ochsm.js ]; then $(NODE) dist/packages/cli/src/ochsm.js down; else echo "nothing built, nothing running"; fi
 
+# Only *.test.js files are tests: node's directory discovery would also run
+# every helper and child-process fixture that lives under a test/ folder.
 test: build
-	$(NODE) --test --test-concurrency=2 dist/
+	$(NODE) --test --test-concurrency=2 $$(find dist -name '*.test.js' | sort)
 
 clean:
 	rm -rf dist

@@ -61,7 +61,8 @@ export type HsmErrorCode =
   | 'ERR_PARTITION_STATE'
   | 'ERR_STORE'
   | 'ERR_BARRIER'
-  | 'ERR_LIMIT';
+  | 'ERR_LIMIT'
+  | 'ERR_PROTOCOL';
 
 /** The PKCS#11 return value each code maps to. One table, read by every edge. */
 export const CKR_OF: Readonly<Record<HsmErrorCode, number>> = {
@@ -115,6 +116,8 @@ export const CKR_OF: Readonly<Record<HsmErrorCode, number>> = {
   ERR_STORE: P.CKR_DEVICE_ERROR,
   ERR_BARRIER: P.CKR_DEVICE_ERROR,
   ERR_LIMIT: P.CKR_ARGUMENTS_BAD,
+  /* Bytes that are not a well-formed frame or body (docs/protocol.md §5.2). */
+  ERR_PROTOCOL: P.CKR_ARGUMENTS_BAD,
 };
 
 export class HsmError extends Error {

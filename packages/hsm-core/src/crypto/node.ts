@@ -15,6 +15,7 @@ export {
   createPublicKey,
   createSecretKey,
   diffieHellman,
+  ECDH,
   generateKeyPair,
   generateKeyPairSync,
   getCurves,
@@ -34,4 +35,4 @@ export {
   KeyObject,
   X509Certificate,
 } from 'node:crypto';
-export type { CipherGCM, DecipherGCM, JsonWebKey, ScryptOptions } from 'node:crypto';
+export type { CipherGCM, DecipherGCM, JsonWebKey, ScryptOptions, SignKeyObjectInput, VerifyKeyObjectInput } from 'node:crypto';

@@ -8,19 +8,12 @@
  */
 import * as P from '../../../protocol/src/pkcs11.js';
 import { createHash } from '../crypto/node.js';
+import { HASHES, hashByMechanism } from './hashes.js';
 import type { Bytes, Mechanism } from './types.js';
-
-const DIGESTS: ReadonlyMap<number, string> = new Map([
-  [P.CKM_SHA_1, 'sha1'],
-  [P.CKM_SHA224, 'sha224'],
-  [P.CKM_SHA256, 'sha256'],
-  [P.CKM_SHA384, 'sha384'],
-  [P.CKM_SHA512, 'sha512'],
-]);
 
 /** The node:crypto hash name of a CKM_SHA* digest mechanism, or undefined for any other value. */
 export function digestNameOf(ckm: number): string | undefined {
-  return DIGESTS.get(ckm);
+  return hashByMechanism(ckm)?.name;
 }
 
 function digestEntry(mechanism: number, hash: string): Mechanism {
@@ -37,4 +30,4 @@ function digestEntry(mechanism: number, hash: string): Mechanism {
   };
 }
 
-export const MECHANISMS: readonly Mechanism[] = [...DIGESTS].map(([ckm, hash]) => digestEntry(ckm, hash));
+export const MECHANISMS: readonly Mechanism[] = HASHES.map((h) => digestEntry(h.ckm, h.name));

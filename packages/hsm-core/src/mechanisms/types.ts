@@ -52,6 +52,14 @@ export interface MechanismParams {
   readonly publicData?: Bytes;
   /** CK_RSA_AES_KEY_WRAP_PARAMS.ulAESKeyBits */
   readonly aesKeyBits?: number;
+  /**
+   * Derivation output length in bytes: the CKA_VALUE_LEN (or the key type's
+   * fixed length) of the key the core is deriving. Set by the core, not decoded
+   * from a CK_*_PARAMS structure. Read by derivations whose output length is
+   * open, such as CKM_ECDH1_DERIVE with an ANSI X9.63 KDF; when absent they
+   * produce their natural length (one hash output).
+   */
+  readonly length?: number;
 }
 
 export interface GeneratedSecret {

@@ -10,56 +10,23 @@
  */
 import * as P from '../../../protocol/src/pkcs11.js';
 import { HsmError } from '../../../protocol/src/errors.js';
-import { createCipheriv, createPrivateKey, createPublicKey, createHash, KeyObject } from '../crypto/node.js';
-import { CURVES, curveByParams, type Curve } from '../mechanisms/curves.js';
-import { derOctetString, derTlv, sec1PrivateKey, unwrapOctetString } from './der.js';
+import { createCipheriv, createPrivateKey, createPublicKey, createHash, type KeyObject } from '../crypto/node.js';
+import { curveByParams, type Curve } from '../mechanisms/curves.js';
+import { curveOfKey, ecPointOf, publicKeyFromPoint } from '../mechanisms/ec.js';
+import { sec1PrivateKey } from './der.js';
 import { encodeUlong, Template } from './attributes.js';
 
 const b64u = (b: Uint8Array): string => Buffer.from(b).toString('base64url');
 const fromB64u = (s: string | undefined): Buffer => Buffer.from(s ?? '', 'base64url');
+
+/* One set of EC point helpers for the whole core lives in mechanisms/ec.ts. */
+export { curveOfKey as curveOfKeyObject, publicKeyFromPoint };
 
 /** Big-endian integer bytes without leading zeros (PKCS#11 "Big integer"). */
 function stripZeros(b: Uint8Array): Buffer {
   let i = 0;
   while (i < b.length - 1 && b[i] === 0) i++;
   return Buffer.from(b.subarray(i));
-}
-
-/** Which curve a key is on, from its KeyObject. */
-export function curveOfKeyObject(k: KeyObject): Curve {
-  const t = k.asymmetricKeyType;
-  if (t === 'ed25519' || t === 'x25519') return CURVES.find((c) => c.nodeType === t)!;
-  if (t === 'ec') {
-    const name = k.asymmetricKeyDetails?.namedCurve;
-    const c = CURVES.find((x) => x.nodeName === name);
-    if (c) return c;
-  }
-  throw new HsmError('ERR_CURVE_NOT_SUPPORTED', `key type ${String(t)} is not supported`);
-}
-
-/** CKA_EC_POINT for a public key: DER OCTET STRING of the point encoding. */
-export function ecPointAttribute(pub: KeyObject): Buffer {
-  const jwk = pub.export({ format: 'jwk' });
-  if (pub.asymmetricKeyType === 'ec') return derOctetString(Buffer.concat([Buffer.of(4), fromB64u(jwk.x), fromB64u(jwk.y)]));
-  return derOctetString(fromB64u(jwk.x));
-}
-
-/** A public KeyObject from CKA_EC_PARAMS' curve and a point (raw or in a DER OCTET STRING). */
-export function publicKeyFromPoint(curve: Curve, point: Uint8Array): KeyObject {
-  const raw = unwrapOctetString(point) ?? Buffer.from(point);
-  try {
-    if (curve.nodeType === 'ec') {
-      const spki = derTlv(0x30, Buffer.concat([
-        derTlv(0x30, Buffer.concat([Buffer.from('06072a8648ce3d0201', 'hex'), Buffer.from(curve.oidDer, 'hex')])),
-        derTlv(0x03, Buffer.concat([Buffer.of(0), raw])),
-      ]));
-      return createPublicKey({ key: spki, format: 'der', type: 'spki' });
-    }
-    if (raw.length !== 32) throw new Error('length');
-    return createPublicKey({ key: { kty: 'OKP', crv: curve.nodeType === 'ed25519' ? 'Ed25519' : 'X25519', x: b64u(raw) }, format: 'jwk' });
-  } catch (cause) {
-    throw new HsmError('ERR_ATTRIBUTE_VALUE_INVALID', `CKA_EC_POINT is not a valid point on ${curve.name}`, { cause });
-  }
 }
 
 function requireCurve(ecParams: Uint8Array | undefined): Curve {
@@ -79,7 +46,7 @@ export function checkCurveKeyType(curve: Curve, keyType: number): void {
 /** The key type (CKK_*) of an asymmetric KeyObject. */
 export function keyTypeOf(k: KeyObject): number {
   if (k.asymmetricKeyType === 'rsa') return P.CKK_RSA;
-  return curveOfKeyObject(k).keyType;
+  return curveOfKey(k).keyType;
 }
 
 /** Public attributes of an asymmetric key, shared by its public and private objects. */
@@ -93,9 +60,9 @@ export function publicAttributes(pub: KeyObject): Map<number, Uint8Array> {
     m.set(P.CKA_PUBLIC_EXPONENT, fromB64u(jwk.e));
     m.set(P.CKA_MODULUS_BITS, encodeUlong(pub.asymmetricKeyDetails?.modulusLength ?? n.length * 8));
   } else {
-    const curve = curveOfKeyObject(pub);
+    const curve = curveOfKey(pub);
     m.set(P.CKA_EC_PARAMS, Buffer.from(curve.oidDer, 'hex'));
-    m.set(P.CKA_EC_POINT, ecPointAttribute(pub));
+    m.set(P.CKA_EC_POINT, ecPointOf(pub));
   }
   return m;
 }

@@ -1,0 +1,52 @@
+/**
+ * @module Open the partition of a local installation: the sealing-key file,
+ * the SQLite store, and the Partition over them. This is the I/O edge of one
+ * node; several node processes on one host call it on the same directory.
+ */
+import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { SqliteStore } from '../../store/src/sqlite.js';
+import { Partition, type PartitionConfig } from '../../hsm-core/src/partition.js';
+import { createSealingKeyFile, loadSealingKeyFile } from './sealing_key_file.js';
+
+export interface LocalPaths {
+  readonly dir: string;
+  readonly sealingKey: string;
+  readonly database: string;
+}
+
+export function localPaths(dir: string): LocalPaths {
+  return { dir, sealingKey: join(dir, 'sealing.key'), database: join(dir, 'data', 'partition.db') };
+}
+
+/** Create the directory layout with owner-only permissions. */
+function ensurePrivateDir(dir: string): void {
+  if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const mode = statSync(dir).mode & 0o777;
+  if (mode & 0o022) chmodSync(dir, mode & ~0o022);
+}
+
+/**
+ * Open (creating on first use) the partition stored under `dir`. The sealing
+ * key is created only when `create` is true, so a node never silently starts
+ * an empty partition beside a lost key.
+ */
+export async function openLocalPartition(dir: string, opts: { create?: boolean; config?: Partial<PartitionConfig> } = {}): Promise<{ partition: Partition; store: SqliteStore; paths: LocalPaths }> {
+  const paths = localPaths(dir);
+  ensurePrivateDir(dir);
+  ensurePrivateDir(join(dir, 'data'));
+  if (!existsSync(paths.sealingKey)) {
+    if (!opts.create) throw new Error(`sealing-key file ${paths.sealingKey} does not exist; run cluster initialisation (ochsm up) first`);
+    if (existsSync(paths.database)) throw new Error(`store ${paths.database} exists but its sealing key ${paths.sealingKey} is missing; refusing to create a new key`);
+    createSealingKeyFile(paths.sealingKey);
+  }
+  const maskingKey = loadSealingKeyFile(paths.sealingKey);
+  const store = SqliteStore.open(paths.database);
+  try {
+    const partition = await Partition.open({ store, maskingKey, ...(opts.config ? { config: opts.config } : {}) });
+    return { partition, store, paths };
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+}

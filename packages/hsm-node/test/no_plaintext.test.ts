@@ -1,0 +1,90 @@
+/**
+ * The store reveals no key material and no password: create RSA, EC and AES
+ * keys (imported with known values and generated inside the HSM, whose values
+ * the test learns by wrapping them out under a KEK it knows) and a CU with a
+ * known password, then scan the raw SQLite files (database, WAL, shared
+ * memory) for every secret in raw, hex and base64 forms.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as crypto from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as P from '../../protocol/src/pkcs11.js';
+import { attr } from '../../hsm-core/src/objects/attributes.js';
+import { openLocalPartition } from '../src/local_partition.js';
+
+const FAST = { scrypt: { N: 1 << 10, r: 8, p: 1, keyLen: 32 } };
+const PASSWORD = 'Known-Pw-4711';
+const b = (t: number, v: boolean) => attr.bool(t, v);
+const u = (t: number, v: number) => attr.ulong(t, v);
+
+function forms(secret: Buffer): Buffer[] {
+  return [secret, Buffer.from(secret.toString('hex')), Buffer.from(secret.toString('hex').toUpperCase()), Buffer.from(secret.toString('base64')), Buffer.from(secret.toString('base64url'))];
+}
+
+test('raw SQLite files hold no key bytes and no password', { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ochsm-scan-'));
+  try {
+    const { partition: p, store, paths } = await openLocalPartition(dir, { create: true, config: FAST });
+    const secrets: [string, Buffer][] = [['password', Buffer.from(PASSWORD)]];
+    const preco = await p.login('admin', 'tenantadmin');
+    await p.changePassword({ principal: preco }, 'PRECO', 'admin', 'adminpassword');
+    await p.createUser({ principal: await p.login('admin', 'adminpassword') }, 'CU', 'cu1', PASSWORD);
+    const cu = { principal: await p.login('cu1', PASSWORD) };
+
+    /* Imported keys with values the test knows. */
+    const aesValue = crypto.randomBytes(32);
+    secrets.push(['imported AES', aesValue]);
+    await p.createObject(cu, [u(P.CKA_CLASS, P.CKO_SECRET_KEY), u(P.CKA_KEY_TYPE, P.CKK_AES), b(P.CKA_TOKEN, true), attr.bytes(P.CKA_VALUE, aesValue)]);
+    const rsa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
+    for (const k of ['d', 'p', 'q', 'dp', 'dq', 'qi'] as const) secrets.push([`imported RSA ${k}`, Buffer.from(rsa[k]!, 'base64url')]);
+    const c = (k: keyof typeof rsa) => Buffer.from(rsa[k] as string, 'base64url');
+    await p.createObject(cu, [u(P.CKA_CLASS, P.CKO_PRIVATE_KEY), u(P.CKA_KEY_TYPE, P.CKK_RSA), b(P.CKA_TOKEN, true),
+      attr.bytes(P.CKA_MODULUS, c('n')), attr.bytes(P.CKA_PUBLIC_EXPONENT, c('e')), attr.bytes(P.CKA_PRIVATE_EXPONENT, c('d')),
+      attr.bytes(P.CKA_PRIME_1, c('p')), attr.bytes(P.CKA_PRIME_2, c('q')), attr.bytes(P.CKA_EXPONENT_1, c('dp')), attr.bytes(P.CKA_EXPONENT_2, c('dq')), attr.bytes(P.CKA_COEFFICIENT, c('qi'))]);
+    const ecd = Buffer.from(crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }).d!, 'base64url');
+    secrets.push(['imported EC d', ecd]);
+    await p.createObject(cu, [u(P.CKA_CLASS, P.CKO_PRIVATE_KEY), u(P.CKA_KEY_TYPE, P.CKK_EC), b(P.CKA_TOKEN, true), attr.bytes(P.CKA_EC_PARAMS, Buffer.from('06082a8648ce3d030107', 'hex')), attr.bytes(P.CKA_VALUE, ecd)]);
+
+    /* Generated keys, wrapped out under a KEK the test knows, to learn their values. */
+    const kekValue = crypto.randomBytes(32);
+    secrets.push(['KEK', kekValue]);
+    const kek = await p.createObject(cu, [u(P.CKA_CLASS, P.CKO_SECRET_KEY), u(P.CKA_KEY_TYPE, P.CKK_AES), b(P.CKA_TOKEN, true), b(P.CKA_WRAP, true), attr.bytes(P.CKA_VALUE, kekValue)]);
+    const unwrapLocally = (w: Buffer) => {
+      const d = crypto.createDecipheriv('id-aes256-wrap-pad', kekValue, Buffer.from('a65959a6', 'hex'));
+      return Buffer.concat([d.update(w), d.final()]);
+    };
+    const kwp = { mechanism: P.CKM_AES_KEY_WRAP_PAD };
+    const genAes = await p.generateKey(cu, { mechanism: P.CKM_AES_KEY_GEN }, [b(P.CKA_TOKEN, true), u(P.CKA_VALUE_LEN, 32)]);
+    secrets.push(['generated AES', unwrapLocally(await p.wrapKey(cu, kwp, kek, genAes))]);
+    const genRsa = await p.generateKeyPair(cu, { mechanism: P.CKM_RSA_PKCS_KEY_PAIR_GEN }, [b(P.CKA_TOKEN, true), u(P.CKA_MODULUS_BITS, 2048)], [b(P.CKA_TOKEN, true)]);
+    const rsaPkcs8 = unwrapLocally(await p.wrapKey(cu, kwp, kek, genRsa.privateHandle));
+    const rsaJwk = crypto.createPrivateKey({ key: rsaPkcs8, format: 'der', type: 'pkcs8' }).export({ format: 'jwk' });
+    secrets.push(['generated RSA PKCS#8', rsaPkcs8], ['generated RSA d', Buffer.from(rsaJwk.d!, 'base64url')], ['generated RSA p', Buffer.from(rsaJwk.p!, 'base64url')]);
+    const genEc = await p.generateKeyPair(cu, { mechanism: P.CKM_EC_KEY_PAIR_GEN }, [b(P.CKA_TOKEN, true), attr.bytes(P.CKA_EC_PARAMS, Buffer.from('06052b81040022', 'hex'))], [b(P.CKA_TOKEN, true)]);
+    const ecPkcs8 = unwrapLocally(await p.wrapKey(cu, kwp, kek, genEc.privateHandle));
+    secrets.push(['generated EC PKCS#8', ecPkcs8], ['generated EC d', Buffer.from(crypto.createPrivateKey({ key: ecPkcs8, format: 'der', type: 'pkcs8' }).export({ format: 'jwk' }).d!, 'base64url')]);
+
+    /* Positive control: a value written around the barrier must be found, in the same files. */
+    const canary = Buffer.from('CANARY-' + crypto.randomBytes(8).toString('hex'));
+    await store.put('canary', canary);
+
+    const files = [paths.database, `${paths.database}-wal`, `${paths.database}-shm`].filter(existsSync);
+    assert.ok(files.length >= 2, `database and WAL present: ${files.join(', ')}`);
+    const scan = () => Buffer.concat(files.map((f) => readFileSync(f)));
+    let raw = scan();
+    assert.ok(raw.includes(canary), 'the scanner finds an unmasked value');
+    for (const [what, secret] of secrets) {
+      for (const f of forms(secret)) assert.equal(raw.includes(f), false, `${what} found in the raw store files`);
+    }
+    /* And after a checkpoint folds the WAL into the main file. */
+    await store.close();
+    raw = Buffer.concat([paths.database, `${paths.database}-wal`].filter(existsSync).map((f) => readFileSync(f)));
+    assert.ok(raw.includes(canary));
+    for (const [what, secret] of secrets) assert.equal(raw.includes(secret), false, `${what} found after checkpoint`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,471 @@
+/**
+ * @module SqliteStore: the embedded KeyValueStore, one SQLite file shared by every node on a host.
+ *
+ * Trust boundary: untrusted, like every backend (see ./types.ts). The file
+ * holds only what the barrier gives it: paths, versions, lease ids and masked
+ * values. It is still created owner-only (0600), and a directory that others
+ * can write to is refused, because the paths name users and objects and
+ * because a stranger who can plant the `-wal`/`-shm` files can corrupt it.
+ *
+ * Several processes open the same file at once. That is safe because:
+ * - every write runs in a `BEGIN IMMEDIATE` transaction, which takes SQLite's
+ *   write lock before reading anything, so a compare-and-swap reads and
+ *   writes under one lock (no lost update between processes);
+ * - `busy_timeout` makes a process wait for that lock instead of failing;
+ * - WAL lets readers proceed while one process writes, and
+ *   `synchronous=FULL` makes an acknowledged write survive power loss;
+ * - lease expiry is an absolute wall-clock time stored in the database, so
+ *   every process agrees on which leases are alive (up to clock skew on one
+ *   host, which is none);
+ * - the revision counter lives in the database (`meta`), and `watch` polls it,
+ *   reading what changed from a short-lived `changes` log, so a watcher sees
+ *   the writes of every process, its own included.
+ *
+ * better-sqlite3 is synchronous; the methods are async only to fit the port.
+ * A write may block the event loop for up to `busy_timeout` under contention.
+ */
+import Database from 'better-sqlite3';
+import { closeSync, openSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import {
+  StoreError,
+  type Bytes, type Compare, type Entry, type KeyValueStore, type ListOptions, type Op,
+  type TxnResult, type WatchEvent,
+} from './types.js';
+import { checkKey, checkListOptions, checkTtl, checkTxnWrites, prefixEnd } from './util.js';
+
+/** How long a process waits for another's write lock before failing (ms). */
+const BUSY_TIMEOUT_MS = 10_000;
+/** How often `watch` polls the revision while watchers exist (ms). */
+const WATCH_POLL_MS = 100;
+/**
+ * The `changes` log only feeds watchers, which poll every 100 ms; it is
+ * trimmed every TRIM_EVERY revisions to the last KEEP_REVISIONS revisions and
+ * KEEP_MS of time, whichever is less. A watcher further behind than that is
+ * told (a process warning) that it missed events, as etcd reports compaction.
+ */
+const TRIM_EVERY = 256;
+const KEEP_REVISIONS = 100_000;
+const KEEP_MS = 10 * 60_000;
+/** Bumped when the schema changes; opening a newer file is refused. */
+const SCHEMA_VERSION = 1;
+
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS meta (
+    id       INTEGER PRIMARY KEY CHECK (id = 0),
+    revision INTEGER NOT NULL
+  );
+  INSERT OR IGNORE INTO meta (id, revision) VALUES (0, 0);
+  CREATE TABLE IF NOT EXISTS kv (
+    key     TEXT PRIMARY KEY,
+    value   BLOB NOT NULL,
+    version INTEGER NOT NULL,
+    lease   INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE INDEX IF NOT EXISTS kv_by_lease ON kv (lease) WHERE lease != 0;
+  CREATE TABLE IF NOT EXISTS leases (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,  -- AUTOINCREMENT: an id is never reused
+    ttl_ms     INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL                    -- wall-clock ms since the epoch
+  );
+  CREATE INDEX IF NOT EXISTS leases_by_expiry ON leases (expires_at);
+  CREATE TABLE IF NOT EXISTS changes (
+    revision INTEGER NOT NULL,
+    key      TEXT NOT NULL,
+    type     TEXT NOT NULL CHECK (type IN ('put', 'delete')),
+    at       INTEGER NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS changes_by_revision ON changes (revision);
+`;
+
+interface Row {
+  key: string;
+  value: Buffer;
+  version: number;
+  lease: number;
+}
+
+interface Watcher {
+  readonly prefix: string;
+  readonly onEvent: (e: WatchEvent) => void;
+  /** Only events after this revision (the revision when watching began). */
+  readonly from: number;
+}
+
+export interface SqliteStoreOptions {
+  /** Wall clock in milliseconds; defaults to Date.now. Every process sharing a file must use the real clock. */
+  readonly now?: () => number;
+}
+
+const VISIBLE = '(kv.lease = 0 OR l.expires_at > @now)';
+const SELECT = 'SELECT kv.key AS key, kv.value AS value, kv.version AS version, kv.lease AS lease FROM kv LEFT JOIN leases l ON l.id = kv.lease';
+
+export class SqliteStore implements KeyValueStore {
+  readonly kind = 'sqlite';
+  readonly path: string;
+
+  readonly #db: Database.Database;
+  readonly #now: () => number;
+  readonly #stmts = new Map<string, Database.Statement>();
+  readonly #watchers = new Set<Watcher>();
+  #timer: NodeJS.Timeout | undefined;
+  #lastSeen = 0;
+  #closed = false;
+
+  /**
+   * Open (creating if needed) the store at `path`. Synchronous: it runs once at
+   * start-up. Throws StoreError when the file or its directory is unsafe.
+   */
+  static open(path: string, opts: SqliteStoreOptions = {}): SqliteStore {
+    const file = resolve(path);
+    prepareFile(file);
+    let db: Database.Database;
+    try {
+      db = new Database(file, { fileMustExist: true });
+    } catch (e) {
+      throw new StoreError(`cannot open sqlite store ${file}: ${(e as Error).message}`, { cause: e });
+    }
+    try {
+      /* The busy timeout first, so that switching to WAL waits for a concurrent opener. */
+      db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      const mode = db.pragma('journal_mode = WAL', { simple: true });
+      if (String(mode).toLowerCase() !== 'wal') throw new StoreError(`sqlite store ${file}: cannot enable WAL journal (got ${String(mode)})`);
+      db.pragma('synchronous = FULL');
+      db.transaction(() => {
+        const v = Number(db.pragma('user_version', { simple: true }));
+        if (v > SCHEMA_VERSION) throw new StoreError(`sqlite store ${file} has schema version ${v}; this program knows up to ${SCHEMA_VERSION}`);
+        db.exec(SCHEMA);
+        if (v < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      }).immediate();
+    } catch (e) {
+      db.close();
+      if (e instanceof StoreError) throw e;
+      throw new StoreError(`cannot initialise sqlite store ${file}: ${(e as Error).message}`, { cause: e });
+    }
+    return new SqliteStore(file, db, opts.now ?? Date.now);
+  }
+
+  private constructor(path: string, db: Database.Database, now: () => number) {
+    this.path = path;
+    this.#db = db;
+    this.#now = now;
+  }
+
+  async get(key: string): Promise<Entry | undefined> {
+    return this.#guard(() => {
+      checkKey(key);
+      return this.#read(key, this.#now());
+    });
+  }
+
+  async put(key: string, value: Bytes, opts?: { lease?: number }): Promise<number> {
+    return this.#guard(() => {
+      checkKey(key);
+      const buf = toBuffer(value);
+      return this.#write((now) => {
+        const lease = opts?.lease ?? 0;
+        this.#checkLease(lease, now);
+        const revision = this.#bump(now);
+        this.#stmt('INSERT INTO kv (key, value, version, lease) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = excluded.version, lease = excluded.lease')
+          .run(key, buf, revision, lease);
+        this.#logChange(revision, key, 'put', now);
+        return revision;
+      });
+    });
+  }
+
+  async delete(key: string): Promise<boolean> {
+    return this.#guard(() => {
+      checkKey(key);
+      return this.#write((now) => {
+        if (this.#stmt('SELECT 1 FROM kv WHERE key = ?').get(key) === undefined) return false;
+        const revision = this.#bump(now);
+        this.#stmt('DELETE FROM kv WHERE key = ?').run(key);
+        this.#logChange(revision, key, 'delete', now);
+        return true;
+      });
+    });
+  }
+
+  async list(prefix: string, opts: ListOptions = {}): Promise<Entry[]> {
+    return this.#guard(() => {
+      checkListOptions(opts);
+      const end = prefixEnd(prefix);
+      const params: Record<string, unknown> = { lo: prefix, now: this.#now(), limit: opts.limit ? opts.limit : -1 };
+      let where = 'kv.key >= @lo';
+      if (end !== undefined) {
+        where += ' AND kv.key < @hi';
+        params.hi = end;
+      }
+      if (opts.after !== undefined) {
+        where += ' AND kv.key > @after';
+        params.after = opts.after;
+      }
+      const rows = this.#stmt(`${SELECT} WHERE ${where} AND ${VISIBLE} ORDER BY kv.key LIMIT @limit`).all(params) as Row[];
+      /* The range is exact for valid UTF-16; the filter guards against lone surrogates. */
+      return rows.filter((r) => r.key.startsWith(prefix)).map(toEntry);
+    });
+  }
+
+  async txn(compare: readonly Compare[], success: readonly Op[], failure: readonly Op[] = []): Promise<TxnResult> {
+    return this.#guard(() => {
+      for (const c of compare) checkKey(c.key);
+      for (const o of [...success, ...failure]) checkKey(o.key);
+      checkTxnWrites(success);
+      checkTxnWrites(failure);
+      const values = new Map<Op, Buffer>();
+      for (const o of [...success, ...failure]) if (o.op === 'put') values.set(o, toBuffer(o.value));
+
+      const body = (now: number): TxnResult => {
+        const succeeded = compare.every((c) => {
+          const e = this.#read(c.key, now);
+          switch (c.op) {
+            case 'version-eq': return (e?.version ?? 0) === c.version;
+            case 'exists': return e !== undefined;
+            case 'absent': return e === undefined;
+          }
+        });
+        const ops = succeeded ? success : failure;
+        for (const o of ops) if (o.op === 'put') this.#checkLease(o.lease ?? 0, now);
+        /* Every write of one transaction shares one revision, as in etcd. */
+        const revision = this.#revision() + 1;
+        let wrote = false;
+        const results: (Entry | undefined)[] = [];
+        for (const o of ops) {
+          if (o.op === 'get') {
+            results.push(this.#read(o.key, now));
+            continue;
+          }
+          results.push(undefined);
+          if (o.op === 'put') {
+            this.#stmt('INSERT INTO kv (key, value, version, lease) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = excluded.version, lease = excluded.lease')
+              .run(o.key, values.get(o)!, revision, o.lease ?? 0);
+            this.#logChange(revision, o.key, 'put', now);
+            wrote = true;
+          } else if (this.#stmt('DELETE FROM kv WHERE key = ?').run(o.key).changes > 0) {
+            this.#logChange(revision, o.key, 'delete', now);
+            wrote = true;
+          }
+        }
+        if (wrote) this.#bump(now);
+        return { succeeded, revision: this.#revision(), results };
+      };
+
+      /* A transaction that cannot write needs no write lock: a deferred transaction is a consistent snapshot. */
+      const mayWrite = [...success, ...failure].some((o) => o.op !== 'get');
+      if (mayWrite) return this.#write(body);
+      return this.#db.transaction(() => body(this.#now())).deferred();
+    });
+  }
+
+  async grantLease(ttlMs: number): Promise<number> {
+    return this.#guard(() => {
+      checkTtl(ttlMs);
+      return this.#write((now) => Number(this.#stmt('INSERT INTO leases (ttl_ms, expires_at) VALUES (?, ?)').run(ttlMs, now + ttlMs).lastInsertRowid));
+    });
+  }
+
+  async keepAlive(lease: number): Promise<boolean> {
+    return this.#guard(() =>
+      this.#write((now) => this.#stmt('UPDATE leases SET expires_at = @now + ttl_ms WHERE id = @id AND expires_at > @now').run({ id: lease, now }).changes > 0),
+    );
+  }
+
+  async revokeLease(lease: number): Promise<void> {
+    return this.#guard(() => {
+      this.#write((now) => {
+        /* Revoking an unknown or already-expired lease is not an error: the keys are gone either way. */
+        if (this.#stmt('DELETE FROM leases WHERE id = ?').run(lease).changes === 0) return;
+        this.#dropLeaseKeys('lease = ?', [lease], now);
+      });
+    });
+  }
+
+  watch(prefix: string, onEvent: (e: WatchEvent) => void): () => void {
+    this.#guard(() => undefined);
+    const from = this.#revision();
+    if (this.#watchers.size === 0) {
+      this.#lastSeen = from;
+      this.#timer = setInterval(() => this.#poll(), WATCH_POLL_MS);
+      /* Watching must not keep the process alive on its own. */
+      this.#timer.unref();
+    }
+    const w: Watcher = { prefix, onEvent, from };
+    this.#watchers.add(w);
+    return () => {
+      this.#watchers.delete(w);
+      if (this.#watchers.size === 0) this.#stopTimer();
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#watchers.clear();
+    this.#stopTimer();
+    this.#db.close();
+  }
+
+  /* ---- internals ---- */
+
+  /** Run `fn`, turning closed-store use and SQLite failures into StoreError. */
+  #guard<T>(fn: () => T): T {
+    if (this.#closed) throw new StoreError('sqlite store is closed');
+    try {
+      return fn();
+    } catch (e) {
+      if (e instanceof StoreError) throw e;
+      throw new StoreError(`sqlite store ${this.path}: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+    }
+  }
+
+  /**
+   * A write transaction: BEGIN IMMEDIATE takes the database's write lock
+   * before the first read, so everything `fn` reads stays true until it
+   * commits, across processes. Expired leases are purged first, so `fn` never
+   * meets a key it cannot see. A throw rolls everything back.
+   */
+  #write<T>(fn: (now: number) => T): T {
+    return this.#db.transaction(() => {
+      const now = this.#now();
+      this.#purge(now);
+      return fn(now);
+    }).immediate();
+  }
+
+  #stmt(sql: string): Database.Statement {
+    let s = this.#stmts.get(sql);
+    if (!s) {
+      s = this.#db.prepare(sql);
+      this.#stmts.set(sql, s);
+    }
+    return s;
+  }
+
+  #read(key: string, now: number): Entry | undefined {
+    const row = this.#stmt(`${SELECT} WHERE kv.key = @key AND ${VISIBLE}`).get({ key, now }) as Row | undefined;
+    return row ? toEntry(row) : undefined;
+  }
+
+  #revision(): number {
+    return (this.#stmt('SELECT revision FROM meta WHERE id = 0').get() as { revision: number }).revision;
+  }
+
+  /** Advance the store-wide revision by one; trims the change log now and then. */
+  #bump(now: number): number {
+    const revision = (this.#stmt('UPDATE meta SET revision = revision + 1 WHERE id = 0 RETURNING revision').get() as { revision: number }).revision;
+    if (revision % TRIM_EVERY === 0) {
+      this.#stmt('DELETE FROM changes WHERE revision <= ? OR at < ?').run(revision - KEEP_REVISIONS, now - KEEP_MS);
+    }
+    return revision;
+  }
+
+  #logChange(revision: number, key: string, type: 'put' | 'delete', now: number): void {
+    this.#stmt('INSERT INTO changes (revision, key, type, at) VALUES (?, ?, ?, ?)').run(revision, key, type, now);
+  }
+
+  #checkLease(lease: number, now: number): void {
+    if (lease === 0) return;
+    const row = this.#stmt('SELECT expires_at FROM leases WHERE id = ?').get(lease) as { expires_at: number } | undefined;
+    if (!row || row.expires_at <= now) throw new StoreError(`lease ${lease} not found or expired`);
+  }
+
+  /** Drop expired leases and delete their keys at one new revision (as etcd does on expiry). */
+  #purge(now: number): void {
+    if (this.#stmt('SELECT 1 FROM leases WHERE expires_at <= ? LIMIT 1').get(now) === undefined) return;
+    this.#dropLeaseKeys('lease IN (SELECT id FROM leases WHERE expires_at <= ?)', [now], now);
+    this.#stmt('DELETE FROM leases WHERE expires_at <= ?').run(now);
+  }
+
+  #dropLeaseKeys(where: string, params: unknown[], now: number): void {
+    const keys = (this.#stmt(`SELECT key FROM kv WHERE ${where} ORDER BY key`).all(...params) as { key: string }[]).map((r) => r.key);
+    if (keys.length === 0) return;
+    const revision = this.#bump(now);
+    const del = this.#stmt('DELETE FROM kv WHERE key = ?');
+    for (const key of keys) {
+      del.run(key);
+      this.#logChange(revision, key, 'delete', now);
+    }
+  }
+
+  #poll(): void {
+    if (this.#closed || this.#watchers.size === 0) return;
+    let events: { revision: number; key: string; type: 'put' | 'delete' }[];
+    let revision: number;
+    try {
+      revision = this.#revision();
+      if (revision <= this.#lastSeen) return;
+      events = this.#stmt('SELECT revision, key, type FROM changes WHERE revision > ? ORDER BY revision, rowid').all(this.#lastSeen) as typeof events;
+    } catch (e) {
+      /* A busy or failing database: try again at the next tick. */
+      process.emitWarning(`sqlite store ${this.path}: watch poll failed: ${(e as Error)?.message ?? String(e)}`);
+      return;
+    }
+    const first = events.length > 0 ? events[0]!.revision : revision + 1;
+    if (first > this.#lastSeen + 1) {
+      process.emitWarning(`sqlite store ${this.path}: a watcher fell behind; changes after revision ${this.#lastSeen} up to ${first - 1} were trimmed and are not reported`);
+    }
+    this.#lastSeen = Math.max(revision, events.length > 0 ? events[events.length - 1]!.revision : 0);
+    for (const e of events) {
+      for (const w of [...this.#watchers]) {
+        if (e.revision <= w.from || !e.key.startsWith(w.prefix) || !this.#watchers.has(w)) continue;
+        try {
+          w.onEvent({ type: e.type, key: e.key, revision: e.revision });
+        } catch (err) {
+          process.emitWarning(`store watch listener threw: ${(err as Error)?.message ?? String(err)}`);
+        }
+      }
+    }
+  }
+
+  #stopTimer(): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+}
+
+function toBuffer(v: Bytes): Buffer {
+  if (!(v instanceof Uint8Array)) throw new StoreError('store value must be a Uint8Array');
+  return Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+}
+
+function toEntry(r: Row): Entry {
+  return { key: r.key, value: r.value, version: r.version, lease: r.lease };
+}
+
+function octal(mode: number): string {
+  return '0' + (mode & 0o777).toString(8).padStart(3, '0');
+}
+
+/**
+ * Create the database file owner-only, or check an existing one. SQLite gives
+ * the `-wal` and `-shm` files the main file's permissions, so they inherit 0600.
+ */
+function prepareFile(file: string): void {
+  const dir = dirname(file);
+  let dirMode: number;
+  try {
+    const st = statSync(dir);
+    if (!st.isDirectory()) throw new StoreError(`sqlite store directory ${dir} is not a directory`);
+    dirMode = st.mode;
+  } catch (e) {
+    if (e instanceof StoreError) throw e;
+    throw new StoreError(`sqlite store directory ${dir} is not accessible: ${(e as Error).message}`, { cause: e });
+  }
+  /* Even with the sticky bit, a world-writable directory lets anyone pre-create our -wal/-shm files. */
+  if (dirMode & 0o002) {
+    throw new StoreError(`sqlite store directory ${dir} is world-writable (mode ${octal(dirMode)}); put the store in a directory only its owner can write to`);
+  }
+  try {
+    closeSync(openSync(file, 'wx', 0o600));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
+      throw new StoreError(`cannot create sqlite store ${file}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+  const st = statSync(file);
+  if (!st.isFile()) throw new StoreError(`sqlite store ${file} is not a regular file`);
+  if (st.mode & 0o077) {
+    throw new StoreError(`sqlite store ${file} has mode ${octal(st.mode)}; it must be accessible by its owner only (chmod 600 ${file})`);
+  }
+}
