@@ -1,0 +1,211 @@
+/**
+ * @module One node connection's requests → the partition.
+ *
+ * On the cluster leg the sign-in belongs to the connection (docs/protocol.md
+ * §6.3): `login` sets the principal that every later request runs as. A
+ * `session` number is a store lease, meaningful on every node, so that the
+ * daemon may send a session's requests to any node and fail over.
+ */
+import { HsmError } from '../../protocol/src/errors.js';
+import type { DecodedRequest, RequestOf } from '../../protocol/src/messages.js';
+import type { AuditRecord } from '../../hsm-core/src/audit/audit.js';
+import type { MechanismParams } from '../../hsm-core/src/mechanisms/types.js';
+import type { CallContext, MechanismRequest, Partition, Principal } from '../../hsm-core/src/partition.js';
+import type { KeyValueStore } from '../../store/src/types.js';
+import type { UserInfo } from '../../hsm-core/src/users/users.js';
+import { Ownership } from './ownership.js';
+
+export interface NodeInfo {
+  readonly id: number;
+  readonly hostname: string;
+  readonly port: number;
+}
+
+export interface NodeEnv {
+  readonly partition: Partition;
+  readonly store: KeyValueStore;
+  readonly ownership: Ownership;
+  readonly cluster: () => readonly NodeInfo[];
+  readonly nodeId: number;
+  readonly version: string;
+  readonly startedAt: number;
+  /** Session leases live this long without use. */
+  readonly sessionTtlMs: number;
+  /** Called when E2E mode was just enabled, so the server reloads its TLS identity. */
+  readonly onCertificatesChanged: () => void;
+  /** Test hook (OCHSM_FAULT_KILL_AFTER_COMMIT): die between commit and reply. */
+  readonly afterCommit?: (op: string) => void;
+}
+
+export interface ConnectionState {
+  principal: Principal | undefined;
+}
+
+/** Operations allowed while the partition is unclaimed ("limited commands mode"). */
+const LIMITED_MODE_OPS = new Set(['hello', 'login', 'logout', 'loginStatus', 'status', 'getClusterInfo', 'getCertReq', 'storeCert', 'getCert', 'listUsers']);
+
+type MechRecord = RequestOf<'sign'>['mechanism'];
+
+function mech(m: MechRecord): MechanismRequest {
+  const { mechanism, ...rest } = m as { mechanism: number } & Record<string, unknown>;
+  const params: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(rest)) if (v !== undefined) params[k] = v;
+  return { mechanism, params: params as MechanismParams };
+}
+
+const userRecord = (u: UserInfo) => ({ id: u.id, user: u.name, role: u.role, locked: u.locked, failures: u.failures });
+
+function auditRecord(r: AuditRecord) {
+  return {
+    seq: r.seq, time: r.time, user: r.user, role: r.role, action: r.action,
+    ...(r.handles ? { handles: [...r.handles] } : {}),
+    ...(r.mechanism !== undefined ? { mechanism: r.mechanism } : {}),
+    ...(r.detail !== undefined ? { detail: r.detail } : {}),
+    result: r.result, prev: r.prev, hash: r.hash,
+  };
+}
+
+export class NodeHandler {
+  private readonly env: NodeEnv;
+
+  constructor(env: NodeEnv) {
+    this.env = env;
+  }
+
+  private ctx(st: ConnectionState, o: { session?: number | undefined; requestId?: string | undefined }): CallContext {
+    return { principal: st.principal, sessionLease: o.session, requestId: o.requestId };
+  }
+
+  private committed<T>(op: string, v: T): T {
+    this.env.afterCommit?.(op);
+    return v;
+  }
+
+  async handle(st: ConnectionState, req: DecodedRequest): Promise<unknown> {
+    const { partition: p, ownership } = this.env;
+    if (!LIMITED_MODE_OPS.has(req.op) && (await ownership.mode()) === 'unencrypted') {
+      throw new HsmError('ERR_PARTITION_STATE', `the partition is in unencrypted mode (limited commands mode); claim it first (storeCert 4 and 8) before ${req.op}`);
+    }
+    switch (req.op) {
+      case 'hello':
+        throw new HsmError('ERR_PROTOCOL', 'hello is answered by the connection layer');
+      case 'login': {
+        if (st.principal) throw new HsmError('ERR_USER_ALREADY_LOGGED_IN', `this connection is already signed in as ${st.principal.user}; log out first`);
+        st.principal = await p.login(req.obj.user, req.obj.password, req.obj.role);
+        return { user: st.principal.user, role: st.principal.role };
+      }
+      case 'logout':
+        if (!st.principal) throw new HsmError('ERR_USER_NOT_LOGGED_IN', 'this connection is not signed in');
+        st.principal = undefined;
+        return {};
+      case 'loginStatus':
+        return st.principal ? { loggedIn: true, user: st.principal.user, role: st.principal.role } : { loggedIn: false };
+      case 'openSession':
+        return { session: await this.env.store.grantLease(this.env.sessionTtlMs) };
+      case 'closeSession':
+        await this.env.store.revokeLease(req.obj.session);
+        return {};
+
+      case 'createObject':
+        return this.committed(req.op, { handle: await p.createObject(this.ctx(st, req.obj), req.obj.template) });
+      case 'copyObject':
+        return this.committed(req.op, { handle: await p.copyObject(this.ctx(st, req.obj), req.obj.handle, req.obj.template) });
+      case 'destroyObject':
+        await p.destroyObject(this.ctx(st, req.obj), req.obj.handle);
+        return this.committed(req.op, {});
+      case 'getAttributeValue': {
+        const res = await p.getAttributeValue(this.ctx(st, req.obj), req.obj.handle, req.obj.types);
+        return { attributes: res.filter((r) => r.value !== undefined).map((r) => ({ type: r.type, value: r.value! })), rvs: res.map((r) => r.rv) };
+      }
+      case 'setAttributeValue':
+        await p.setAttributeValue(this.ctx(st, req.obj), req.obj.handle, req.obj.template);
+        return this.committed(req.op, {});
+      case 'findObjects':
+        return { handles: await p.findObjects(this.ctx(st, req.obj), req.obj.template) };
+      case 'shareKey':
+        return this.committed(req.op, { shared: await p.shareKey(this.ctx(st, req.obj), req.obj.handle, req.obj.users, req.obj.share) });
+      case 'keyInfo': {
+        const k = await p.keyInfo(this.ctx(st, req.obj), req.obj.handle);
+        return { owner: k.owner, shared: [...k.shared], token: k.token };
+      }
+
+      case 'generateKey':
+        return this.committed(req.op, { handle: await p.generateKey(this.ctx(st, req.obj), mech(req.obj.mechanism), req.obj.template) });
+      case 'generateKeyPair':
+        return this.committed(req.op, await p.generateKeyPair(this.ctx(st, req.obj), mech(req.obj.mechanism), req.obj.publicTemplate, req.obj.privateTemplate));
+      case 'sign':
+        return { signature: await p.sign(this.ctx(st, req.obj), mech(req.obj.mechanism), req.obj.handle, req.obj.data) };
+      case 'verify':
+        await p.verify(this.ctx(st, req.obj), mech(req.obj.mechanism), req.obj.handle, req.obj.data, req.obj.signature);
+        return {};
+      case 'encrypt':
+        return { data: await p.encrypt(this.ctx(st, req.obj), mech(req.obj.mechanism), req.obj.handle, req.obj.data) };
+      case 'decrypt':
+        return { data: await p.decrypt(this.ctx(st, req.obj), mech(req.obj.mechanism), req.obj.handle, req.obj.data) };
+      case 'digest':
+        return { digest: await p.digest(mech(req.obj.mechanism), req.obj.data) };
+      case 'wrapKey':
+        return { wrapped: await p.wrapKey(this.ctx(st, req.obj), mech(req.obj.mechanism), req.obj.wrappingHandle, req.obj.keyHandle) };
+      case 'unwrapKey':
+        return this.committed(req.op, { handle: await p.unwrapKey(this.ctx(st, req.obj), mech(req.obj.mechanism), req.obj.unwrappingHandle, req.obj.wrapped, req.obj.template) });
+      case 'deriveKey':
+        return this.committed(req.op, { handle: await p.deriveKey(this.ctx(st, req.obj), mech(req.obj.mechanism), req.obj.baseHandle, req.obj.template) });
+      case 'generateRandom':
+        return { data: await p.generateRandom(req.obj.length) };
+      case 'mechanismList':
+        return { mechanisms: p.mechanismList() };
+      case 'mechanismInfo':
+        return p.mechanismInfo(req.obj.mechanism);
+
+      case 'createUser':
+        return this.committed(req.op, { user: userRecord(await p.createUser(this.ctx(st, req.obj), req.obj.role, req.obj.user, req.obj.password)) });
+      case 'deleteUser':
+        await p.deleteUser(this.ctx(st, req.obj), req.obj.user);
+        return this.committed(req.op, {});
+      case 'changePassword': {
+        const role = req.obj.role ?? (st.principal?.user === req.obj.user ? st.principal.role : (await p.getUserInfo(req.obj.user)).role);
+        const info = await p.changePassword(this.ctx(st, req.obj), role, req.obj.user, req.obj.password);
+        /* The promoted PRECO keeps its connection, now as the CO it has become. */
+        if (st.principal?.user === info.name) st.principal = { user: info.name, role: info.role };
+        return this.committed(req.op, { user: userRecord(info) });
+      }
+      case 'listUsers':
+        return { users: (await p.listUsers()).map(userRecord) };
+      case 'unlockUser':
+        return this.committed(req.op, { user: userRecord(await p.unlockUser(this.ctx(st, req.obj), req.obj.user)) });
+
+      case 'getClusterInfo':
+        return { nodes: this.env.cluster().map((n) => ({ id: n.id, hostname: n.hostname, port: n.port })) };
+      case 'status':
+        return {
+          component: 'node', version: this.env.version, uptime: Math.floor((Date.now() - this.env.startedAt) / 1000),
+          partitionState: (await p.partitionRecord()).state,
+        };
+      case 'auditRecords': {
+        if (st.principal?.role !== 'CO') throw new HsmError('ERR_NOT_PERMITTED', 'the audit log is for a signed-in crypto officer (CO)');
+        return { records: (await p.auditRecords(req.obj.fromSeq ?? 1, Math.min(req.obj.limit ?? 1000, 5000))).map(auditRecord) };
+      }
+      case 'auditVerify': {
+        if (!st.principal) throw new HsmError('ERR_USER_NOT_LOGGED_IN', 'verifying the audit log needs a signed-in user');
+        const v = await p.auditVerify();
+        return { ok: v.ok, records: v.records, ...(v.brokenAt !== undefined ? { brokenAt: v.brokenAt } : {}), ...(v.reason ? { reason: v.reason } : {}) };
+      }
+      case 'getCertReq':
+        return { csr: Buffer.from(await ownership.certReq()) };
+      case 'storeCert': {
+        const e2e = await ownership.storeCert(this.ctx(st, req.obj), req.obj.slot, req.obj.cert);
+        if (e2e) {
+          /* The real node logs the session out once the POAC is stored ("logging out"). */
+          st.principal = undefined;
+          this.env.onCertificatesChanged();
+        }
+        return this.committed(req.op, {});
+      }
+      case 'getCert': {
+        const c = await ownership.cert(req.obj.slot);
+        if (!c) throw new HsmError('ERR_ARGUMENTS_BAD', `no certificate is stored in slot ${req.obj.slot}`);
+        return { cert: c };
+      }
+    }
+  }
+}
