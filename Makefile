@@ -17,8 +17,18 @@ node_modules/.installed: package.json package-lock.json
 
 deps: node_modules/.installed
 
+# Executables under dist/bin, the counterpart of /opt/azurecloudhsm/bin.
+BINS := azcloudhsm_client:packages/daemon/src/main.js \
+        azcloudhsm_mgmt_util:packages/cli/src/azcloudhsm_mgmt_util.js \
+        azcloudhsm_util:packages/cli/src/azcloudhsm_util.js \
+        hsm-node:packages/hsm-node/src/main.js \
+        ochsm:packages/cli/src/ochsm.js
+
 build: deps
 	$(NODE) node_modules/typescript/bin/tsc -p tsconfig.json
+	@mkdir -p dist/bin
+	@for b in $(BINS); do name=$${b%%:*}; target=$${b#*:}; \
+	  printf '#!/bin/sh\nexec node "$$(dirname "$$0")/../%s" "$$@"\n' "$$target" > dist/bin/$$name; chmod 755 dist/bin/$$name; done
 
 run: build
 	$(NODE) dist/packages/cli/src/ochsm.js up

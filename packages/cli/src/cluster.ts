@@ -40,6 +40,8 @@ export interface ClusterOptions {
   /** Detach node processes and log to files (for `make run`); tests keep them attached. */
   readonly detached?: boolean;
   readonly users?: ReadonlyArray<{ user: string; password: string; role: 'CU' | 'CO' }>;
+  /** Node ids already running (by their pid files): leave them alone. */
+  readonly skip?: readonly number[];
 }
 
 export async function freePort(): Promise<number> {
@@ -219,7 +221,7 @@ export async function startCluster(dir: string, opts: ClusterOptions = {}): Prom
   });
   const lc = new LocalCluster(dir, nodes, opts);
   try {
-    for (const n of nodes) await lc.startNode(n.id);
+    for (const n of nodes) if (!opts.skip?.includes(n.id)) await lc.startNode(n.id);
     if (fresh && opts.claim !== false) await lc.claim();
   } catch (e) {
     await lc.stop();

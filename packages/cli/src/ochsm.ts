@@ -2,66 +2,159 @@
 /**
  * @module `ochsm`: the umbrella command behind `make run` and `make stop`.
  *
- * Until the cluster issue lands there is no long-running server yet: `up`
- * initialises the local partition under .ochsm/ (sealing key, SQLite store),
- * claims it the way the onboarding guide does (PRECO admin/tenantadmin →
- * CO admin/adminpassword, CU cu1/user1234), and shows it working.
+ *   ochsm up      bring up the local cluster under .ochsm/ (OCHSM_HOME): three
+ *                 node processes on 127.0.0.1:2225-2227 over one SQLite store,
+ *                 claimed through the onboarding flow on first start, then the
+ *                 client daemon; write the configuration files into dist/bin/
+ *                 (the counterpart of /opt/azurecloudhsm/bin); show it working.
+ *                 Running it again restarts whatever is not running.
+ *   ochsm down    stop the daemon and the nodes (SIGTERM, then SIGKILL after 10 s).
+ *   ochsm status  what runs, with pids.
  */
-import { resolve } from 'node:path';
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as net from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as P from '../../protocol/src/pkcs11.js';
 import { HsmError } from '../../protocol/src/errors.js';
+import { ProtocolClient } from '../../protocol/src/connection.js';
 import { attr } from '../../hsm-core/src/objects/attributes.js';
-import { FACTORY_PRECO } from '../../hsm-core/src/partition.js';
-import { openLocalPartition } from '../../hsm-node/src/local_partition.js';
+import { startCluster, EXAMPLE_CO, EXAMPLE_CU } from './cluster.js';
 
+const here = dirname(fileURLToPath(import.meta.url));
+const DIST = resolve(here, '..', '..', '..');
+const BIN = join(DIST, 'bin');
 const ROOT = resolve(process.env.OCHSM_HOME ?? '.ochsm');
-export const EXAMPLE_CO = { name: 'admin', password: 'adminpassword' } as const;
-export const EXAMPLE_CU = { name: 'cu1', password: 'user1234' } as const;
+const RUN = join(ROOT, 'run');
+const DAEMON_MAIN = join(DIST, 'packages', 'daemon', 'src', 'main.js');
+const PORTS = (process.env.OCHSM_PORTS ?? '2225,2226,2227').split(',').map(Number);
+export const SOCKET = join(RUN, 'azcloudhsm_client.sock');
+
+function pidAlive(file: string): number | undefined {
+  if (!existsSync(file)) return undefined;
+  const pid = Number(readFileSync(file, 'utf8').trim());
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The configuration files the CLIs, the daemon and the native libraries read. */
+function writeConfigs(): void {
+  mkdirSync(BIN, { recursive: true });
+  writeFileSync(join(BIN, 'azcloudhsm_resource.cfg'), JSON.stringify({ servers: [{ hostname: '127.0.0.1', port: PORTS[0] }] }, null, 4) + '\n');
+  writeFileSync(join(BIN, 'azcloudhsm_application.cfg'), ['DAEMON_ID=1', 'SOCKET_TYPE=UNIXSOCKET', 'PORT=1111', `SOCKET_PATH=${SOCKET}`, ''].join('\n'));
+  const certDir = join(ROOT, 'cert');
+  writeFileSync(join(BIN, 'azcloudhsm_client.cfg'), JSON.stringify({ cert_dir: certDir }, null, 4) + '\n');
+  writeFileSync(join(BIN, 'azcloudhsm_mgmt_util.cfg'), JSON.stringify({ cert_dir: certDir }, null, 4) + '\n');
+}
+
+async function waitForSocket(path: string, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const ok = await new Promise<boolean>((r) => {
+      const s = net.connect(path);
+      s.once('connect', () => { s.destroy(); r(true); });
+      s.once('error', () => r(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`the client daemon did not open ${path}; see ${join(RUN, 'client.log')}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function startDaemon(): Promise<boolean> {
+  if (!existsSync(DAEMON_MAIN)) return false;
+  if (pidAlive(join(RUN, 'client.pid'))) return true;
+  const out = openSync(join(RUN, 'client.log'), 'a');
+  const child = spawn(process.execPath, [DAEMON_MAIN, join(BIN, 'azcloudhsm_resource.cfg'), '--pid-file', join(RUN, 'client.pid')], { detached: true, stdio: ['ignore', out, out] });
+  child.unref();
+  closeSync(out);
+  await waitForSocket(SOCKET, 20_000);
+  return true;
+}
+
+async function demo(): Promise<string> {
+  const socket = net.connect(SOCKET);
+  await new Promise((r, j) => socket.once('connect', r).once('error', j));
+  const c = new ProtocolClient(socket, { name: 'azcloudhsm_client' });
+  try {
+    await c.hello('ochsm');
+    const st = await c.request('loginStatus', {});
+    if (!st.loggedIn) await c.request('login', { user: EXAMPLE_CU.user, password: EXAMPLE_CU.password, role: 'CU' });
+    const pair = await c.request('generateKeyPair', {
+      mechanism: { mechanism: P.CKM_EC_KEY_PAIR_GEN },
+      publicTemplate: [attr.bool(P.CKA_TOKEN, true), attr.bytes(P.CKA_EC_PARAMS, Buffer.from('06082a8648ce3d030107', 'hex')), attr.bool(P.CKA_VERIFY, true), attr.utf8(P.CKA_LABEL, 'make-run')],
+      privateTemplate: [attr.bool(P.CKA_TOKEN, true), attr.bool(P.CKA_SIGN, true), attr.utf8(P.CKA_LABEL, 'make-run')],
+    });
+    const { signature } = await c.request('sign', { mechanism: { mechanism: P.CKM_ECDSA_SHA256 }, handle: pair.privateHandle, data: Buffer.from('make run') });
+    await c.request('verify', { mechanism: { mechanism: P.CKM_ECDSA_SHA256 }, handle: pair.publicHandle, data: Buffer.from('make run'), signature });
+    const keys = await c.request('findObjects', { template: [] });
+    const status = await c.request('status', {});
+    if (!st.loggedIn) await c.request('logout', {});
+    const nodes = (status.nodes ?? []).map((n) => `node ${n.id} ${n.state}`).join(', ');
+    return `  through the daemon: EC P-256 key pair ${pair.publicHandle}/${pair.privateHandle}, ECDSA-SHA256 signature verified; ${EXAMPLE_CU.user} sees ${keys.handles.length} objects\n  daemon: ${nodes}`;
+  } finally {
+    c.close();
+  }
+}
 
 async function up(): Promise<void> {
-  const { partition: p, store, paths } = await openLocalPartition(ROOT, { create: true });
-  try {
-    const users = await p.listUsers();
-    if (users.some((u) => u.role === 'PRECO')) {
-      const preco = await p.login(FACTORY_PRECO.name, FACTORY_PRECO.password, 'PRECO');
-      await p.changePassword({ principal: preco }, 'PRECO', FACTORY_PRECO.name, EXAMPLE_CO.password);
-      console.log(`claimed the partition: PRECO ${FACTORY_PRECO.name} is now CO ${EXAMPLE_CO.name}`);
-    }
-    if (!users.some((u) => u.name === EXAMPLE_CU.name)) {
-      const co = await p.login(EXAMPLE_CO.name, EXAMPLE_CO.password, 'CO');
-      await p.createUser({ principal: co }, 'CU', EXAMPLE_CU.name, EXAMPLE_CU.password);
-      console.log(`created CU ${EXAMPLE_CU.name}`);
-    }
-    const cu = { principal: await p.login(EXAMPLE_CU.name, EXAMPLE_CU.password, 'CU') };
-    const aes = await p.generateKey(cu, { mechanism: P.CKM_AES_KEY_GEN }, [
-      attr.bool(P.CKA_TOKEN, true), attr.ulong(P.CKA_VALUE_LEN, 32), attr.bool(P.CKA_ENCRYPT, true), attr.bool(P.CKA_DECRYPT, true), attr.utf8(P.CKA_LABEL, 'make-run-aes'),
-    ]);
-    const gcm = { mechanism: P.CKM_AES_GCM, params: { iv: await p.generateRandom(12), tagBits: 128 } };
-    const ct = await p.encrypt(cu, gcm, aes, Buffer.from('hello from OpenCloudHSM'));
-    const pt = await p.decrypt(cu, gcm, aes, ct);
-    const ec = await p.generateKeyPair(cu, { mechanism: P.CKM_EC_KEY_PAIR_GEN },
-      [attr.bool(P.CKA_TOKEN, true), attr.bytes(P.CKA_EC_PARAMS, Buffer.from('06082a8648ce3d030107', 'hex')), attr.bool(P.CKA_VERIFY, true), attr.utf8(P.CKA_LABEL, 'make-run-ec')],
-      [attr.bool(P.CKA_TOKEN, true), attr.bool(P.CKA_SIGN, true), attr.utf8(P.CKA_LABEL, 'make-run-ec')]);
-    const sig = await p.sign(cu, { mechanism: P.CKM_ECDSA_SHA256 }, ec.privateHandle, Buffer.from('make run'));
-    await p.verify(cu, { mechanism: P.CKM_ECDSA_SHA256 }, ec.publicHandle, Buffer.from('make run'), sig);
-    const keys = await p.findObjects(cu, []);
-    const audit = await p.auditVerify();
-    console.log(`
-OpenCloudHSM partition is initialised and working (store: ${paths.database})
-  AES-256 key        handle ${aes}: AES-GCM round trip "${pt.toString()}"
-  EC P-256 key pair  public ${ec.publicHandle}, private ${ec.privateHandle}: ECDSA-SHA256 signature verified
-  ${EXAMPLE_CU.name} owns ${keys.length} objects; users: ${(await p.listUsers()).map((u) => `${u.name}(${u.role})`).join(', ')}
-  audit chain: ${audit.ok ? `${audit.records} records, intact` : `BROKEN at record ${audit.brokenAt}`}
+  mkdirSync(RUN, { recursive: true, mode: 0o700 });
+  const running = [1, 2, 3].filter((id) => pidAlive(join(RUN, `hsm${id}.pid`)));
+  if (running.length < 3) {
+    const fresh = !existsSync(join(ROOT, 'sealing.key'));
+    const cluster = await startCluster(ROOT, { ports: PORTS, detached: true, claim: true, skip: running });
+    console.log(fresh
+      ? `initialised and claimed a new partition: PO.key/PO.crt in ${cluster.certDir}; CO ${EXAMPLE_CO.user}, CU ${EXAMPLE_CU.user}`
+      : `started node(s) ${[1, 2, 3].filter((id) => !running.includes(id)).join(', ')}`);
+  }
+  writeConfigs();
+  const daemon = await startDaemon();
+  console.log(`
+OpenCloudHSM is running (state in ${ROOT}):
+  nodes    hsm1..hsm3 on 127.0.0.1:${PORTS.join(', ')}  (TLS 1.3, pids in ${RUN})
+  daemon   ${daemon ? `azcloudhsm_client on ${SOCKET}` : 'not built yet'}
+  configs  ${BIN}/azcloudhsm_{resource,application,client,mgmt_util}.cfg`);
+  if (daemon) console.log(await demo());
+  console.log(`
+The example credentials (CO ${EXAMPLE_CO.user}/${EXAMPLE_CO.password}, CU ${EXAMPLE_CU.user}/${EXAMPLE_CU.password}) are the guides' own:
+change them for anything real. Whoever reads ${join(ROOT, 'sealing.key')} and the store can read
+every key: a software HSM's security boundary is its host.
 
-The example credentials (CO admin/adminpassword, CU cu1/user1234) are the guides' own:
-change them for anything real. The sealing key is ${paths.sealingKey} (mode 0600): whoever
-reads it and the store can read every key — a software HSM's boundary is its host.
+Try next:
+  node dist/packages/cli/src/ochsm.js status
+  make test
+  make stop`);
+}
 
-Next: make test    (the full suite)
-      make stop    (nothing stays running yet: the node servers and the client daemon
-                    arrive with the cluster issue)`);
-  } finally {
-    await store.close();
+async function down(): Promise<void> {
+  const files = ['client.pid', 'hsm1.pid', 'hsm2.pid', 'hsm3.pid'].map((f) => join(RUN, f));
+  let stopped = 0;
+  for (const f of files) {
+    const pid = pidAlive(f);
+    if (!pid) {
+      rmSync(f, { force: true });
+      continue;
+    }
+    process.kill(pid, 'SIGTERM');
+    const deadline = Date.now() + 10_000;
+    while (pidAlive(f) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    if (pidAlive(f)) process.kill(pid, 'SIGKILL');
+    rmSync(f, { force: true });
+    stopped++;
+  }
+  console.log(stopped ? `stopped ${stopped} process(es)` : 'nothing was running');
+}
+
+function status(): void {
+  for (const name of ['hsm1', 'hsm2', 'hsm3', 'client']) {
+    const pid = pidAlive(join(RUN, `${name}.pid`));
+    console.log(`${name.padEnd(7)} ${pid ? `running (pid ${pid})` : 'stopped'}`);
   }
 }
 
@@ -69,14 +162,11 @@ async function main(argv: string[]): Promise<number> {
   const cmd = argv[0] ?? 'help';
   try {
     switch (cmd) {
-      case 'up':
-        await up();
-        return 0;
-      case 'down':
-        console.log('nothing is running: this version starts no background processes');
-        return 0;
+      case 'up': await up(); return 0;
+      case 'down': await down(); return 0;
+      case 'status': status(); return 0;
       default:
-        console.log('usage: ochsm up | down');
+        console.log('usage: ochsm up | down | status');
         return cmd === 'help' ? 0 : 2;
     }
   } catch (e) {

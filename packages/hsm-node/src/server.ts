@@ -17,6 +17,7 @@ import type { Logger } from './log.js';
 
 export const VERSION = '0.1.0';
 export const DEFAULT_NODE_PORT = 2225;
+export const IDLE_TIMEOUT_MS = 120_000;
 
 export interface NodeServerOptions {
   readonly id: number;
@@ -69,6 +70,8 @@ export class NodeServer {
     server.on('secureConnection', (socket) => {
       const state: ConnectionState = { principal: undefined };
       socket.setNoDelay(true);
+      /* A peer that stops mid-frame (or goes silent) is dropped; live clients send health checks. */
+      socket.setTimeout(IDLE_TIMEOUT_MS, () => socket.destroy());
       const conn = serveConnection(socket, {
         context: state,
         hello: () => ({ server: `OpenCloudHSM/${VERSION} node`, node: this.opts.id }),

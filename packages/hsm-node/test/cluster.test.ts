@@ -10,6 +10,8 @@ import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
+import fc from 'fast-check';
+import { encodeRequest } from '../../protocol/src/messages.js';
 import * as P from '../../protocol/src/pkcs11.js';
 import { HsmError } from '../../protocol/src/errors.js';
 import { attr } from '../../hsm-core/src/objects/attributes.js';
@@ -155,5 +157,43 @@ test('malformed frames get an error reply or a clean close, and the node keeps s
   /* Still serving. */
   const c = await connectNode(port, cluster.poCrt);
   assert.equal((await c.request('status', {})).component, 'node');
+  c.close();
+});
+
+test('property: random, truncated, mutated and oversize frames never stop the node', { timeout: 60_000 }, async () => {
+  const port = cluster.nodes[1]!.port;
+  const valid = Buffer.from(encodeRequest('login', 1, { user: 'cu1', password: 'user1234' }));
+  const hello = Buffer.from(encodeRequest('hello', 1, { versions: [1] }));
+  const send = async (bytes: Uint8Array): Promise<void> => {
+    const s = tls.connect({ host: '127.0.0.1', port, ca: cluster.poCrt, checkServerIdentity: () => undefined });
+    await new Promise((r, j) => s.once('secureConnect', r).once('error', j));
+    s.on('data', () => undefined);
+    s.on('error', () => undefined);
+    s.end(bytes);
+    await new Promise<void>((r) => {
+      const t = setTimeout(() => { s.destroy(); r(); }, 500);
+      s.once('close', () => { clearTimeout(t); r(); });
+    });
+  };
+  const frames = fc.oneof(
+    fc.uint8Array({ maxLength: 200 }),
+    fc.integer({ min: 0, max: valid.length - 1 }).map((n) => valid.subarray(0, n)),
+    fc.tuple(fc.integer({ min: 0, max: valid.length - 1 }), fc.integer({ min: 0, max: 255 })).map(([i, b]) => {
+      const m = Buffer.from(valid);
+      m[i] = b;
+      return Buffer.concat([hello, m]);
+    }),
+    fc.integer({ min: 16 * 1024 * 1024 + 1, max: 0xffffffff }).map((len) => {
+      const h = Buffer.from(valid.subarray(0, 16));
+      h.writeUInt32BE(len, 12);
+      return Buffer.concat([hello, h]);
+    }),
+  );
+  await fc.assert(fc.asyncProperty(frames, async (bytes) => {
+    await send(bytes);
+  }), { numRuns: 40 });
+  const c = await connectNode(port, cluster.poCrt);
+  await c.request('login', { user: EXAMPLE_CU.user, password: EXAMPLE_CU.password });
+  assert.ok(Array.isArray((await c.request('findObjects', { template: [] })).handles));
   c.close();
 });
