@@ -5,7 +5,7 @@ SHELL := /bin/bash
 NODE ?= node
 NPM ?= npm
 
-.PHONY: all build deps run stop test clean
+.PHONY: all build deps run stop test clean bench
 
 all: build
 
@@ -40,6 +40,10 @@ stop:
 # every helper and child-process fixture that lives under a test/ folder.
 test: build
 	$(NODE) --test --test-concurrency=2 $$(find dist -name '*.test.js' | sort)
+
+# Sign throughput through the daemon with 1, 4 and 16 clients (not a test).
+bench: build
+	$(NODE) dist/tools/bench.js
 
 clean:
 	rm -rf dist

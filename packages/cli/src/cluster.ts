@@ -16,6 +16,7 @@ import { openLocalPartition } from '../../hsm-node/src/local_partition.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const NODE_MAIN = resolve(here, '..', '..', 'hsm-node', 'src', 'main.js');
+export const DAEMON_MAIN = resolve(here, '..', '..', 'daemon', 'src', 'main.js');
 
 export const FACTORY = { user: 'admin', password: 'tenantadmin' } as const;
 export const EXAMPLE_CO = { user: 'admin', password: 'adminpassword' } as const;
@@ -228,4 +229,66 @@ export async function startCluster(dir: string, opts: ClusterOptions = {}): Prom
     throw e;
   }
   return lc;
+}
+
+export interface DaemonHandle {
+  readonly socketPath: string;
+  readonly binDir: string;
+  readonly proc: ChildProcess;
+  /** stderr of the daemon so far (structured log lines). */
+  readonly log: () => string;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/**
+ * Write the three client configuration files (azcloudhsm_resource.cfg,
+ * azcloudhsm_application.cfg, azcloudhsm_client.cfg) into `<cluster dir>/<name>/`
+ * and start a real `azcloudhsm_client` on them; resolves once its socket accepts.
+ */
+export async function startDaemon(lc: LocalCluster, opts: { name?: string; sessionMode?: 'HOST' | 'APPLICATION'; certDir?: string; bootstrap?: number } = {}): Promise<DaemonHandle> {
+  const binDir = join(lc.dir, opts.name ?? 'bin');
+  mkdirSync(binDir, { recursive: true, mode: 0o700 });
+  const socketDir = join(lc.dir, `${opts.name ?? 'bin'}-run`);
+  mkdirSync(socketDir, { recursive: true, mode: 0o750 });
+  const socketPath = join(socketDir, 'azcloudhsm_client.sock');
+  const boot = lc.node(opts.bootstrap ?? 1);
+  writeFileSync(join(binDir, 'azcloudhsm_resource.cfg'), JSON.stringify({ servers: [{ hostname: '127.0.0.1', port: boot.port }] }) + '\n');
+  writeFileSync(join(binDir, 'azcloudhsm_application.cfg'), ['DAEMON_ID=1', 'SOCKET_TYPE=UNIXSOCKET', 'PORT=1111', `SOCKET_PATH=${socketPath}`, `SESSION_MODE=${opts.sessionMode ?? 'HOST'}`, ''].join('\n'));
+  writeFileSync(join(binDir, 'azcloudhsm_client.cfg'), JSON.stringify({ cert_dir: opts.certDir ?? lc.certDir, health_interval_ms: 200 }) + '\n');
+  const proc = spawn(process.execPath, [DAEMON_MAIN, join(binDir, 'azcloudhsm_resource.cfg')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  proc.stderr!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-200_000)));
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const ok = await new Promise<boolean>((r) => {
+      const s = net.connect(socketPath);
+      s.once('connect', () => { s.destroy(); r(true); });
+      s.once('error', () => r(false));
+    });
+    if (ok) break;
+    if (proc.exitCode !== null) throw new Error(`azcloudhsm_client exited with ${proc.exitCode}: ${log}`);
+    if (Date.now() > deadline) {
+      proc.kill('SIGKILL');
+      throw new Error(`azcloudhsm_client did not open ${socketPath}: ${log}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    socketPath, binDir, proc, log: () => log,
+    stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      const exited = new Promise((r) => proc.once('exit', r));
+      proc.kill(signal);
+      await exited;
+    },
+  };
+}
+
+/** A protocol client to the daemon's socket, as an application would connect. */
+export async function connectDaemon(socketPath: string, name = 'app'): Promise<ProtocolClient> {
+  const socket = net.connect(socketPath);
+  await new Promise((r, j) => socket.once('connect', r).once('error', j));
+  const c = new ProtocolClient(socket, { name: 'azcloudhsm_client' });
+  await c.hello(name, { timeoutMs: 5000 });
+  return c;
 }
