@@ -1,0 +1,812 @@
+/*
+ * client.c: a pipelined connection to the client daemon (docs/protocol.md §1).
+ *
+ * Design (see ochsm_client.h and README "Threading model"):
+ *  - c->mu guards the connection state, the table of waiting calls and the
+ *    request id counter; c->wmu serialises frame writes. No thread holds both
+ *    while it blocks on I/O, and mu is never held across a read or a write.
+ *  - one reader thread per connection owns the read side: it decodes frames
+ *    with ochsm_frame_reader and hands each response to its waiter.
+ *  - a waiter is heap-allocated. When its caller gives up (timeout), it stays
+ *    in the table as a tombstone so that its request id is not reused while
+ *    the daemon may still answer it (§1: ids must not be reused in flight);
+ *    the reader frees it when the late answer arrives, conn_fail when the
+ *    connection ends.
+ *  - conn_fail runs once: it records why, wakes every waiter with
+ *    OCHSM_ERR_DEVICE and shuts the socket down, which also wakes the reader
+ *    and any writer. The descriptor itself is closed only by ochsm_conn_close,
+ *    so it cannot be reused under a thread that is still in a system call.
+ */
+#include "ochsm_client.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NBUCKETS 256
+#define DEFAULT_CONNECT_TIMEOUT_MS 10000u
+
+enum { ST_OPEN = 1, ST_BROKEN = 2 };
+
+struct waiter {
+    uint32_t id;
+    uint16_t opcode;      /* of the request */
+    int done;             /* answered, or failed by conn_fail */
+    int abandoned;        /* the caller timed out and left; free on answer */
+    int status;           /* OCHSM_OK when answered */
+    uint16_t resp_opcode;
+    uint8_t *body;
+    size_t body_len;
+    pthread_cond_t cv;
+    struct waiter *next;
+};
+
+struct ochsm_conn {
+    int fd;
+    pid_t pid;            /* the process that opened it */
+    unsigned gen;         /* fork generation at open */
+    pthread_mutex_t mu;
+    pthread_mutex_t wmu;
+    pthread_cond_t idle_cv;
+    pthread_condattr_t cattr; /* CLOCK_MONOTONIC, for every waiter */
+    pthread_t reader;
+    int reader_started;
+    int state;
+    unsigned active;      /* calls inside ochsm_call */
+    uint32_t next_id;
+    struct waiter *buckets[NBUCKETS];
+    char broken[OCHSM_ERROR_MESSAGE_MAX];
+    char goodbye[512];
+    ochsm_limits limits;
+    uint32_t send_max;
+    uint32_t call_timeout_ms;
+    ochsm_notice_fn on_notice;
+    void *notice_ctx;
+    char server[256];
+    char endpoint[160];
+};
+
+static atomic_uint fork_generation;
+
+void ochsm_client_atfork_child(void) {
+    atomic_fetch_add(&fork_generation, 1u);
+}
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static int atfork_rc;
+
+static void install_atfork(void) {
+    atfork_rc = pthread_atfork(NULL, NULL, ochsm_client_atfork_child);
+}
+
+int ochsm_client_install_atfork(void) {
+    pthread_once(&atfork_once, install_atfork);
+    return atfork_rc == 0 ? OCHSM_OK : OCHSM_ERR_NO_MEMORY;
+}
+
+/* Inherited across fork(): decided without touching any lock. */
+static int stale(const ochsm_conn *c) {
+    return atomic_load(&fork_generation) != c->gen || getpid() != c->pid;
+}
+
+static const char FORK_MESSAGE[] =
+    "this connection to the client daemon belongs to the parent process (fork); close it and connect again "
+    "(PKCS#11: call C_Initialize in the child)";
+
+/* ───────────────────────────── time ───────────────────────────── */
+
+static struct timespec mono_after(uint32_t ms) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    t.tv_sec += (time_t)(ms / 1000u);
+    t.tv_nsec += (long)(ms % 1000u) * 1000000L;
+    if (t.tv_nsec >= 1000000000L) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000L;
+    }
+    return t;
+}
+
+/* Milliseconds left until a monotonic deadline (0 when past). */
+static int ms_left(const struct timespec *deadline) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long long ms = (long long)(deadline->tv_sec - now.tv_sec) * 1000LL + (deadline->tv_nsec - now.tv_nsec) / 1000000L;
+    if (ms <= 0) return 0;
+    return ms > 0x7fffffffLL ? 0x7fffffff : (int)ms;
+}
+
+/* The same instant on CLOCK_REALTIME, for pthread_mutex_timedlock. */
+static struct timespec realtime_of(const struct timespec *deadline) {
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    int ms = ms_left(deadline);
+    t.tv_sec += ms / 1000;
+    t.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (t.tv_nsec >= 1000000000L) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000L;
+    }
+    return t;
+}
+
+/* ───────────────────────────── waiter table (mu held) ───────────────────────────── */
+
+static struct waiter **slot_of(ochsm_conn *c, uint32_t id) {
+    struct waiter **p = &c->buckets[id % NBUCKETS];
+    while (*p != NULL && (*p)->id != id) p = &(*p)->next;
+    return p;
+}
+
+static void table_insert(ochsm_conn *c, struct waiter *w) {
+    struct waiter **b = &c->buckets[w->id % NBUCKETS];
+    w->next = *b;
+    *b = w;
+}
+
+static struct waiter *table_remove(ochsm_conn *c, uint32_t id) {
+    struct waiter **p = slot_of(c, id);
+    struct waiter *w = *p;
+    if (w != NULL) *p = w->next;
+    return w;
+}
+
+/* Ids count up from 1, wrap from 2^32-1 to 1, and skip ids still in flight. */
+static uint32_t next_request_id(ochsm_conn *c) {
+    uint32_t id = c->next_id;
+    while (*slot_of(c, id) != NULL) id = id == UINT32_MAX ? 1u : id + 1u;
+    c->next_id = id == UINT32_MAX ? 1u : id + 1u;
+    return id;
+}
+
+static void waiter_free(struct waiter *w) {
+    free(w->body);
+    pthread_cond_destroy(&w->cv);
+    free(w);
+}
+
+/* The connection is over: say why once, wake everyone, stop the socket. mu held. */
+static void conn_fail(ochsm_conn *c, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+static void conn_fail(ochsm_conn *c, const char *fmt, ...) {
+    if (c->state != ST_OPEN) return;
+    c->state = ST_BROKEN;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->broken, sizeof c->broken, fmt, ap);
+    va_end(ap);
+    for (size_t i = 0; i < NBUCKETS; i++) {
+        struct waiter *w = c->buckets[i];
+        c->buckets[i] = NULL;
+        while (w != NULL) {
+            struct waiter *next = w->next;
+            w->next = NULL;
+            if (w->abandoned) {
+                waiter_free(w);
+            } else {
+                w->done = 1;
+                w->status = OCHSM_ERR_DEVICE;
+                pthread_cond_signal(&w->cv);
+            }
+            w = next;
+        }
+    }
+    shutdown(c->fd, SHUT_RDWR);
+    pthread_cond_broadcast(&c->idle_cv);
+}
+
+/* ───────────────────────────── reader thread ───────────────────────────── */
+
+/* One frame from the daemon. 0 to go on; otherwise the connection must end (why filled). */
+static int dispatch(ochsm_conn *c, const ochsm_header *h, uint8_t *body, size_t len, char *why, size_t why_size) {
+    if (h->kind == OCHSM_KIND_NOTICE) {
+        /* A malformed or unknown notice answers nothing: ignore it (as connection.ts does). */
+        if (ochsm_check_notice(h->opcode, body, len, &c->limits, NULL) == OCHSM_OK && ochsm_notice_by_opcode(h->opcode) != NULL) {
+            if (h->opcode == OCHSM_NOTICE_GOODBYE) {
+                ochsm_field f;
+                const char *s;
+                size_t n;
+                if (ochsm_body_find(body, len, &c->limits, 1, &f, NULL) == 1 && ochsm_field_string(&f, &s, &n) == OCHSM_OK) {
+                    pthread_mutex_lock(&c->mu);
+                    snprintf(c->goodbye, sizeof c->goodbye, "%.*s", (int)(n < 500 ? n : 500), s);
+                    pthread_mutex_unlock(&c->mu);
+                }
+            }
+            if (c->on_notice != NULL) c->on_notice(c->notice_ctx, h->opcode, body, len);
+        }
+        free(body);
+        return 0;
+    }
+    if (h->kind != OCHSM_KIND_RESPONSE) {
+        free(body);
+        snprintf(why, why_size, "the client daemon sent a frame of kind %u to a client", h->kind);
+        return -1;
+    }
+    pthread_mutex_lock(&c->mu);
+    struct waiter *w = table_remove(c, h->request_id);
+    if (w == NULL) {
+        /* Not a request in flight: a buggy peer; connection.ts ignores it too. */
+        pthread_mutex_unlock(&c->mu);
+        free(body);
+        return 0;
+    }
+    if (w->abandoned) {
+        pthread_mutex_unlock(&c->mu);
+        free(body);
+        waiter_free(w);
+        return 0;
+    }
+    w->body = body;
+    w->body_len = len;
+    w->resp_opcode = h->opcode;
+    w->status = OCHSM_OK;
+    w->done = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&c->mu);
+    return 0;
+}
+
+static void *reader_main(void *arg) {
+    ochsm_conn *c = arg;
+    ochsm_frame_reader fr;
+    ochsm_error e;
+    char why[OCHSM_ERROR_MESSAGE_MAX];
+    uint8_t *buf = malloc(65536);
+    ochsm_frame_reader_init(&fr, &c->limits);
+    why[0] = '\0';
+    if (buf == NULL) {
+        snprintf(why, sizeof why, "no memory for the connection's read buffer");
+        goto out;
+    }
+    for (;;) {
+        ssize_t n = recv(c->fd, buf, 65536, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            snprintf(why, sizeof why, "reading from the client daemon at %s failed: %s", c->endpoint, strerror(errno));
+            break;
+        }
+        if (n == 0) {
+            int partial = ochsm_frame_reader_end(&fr, &e) != OCHSM_OK;
+            pthread_mutex_lock(&c->mu);
+            if (c->goodbye[0] != '\0') {
+                snprintf(why, sizeof why, "the client daemon at %s closed the connection: %s", c->endpoint, c->goodbye);
+            } else {
+                snprintf(why, sizeof why, "the client daemon at %s closed the connection%s", c->endpoint,
+                         partial ? " in the middle of a frame" : "");
+            }
+            pthread_mutex_unlock(&c->mu);
+            break;
+        }
+        size_t off = 0;
+        while (off < (size_t)n) {
+            size_t used = 0;
+            int rc = ochsm_frame_reader_push(&fr, buf + off, (size_t)n - off, &used, &e);
+            off += used;
+            if (rc < 0) {
+                snprintf(why, sizeof why, "the client daemon at %s sent a malformed frame (%s): %.600s", c->endpoint,
+                         ochsm_status_name(e.code), e.message);
+                goto out;
+            }
+            if (rc == 1) {
+                ochsm_header h;
+                uint8_t *body;
+                size_t len;
+                ochsm_frame_reader_take(&fr, &h, &body, &len);
+                if (dispatch(c, &h, body, len, why, sizeof why) != 0) goto out;
+            }
+        }
+    }
+out:
+    free(buf);
+    ochsm_frame_reader_free(&fr);
+    pthread_mutex_lock(&c->mu);
+    conn_fail(c, "%s", why);
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+}
+
+/* ───────────────────────────── responses ───────────────────────────── */
+
+static int local_fail(ochsm_response *r, int status, uint64_t rv, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
+static int local_fail(ochsm_response *r, int status, uint64_t rv, const char *fmt, ...) {
+    va_list ap;
+    r->status = status;
+    r->rv = rv;
+    va_start(ap, fmt);
+    vsnprintf(r->local_message, sizeof r->local_message, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+const char *ochsm_response_code(const ochsm_response *r) {
+    if (r == NULL) return "";
+    if (r->remote_text != NULL) return r->remote_text;
+    if (r->status != OCHSM_OK) return ochsm_status_name(r->status);
+    return "";
+}
+
+const char *ochsm_response_message(const ochsm_response *r) {
+    if (r == NULL) return "";
+    if (r->remote_text != NULL) return r->remote_text + strlen(r->remote_text) + 1;
+    if (r->status != OCHSM_OK) return r->local_message;
+    return "";
+}
+
+void ochsm_response_free(ochsm_response *r) {
+    if (r == NULL) return;
+    free(r->body);
+    free(r->remote_text);
+    memset(r, 0, sizeof *r);
+}
+
+/* Copy code and message of an error response (already checked) as "code\0message\0". */
+static void keep_error_text(ochsm_response *r) {
+    ochsm_field code, msg;
+    const char *cs = "", *ms = "";
+    size_t cn = 0, mn = 0;
+    if (ochsm_body_find(r->body, r->body_len, NULL, OCHSM_F_CODE, &code, NULL) == 1) ochsm_field_string(&code, &cs, &cn);
+    if (ochsm_body_find(r->body, r->body_len, NULL, OCHSM_F_MESSAGE, &msg, NULL) == 1) ochsm_field_string(&msg, &ms, &mn);
+    char *t = malloc(cn + mn + 2);
+    if (t == NULL) return;
+    if (cn > 0) memcpy(t, cs, cn);
+    t[cn] = '\0';
+    if (mn > 0) memcpy(t + cn + 1, ms, mn);
+    t[cn + 1 + mn] = '\0';
+    r->remote_text = t;
+}
+
+/* ───────────────────────────── sending ───────────────────────────── */
+
+enum { SEND_OK = 0, SEND_TIMEOUT_CLEAN = 1, SEND_TIMEOUT_PARTIAL = 2, SEND_ERROR = 3 };
+
+/* Write header and body; with a deadline, never block past it. */
+static int send_frame(ochsm_conn *c, const uint8_t *hdr, const uint8_t *body, size_t len, const struct timespec *deadline,
+                      int *errno_out) {
+    size_t total = OCHSM_HEADER_BYTES + len, sent = 0;
+    while (sent < total) {
+        struct iovec iov[2];
+        int n_iov = 0;
+        if (sent < OCHSM_HEADER_BYTES) {
+            iov[n_iov].iov_base = (void *)(hdr + sent);
+            iov[n_iov].iov_len = OCHSM_HEADER_BYTES - sent;
+            n_iov++;
+            if (len > 0) {
+                iov[n_iov].iov_base = (void *)body;
+                iov[n_iov].iov_len = len;
+                n_iov++;
+            }
+        } else {
+            iov[n_iov].iov_base = (void *)(body + (sent - OCHSM_HEADER_BYTES));
+            iov[n_iov].iov_len = total - sent;
+            n_iov++;
+        }
+        struct msghdr m;
+        memset(&m, 0, sizeof m);
+        m.msg_iov = iov;
+        m.msg_iovlen = (size_t)n_iov;
+        ssize_t n = sendmsg(c->fd, &m, MSG_NOSIGNAL | (deadline != NULL ? MSG_DONTWAIT : 0));
+        if (n > 0) {
+            sent += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && deadline != NULL) {
+            int ms = ms_left(deadline);
+            if (ms == 0) return sent == 0 ? SEND_TIMEOUT_CLEAN : SEND_TIMEOUT_PARTIAL;
+            struct pollfd p = {c->fd, POLLOUT, 0};
+            poll(&p, 1, ms);
+            continue;
+        }
+        *errno_out = n < 0 ? errno : EPIPE;
+        return SEND_ERROR;
+    }
+    return SEND_OK;
+}
+
+/* ───────────────────────────── calls ───────────────────────────── */
+
+int ochsm_call(ochsm_conn *c, uint16_t opcode, const void *body, size_t body_len, ochsm_response *r) {
+    return ochsm_call_timeout(c, opcode, body, body_len, c != NULL ? c->call_timeout_ms : 0, r);
+}
+
+int ochsm_call_timeout(ochsm_conn *c, uint16_t opcode, const void *body, size_t body_len, uint32_t timeout_ms,
+                       ochsm_response *r) {
+    ochsm_error e;
+    if (r == NULL) return OCHSM_ERR_ARGUMENTS_BAD;
+    memset(r, 0, sizeof *r);
+    r->opcode = opcode;
+    if (c == NULL) return local_fail(r, OCHSM_ERR_ARGUMENTS_BAD, 0x7, "ochsm_call: NULL connection");
+    if (stale(c)) return local_fail(r, OCHSM_ERR_DEVICE, OCHSM_CKR_DEVICE_ERROR, "%s", FORK_MESSAGE);
+    if (body == NULL && body_len > 0) return local_fail(r, OCHSM_ERR_ARGUMENTS_BAD, 0x7, "ochsm_call: NULL body");
+    int rc = ochsm_check_request(opcode, body, body_len, &c->limits, &e);
+    if (rc != OCHSM_OK) return local_fail(r, rc, ochsm_status_ckr(rc), "request refused before sending: %s", e.message);
+    if (body_len > c->send_max) {
+        return local_fail(r, OCHSM_ERR_LIMIT, 0x7, "request body of %zu bytes exceeds the daemon's limit of %u bytes", body_len,
+                          c->send_max);
+    }
+
+    struct timespec deadline;
+    const struct timespec *dl = NULL;
+    if (timeout_ms > 0) {
+        deadline = mono_after(timeout_ms);
+        dl = &deadline;
+    }
+    struct waiter *w = calloc(1, sizeof *w);
+    if (w == NULL) return local_fail(r, OCHSM_ERR_NO_MEMORY, 0x2, "no memory for a request");
+    if (pthread_cond_init(&w->cv, &c->cattr) != 0) {
+        free(w);
+        return local_fail(r, OCHSM_ERR_NO_MEMORY, 0x2, "cannot create a condition variable");
+    }
+    w->opcode = opcode;
+
+    pthread_mutex_lock(&c->mu);
+    if (c->state != ST_OPEN) {
+        local_fail(r, OCHSM_ERR_DEVICE, OCHSM_CKR_DEVICE_ERROR, "%s", c->broken);
+        pthread_mutex_unlock(&c->mu);
+        pthread_cond_destroy(&w->cv);
+        free(w);
+        return r->status;
+    }
+    c->active++;
+    w->id = next_request_id(c);
+    table_insert(c, w);
+    pthread_mutex_unlock(&c->mu);
+
+    uint8_t hdr[OCHSM_HEADER_BYTES];
+    ochsm_header h = {OCHSM_KIND_REQUEST, w->id, opcode, 0, (uint32_t)body_len};
+    ochsm_header_encode(&h, hdr, &c->limits, NULL); /* cannot fail: checked above */
+
+    int sent = SEND_OK, err_no = 0;
+    if (dl != NULL) {
+        struct timespec rt = realtime_of(dl);
+        int lr = pthread_mutex_timedlock(&c->wmu, &rt);
+        if (lr == 0) {
+            sent = send_frame(c, hdr, body, body_len, dl, &err_no);
+            pthread_mutex_unlock(&c->wmu);
+        } else {
+            sent = SEND_TIMEOUT_CLEAN;
+        }
+    } else {
+        pthread_mutex_lock(&c->wmu);
+        sent = send_frame(c, hdr, body, body_len, NULL, &err_no);
+        pthread_mutex_unlock(&c->wmu);
+    }
+
+    int timed_out = 0;
+    pthread_mutex_lock(&c->mu);
+    if (sent == SEND_TIMEOUT_CLEAN && !w->done) {
+        /* Nothing of the frame went out: the id is free again. */
+        table_remove(c, w->id);
+        timed_out = 1;
+    } else if (sent == SEND_TIMEOUT_PARTIAL) {
+        conn_fail(c, "timed out after %u ms in the middle of sending a request to the client daemon at %s", timeout_ms, c->endpoint);
+    } else if (sent == SEND_ERROR) {
+        conn_fail(c, "sending to the client daemon at %s failed: %s", c->endpoint, strerror(err_no));
+    }
+    while (!w->done && !timed_out) {
+        if (dl != NULL) {
+            int wr = pthread_cond_timedwait(&w->cv, &c->mu, dl);
+            if (wr == ETIMEDOUT && !w->done) {
+                w->abandoned = 1; /* a tombstone: the reader or conn_fail frees it */
+                timed_out = 1;
+            }
+        } else {
+            pthread_cond_wait(&w->cv, &c->mu);
+        }
+    }
+    int abandoned = w->abandoned;
+    if (timed_out) {
+        local_fail(r, OCHSM_ERR_TIMEOUT, OCHSM_CKR_DEVICE_ERROR, "no answer from the client daemon at %s within %u ms (the request may still run)",
+                   c->endpoint, timeout_ms);
+    } else if (w->status != OCHSM_OK) {
+        local_fail(r, w->status, OCHSM_CKR_DEVICE_ERROR, "%s", c->broken);
+    }
+    c->active--;
+    if (c->active == 0) pthread_cond_broadcast(&c->idle_cv);
+    pthread_mutex_unlock(&c->mu);
+
+    if (abandoned) return r->status;
+    uint8_t *rbody = w->body;
+    size_t rlen = w->body_len;
+    uint16_t ropcode = w->resp_opcode;
+    w->body = NULL;
+    int status = timed_out ? r->status : w->status;
+    waiter_free(w);
+    if (status != OCHSM_OK) {
+        free(rbody);
+        return r->status;
+    }
+
+    /* An answer arrived: check it. A malformed answer fails this call only. */
+    r->body = rbody;
+    r->body_len = rlen;
+    if (ropcode != opcode) {
+        return local_fail(r, OCHSM_ERR_PROTOCOL, OCHSM_CKR_DEVICE_ERROR,
+                          "the client daemon answered request 0x%04x with opcode 0x%04x", opcode, ropcode);
+    }
+    uint64_t rv = 0;
+    rc = ochsm_check_response(opcode, rbody, rlen, &c->limits, &rv, &e);
+    if (rc != OCHSM_OK) {
+        return local_fail(r, rc, OCHSM_CKR_DEVICE_ERROR, "malformed answer from the client daemon (%s): %s", ochsm_status_name(rc),
+                          e.message);
+    }
+    r->status = OCHSM_OK;
+    r->rv = rv;
+    if (rv != 0) {
+        keep_error_text(r);
+    } else {
+        ochsm_field f;
+        ochsm_reader_init(&r->result, rbody, rlen, &c->limits, NULL);
+        ochsm_reader_next(&r->result, &f, NULL); /* skip rv */
+    }
+    return OCHSM_OK;
+}
+
+/* ───────────────────────────── connecting ───────────────────────────── */
+
+void ochsm_conn_opts_init(ochsm_conn_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->socket_type = OCHSM_SOCKET_UNIX;
+}
+
+static int wait_connected(int fd, int ms, int *err_no) {
+    struct pollfd p = {fd, POLLOUT, 0};
+    for (;;) {
+        int n = poll(&p, 1, ms);
+        if (n < 0 && errno == EINTR) continue;
+        if (n == 0) {
+            *err_no = ETIMEDOUT;
+            return -1;
+        }
+        if (n < 0) {
+            *err_no = errno;
+            return -1;
+        }
+        int so = 0;
+        socklen_t sl = sizeof so;
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &so, &sl) != 0) so = errno;
+        if (so != 0) {
+            *err_no = so;
+            return -1;
+        }
+        return 0;
+    }
+}
+
+static int open_socket(const ochsm_conn_opts *o, ochsm_conn *c, uint32_t timeout_ms, ochsm_error *err) {
+    int tcp = o->socket_type == OCHSM_SOCKET_TCP;
+    struct sockaddr_un su;
+    struct sockaddr_in si;
+    struct sockaddr *sa;
+    socklen_t sl;
+    if (tcp) {
+        if (o->port == 0) return ochsm_error_set(err, OCHSM_ERR_ARGUMENTS_BAD, "SOCKET_TYPE=TCPSOCKET needs a PORT from 1 to 65535");
+        snprintf(c->endpoint, sizeof c->endpoint, "127.0.0.1:%u", o->port);
+        memset(&si, 0, sizeof si);
+        si.sin_family = AF_INET;
+        si.sin_port = htons(o->port);
+        si.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        sa = (struct sockaddr *)&si;
+        sl = sizeof si;
+    } else {
+        if (o->socket_path == NULL || o->socket_path[0] == '\0') {
+            return ochsm_error_set(err, OCHSM_ERR_ARGUMENTS_BAD, "no socket path for the client daemon");
+        }
+        size_t n = strlen(o->socket_path);
+        if (n >= sizeof su.sun_path) {
+            return ochsm_error_set(err, OCHSM_ERR_ARGUMENTS_BAD, "socket path %.200s is longer than %zu bytes, the limit for a Unix socket",
+                                   o->socket_path, sizeof su.sun_path - 1);
+        }
+        snprintf(c->endpoint, sizeof c->endpoint, "%.159s", o->socket_path);
+        memset(&su, 0, sizeof su);
+        su.sun_family = AF_UNIX;
+        memcpy(su.sun_path, o->socket_path, n + 1);
+        sa = (struct sockaddr *)&su;
+        sl = (socklen_t)sizeof su;
+    }
+    int fd = socket(tcp ? AF_INET : AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return ochsm_error_set(err, OCHSM_ERR_CONNECT, "cannot create a socket: %s", strerror(errno));
+    int err_no = 0, ok;
+    struct timespec deadline = mono_after(timeout_ms);
+    for (;;) {
+        ok = connect(fd, sa, sl);
+        if (ok == 0) break;
+        err_no = errno;
+        if (err_no == EINTR) continue;
+        if (err_no == EINPROGRESS) {
+            ok = wait_connected(fd, ms_left(&deadline), &err_no);
+        } else if (err_no == EAGAIN && !tcp && ms_left(&deadline) > 0) {
+            /* A Unix listener's backlog is full: wait a little and try again. */
+            struct timespec pause = {0, 10 * 1000000L};
+            nanosleep(&pause, NULL);
+            continue;
+        }
+        break;
+    }
+    if (ok != 0) {
+        close(fd);
+        return ochsm_error_set(err, OCHSM_ERR_CONNECT, "cannot connect to the client daemon at %s: %s (is azcloudhsm_client running?)",
+                               c->endpoint, strerror(err_no));
+    }
+    int flags = fcntl(fd, F_GETFL);
+    if (flags >= 0) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+    if (tcp) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    c->fd = fd;
+    return OCHSM_OK;
+}
+
+static void conn_free(ochsm_conn *c) {
+    pthread_mutex_destroy(&c->mu);
+    pthread_mutex_destroy(&c->wmu);
+    pthread_cond_destroy(&c->idle_cv);
+    pthread_condattr_destroy(&c->cattr);
+    if (c->fd >= 0) close(c->fd);
+    free(c);
+}
+
+static int hello(ochsm_conn *c, const char *client_name, uint32_t timeout_ms, ochsm_error *err) {
+    ochsm_builder b;
+    const uint8_t *body;
+    size_t len;
+    const uint64_t versions[1] = {OCHSM_PROTOCOL_VERSION};
+    ochsm_builder_init(&b, &c->limits);
+    ochsm_put_u64_list(&b, 1, versions, 1);
+    ochsm_put_string(&b, 2, client_name);
+    int rc = ochsm_builder_finish(&b, &body, &len, err);
+    if (rc != OCHSM_OK) {
+        ochsm_builder_free(&b);
+        return rc;
+    }
+    ochsm_response r;
+    rc = ochsm_call_timeout(c, OCHSM_OP_HELLO, body, len, timeout_ms, &r);
+    ochsm_builder_free(&b);
+    if (rc != OCHSM_OK) {
+        ochsm_error_set(err, rc, "hello to the client daemon failed: %s", ochsm_response_message(&r));
+        ochsm_response_free(&r);
+        return rc;
+    }
+    if (r.rv != 0) {
+        ochsm_error_set(err, OCHSM_ERR_PROTOCOL, "the client daemon refused hello: %s: %s", ochsm_response_code(&r), ochsm_response_message(&r));
+        ochsm_response_free(&r);
+        return OCHSM_ERR_PROTOCOL;
+    }
+    ochsm_field f;
+    uint64_t version = 0, max_body = 0;
+    while (ochsm_reader_next(&r.result, &f, NULL) == 1) {
+        const char *s;
+        size_t n;
+        if (f.id == 4) ochsm_field_u64(&f, &version);
+        if (f.id == 5 && ochsm_field_string(&f, &s, &n) == OCHSM_OK) {
+            snprintf(c->server, sizeof c->server, "%.*s", (int)(n < 255 ? n : 255), s);
+        }
+        if (f.id == 6) ochsm_field_u64(&f, &max_body);
+    }
+    ochsm_response_free(&r);
+    if (version != OCHSM_PROTOCOL_VERSION) {
+        return ochsm_error_set(err, OCHSM_ERR_PROTOCOL, "the client daemon chose protocol version %llu, which this client does not speak",
+                               (unsigned long long)version);
+    }
+    if (max_body < c->send_max) c->send_max = (uint32_t)max_body;
+    return OCHSM_OK;
+}
+
+int ochsm_conn_open(const ochsm_conn_opts *opts, ochsm_conn **out, ochsm_error *err) {
+    if (out == NULL || opts == NULL) return ochsm_error_set(err, OCHSM_ERR_ARGUMENTS_BAD, "ochsm_conn_open: NULL argument");
+    *out = NULL;
+    ochsm_conn *c = calloc(1, sizeof *c);
+    if (c == NULL) return ochsm_error_set(err, OCHSM_ERR_NO_MEMORY, "no memory for a connection");
+    c->fd = -1;
+    c->pid = getpid();
+    c->gen = atomic_load(&fork_generation);
+    c->state = ST_OPEN;
+    c->next_id = 1;
+    c->limits = ochsm_limits_resolve(opts->limits);
+    c->send_max = c->limits.max_body_bytes;
+    c->call_timeout_ms = opts->call_timeout_ms;
+    c->on_notice = opts->on_notice;
+    c->notice_ctx = opts->notice_ctx;
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_mutex_init(&c->wmu, NULL);
+    pthread_condattr_init(&c->cattr);
+    pthread_condattr_setclock(&c->cattr, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->idle_cv, &c->cattr);
+    uint32_t timeout = opts->connect_timeout_ms ? opts->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
+
+    int rc = open_socket(opts, c, timeout, err);
+    if (rc != OCHSM_OK) {
+        conn_free(c);
+        return rc;
+    }
+    /* The reader runs with every signal blocked: the application's handlers
+     * stay on the application's threads. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int tr = pthread_create(&c->reader, NULL, reader_main, c);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (tr != 0) {
+        conn_free(c);
+        return ochsm_error_set(err, OCHSM_ERR_NO_MEMORY, "cannot start the connection's reader thread: %s", strerror(tr));
+    }
+    c->reader_started = 1;
+    rc = hello(c, opts->client_name != NULL ? opts->client_name : "ochsm-c", timeout, err);
+    if (rc != OCHSM_OK) {
+        ochsm_conn_close(c);
+        return rc;
+    }
+    *out = c;
+    return OCHSM_OK;
+}
+
+/* ───────────────────────────── closing ───────────────────────────── */
+
+void ochsm_conn_shutdown(ochsm_conn *c) {
+    if (c == NULL || stale(c)) return;
+    pthread_mutex_lock(&c->mu);
+    conn_fail(c, "the connection to the client daemon at %s was closed by this process", c->endpoint);
+    pthread_mutex_unlock(&c->mu);
+}
+
+void ochsm_conn_close(ochsm_conn *c) {
+    if (c == NULL) return;
+    if (stale(c)) {
+        /* The child of a fork: the reader thread does not exist here and a
+         * lock may be held by a thread that does not exist either. Close this
+         * process's descriptor only (no shutdown(), which would cut the
+         * parent's connection too) and free the memory. */
+        if (c->fd >= 0) close(c->fd);
+        free(c);
+        return;
+    }
+    pthread_mutex_lock(&c->mu);
+    conn_fail(c, "the connection to the client daemon at %s was closed by this process", c->endpoint);
+    while (c->active > 0) pthread_cond_wait(&c->idle_cv, &c->mu);
+    pthread_mutex_unlock(&c->mu);
+    if (c->reader_started) {
+        if (pthread_equal(pthread_self(), c->reader)) return; /* misuse from a notice callback: leak rather than crash */
+        pthread_join(c->reader, NULL);
+    }
+    conn_free(c);
+}
+
+int ochsm_conn_usable(ochsm_conn *c) {
+    if (c == NULL || stale(c)) return 0;
+    pthread_mutex_lock(&c->mu);
+    int ok = c->state == ST_OPEN;
+    pthread_mutex_unlock(&c->mu);
+    return ok;
+}
+
+const char *ochsm_conn_server(const ochsm_conn *c) {
+    return c != NULL ? c->server : "";
+}
+
+uint32_t ochsm_conn_max_body(const ochsm_conn *c) {
+    return c != NULL ? c->send_max : 0;
+}

@@ -1,0 +1,359 @@
+/**
+ * @module The client daemon's three configuration files (docs/daemon.md
+ * "Configuration"; onboarding digest §1.3):
+ *
+ *  - `azcloudhsm_resource.cfg` (JSON): the bootstrap node(s), the file named on
+ *    the command line;
+ *  - `azcloudhsm_application.cfg` (KEY=VALUE lines) beside it: how applications
+ *    reach the daemon, and the host's sign-in mode;
+ *  - `azcloudhsm_client.cfg` (JSON, optional) beside it: certificates, timeouts,
+ *    retries.
+ *
+ * Every problem is a ConfigError whose message starts with the file (and, for
+ * KEY=VALUE files, the line) and says what is wrong and what is allowed.
+ * Unknown keys are warnings, not errors, so that a file written for a newer
+ * version still loads.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import type { LogLevel } from './log.js';
+
+export const RESOURCE_CFG = 'azcloudhsm_resource.cfg';
+export const APPLICATION_CFG = 'azcloudhsm_application.cfg';
+export const CLIENT_CFG = 'azcloudhsm_client.cfg';
+/** The node port the service uses (onboarding digest §1.2; mgmt_util screenshots). */
+export const DEFAULT_NODE_PORT = 2225;
+/** The socket file name under `<dir of the cfg>/../run/`. */
+export const SOCKET_FILE = 'azcloudhsm_client.sock';
+/** sockaddr_un.sun_path is 108 bytes on Linux, including the terminating NUL. */
+export const MAX_SOCKET_PATH_BYTES = 107;
+
+export class ConfigError extends Error {
+  readonly file: string;
+  constructor(file: string, message: string) {
+    super(message);
+    this.name = 'ConfigError';
+    this.file = file;
+  }
+}
+
+/* ─────────────────────────────── azcloudhsm_resource.cfg ─────────────────────────────── */
+
+export interface ServerEntry {
+  readonly hostname: string;
+  readonly port: number;
+}
+
+export interface ResourceConfig {
+  readonly path: string;
+  readonly servers: readonly ServerEntry[];
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const show = (v: unknown): string => {
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+};
+
+function parseJson(text: string, path: string): unknown {
+  try {
+    return JSON.parse(text.replace(/^\uFEFF/, ''));
+  } catch (e) {
+    throw new ConfigError(path, `${path}: not valid JSON (${e instanceof Error ? e.message : String(e)})`);
+  }
+}
+
+function readText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : (e as Error).message;
+    throw new ConfigError(path, `${path}: cannot read the configuration file: ${why}`);
+  }
+}
+
+/** A host name or IP address: no white space, no URL syntax, at most 253 characters. */
+function validHostname(h: unknown): h is string {
+  return typeof h === 'string' && h.length > 0 && h.length <= 253 && !/[\s/@?#]/.test(h) && !/[\u0000-\u001f]/.test(h);
+}
+
+function validPort(p: unknown): p is number {
+  return typeof p === 'number' && Number.isInteger(p) && p >= 1 && p <= 65535;
+}
+
+export function parseResourceConfig(text: string, path: string, warn: (w: string) => void = () => undefined): ResourceConfig {
+  const j = parseJson(text, path);
+  if (!isObject(j)) throw new ConfigError(path, `${path}: must be a JSON object such as {"servers":[{"hostname":"hsm1.example.net"}]}`);
+  for (const k of Object.keys(j)) if (k !== 'servers') warn(`${path}: unknown key "${k}" (ignored)`);
+  const servers = j.servers;
+  if (servers === undefined) throw new ConfigError(path, `${path}: no "servers" list: give at least one server, e.g. {"servers":[{"hostname":"hsm1.example.net"}]}`);
+  if (!Array.isArray(servers)) throw new ConfigError(path, `${path}: "servers" must be a list of {"hostname": ..., "port"?: ...} objects`);
+  if (servers.length === 0) throw new ConfigError(path, `${path}: "servers" is empty: give at least one server`);
+  const out: ServerEntry[] = [];
+  servers.forEach((s: unknown, i: number) => {
+    const where = `${path}: servers[${i}]`;
+    if (!isObject(s)) throw new ConfigError(path, `${where} must be an object such as {"hostname":"hsm1.example.net"}`);
+    for (const k of Object.keys(s)) if (k !== 'hostname' && k !== 'port') warn(`${where}: unknown key "${k}" (ignored)`);
+    if (s.hostname === undefined) throw new ConfigError(path, `${where} has no "hostname"`);
+    if (!validHostname(s.hostname)) throw new ConfigError(path, `${where}.hostname must be a host name or IP address (got ${show(s.hostname)})`);
+    if (s.port !== undefined && !validPort(s.port)) throw new ConfigError(path, `${where}.port must be an integer from 1 to 65535 (got ${show(s.port)})`);
+    out.push({ hostname: s.hostname, port: (s.port as number | undefined) ?? DEFAULT_NODE_PORT });
+  });
+  return { path, servers: out };
+}
+
+export function loadResourceConfig(path: string, warn?: (w: string) => void): ResourceConfig {
+  const abs = resolve(path);
+  return parseResourceConfig(readText(abs), abs, warn);
+}
+
+/* ─────────────────────────────── azcloudhsm_application.cfg ─────────────────────────────── */
+
+export type SocketType = 'UNIXSOCKET' | 'TCPSOCKET';
+export type SessionMode = 'HOST' | 'APPLICATION';
+
+export interface ApplicationConfig {
+  /** The file read, or undefined when it does not exist (defaults only). */
+  readonly path: string | undefined;
+  readonly daemonId: number;
+  readonly socketType: SocketType;
+  /** TCP port on 127.0.0.1 when socketType is TCPSOCKET. */
+  readonly port: number;
+  /** Absolute path of the Unix socket when socketType is UNIXSOCKET. */
+  readonly socketPath: string;
+  /** Kept for the CLIs (the user-generated KEK, onboarding digest §5). */
+  readonly userKekHandle: number | undefined;
+  readonly sessionMode: SessionMode;
+}
+
+export const APPLICATION_DEFAULTS = { daemonId: 1, socketType: 'UNIXSOCKET', port: 1111, sessionMode: 'HOST' } as const;
+
+/** The default socket: `<dir of the cfg>/../run/azcloudhsm_client.sock`. */
+export function defaultSocketPath(cfgDir: string): string {
+  return resolve(cfgDir, '..', 'run', SOCKET_FILE);
+}
+
+const APP_KEYS = ['DAEMON_ID', 'SOCKET_TYPE', 'PORT', 'SOCKET_PATH', 'USER_KEK_HANDLE', 'SESSION_MODE'] as const;
+type AppKey = (typeof APP_KEYS)[number];
+
+function wholeNumber(v: string, min: number, max: number): number | undefined {
+  if (!/^[0-9]{1,16}$/.test(v)) return undefined;
+  const n = Number(v);
+  return Number.isSafeInteger(n) && n >= min && n <= max ? n : undefined;
+}
+
+/**
+ * Parse KEY=VALUE lines. Blank lines and lines starting with `#` are skipped;
+ * white space around keys and values is ignored. `cfgDir` anchors relative
+ * paths and the default socket path.
+ */
+export function parseApplicationConfig(text: string, path: string, warn: (w: string) => void = () => undefined, cfgDir = dirname(path)): ApplicationConfig {
+  const seen = new Map<AppKey, number>();
+  let daemonId: number = APPLICATION_DEFAULTS.daemonId;
+  let socketType: SocketType = APPLICATION_DEFAULTS.socketType;
+  let port: number = APPLICATION_DEFAULTS.port;
+  let socketPath = defaultSocketPath(cfgDir);
+  let userKekHandle: number | undefined;
+  let sessionMode: SessionMode = APPLICATION_DEFAULTS.sessionMode;
+  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
+  lines.forEach((raw, i) => {
+    const n = i + 1;
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) return;
+    const at = `${path}:${n}`;
+    const eq = line.indexOf('=');
+    if (eq < 0) throw new ConfigError(path, `${at}: expected KEY=VALUE, got ${show(line)}`);
+    const key = line.slice(0, eq).trim();
+    const value = line.slice(eq + 1).trim();
+    if (!(APP_KEYS as readonly string[]).includes(key)) {
+      warn(`${at}: unknown key ${show(key)} (ignored); known keys: ${APP_KEYS.join(', ')}`);
+      return;
+    }
+    const k = key as AppKey;
+    const prev = seen.get(k);
+    if (prev !== undefined) throw new ConfigError(path, `${at}: ${k} is already set on line ${prev}`);
+    seen.set(k, n);
+    if (value === '') throw new ConfigError(path, `${at}: ${k} has no value`);
+    switch (k) {
+      case 'DAEMON_ID': {
+        const v = wholeNumber(value, 0, 0x7fffffff);
+        if (v === undefined) throw new ConfigError(path, `${at}: DAEMON_ID must be a whole number from 0 to 2147483647 (got ${show(value)})`);
+        daemonId = v;
+        break;
+      }
+      case 'SOCKET_TYPE': {
+        const v = value.toUpperCase();
+        if (v !== 'UNIXSOCKET' && v !== 'TCPSOCKET') throw new ConfigError(path, `${at}: SOCKET_TYPE must be UNIXSOCKET or TCPSOCKET (got ${show(value)})`);
+        socketType = v;
+        break;
+      }
+      case 'PORT': {
+        const v = wholeNumber(value, 1, 65535);
+        if (v === undefined) throw new ConfigError(path, `${at}: PORT must be a TCP port from 1 to 65535 (got ${show(value)})`);
+        port = v;
+        break;
+      }
+      case 'SOCKET_PATH': {
+        const p = isAbsolute(value) ? value : resolve(cfgDir, value);
+        if (/\u0000/.test(p)) throw new ConfigError(path, `${at}: SOCKET_PATH contains a NUL character`);
+        if (Buffer.byteLength(p) > MAX_SOCKET_PATH_BYTES) throw new ConfigError(path, `${at}: SOCKET_PATH ${show(p)} is longer than ${MAX_SOCKET_PATH_BYTES} bytes, the limit for a Unix socket path`);
+        socketPath = p;
+        break;
+      }
+      case 'USER_KEK_HANDLE': {
+        const v = wholeNumber(value, 1, Number.MAX_SAFE_INTEGER);
+        if (v === undefined) throw new ConfigError(path, `${at}: USER_KEK_HANDLE must be a key handle, a whole number such as 262150 (got ${show(value)})`);
+        userKekHandle = v;
+        break;
+      }
+      case 'SESSION_MODE': {
+        const v = value.toUpperCase();
+        if (v !== 'HOST' && v !== 'APPLICATION') throw new ConfigError(path, `${at}: SESSION_MODE must be HOST or APPLICATION (got ${show(value)})`);
+        sessionMode = v;
+        break;
+      }
+    }
+  });
+  if (socketType === 'UNIXSOCKET' && !seen.has('SOCKET_PATH') && Buffer.byteLength(socketPath) > MAX_SOCKET_PATH_BYTES) {
+    throw new ConfigError(path, `${path}: the default socket path ${show(socketPath)} is longer than ${MAX_SOCKET_PATH_BYTES} bytes; set SOCKET_PATH to a shorter path`);
+  }
+  return { path, daemonId, socketType, port, socketPath, userKekHandle, sessionMode };
+}
+
+/** Read the application cfg; when the file does not exist, the defaults (with a warning). */
+export function loadApplicationConfig(path: string, warn: (w: string) => void = () => undefined): ApplicationConfig {
+  const abs = resolve(path);
+  if (!existsSync(abs)) {
+    warn(`${abs}: not found; using the defaults (SOCKET_TYPE=UNIXSOCKET, SOCKET_PATH=${defaultSocketPath(dirname(abs))}, SESSION_MODE=HOST)`);
+    return { ...parseApplicationConfig('', abs, warn), path: undefined };
+  }
+  return parseApplicationConfig(readText(abs), abs, warn);
+}
+
+/* ─────────────────────────────── azcloudhsm_client.cfg ─────────────────────────────── */
+
+export interface RetryPolicy {
+  /** Attempts in all, the first included. */
+  readonly attempts: number;
+  /** Wait before the first retry; doubles for each further one (with jitter). */
+  readonly backoffMs: number;
+  /** No retry starts once this much time has passed since the first attempt. */
+  readonly deadlineMs: number;
+}
+
+export interface ClientConfig {
+  readonly path: string | undefined;
+  /** Directory holding PO.crt. */
+  readonly certDir: string;
+  readonly connectTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  readonly healthIntervalMs: number;
+  readonly healthTimeoutMs: number;
+  readonly retry: RetryPolicy;
+  readonly logLevel: LogLevel;
+}
+
+interface NumberKey {
+  readonly key: string;
+  readonly min: number;
+  readonly max: number;
+  readonly dflt: number;
+}
+
+const CLIENT_NUMBERS = {
+  connectTimeoutMs: { key: 'connect_timeout_ms', min: 1, max: 600_000, dflt: 5000 },
+  requestTimeoutMs: { key: 'request_timeout_ms', min: 1, max: 3_600_000, dflt: 30_000 },
+  healthIntervalMs: { key: 'health_interval_ms', min: 10, max: 3_600_000, dflt: 1000 },
+  healthTimeoutMs: { key: 'health_timeout_ms', min: 1, max: 600_000, dflt: 2000 },
+} as const satisfies Record<string, NumberKey>;
+
+const RETRY_NUMBERS = {
+  attempts: { key: 'attempts', min: 1, max: 100, dflt: 3 },
+  backoffMs: { key: 'backoff_ms', min: 0, max: 60_000, dflt: 50 },
+  deadlineMs: { key: 'deadline_ms', min: 1, max: 3_600_000, dflt: 10_000 },
+} as const satisfies Record<string, NumberKey>;
+
+const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
+
+function numberFrom(o: Record<string, unknown>, spec: NumberKey, path: string, where: string): number {
+  const v = o[spec.key];
+  if (v === undefined) return spec.dflt;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < spec.min || v > spec.max) {
+    throw new ConfigError(path, `${path}: ${where}${spec.key} must be a whole number from ${spec.min} to ${spec.max} (got ${show(v)})`);
+  }
+  return v;
+}
+
+/** The defaults, for a daemon without azcloudhsm_client.cfg. */
+export function defaultClientConfig(resourceDir: string): ClientConfig {
+  return parseClientConfigObject({}, undefined, resourceDir, () => undefined);
+}
+
+function parseClientConfigObject(j: Record<string, unknown>, path: string | undefined, resourceDir: string, warn: (w: string) => void): ClientConfig {
+  const file = path ?? CLIENT_CFG;
+  const known = new Set(['cert_dir', 'retry', 'log_level', ...Object.values(CLIENT_NUMBERS).map((s) => s.key)]);
+  for (const k of Object.keys(j)) if (!known.has(k)) warn(`${file}: unknown key "${k}" (ignored)`);
+  let certDir = resolve(resourceDir, '..', 'cert');
+  if (j.cert_dir !== undefined) {
+    if (typeof j.cert_dir !== 'string' || j.cert_dir === '') throw new ConfigError(file, `${file}: cert_dir must be a directory path (got ${show(j.cert_dir)})`);
+    certDir = isAbsolute(j.cert_dir) ? j.cert_dir : resolve(path ? dirname(path) : resourceDir, j.cert_dir);
+  }
+  const nums = {} as Record<keyof typeof CLIENT_NUMBERS, number>;
+  for (const [name, spec] of Object.entries(CLIENT_NUMBERS)) nums[name as keyof typeof CLIENT_NUMBERS] = numberFrom(j, spec, file, '');
+  let retryObj: Record<string, unknown> = {};
+  if (j.retry !== undefined) {
+    if (!isObject(j.retry)) throw new ConfigError(file, `${file}: retry must be an object such as {"attempts": 3, "backoff_ms": 50, "deadline_ms": 10000}`);
+    retryObj = j.retry;
+    const knownRetry = new Set<string>(Object.values(RETRY_NUMBERS).map((s) => s.key));
+    for (const k of Object.keys(retryObj)) if (!knownRetry.has(k)) warn(`${file}: unknown key "retry.${k}" (ignored)`);
+  }
+  const retry = {} as Record<keyof typeof RETRY_NUMBERS, number>;
+  for (const [name, spec] of Object.entries(RETRY_NUMBERS)) retry[name as keyof typeof RETRY_NUMBERS] = numberFrom(retryObj, spec, file, 'retry.');
+  let logLevel: LogLevel = 'info';
+  if (j.log_level !== undefined) {
+    if (typeof j.log_level !== 'string' || !(LOG_LEVELS as readonly string[]).includes(j.log_level)) {
+      throw new ConfigError(file, `${file}: log_level must be one of ${LOG_LEVELS.join(', ')} (got ${show(j.log_level)})`);
+    }
+    logLevel = j.log_level as LogLevel;
+  }
+  return { path, certDir, ...nums, retry, logLevel };
+}
+
+export function parseClientConfig(text: string, path: string, resourceDir: string, warn: (w: string) => void = () => undefined): ClientConfig {
+  const j = parseJson(text, path);
+  if (!isObject(j)) throw new ConfigError(path, `${path}: must be a JSON object such as {"cert_dir": "/opt/azurecloudhsm/cert"}`);
+  return parseClientConfigObject(j, path, resourceDir, warn);
+}
+
+/** Read the client cfg if it exists; the defaults otherwise. */
+export function loadClientConfig(path: string, resourceDir: string, warn?: (w: string) => void): ClientConfig {
+  const abs = resolve(path);
+  if (!existsSync(abs)) return defaultClientConfig(resourceDir);
+  return parseClientConfig(readText(abs), abs, resourceDir, warn);
+}
+
+/* ─────────────────────────────── all three ─────────────────────────────── */
+
+export interface DaemonConfig {
+  readonly resource: ResourceConfig;
+  readonly application: ApplicationConfig;
+  readonly client: ClientConfig;
+  readonly warnings: readonly string[];
+}
+
+/** The three files: the resource cfg given, the other two beside it. */
+export function loadDaemonConfig(resourcePath: string): DaemonConfig {
+  const warnings: string[] = [];
+  const warn = (w: string) => warnings.push(w);
+  const resource = loadResourceConfig(resourcePath, warn);
+  const dir = dirname(resource.path);
+  const application = loadApplicationConfig(join(dir, APPLICATION_CFG), warn);
+  const client = loadClientConfig(join(dir, CLIENT_CFG), dir, warn);
+  return { resource, application, client, warnings };
+}
+
+/** The path of PO.crt under the configured cert directory. */
+export function poCertPath(client: ClientConfig): string {
+  return join(client.certDir, 'PO.crt');
+}

@@ -1,0 +1,434 @@
+/**
+ * @module The client daemon `azcloudhsm_client` (DESIGN §1; docs/daemon.md):
+ * serves local applications on a Unix socket (or 127.0.0.1:PORT) with the one
+ * protocol of docs/protocol.md, and forwards their requests to the cluster.
+ *
+ * The daemon answers itself: `hello`, `login` / `logout` / `loginStatus`
+ * (the sign-in policy of login.ts) and `status` (its own view of the nodes).
+ * `openSession` and `closeSession` are forwarded, and the daemon remembers
+ * which sessions each application opened so that it closes them when the
+ * application goes away. Everything else goes through the router.
+ *
+ * The daemon never holds key material: it imports only `protocol` and Node
+ * built-ins (packages/daemon/README.md).
+ */
+import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
+import { chmodSync, existsSync, lstatSync, mkdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { HsmError } from '../../protocol/src/errors.js';
+import { serveConnection, type ServedConnection } from '../../protocol/src/connection.js';
+import type { DecodedRequest, NoticeOf, OpName, ResponseOf } from '../../protocol/src/messages.js';
+import {
+  APPLICATION_CFG, CLIENT_CFG, loadApplicationConfig, loadClientConfig, loadDaemonConfig, loadResourceConfig, poCertPath,
+  type DaemonConfig,
+} from './config.js';
+import { createLogger, type Logger } from './log.js';
+import { ApplicationLogin, HostLogin, type AppHandle, type LoginManager, type RouteContext } from './login.js';
+import { LinkPool, NodeDirectory, TrustStore, isTransient, type LinkEnv, type LinkLike, type LinkSettings } from './nodes.js';
+import { Router } from './router.js';
+import { DAEMON_SOFTWARE, VERSION } from './version.js';
+
+/** How long a shutdown waits for requests in flight. */
+export const SHUTDOWN_GRACE_MS = 10_000;
+
+/* ─────────────────────────────── the Unix socket ─────────────────────────────── */
+
+export class SocketSetupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SocketSetupError';
+  }
+}
+
+/** Does something accept connections on this Unix socket? */
+function somethingListens(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = netConnect(path);
+    const done = (v: boolean) => {
+      s.destroy();
+      resolve(v);
+    };
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+    setTimeout(() => done(false), 1000).unref();
+  });
+}
+
+/**
+ * Make the socket's directory safe and its path free: create the directory
+ * (mode 0750) when absent, refuse a world-writable one (anyone could replace
+ * the socket there), and remove an old socket file only when nothing listens
+ * on it (a daemon that crashed); a live daemon or a non-socket file is an error.
+ */
+export async function prepareSocketPath(path: string, log: Logger): Promise<void> {
+  const dir = dirname(path);
+  if (!existsSync(dir)) {
+    mkdirSync(dir, { recursive: true, mode: 0o750 });
+    chmodSync(dir, 0o750);
+    log.info('created the socket directory', { dir, mode: '0750' });
+  }
+  const st = statSync(dir);
+  if (!st.isDirectory()) throw new SocketSetupError(`${dir} is not a directory; set SOCKET_PATH in ${APPLICATION_CFG} to a path in a private directory`);
+  if (st.mode & 0o002) {
+    throw new SocketSetupError(`refusing to put the daemon socket in ${dir}: the directory is world-writable (mode ${(st.mode & 0o7777).toString(8)}), so anyone could replace the socket; set SOCKET_PATH in ${APPLICATION_CFG} to a path in a private directory`);
+  }
+  let lst;
+  try {
+    lst = lstatSync(path);
+  } catch {
+    return;
+  }
+  if (!lst.isSocket()) throw new SocketSetupError(`${path} exists and is not a socket; refusing to replace it`);
+  if (await somethingListens(path)) throw new SocketSetupError(`another daemon is already listening on ${path}`);
+  unlinkSync(path);
+  log.info('removed a stale socket file (nothing listened on it)', { path });
+}
+
+/** Listen on a Unix socket with mode 0660 (owner and group: add application users to the daemon's group). */
+export async function listenUnix(server: Server, path: string, log: Logger): Promise<void> {
+  await prepareSocketPath(path, log);
+  await new Promise<void>((resolve, reject) => {
+    const onError = (e: Error) => reject(new SocketSetupError(`cannot listen on ${path}: ${e.message}`));
+    server.once('error', onError);
+    /* The bind happens inside listen(): the umask keeps the socket from ever being wider than 0660. */
+    const old = process.umask(0o117);
+    try {
+      server.listen(path, () => {
+        server.off('error', onError);
+        resolve();
+      });
+    } finally {
+      process.umask(old);
+    }
+  });
+  chmodSync(path, 0o660);
+}
+
+export async function listenTcp(server: Server, port: number): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const onError = (e: Error) => reject(new SocketSetupError(`cannot listen on 127.0.0.1:${port}: ${e.message}`));
+    server.once('error', onError);
+    /* Loopback only: the protocol carries passwords and is not encrypted on the local leg. */
+    server.listen({ host: '127.0.0.1', port }, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+/* ─────────────────────────────── the daemon ─────────────────────────────── */
+
+export interface DaemonOptions {
+  readonly resourcePath: string;
+  readonly pidFile?: string | undefined;
+  readonly log?: Logger;
+}
+
+interface App extends AppHandle {
+  readonly id: number;
+  served: ServedConnection | undefined;
+  inFlight: number;
+  readonly sessions: Set<number>;
+  client: string | undefined;
+  closed: boolean;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export class Daemon {
+  private config: DaemonConfig;
+  private readonly resourcePath: string;
+  private readonly pidFile: string | undefined;
+  readonly log: Logger;
+  private readonly directory: NodeDirectory;
+  private readonly trust: TrustStore;
+  private readonly env: LinkEnv;
+  readonly hostPool: LinkPool;
+  readonly login: LoginManager;
+  private readonly router: Router;
+  private readonly apps = new Map<number, App>();
+  private readonly cleanups = new Set<Promise<void>>();
+  private readonly server: Server;
+  private readonly startedAt = Date.now();
+  private readonly discovered = new WeakMap<object, number>();
+  private nextAppId = 1;
+  private stopping: Promise<void> | undefined;
+  private listening = false;
+
+  private constructor(config: DaemonConfig, opts: DaemonOptions, log: Logger) {
+    this.config = config;
+    this.resourcePath = config.resource.path;
+    this.pidFile = opts.pidFile;
+    this.log = log;
+    this.directory = new NodeDirectory(log);
+    this.trust = new TrustStore(poCertPath(config.client), log);
+    this.env = { settings: () => this.linkSettings(), trust: this.trust, log, clientName: DAEMON_SOFTWARE };
+    this.hostPool = new LinkPool('host', this.directory, this.env);
+    const timeouts = () => ({ requestTimeoutMs: this.config.client.requestTimeoutMs, connectTimeoutMs: this.config.client.connectTimeoutMs });
+    this.login = config.application.sessionMode === 'APPLICATION'
+      ? new ApplicationLogin(this.hostPool, (name) => new LinkPool(name, this.directory, this.env), log, timeouts)
+      : new HostLogin(this.hostPool, () => this.apps.values(), log, timeouts);
+    this.router = new Router(() => ({ retry: this.config.client.retry, requestTimeoutMs: this.config.client.requestTimeoutMs, connectTimeoutMs: this.config.client.connectTimeoutMs }), log);
+    /* Discovery: every time a host link comes up, ask that node for the cluster's members. */
+    this.hostPool.onLinkChange((link) => {
+      if (link.state !== 'up' || this.discovered.get(link) === link.epoch) return;
+      this.discovered.set(link, link.epoch);
+      void this.discover(link);
+    });
+    this.server = createServer((s) => this.onConnection(s));
+    this.server.on('error', (e) => this.log.error('listener error', { error: e }));
+  }
+
+  /** Read the configuration, listen for applications, connect to the nodes. */
+  static async start(opts: DaemonOptions): Promise<Daemon> {
+    const config = loadDaemonConfig(opts.resourcePath);
+    const log = opts.log ?? createLogger(config.client.logLevel);
+    if (opts.log) log.level = config.client.logLevel;
+    for (const w of config.warnings) log.warn(w);
+    const d = new Daemon(config, opts, log);
+    await d.listen();
+    d.directory.addConfigServers(config.resource.servers);
+    d.hostPool.start();
+    if (d.pidFile) writeFileSync(d.pidFile, `${process.pid}\n`);
+    log.info('azcloudhsm_client is ready', {
+      version: VERSION, listen: d.address, sessionMode: config.application.sessionMode,
+      servers: config.resource.servers.map((s) => `${s.hostname}:${s.port}`), poCrt: d.trust.poPath,
+    });
+    return d;
+  }
+
+  private linkSettings(): LinkSettings {
+    const c = this.config.client;
+    return { connectTimeoutMs: c.connectTimeoutMs, requestTimeoutMs: c.requestTimeoutMs, healthIntervalMs: c.healthIntervalMs, healthTimeoutMs: c.healthTimeoutMs };
+  }
+
+  /** The socket path, or `127.0.0.1:PORT`. */
+  get address(): string {
+    const a = this.config.application;
+    return a.socketType === 'TCPSOCKET' ? `127.0.0.1:${a.port}` : a.socketPath;
+  }
+
+  get sessionMode(): string {
+    return this.login.mode;
+  }
+
+  private async listen(): Promise<void> {
+    const a = this.config.application;
+    if (a.socketType === 'TCPSOCKET') await listenTcp(this.server, a.port);
+    else await listenUnix(this.server, a.socketPath, this.log);
+    this.listening = true;
+  }
+
+  private async discover(link: LinkLike): Promise<void> {
+    try {
+      const info = await link.request('getClusterInfo', {}, this.config.client.requestTimeoutMs);
+      this.directory.mergeClusterInfo(info.nodes);
+    } catch (e) {
+      this.log.debug('getClusterInfo failed', { node: link.name, error: e instanceof Error ? e.message : String(e) });
+    }
+  }
+
+  /* ───────────── applications ───────────── */
+
+  private onConnection(socket: Socket): void {
+    if (this.stopping) {
+      socket.destroy();
+      return;
+    }
+    const id = this.nextAppId++;
+    const app: App = {
+      id,
+      served: undefined,
+      inFlight: 0,
+      sessions: new Set(),
+      client: undefined,
+      closed: false,
+      notifyLogin: (state: NoticeOf<'loginChanged'>) => {
+        if (!app.closed) app.served?.notify('loginChanged', state);
+      },
+    };
+    this.apps.set(id, app);
+    app.served = serveConnection(socket, {
+      context: app,
+      hello: (ctx, req) => {
+        ctx.client = req.client;
+        return { server: DAEMON_SOFTWARE };
+      },
+      handle: (ctx, req) => this.handle(ctx, req),
+      onClose: (ctx) => this.onAppClose(ctx),
+    });
+    this.log.debug('application connected', { app: id });
+  }
+
+  private async handle(app: App, req: DecodedRequest): Promise<unknown> {
+    if (this.stopping) throw new HsmError('ERR_DEVICE_ERROR', 'the daemon is shutting down');
+    app.inFlight++;
+    try {
+      switch (req.op) {
+        case 'login':
+          return await this.login.login(app, req.obj.user, req.obj.password, req.obj.role);
+        case 'logout':
+          await this.login.logout(app);
+          return {};
+        case 'loginStatus':
+          return this.login.status(app);
+        case 'status':
+          return await this.status();
+        case 'openSession': {
+          const r = await this.router.forward(this.login.contextFor(app), 'openSession', req.obj);
+          if (app.closed) void this.closeSessions(app, [r.session]);
+          else app.sessions.add(r.session);
+          return r;
+        }
+        case 'closeSession': {
+          const r = await this.router.forward(this.login.contextFor(app), 'closeSession', req.obj);
+          app.sessions.delete(req.obj.session);
+          return r;
+        }
+        default: {
+          const forward = this.router.forward.bind(this.router) as (ctx: RouteContext, op: OpName, obj: unknown) => Promise<unknown>;
+          return await forward(this.login.contextFor(app), req.op, req.obj);
+        }
+      }
+    } finally {
+      app.inFlight--;
+    }
+  }
+
+  private async closeSessions(app: App, sessions: readonly number[]): Promise<void> {
+    const ctx = this.login.contextFor(app);
+    await Promise.all(sessions.map(async (session) => {
+      try {
+        await this.router.forward(ctx, 'closeSession', { session });
+      } catch (e) {
+        this.log.debug('could not close a session of a departed application', { app: app.id, session, error: e instanceof Error ? e.message : String(e) });
+      }
+    }));
+  }
+
+  private onAppClose(app: App): void {
+    if (app.closed) return;
+    app.closed = true;
+    this.apps.delete(app.id);
+    this.log.debug('application disconnected', { app: app.id, sessions: app.sessions.size });
+    const p = (async () => {
+      /* Sessions first: closing them may need the sign-in that the departure may end. */
+      if (app.sessions.size) await this.closeSessions(app, [...app.sessions]);
+      app.sessions.clear();
+      await this.login.disconnected(app);
+    })().catch((e) => this.log.error('cleanup after an application failed', { app: app.id, error: e }));
+    this.cleanups.add(p);
+    void p.finally(() => this.cleanups.delete(p));
+  }
+
+  /* ───────────── status ───────────── */
+
+  async status(): Promise<ResponseOf<'status'>> {
+    const pools = this.login.pools();
+    const nodes = this.directory.list()
+      .sort((a, b) => (a.nodeId ?? Number.MAX_SAFE_INTEGER) - (b.nodeId ?? Number.MAX_SAFE_INTEGER) || a.key.localeCompare(b.key))
+      .map((ep) => {
+        const link = this.hostPool.link(ep.key);
+        let inFlight = 0;
+        for (const p of pools) inFlight += p.links().find((l) => l.endpoint.key === ep.key)?.inFlight ?? 0;
+        return { id: ep.nodeId ?? 0, hostname: ep.hostname, port: ep.port, state: link?.state ?? 'connecting', inFlight };
+      });
+    let partitionState = this.hostPool.links().find((l) => l.state === 'up' && l.partitionState !== undefined)?.partitionState;
+    if (partitionState === undefined) {
+      const up = this.hostPool.links().find((l) => l.state === 'up');
+      if (up) {
+        try {
+          partitionState = (await up.request('status', {}, this.config.client.healthTimeoutMs)).partitionState;
+        } catch (e) {
+          if (!isTransient(e)) this.log.debug('status from a node failed', { error: e instanceof Error ? e.message : String(e) });
+        }
+      }
+    }
+    return {
+      component: 'daemon',
+      version: VERSION,
+      uptime: Math.floor((Date.now() - this.startedAt) / 1000),
+      ...(partitionState !== undefined ? { partitionState } : {}),
+      nodes,
+    };
+  }
+
+  /** In-flight requests per application (id → count). */
+  inFlightByApp(): Map<number, number> {
+    return new Map([...this.apps.values()].map((a) => [a.id, a.inFlight]));
+  }
+
+  /* ───────────── SIGHUP ───────────── */
+
+  /**
+   * Re-read the three files. New servers are connected; timeouts, retries,
+   * the log level and the cert directory take effect at once. The socket and
+   * the sign-in mode need a restart (a warning says so). A file with an error
+   * changes nothing.
+   */
+  async reload(): Promise<void> {
+    try {
+      const warnings: string[] = [];
+      const warn = (w: string) => warnings.push(w);
+      const resource = loadResourceConfig(this.resourcePath, warn);
+      const dir = dirname(resource.path);
+      const application = loadApplicationConfig(join(dir, APPLICATION_CFG), warn);
+      const client = loadClientConfig(join(dir, CLIENT_CFG), dir, warn);
+      for (const w of warnings) this.log.warn(w);
+      const old = this.config.application;
+      if (old.socketType !== application.socketType || old.socketPath !== application.socketPath || old.port !== application.port || old.sessionMode !== application.sessionMode) {
+        this.log.warn('SOCKET_TYPE, SOCKET_PATH, PORT and SESSION_MODE take effect only when the daemon restarts', { file: application.path });
+      }
+      this.config = { resource, application: old, client, warnings };
+      this.log.level = client.logLevel;
+      this.trust.setPath(poCertPath(client));
+      const added = this.directory.addConfigServers(resource.servers);
+      for (const link of this.hostPool.links()) if (link.state === 'up') void this.discover(link);
+      this.log.info('configuration reloaded', { newServers: added, nodes: this.directory.list().length });
+    } catch (e) {
+      this.log.error('reload failed; the running configuration is kept', { error: e instanceof Error ? e.message : String(e) });
+    }
+  }
+
+  /* ───────────── shutdown ───────────── */
+
+  private totalInFlight(): number {
+    let n = 0;
+    for (const a of this.apps.values()) n += a.inFlight;
+    return n;
+  }
+
+  /** Stop accepting, let requests in flight finish (at most 10 s), close everything, remove the socket. */
+  stop(graceMs = SHUTDOWN_GRACE_MS): Promise<void> {
+    this.stopping ??= (async () => {
+      this.log.info('shutting down', { inFlight: this.totalInFlight(), applications: this.apps.size });
+      this.server.close();
+      const until = Date.now() + graceMs;
+      while (this.totalInFlight() > 0 && Date.now() < until) await sleep(20);
+      if (this.totalInFlight() > 0) this.log.warn('requests still in flight at the end of the grace period', { inFlight: this.totalInFlight() });
+      for (const a of [...this.apps.values()]) {
+        a.served?.notify('goodbye', { reason: 'the daemon is shutting down' });
+        a.served?.close();
+      }
+      await Promise.race([Promise.allSettled([...this.cleanups]), sleep(2000)]);
+      await Promise.race([this.login.close().catch(() => undefined), sleep(2000)]);
+      this.hostPool.close();
+      if (this.listening && this.config.application.socketType === 'UNIXSOCKET') {
+        try {
+          if (lstatSync(this.config.application.socketPath).isSocket()) unlinkSync(this.config.application.socketPath);
+        } catch {
+          /* already gone */
+        }
+      }
+      if (this.pidFile) {
+        try {
+          unlinkSync(this.pidFile);
+        } catch {
+          /* already gone */
+        }
+      }
+      this.log.info('stopped');
+    })();
+    return this.stopping;
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * Failover under load, with real processes: 16 applications sign continuously
+ * through the daemon; one node is killed with SIGKILL; no application sees a
+ * failed operation; the node restarts, rejoins, and serves again.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as P from '../../protocol/src/pkcs11.js';
+import { attr } from '../../hsm-core/src/objects/attributes.js';
+import { connectDaemon, connectNode, startCluster, startDaemon, EXAMPLE_CU } from '../../cli/src/cluster.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+test('16 clients sign while a node is killed and restarted: no failed operation, the node rejoins', { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ochsm-failover-'));
+  const cluster = await startCluster(dir);
+  const daemon = await startDaemon(cluster);
+  const clients: Awaited<ReturnType<typeof connectDaemon>>[] = [];
+  try {
+    const admin = await connectDaemon(daemon.socketPath, 'failover-admin');
+    clients.push(admin);
+    await admin.request('login', { user: EXAMPLE_CU.user, password: EXAMPLE_CU.password, role: 'CU' });
+    const pair = await admin.request('generateKeyPair', {
+      mechanism: { mechanism: P.CKM_EC_KEY_PAIR_GEN },
+      publicTemplate: [attr.bool(P.CKA_TOKEN, true), attr.bytes(P.CKA_EC_PARAMS, Buffer.from('06082a8648ce3d030107', 'hex')), attr.bool(P.CKA_VERIFY, true)],
+      privateTemplate: [attr.bool(P.CKA_TOKEN, true), attr.bool(P.CKA_SIGN, true)],
+    });
+    /* Wait until the daemon has all three nodes up. */
+    for (let i = 0; ; i++) {
+      const st = await admin.request('status', {});
+      if ((st.nodes ?? []).filter((n) => n.state === 'up').length === 3) break;
+      assert.ok(i < 100, 'three nodes up');
+      await sleep(100);
+    }
+    for (let i = 0; i < 16; i++) clients.push(await connectDaemon(daemon.socketPath, `signer-${i}`));
+    const signers = clients.slice(1);
+    let ok = 0;
+    const failures: string[] = [];
+    let stop = false;
+    const data = Buffer.from('failover');
+    const loops = signers.map(async (c) => {
+      while (!stop) {
+        try {
+          const { signature } = await c.request('sign', { mechanism: { mechanism: P.CKM_ECDSA_SHA256 }, handle: pair.privateHandle, data });
+          assert.equal(signature.length, 64);
+          ok++;
+        } catch (e) {
+          failures.push(e instanceof Error ? `${(e as { code?: string }).code ?? ''} ${e.message}` : String(e));
+        }
+      }
+    });
+    await sleep(1000);
+    const beforeKill = ok;
+    await cluster.killNode(2, 'SIGKILL');
+    await sleep(2000);
+    const duringOutage = ok - beforeKill;
+    await cluster.startNode(2);
+    /* The daemon reconnects and sees node 2 up again. */
+    for (let i = 0; ; i++) {
+      const st = await admin.request('status', {});
+      if (st.nodes?.find((n) => n.id === 2)?.state === 'up') break;
+      assert.ok(i < 150, 'node 2 is up again in the daemon');
+      await sleep(100);
+    }
+    await sleep(1000);
+    stop = true;
+    await Promise.all(loops);
+    assert.deepEqual(failures, [], 'no application saw a failed operation');
+    assert.ok(beforeKill > 0 && duringOutage > 0, `signatures before (${beforeKill}) and during the outage (${duringOutage})`);
+    /* The restarted node serves: straight to it, and the signature verifies through the daemon. */
+    const n2 = await connectNode(cluster.node(2).port, cluster.poCrt);
+    await n2.request('login', { user: EXAMPLE_CU.user, password: EXAMPLE_CU.password });
+    const { signature } = await n2.request('sign', { mechanism: { mechanism: P.CKM_ECDSA_SHA256 }, handle: pair.privateHandle, data });
+    await admin.request('verify', { mechanism: { mechanism: P.CKM_ECDSA_SHA256 }, handle: pair.publicHandle, data, signature });
+    n2.close();
+  } finally {
+    for (const c of clients) c.close();
+    await daemon.stop();
+    await cluster.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
