@@ -17,6 +17,7 @@
 #define STR(n, i) FLD(n, i, OCHSM_T_STRING, 0, 0, NULL, NULL)
 #define STR_(n, i) FLD(n, i, OCHSM_T_STRING, 1, 0, NULL, NULL)
 #define BOOL(n, i) FLD(n, i, OCHSM_T_BOOL, 0, 0, NULL, NULL)
+#define BOOL_(n, i) FLD(n, i, OCHSM_T_BOOL, 1, 0, NULL, NULL)
 #define ATTRS(n, i) FLD(n, i, OCHSM_T_ATTRS, 0, 0, NULL, NULL)
 #define U64S(n, i, m) FLD(n, i, OCHSM_T_U64LIST, 0, m, NULL, NULL)
 #define U64S_(n, i, m) FLD(n, i, OCHSM_T_U64LIST, 1, m, NULL, NULL)
@@ -96,7 +97,8 @@ SCHEMA(listUsers_r, RECS("users", 4, "UserInfo", USER_INFO));
 SCHEMA(unlockUser_q, STR("user", 1), REQID);
 SCHEMA(getClusterInfo_r, RECS("nodes", 4, "NodeInfo", NODE_INFO));
 SCHEMA(status_r, STR("component", 4), STR("version", 5), U64("uptime", 6), STR_("partitionState", 7),
-       RECS_("nodes", 8, "NodeStatus", NODE_STATUS));
+       RECS_("nodes", 8, "NodeStatus", NODE_STATUS), BOOL_("loggedIn", 9), STR_("user", 10), STR_("role", 11),
+       STR_("sessionMode", 12), U64_("inFlight", 13), U64_("applications", 14));
 SCHEMA(auditRecords_q, U64_("fromSeq", 1), U64_("limit", 2));
 SCHEMA(auditRecords_r, RECS("records", 4, "AuditRecord", AUDIT_RECORD));
 SCHEMA(auditVerify_r, BOOL("ok", 4), U64("records", 5), U64_("brokenAt", 6), STR_("reason", 7));

@@ -273,7 +273,7 @@ export class Daemon {
         case 'loginStatus':
           return this.login.status(app);
         case 'status':
-          return await this.status();
+          return await this.status(app);
         case 'openSession': {
           const r = await this.router.forward(this.login.contextFor(app), 'openSession', req.obj);
           if (app.closed) void this.closeSessions(app, [r.session]);
@@ -323,7 +323,7 @@ export class Daemon {
 
   /* ───────────── status ───────────── */
 
-  async status(): Promise<ResponseOf<'status'>> {
+  async status(app?: App): Promise<ResponseOf<'status'>> {
     const pools = this.login.pools();
     const nodes = this.directory.list()
       .sort((a, b) => (a.nodeId ?? Number.MAX_SAFE_INTEGER) - (b.nodeId ?? Number.MAX_SAFE_INTEGER) || a.key.localeCompare(b.key))
@@ -344,12 +344,21 @@ export class Daemon {
         }
       }
     }
+    const signIn = app ? this.login.status(app) : undefined;
+    let inFlight = 0;
+    for (const a of this.apps.values()) inFlight += a.inFlight;
     return {
       component: 'daemon',
       version: VERSION,
       uptime: Math.floor((Date.now() - this.startedAt) / 1000),
       ...(partitionState !== undefined ? { partitionState } : {}),
       nodes,
+      loggedIn: signIn?.loggedIn ?? false,
+      ...(signIn?.loggedIn && signIn.user ? { user: signIn.user } : {}),
+      ...(signIn?.loggedIn && signIn.role ? { role: signIn.role } : {}),
+      sessionMode: this.login.mode,
+      inFlight,
+      applications: this.apps.size,
     };
   }
 

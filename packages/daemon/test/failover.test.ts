@@ -36,6 +36,11 @@ test('16 clients sign while a node is killed and restarted: no failed operation,
       await sleep(100);
     }
     for (let i = 0; i < 16; i++) clients.push(await connectDaemon(daemon.socketPath, `signer-${i}`));
+    /* The status request reports nodes, health, the sign-in state and load. */
+    const st = await clients[5]!.request('status', {});
+    assert.equal(st.component, 'daemon');
+    assert.deepEqual([st.loggedIn, st.user, st.role, st.sessionMode, st.applications], [true, EXAMPLE_CU.user, 'CU', 'HOST', 17]);
+    assert.deepEqual(st.nodes?.map((n) => [n.id, n.state]), [[1, 'up'], [2, 'up'], [3, 'up']]);
     const signers = clients.slice(1);
     let ok = 0;
     const failures: string[] = [];

@@ -195,7 +195,11 @@ export const OPS = {
   getClusterInfo: { opcode: 0x0400, mutating: false, request: {}, response: { nodes: recs(4, 'NodeInfo', NODE_INFO) } },
   status: {
     opcode: 0x0401, mutating: false, request: {},
-    response: { component: str(4), version: str(5), uptime: u64(6), partitionState: opt(str(7)), nodes: opt(recs(8, 'NodeStatus', NODE_STATUS)) },
+    response: {
+      component: str(4), version: str(5), uptime: u64(6), partitionState: opt(str(7)), nodes: opt(recs(8, 'NodeStatus', NODE_STATUS)),
+      /* The daemon's sign-in state and load (absent from a node's answer). */
+      loggedIn: opt(bool(9)), user: opt(str(10)), role: opt(str(11)), sessionMode: opt(str(12)), inFlight: opt(u64(13)), applications: opt(u64(14)),
+    },
   },
   auditRecords: { opcode: 0x0402, mutating: false, request: { fromSeq: opt(u64(1)), limit: opt(u64(2)) }, response: { records: recs(4, 'AuditRecord', AUDIT_RECORD) } },
   auditVerify: { opcode: 0x0403, mutating: false, request: {}, response: { ok: bool(4), records: u64(5), brokenAt: opt(u64(6)), reason: opt(str(7)) } },
