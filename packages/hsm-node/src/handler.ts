@@ -65,15 +65,29 @@ function auditRecord(r: AuditRecord) {
   };
 }
 
+/** A session's lease is renewed on use, at most this often (a store write each time). */
+const RENEW_EVERY_MS = 60_000;
+
 export class NodeHandler {
   private readonly env: NodeEnv;
+  private readonly renewed = new Map<number, number>();
 
   constructor(env: NodeEnv) {
     this.env = env;
   }
 
   private ctx(st: ConnectionState, o: { session?: number | undefined; requestId?: string | undefined }): CallContext {
+    if (o.session !== undefined) this.renew(o.session);
     return { principal: st.principal, sessionLease: o.session, requestId: o.requestId };
+  }
+
+  /** Keep a used session alive: its lease expires only after sessionTtlMs without any request. */
+  private renew(session: number): void {
+    const now = Date.now();
+    if (now - (this.renewed.get(session) ?? 0) < RENEW_EVERY_MS) return;
+    this.renewed.set(session, now);
+    if (this.renewed.size > 100_000) this.renewed.clear();
+    void this.env.store.keepAlive(session).catch(() => undefined);
   }
 
   private committed<T>(op: string, v: T): T {
@@ -103,6 +117,7 @@ export class NodeHandler {
       case 'openSession':
         return { session: await this.env.store.grantLease(this.env.sessionTtlMs) };
       case 'closeSession':
+        this.renewed.delete(req.obj.session);
         await this.env.store.revokeLease(req.obj.session);
         return {};
 

@@ -18,6 +18,8 @@ import type { Logger } from './log.js';
 export const VERSION = '0.1.0';
 export const DEFAULT_NODE_PORT = 2225;
 export const IDLE_TIMEOUT_MS = 120_000;
+/** A session (and its session objects) ends after this long without a request, unless closed first. */
+export const SESSION_TTL_MS = 60 * 60_000;
 
 export interface NodeServerOptions {
   readonly id: number;
@@ -62,7 +64,7 @@ export class NodeServer {
       nodeId: this.opts.id,
       version: VERSION,
       startedAt: Date.now(),
-      sessionTtlMs: this.opts.sessionTtlMs ?? 10 * 60_000,
+      sessionTtlMs: this.opts.sessionTtlMs ?? SESSION_TTL_MS,
       onCertificatesChanged: () => void this.reloadIdentity(),
       ...(this.opts.afterCommit ? { afterCommit: this.opts.afterCommit } : {}),
     });
