@@ -411,3 +411,57 @@ test('setAttribute <handle> 134 1 marks a CU key trusted; other attributes are r
     cu.close();
   }
 });
+
+test('user lifecycle and information: createUser, getUserInfo, lockout and unlockUser, deleteUser, getHSMInfo, getPartitionInfo', { timeout: 120_000 }, async () => {
+  const root = claimed.dir;
+  install(root, claimed.nodes[0]!.port);
+  const bin = join(root, 'bin');
+  const create = await runTool('./azcloudhsm_resource.cfg', ['loginHSM CO admin adminpassword', 'createUser CU cu9 user9999', 'y', 'getUserInfo cu9', 'quit'], bin);
+  assert.equal(create.code, 0, create.stdout);
+  assertLinesInOrder(create.stdout, [
+    'cloudmgmt>createUser CU cu9 ********',
+    ...CAUTION,
+    'Creating User cu9(CU) on 3 nodes',
+    ...[0, 1, 2].map((n) => `createUser success on server ${n}(${HOST})`),
+    'cloudmgmt>getUserInfo cu9',
+    `User Info on server 0(${HOST}):`,
+    '\tUser Type       : CU',
+    '\tUser Name       : cu9',
+    '\tLocked          : NO',
+    `getUserInfo success on server 0(${HOST})`,
+  ]);
+  /* Five wrong passwords through a node lock the account cluster-wide. */
+  const c = await connectNode(claimed.nodes[1]!.port, claimed.poCrt);
+  for (let i = 0; i < 5; i++) await assert.rejects(c.request('login', { user: 'cu9', password: `wrong${i}xx` }));
+  c.close();
+  const r = await runTool('./azcloudhsm_resource.cfg', [
+    'loginHSM CO admin adminpassword', 'getUserInfo cu9', 'unlockUser CU cu9', 'y', 'getUserInfo cu9', 'getHSMInfo',
+    'server 0', 'getPartitionInfo', 'exit', 'deleteUser CU cu9', 'y', 'listUsers', 'getUserInfo cu9', 'quit',
+  ], bin);
+  assertLinesInOrder(r.stdout, [
+    'cloudmgmt>getUserInfo cu9',
+    '\tLoginFailureCnt : 5',
+    '\tLocked          : YES',
+    'cloudmgmt>unlockUser CU cu9',
+    ...CAUTION,
+    ...[0, 1, 2].map((n) => `unlockUser success on server ${n}(${HOST})`),
+    'cloudmgmt>getUserInfo cu9',
+    '\tLoginFailureCnt : 0',
+    '\tLocked          : NO',
+    'cloudmgmt>getHSMInfo',
+    `Getting HSM Info on server 0(${HOST}):`,
+    /^\tSerial Number +: [0-9A-F]{30}$/,
+    '\tMode                 : E2E',
+    `getHSMInfo success on server 0(${HOST})`,
+    'server0>getPartitionInfo',
+    /getPartitionInfo success/,
+    'cloudmgmt>deleteUser CU cu9',
+    ...CAUTION,
+    ...[0, 1, 2].map((n) => `deleteUser success on server ${n}(${HOST})`),
+    'cloudmgmt>listUsers',
+    'Number of users found:2',
+    'cloudmgmt>getUserInfo cu9',
+  ]);
+  assert.doesNotMatch(r.stdout.split('cloudmgmt>getUserInfo cu9').pop()!, /getUserInfo success/);
+  assert.equal(r.code, 1, 'the last command (getUserInfo of a deleted user) failed');
+});
