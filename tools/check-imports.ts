@@ -3,10 +3,11 @@
  *
  * The HSM core must stay pure (no sockets, files, databases, processes,
  * timers), with node:crypto reached only through hsm-core/src/crypto/node.ts;
- * the store may not reach into the core. Run by the test suite
+ * the store may not reach into the core; the SDK imports only protocol and
+ * Node built-ins. Run by the test suite
  * (packages/hsm-core/test/architecture.test.ts), like jose's bundle checks.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 
 export interface Violation {
@@ -71,6 +72,21 @@ export function checkImports(root: string): Violation[] {
       const spec = m ? (m[3] ?? m[4] ?? m[5] ?? '') : '';
       if (spec.includes('hsm-core')) out.push({ file: rel, line: i + 1, spec, rule: 'the store is untrusted and must not import the core' });
     });
+  }
+  /* The SDK (packages/sdk/README.md): protocol and Node built-ins only, never the core, the store or the servers. */
+  const sdkDir = join(root, 'packages', 'sdk', 'src');
+  if (existsSync(sdkDir)) {
+    for (const file of walk(sdkDir)) {
+      const rel = relative(root, file).split(sep).join('/');
+      readFileSync(file, 'utf8').split('\n').forEach((text, i) => {
+        const m = IMPORT.exec(text);
+        if (!m) return;
+        const spec = m[3] ?? m[4] ?? m[5] ?? '';
+        const target = spec.startsWith('.') ? join(file, '..', spec).split(sep).join('/') : '';
+        const ok = spec.startsWith('.') ? target.includes('/packages/sdk/src/') || target.includes('/packages/protocol/src/') : spec.startsWith('node:');
+        if (!ok) out.push({ file: rel, line: i + 1, spec, rule: 'the SDK imports only itself, protocol, and node: built-ins' });
+      });
+    }
   }
   return out;
 }

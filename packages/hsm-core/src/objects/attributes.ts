@@ -13,11 +13,10 @@
 import * as P from '../../../protocol/src/pkcs11.js';
 import { HsmError } from '../../../protocol/src/errors.js';
 import { ckaName } from '../../../protocol/src/names.js';
+import { decodeBool, type Attribute } from '../../../protocol/src/attributes.js';
 
-export interface Attribute {
-  readonly type: number;
-  readonly value: Uint8Array;
-}
+/* The encoders are shared with every client (the CLIs, the SDK): protocol/src/attributes.ts. */
+export { attr, decodeBool, encodeBool, encodeUlong, encodeUtf8, type Attribute } from '../../../protocol/src/attributes.js';
 
 export type AttrKind = 'bool' | 'ulong' | 'bytes' | 'utf8' | 'date';
 
@@ -91,24 +90,6 @@ export const ATTRIBUTE_KINDS: ReadonlyMap<number, AttrKind> = new Map<number, At
 /** CK_UNAVAILABLE_INFORMATION for 64-bit CK_ULONG, used by the codec for "no value". */
 export const CK_UNAVAILABLE_INFORMATION = 0xffffffffffffffffn;
 
-export const encodeBool = (b: boolean): Uint8Array => Uint8Array.of(b ? 1 : 0);
-
-export function encodeUlong(n: number | bigint): Uint8Array {
-  const out = Buffer.alloc(8);
-  out.writeBigUInt64LE(BigInt(n));
-  return out;
-}
-
-export const encodeUtf8 = (s: string): Uint8Array => Buffer.from(s, 'utf8');
-
-/** Attribute helpers for building templates in TypeScript. */
-export const attr = {
-  bool: (type: number, v: boolean): Attribute => ({ type, value: encodeBool(v) }),
-  ulong: (type: number, v: number | bigint): Attribute => ({ type, value: encodeUlong(v) }),
-  bytes: (type: number, v: Uint8Array): Attribute => ({ type, value: v }),
-  utf8: (type: number, v: string): Attribute => ({ type, value: encodeUtf8(v) }),
-};
-
 function invalid(type: number, why: string): HsmError {
   return new HsmError('ERR_ATTRIBUTE_VALUE_INVALID', `${ckaName(type)}: ${why}`);
 }
@@ -149,10 +130,6 @@ export function checkAttribute(a: Attribute): AttrKind {
       break;
   }
   return kind;
-}
-
-export function decodeBool(v: Uint8Array): boolean {
-  return v[0] === 1;
 }
 
 /** Decode a CK_ULONG; values above 2^53 are refused (no attribute needs them). */
