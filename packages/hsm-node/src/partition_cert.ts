@@ -57,8 +57,10 @@ function utcTime(d: Date): Buffer {
 
 /** A self-signed v3 certificate (no extensions) for the unclaimed partition's TLS. */
 export function selfSignedCertPem(key: KeyObject, subject: Buffer, now: Date, days: number): string {
+  /* A positive INTEGER in minimal DER: top bit clear (not negative) and first byte
+     non-zero (a leading 0x00 before a byte < 0x80 is "illegal padding" to OpenSSL). */
   const serial = randomBytes(16);
-  serial[0]! &= 0x7f;
+  serial[0] = (serial[0]! & 0x7f) | 0x01;
   const spki = createPublicKey(key).export({ format: 'der', type: 'spki' });
   const validity = derTlv(SEQ, Buffer.concat([utcTime(now), utcTime(new Date(now.getTime() + days * 86_400_000))]));
   const tbs = derTlv(SEQ, Buffer.concat([
