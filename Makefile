@@ -5,7 +5,7 @@ SHELL := /bin/bash
 NODE ?= node
 NPM ?= npm
 
-.PHONY: all build deps run stop test clean native native-test bench
+.PHONY: all build deps run stop test clean native native-test bench pkcs11 bench-pkcs11
 
 all: build
 
@@ -24,7 +24,7 @@ BINS := azcloudhsm_client:packages/daemon/src/main.js \
         hsm-node:packages/hsm-node/src/main.js \
         ochsm:packages/cli/src/ochsm.js
 
-build: deps native
+build: deps native pkcs11
 	$(NODE) node_modules/typescript/bin/tsc -p tsconfig.json
 	@mkdir -p dist/bin
 	@for b in $(BINS); do name=$${b%%:*}; target=$${b#*:}; \
@@ -61,6 +61,39 @@ dist/native/libochsm_common.a: $(NATIVE_OBJS)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
+# ─── native: the PKCS#11 module (native/pkcs11), counterpart of /opt/azurecloudhsm/lib64 ───
+# dist/lib64/libazcloudhsm_pkcs11.so links libochsm_common.a and exports only C_*;
+# dist/pkcs11_headers/include/ holds the project's own cryptoki.h, pkcs11t.h, pkcs11f.h;
+# dist/share/p11-kit/modules/azcloudhsm.module registers the module with p11-kit.
+# -z nodelete: the module registers fork handlers and native/common runs a reader thread, so a
+# dlclose() without C_Finalize must not unmap the code under them.
+P11_SRCS := $(wildcard native/pkcs11/src/*.c)
+P11_HDRS := $(wildcard native/pkcs11/src/*.h) $(wildcard native/pkcs11/include/*.h)
+P11_OBJS := $(patsubst native/pkcs11/src/%.c,dist/native/obj/pkcs11/%.o,$(P11_SRCS))
+P11_LIB := dist/lib64/libazcloudhsm_pkcs11.so
+P11_PUBLIC_HDRS := $(addprefix dist/pkcs11_headers/include/,cryptoki.h pkcs11t.h pkcs11f.h)
+P11_MODULE := dist/share/p11-kit/modules/azcloudhsm.module
+
+pkcs11: $(P11_LIB) $(P11_PUBLIC_HDRS) $(P11_MODULE)
+
+dist/native/obj/pkcs11/%.o: native/pkcs11/src/%.c $(P11_HDRS) $(NATIVE_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(NATIVE_CFLAGS) -fvisibility=hidden -Inative/pkcs11/include $(NATIVE_INC) -c $< -o $@
+
+$(P11_LIB): $(P11_OBJS) dist/native/libochsm_common.a native/pkcs11/exports.map
+	@mkdir -p $(@D)
+	$(CC) -shared -pthread -Wl,-soname,libazcloudhsm_pkcs11.so -Wl,--version-script=native/pkcs11/exports.map \
+	  -Wl,-z,defs -Wl,-z,now -Wl,-z,nodelete -o $@ $(P11_OBJS) dist/native/libochsm_common.a
+
+dist/pkcs11_headers/include/%.h: native/pkcs11/include/%.h
+	@mkdir -p $(@D)
+	cp $< $@
+
+$(P11_MODULE): Makefile
+	@mkdir -p $(@D)
+	printf '# p11-kit module file for the OpenCloudHSM PKCS#11 module (docs/pkcs11.md)\nmodule: %s\ncritical: no\n' \
+	  "$(abspath $(P11_LIB))" > $@
+
 # C unit tests, built with the library sources under AddressSanitizer and
 # UndefinedBehaviorSanitizer (any report aborts the test). gen_vectors.mjs turns
 # the JSON vectors and the OPS table of messages.ts (compiled on its own, so that
@@ -92,5 +125,44 @@ native-test: native $(NATIVE_TEST_DIR)/frames.txt $(addprefix $(NATIVE_TEST_DIR)
 bench: build
 	$(NODE) dist/tools/bench.js
 
+# Ops/s through libazcloudhsm_pkcs11.so beside openssl speed and SoftHSM2 (docs/performance.md; not a test).
+bench-pkcs11: build
+	$(NODE) bench/pkcs11_speed.mjs
+
 clean:
 	rm -rf dist
+
+# ─── native: the OpenSSL engine azcloudhsm_openssl (native/openssl-engine), docs/openssl.md ───
+# dist/lib64/libazcloudhsm_openssl.so links libochsm_common.a and libcrypto and exports only the
+# dynamic-engine entry points; dist/lib64/engines-3/azcloudhsm_openssl.so (a symlink) is what
+# ENGINE_by_id finds with OPENSSL_ENGINES=dist/lib64/engines-3; dist/bin/azcloudhsm_openssl_dynamic.conf
+# is the sample configuration. -z nodelete: the engine registers fork handlers and runs the
+# connection's reader thread, so it must never be unloaded while the process lives.
+ENG_SRCS := $(wildcard native/openssl-engine/src/*.c)
+ENG_HDRS := $(wildcard native/openssl-engine/src/*.h)
+ENG_OBJS := $(patsubst native/openssl-engine/src/%.c,dist/native/obj/openssl-engine/%.o,$(ENG_SRCS))
+ENG_LIB := dist/lib64/libazcloudhsm_openssl.so
+ENG_LINK := dist/lib64/engines-3/azcloudhsm_openssl.so
+ENG_CONF := dist/bin/azcloudhsm_openssl_dynamic.conf
+ENG_CFLAGS := $(NATIVE_CFLAGS) -fvisibility=hidden -DOPENSSL_API_COMPAT=0x10100000L
+
+.PHONY: openssl-engine
+openssl-engine: $(ENG_LIB) $(ENG_LINK) $(ENG_CONF)
+build: openssl-engine
+
+dist/native/obj/openssl-engine/%.o: native/openssl-engine/src/%.c $(ENG_HDRS) $(NATIVE_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(ENG_CFLAGS) $(NATIVE_INC) -c $< -o $@
+
+$(ENG_LIB): $(ENG_OBJS) dist/native/libochsm_common.a native/openssl-engine/exports.map
+	@mkdir -p $(@D)
+	$(CC) -shared -pthread -Wl,-soname,libazcloudhsm_openssl.so -Wl,--version-script=native/openssl-engine/exports.map \
+	  -Wl,-z,defs -Wl,-z,now -Wl,-z,nodelete -o $@ $(ENG_OBJS) dist/native/libochsm_common.a -lcrypto
+
+$(ENG_LINK): $(ENG_LIB)
+	@mkdir -p $(@D)
+	ln -sfn ../libazcloudhsm_openssl.so $@
+
+$(ENG_CONF): native/openssl-engine/azcloudhsm_openssl_dynamic.conf
+	@mkdir -p $(@D)
+	cp $< $@

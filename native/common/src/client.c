@@ -78,6 +78,10 @@ struct ochsm_conn {
     void *notice_ctx;
     char server[256];
     char endpoint[160];
+    /* The reader thread's buffers live here, not on its stack, so that the
+     * child of a fork (where that thread does not exist) can free them. */
+    uint8_t *rbuf;
+    ochsm_frame_reader fr;
 };
 
 static atomic_uint fork_generation;
@@ -266,10 +270,11 @@ static int dispatch(ochsm_conn *c, const ochsm_header *h, uint8_t *body, size_t 
 
 static void *reader_main(void *arg) {
     ochsm_conn *c = arg;
-    ochsm_frame_reader fr;
+    ochsm_frame_reader *frp = &c->fr;
+#define fr (*frp)
     ochsm_error e;
     char why[OCHSM_ERROR_MESSAGE_MAX];
-    uint8_t *buf = malloc(65536);
+    uint8_t *buf = c->rbuf = malloc(65536);
     ochsm_frame_reader_init(&fr, &c->limits);
     why[0] = '\0';
     if (buf == NULL) {
@@ -316,7 +321,9 @@ static void *reader_main(void *arg) {
     }
 out:
     free(buf);
+    c->rbuf = NULL;
     ochsm_frame_reader_free(&fr);
+#undef fr
     pthread_mutex_lock(&c->mu);
     conn_fail(c, "%s", why);
     pthread_mutex_unlock(&c->mu);
@@ -781,6 +788,8 @@ void ochsm_conn_close(ochsm_conn *c) {
          * process's descriptor only (no shutdown(), which would cut the
          * parent's connection too) and free the memory. */
         if (c->fd >= 0) close(c->fd);
+        free(c->rbuf);
+        ochsm_frame_reader_free(&c->fr);
         free(c);
         return;
     }

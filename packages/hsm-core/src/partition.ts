@@ -1071,7 +1071,9 @@ export class Partition {
 
   mechanismInfo(mechanism: number): { minKeySize: number; maxKeySize: number; flags: number } {
     const m = getMechanism(mechanism);
-    return { minKeySize: m.minKeySize, maxKeySize: m.maxKeySize, flags: m.flags };
+    /* CKF_HW: the mechanism runs in the device (this HSM), not in the calling
+     * library (PKCS#11 v2.40 §5.5 CK_MECHANISM_INFO); OpenSC's --test looks for it. */
+    return { minKeySize: m.minKeySize, maxKeySize: m.maxKeySize, flags: m.flags | P.CKF_HW };
   }
 
   /** Audit records, oldest first; `fromSeq` for paging. */

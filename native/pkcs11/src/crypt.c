@@ -1,0 +1,283 @@
+/*
+ * crypt.c: PKCS #11 v2.40 §5.8–5.9 encryption and decryption — C_EncryptInit,
+ * C_Encrypt, C_EncryptUpdate, C_EncryptFinal, C_DecryptInit, C_Decrypt,
+ * C_DecryptUpdate, C_DecryptFinal — the dual-function calls of §5.13
+ * (not supported), and the operation plumbing that sign.c and digest.c share.
+ *
+ * The protocol is single-part (docs/protocol.md §6.2: encrypt, decrypt, sign,
+ * digest each carry the whole input). Multi-part calls therefore buffer their
+ * input in the module, up to 1 MiB (the node's limit for one operation; more is
+ * CKR_DATA_LEN_RANGE), and send one request at *Final. C_EncryptUpdate and
+ * C_DecryptUpdate always return 0 bytes, and the whole output comes from
+ * C_EncryptFinal / C_DecryptFinal — allowed by §5.8, since an Update may
+ * return less than it was given (docs/pkcs11.md "Multi-part operations").
+ *
+ * Output buffers follow §5.2: a NULL buffer asks for the length and a short one
+ * gets CKR_BUFFER_TOO_SMALL; either way the operation stays active. The module
+ * learns the length by running the operation, keeps the result with the input
+ * it came from, and the retried call with the same input gets that result
+ * without a second request to the HSM (an RSA-PSS or ECDSA signature, or a
+ * GCM encryption with an HSM-made IV, would otherwise differ between the two
+ * calls). Any other outcome ends the operation.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "p11.h"
+
+/* The CKF_* flag a mechanism needs for each kind of operation. */
+static const CK_FLAGS NEEDED[P11_OP_COUNT] = {
+    [P11_OP_ENCRYPT] = CKF_ENCRYPT, [P11_OP_DECRYPT] = CKF_DECRYPT, [P11_OP_SIGN] = CKF_SIGN,
+    [P11_OP_VERIFY] = CKF_VERIFY,   [P11_OP_DIGEST] = CKF_DIGEST,
+};
+
+CK_RV p11_op_init(p11_session *s, int kind, const CK_MECHANISM *m, CK_OBJECT_HANDLE key, int needs_key) {
+    p11_op *op = &s->ops[kind];
+    if (op->active) return CKR_OPERATION_ACTIVE;
+    if (m == NULL) return CKR_ARGUMENTS_BAD;
+    if (needs_key && !p11_number_ok(key)) return CKR_KEY_HANDLE_INVALID;
+    CK_RV rv = p11_mech_check(m->mechanism, NEEDED[kind]);
+    if (rv != CKR_OK) return rv;
+    rv = p11_mech_from(m, &op->mech);
+    if (rv != CKR_OK) return rv;
+    op->key = key;
+    op->active = 1;
+    return CKR_OK;
+}
+
+CK_RV p11_op_update(p11_op *op, const CK_BYTE *part, CK_ULONG len) {
+    if (!p11_buf_ok(part, len)) {
+        p11_op_reset(op);
+        return CKR_ARGUMENTS_BAD;
+    }
+    op->multi = 1;
+    if (len > P11_MAX_DATA || op->acc_len + len > P11_MAX_DATA) {
+        p11_op_reset(op);
+        return CKR_DATA_LEN_RANGE;
+    }
+    if (op->acc_len + len > op->acc_cap) {
+        size_t cap = op->acc_cap ? op->acc_cap : 256;
+        while (cap < op->acc_len + len) cap *= 2;
+        if (cap > P11_MAX_DATA) cap = P11_MAX_DATA;
+        uint8_t *p = realloc(op->acc, cap);
+        if (!p) {
+            p11_op_reset(op);
+            return CKR_HOST_MEMORY;
+        }
+        op->acc = p;
+        op->acc_cap = cap;
+    }
+    if (len) memcpy(op->acc + op->acc_len, part, len);
+    op->acc_len += len;
+    return CKR_OK;
+}
+
+/* One request: opcode with the session, mechanism, key (unless digest) and data; the
+ * result's bytes field 4 goes to *out (malloc'd). */
+static CK_RV run(p11_session *s, p11_op *op, uint16_t opcode, const uint8_t *in, size_t in_len, uint8_t **out,
+                 size_t *out_len) {
+    ochsm_builder b;
+    ochsm_response r;
+    ochsm_builder_init(&b, NULL);
+    ochsm_put_u64(&b, 1, s->remote);
+    p11_mech_put(&b, 2, &op->mech);
+    if (opcode == OCHSM_OP_DIGEST) {
+        ochsm_put_bytes(&b, 3, in_len ? in : (const uint8_t *)"", in_len);
+    } else {
+        ochsm_put_u64(&b, 3, op->key);
+        ochsm_put_bytes(&b, 4, in_len ? in : (const uint8_t *)"", in_len);
+    }
+    CK_RV rv = p11_call(opcode, &b, &r);
+    if (rv == CKR_OK) {
+        const uint8_t *p;
+        size_t n;
+        if (!p11_result_bytes(&r, 4, &p, &n)) {
+            rv = CKR_DEVICE_ERROR;
+        } else {
+            *out = malloc(n ? n : 1);
+            if (!*out) {
+                rv = CKR_HOST_MEMORY;
+            } else {
+                if (n) memcpy(*out, p, n);
+                *out_len = n;
+            }
+        }
+    }
+    ochsm_response_free(&r);
+    ochsm_builder_free(&b);
+    return rv;
+}
+
+CK_RV p11_op_run_output(p11_session *s, p11_op *op, uint16_t opcode, const uint8_t *in, size_t in_len,
+                        CK_BYTE_PTR out, CK_ULONG_PTR pulOut) {
+    if (pulOut == NULL || !p11_buf_ok(in, in_len)) {
+        p11_op_reset(op);
+        return CKR_ARGUMENTS_BAD;
+    }
+    if (in_len > P11_MAX_DATA) {
+        p11_op_reset(op);
+        return CKR_DATA_LEN_RANGE;
+    }
+    int reuse = op->cached && op->in_len == in_len && (in_len == 0 || memcmp(op->in, in, in_len) == 0);
+    if (!reuse) {
+        uint8_t *res = NULL;
+        size_t res_len = 0;
+        CK_RV rv = run(s, op, opcode, in, in_len, &res, &res_len);
+        if (rv != CKR_OK) {
+            p11_op_reset(op);
+            return rv;
+        }
+        uint8_t *copy = malloc(in_len ? in_len : 1);
+        if (!copy) {
+            free(res);
+            p11_op_reset(op);
+            return CKR_HOST_MEMORY;
+        }
+        if (in_len) memcpy(copy, in, in_len);
+        free(op->out);
+        free(op->in);
+        op->out = res;
+        op->out_len = res_len;
+        op->in = copy;
+        op->in_len = in_len;
+        op->cached = 1;
+    }
+    CK_RV rv = p11_output(op->out, op->out_len, out, pulOut);
+    if (out != NULL && rv == CKR_OK) p11_op_reset(op); /* delivered: the operation is over */
+    return rv;
+}
+
+/* ───────────────────────────── encrypt / decrypt ───────────────────────────── */
+
+CK_RV p11_op_start(CK_SESSION_HANDLE h, int kind, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE key, int needs_key) {
+    p11_session *s;
+    CK_RV rv = p11_session_acquire(h, &s);
+    if (rv != CKR_OK) return rv;
+    rv = p11_op_init(s, kind, m, key, needs_key);
+    p11_session_release(s);
+    return rv;
+}
+
+/* Single-part: the data of this call. */
+CK_RV p11_op_single(CK_SESSION_HANDLE h, int kind, uint16_t opcode, CK_BYTE_PTR in, CK_ULONG in_len, CK_BYTE_PTR out,
+                       CK_ULONG_PTR pulOut) {
+    p11_session *s;
+    CK_RV rv = p11_session_acquire(h, &s);
+    if (rv != CKR_OK) return rv;
+    p11_op *op = &s->ops[kind];
+    if (!op->active) rv = CKR_OPERATION_NOT_INITIALIZED;
+    else rv = p11_op_run_output(s, op, opcode, in, in_len, out, pulOut);
+    p11_session_release(s);
+    return rv;
+}
+
+/* Update: buffer the part; nothing comes out until Final. */
+static CK_RV op_update_out(CK_SESSION_HANDLE h, int kind, CK_BYTE_PTR in, CK_ULONG in_len, CK_BYTE_PTR out,
+                           CK_ULONG_PTR pulOut) {
+    (void)out;
+    p11_session *s;
+    CK_RV rv = p11_session_acquire(h, &s);
+    if (rv != CKR_OK) return rv;
+    p11_op *op = &s->ops[kind];
+    if (!op->active) {
+        rv = CKR_OPERATION_NOT_INITIALIZED;
+    } else if (pulOut == NULL) {
+        p11_op_reset(op);
+        rv = CKR_ARGUMENTS_BAD;
+    } else if ((rv = p11_op_update(op, in, in_len)) == CKR_OK) {
+        *pulOut = 0;
+    }
+    p11_session_release(s);
+    return rv;
+}
+
+/* Final: the buffered input, one request. */
+CK_RV p11_op_final(CK_SESSION_HANDLE h, int kind, uint16_t opcode, CK_BYTE_PTR out, CK_ULONG_PTR pulOut) {
+    p11_session *s;
+    CK_RV rv = p11_session_acquire(h, &s);
+    if (rv != CKR_OK) return rv;
+    p11_op *op = &s->ops[kind];
+    if (!op->active) rv = CKR_OPERATION_NOT_INITIALIZED;
+    else rv = p11_op_run_output(s, op, opcode, op->acc, op->acc_len, out, pulOut);
+    p11_session_release(s);
+    return rv;
+}
+
+P11_EXPORT CK_RV C_EncryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey) {
+    return p11_op_start(hSession, P11_OP_ENCRYPT, pMechanism, hKey, 1);
+}
+
+P11_EXPORT CK_RV C_Encrypt(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pEncryptedData,
+                           CK_ULONG_PTR pulEncryptedDataLen) {
+    return p11_op_single(hSession, P11_OP_ENCRYPT, OCHSM_OP_ENCRYPT, pData, ulDataLen, pEncryptedData, pulEncryptedDataLen);
+}
+
+P11_EXPORT CK_RV C_EncryptUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen,
+                                 CK_BYTE_PTR pEncryptedPart, CK_ULONG_PTR pulEncryptedPartLen) {
+    return op_update_out(hSession, P11_OP_ENCRYPT, pPart, ulPartLen, pEncryptedPart, pulEncryptedPartLen);
+}
+
+P11_EXPORT CK_RV C_EncryptFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pLastEncryptedPart,
+                                CK_ULONG_PTR pulLastEncryptedPartLen) {
+    return p11_op_final(hSession, P11_OP_ENCRYPT, OCHSM_OP_ENCRYPT, pLastEncryptedPart, pulLastEncryptedPartLen);
+}
+
+P11_EXPORT CK_RV C_DecryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey) {
+    return p11_op_start(hSession, P11_OP_DECRYPT, pMechanism, hKey, 1);
+}
+
+P11_EXPORT CK_RV C_Decrypt(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedData, CK_ULONG ulEncryptedDataLen,
+                           CK_BYTE_PTR pData, CK_ULONG_PTR pulDataLen) {
+    return p11_op_single(hSession, P11_OP_DECRYPT, OCHSM_OP_DECRYPT, pEncryptedData, ulEncryptedDataLen, pData, pulDataLen);
+}
+
+P11_EXPORT CK_RV C_DecryptUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedPart, CK_ULONG ulEncryptedPartLen,
+                                 CK_BYTE_PTR pPart, CK_ULONG_PTR pulPartLen) {
+    return op_update_out(hSession, P11_OP_DECRYPT, pEncryptedPart, ulEncryptedPartLen, pPart, pulPartLen);
+}
+
+P11_EXPORT CK_RV C_DecryptFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pLastPart, CK_ULONG_PTR pulLastPartLen) {
+    return p11_op_final(hSession, P11_OP_DECRYPT, OCHSM_OP_DECRYPT, pLastPart, pulLastPartLen);
+}
+
+/* Update without output (sign, verify, digest). */
+CK_RV p11_op_feed(CK_SESSION_HANDLE h, int kind, CK_BYTE_PTR in, CK_ULONG in_len) {
+    p11_session *s;
+    CK_RV rv = p11_session_acquire(h, &s);
+    if (rv != CKR_OK) return rv;
+    p11_op *op = &s->ops[kind];
+    rv = op->active ? p11_op_update(op, in, in_len) : CKR_OPERATION_NOT_INITIALIZED;
+    p11_session_release(s);
+    return rv;
+}
+
+/* ───────────────────────────── dual-function (§5.13): not supported ───────────────────────────── */
+
+static CK_RV not_supported(void) {
+    CK_RV rv = p11_check_ready();
+    return rv != CKR_OK ? rv : CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+P11_EXPORT CK_RV C_DigestEncryptUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen,
+                                       CK_BYTE_PTR pEncryptedPart, CK_ULONG_PTR pulEncryptedPartLen) {
+    (void)hSession, (void)pPart, (void)ulPartLen, (void)pEncryptedPart, (void)pulEncryptedPartLen;
+    return not_supported();
+}
+
+P11_EXPORT CK_RV C_DecryptDigestUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedPart,
+                                       CK_ULONG ulEncryptedPartLen, CK_BYTE_PTR pPart, CK_ULONG_PTR pulPartLen) {
+    (void)hSession, (void)pEncryptedPart, (void)ulEncryptedPartLen, (void)pPart, (void)pulPartLen;
+    return not_supported();
+}
+
+P11_EXPORT CK_RV C_SignEncryptUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen,
+                                     CK_BYTE_PTR pEncryptedPart, CK_ULONG_PTR pulEncryptedPartLen) {
+    (void)hSession, (void)pPart, (void)ulPartLen, (void)pEncryptedPart, (void)pulEncryptedPartLen;
+    return not_supported();
+}
+
+P11_EXPORT CK_RV C_DecryptVerifyUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedPart,
+                                       CK_ULONG ulEncryptedPartLen, CK_BYTE_PTR pPart, CK_ULONG_PTR pulPartLen) {
+    (void)hSession, (void)pEncryptedPart, (void)ulEncryptedPartLen, (void)pPart, (void)pulPartLen;
+    return not_supported();
+}

@@ -1,0 +1,235 @@
+/*
+ * p11.h: what the files of libazcloudhsm_pkcs11.so share.
+ *
+ * The module is a thin PKCS #11 v2.40 edge over the client daemon
+ * (docs/pkcs11.md): each C_* function checks its pointers and buffer lengths,
+ * marshals the call into one request of docs/protocol.md through native/common
+ * (ochsm_wire.h, ochsm_client.h) and returns the daemon's CK_RV. What an
+ * attribute, a mechanism or a user may do is decided in TypeScript
+ * (packages/hsm-core); nothing here knows it.
+ *
+ * Module state (one per process):
+ *   - g_p11: initialised flag, the connection to the daemon, the session table,
+ *     the lock that guards the table (pthread mutex, or the application's mutex
+ *     callbacks when it gives only those), the sign-in state as the daemon last
+ *     reported it, and the token identity read once from the cluster.
+ *   - the application's one cluster session (openSession, a store lease),
+ *     named in the requests of all its PKCS #11 sessions, and the list of the
+ *     session objects each PKCS #11 session created (session.c);
+ *   - each session: a busy flag (a second concurrent call on one session gets
+ *     CKR_OPERATION_ACTIVE) and the state of its active operations (mechanism,
+ *     key, buffered input of multi-part calls, the cached result of a length
+ *     query).
+ *
+ * The lock is held only to look sessions up and flip their flags, never across
+ * a call to the daemon, so calls on different sessions run in parallel on the
+ * one pipelined connection.
+ */
+#ifndef OCHSM_P11_H
+#define OCHSM_P11_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cryptoki.h"
+#include "ochsm_client.h"
+#include "ochsm_schema.h"
+#include "ochsm_wire.h"
+
+#define P11_EXPORT __attribute__((visibility("default")))
+
+/* The one slot (the Azure guide's CAVIUM_SLOT). */
+#define P11_SLOT_ID 1UL
+
+/* Multi-part input is buffered here and sent at *Final; the node takes at most
+ * 1 MiB per operation (docs/decisions.md "Limits"), so more is refused early. */
+#define P11_MAX_DATA (1u << 20)
+
+/* A mechanism parameter byte string larger than this is refused
+ * (CKR_MECHANISM_PARAM_INVALID) before anything is read from it. */
+#define P11_MAX_PARAM_BYTES 65536u
+
+/* Largest number the protocol carries (docs/protocol.md §3, 2^53 - 1). */
+#define P11_MAX_NUMBER OCHSM_MAX_SAFE_INTEGER
+
+#define P11_VERSION_MAJOR 0
+#define P11_VERSION_MINOR 1
+#define P11_CLIENT_NAME "libazcloudhsm_pkcs11/0.1.0"
+
+/* ───────────────────────────── mechanisms (mech.c) ───────────────────────────── */
+
+/* Fields of the protocol's Mechanism record (docs/protocol.md §6.1). */
+enum {
+    P11_M_IV = 1u << 0,
+    P11_M_COUNTER_BITS = 1u << 1,
+    P11_M_AAD = 1u << 2,
+    P11_M_TAG_BITS = 1u << 3,
+    P11_M_HASH_ALG = 1u << 4,
+    P11_M_MGF = 1u << 5,
+    P11_M_SALT_LEN = 1u << 6,
+    P11_M_SOURCE_DATA = 1u << 7,
+    P11_M_KDF = 1u << 8,
+    P11_M_SHARED_DATA = 1u << 9,
+    P11_M_PUBLIC_DATA = 1u << 10,
+    P11_M_AES_KEY_BITS = 1u << 11,
+    P11_M_LENGTH = 1u << 12
+};
+
+typedef struct p11_bytes {
+    const uint8_t *p; /* points into p11_mech.owned */
+    size_t len;
+} p11_bytes;
+
+/* A CK_MECHANISM translated into the Mechanism record, with its own copies of
+ * every byte string (an operation keeps it from *Init to *Final). */
+typedef struct p11_mech {
+    uint64_t mechanism;
+    uint32_t present; /* P11_M_* */
+    p11_bytes iv, aad, source_data, shared_data, public_data;
+    uint64_t counter_bits, tag_bits, hash_alg, mgf, salt_len, kdf, aes_key_bits, length;
+    uint8_t *owned;
+} p11_mech;
+
+/* Check pMechanism and its parameter structure and copy it. CKR_ARGUMENTS_BAD
+ * for a NULL pMechanism, CKR_MECHANISM_INVALID for a type the protocol cannot
+ * carry, CKR_MECHANISM_PARAM_INVALID for a parameter of the wrong size or with
+ * NULL pointers, CKR_HOST_MEMORY. Nothing is sent. */
+CK_RV p11_mech_from(const CK_MECHANISM *m, p11_mech *out);
+void p11_mech_free(p11_mech *m);
+/* CKR_OK when the HSM offers mechanism type for the function whose CKF_* flag
+ * is needed (asked once per type, then remembered); else CKR_MECHANISM_INVALID
+ * or the error of the question. */
+CK_RV p11_mech_check(CK_MECHANISM_TYPE type, CK_FLAGS needed);
+void p11_mech_cache_reset(void);
+/* Append the Mechanism record as field id. */
+void p11_mech_put(ochsm_builder *b, uint16_t id, const p11_mech *m);
+
+/* ───────────────────────────── locking (general.c) ───────────────────────────── */
+
+CK_RV p11_lock(void);
+void p11_unlock(void);
+
+/* ───────────────────────────── sessions (session.c) ───────────────────────────── */
+
+enum { P11_OP_ENCRYPT, P11_OP_DECRYPT, P11_OP_SIGN, P11_OP_VERIFY, P11_OP_DIGEST, P11_OP_COUNT };
+
+/* One active cryptographic operation of a session. */
+typedef struct p11_op {
+    int active;
+    p11_mech mech;
+    CK_OBJECT_HANDLE key;
+    uint8_t *acc; /* multi-part input, sent at *Final */
+    size_t acc_len, acc_cap;
+    int multi;    /* an *Update was called */
+    /* The output of a length query or of a call that found the caller's
+     * buffer too small, with the input it was made from: the retried call
+     * gets it without a second request to the HSM (PKCS #11 §5.2). */
+    int cached;
+    uint8_t *out;
+    size_t out_len;
+    uint8_t *in;
+    size_t in_len;
+} p11_op;
+
+typedef struct p11_session {
+    CK_SESSION_HANDLE handle;
+    uint64_t remote; /* the application's cluster session (openSession), shared by all its sessions */
+    CK_FLAGS flags;
+    int busy;        /* a call is running on this session (under the lock) */
+    int refs;        /* the table's reference + running calls (under the lock) */
+    int closed;      /* removed from the table; freed by the last reference */
+    p11_op ops[P11_OP_COUNT];
+    int find_active;
+    CK_OBJECT_HANDLE *found;
+    size_t nfound, found_pos;
+} p11_session;
+
+/* Find hSession and mark it busy: CKR_CRYPTOKI_NOT_INITIALIZED,
+ * CKR_SESSION_HANDLE_INVALID, CKR_OPERATION_ACTIVE (another thread is in a
+ * call on it), CKR_CANT_LOCK. Release with p11_session_release. */
+CK_RV p11_session_acquire(CK_SESSION_HANDLE h, p11_session **out);
+void p11_session_release(p11_session *s);
+void p11_op_reset(p11_op *op);
+void p11_session_free_all_unlocked(void);
+/* Forget the application's cluster session and its list of session objects
+ * (C_Finalize; C_Initialize in a child after fork). */
+void p11_lease_reset_unlocked(void);
+/* After a call created object h in session s: if the HSM says it is a session
+ * object, remember that s owns it (destroyed when s closes). */
+void p11_track_new_object(p11_session *s, CK_OBJECT_HANDLE h);
+void p11_untrack_object(CK_OBJECT_HANDLE h);
+void p11_session_counts(CK_ULONG *all, CK_ULONG *rw);
+
+/* ───────────────────────────── module state (general.c) ───────────────────────────── */
+
+enum { P11_LOGIN_NONE = 0, P11_LOGIN_USER = 1, P11_LOGIN_SO = 2 };
+
+/* 1 when C_Initialize has run in this process (and not in a parent before fork). */
+int p11_ready(void);
+/* CKR_OK, or CKR_CRYPTOKI_NOT_INITIALIZED. */
+CK_RV p11_check_ready(void);
+ochsm_conn *p11_conn(void);
+int p11_login_state(void);
+void p11_set_login_state(int state);
+/* Sign-in state from a role string of the protocol ("CU", "CO", ...). */
+int p11_login_state_of(const char *role, size_t len);
+
+/*
+ * Finish the builder and send the request; the answer is in *r (always free
+ * it). Returns the CK_RV a C_* function reports: the daemon's, or a local one
+ * (CKR_ARGUMENTS_BAD for a request the codec refuses, CKR_DEVICE_ERROR when
+ * the daemon is gone).
+ */
+CK_RV p11_call(uint16_t opcode, ochsm_builder *b, ochsm_response *r);
+
+/* Read result field id of a successful response. */
+int p11_result_u64(ochsm_response *r, uint16_t id, uint64_t *out);
+int p11_result_bytes(ochsm_response *r, uint16_t id, const uint8_t **p, size_t *len);
+int p11_result_field(ochsm_response *r, uint16_t id, ochsm_field *f);
+
+/* PKCS #11 §5.2 output convention: NULL out gives the length; a short buffer
+ * gives CKR_BUFFER_TOO_SMALL and the length; else copy. */
+CK_RV p11_output(const uint8_t *data, size_t len, CK_BYTE_PTR out, CK_ULONG_PTR pulLen);
+
+/* Blank-padded copy into a fixed-size PKCS #11 text field. */
+void p11_pad(CK_UTF8CHAR *dst, size_t n, const char *src);
+
+/* Handles and numbers the protocol can carry (<= 2^53 - 1). */
+static inline int p11_number_ok(CK_ULONG v) { return (uint64_t)v <= P11_MAX_NUMBER; }
+
+/* ───────────────────────────── templates (object.c) ───────────────────────────── */
+
+/* Check a CK_ATTRIBUTE array and append it as an attrs field:
+ * CKR_ARGUMENTS_BAD (NULL template with a count, NULL value with a length, a
+ * length above 4 GiB), CKR_ATTRIBUTE_TYPE_INVALID (a type above 32 bits),
+ * CKR_HOST_MEMORY. The values travel as they are (docs/protocol.md §3). */
+CK_RV p11_put_template(ochsm_builder *b, uint16_t id, const CK_ATTRIBUTE *t, CK_ULONG n);
+
+/* ───────────────────────────── shared crypto plumbing (crypt.c) ───────────────────────────── */
+
+/* Start operation kind on s (CKR_OPERATION_ACTIVE if one is running). */
+CK_RV p11_op_init(p11_session *s, int kind, const CK_MECHANISM *m, CK_OBJECT_HANDLE key, int needs_key);
+/* Append part to a multi-part operation (CKR_DATA_LEN_RANGE past 1 MiB; the
+ * operation then ends, as any error but CKR_BUFFER_TOO_SMALL ends it). */
+CK_RV p11_op_update(p11_op *op, const CK_BYTE *part, CK_ULONG len);
+/*
+ * Run an operation that produces output (encrypt, decrypt, sign, digest) on
+ * in[0..in_len) and deliver the result by the output convention. A length
+ * query or CKR_BUFFER_TOO_SMALL keeps the operation and its result; anything
+ * else ends it.
+ */
+CK_RV p11_op_run_output(p11_session *s, p11_op *op, uint16_t opcode, const uint8_t *in, size_t in_len,
+                        CK_BYTE_PTR out, CK_ULONG_PTR pulOut);
+
+/* The C_* shapes of operations (session acquired and released inside):
+ * *Init; single-part with output; *Final with output; *Update without output. */
+CK_RV p11_op_start(CK_SESSION_HANDLE h, int kind, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE key, int needs_key);
+CK_RV p11_op_single(CK_SESSION_HANDLE h, int kind, uint16_t opcode, CK_BYTE_PTR in, CK_ULONG in_len, CK_BYTE_PTR out,
+                    CK_ULONG_PTR pulOut);
+CK_RV p11_op_final(CK_SESSION_HANDLE h, int kind, uint16_t opcode, CK_BYTE_PTR out, CK_ULONG_PTR pulOut);
+CK_RV p11_op_feed(CK_SESSION_HANDLE h, int kind, CK_BYTE_PTR in, CK_ULONG in_len);
+
+/* Checks of the (pointer, length) pairs of the C_* functions. */
+static inline int p11_buf_ok(const void *p, CK_ULONG len) { return p != NULL || len == 0; }
+
+#endif /* OCHSM_P11_H */
