@@ -270,12 +270,11 @@ static int dispatch(ochsm_conn *c, const ochsm_header *h, uint8_t *body, size_t 
 
 static void *reader_main(void *arg) {
     ochsm_conn *c = arg;
-    ochsm_frame_reader *frp = &c->fr;
-#define fr (*frp)
+    ochsm_frame_reader *fr = &c->fr;
     ochsm_error e;
     char why[OCHSM_ERROR_MESSAGE_MAX];
     uint8_t *buf = c->rbuf = malloc(65536);
-    ochsm_frame_reader_init(&fr, &c->limits);
+    ochsm_frame_reader_init(fr, &c->limits);
     why[0] = '\0';
     if (buf == NULL) {
         snprintf(why, sizeof why, "no memory for the connection's read buffer");
@@ -289,7 +288,7 @@ static void *reader_main(void *arg) {
             break;
         }
         if (n == 0) {
-            int partial = ochsm_frame_reader_end(&fr, &e) != OCHSM_OK;
+            int partial = ochsm_frame_reader_end(fr, &e) != OCHSM_OK;
             pthread_mutex_lock(&c->mu);
             if (c->goodbye[0] != '\0') {
                 snprintf(why, sizeof why, "the client daemon at %s closed the connection: %s", c->endpoint, c->goodbye);
@@ -303,7 +302,7 @@ static void *reader_main(void *arg) {
         size_t off = 0;
         while (off < (size_t)n) {
             size_t used = 0;
-            int rc = ochsm_frame_reader_push(&fr, buf + off, (size_t)n - off, &used, &e);
+            int rc = ochsm_frame_reader_push(fr, buf + off, (size_t)n - off, &used, &e);
             off += used;
             if (rc < 0) {
                 snprintf(why, sizeof why, "the client daemon at %s sent a malformed frame (%s): %.600s", c->endpoint,
@@ -314,7 +313,7 @@ static void *reader_main(void *arg) {
                 ochsm_header h;
                 uint8_t *body;
                 size_t len;
-                ochsm_frame_reader_take(&fr, &h, &body, &len);
+                ochsm_frame_reader_take(fr, &h, &body, &len);
                 if (dispatch(c, &h, body, len, why, sizeof why) != 0) goto out;
             }
         }
@@ -322,8 +321,7 @@ static void *reader_main(void *arg) {
 out:
     free(buf);
     c->rbuf = NULL;
-    ochsm_frame_reader_free(&fr);
-#undef fr
+    ochsm_frame_reader_free(fr);
     pthread_mutex_lock(&c->mu);
     conn_fail(c, "%s", why);
     pthread_mutex_unlock(&c->mu);
