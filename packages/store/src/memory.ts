@@ -18,7 +18,7 @@ import {
   type Bytes, type Compare, type Entry, type KeyValueStore, type ListOptions, type Op,
   type TxnResult, type WatchEvent,
 } from './types.js';
-import { checkKey, checkListOptions, checkTtl, checkTxnWrites, compareKeys } from './util.js';
+import { checkKey, checkListOptions, checkTtl, checkTxnWrites, compareHolds, compareKeys } from './util.js';
 
 interface Stored {
   value: Buffer;
@@ -115,14 +115,7 @@ export class MemoryStore implements KeyValueStore {
     /* Purge only when the transaction may write: a read-only transaction changes nothing. */
     if (writes) this.#purge(now);
 
-    const succeeded = compare.every((c) => {
-      const e = this.#read(c.key, now);
-      switch (c.op) {
-        case 'version-eq': return (e?.version ?? 0) === c.version;
-        case 'exists': return e !== undefined;
-        case 'absent': return e === undefined;
-      }
-    });
+    const succeeded = compare.every((c) => compareHolds(c, this.#read(c.key, now)));
     const ops = succeeded ? success : failure;
 
     /* Validate before mutating anything, so an error leaves the store untouched (atomicity). */

@@ -32,7 +32,7 @@ import {
   type Bytes, type Compare, type Entry, type KeyValueStore, type ListOptions, type Op,
   type TxnResult, type WatchEvent,
 } from './types.js';
-import { checkKey, checkListOptions, checkTtl, checkTxnWrites, prefixEnd } from './util.js';
+import { checkKey, checkListOptions, checkTtl, checkTxnWrites, compareHolds, prefixEnd } from './util.js';
 
 /** How long a process waits for another's write lock before failing (ms). */
 const BUSY_TIMEOUT_MS = 10_000;
@@ -217,14 +217,7 @@ export class SqliteStore implements KeyValueStore {
       for (const o of [...success, ...failure]) if (o.op === 'put') values.set(o, toBuffer(o.value));
 
       const body = (now: number): TxnResult => {
-        const succeeded = compare.every((c) => {
-          const e = this.#read(c.key, now);
-          switch (c.op) {
-            case 'version-eq': return (e?.version ?? 0) === c.version;
-            case 'exists': return e !== undefined;
-            case 'absent': return e === undefined;
-          }
-        });
+        const succeeded = compare.every((c) => compareHolds(c, this.#read(c.key, now)));
         const ops = succeeded ? success : failure;
         for (const o of ops) if (o.op === 'put') this.#checkLease(o.lease ?? 0, now);
         /* Every write of one transaction shares one revision, as in etcd. */

@@ -5,7 +5,7 @@
  * the same malformed calls with the same messages, so that the conformance
  * suite can hold them all to one contract (and etcd's).
  */
-import { StoreError, type ListOptions, type Op } from './types.js';
+import { StoreError, type Compare, type Entry, type ListOptions, type Op } from './types.js';
 
 export function checkKey(key: unknown): asserts key is string {
   /* etcd refuses an empty key; refusing it everywhere keeps backends interchangeable. */
@@ -65,4 +65,13 @@ export function prefixEnd(prefix: string): string | undefined {
     return String.fromCodePoint(...cps);
   }
   return undefined;
+}
+
+/** Whether one transaction compare holds for the key's current entry (undefined = absent). */
+export function compareHolds(c: Compare, e: Entry | undefined): boolean {
+  switch (c.op) {
+    case 'version-eq': return (e?.version ?? 0) === c.version;
+    case 'exists': return e !== undefined;
+    case 'absent': return e === undefined;
+  }
 }

@@ -23,6 +23,12 @@ async function users(s: Session, srv: Server): Promise<UserRow[]> {
   return [...(await s.req(srv, 'listUsers', {})).users];
 }
 
+/** Refuse, on this server, a user that does not exist with the given role. */
+async function requireUser(s: Session, srv: Server, role: string, user: string): Promise<void> {
+  const u = (await users(s, srv)).find((x) => x.user === user);
+  if (!u || u.role !== role) throw new HsmError('ERR_USER_NOT_FOUND', `no ${role} named ${user}`);
+}
+
 /** The password argument, or `-hpswd`: read it without echo (twice when it is being set). */
 async function password(s: Session, arg: string, twice: boolean): Promise<string> {
   if (arg !== '-hpswd') return arg;
@@ -137,8 +143,7 @@ const deleteUser: Command = {
     const role = userType(a[0]!, ['CO', 'CU', 'AU']);
     const user = a[1]!;
     return s.each('deleteUser', async (srv) => {
-      const u = (await users(s, srv)).find((x) => x.user === user);
-      if (!u || u.role !== role) throw new HsmError('ERR_USER_NOT_FOUND', `no ${role} named ${user}`);
+      await requireUser(s, srv, role, user);
       await s.req(srv, 'deleteUser', { user });
     }, {
       alreadyApplied: async (srv, e) => code(e, 'ERR_USER_NOT_FOUND') && !(await users(s, srv)).some((u) => u.user === user),
@@ -196,8 +201,7 @@ const unlockUser: Command = {
     const role = userType(a[0]!, ['CO', 'CU', 'AU']);
     const user = a[1]!;
     return s.each('unlockUser', async (srv) => {
-      const u = (await users(s, srv)).find((x) => x.user === user);
-      if (!u || u.role !== role) throw new HsmError('ERR_USER_NOT_FOUND', `no ${role} named ${user}`);
+      await requireUser(s, srv, role, user);
       await s.req(srv, 'unlockUser', { user });
     });
   },
