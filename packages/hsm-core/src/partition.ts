@@ -972,7 +972,7 @@ export class Partition {
    * CKA_WRAP_WITH_TRUSTED TRUE may be wrapped only by a key with CKA_TRUSTED TRUE.
    */
   async wrapKey(ctx: CallContext, mech: MechanismRequest, wrappingHandle: number, keyHandle: number): Promise<Buffer> {
-    const { m, km } = await this.keyFor(ctx, wrappingHandle, mech.mechanism, 'wrap', 'wrap', 'ERR_WRAPPING_KEY_HANDLE_INVALID');
+    const { lo: wrapping, m, km } = await this.keyFor(ctx, wrappingHandle, mech.mechanism, 'wrap', 'wrap', 'ERR_WRAPPING_KEY_HANDLE_INVALID');
     const p = ctx.principal!;
     const target = await this.loadObject(keyHandle);
     if (!target || !this.visible(target.obj, ctx) || (target.obj.owner !== p.user && !target.obj.shared.includes(p.user))) {
@@ -981,14 +981,11 @@ export class Partition {
     const cls = classOf(target.obj);
     if (cls !== P.CKO_SECRET_KEY && cls !== P.CKO_PRIVATE_KEY) throw new HsmError('ERR_KEY_NOT_WRAPPABLE', 'only secret and private keys can be wrapped');
     if (!boolAttr(target.obj, P.CKA_EXTRACTABLE)) throw new HsmError('ERR_KEY_UNEXTRACTABLE', `key ${keyHandle} has CKA_EXTRACTABLE FALSE`);
-    if (boolAttr(target.obj, P.CKA_WRAP_WITH_TRUSTED) && !boolAttr(await this.loadObject(wrappingHandle).then((x) => x!.obj), P.CKA_TRUSTED)) {
+    if (boolAttr(target.obj, P.CKA_WRAP_WITH_TRUSTED) && !boolAttr(wrapping.obj, P.CKA_TRUSTED)) {
       throw new HsmError('ERR_KEY_NOT_WRAPPABLE', `key ${keyHandle} can be wrapped only by a trusted key (CKA_WRAP_WITH_TRUSTED)`);
     }
     const bytes = target.obj.material!.bytes;
-    return this.audited(ctx, 'wrapKey', keyHandle, this.material(target), m.mechanism, async () => {
-      const out = await m.wrap!(km, bytes, mech.params ?? {});
-      return out;
-    });
+    return this.audited(ctx, 'wrapKey', keyHandle, this.material(target), m.mechanism, () => m.wrap!(km, bytes, mech.params ?? {}));
   }
 
   /** C_UnwrapKey: the template must name the class and key type of what is inside. */
