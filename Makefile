@@ -166,3 +166,32 @@ $(ENG_LINK): $(ENG_LIB)
 $(ENG_CONF): native/openssl-engine/azcloudhsm_openssl_dynamic.conf
 	@mkdir -p $(@D)
 	cp $< $@
+
+# ─── native: the OpenSSL 3 provider azcloudhsm (native/openssl-provider), docs/openssl.md ───
+# dist/lib64/libazcloudhsm_provider.so links libochsm_common.a and libcrypto and exports only
+# OSSL_provider_init; dist/lib64/ossl-modules/azcloudhsm.so (a symlink) is what
+# `-provider azcloudhsm` finds with -provider-path or OPENSSL_MODULES=dist/lib64/ossl-modules.
+# -z nodelete: as the engine, it registers fork handlers and runs the connection's reader thread.
+PROV_SRCS := $(wildcard native/openssl-provider/src/*.c)
+PROV_HDRS := $(wildcard native/openssl-provider/src/*.h)
+PROV_OBJS := $(patsubst native/openssl-provider/src/%.c,dist/native/obj/openssl-provider/%.o,$(PROV_SRCS))
+PROV_LIB := dist/lib64/libazcloudhsm_provider.so
+PROV_LINK := dist/lib64/ossl-modules/azcloudhsm.so
+PROV_CFLAGS := $(NATIVE_CFLAGS) -fvisibility=hidden -DOPENSSL_API_COMPAT=0x30000000L
+
+.PHONY: openssl-provider
+openssl-provider: $(PROV_LIB) $(PROV_LINK)
+build: openssl-provider
+
+dist/native/obj/openssl-provider/%.o: native/openssl-provider/src/%.c $(PROV_HDRS) $(NATIVE_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(PROV_CFLAGS) $(NATIVE_INC) -c $< -o $@
+
+$(PROV_LIB): $(PROV_OBJS) dist/native/libochsm_common.a native/openssl-provider/exports.map
+	@mkdir -p $(@D)
+	$(CC) -shared -pthread -Wl,-soname,libazcloudhsm_provider.so -Wl,--version-script=native/openssl-provider/exports.map \
+	  -Wl,-z,defs -Wl,-z,now -Wl,-z,nodelete -o $@ $(PROV_OBJS) dist/native/libochsm_common.a -lcrypto
+
+$(PROV_LINK): $(PROV_LIB)
+	@mkdir -p $(@D)
+	ln -sfn ../libazcloudhsm_provider.so $@
