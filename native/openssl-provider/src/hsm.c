@@ -43,6 +43,9 @@
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdio.h>
 
 #include "ochsm_appcfg.h"
 #include "ochsm_client.h"
@@ -494,24 +497,75 @@ int prov_hsm_generate_ec(uint64_t mechanism, const uint8_t *ec_params, size_t pa
     return 1;
 }
 
+/* One request that must succeed in the HSM: 1 with r filled (free it), 0 with an error queued. */
+static int hsm_request(uint16_t opcode, ochsm_builder *b, const char *what, int repeatable, ochsm_response *r) {
+    int ok = call(opcode, b, CALL_TIMEOUT_MS, repeatable, r);
+    ochsm_builder_free(b);
+    if (!ok) return 0;
+    if (r->rv != CKR_OK) {
+        PROV_ERR(PROV_R_HSM, "%s failed in the HSM: %s (%s, CK_RV 0x%llx)", what, ochsm_response_message(r),
+                 ochsm_response_code(r), (unsigned long long)r->rv);
+        ochsm_response_free(r);
+        return 0;
+    }
+    return 1;
+}
+
+/*
+ * ECDH. The HSM keeps every key it holds sensitive, so the derived secret
+ * cannot be read as CKA_VALUE; it leaves the HSM the way PKCS#11 lets any
+ * extractable key leave: wrapped (CKM_AES_KEY_WRAP_PAD) under a one-time AES
+ * key that the provider makes for this call. Both are session objects of a
+ * session opened for the call, so closing it removes them.
+ */
 int prov_hsm_ecdh(uint64_t handle, const uint8_t *peer, size_t peer_len, size_t secret_len, uint8_t **secret,
                   size_t *out_len) {
     static const uint8_t yes = 1, no = 0;
-    uint8_t cls[8], kt[8], vlen[8];
-    uint64_t derived = 0;
+    uint8_t cls[8], kt_aes[8], kt_gen[8], vlen[8], kek[32];
+    uint64_t session = 0, kek_h = 0, derived = 0;
+    uint8_t *wrapped = NULL;
+    size_t wrapped_len = 0;
     ochsm_builder b;
     ochsm_response r;
-    int ok;
+    char what[96];
+    int ok = 0;
+
+    if (RAND_priv_bytes(kek, sizeof kek) != 1) {
+        PROV_ERR(PROV_R_INTERNAL, "no random bytes for the wrapping key");
+        return 0;
+    }
     ulong_le(CKO_SECRET_KEY, cls);
-    ulong_le(CKK_GENERIC_SECRET, kt);
+    ulong_le(CKK_AES, kt_aes);
+    ulong_le(CKK_GENERIC_SECRET, kt_gen);
     ulong_le(secret_len, vlen);
+    ochsm_builder_init(&b, NULL);
+    if (!hsm_request(OCHSM_OP_OPEN_SESSION, &b, "opening a session for ECDH", 1, &r)) goto done;
+    ok = result_u64(&r, 4, &session);
+    ochsm_response_free(&r);
+    if (!ok) goto done;
+    ok = 0;
     {
         const ochsm_attr t[] = {
-            {(uint32_t)CKA_CLASS, 8, cls},         {(uint32_t)CKA_TOKEN, 1, &no},
-            {(uint32_t)CKA_KEY_TYPE, 8, kt},       {(uint32_t)CKA_SENSITIVE, 1, &no},
-            {(uint32_t)CKA_VALUE_LEN, 8, vlen},    {(uint32_t)CKA_EXTRACTABLE, 1, &yes},
+            {(uint32_t)CKA_CLASS, 8, cls}, {(uint32_t)CKA_TOKEN, 1, &no},    {(uint32_t)CKA_VALUE, sizeof kek, kek},
+            {(uint32_t)CKA_KEY_TYPE, 8, kt_aes}, {(uint32_t)CKA_WRAP, 1, &yes},
         };
         ochsm_builder_init(&b, NULL);
+        ochsm_put_u64(&b, 1, session);
+        ochsm_put_attrs(&b, 2, t, sizeof t / sizeof t[0]);
+    }
+    if (!hsm_request(OCHSM_OP_CREATE_OBJECT, &b, "the one-time wrapping key for ECDH", 0, &r)) goto done;
+    ok = result_u64(&r, 4, &kek_h);
+    ochsm_response_free(&r);
+    if (!ok) goto done;
+    ok = 0;
+    {
+        const ochsm_attr t[] = {
+            {(uint32_t)CKA_CLASS, 8, cls},       {(uint32_t)CKA_TOKEN, 1, &no},
+            {(uint32_t)CKA_KEY_TYPE, 8, kt_gen}, {(uint32_t)CKA_VALUE_LEN, 8, vlen},
+            {(uint32_t)CKA_EXTRACTABLE, 1, &yes},
+        };
+        ochsm_builder_init(&b, NULL);
+        ochsm_put_u64(&b, 1, session);
         ochsm_begin_record(&b, 2);
         ochsm_put_u64(&b, 1, CKM_ECDH1_DERIVE);
         ochsm_put_u64(&b, 10, CKD_NULL);
@@ -520,21 +574,56 @@ int prov_hsm_ecdh(uint64_t handle, const uint8_t *peer, size_t peer_len, size_t 
         ochsm_put_u64(&b, 3, handle);
         ochsm_put_attrs(&b, 4, t, sizeof t / sizeof t[0]);
     }
-    ok = call(OCHSM_OP_DERIVE_KEY, &b, CALL_TIMEOUT_MS, 0, &r);
-    ochsm_builder_free(&b);
-    if (!ok) return 0;
-    if (r.rv != CKR_OK) {
-        PROV_ERR(PROV_R_HSM, "ECDH with key handle %llu (mechanism 0x%llx) failed in the HSM: %s (%s, CK_RV 0x%llx)",
-                 (unsigned long long)handle, (unsigned long long)CKM_ECDH1_DERIVE, ochsm_response_message(&r),
-                 ochsm_response_code(&r), (unsigned long long)r.rv);
-        ochsm_response_free(&r);
-        return 0;
-    }
+    snprintf(what, sizeof what, "ECDH with key handle %llu (mechanism 0x%llx)", (unsigned long long)handle,
+             (unsigned long long)CKM_ECDH1_DERIVE);
+    if (!hsm_request(OCHSM_OP_DERIVE_KEY, &b, what, 0, &r)) goto done;
     ok = result_u64(&r, 4, &derived);
     ochsm_response_free(&r);
-    if (!ok) return 0;
-    ok = get_attribute(derived, (uint32_t)CKA_VALUE, "CKA_VALUE", secret, out_len);
-    destroy_object(derived);
+    if (!ok) goto done;
+    ok = 0;
+    {
+        const prov_mech m = {CKM_AES_KEY_WRAP_PAD, 0, 0, 0, 0, 0, NULL, 0};
+        ochsm_builder_init(&b, NULL);
+        ochsm_put_u64(&b, 1, session);
+        put_mechanism(&b, 2, &m);
+        ochsm_put_u64(&b, 3, kek_h);
+        ochsm_put_u64(&b, 4, derived);
+    }
+    if (!hsm_request(OCHSM_OP_WRAP_KEY, &b, "wrapping the ECDH secret", 0, &r)) goto done;
+    ok = result_bytes(&r, 4, &wrapped, &wrapped_len);
+    ochsm_response_free(&r);
+    if (!ok) goto done;
+    {
+        /* RFC 5649 unwrap, in OpenSSL. */
+        EVP_CIPHER *aes = EVP_CIPHER_fetch(prov_sw(), "AES-256-WRAP-PAD", NULL);
+        EVP_CIPHER_CTX *cc = EVP_CIPHER_CTX_new();
+        int n1 = 0, n2 = 0;
+        *secret = OPENSSL_malloc(wrapped_len + 16);
+        ok = aes != NULL && cc != NULL && *secret != NULL && EVP_DecryptInit_ex2(cc, aes, kek, NULL, NULL) &&
+             EVP_DecryptUpdate(cc, *secret, &n1, wrapped, (int)wrapped_len) &&
+             EVP_DecryptFinal_ex(cc, *secret + n1, &n2) && (size_t)(n1 + n2) == secret_len;
+        EVP_CIPHER_CTX_free(cc);
+        EVP_CIPHER_free(aes);
+        if (ok) {
+            *out_len = secret_len;
+        } else {
+            OPENSSL_clear_free(*secret, wrapped_len + 16);
+            *secret = NULL;
+            PROV_ERR(PROV_R_INTERNAL, "the wrapped ECDH secret does not unwrap to %zu bytes", secret_len);
+        }
+    }
+done:
+    OPENSSL_cleanse(kek, sizeof kek);
+    OPENSSL_free(wrapped);
+    if (session != 0) {
+        ochsm_response cr;
+        ERR_set_mark();
+        ochsm_builder_init(&b, NULL);
+        ochsm_put_u64(&b, 1, session);
+        if (call(OCHSM_OP_CLOSE_SESSION, &b, CALL_TIMEOUT_MS, 0, &cr)) ochsm_response_free(&cr);
+        ochsm_builder_free(&b);
+        ERR_pop_to_mark();
+    }
     return ok;
 }
 
