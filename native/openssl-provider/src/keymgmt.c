@@ -473,6 +473,13 @@ static void *gen_ec(gen_ctx *c) {
     prov_key *k;
     char what[96];
     if (c->type == PROV_KEY_ED25519) {
+        /* No key-reference file exists for Ed25519 (its PKCS#8 form carries no public key, so OpenSSL
+         * would derive a wrong one from the marker): genpkey could make the key but not write it. */
+        PROV_ERR(PROV_R_UNSUPPORTED, "an Ed25519 key has no key-reference file: make it with azcloudhsm_util "
+                                     "genECCKeyPair -i 28 -l NAME and use it as azcloudhsm:label=NAME");
+        return NULL;
+    }
+    if (c->type == PROV_KEY_ED25519) {
         memcpy(params, ed25519_oid, sizeof ed25519_oid);
         params_len = sizeof ed25519_oid;
         strcpy(what, "Ed25519");
