@@ -1,0 +1,583 @@
+/**
+ * The azcloudhsm OpenSSL 3 provider (native/openssl-provider, docs/openssl.md) driven by the
+ * real `openssl` binary, curl and nginx, against a real daemon and three real node processes:
+ * key generation in the HSM with genpkey, signatures, decryption and ECDH, the engine's
+ * key-reference files both ways, store URIs, the provider in an openssl.cnf, nginx TLS 1.3 with
+ * RSA and EC keys, bad input, and one run under valgrind.
+ *
+ * The proof that the HSM did the work is the HSM's own audit log, read by the CO straight from a
+ * node: every private-key operation appears there as `sign`, `decrypt` or `deriveKey` with the
+ * key's handle. Verification always runs with OpenSSL's default provider alone.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ProtocolClient } from '../../../packages/protocol/src/connection.js';
+import { EXAMPLE_CO, connectNode, freePort, startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../../packages/cli/src/cluster.js';
+import { readPrivateKeyFile, referencedHandle } from '../../../packages/cli/src/util/keyref.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const REPO = resolve(here, '..', '..', '..', '..');
+const UTIL = join(REPO, 'dist', 'packages', 'cli', 'src', 'azcloudhsm_util.js');
+const LIB64 = join(REPO, 'dist', 'lib64');
+const MODULES = join(LIB64, 'ossl-modules');
+const ENGINES = join(LIB64, 'engines-3');
+const PROVIDER = ['-provider', 'azcloudhsm', '-provider', 'default'];
+const DEFAULT_ONLY = ['-provider', 'default'];
+const RUN_TIMEOUT_MS = 60_000;
+const NGINX = ['/usr/sbin/nginx', '/usr/local/sbin/nginx'].find((p) => existsSync(p));
+
+interface Run {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+const show = (r: Run) => `exit ${r.code}${r.signal ? ` (${r.signal})` : ''}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
+
+function run(cmd: string, args: readonly string[], opts: { cwd: string; env: NodeJS.ProcessEnv; input?: string; timeoutMs?: number }): Promise<Run> {
+  return new Promise((resolvePromise, reject) => {
+    const p = spawn(cmd, args, { cwd: opts.cwd, env: opts.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString('latin1')));
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const limit = opts.timeoutMs ?? RUN_TIMEOUT_MS;
+    const timer = setTimeout(() => {
+      p.kill('SIGKILL');
+      reject(new Error(`${cmd} ${args.join(' ')} did not finish within ${limit} ms\n${stderr}`));
+    }, limit);
+    p.once('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    p.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolvePromise({ code, signal, stdout, stderr });
+    });
+    p.stdin.on('error', () => undefined);
+    p.stdin.end(opts.input ?? '');
+  });
+}
+
+let root: string;
+let cluster: LocalCluster;
+let daemon: DaemonHandle;
+let work: string;
+let conf: string;
+let co: ProtocolClient;
+let env: NodeJS.ProcessEnv;
+
+/** The engine's variables (the provider reads the same), and OPENSSL_MODULES for -provider azcloudhsm. */
+function provEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const e: NodeJS.ProcessEnv = { ...process.env, OPENSSL_MODULES: MODULES, azcloudhsm_password: 'cu1:user1234', azcloudhsm_openssl_conf: conf };
+  delete e.AZCLOUDHSM_APPLICATION_CFG;
+  delete e.OPENSSL_CONF;
+  delete e.OPENSSL_ENGINES;
+  for (const [k, v] of Object.entries(extra)) {
+    if (v === undefined) delete e[k];
+    else e[k] = v;
+  }
+  return e;
+}
+
+const openssl = (args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string } = {}) =>
+  run('openssl', args, { cwd: opts.cwd ?? work, env: opts.env ?? env, ...(opts.input !== undefined ? { input: opts.input } : {}) });
+
+function ok(r: Run, what: string): Run {
+  assert.equal(r.signal, null, `${what} crashed\n${show(r)}`);
+  assert.equal(r.code, 0, `${what}\n${show(r)}`);
+  return r;
+}
+
+/** A failure, cleanly: a non-zero exit, no signal (no crash), and the message. */
+function failed(r: Run, what: string, message: string | RegExp): void {
+  assert.equal(r.signal, null, `${what} crashed\n${show(r)}`);
+  assert.notEqual(r.code, 0, `${what} should fail\n${show(r)}`);
+  if (typeof message === 'string') assert.ok(r.stderr.includes(message), `${what}: expected "${message}" in\n${show(r)}`);
+  else assert.match(r.stderr, message, `${what}\n${show(r)}`);
+}
+
+const util = (args: readonly string[], user = ['-s', 'cu1', '-p', 'user1234']) =>
+  run(process.execPath, [UTIL, 'singlecmd', 'loginHSM', '-u', 'CU', ...user, ...args], { cwd: work, env: provEnv() });
+
+async function totalKeys(): Promise<number> {
+  const r = ok(await util(['findKey']), 'findKey');
+  const m = /Total number of keys present: (\d+)/.exec(r.stdout);
+  assert.ok(m, r.stdout);
+  return Number(m[1]);
+}
+
+function handleOf(file: string): number {
+  const h = referencedHandle(readPrivateKeyFile(readFileSync(file, 'utf8')));
+  assert.ok(h !== undefined, `${file} is not a key reference`);
+  return h;
+}
+
+/* ───────────── the audit log (CO, straight from a node) ───────────── */
+
+interface Audited {
+  readonly action: string;
+  readonly handles?: readonly number[] | undefined;
+  readonly result: string;
+  readonly user: string;
+}
+
+let auditSeq = 0;
+
+async function newAudit(): Promise<Audited[]> {
+  const out: Audited[] = [];
+  for (;;) {
+    const { records } = await co.request('auditRecords', { fromSeq: auditSeq + 1, limit: 1000 });
+    for (const r of records) {
+      out.push(r);
+      auditSeq = Math.max(auditSeq, r.seq);
+    }
+    if (records.length < 1000) return out;
+  }
+}
+
+function uses(records: readonly Audited[], action: string, handle: number): number {
+  return records.filter((r) => r.action === action && r.result === 'ok' && (r.handles ?? []).includes(handle)).length;
+}
+
+/** `openssl dgst -verify` with the default provider alone. */
+async function verifiedByDefault(pub: string, sig: string, file: string, extra: readonly string[] = ['-sha256']): Promise<boolean> {
+  const r = await openssl(['dgst', ...extra, ...DEFAULT_ONLY, '-verify', pub, '-signature', sig, file], { env: provEnv({ OPENSSL_MODULES: undefined }) });
+  return r.code === 0 && r.stdout === 'Verified OK\n';
+}
+
+before(async () => {
+  assert.ok(existsSync(join(MODULES, 'azcloudhsm.so')), `the provider is not built (${MODULES}/azcloudhsm.so): run make build`);
+  root = mkdtempSync(join(tmpdir(), 'ochsm-provider-'));
+  cluster = await startCluster(root, {
+    users: [
+      { user: 'cu1', password: 'user1234', role: 'CU' },
+      { user: 'cu2', password: 'user5678', role: 'CU' },
+    ],
+  });
+  daemon = await startDaemon(cluster);
+  work = join(root, 'home');
+  mkdirSync(work, { mode: 0o700 });
+  copyFileSync(join(daemon.binDir, 'azcloudhsm_application.cfg'), join(work, 'azcloudhsm_application.cfg'));
+  conf = join(root, 'azcloudhsm_openssl_dynamic.conf');
+  writeFileSync(conf, 'Partition_Name=PARTITION_1\nECDSA_Sign=1\n');
+  env = provEnv();
+  writeFileSync(join(work, 'file_to_sign.txt'), 'Azure Cloud HSM Plain Text File\n');
+  co = await connectNode(cluster.node(1).port, cluster.poCrt);
+  await co.request('login', { user: EXAMPLE_CO.user, password: EXAMPLE_CO.password, role: 'CO' });
+  await newAudit();
+});
+
+after(async () => {
+  co?.close();
+  await daemon?.stop();
+  await cluster?.stop();
+  if (root) rmSync(root, { recursive: true, force: true });
+});
+
+/* ───────────────────────────── key generation ───────────────────────────── */
+
+let rsaKey: string;
+let rsaHandle: number;
+let ecKey: string;
+let ecHandle: number;
+
+test('genpkey -provider azcloudhsm -provider default -algorithm RSA and EC make the keys in the HSM (findKey +1 each)', async () => {
+  const n0 = await totalKeys();
+  ok(await openssl(['genpkey', ...PROVIDER, '-algorithm', 'RSA', '-out', 'rsa.pem']), 'genpkey RSA');
+  assert.equal(await totalKeys(), n0 + 1);
+  rsaKey = join(work, 'rsa.pem');
+  assert.match(readFileSync(rsaKey, 'utf8'), /^-----BEGIN PRIVATE KEY-----/);
+  rsaHandle = handleOf(rsaKey);
+  ok(await openssl(['genpkey', ...PROVIDER, '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-pkeyopt', 'label:prov-ec', '-out', 'ec.pem']), 'genpkey EC');
+  assert.equal(await totalKeys(), n0 + 2);
+  ecKey = join(work, 'ec.pem');
+  ecHandle = handleOf(ecKey);
+  const t = ok(await openssl(['rsa', '-in', rsaKey, '-noout', '-text']), 'rsa -text').stdout;
+  assert.match(t, /Private-Key: \(2048 bit, 2 primes\)/);
+  /* azcloudhsm_util accepts the provider's files as key references of those handles. */
+  for (const [f, h] of [[rsaKey, rsaHandle], [ecKey, ecHandle]] as const) {
+    const v = ok(await util(['IsValidKeyHandlefile', '-f', f]), 'IsValidKeyHandlefile');
+    assert.match(v.stdout, new RegExp(`Input key file has valid key handle: ${h}`));
+  }
+  const audit = await newAudit();
+  assert.equal(audit.filter((x) => x.action === 'generateKeyPair' && x.result === 'ok' && x.user === 'cu1').length, 2, JSON.stringify(audit));
+  /* A 3072-bit key and a P-384 key: the parameters reach the HSM. */
+  ok(await openssl(['genpkey', ...PROVIDER, '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:3072', '-out', 'rsa3072.pem']), 'RSA 3072');
+  assert.match(ok(await openssl(['pkey', '-in', 'rsa3072.pem', '-noout', '-text']), 'text').stdout, /Private-Key: \(3072 bit/);
+  ok(await openssl(['genpkey', ...PROVIDER, '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-384', '-out', 'ec384.pem']), 'P-384');
+  assert.match(ok(await openssl(['pkey', '-in', 'ec384.pem', '-noout', '-text']), 'text').stdout, /NIST CURVE: P-384/);
+  assert.equal(await totalKeys(), n0 + 4);
+});
+
+test('req -x509, dgst -sign (PKCS#1 v1.5 and PSS), pkeyutl -sign, pkey -pubout; signatures verify with the default provider alone', async () => {
+  ok(await openssl(['pkey', ...PROVIDER, '-in', rsaKey, '-pubout', '-out', 'rsa.pub']), 'pkey -pubout RSA');
+  ok(await openssl(['pkey', ...PROVIDER, '-in', ecKey, '-pubout', '-out', 'ec.pub']), 'pkey -pubout EC');
+  /* The public key is the HSM key's (the same as the default provider reads from the file). */
+  assert.equal(ok(await openssl(['pkey', '-in', rsaKey, '-pubout']), 'pubout (default)').stdout, readFileSync(join(work, 'rsa.pub'), 'latin1'));
+
+  ok(await openssl(['req', ...PROVIDER, '-new', '-x509', '-key', rsaKey, '-out', 'rsa.crt', '-days', '30', '-subj', '/CN=localhost']), 'req -x509 RSA');
+  ok(await openssl(['req', ...PROVIDER, '-new', '-x509', '-key', ecKey, '-out', 'ec.crt', '-days', '30', '-subj', '/CN=localhost']), 'req -x509 EC');
+  ok(await openssl(['req', ...PROVIDER, '-new', '-x509', '-key', rsaKey, '-sigopt', 'rsa_padding_mode:pss', '-out', 'pss.crt', '-days', '30', '-subj', '/CN=pss']), 'req -x509 RSA-PSS');
+  for (const c of ['rsa.crt', 'ec.crt', 'pss.crt']) ok(await openssl(['verify', ...DEFAULT_ONLY, '-CAfile', c, c], { env: provEnv({ OPENSSL_MODULES: undefined }) }), `verify ${c}`);
+  assert.match(ok(await openssl(['x509', '-in', 'pss.crt', '-noout', '-text']), 'x509').stdout, /Signature Algorithm: rsassaPss/);
+
+  ok(await openssl(['dgst', ...PROVIDER, '-sha256', '-sign', rsaKey, '-out', 'rsa.sig', 'file_to_sign.txt']), 'dgst -sign');
+  assert.ok(await verifiedByDefault('rsa.pub', 'rsa.sig', 'file_to_sign.txt'));
+  const pss = ['-sigopt', 'rsa_padding_mode:pss', '-sigopt', 'rsa_pss_saltlen:-1'];
+  ok(await openssl(['dgst', ...PROVIDER, '-sha384', '-sign', rsaKey, ...pss, '-out', 'pss.sig', 'file_to_sign.txt']), 'dgst -sign PSS');
+  assert.ok(await verifiedByDefault('rsa.pub', 'pss.sig', 'file_to_sign.txt', ['-sha384', ...pss]));
+  ok(await openssl(['dgst', ...PROVIDER, '-sha256', '-sign', ecKey, '-out', 'ec.sig', 'file_to_sign.txt']), 'dgst -sign ECDSA');
+  assert.ok(await verifiedByDefault('ec.pub', 'ec.sig', 'file_to_sign.txt'));
+
+  /* pkeyutl over a digest. */
+  ok(await openssl(['dgst', '-sha256', '-binary', '-out', 'digest.bin', 'file_to_sign.txt']), 'digest');
+  ok(await openssl(['pkeyutl', ...PROVIDER, '-sign', '-inkey', rsaKey, '-pkeyopt', 'digest:sha256', '-in', 'digest.bin', '-out', 'pk_rsa.sig']), 'pkeyutl -sign RSA');
+  ok(await openssl(['pkeyutl', ...PROVIDER, '-sign', '-inkey', ecKey, '-in', 'digest.bin', '-out', 'pk_ec.sig']), 'pkeyutl -sign EC');
+  assert.ok(await verifiedByDefault('rsa.pub', 'pk_rsa.sig', 'file_to_sign.txt'));
+  const v = ok(await openssl(['pkeyutl', ...DEFAULT_ONLY, '-verify', '-pubin', '-inkey', 'ec.pub', '-in', 'digest.bin', '-sigfile', 'pk_ec.sig'], { env: provEnv({ OPENSSL_MODULES: undefined }) }), 'pkeyutl -verify');
+  assert.match(v.stdout, /Signature Verified Successfully/);
+
+  const audit = await newAudit();
+  assert.equal(uses(audit, 'sign', rsaHandle), 5, 'two certificates, two dgst, one pkeyutl: each an HSM signature');
+  assert.equal(uses(audit, 'sign', ecHandle), 3);
+  /* Without the provider the file cannot sign: OpenSSL would use the marker as the private key. */
+  const s = await openssl(['dgst', '-sha256', '-sign', rsaKey, '-out', 'sw.sig', 'file_to_sign.txt']);
+  assert.ok(s.code !== 0 || !(await verifiedByDefault('rsa.pub', 'sw.sig', 'file_to_sign.txt')));
+  assert.equal((await newAudit()).length, 0);
+});
+
+test('pkeyutl -decrypt (PKCS#1 v1.5 and OAEP) and ECDH -derive run in the HSM', async () => {
+  const plain = 'Azure Cloud HSM provider plaintext\n';
+  writeFileSync(join(work, 'plain.txt'), plain);
+  ok(await openssl(['pkeyutl', '-encrypt', '-pubin', '-inkey', 'rsa.pub', '-in', 'plain.txt', '-out', 'enc1.bin']), 'encrypt');
+  assert.equal(ok(await openssl(['pkeyutl', ...PROVIDER, '-decrypt', '-inkey', rsaKey, '-in', 'enc1.bin']), 'decrypt').stdout, plain);
+  const oaep = ['-pkeyopt', 'rsa_padding_mode:oaep', '-pkeyopt', 'rsa_oaep_md:sha256', '-pkeyopt', 'rsa_mgf1_md:sha256'];
+  ok(await openssl(['pkeyutl', '-encrypt', '-pubin', '-inkey', 'rsa.pub', '-in', 'plain.txt', '-out', 'enc2.bin', ...oaep]), 'OAEP encrypt');
+  assert.equal(ok(await openssl(['pkeyutl', ...PROVIDER, '-decrypt', '-inkey', rsaKey, '-in', 'enc2.bin', ...oaep]), 'OAEP decrypt').stdout, plain);
+  /* A padding the HSM does not offer is refused, not computed. */
+  failed(await openssl(['pkeyutl', ...PROVIDER, '-decrypt', '-inkey', rsaKey, '-in', 'enc1.bin', '-pkeyopt', 'rsa_padding_mode:none']), 'raw RSA', /decrypts PKCS#1 v1.5 and OAEP only/);
+
+  ok(await openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', 'peer.pem']), 'software peer');
+  ok(await openssl(['pkey', '-in', 'peer.pem', '-pubout', '-out', 'peer.pub']), 'peer pub');
+  ok(await openssl(['pkeyutl', ...PROVIDER, '-derive', '-inkey', ecKey, '-peerkey', 'peer.pub', '-out', 'z_hsm.bin']), 'derive in the HSM');
+  ok(await openssl(['pkeyutl', '-derive', '-inkey', 'peer.pem', '-peerkey', 'ec.pub', '-out', 'z_sw.bin']), 'derive in software');
+  const z = readFileSync(join(work, 'z_hsm.bin'));
+  assert.equal(z.length, 32);
+  assert.deepEqual(z, readFileSync(join(work, 'z_sw.bin')));
+  const audit = await newAudit();
+  assert.equal(uses(audit, 'decrypt', rsaHandle), 2);
+  assert.equal(uses(audit, 'deriveKey', ecHandle), 1);
+});
+
+/* ───────────────────────────── key-reference files: engine ⇄ provider ───────────────────────────── */
+
+test('a key-reference PEM written by the engine works with the provider, and the provider\'s with the engine', async () => {
+  const engEnv = provEnv({ OPENSSL_ENGINES: ENGINES });
+  ok(await openssl(['genpkey', '-algorithm', 'RSA', '-out', 'engine.pem', '-engine', 'azcloudhsm_openssl'], { env: engEnv }), 'engine genpkey');
+  const eh = handleOf(join(work, 'engine.pem'));
+  ok(await openssl(['pkey', '-in', 'engine.pem', '-pubout', '-out', 'engine.pub']), 'pubout');
+  ok(await openssl(['dgst', ...PROVIDER, '-sha256', '-sign', 'engine.pem', '-out', 'e2p.sig', 'file_to_sign.txt']), 'provider signs with the engine\'s file');
+  assert.ok(await verifiedByDefault('engine.pub', 'e2p.sig', 'file_to_sign.txt'));
+  ok(await openssl(['dgst', '-sha256', '-sign', rsaKey, '-out', 'p2e.sig', '-engine', 'azcloudhsm_openssl', 'file_to_sign.txt'], { env: engEnv }), 'engine signs with the provider\'s file');
+  assert.ok(await verifiedByDefault('rsa.pub', 'p2e.sig', 'file_to_sign.txt'));
+  /* azcloudhsm_util's EC reference (SEC1 "EC PRIVATE KEY") works with the provider too. */
+  const g = ok(await util(['genECCKeyPair', '-i', '2', '-l', 'utilEC']), 'genECCKeyPair');
+  const uh = Number(/private key handle: (\d+)/.exec(g.stdout)?.[1]);
+  ok(await util(['getCaviumPrivKey', '-k', String(uh), '-out', join(work, 'util_ec.pem')]), 'getCaviumPrivKey');
+  assert.match(readFileSync(join(work, 'util_ec.pem'), 'utf8'), /^-----BEGIN EC PRIVATE KEY-----/);
+  ok(await openssl(['ec', '-in', 'util_ec.pem', '-pubout', '-out', 'util_ec.pub']), 'ec -pubout');
+  ok(await openssl(['dgst', ...PROVIDER, '-sha256', '-sign', 'util_ec.pem', '-out', 'util.sig', 'file_to_sign.txt']), 'provider signs with getCaviumPrivKey\'s file');
+  assert.ok(await verifiedByDefault('util_ec.pub', 'util.sig', 'file_to_sign.txt'));
+  const audit = await newAudit();
+  assert.equal(uses(audit, 'sign', eh), 1);
+  assert.equal(uses(audit, 'sign', rsaHandle), 1);
+  assert.equal(uses(audit, 'sign', uh), 1);
+  /* Ordinary software keys keep working with the provider loaded, and never reach the HSM. */
+  ok(await openssl(['genpkey', '-algorithm', 'RSA', '-out', 'sw.pem']), 'software key');
+  ok(await openssl(['pkey', '-in', 'sw.pem', '-pubout', '-out', 'sw.pub']), 'pubout');
+  ok(await openssl(['dgst', ...PROVIDER, '-sha256', '-sign', 'sw.pem', '-out', 'sw2.sig', 'file_to_sign.txt']), 'sign with a software key');
+  assert.ok(await verifiedByDefault('sw.pub', 'sw2.sig', 'file_to_sign.txt'));
+  assert.equal((await newAudit()).filter((x) => x.action === 'sign' || x.action === 'decrypt').length, 0);
+});
+
+/* ───────────────────────────── store URIs ───────────────────────────── */
+
+test('store URIs: azcloudhsm:label=, azcloudhsm:handle=, pkcs11:object=, pkcs11:x-handle=; Ed25519 by label', async () => {
+  const uris = ['azcloudhsm:label=prov-ec', `azcloudhsm:handle=${ecHandle}`, 'pkcs11:object=prov-ec;type=private', `pkcs11:x-handle=${ecHandle}`];
+  for (const [i, uri] of uris.entries()) {
+    const pub = ok(await openssl(['pkey', ...PROVIDER, '-in', uri, '-pubout']), `pkey -pubout ${uri}`).stdout;
+    assert.equal(pub, readFileSync(join(work, 'ec.pub'), 'latin1'), uri);
+    ok(await openssl(['dgst', ...PROVIDER, '-sha256', '-sign', uri, '-out', `uri${i}.sig`, 'file_to_sign.txt']), `sign with ${uri}`);
+    assert.ok(await verifiedByDefault('ec.pub', `uri${i}.sig`, 'file_to_sign.txt'), uri);
+  }
+  assert.equal(uses(await newAudit(), 'sign', ecHandle), 4);
+  /* Ed25519: made by azcloudhsm_util, named by its label (no key-reference file exists for it). */
+  ok(await util(['genECCKeyPair', '-i', '28', '-l', 'prov-ed']), 'Ed25519 key pair');
+  ok(await openssl(['pkey', ...PROVIDER, '-in', 'azcloudhsm:label=prov-ed', '-pubout', '-out', 'ed.pub']), 'Ed25519 pubout');
+  ok(await openssl(['pkeyutl', ...PROVIDER, '-sign', '-rawin', '-inkey', 'azcloudhsm:label=prov-ed', '-in', 'file_to_sign.txt', '-out', 'ed.sig']), 'Ed25519 sign');
+  const v = ok(await openssl(['pkeyutl', ...DEFAULT_ONLY, '-verify', '-rawin', '-pubin', '-inkey', 'ed.pub', '-in', 'file_to_sign.txt', '-sigfile', 'ed.sig'], { env: provEnv({ OPENSSL_MODULES: undefined }) }), 'Ed25519 verify');
+  assert.match(v.stdout, /Signature Verified Successfully/);
+  failed(await openssl(['genpkey', ...PROVIDER, '-algorithm', 'ED25519', '-out', 'ed.pem']), 'genpkey Ed25519', /genECCKeyPair -i 28/);
+});
+
+/* ───────────────────────────── configuration ───────────────────────────── */
+
+function providerCnf(name: string, lines: readonly string[], defaultFirst = true): string {
+  const path = join(root, name);
+  const sections = defaultFirst ? ['default = default_sect', 'azcloudhsm = azcloudhsm_sect'] : ['azcloudhsm = azcloudhsm_sect', 'default = default_sect'];
+  writeFileSync(path, [
+    'openssl_conf = openssl_init',
+    '[openssl_init]',
+    'providers = provider_sect',
+    '[provider_sect]',
+    ...sections,
+    '[default_sect]',
+    'activate = 1',
+    '[azcloudhsm_sect]',
+    `module = ${join(LIB64, 'libazcloudhsm_provider.so')}`,
+    ...lines,
+    'activate = 1',
+    '',
+  ].join('\n'));
+  return path;
+}
+
+test('openssl.cnf: the provider activated from a section that holds azcloudhsm_password; the engine\'s messages', async () => {
+  const cnf = providerCnf('provider.cnf', [`azcloudhsm_openssl_conf = ${conf}`, 'azcloudhsm_password = cu1:user1234']);
+  const cnfEnv = provEnv({ OPENSSL_CONF: cnf, OPENSSL_MODULES: undefined, azcloudhsm_password: undefined, azcloudhsm_openssl_conf: undefined });
+  ok(await openssl(['dgst', '-sha256', '-sign', rsaKey, '-out', 'cnf.sig', 'file_to_sign.txt'], { env: cnfEnv }), 'sign, provider from openssl.cnf');
+  assert.ok(await verifiedByDefault('rsa.pub', 'cnf.sig', 'file_to_sign.txt'));
+  assert.equal(uses(await newAudit(), 'sign', rsaHandle), 1);
+
+  const sign = (e: NodeJS.ProcessEnv) => openssl(['dgst', ...PROVIDER, '-sha256', '-sign', rsaKey, '-out', 'x.sig', 'file_to_sign.txt'], { env: e });
+  failed(await sign(provEnv({ azcloudhsm_password: undefined })), 'no password', 'environment variable azcloudhsm_password is not set');
+  failed(await sign(provEnv({ azcloudhsm_openssl_conf: undefined })), 'no conf', 'environment variable azcloudhsm_openssl_conf is not set');
+  failed(await sign(provEnv({ azcloudhsm_password: 'cu1' })), 'no colon', 'must be <user>:<password>');
+  failed(await sign(provEnv({ azcloudhsm_openssl_conf: join(root, 'missing.conf') })), 'missing conf', /cannot read .*missing\.conf/);
+  const elsewhere = join(root, 'elsewhere');
+  mkdirSync(elsewhere, { recursive: true });
+  failed(await openssl(['dgst', ...PROVIDER, '-sha256', '-sign', rsaKey, '-out', join(elsewhere, 'x.sig'), join(work, 'file_to_sign.txt')], { cwd: elsewhere }), 'no application cfg', 'azcloudhsm_application.cfg is not present');
+  /* The environment wins over the section, as it does over the dynamic conf's Username/Password. */
+  const wrong = providerCnf('wrong.cnf', [`azcloudhsm_openssl_conf = ${conf}`, 'azcloudhsm_password = cu1:not-it']);
+  ok(await openssl(['dgst', '-sha256', '-sign', rsaKey, '-out', 'x.sig', 'file_to_sign.txt'], { env: provEnv({ OPENSSL_CONF: wrong, OPENSSL_MODULES: undefined }) }), 'the variable wins');
+  failed(await openssl(['dgst', '-sha256', '-sign', rsaKey, '-out', 'x.sig', 'file_to_sign.txt'], { env: provEnv({ OPENSSL_CONF: wrong, OPENSSL_MODULES: undefined, azcloudhsm_password: undefined }) }), 'wrong password in the section', /login as cu1 \(from openssl\.cnf azcloudhsm_password\) failed/);
+  assert.equal(uses(await newAudit(), 'sign', rsaHandle), 1);
+});
+
+/* ───────────────────────────── bad input ───────────────────────────── */
+
+test('bad input: malformed and foreign PEM, unknown URIs, a deleted key, a wrong password: clear errors, no crash', async () => {
+  const sign = (key: string, e = env) => openssl(['dgst', ...PROVIDER, '-sha256', '-sign', key, '-out', 'bad.sig', 'file_to_sign.txt'], { env: e });
+  const text = readFileSync(rsaKey, 'utf8');
+  writeFileSync(join(work, 'truncated.pem'), text.slice(0, Math.floor(text.length / 2)));
+  failed(await sign('truncated.pem'), 'truncated PEM', /Could not read private key|unable to load key/i);
+  writeFileSync(join(work, 'garbage.pem'), '-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5IGF0IGFsbA==\n-----END PRIVATE KEY-----\n');
+  failed(await sign('garbage.pem'), 'garbage PKCS#8', /Could not read private key|unable to load key/i);
+  failed(await sign('rsa.crt'), 'a certificate given as a key', /Could not read private key|unable to load key/i);
+  writeFileSync(join(work, 'foreign.pem'), '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n');
+  failed(await sign('foreign.pem'), 'a foreign PEM', /Could not read private key|unable to load key/i);
+
+  failed(await sign('azcloudhsm:label=no-such-key'), 'unknown label', 'no private key with label "no-such-key"');
+  failed(await sign('azcloudhsm:handle=987654321'), 'unknown handle', /key handle 987654321 cannot be used/);
+  failed(await sign('azcloudhsm:colour=blue'), 'unknown attribute', 'unknown attribute colour');
+  failed(await sign('pkcs11:object=prov-ec;type=cert'), 'not a private key', 'only private keys');
+  failed(await sign('azcloudhsm:handle=12abc'), 'bad handle', 'the handle must be a whole number');
+
+  /* A key deleted from the HSM: its file now names nothing. */
+  ok(await openssl(['genpkey', ...PROVIDER, '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', 'doomed.pem']), 'genpkey');
+  const dh = handleOf(join(work, 'doomed.pem'));
+  ok(await util(['deleteKey', '-k', String(dh)]), 'deleteKey');
+  failed(await sign('doomed.pem'), 'deleted key', new RegExp(`key handle ${dh}, which this user cannot use`));
+  failed(await sign(`azcloudhsm:handle=${dh}`), 'deleted key by URI', new RegExp(`key handle ${dh} cannot be used`));
+
+  failed(await sign(rsaKey, provEnv({ azcloudhsm_password: 'cu1:wrong-password' })), 'wrong password', /login as cu1 \(from azcloudhsm_password\) failed: .*CK_RV 0x/);
+  /* cu2 cannot use cu1's key. */
+  failed(await sign(rsaKey, provEnv({ azcloudhsm_password: 'cu2:user5678' })), 'another user', new RegExp(`key handle ${rsaHandle}, which this user cannot use`));
+  const audit = await newAudit();
+  assert.equal(audit.filter((x) => (x.action === 'sign' || x.action === 'decrypt') && x.result === 'ok').length, 0, JSON.stringify(audit));
+});
+
+test('valgrind: signing and decrypting with a key reference through the provider is clean', async () => {
+  const vg = ['--error-exitcode=99', '--leak-check=full', '--errors-for-leak-kinds=definite', '--track-origins=no'];
+  for (const args of [
+    ['dgst', ...PROVIDER, '-sha256', '-sign', rsaKey, '-out', 'vg.sig', 'file_to_sign.txt'],
+    ['pkeyutl', ...PROVIDER, '-decrypt', '-inkey', rsaKey, '-in', 'enc1.bin', '-out', 'vg.txt'],
+    ['dgst', ...PROVIDER, '-sha256', '-sign', 'azcloudhsm:label=no-such-key', '-out', 'vg2.sig', 'file_to_sign.txt'],
+  ]) {
+    const r = await run('valgrind', [...vg, 'openssl', ...args], { cwd: work, env, timeoutMs: 120_000 });
+    assert.equal(r.signal, null, show(r));
+    assert.notEqual(r.code, 99, `valgrind found errors\n${show(r)}`);
+    assert.match(r.stderr, /ERROR SUMMARY: 0 errors/, show(r));
+  }
+  assert.ok(await verifiedByDefault('rsa.pub', 'vg.sig', 'file_to_sign.txt'));
+  assert.equal(uses(await newAudit(), 'sign', rsaHandle), 1);
+});
+
+/* ───────────────────────────── nginx: TLS 1.3 through the provider ───────────────────────────── */
+
+interface Nginx {
+  readonly port: number;
+  log(): string;
+  stop(): Promise<void>;
+}
+
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(d));
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
+/** nginx with no ssl_engine: the provider is activated in the OpenSSL configuration nginx reads. */
+async function startNginx(name: string, cert: string, key: string, cnf: string): Promise<Nginx> {
+  assert.ok(NGINX, 'nginx is not installed (Debian package nginx; .ci/run installs it)');
+  const dir = join(root, `nginx-${name}`);
+  mkdirSync(join(dir, 'tmp'), { recursive: true });
+  const port = await freePort();
+  const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${join(dir, 'tmp', t)};`);
+  writeFileSync(join(dir, 'nginx.conf'), [
+    'daemon off;',
+    'master_process on;',
+    'worker_processes 2;',
+    'user root;',
+    `pid ${join(dir, 'nginx.pid')};`,
+    `error_log ${join(dir, 'error.log')} info;`,
+    'env OPENSSL_CONF;',
+    'events { worker_connections 64; }',
+    'http {',
+    '  access_log off;',
+    ...temp,
+    '  server {',
+    `    listen 127.0.0.1:${port} ssl;`,
+    '    server_name localhost;',
+    `    ssl_certificate ${cert};`,
+    `    ssl_certificate_key ${key};`,
+    '    ssl_protocols TLSv1.3;',
+    '    ssl_session_cache off;',
+    '    ssl_session_tickets off;',
+    '    location / { return 200 "hello from an HSM key\\n"; }',
+    '  }',
+    '}',
+    '',
+  ].join('\n'));
+  /* Only OPENSSL_CONF: the credentials come from the provider's section. */
+  const nenv = provEnv({ OPENSSL_CONF: cnf, OPENSSL_MODULES: undefined, azcloudhsm_password: undefined, azcloudhsm_openssl_conf: undefined });
+  const proc: ChildProcess = spawn(NGINX, ['-p', dir, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf')], { cwd: work, env: nenv, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const log = () => out + (existsSync(join(dir, 'error.log')) ? readFileSync(join(dir, 'error.log'), 'utf8') : '');
+  const stop = async () => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    const workers = proc.pid ? childrenOf(proc.pid) : [];
+    const exited = new Promise((r) => proc.once('exit', r));
+    proc.kill('SIGTERM');
+    const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(t);
+    for (const w of workers) {
+      try {
+        process.kill(w, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+  };
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`nginx exited with ${proc.exitCode}:\n${log()}`);
+    if (log().includes('start worker processes') && (proc.pid ? childrenOf(proc.pid).length : 0) >= 2) break;
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`nginx did not start:\n${log()}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { port, log, stop };
+}
+
+const clientEnv = () => provEnv({ OPENSSL_MODULES: undefined, azcloudhsm_password: undefined, azcloudhsm_openssl_conf: undefined });
+
+function handshake(port: number, ca: string, args: readonly string[] = []): Promise<Run> {
+  return openssl(['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'localhost', '-CAfile', ca, '-verify_return_error', '-ign_eof', '-tls1_3', ...args], {
+    env: clientEnv(),
+    input: 'GET / HTTP/1.0\r\n\r\n',
+  });
+}
+
+const curl = (port: number, ca: string) =>
+  run('curl', ['-sS', '--tlsv1.3', '--cacert', ca, '--resolve', `localhost:${port}:127.0.0.1`, `https://localhost:${port}/`], { cwd: work, env: clientEnv() });
+
+test('nginx serves TLS 1.3 with RSA and EC keys through the provider (no ssl_engine), checked with s_client and curl; fails with the daemon down', async () => {
+  const cnf = providerCnf('nginx-provider.cnf', [`azcloudhsm_openssl_conf = ${conf}`, 'azcloudhsm_password = cu1:user1234']);
+  const before = await totalKeys();
+  const servers = [
+    { name: 'rsa', cert: join(work, 'rsa.crt'), key: rsaKey, handle: rsaHandle, sigtype: /Peer signature type: RSA-PSS/ },
+    { name: 'ec', cert: join(work, 'ec.crt'), key: ecKey, handle: ecHandle, sigtype: /Peer signature type: ECDSA/ },
+  ];
+  const started: Nginx[] = [];
+  try {
+    for (const s of servers) started.push(await startNginx(s.name, s.cert, s.key, cnf));
+    await newAudit();
+    for (const [i, s] of servers.entries()) {
+      const n = started[i]!;
+      const t = ok(await handshake(n.port, s.cert), `TLS 1.3 ${s.name}\n${n.log()}`);
+      assert.match(t.stdout, /New, TLSv1\.3, Cipher is /);
+      assert.match(t.stdout, s.sigtype);
+      assert.match(t.stdout, /Verify return code: 0 \(ok\)/);
+      assert.match(t.stdout, /hello from an HSM key/);
+      /* A P-256 key share: the server's ephemeral key stays in OpenSSL's default provider. */
+      ok(await handshake(n.port, s.cert, ['-groups', 'P-256']), `TLS 1.3 ${s.name} with P-256 ECDHE`);
+      const c = await curl(n.port, s.cert);
+      assert.equal(c.code, 0, show(c));
+      assert.equal(c.stdout, 'hello from an HSM key\n');
+      assert.equal(uses(await newAudit(), 'sign', s.handle), 3, `${s.name}: one HSM signature per handshake`);
+    }
+    assert.equal(await totalKeys(), before, 'no key was made in the HSM for TLS');
+    /* The daemon down: the same handshakes fail; no signature without the HSM. */
+    await daemon.stop();
+    for (const [i, s] of servers.entries()) {
+      const n = started[i]!;
+      const t = await handshake(n.port, s.cert);
+      assert.equal(t.signal, null);
+      assert.notEqual(t.code, 0, `a handshake without the daemon must fail\n${show(t)}`);
+      const c = await curl(n.port, s.cert);
+      assert.notEqual(c.code, 0, show(c));
+      assert.match(n.log(), /Failed to connect socket/);
+    }
+    daemon = await startDaemon(cluster);
+    for (const [i, s] of servers.entries()) ok(await handshake(started[i]!.port, s.cert), `${s.name} after the daemon is back\n${started[i]!.log()}`);
+  } finally {
+    for (const n of started) await n.stop();
+  }
+});
+
+test('with the daemon stopped genpkey fails and writes no key', async () => {
+  await daemon.stop();
+  try {
+    const g = await openssl(['genpkey', ...PROVIDER, '-algorithm', 'RSA', '-out', 'nodaemon.pem']);
+    failed(g, 'genpkey without daemon', 'Failed to connect socket');
+    assert.ok(!existsSync(join(work, 'nodaemon.pem')) || readFileSync(join(work, 'nodaemon.pem')).length === 0);
+  } finally {
+    daemon = await startDaemon(cluster);
+  }
+});
+
+test('openssl is the real binary of this machine (OpenSSL 3)', () => {
+  const v = spawnSync('openssl', ['version'], { encoding: 'utf8' });
+  assert.match(v.stdout, /^OpenSSL 3\./);
+});
