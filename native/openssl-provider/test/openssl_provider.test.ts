@@ -420,6 +420,19 @@ test('valgrind: signing and decrypting with a key reference through the provider
   assert.equal(uses(await newAudit(), 'sign', rsaHandle), 1);
 });
 
+test('threads and fork: 8 threads sign with one key at once, then a forked child signs on its own connection', async () => {
+  const src = join(REPO, 'native', 'openssl-provider', 'test', 'threads.c');
+  const bin = join(root, 'threads');
+  const cc = spawnSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-pthread', '-o', bin, src, '-lcrypto'], { encoding: 'utf8' });
+  assert.equal(cc.status, 0, cc.stderr);
+  await newAudit();
+  for (const [key, handle] of [[rsaKey, rsaHandle], [ecKey, ecHandle]] as const) {
+    const r = ok(await run(bin, [key, '8', '5'], { cwd: work, env }), `threads ${key}`);
+    assert.match(r.stdout, /threads ok 40\nfork ok\n/);
+    assert.equal(uses(await newAudit(), 'sign', handle), 43, '40 in threads, 2 in the child, 1 in the parent after the fork');
+  }
+});
+
 /* ───────────────────────────── nginx: TLS 1.3 through the provider ───────────────────────────── */
 
 interface Nginx {
