@@ -14,6 +14,7 @@
  */
 #include "prov.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include <openssl/bn.h>
@@ -153,6 +154,50 @@ static int enc_encode(void *vc, OSSL_CORE_BIO *out, const void *obj_raw, const O
     EVP_PKEY_free(ref);
     return ok;
 }
+
+/*
+ * Text (`openssl pkey -text`, EVP_PKEY_print_private): the public key as
+ * OpenSSL prints it, and where the private key is. Nothing private exists here
+ * to print.
+ */
+static void *new_text(void *provctx) { (void)provctx; return enc_new(0, 0); }
+
+static int text_does_selection(void *provctx, int selection) {
+    (void)provctx;
+    return (selection & (OSSL_KEYMGMT_SELECT_KEYPAIR | OSSL_KEYMGMT_SELECT_DOMAIN_PARAMETERS)) != 0;
+}
+
+static int text_encode(void *vc, OSSL_CORE_BIO *out, const void *obj_raw, const OSSL_PARAM obj_abstract[],
+                       int selection, OSSL_PASSPHRASE_CALLBACK *cb, void *cbarg) {
+    const prov_key *k = obj_raw;
+    OSSL_ENCODER_CTX *ectx;
+    unsigned char *data = NULL;
+    size_t len = 0, written = 0;
+    char line[160];
+    int ok, n = 0;
+    (void)vc;
+    (void)obj_abstract;
+    (void)cb;
+    (void)cbarg;
+    if (k == NULL || k->pub == NULL) return 0;
+    ectx = OSSL_ENCODER_CTX_new_for_pkey(k->pub, EVP_PKEY_PUBLIC_KEY, "TEXT", NULL, NULL);
+    ok = ectx != NULL && OSSL_ENCODER_to_data(ectx, &data, &len) && prov_bio_write_ex(out, data, len, &written);
+    OSSL_ENCODER_CTX_free(ectx);
+    OPENSSL_free(data);
+    if (ok && k->has_handle && (selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY))
+        n = snprintf(line, sizeof line, "Private-Key: in the HSM, key handle %llu (never exported)\n",
+                     (unsigned long long)k->handle);
+    if (ok && n > 0) ok = prov_bio_write_ex(out, line, (size_t)n, &written);
+    return ok;
+}
+
+const OSSL_DISPATCH prov_text_encoder[] = {
+    {OSSL_FUNC_ENCODER_NEWCTX, (void (*)(void))new_text},
+    {OSSL_FUNC_ENCODER_FREECTX, (void (*)(void))enc_free},
+    {OSSL_FUNC_ENCODER_DOES_SELECTION, (void (*)(void))text_does_selection},
+    {OSSL_FUNC_ENCODER_ENCODE, (void (*)(void))text_encode},
+    {0, NULL},
+};
 
 #define ENCODER(name, NEW)                                                                 \
     const OSSL_DISPATCH name[] = {                                                         \

@@ -135,6 +135,7 @@ extern const OSSL_DISPATCH prov_rsa_cipher[];
 extern const OSSL_DISPATCH prov_ecdh_exchange[];
 extern const OSSL_DISPATCH prov_rsa_decoder_pki[], prov_rsa_decoder_ts[], prov_ec_decoder_pki[], prov_ec_decoder_ts[];
 extern const OSSL_DISPATCH prov_rsa_encoder_pem[], prov_rsa_encoder_der[], prov_ec_encoder_pem[], prov_ec_encoder_der[];
+extern const OSSL_DISPATCH prov_text_encoder[];
 extern const OSSL_DISPATCH prov_store[];
 
 #endif /* PROV_PROV_H */

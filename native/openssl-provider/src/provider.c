@@ -136,6 +136,9 @@ static const OSSL_ALGORITHM encoders[] = {
      "EC key references (PKCS#8 PEM)"},
     {"EC:id-ecPublicKey:1.2.840.10045.2.1", PROV_PROPS ",output=der,structure=PrivateKeyInfo", prov_ec_encoder_der,
      "EC key references (PKCS#8 DER)"},
+    {"RSA:rsaEncryption:1.2.840.113549.1.1.1", PROV_PROPS ",output=text", prov_text_encoder, "HSM keys as text"},
+    {"EC:id-ecPublicKey:1.2.840.10045.2.1", PROV_PROPS ",output=text", prov_text_encoder, "HSM keys as text"},
+    {"ED25519:1.3.101.112", PROV_PROPS ",output=text", prov_text_encoder, "HSM keys as text"},
     {NULL, NULL, NULL, NULL},
 };
 

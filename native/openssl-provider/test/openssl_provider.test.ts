@@ -318,6 +318,12 @@ test('store URIs: azcloudhsm:label=, azcloudhsm:handle=, pkcs11:object=, pkcs11:
     assert.ok(await verifiedByDefault('ec.pub', `uri${i}.sig`, 'file_to_sign.txt'), uri);
   }
   assert.equal(uses(await newAudit(), 'sign', ecHandle), 4);
+  /* The private key is never exported: text shows where it is. */
+  const t = ok(await openssl(['pkey', ...PROVIDER, '-in', 'azcloudhsm:label=prov-ec', '-text', '-noout']), 'pkey -text').stdout;
+  assert.match(t, /NIST CURVE: P-256/);
+  assert.match(t, new RegExp(`Private-Key: in the HSM, key handle ${ecHandle} \\(never exported\\)`));
+  assert.doesNotMatch(t, /priv:/);
+  failed(await openssl(['pkey', ...PROVIDER, '-in', 'azcloudhsm:label=prov-ec', '-traditional', '-out', 'trad.pem']), 'export of the private key', /export failure|unsupported/);
   /* Ed25519: made by azcloudhsm_util, named by its label (no key-reference file exists for it). */
   ok(await util(['genECCKeyPair', '-i', '28', '-l', 'prov-ed']), 'Ed25519 key pair');
   ok(await openssl(['pkey', ...PROVIDER, '-in', 'azcloudhsm:label=prov-ed', '-pubout', '-out', 'ed.pub']), 'Ed25519 pubout');
