@@ -1,7 +1,7 @@
 /*
  * ck.h (the engine's, with the provider's additions): the few PKCS#11 identifiers the provider puts on the wire, with their
  * PKCS#11 v2.40 names and values (the same as packages/protocol/src/pkcs11.ts).
- * A private header so that the engine builds without native/pkcs11's headers.
+ * A private header so that the provider builds without native/pkcs11's headers.
  */
 #ifndef PROV_CK_H
 #define PROV_CK_H
@@ -60,7 +60,7 @@
 #define CKG_MGF1_SHA512 0x4ULL
 #define CKG_MGF1_SHA224 0x5ULL
 
-/* Return values the engine looks at (PKCS#11 v2.40 §5.1). */
+/* Return values the provider looks at (PKCS#11 v2.40 §5.1). */
 #define CKR_OK 0x0ULL
 #define CKR_USER_ALREADY_LOGGED_IN 0x100ULL
 #define CKR_USER_NOT_LOGGED_IN 0x101ULL

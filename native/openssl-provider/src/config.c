@@ -2,7 +2,7 @@
  * config.c (a copy of the engine's, native/openssl-engine/src/config.c, plus the
  * openssl.cnf stand-ins): azcloudhsm_password, azcloudhsm_openssl_conf and the
  * azcloudhsm_openssl_dynamic.conf file (rules in config.h). The messages for
- * missing variables are the guide's, word for word (openssl digest §1.5, §5).
+ * missing variables are the guide's, word for word (the Azure Cloud HSM OpenSSL Integration Guide; docs/openssl.md "Errors").
  */
 #include "config.h"
 
@@ -76,7 +76,7 @@ int prov_config_parse(const char *text, size_t len, const char *path, prov_confi
         for (k = 0; k < K_COUNT; k++) {
             if (strlen(names[k]) == ke - ks && strncasecmp(names[k], text + ks, ke - ks) == 0) break;
         }
-        if (k == K_COUNT) continue; /* a directive this engine does not use */
+        if (k == K_COUNT) continue; /* a directive the provider does not use */
         if (seen[k]) {
             say(msg, msglen, "%s:%u: %s is given twice", path, line, names[k]);
             return -1;

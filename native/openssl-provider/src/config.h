@@ -1,6 +1,6 @@
 /*
- * config.h: the engine's sign-in and settings, from the environment and from
- * azcloudhsm_openssl_dynamic.conf (openssl digest §1.4, §1.5; docs/openssl.md
+ * config.h: the provider's sign-in and settings (the engine's rules), from the environment and from
+ * azcloudhsm_openssl_dynamic.conf (the Azure Cloud HSM OpenSSL Integration Guide; docs/openssl.md
  * "Configuration"). Plain C, no OpenSSL.
  *
  *   azcloudhsm_openssl_conf   path of azcloudhsm_openssl_dynamic.conf (required)
@@ -11,7 +11,8 @@
  * without regard to case; unknown keys are ignored (the guide's sample has
  * more); a key given twice, a line without '=', or a bad value is an error
  * naming file and line. Keys: Partition_Name, Username, Password, ECDSA_Sign
- * (0/1, default 0), ECDSA_Verify (0/1, default 0).
+ * (0/1, default 0), ECDSA_Verify (0/1, default 0); the provider reads both and uses
+ * neither (docs/openssl.md, "Provider decisions").
  *
  * Credentials: azcloudhsm_password when it is set (it wins over the file);
  * otherwise Username and Password from the file when both are there;

@@ -4,10 +4,10 @@
  * key generation, ECDH, a search by label, and the openssl.cnf stand-ins for
  * the two environment variables.
  *
- * The engine's text follows: the provider's one connection to the client daemon (native/common)
- * and one function per HSM request (docs/protocol.md §6).
+ * The provider's one connection to the client daemon (native/common) and one
+ * function per HSM request (docs/protocol.md §6).
  *
- * Sign-in. The engine signs in when it first needs the HSM, in each process:
+ * Sign-in. The provider signs in when it first needs the HSM, in each process:
  * it reads the configuration (config.c), finds azcloudhsm_application.cfg
  * (working directory, the executable's folder, AZCLOUDHSM_APPLICATION_CFG:
  * ochsm_appcfg_find), connects and sends `login` as a CU. It never sends
@@ -16,7 +16,7 @@
  * daemon signs the host out when its last signer leaves.
  *
  * Processes. A connection belongs to the process that opened it (the fork
- * rule of native/common). nginx's master loads the engine and the keys, then
+ * rule of native/common). nginx's master loads the provider and the keys, then
  * forks workers: the first private-key operation in each worker opens that
  * worker's own connection and signs in (in HOST mode it joins the host's
  * sign-in). The configuration a process has read is kept and used by its
