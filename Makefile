@@ -177,7 +177,7 @@ PROV_HDRS := $(wildcard native/openssl-provider/src/*.h)
 PROV_OBJS := $(patsubst native/openssl-provider/src/%.c,dist/native/obj/openssl-provider/%.o,$(PROV_SRCS))
 PROV_LIB := dist/lib64/libazcloudhsm_provider.so
 PROV_LINK := dist/lib64/ossl-modules/azcloudhsm.so
-PROV_CFLAGS := $(NATIVE_CFLAGS) -fvisibility=hidden -DOPENSSL_API_COMPAT=0x30000000L
+PROV_CFLAGS := $(NATIVE_CFLAGS) -fvisibility=hidden -DOPENSSL_API_COMPAT=0x30000000L -DOPENSSL_NO_DEPRECATED
 
 .PHONY: openssl-provider
 openssl-provider: $(PROV_LIB) $(PROV_LINK)
