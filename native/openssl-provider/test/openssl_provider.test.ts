@@ -18,7 +18,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ProtocolClient } from '../../../packages/protocol/src/connection.js';
 import { EXAMPLE_CO, connectNode, freePort, startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../../packages/cli/src/cluster.js';
-import { readPrivateKeyFile, referencedHandle } from '../../../packages/cli/src/util/keyref.js';
+import { readPrivateKeyFile, referencedHandle, rsaKeyReference } from '../../../packages/cli/src/util/keyref.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const REPO = resolve(here, '..', '..', '..', '..');
@@ -295,7 +295,16 @@ test('a key-reference PEM written by the engine works with the provider, and the
   ok(await openssl(['ec', '-in', 'util_ec.pem', '-pubout', '-out', 'util_ec.pub']), 'ec -pubout');
   ok(await openssl(['dgst', ...PROVIDER, '-sha256', '-sign', 'util_ec.pem', '-out', 'util.sig', 'file_to_sign.txt']), 'provider signs with getCaviumPrivKey\'s file');
   assert.ok(await verifiedByDefault('util_ec.pub', 'util.sig', 'file_to_sign.txt'));
+  /* and its RSA reference (PKCS#1 "RSA PRIVATE KEY"): decryption in the HSM. */
+  const gr = ok(await util(['genRSAKeyPair', '-m', '2048', '-e', '65537', '-l', 'utilRSA']), 'genRSAKeyPair');
+  const rh = Number(/private key handle: (\d+)/.exec(gr.stdout)?.[1]);
+  ok(await util(['getCaviumPrivKey', '-k', String(rh), '-out', join(work, 'util_rsa.pem')]), 'getCaviumPrivKey RSA');
+  assert.match(readFileSync(join(work, 'util_rsa.pem'), 'utf8'), /^-----BEGIN RSA PRIVATE KEY-----/);
+  ok(await openssl(['rsa', '-in', 'util_rsa.pem', '-pubout', '-out', 'util_rsa.pub']), 'rsa -pubout');
+  ok(await openssl(['pkeyutl', '-encrypt', '-pubin', '-inkey', 'util_rsa.pub', '-in', 'file_to_sign.txt', '-out', 'util_rsa.enc']), 'encrypt');
+  assert.equal(ok(await openssl(['pkeyutl', ...PROVIDER, '-decrypt', '-inkey', 'util_rsa.pem', '-in', 'util_rsa.enc']), 'decrypt with getCaviumPrivKey\'s RSA file').stdout, readFileSync(join(work, 'file_to_sign.txt'), 'latin1'));
   const audit = await newAudit();
+  assert.equal(uses(audit, 'decrypt', rh), 1);
   assert.equal(uses(audit, 'sign', eh), 1);
   assert.equal(uses(audit, 'sign', rsaHandle), 1);
   assert.equal(uses(audit, 'sign', uh), 1);
@@ -389,6 +398,17 @@ test('bad input: malformed and foreign PEM, unknown URIs, a deleted key, a wrong
   failed(await sign('rsa.crt'), 'a certificate given as a key', /Could not read private key|unable to load key/i);
   writeFileSync(join(work, 'foreign.pem'), '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n');
   failed(await sign('foreign.pem'), 'a foreign PEM', /Could not read private key|unable to load key/i);
+
+  /* Forged references (PKCS#1, the tool's layout): a handle that does not exist, and a real key's
+     handle with another key's public key. */
+  const f = readPrivateKeyFile(text);
+  assert.ok(f.kind === 'rsa' && f.pub.kind === 'rsa');
+  if (f.kind === 'rsa' && f.pub.kind === 'rsa') {
+    writeFileSync(join(work, 'forged_missing.pem'), rsaKeyReference(987654321, f.pub.n, f.pub.e));
+    writeFileSync(join(work, 'forged_other.pem'), rsaKeyReference(handleOf(join(work, 'rsa3072.pem')), f.pub.n, f.pub.e));
+  }
+  failed(await sign('forged_missing.pem'), 'missing handle', /key handle 987654321, which this user cannot use/);
+  failed(await sign('forged_other.pem'), 'another key\'s public key', /the public key in the file is not that key's/);
 
   failed(await sign('azcloudhsm:label=no-such-key'), 'unknown label', 'no private key with label "no-such-key"');
   failed(await sign('azcloudhsm:handle=987654321'), 'unknown handle', /key handle 987654321 cannot be used/);
@@ -485,7 +505,7 @@ async function startNginx(name: string, cert: string, key: string, cnf: string):
     '    server_name localhost;',
     `    ssl_certificate ${cert};`,
     `    ssl_certificate_key ${key};`,
-    '    ssl_protocols TLSv1.3;',
+    '    ssl_protocols TLSv1.2 TLSv1.3;',
     '    ssl_session_cache off;',
     '    ssl_session_tickets off;',
     '    location / { return 200 "hello from an HSM key\\n"; }',
@@ -532,7 +552,8 @@ async function startNginx(name: string, cert: string, key: string, cnf: string):
 const clientEnv = () => provEnv({ OPENSSL_MODULES: undefined, azcloudhsm_password: undefined, azcloudhsm_openssl_conf: undefined });
 
 function handshake(port: number, ca: string, args: readonly string[] = []): Promise<Run> {
-  return openssl(['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'localhost', '-CAfile', ca, '-verify_return_error', '-ign_eof', '-tls1_3', ...args], {
+  const version = args.includes('-tls1_2') ? [] : ['-tls1_3'];
+  return openssl(['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'localhost', '-CAfile', ca, '-verify_return_error', '-ign_eof', ...version, ...args], {
     env: clientEnv(),
     input: 'GET / HTTP/1.0\r\n\r\n',
   });
@@ -561,10 +582,13 @@ test('nginx serves TLS 1.3 with RSA and EC keys through the provider (no ssl_eng
       assert.match(t.stdout, /hello from an HSM key/);
       /* A P-256 key share: the server's ephemeral key stays in OpenSSL's default provider. */
       ok(await handshake(n.port, s.cert, ['-groups', 'P-256']), `TLS 1.3 ${s.name} with P-256 ECDHE`);
+      /* TLS 1.2 too (ECDHE suites; static RSA key exchange is not offered for HSM keys). */
+      const t12 = ok(await handshake(n.port, s.cert, ['-tls1_2']), `TLS 1.2 ${s.name}\n${n.log()}`);
+      assert.match(t12.stdout, /New, TLSv1\.2, Cipher is ECDHE-/);
       const c = await curl(n.port, s.cert);
       assert.equal(c.code, 0, show(c));
       assert.equal(c.stdout, 'hello from an HSM key\n');
-      assert.equal(uses(await newAudit(), 'sign', s.handle), 3, `${s.name}: one HSM signature per handshake`);
+      assert.equal(uses(await newAudit(), 'sign', s.handle), 4, `${s.name}: one HSM signature per handshake`);
     }
     assert.equal(await totalKeys(), before, 'no key was made in the HSM for TLS');
     /* The daemon down: the same handshakes fail; no signature without the HSM. */
