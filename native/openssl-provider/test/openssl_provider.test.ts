@@ -276,6 +276,21 @@ test('pkeyutl -decrypt (PKCS#1 v1.5 and OAEP) and ECDH -derive run in the HSM', 
   assert.equal(uses(audit, 'deriveKey', ecHandle), 1);
 });
 
+test('CMS (S/MIME): signed with RSA and EC keys and decrypted with the RSA key in the HSM', async () => {
+  for (const [cert, key] of [['rsa.crt', rsaKey], ['ec.crt', ecKey]] as const) {
+    ok(await openssl(['cms', ...PROVIDER, '-sign', '-in', 'file_to_sign.txt', '-signer', cert, '-inkey', key, '-out', `${cert}.p7`]), `cms -sign ${cert}`);
+    const v = ok(await openssl(['cms', ...DEFAULT_ONLY, '-verify', '-in', `${cert}.p7`, '-CAfile', cert, '-out', `${cert}.out`], { env: provEnv({ OPENSSL_MODULES: undefined }) }), 'cms -verify');
+    assert.match(v.stderr, /Verification successful/);
+  }
+  ok(await openssl(['cms', '-encrypt', '-in', 'plain.txt', '-out', 'enc.p7', 'rsa.crt']), 'cms -encrypt');
+  const d = ok(await openssl(['cms', ...PROVIDER, '-decrypt', '-in', 'enc.p7', '-inkey', rsaKey, '-recip', 'rsa.crt']), 'cms -decrypt');
+  assert.equal(d.stdout.replace(/\r\n/g, '\n'), readFileSync(join(work, 'plain.txt'), 'latin1')); /* S/MIME text is CRLF */
+  const audit = await newAudit();
+  assert.equal(uses(audit, 'sign', rsaHandle), 1);
+  assert.equal(uses(audit, 'sign', ecHandle), 1);
+  assert.equal(uses(audit, 'decrypt', rsaHandle), 1);
+});
+
 /* ───────────────────────────── key-reference files: engine ⇄ provider ───────────────────────────── */
 
 test('a key-reference PEM written by the engine works with the provider, and the provider\'s with the engine', async () => {
