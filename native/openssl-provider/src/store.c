@@ -24,6 +24,7 @@
 #include <openssl/core_object.h>
 #include <openssl/err.h>
 #include <openssl/params.h>
+#include <openssl/store.h>
 
 #define FOUND_MAX 64
 #define LABEL_MAX 256
@@ -33,6 +34,7 @@ typedef struct store_ctx {
     size_t count, next;
     int searched, failed;
     int by_handle;
+    int expect;      /* OSSL_STORE_INFO_* the caller asked for, 0: any */
     char label[LABEL_MAX];
     char uri[512];
 } store_ctx;
@@ -184,6 +186,7 @@ static int st_load(void *vc, OSSL_CALLBACK *object_cb, void *object_cbarg, OSSL_
         return 0;
     }
     k->checked = 1; /* the public key is the HSM's own */
+    if (c->expect == OSSL_STORE_INFO_PUBKEY) k->has_handle = 0; /* -pubin: the public half only */
     {
         int object_type = OSSL_OBJECT_PKEY;
         OSSL_PARAM params[4];
@@ -210,8 +213,9 @@ static int st_close(void *vc) {
 }
 
 static int st_set_ctx_params(void *vc, const OSSL_PARAM params[]) {
-    (void)vc;
-    (void)params;
+    store_ctx *c = vc;
+    const OSSL_PARAM *p = OSSL_PARAM_locate_const(params, OSSL_STORE_PARAM_EXPECT);
+    if (p != NULL && !OSSL_PARAM_get_int(p, &c->expect)) return 0;
     return 1;
 }
 

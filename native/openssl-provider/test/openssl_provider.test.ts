@@ -342,6 +342,14 @@ test('store URIs: azcloudhsm:label=, azcloudhsm:handle=, pkcs11:object=, pkcs11:
     assert.ok(await verifiedByDefault('ec.pub', `uri${i}.sig`, 'file_to_sign.txt'), uri);
   }
   assert.equal(uses(await newAudit(), 'sign', ecHandle), 4);
+  /* The public half by URI (-pubin, -verify): no HSM operation. */
+  ok(await openssl(['pkeyutl', ...PROVIDER, '-encrypt', '-pubin', '-inkey', `azcloudhsm:handle=${rsaHandle}`, '-in', 'plain.txt', '-out', 'uri.enc']), 'encrypt to a URI');
+  assert.equal(ok(await openssl(['pkeyutl', ...PROVIDER, '-decrypt', '-inkey', rsaKey, '-in', 'uri.enc']), 'decrypt').stdout, readFileSync(join(work, 'plain.txt'), 'latin1'));
+  const vu = ok(await openssl(['dgst', ...PROVIDER, '-sha256', '-verify', 'azcloudhsm:label=prov-ec', '-signature', 'uri0.sig', 'file_to_sign.txt']), 'verify with a URI');
+  assert.equal(vu.stdout, 'Verified OK\n');
+  const pu = await newAudit();
+  assert.equal(uses(pu, 'decrypt', rsaHandle), 1);
+  assert.equal(pu.filter((x) => x.action === 'sign' || x.action === 'verify').length, 0);
   /* The private key is never exported: text shows where it is. */
   const t = ok(await openssl(['pkey', ...PROVIDER, '-in', 'azcloudhsm:label=prov-ec', '-text', '-noout']), 'pkey -text').stdout;
   assert.match(t, /NIST CURVE: P-256/);
