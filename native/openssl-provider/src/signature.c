@@ -42,6 +42,7 @@ typedef struct sig_ctx {
     EVP_MD_CTX *mdctx;   /* DigestSign: the running hash */
     EVP_PKEY_CTX *vctx;  /* verify: OpenSSL's context for the public key */
     EVP_MD_CTX *vmdctx;  /* DigestVerify: OpenSSL's */
+    EVP_PKEY_CTX *vfwd;  /* verify: where parameters go (vctx, or vmdctx's context) */
 } sig_ctx;
 
 static void *sig_newctx(int type) {
@@ -83,6 +84,7 @@ static void *sig_dupctx(void *vc) {
         sig_freectx(d);
         return NULL;
     }
+    d->vfwd = d->vmdctx != NULL ? EVP_MD_CTX_get_pkey_ctx(d->vmdctx) : d->vctx;
     return d;
 }
 
@@ -102,7 +104,7 @@ static int set_md(EVP_MD **slot, char *name, const char *mdname) {
 
 static int sig_set_ctx_params(void *vc, const OSSL_PARAM params[]);
 
-static int sig_init(sig_ctx *c, void *key, int op, const OSSL_PARAM params[]) {
+static int sig_init(sig_ctx *c, void *key, int op, int plain_verify, const OSSL_PARAM params[]) {
     prov_key *k = key;
     if (k != NULL) {
         prov_key_free(c->key);
@@ -113,16 +115,18 @@ static int sig_init(sig_ctx *c, void *key, int op, const OSSL_PARAM params[]) {
         return 0;
     }
     c->op = op;
-    if (op == OP_VERIFY && c->type != PROV_KEY_ED25519) {
+    c->vfwd = NULL;
+    if (op == OP_VERIFY && plain_verify) {
         EVP_PKEY_CTX_free(c->vctx);
         c->vctx = EVP_PKEY_CTX_new_from_pkey(prov_sw(), c->key->pub, NULL);
         if (c->vctx == NULL || EVP_PKEY_verify_init(c->vctx) <= 0) return 0;
+        c->vfwd = c->vctx;
     }
     return sig_set_ctx_params(c, params);
 }
 
-static int sign_init(void *vc, void *key, const OSSL_PARAM params[]) { return sig_init(vc, key, OP_SIGN, params); }
-static int verify_init(void *vc, void *key, const OSSL_PARAM params[]) { return sig_init(vc, key, OP_VERIFY, params); }
+static int sign_init(void *vc, void *key, const OSSL_PARAM params[]) { return sig_init(vc, key, OP_SIGN, 0, params); }
+static int verify_init(void *vc, void *key, const OSSL_PARAM params[]) { return sig_init(vc, key, OP_VERIFY, 1, params); }
 
 /* ───────────────────────────── mechanisms ───────────────────────────── */
 
@@ -287,7 +291,7 @@ static int do_verify(void *vc, const unsigned char *sig, size_t siglen, const un
 
 static int dsig_init(void *vc, const char *mdname, void *key, const OSSL_PARAM params[], int op) {
     sig_ctx *c = vc;
-    if (!sig_init(c, key, op, NULL)) return 0;
+    if (!sig_init(c, key, op, 0, NULL)) return 0;
     if (c->type == PROV_KEY_ED25519) {
         if (mdname != NULL && mdname[0] != '\0') {
             PROV_ERR(PROV_R_UNSUPPORTED, "Ed25519 takes no digest (got %s)", mdname);
@@ -326,13 +330,13 @@ static int dsign_final(void *vc, unsigned char *sig, size_t *siglen, size_t sigs
 static int dverify_init(void *vc, const char *mdname, void *key, const OSSL_PARAM params[]) {
     sig_ctx *c = vc;
     EVP_PKEY_CTX *pctx = NULL;
-    if (!sig_init(c, key, OP_VERIFY, NULL)) return 0;
+    if (!sig_init(c, key, OP_VERIFY, 0, NULL)) return 0;
     EVP_MD_CTX_free(c->vmdctx);
     if ((c->vmdctx = EVP_MD_CTX_new()) == NULL) return 0;
     if (c->type != PROV_KEY_ED25519 && (mdname == NULL || mdname[0] == '\0')) mdname = "SHA256";
     if (EVP_DigestVerifyInit_ex(c->vmdctx, &pctx, mdname, prov_sw(), NULL, c->key->pub, NULL) <= 0) return 0;
-    if (params != NULL && EVP_PKEY_CTX_set_params(pctx, params) <= 0) return 0;
-    return 1;
+    c->vfwd = pctx; /* later parameters (PSS padding, salt) go to OpenSSL's context */
+    return sig_set_ctx_params(c, params);
 }
 
 static int dverify_update(void *vc, const unsigned char *data, size_t len) {
@@ -378,7 +382,7 @@ static int sig_set_ctx_params(void *vc, const OSSL_PARAM params[]) {
     sig_ctx *c = vc;
     const OSSL_PARAM *p;
     if (params == NULL) return 1;
-    if (c->op == OP_VERIFY && c->vctx != NULL && EVP_PKEY_CTX_set_params(c->vctx, params) <= 0) return 0;
+    if (c->op == OP_VERIFY) return c->vfwd == NULL || EVP_PKEY_CTX_set_params(c->vfwd, (OSSL_PARAM *)params) > 0;
     if ((p = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_DIGEST)) != NULL) {
         const char *s = NULL;
         if (!OSSL_PARAM_get_utf8_string_ptr(p, &s) || !set_md(&c->md, c->mdname, s)) return 0;

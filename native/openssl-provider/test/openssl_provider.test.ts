@@ -233,6 +233,16 @@ test('req -x509, dgst -sign (PKCS#1 v1.5 and PSS), pkeyutl -sign, pkey -pubout; 
   const pss = ['-sigopt', 'rsa_padding_mode:pss', '-sigopt', 'rsa_pss_saltlen:-1'];
   ok(await openssl(['dgst', ...PROVIDER, '-sha384', '-sign', rsaKey, ...pss, '-out', 'pss.sig', 'file_to_sign.txt']), 'dgst -sign PSS');
   assert.ok(await verifiedByDefault('rsa.pub', 'pss.sig', 'file_to_sign.txt', ['-sha384', ...pss]));
+  /* Verification with the provider loaded first (its signature is then fetched first and passes
+     the public key to the default provider's code), PSS parameters included. */
+  for (const [pub, sig, opts] of [['rsa.pub', 'rsa.sig', ['-sha256']], ['rsa.pub', 'pss.sig', ['-sha384', ...pss]]] as const) {
+    const r = ok(await openssl(['dgst', ...PROVIDER, ...opts, '-verify', pub, '-signature', sig, 'file_to_sign.txt']), `verify ${sig} with the provider loaded`);
+    assert.equal(r.stdout, 'Verified OK\n');
+  }
+  const wrong = await openssl(['dgst', ...PROVIDER, '-sha384', ...pss, '-verify', 'rsa.pub', '-signature', 'rsa.sig', 'file_to_sign.txt']);
+  assert.equal(wrong.signal, null);
+  assert.match(wrong.stdout, /Verification failure/, 'a PKCS#1 v1.5 signature is not a PSS signature');
+  ok(await openssl(['verify', ...PROVIDER, '-CAfile', 'pss.crt', 'pss.crt']), 'verify the PSS certificate with the provider loaded');
   ok(await openssl(['dgst', ...PROVIDER, '-sha256', '-sign', ecKey, '-out', 'ec.sig', 'file_to_sign.txt']), 'dgst -sign ECDSA');
   assert.ok(await verifiedByDefault('ec.pub', 'ec.sig', 'file_to_sign.txt'));
 
