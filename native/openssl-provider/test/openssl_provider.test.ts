@@ -213,7 +213,13 @@ test('genpkey -provider azcloudhsm -provider default -algorithm RSA and EC make 
   assert.match(ok(await openssl(['pkey', '-in', 'rsa3072.pem', '-noout', '-text']), 'text').stdout, /Private-Key: \(3072 bit/);
   ok(await openssl(['genpkey', ...PROVIDER, '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-384', '-out', 'ec384.pem']), 'P-384');
   assert.match(ok(await openssl(['pkey', '-in', 'ec384.pem', '-noout', '-text']), 'text').stdout, /NIST CURVE: P-384/);
-  assert.equal(await totalKeys(), n0 + 4);
+  /* P-521: a 66-byte scalar, the marker block after two zero bytes. */
+  ok(await openssl(['genpkey', ...PROVIDER, '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-521', '-out', 'ec521.pem']), 'P-521');
+  ok(await openssl(['pkey', '-in', 'ec521.pem', '-pubout', '-out', 'ec521.pub']), 'pubout');
+  ok(await openssl(['dgst', ...PROVIDER, '-sha512', '-sign', 'ec521.pem', '-out', 'ec521.sig', 'file_to_sign.txt']), 'sign P-521');
+  assert.ok(await verifiedByDefault('ec521.pub', 'ec521.sig', 'file_to_sign.txt', ['-sha512']));
+  assert.equal(uses(await newAudit(), 'sign', handleOf(join(work, 'ec521.pem'))), 1);
+  assert.equal(await totalKeys(), n0 + 5);
 });
 
 test('req -x509, dgst -sign (PKCS#1 v1.5 and PSS), pkeyutl -sign, pkey -pubout; signatures verify with the default provider alone', async () => {
