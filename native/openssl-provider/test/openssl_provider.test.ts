@@ -469,12 +469,14 @@ test('bad input: malformed and foreign PEM, unknown URIs, a deleted key, a wrong
   assert.equal(audit.filter((x) => (x.action === 'sign' || x.action === 'decrypt') && x.result === 'ok').length, 0, JSON.stringify(audit));
 });
 
-test('valgrind: signing and decrypting with a key reference through the provider is clean', async () => {
+test('valgrind: sign, decrypt, a failing URI, key generation and ECDH through the provider are clean', async () => {
   const vg = ['--error-exitcode=99', '--leak-check=full', '--errors-for-leak-kinds=definite', '--track-origins=no'];
   for (const args of [
     ['dgst', ...PROVIDER, '-sha256', '-sign', rsaKey, '-out', 'vg.sig', 'file_to_sign.txt'],
     ['pkeyutl', ...PROVIDER, '-decrypt', '-inkey', rsaKey, '-in', 'enc1.bin', '-out', 'vg.txt'],
     ['dgst', ...PROVIDER, '-sha256', '-sign', 'azcloudhsm:label=no-such-key', '-out', 'vg2.sig', 'file_to_sign.txt'],
+    ['genpkey', ...PROVIDER, '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', 'vg_ec.pem'],
+    ['pkeyutl', ...PROVIDER, '-derive', '-inkey', `azcloudhsm:handle=${ecHandle}`, '-peerkey', 'peer.pub', '-out', 'vg_z.bin'],
   ]) {
     const r = await run('valgrind', [...vg, 'openssl', ...args], { cwd: work, env, timeoutMs: 120_000 });
     assert.equal(r.signal, null, show(r));
@@ -482,7 +484,10 @@ test('valgrind: signing and decrypting with a key reference through the provider
     assert.match(r.stderr, /ERROR SUMMARY: 0 errors/, show(r));
   }
   assert.ok(await verifiedByDefault('rsa.pub', 'vg.sig', 'file_to_sign.txt'));
-  assert.equal(uses(await newAudit(), 'sign', rsaHandle), 1);
+  assert.deepEqual(readFileSync(join(work, 'vg_z.bin')), readFileSync(join(work, 'z_sw.bin')));
+  const audit = await newAudit();
+  assert.equal(uses(audit, 'sign', rsaHandle), 1);
+  assert.equal(uses(audit, 'deriveKey', ecHandle), 1);
 });
 
 test('threads and fork: 8 threads sign with one key at once, then a forked child signs on its own connection', async () => {
