@@ -421,7 +421,9 @@ test('openssl.cnf: the provider activated from a section that holds azcloudhsm_p
   /* The environment wins over the section, as it does over the dynamic conf's Username/Password. */
   const wrong = providerCnf('wrong.cnf', [`azcloudhsm_openssl_conf = ${conf}`, 'azcloudhsm_password = cu1:not-it']);
   ok(await openssl(['dgst', '-sha256', '-sign', rsaKey, '-out', 'x.sig', 'file_to_sign.txt'], { env: provEnv({ OPENSSL_CONF: wrong, OPENSSL_MODULES: undefined }) }), 'the variable wins');
-  failed(await openssl(['dgst', '-sha256', '-sign', rsaKey, '-out', 'x.sig', 'file_to_sign.txt'], { env: provEnv({ OPENSSL_CONF: wrong, OPENSSL_MODULES: undefined, azcloudhsm_password: undefined }) }), 'wrong password in the section', /login as cu1 \(from openssl\.cnf azcloudhsm_password\) failed/);
+  const w = await openssl(['dgst', '-sha256', '-sign', rsaKey, '-out', 'x.sig', 'file_to_sign.txt'], { env: provEnv({ OPENSSL_CONF: wrong, OPENSSL_MODULES: undefined, azcloudhsm_password: undefined }) });
+  failed(w, 'wrong password in the section', /login as cu1 \(from openssl\.cnf azcloudhsm_password\) failed/);
+  assert.ok(!w.stderr.includes('not-it') && !w.stdout.includes('not-it'), 'the password is never printed');
   assert.equal(uses(await newAudit(), 'sign', rsaHandle), 1);
 });
 
@@ -462,7 +464,9 @@ test('bad input: malformed and foreign PEM, unknown URIs, a deleted key, a wrong
   failed(await sign('doomed.pem'), 'deleted key', new RegExp(`key handle ${dh}, which this user cannot use`));
   failed(await sign(`azcloudhsm:handle=${dh}`), 'deleted key by URI', new RegExp(`key handle ${dh} cannot be used`));
 
-  failed(await sign(rsaKey, provEnv({ azcloudhsm_password: 'cu1:wrong-password' })), 'wrong password', /login as cu1 \(from azcloudhsm_password\) failed: .*CK_RV 0x/);
+  const wp = await sign(rsaKey, provEnv({ azcloudhsm_password: 'cu1:wrong-password' }));
+  failed(wp, 'wrong password', /login as cu1 \(from azcloudhsm_password\) failed: .*CK_RV 0x/);
+  assert.ok(!wp.stderr.includes('wrong-password'), 'the password is never printed');
   /* cu2 cannot use cu1's key. */
   failed(await sign(rsaKey, provEnv({ azcloudhsm_password: 'cu2:user5678' })), 'another user', new RegExp(`key handle ${rsaHandle}, which this user cannot use`));
   const audit = await newAudit();
