@@ -166,3 +166,28 @@ $(ENG_LINK): $(ENG_LIB)
 $(ENG_CONF): native/openssl-engine/azcloudhsm_openssl_dynamic.conf
 	@mkdir -p $(@D)
 	cp $< $@
+
+# ─── java: the JCE provider com.cavium.provider.CaviumProvider (java/), docs/jce.md ───
+# Built with the JDK's own javac and jar (no Maven or Gradle). The opcode table is not written
+# again in Java: ops.txt, dumped from messages.ts by gen_vectors.mjs, goes into the jar.
+# dist/jce/java.security is the snippet for static registration. Tests: java/test/jce.test.ts.
+JAVAC ?= javac
+JAR ?= jar
+JCE_DIR := dist/jce
+JCE_JAR := $(JCE_DIR)/azure-cloud-hsm-jca-17-jar-with-dependencies.jar
+JCE_SRCS := $(shell find java/src -name '*.java' 2>/dev/null)
+
+.PHONY: jce
+jce: $(JCE_JAR) $(JCE_DIR)/java.security
+build: jce
+
+$(JCE_JAR): $(JCE_SRCS) $(NATIVE_TEST_DIR)/frames.txt
+	@rm -rf $(JCE_DIR)/classes && mkdir -p $(JCE_DIR)/classes/org/opencloudhsm/jce
+	$(JAVAC) --release 17 -Xlint:all -Xlint:-serial -Werror -d $(JCE_DIR)/classes $(JCE_SRCS)
+	cp $(NATIVE_TEST_DIR)/ops.txt $(JCE_DIR)/classes/org/opencloudhsm/jce/ops.txt
+	$(JAR) --create --file $@ -C $(JCE_DIR)/classes .
+	ln -sfn $(notdir $@) $(JCE_DIR)/azcloudhsm_jca-17-jar-with-dependencies.jar
+
+$(JCE_DIR)/java.security: java/java.security
+	@mkdir -p $(@D)
+	cp $< $@
