@@ -52,8 +52,8 @@ public final class Factories {
         protected PublicKey engineGeneratePublic(KeySpec spec) throws InvalidKeySpecException {
             PublicKey k = soft().generatePublic(spec);
             try {
-                return (PublicKey) Importer.importKey(k, null, true, false);
-            } catch (InvalidKeyException | CFM2Exception e) {
+                return PublicKeys.lazy(k);
+            } catch (InvalidKeyException e) {
                 throw specError(e);
             }
         }
@@ -83,6 +83,7 @@ public final class Factories {
         protected Key engineTranslateKey(Key key) throws InvalidKeyException {
             if (key instanceof CaviumKey) return key;
             if (key == null || !key.getAlgorithm().equalsIgnoreCase(alg)) throw new InvalidKeyException("a " + alg + " key is needed, got " + (key == null ? "null" : key.getAlgorithm()));
+            if (key instanceof PublicKey) return PublicKeys.lazy((PublicKey) key);
             try {
                 return Importer.importKey(key, null, true, false);
             } catch (CFM2Exception e) {

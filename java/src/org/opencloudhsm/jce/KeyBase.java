@@ -81,6 +81,32 @@ public abstract class KeyBase implements CaviumKey {
         this.epoch = 0;
     }
 
+    /** A public key made in Java (KeyFactory) takes its HSM handle when it is first used there. */
+    protected synchronized void adopt(long newHandle, long newEpoch) {
+        this.handle = newHandle;
+        this.epoch = newEpoch;
+    }
+
+    /** Public keys are equal when their encodings are; other keys when they are the same HSM object. */
+    @Override
+    public boolean equals(Object o) {
+        if (this == o) return true;
+        if (this instanceof java.security.PublicKey && o instanceof java.security.PublicKey) {
+            byte[] a = getEncoded(), b = ((java.security.PublicKey) o).getEncoded();
+            return a != null && java.util.Arrays.equals(a, b);
+        }
+        return o instanceof KeyBase && !(this instanceof java.security.PublicKey) && ((KeyBase) o).getHandle() == getHandle();
+    }
+
+    @Override
+    public int hashCode() {
+        if (this instanceof java.security.PublicKey) {
+            byte[] a = getEncoded();
+            return a == null ? 0 : java.util.Arrays.hashCode(a);
+        }
+        return Long.hashCode(handle);
+    }
+
     /** The attributes after a change (setAttributeValue of the label). */
     public synchronized void refresh() throws CFM2Exception {
         this.attrs = new CaviumKeyAttributes(Tpl.get(handle, epoch, COMMON));

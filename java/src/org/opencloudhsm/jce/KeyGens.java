@@ -179,11 +179,13 @@ public final class KeyGens {
                     persistent = c.isPersistent();
                 }
             } else if (alg.equals("EC")) {
-                if (!(params instanceof ECGenParameterSpec)) throw new InvalidAlgorithmParameterException("EC: expected a CaviumECGenParameterSpec (or ECGenParameterSpec) naming a curve, got " + name(params));
-                ECGenParameterSpec s = (ECGenParameterSpec) params;
-                byte[] oid = Curves.oidOf(s.getName());
-                if (oid == null) throw new InvalidAlgorithmParameterException("EC: unknown curve name " + s.getName());
+                String curveName = params instanceof ECGenParameterSpec ? ((ECGenParameterSpec) params).getName()
+                        : params instanceof NamedParameterSpec ? ((NamedParameterSpec) params).getName() : null;
+                if (curveName == null) throw new InvalidAlgorithmParameterException("EC: expected a CaviumECGenParameterSpec (or ECGenParameterSpec) naming a curve, got " + name(params));
+                byte[] oid = Curves.oidOf(curveName);
+                if (oid == null) throw new InvalidAlgorithmParameterException("EC: unknown curve name " + curveName);
                 curve = oid;
+                Object s = params;
                 if (s instanceof CaviumECGenParameterSpec) {
                     CaviumECGenParameterSpec c = (CaviumECGenParameterSpec) s;
                     pubLabel = c.getPublicKeyLabel();
