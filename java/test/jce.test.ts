@@ -169,7 +169,7 @@ test('VerifyJCE: the key count of azcloudhsm_util findKey goes up by one', { ski
 const SAMPLES = [
   'CloudHSMJCETemplate', 'RandomNumberGenerator', 'KeyGenerateAES', 'KeyGenerateDES', 'KeyGenerateSecret', 'KeyPairGenerateRSA', 'KeyPairECC',
   'KeyPersistDelete', 'MessageDigestExample', 'MacExample', 'CipherAES', 'CipherDESede', 'CipherRSA', 'WrapUnwrapAESNoPad', 'WrapUnwrapRSA', 'KeyImportHSM',
-  'BasicECDSAExample', 'BasicRSASignExample', 'BasicECDH', 'KeyFactoryExample', 'ListAllAlgorithms', 'TestGCM',
+  'BasicECDSAExample', 'BasicRSASignExample', 'BasicECDH', 'KeyFactoryExample', 'ListAllAlgorithms', 'TestGCM', 'KeyStoreExample', 'KeyPairXDH',
 ];
 
 test("the guide's sample programs, compiled against the jar, each asserting its acceptance condition", { skip }, async () => {
