@@ -48,6 +48,10 @@ public class BasicRSASignExample {
             v.initVerify(soft);
             v.update(msg);
             if (!v.verify(p1)) throw new AssertionError("SunRsaSign verifies SHA224withRSA");
+            Signature hv = Signature.getInstance("SHA224withRSA", "Cavium");
+            hv.initVerify(soft); /* a software public key (as from a certificate) verifies in the HSM too */
+            hv.update(msg);
+            if (!hv.verify(p1)) throw new AssertionError("the HSM verifies with a software public key");
 
             byte[] p2 = sign("SHA256withRSAandMGF1", kp, null, msg);
             Signature vp = Signature.getInstance("RSASSA-PSS", "SunRsaSign");

@@ -220,7 +220,7 @@ public final class Ciphers {
             boolean wrapOp = op == Cipher.WRAP_MODE || op == Cipher.UNWRAP_MODE;
             if (wrapOp && !row.wrap) throw new InvalidKeyException(row.name + " does not wrap or unwrap keys (ENCRYPT_MODE and DECRYPT_MODE only)");
             if (!wrapOp && !row.crypt) throw new InvalidKeyException(row.name + " is for WRAP_MODE and UNWRAP_MODE only");
-            KeyBase b = KeyBase.of(k, "Cipher " + row.name);
+            KeyBase b = row.keyAlg.equals("RSA") && enc ? KeyBase.ofPublic(k, "Cipher " + row.name) : KeyBase.of(k, "Cipher " + row.name);
             if (!b.getAlgorithm().equals(row.keyAlg)) throw new InvalidKeyException(row.name + " needs a " + row.keyAlg + " key, got a " + b.getAlgorithm() + " key");
             if (row.keyAlg.equals("RSA") && enc != (b instanceof PublicKey)) {
                 throw new InvalidKeyException(row.name + ": " + (enc ? "encrypt and wrap take the public key" : "decrypt and unwrap take the private key"));

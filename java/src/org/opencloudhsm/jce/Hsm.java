@@ -178,7 +178,8 @@ public final class Hsm {
             try {
                 l = link();
             } catch (CFM2Exception e) {
-                if (!CFM2Exception.isClientDisconnectError(e) || config() == null) throw e;
+                /* A missing or invalid cfg does not get better by waiting; a daemon that is restarting may. */
+                if (!CFM2Exception.isClientDisconnectError(e) || "ERR_NOT_FOUND".equals(e.getCode()) || "ERR_CONFIG".equals(e.getCode())) throw e;
                 last = e;
                 continue;
             }

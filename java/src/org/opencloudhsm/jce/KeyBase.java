@@ -148,6 +148,19 @@ public abstract class KeyBase implements CaviumKey {
         throw new CFM2Exception(0x63, "ERR_KEY_TYPE_INCONSISTENT", String.format("object %d is of class %d, key type 0x%x: not a key type this provider offers", handle, cls, type));
     }
 
+    /**
+     * A public key for an HSM operation: a Cavium key as it is, or a software RSA or EC
+     * public key (from a certificate, say), imported when the operation runs. Public keys
+     * carry no secret, so taking them from another provider is safe.
+     */
+    public static KeyBase ofPublic(java.security.Key k, String where) throws java.security.InvalidKeyException {
+        if (k instanceof KeyBase) return (KeyBase) k;
+        if (k instanceof java.security.interfaces.RSAPublicKey || k instanceof java.security.interfaces.ECPublicKey) {
+            return PublicKeys.lazy((java.security.PublicKey) k);
+        }
+        return of(k, where);
+    }
+
     /** The key's own handle, or an InvalidKeyException-worthy message when it is not a Cavium key. */
     public static KeyBase of(java.security.Key k, String where) throws java.security.InvalidKeyException {
         if (k instanceof KeyBase) return (KeyBase) k;

@@ -83,7 +83,7 @@ public final class Sigs {
         }
 
         private void checkKey(java.security.Key k, boolean priv) throws InvalidKeyException {
-            KeyBase b = KeyBase.of(k, "Signature");
+            KeyBase b = priv ? KeyBase.of(k, "Signature") : KeyBase.ofPublic(k, "Signature");
             String want = kind.equals("ECDSA") ? "EC" : "RSA";
             if (!b.getAlgorithm().equals(want)) throw new InvalidKeyException("Signature: a " + want + " key is needed, got a " + b.getAlgorithm() + " key");
             if (priv != (b instanceof PrivateKey)) throw new InvalidKeyException("Signature: " + (priv ? "initSign takes a private key" : "initVerify takes a public key"));

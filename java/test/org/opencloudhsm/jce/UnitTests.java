@@ -111,7 +111,9 @@ public final class UnitTests {
         soft.initialize(2048);
         KeyPair kp = soft.generateKeyPair();
         C.throwsType(InvalidKeyException.class, () -> Signature.getInstance("SHA256withRSA", "Cavium").initSign(kp.getPrivate()), "Signature.initSign with a SunRsaSign key");
-        C.throwsType(InvalidKeyException.class, () -> Signature.getInstance("SHA256withRSA", "Cavium").initVerify(kp.getPublic()), "Signature.initVerify with a SunRsaSign key");
+        C.throwsType(InvalidKeyException.class, () -> Signature.getInstance("SHA256withECDSA", "Cavium").initVerify(kp.getPublic()), "ECDSA initVerify with an RSA public key");
+        C.throwsType(InvalidKeyException.class, () -> Cipher.getInstance("RSA/ECB/PKCS1Padding", "Cavium").init(Cipher.DECRYPT_MODE, kp.getPrivate()), "RSA decryption with a SunRsaSign private key");
+        C.throwsType(InvalidKeyException.class, () -> Cipher.getInstance("RSA/ECB/PKCS1Padding", "Cavium").init(Cipher.DECRYPT_MODE, kp.getPublic()), "RSA decryption with a public key");
         SecretKeySpec sk = new SecretKeySpec(new byte[32], "AES");
         C.throwsType(InvalidKeyException.class, () -> Cipher.getInstance("AES/GCM/NoPadding", "Cavium").init(Cipher.ENCRYPT_MODE, sk), "Cipher.init with a SunJCE key");
         C.throwsType(InvalidKeyException.class, () -> Mac.getInstance("HmacSHA256", "Cavium").init(new SecretKeySpec(new byte[32], "HmacSHA256")), "Mac.init with a SunJCE key");
