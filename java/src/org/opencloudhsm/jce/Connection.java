@@ -193,13 +193,12 @@ public final class Connection implements Closeable {
         try {
             f = p.get(timeoutMs, TimeUnit.MILLISECONDS);
         } catch (TimeoutException e) {
-            pending.remove(id);
+            /* The id stays pending: a late answer is then dropped, not taken for a protocol error. */
             throw new Timeout(op + ": no answer from the daemon within " + timeoutMs + " ms");
         } catch (ExecutionException e) {
             if (e.getCause() instanceof Lost) throw (Lost) e.getCause();
             throw new Lost("connection failed: " + e.getCause(), e.getCause());
         } catch (InterruptedException e) {
-            pending.remove(id);
             Thread.currentThread().interrupt();
             throw new Timeout(op + ": interrupted while waiting for the daemon");
         }

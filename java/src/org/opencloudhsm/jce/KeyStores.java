@@ -264,6 +264,7 @@ public final class KeyStores {
             if (v != VERSION) throw new IOException("LSKS version " + v + " is not supported (this provider reads version " + VERSION + ")");
             byte[] salt = new byte[16];
             in.readFully(salt);
+            /* As with JKS, load(stream, null) reads the entries without checking the file's integrity. */
             if (password != null && !MessageDigest.isEqual(mac(password, salt, content), tag)) {
                 throw new IOException("Keystore was tampered with, or password was incorrect", new UnrecoverableKeyException("Password verification failed"));
             }
