@@ -195,3 +195,35 @@ $(PROV_LIB): $(PROV_OBJS) dist/native/libochsm_common.a native/openssl-provider/
 $(PROV_LINK): $(PROV_LIB)
 	@mkdir -p $(@D)
 	ln -sfn ../libazcloudhsm_provider.so $@
+
+# ─── java: the JCE provider com.cavium.provider.CaviumProvider (java/), docs/jce.md ───
+# Built with the JDK's own javac and jar (no Maven or Gradle). The opcode table is not written
+# again in Java: ops.txt, dumped from messages.ts by gen_vectors.mjs, goes into the jar.
+# dist/jce/java.security is the snippet for static registration. Tests: java/test/jce.test.ts.
+JAVAC ?= javac
+JAR ?= jar
+JCE_DIR := dist/jce
+JCE_JAR := $(JCE_DIR)/azure-cloud-hsm-jca-17-jar-with-dependencies.jar
+JCE_SRCS := $(shell find java/src -name '*.java' 2>/dev/null)
+
+.PHONY: jce jce-skipped
+jce: $(JCE_JAR) $(JCE_DIR)/java.security
+# Without a JDK the build goes on without the provider (and java/test/jce.test.ts skips).
+ifneq ($(shell command -v $(JAVAC) 2>/dev/null),)
+build: jce
+else
+build: jce-skipped
+jce-skipped:
+	@echo "javac not found: the JCE provider is not built (Debian package openjdk-17-jdk-headless)"
+endif
+
+$(JCE_JAR): $(JCE_SRCS) $(NATIVE_TEST_DIR)/frames.txt
+	@rm -rf $(JCE_DIR)/classes && mkdir -p $(JCE_DIR)/classes/org/opencloudhsm/jce
+	$(JAVAC) --release 17 -Xlint:all -Xlint:-serial -Werror -d $(JCE_DIR)/classes $(JCE_SRCS)
+	cp $(NATIVE_TEST_DIR)/ops.txt $(JCE_DIR)/classes/org/opencloudhsm/jce/ops.txt
+	$(JAR) --create --file $@ -C $(JCE_DIR)/classes .
+	ln -sfn $(notdir $@) $(JCE_DIR)/azcloudhsm_jca-17-jar-with-dependencies.jar
+
+$(JCE_DIR)/java.security: java/java.security
+	@mkdir -p $(@D)
+	cp $< $@

@@ -1,0 +1,34 @@
+package com.cavium.key.parameter;
+
+import java.security.spec.AlgorithmParameterSpec;
+
+/**
+ * AES-CCM parameters as the guide's sample passes them: nonce, additional
+ * authenticated data, tag length in bits. The HSM of this project does not
+ * offer AES-CCM (docs/jce.md), so no Cipher takes this spec yet; the class
+ * exists so that programs written for the guide compile.
+ */
+public class CaviumAEADParameterSpec implements AlgorithmParameterSpec {
+    private final byte[] iv;
+    private final byte[] aad;
+    private final int tagLength;
+
+    public CaviumAEADParameterSpec(byte[] iv, byte[] aad, int tagLength) {
+        this.iv = iv == null ? null : iv.clone();
+        this.aad = aad == null ? null : aad.clone();
+        this.tagLength = tagLength;
+    }
+
+    public byte[] getIV() {
+        return iv == null ? null : iv.clone();
+    }
+
+    public byte[] getAAD() {
+        return aad == null ? null : aad.clone();
+    }
+
+    /** In bits. */
+    public int getTagLength() {
+        return tagLength;
+    }
+}
