@@ -63,6 +63,13 @@ typedef struct ochsm_conn_opts {
     const ochsm_limits *limits;  /* NULL: docs/protocol.md §4 defaults */
     ochsm_notice_fn on_notice;   /* optional */
     void *notice_ctx;
+    /* 1: start no thread. The calling threads read the answers themselves
+     * (the first waiter becomes the reader and hands the role on when its own
+     * answer arrives; a writer that finds the socket full drains it first), for
+     * applications that forbid a library to create threads (PKCS #11
+     * CKF_LIBRARY_CANT_CREATE_OS_THREADS). Notices then run on whichever
+     * calling thread reads them. */
+    int no_threads;
 } ochsm_conn_opts;
 
 void ochsm_conn_opts_init(ochsm_conn_opts *o);

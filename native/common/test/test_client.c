@@ -16,6 +16,7 @@
 #include "ochsm_client.h"
 #include "test_util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -377,6 +378,19 @@ static void on_notice(void *ctx, uint16_t opcode, const uint8_t *body, size_t le
     }
 }
 
+/* 1: every connection of the run is opened with no_threads (the callers read). */
+static int g_no_threads;
+
+/* Threads of this process now (/proc/self/task). */
+static int thread_count(void) {
+    DIR *d = opendir("/proc/self/task");
+    int n = 0;
+    if (d == NULL) return -1;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
 static ochsm_conn *connect_to(server *s, ochsm_error *e) {
     ochsm_conn_opts o;
     ochsm_conn *c = NULL;
@@ -390,6 +404,7 @@ static ochsm_conn *connect_to(server *s, ochsm_error *e) {
     o.client_name = "test_client/1";
     o.connect_timeout_ms = 5000;
     o.on_notice = on_notice;
+    o.no_threads = g_no_threads;
     if (ochsm_conn_open(&o, &c, e) != OCHSM_OK) return NULL;
     return c;
 }
@@ -443,12 +458,22 @@ static void test_pipelining(void) {
     server s;
     ochsm_error e;
     CHECK(server_start(&s, M_ECHO, 0) == 0, "server start");
+    /* A fresh server and no other connection: the only new threads are the
+     * server's thread for this connection and, unless no_threads, our reader. */
+    int threads_before = thread_count();
     ochsm_conn *c = connect_to(&s, &e);
+    int threads_after = thread_count();
     CHECK(c != NULL, "connect: %s", e.message);
     if (c == NULL) {
         server_stop(&s);
         return;
     }
+    if (g_no_threads)
+        CHECK(threads_after == threads_before + 1, "no_threads: the client started no thread (%d -> %d, 1 is the server's)",
+              threads_before, threads_after);
+    else
+        CHECK(threads_after == threads_before + 2, "one reader thread per connection (%d -> %d, 1 is the server's)", threads_before,
+              threads_after);
     CHECK(strcmp(ochsm_conn_server(c), "OpenCloudHSM/test echo") == 0 && ochsm_conn_max_body(c) == 16u * 1024u * 1024u,
           "hello answer kept");
     pthread_t t[8];
@@ -778,11 +803,17 @@ static void test_fork(void) {
 
 int main(void) {
     printf("test_client: client.c against an in-process test server\n");
-    test_pipelining();
-    test_server_drops();
-    test_timeouts();
-    test_bad_peers();
-    test_tcp_and_notices();
-    test_fork();
+    for (g_no_threads = 0; g_no_threads <= 1; g_no_threads++) {
+        printf("-- %s\n", g_no_threads ? "no_threads: the calling threads read their own answers" : "with a reader thread");
+        unsigned failed_before = t_failed;
+        long long t0 = now_ms();
+        test_pipelining();
+        test_server_drops();
+        test_timeouts();
+        test_bad_peers();
+        test_tcp_and_notices();
+        test_fork();
+        printf("   %s in %lld ms\n", t_failed == failed_before ? "all checks passed" : "FAILURES", now_ms() - t0);
+    }
     return t_summary();
 }

@@ -12,10 +12,13 @@
  *
  * Locking (§5.4 C_Initialize): with no arguments, or CKF_OS_LOCKING_OK, the
  * module uses a pthread mutex. With only the mutex callbacks (and no
- * CKF_OS_LOCKING_OK) it uses the application's mutex for its own state. The
- * shared client in native/common always uses pthreads inside (it runs a reader
- * thread per connection), so CKF_LIBRARY_CANT_CREATE_OS_THREADS is answered
- * with CKR_NEED_TO_CREATE_THREADS.
+ * CKF_OS_LOCKING_OK) it uses the application's mutex for its own state.
+ * Threads: the shared client in native/common normally runs a reader thread
+ * per connection. With CKF_LIBRARY_CANT_CREATE_OS_THREADS (GnuTLS and every
+ * p11-kit consumer that asks for it) the connection is opened with
+ * no_threads: the calling threads read their own answers (the first waiter
+ * reads for all until its answer is in, then hands the read side on), with
+ * the same pipelining.
  *
  * Fork: the state belongs to the process that called C_Initialize. A
  * pthread_atfork child handler bumps a generation counter, and every function
@@ -251,7 +254,6 @@ static CK_RV initialize(CK_VOID_PTR pInitArgs) {
         if (a->pReserved != NULL) return CKR_ARGUMENTS_BAD;
         int n = (a->CreateMutex != NULL) + (a->DestroyMutex != NULL) + (a->LockMutex != NULL) + (a->UnlockMutex != NULL);
         if (n != 0 && n != 4) return CKR_ARGUMENTS_BAD;
-        if (a->flags & CKF_LIBRARY_CANT_CREATE_OS_THREADS) return CKR_NEED_TO_CREATE_THREADS;
     }
 
     ochsm_appcfg cfg;
@@ -266,6 +268,7 @@ static CK_RV initialize(CK_VOID_PTR pInitArgs) {
     o.client_name = P11_CLIENT_NAME;
     o.call_timeout_ms = 300000; /* a backstop; the daemon has its own deadlines */
     o.on_notice = on_notice;
+    o.no_threads = a != NULL && (a->flags & CKF_LIBRARY_CANT_CREATE_OS_THREADS) != 0;
     ochsm_conn *conn = NULL;
     if (ochsm_conn_open(&o, &conn, &err) != OCHSM_OK) {
         if (err.code == OCHSM_ERR_CONNECT)
