@@ -18,6 +18,7 @@
  *    so it cannot be reused under a thread that is still in a system call.
  */
 #include "ochsm_client.h"
+#include "ochsm_trust.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -721,6 +722,8 @@ static int open_socket(const ochsm_conn_opts *o, ochsm_conn *c, uint32_t timeout
                                    o->socket_path, sizeof su.sun_path - 1);
         }
         snprintf(c->endpoint, sizeof c->endpoint, "%.159s", o->socket_path);
+        int trust = ochsm_trust_socket(o->socket_path, err);
+        if (trust != OCHSM_OK) return trust;
         memset(&su, 0, sizeof su);
         su.sun_family = AF_UNIX;
         memcpy(su.sun_path, o->socket_path, n + 1);
