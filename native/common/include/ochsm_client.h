@@ -114,6 +114,10 @@ typedef struct ochsm_response {
     uint8_t *body;       /* the whole response body (rv included), or NULL */
     size_t body_len;
     ochsm_reader result; /* rv 0: the result fields (ids >= 4), already checked against the schema */
+    /* 1 when no byte of the request reached the daemon (the connection was
+     * already broken, or failed before anything was written): the request may
+     * be sent again on a new connection without running twice. */
+    int unsent;
     /* private */
     char *remote_text;   /* "code\0message\0" of an error response */
     char local_message[OCHSM_ERROR_MESSAGE_MAX];

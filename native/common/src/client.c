@@ -436,7 +436,7 @@ static void keep_error_text(ochsm_response *r) {
 
 /* ───────────────────────────── sending ───────────────────────────── */
 
-enum { SEND_OK = 0, SEND_TIMEOUT_CLEAN = 1, SEND_TIMEOUT_PARTIAL = 2, SEND_ERROR = 3 };
+enum { SEND_OK = 0, SEND_TIMEOUT_CLEAN = 1, SEND_TIMEOUT_PARTIAL = 2, SEND_ERROR = 3, SEND_ERROR_CLEAN = 4 };
 
 /* Write header and body; with a deadline, never block past it. */
 static int send_frame(ochsm_conn *c, const uint8_t *hdr, const uint8_t *body, size_t len, const struct timespec *deadline,
@@ -489,7 +489,7 @@ static int send_frame(ochsm_conn *c, const uint8_t *hdr, const uint8_t *body, si
                 pthread_mutex_unlock(&c->mu);
                 if (rr < 0) {
                     *errno_out = EPIPE;
-                    return SEND_ERROR;
+                    return sent == 0 ? SEND_ERROR_CLEAN : SEND_ERROR;
                 }
             }
             continue;
@@ -502,7 +502,7 @@ static int send_frame(ochsm_conn *c, const uint8_t *hdr, const uint8_t *body, si
             continue;
         }
         *errno_out = n < 0 ? errno : EPIPE;
-        return SEND_ERROR;
+        return sent == 0 ? SEND_ERROR_CLEAN : SEND_ERROR;
     }
     return SEND_OK;
 }
@@ -546,6 +546,7 @@ int ochsm_call_timeout(ochsm_conn *c, uint16_t opcode, const void *body, size_t 
     pthread_mutex_lock(&c->mu);
     if (c->state != ST_OPEN) {
         local_fail(r, OCHSM_ERR_DEVICE, OCHSM_CKR_DEVICE_ERROR, "%s", c->broken);
+        r->unsent = 1;
         pthread_mutex_unlock(&c->mu);
         pthread_cond_destroy(&w->cv);
         free(w);
@@ -584,7 +585,7 @@ int ochsm_call_timeout(ochsm_conn *c, uint16_t opcode, const void *body, size_t 
         timed_out = 1;
     } else if (sent == SEND_TIMEOUT_PARTIAL) {
         conn_fail(c, "timed out after %u ms in the middle of sending a request to the client daemon at %s", timeout_ms, c->endpoint);
-    } else if (sent == SEND_ERROR) {
+    } else if (sent == SEND_ERROR || sent == SEND_ERROR_CLEAN) {
         conn_fail(c, "sending to the client daemon at %s failed: %s", c->endpoint, strerror(err_no));
     }
     while (!w->done && !timed_out) {
@@ -624,6 +625,7 @@ int ochsm_call_timeout(ochsm_conn *c, uint16_t opcode, const void *body, size_t 
                    c->endpoint, timeout_ms);
     } else if (w->status != OCHSM_OK) {
         local_fail(r, w->status, OCHSM_CKR_DEVICE_ERROR, "%s", c->broken);
+        r->unsent = sent == SEND_ERROR_CLEAN;
     }
     c->active--;
     if (c->active == 0) pthread_cond_broadcast(&c->idle_cv);

@@ -134,6 +134,7 @@ typedef struct p11_op {
 typedef struct p11_session {
     CK_SESSION_HANDLE handle;
     uint64_t remote; /* the application's cluster session (openSession), shared by all its sessions */
+    uint64_t lease_gen; /* which of the application's cluster sessions (they are numbered as opened) */
     CK_FLAGS flags;
     int busy;        /* a call is running on this session (under the lock) */
     int refs;        /* the table's reference + running calls (under the lock) */
@@ -154,6 +155,13 @@ void p11_session_free_all_unlocked(void);
 /* Forget the application's cluster session and its list of session objects
  * (C_Finalize; C_Initialize in a child after fork). */
 void p11_lease_reset_unlocked(void);
+/* The current cluster session and its number (1 when there is one); readable
+ * without the lock, for the reconnect. */
+int p11_lease_current(uint64_t *lease, uint64_t *gen);
+/* After a daemon restart the cluster no longer holds cluster session number
+ * gen: its PKCS #11 sessions answer CKR_SESSION_HANDLE_INVALID from now on, and
+ * the next C_OpenSession opens a new one. Takes no lock. */
+void p11_lease_lost(uint64_t gen);
 /* After a call created object h in session s: if the HSM says it is a session
  * object, remember that s owns it (destroyed when s closes). */
 void p11_track_new_object(p11_session *s, CK_OBJECT_HANDLE h);
