@@ -302,6 +302,17 @@ static CK_RV reconnect(p11_link *failed) {
     return CKR_OK;
 }
 
+/* Does opcode's request carry a Mechanism record? (From the generated schema.) */
+static int opcode_takes_mechanism(uint16_t opcode) {
+    const ochsm_op *op = ochsm_op_by_opcode(opcode);
+    if (op == NULL) return 0;
+    for (size_t i = 0; i < op->request->count; i++)
+        if (op->request->fields[i].type == OCHSM_T_RECORD && op->request->fields[i].record != NULL &&
+            strcmp(op->request->fields[i].record, "Mechanism") == 0)
+            return 1;
+    return 0;
+}
+
 CK_RV p11_call(uint16_t opcode, ochsm_builder *b, ochsm_response *r) {
     const uint8_t *body;
     size_t len;
@@ -340,6 +351,25 @@ CK_RV p11_call(uint16_t opcode, ochsm_builder *b, ochsm_response *r) {
                 ochsm_response_code(r), ochsm_response_message(r));
     }
     return (CK_RV)r->rv;
+}
+
+CK_RV p11_request(CK_SESSION_HANDLE h, uint16_t opcode, const CK_MECHANISM *pMechanism, p11_build_fn build, p11_parse_fn parse,
+                  void *ctx) {
+    p11_req q;
+    memset(&q, 0, sizeof q);
+    q.ctx = ctx;
+    CK_RV rv = p11_session_acquire(h, &q.s);
+    if (rv != CKR_OK) return rv;
+    ochsm_builder_init(&q.b, NULL);
+    if (pMechanism != NULL || opcode_takes_mechanism(opcode)) rv = p11_mech_from(pMechanism, &q.m);
+    if (rv == CKR_OK) rv = build(&q);
+    if (rv == CKR_OK) rv = p11_call(opcode, &q.b, &q.r);
+    if (rv == CKR_OK && parse != NULL) rv = parse(&q);
+    ochsm_response_free(&q.r);
+    ochsm_builder_free(&q.b);
+    p11_mech_free(&q.m);
+    p11_session_release(q.s);
+    return rv;
 }
 
 int p11_result_field(ochsm_response *r, uint16_t id, ochsm_field *f) {
