@@ -46,12 +46,25 @@ test: build
 # ─── native: the shared C client (native/common), libc and pthreads only ───
 # dist/native/libochsm_common.a is linked into the PKCS#11 module and the OpenSSL engine.
 NATIVE_CFLAGS := -O2 -g -fPIC -Wall -Wextra -Werror -std=c11 -D_GNU_SOURCE -pthread
-NATIVE_INC := -Inative/common/include
+# The opcode table and field ids in C are generated from the OPS table of
+# packages/protocol/src/messages.ts (compiled on its own) into dist/native/gen.
+NATIVE_GEN := dist/native/gen
+NATIVE_GEN_HDRS := $(NATIVE_GEN)/ochsm_schema_gen.h $(NATIVE_GEN)/ochsm_schema_tables.inc
+NATIVE_INC := -Inative/common/include -I$(NATIVE_GEN)
 NATIVE_SRCS := $(wildcard native/common/src/*.c)
-NATIVE_HDRS := $(wildcard native/common/include/*.h)
+NATIVE_HDRS := $(wildcard native/common/include/*.h) $(NATIVE_GEN_HDRS)
 NATIVE_OBJS := $(patsubst native/common/src/%.c,dist/native/obj/common/%.o,$(NATIVE_SRCS))
 
 native: dist/native/libochsm_common.a
+
+$(NATIVE_GEN)/protocol/messages.js: $(wildcard packages/protocol/src/*.ts) | node_modules/.installed
+	$(NODE) node_modules/typescript/bin/tsc --target ES2022 --module NodeNext --moduleResolution NodeNext --lib ES2022 \
+	  --types node --strict --skipLibCheck --rootDir packages/protocol/src --outDir $(NATIVE_GEN)/protocol \
+	  packages/protocol/src/messages.ts
+
+$(NATIVE_GEN_HDRS) &: native/common/gen/gen_schema.mjs $(NATIVE_GEN)/protocol/messages.js
+	$(NODE) native/common/gen/gen_schema.mjs $(NATIVE_GEN)/protocol/messages.js $(NATIVE_GEN)
+	@touch $(NATIVE_GEN_HDRS)
 
 dist/native/obj/common/%.o: native/common/src/%.c $(NATIVE_HDRS)
 	@mkdir -p $(@D)

@@ -18,11 +18,15 @@
  *   USER_KEK_HANDLE  key handle 1..2^53-1                   (default: none)
  *   SESSION_MODE     HOST | APPLICATION (any case)          (default HOST)
  *
- * Lookup (DESIGN §4): the current working directory, then the folder of the
- * executable (/proc/self/exe), then the file named by the environment
- * variable AZCLOUDHSM_APPLICATION_CFG. The first file that exists is read; if
- * it is invalid, that is the error (no fall-through). When none exists, the
- * error lists every path tried.
+ * Lookup: the current working directory, then the folder of the executable
+ * (/proc/self/exe), then the file named by the environment variable
+ * AZCLOUDHSM_APPLICATION_CFG, then the product's own copy,
+ * /opt/azurecloudhsm/bin/azcloudhsm_application.cfg (for daemons such as
+ * ssh-agent, systemd services and nginx workers, whose working directory is /).
+ * The first file that exists is read; if it is invalid, or not trusted (owned
+ * by another user than this process's or root, or writable by group or
+ * others: ochsm_trust.h), that is the error (no fall-through). When none
+ * exists, the error lists every path tried.
  *
  * No global state. ochsm_appcfg_find reads the environment and the working
  * directory of the process, so it must not race with setenv() or chdir().
@@ -39,6 +43,7 @@ extern "C" {
 
 #define OCHSM_APPCFG_FILE "azcloudhsm_application.cfg"
 #define OCHSM_APPCFG_ENV "AZCLOUDHSM_APPLICATION_CFG"
+#define OCHSM_APPCFG_PRODUCT_DIR "/opt/azurecloudhsm/bin"
 #define OCHSM_SOCKET_FILE "azcloudhsm_client.sock"
 #define OCHSM_SOCKET_PATH_MAX 107 /* sockaddr_un.sun_path holds 108 bytes with the NUL */
 #define OCHSM_APPCFG_PATH_MAX 4096
@@ -74,6 +79,9 @@ int ochsm_appcfg_find(ochsm_appcfg *out, ochsm_error *err);
 /* The same lookup with the three places given (each may be NULL: unknown or
  * unset), for tests and for callers that know better. */
 int ochsm_appcfg_find_in(const char *cwd, const char *exe_dir, const char *env_path, ochsm_appcfg *out, ochsm_error *err);
+/* The same with the fourth place, the product's copy (NULL: not tried). */
+int ochsm_appcfg_find_in4(const char *cwd, const char *exe_dir, const char *env_path, const char *product_path, ochsm_appcfg *out,
+                          ochsm_error *err);
 
 /* Fill the endpoint of connection options from a cfg (socket type, path, port). */
 void ochsm_appcfg_conn_opts(const ochsm_appcfg *cfg, ochsm_conn_opts *o);

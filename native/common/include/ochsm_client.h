@@ -63,6 +63,13 @@ typedef struct ochsm_conn_opts {
     const ochsm_limits *limits;  /* NULL: docs/protocol.md §4 defaults */
     ochsm_notice_fn on_notice;   /* optional */
     void *notice_ctx;
+    /* 1: start no thread. The calling threads read the answers themselves
+     * (the first waiter becomes the reader and hands the role on when its own
+     * answer arrives; a writer that finds the socket full drains it first), for
+     * applications that forbid a library to create threads (PKCS #11
+     * CKF_LIBRARY_CANT_CREATE_OS_THREADS). Notices then run on whichever
+     * calling thread reads them. */
+    int no_threads;
 } ochsm_conn_opts;
 
 void ochsm_conn_opts_init(ochsm_conn_opts *o);
@@ -107,6 +114,10 @@ typedef struct ochsm_response {
     uint8_t *body;       /* the whole response body (rv included), or NULL */
     size_t body_len;
     ochsm_reader result; /* rv 0: the result fields (ids >= 4), already checked against the schema */
+    /* 1 when no byte of the request reached the daemon (the connection was
+     * already broken, or failed before anything was written): the request may
+     * be sent again on a new connection without running twice. */
+    int unsent;
     /* private */
     char *remote_text;   /* "code\0message\0" of an error response */
     char local_message[OCHSM_ERROR_MESSAGE_MAX];

@@ -1,6 +1,7 @@
 /*
  * ochsm_schema.h: the message schemas of docs/protocol.md §6 as data, the C
- * twin of OPS and NOTICES in packages/protocol/src/messages.ts.
+ * twin of OPS and NOTICES in packages/protocol/src/messages.ts, generated from
+ * it at build time (native/common/gen/gen_schema.mjs).
  *
  * The table says which fields each request, response and notice carries (id,
  * type, optional, per-field list bound). It is checked against messages.ts by
@@ -19,53 +20,11 @@
 extern "C" {
 #endif
 
-/* Opcodes (§6.2). */
-#define OCHSM_OP_HELLO 0x0001
-#define OCHSM_OP_LOGIN 0x0010
-#define OCHSM_OP_LOGOUT 0x0011
-#define OCHSM_OP_LOGIN_STATUS 0x0012
-#define OCHSM_OP_OPEN_SESSION 0x0020
-#define OCHSM_OP_CLOSE_SESSION 0x0021
-#define OCHSM_OP_CREATE_OBJECT 0x0100
-#define OCHSM_OP_COPY_OBJECT 0x0101
-#define OCHSM_OP_DESTROY_OBJECT 0x0102
-#define OCHSM_OP_GET_ATTRIBUTE_VALUE 0x0103
-#define OCHSM_OP_SET_ATTRIBUTE_VALUE 0x0104
-#define OCHSM_OP_FIND_OBJECTS 0x0105
-#define OCHSM_OP_SHARE_KEY 0x0106
-#define OCHSM_OP_KEY_INFO 0x0107
-#define OCHSM_OP_GENERATE_KEY 0x0200
-#define OCHSM_OP_GENERATE_KEY_PAIR 0x0201
-#define OCHSM_OP_SIGN 0x0202
-#define OCHSM_OP_VERIFY 0x0203
-#define OCHSM_OP_ENCRYPT 0x0204
-#define OCHSM_OP_DECRYPT 0x0205
-#define OCHSM_OP_DIGEST 0x0206
-#define OCHSM_OP_WRAP_KEY 0x0207
-#define OCHSM_OP_UNWRAP_KEY 0x0208
-#define OCHSM_OP_DERIVE_KEY 0x0209
-#define OCHSM_OP_GENERATE_RANDOM 0x020A
-#define OCHSM_OP_MECHANISM_LIST 0x020B
-#define OCHSM_OP_MECHANISM_INFO 0x020C
-#define OCHSM_OP_CREATE_USER 0x0300
-#define OCHSM_OP_DELETE_USER 0x0301
-#define OCHSM_OP_CHANGE_PASSWORD 0x0302
-#define OCHSM_OP_LIST_USERS 0x0303
-#define OCHSM_OP_UNLOCK_USER 0x0304
-#define OCHSM_OP_GET_CLUSTER_INFO 0x0400
-#define OCHSM_OP_STATUS 0x0401
-#define OCHSM_OP_AUDIT_RECORDS 0x0402
-#define OCHSM_OP_AUDIT_VERIFY 0x0403
-#define OCHSM_OP_GET_CERT_REQ 0x0404
-#define OCHSM_OP_STORE_CERT 0x0405
-#define OCHSM_OP_GET_CERT 0x0406
-
-/* Notices (kind 3, server to client). */
-#define OCHSM_NOTICE_LOGIN_CHANGED 0x0040
-#define OCHSM_NOTICE_GOODBYE 0x0041
-
-/* Field 255 of every mutating request: the idempotency key (§6). */
-#define OCHSM_F_REQUEST_ID 255
+/* Opcodes (OCHSM_OP_*), notices (OCHSM_NOTICE_*), OCHSM_F_REQUEST_ID and the
+ * field ids of every request (OCHSM_Q_<OP>_<FIELD>), response
+ * (OCHSM_R_<OP>_<FIELD>), notice (OCHSM_N_*) and record (OCHSM_REC_*),
+ * generated at build time from messages.ts into dist/native/gen (make native). */
+#include "ochsm_schema_gen.h"
 
 /* Numbers above this are refused (ERR_ARGUMENTS_BAD), as the TypeScript side does. */
 #define OCHSM_MAX_SAFE_INTEGER 9007199254740991ULL

@@ -5,6 +5,7 @@
  * character that makes a value invalid.
  */
 #include "ochsm_appcfg.h"
+#include "ochsm_trust.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -293,6 +294,11 @@ int ochsm_appcfg_load(const char *path, ochsm_appcfg *out, ochsm_error *err) {
         return ochsm_error_set(err, OCHSM_ERR_CONFIG, "%.3000s: cannot read the configuration file: %s", path,
                                dir ? "is a directory" : "not a regular file");
     }
+    int trust = ochsm_trust_cfg(&st, path, err);
+    if (trust != OCHSM_OK) {
+        close(fd);
+        return trust;
+    }
     if (st.st_size > MAX_FILE_BYTES) {
         close(fd);
         return ochsm_error_set(err, OCHSM_ERR_CONFIG, "%.3000s: the file is larger than %d bytes; it is not an application cfg", path,
@@ -339,16 +345,23 @@ int ochsm_appcfg_load(const char *path, ochsm_appcfg *out, ochsm_error *err) {
 }
 
 /* Append to the "tried" list, keeping it NUL-terminated and bounded. */
-static void tried_add(char *buf, size_t size, const char *fmt, const char *a, const char *b) {
+/* noinline: truncation is intended here, and an inlined constant format makes GCC warn about it. */
+__attribute__((noinline)) static void tried_add(char *buf, size_t size, const char *fmt, const char *a, const char *b) {
     size_t n = strlen(buf);
     if (n + 1 >= size) return;
     snprintf(buf + n, size - n, fmt, a, b);
 }
 
 int ochsm_appcfg_find_in(const char *cwd, const char *exe_dir, const char *env_path, ochsm_appcfg *out, ochsm_error *err) {
-    char cand[3][OCHSM_APPCFG_PATH_MAX];
-    const char *what[3] = {"working directory", "executable's folder", "$" OCHSM_APPCFG_ENV};
-    int have[3] = {0, 0, 0};
+    return ochsm_appcfg_find_in4(cwd, exe_dir, env_path, NULL, out, err);
+}
+
+int ochsm_appcfg_find_in4(const char *cwd, const char *exe_dir, const char *env_path, const char *product_path, ochsm_appcfg *out,
+                          ochsm_error *err) {
+    char cand[4][OCHSM_APPCFG_PATH_MAX];
+    const char *what[4] = {"working directory", "executable's folder", "$" OCHSM_APPCFG_ENV, "the product's folder"};
+    int have[4] = {0, 0, 0, 0};
+    int places = product_path != NULL ? 4 : 3;
     char tried[OCHSM_ERROR_MESSAGE_MAX - 200];
     tried[0] = '\0';
     if (out == NULL) return ochsm_error_set(err, OCHSM_ERR_ARGUMENTS_BAD, "ochsm_appcfg_find: NULL argument");
@@ -365,7 +378,11 @@ int ochsm_appcfg_find_in(const char *cwd, const char *exe_dir, const char *env_p
         resolve_path(cwd != NULL && cwd[0] == '/' ? cwd : "/", env_path, strlen(env_path), cand[2], sizeof cand[2]) == 0) {
         have[2] = 1;
     }
-    for (int i = 0; i < 3; i++) {
+    if (product_path != NULL && product_path[0] == '/' && strlen(product_path) < sizeof cand[3]) {
+        memcpy(cand[3], product_path, strlen(product_path) + 1);
+        have[3] = 1;
+    }
+    for (int i = 0; i < places; i++) {
         const char *sep = tried[0] != '\0' ? "; " : "";
         if (!have[i]) {
             tried_add(tried, sizeof tried, i == 2 ? "%s%s not set" : "%s%s unknown", sep, what[i]);
@@ -385,8 +402,8 @@ int ochsm_appcfg_find_in(const char *cwd, const char *exe_dir, const char *env_p
         if (e != ENOENT && e != ENOTDIR) tried_add(tried, sizeof tried, "%s%s", strerror(e), "");
     }
     return ochsm_error_set(err, OCHSM_ERR_NOT_FOUND,
-                           OCHSM_APPCFG_FILE " is not present (Cannot find file). Tried: %s. Copy it from /opt/azurecloudhsm/bin next to the "
-                           "application, or set " OCHSM_APPCFG_ENV " to its path",
+                           OCHSM_APPCFG_FILE " is not present (Cannot find file). Tried: %s. Put it in " OCHSM_APPCFG_PRODUCT_DIR
+                           " or next to the application, or set " OCHSM_APPCFG_ENV " to its path",
                            tried);
 }
 
@@ -405,7 +422,7 @@ int ochsm_appcfg_find(ochsm_appcfg *out, ochsm_error *err) {
             exe_p = exe;
         }
     }
-    return ochsm_appcfg_find_in(cwd_p, exe_p, getenv(OCHSM_APPCFG_ENV), out, err);
+    return ochsm_appcfg_find_in4(cwd_p, exe_p, getenv(OCHSM_APPCFG_ENV), OCHSM_APPCFG_PRODUCT_DIR "/" OCHSM_APPCFG_FILE, out, err);
 }
 
 void ochsm_appcfg_conn_opts(const ochsm_appcfg *cfg, ochsm_conn_opts *o) {

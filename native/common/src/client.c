@@ -18,6 +18,7 @@
  *    so it cannot be reused under a thread that is still in a system call.
  */
 #include "ochsm_client.h"
+#include "ochsm_trust.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -51,6 +52,7 @@ struct waiter {
     uint16_t resp_opcode;
     uint8_t *body;
     size_t body_len;
+    int sleeping;         /* in pthread_cond_wait (no_threads: may be asked to read) */
     pthread_cond_t cv;
     struct waiter *next;
 };
@@ -78,11 +80,18 @@ struct ochsm_conn {
     void *notice_ctx;
     char server[256];
     char endpoint[160];
-    /* The reader thread's buffers live here, not on its stack, so that the
-     * child of a fork (where that thread does not exist) can free them. */
+    /* The read side's buffers live here, not on a stack, so that the child
+     * of a fork (where the reader thread does not exist) can free them, and
+     * so that in no_threads mode a partial frame stays for the next reader. */
     uint8_t *rbuf;
     ochsm_frame_reader fr;
+    /* no_threads mode: no reader thread; `reading` (under mu) says that one
+     * calling thread holds the read side (rbuf, fr) right now. */
+    int no_threads;
+    int reading;
 };
+
+#define RBUF_BYTES 65536
 
 static atomic_uint fork_generation;
 
@@ -268,64 +277,106 @@ static int dispatch(ochsm_conn *c, const ochsm_header *h, uint8_t *body, size_t 
     return 0;
 }
 
+/*
+ * Read what the socket has and dispatch every whole frame. Only the thread
+ * that holds the read side calls it (the reader thread, or in no_threads mode
+ * the caller that set c->reading). ms < 0: block until data; otherwise wait
+ * at most ms. Returns 1 when bytes were read, 0 when none came in time, -1
+ * when the connection is over (why filled).
+ */
+static int read_some(ochsm_conn *c, int ms, char *why, size_t why_size) {
+    ochsm_error e;
+    if (ms >= 0) {
+        struct pollfd p = {c->fd, POLLIN, 0};
+        int pn = poll(&p, 1, ms);
+        if (pn < 0 && errno == EINTR) return 0;
+        if (pn < 0) {
+            snprintf(why, why_size, "waiting for the client daemon at %s failed: %s", c->endpoint, strerror(errno));
+            return -1;
+        }
+        if (pn == 0) return 0;
+    }
+    ssize_t n = recv(c->fd, c->rbuf, RBUF_BYTES, ms >= 0 ? MSG_DONTWAIT : 0);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+    if (n < 0) {
+        snprintf(why, why_size, "reading from the client daemon at %s failed: %s", c->endpoint, strerror(errno));
+        return -1;
+    }
+    if (n == 0) {
+        int partial = ochsm_frame_reader_end(&c->fr, &e) != OCHSM_OK;
+        pthread_mutex_lock(&c->mu);
+        if (c->goodbye[0] != '\0') {
+            snprintf(why, why_size, "the client daemon at %s closed the connection: %s", c->endpoint, c->goodbye);
+        } else {
+            snprintf(why, why_size, "the client daemon at %s closed the connection%s", c->endpoint,
+                     partial ? " in the middle of a frame" : "");
+        }
+        pthread_mutex_unlock(&c->mu);
+        return -1;
+    }
+    size_t off = 0;
+    while (off < (size_t)n) {
+        size_t used = 0;
+        int rc = ochsm_frame_reader_push(&c->fr, c->rbuf + off, (size_t)n - off, &used, &e);
+        off += used;
+        if (rc < 0) {
+            snprintf(why, why_size, "the client daemon at %s sent a malformed frame (%s): %.600s", c->endpoint,
+                     ochsm_status_name(e.code), e.message);
+            return -1;
+        }
+        if (rc == 1) {
+            ochsm_header h;
+            uint8_t *body;
+            size_t len;
+            ochsm_frame_reader_take(&c->fr, &h, &body, &len);
+            if (dispatch(c, &h, body, len, why, why_size) != 0) return -1;
+        }
+    }
+    return 1;
+}
+
 static void *reader_main(void *arg) {
     ochsm_conn *c = arg;
-    ochsm_frame_reader *fr = &c->fr;
-    ochsm_error e;
     char why[OCHSM_ERROR_MESSAGE_MAX];
-    uint8_t *buf = c->rbuf = malloc(65536);
-    ochsm_frame_reader_init(fr, &c->limits);
     why[0] = '\0';
-    if (buf == NULL) {
-        snprintf(why, sizeof why, "no memory for the connection's read buffer");
-        goto out;
+    while (read_some(c, -1, why, sizeof why) >= 0) {
     }
-    for (;;) {
-        ssize_t n = recv(c->fd, buf, 65536, 0);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            snprintf(why, sizeof why, "reading from the client daemon at %s failed: %s", c->endpoint, strerror(errno));
-            break;
-        }
-        if (n == 0) {
-            int partial = ochsm_frame_reader_end(fr, &e) != OCHSM_OK;
-            pthread_mutex_lock(&c->mu);
-            if (c->goodbye[0] != '\0') {
-                snprintf(why, sizeof why, "the client daemon at %s closed the connection: %s", c->endpoint, c->goodbye);
-            } else {
-                snprintf(why, sizeof why, "the client daemon at %s closed the connection%s", c->endpoint,
-                         partial ? " in the middle of a frame" : "");
-            }
-            pthread_mutex_unlock(&c->mu);
-            break;
-        }
-        size_t off = 0;
-        while (off < (size_t)n) {
-            size_t used = 0;
-            int rc = ochsm_frame_reader_push(fr, buf + off, (size_t)n - off, &used, &e);
-            off += used;
-            if (rc < 0) {
-                snprintf(why, sizeof why, "the client daemon at %s sent a malformed frame (%s): %.600s", c->endpoint,
-                         ochsm_status_name(e.code), e.message);
-                goto out;
-            }
-            if (rc == 1) {
-                ochsm_header h;
-                uint8_t *body;
-                size_t len;
-                ochsm_frame_reader_take(fr, &h, &body, &len);
-                if (dispatch(c, &h, body, len, why, sizeof why) != 0) goto out;
-            }
-        }
-    }
-out:
-    free(buf);
-    c->rbuf = NULL;
-    ochsm_frame_reader_free(fr);
     pthread_mutex_lock(&c->mu);
     conn_fail(c, "%s", why);
     pthread_mutex_unlock(&c->mu);
     return NULL;
+}
+
+/*
+ * no_threads mode, mu held, the read side just released: wake one caller that
+ * sleeps waiting for its answer, so that it takes the read side over. (A
+ * caller still sending checks c->reading itself before it sleeps.)
+ */
+static void hand_off_reading(ochsm_conn *c) {
+    for (size_t i = 0; i < NBUCKETS; i++) {
+        for (struct waiter *w = c->buckets[i]; w != NULL; w = w->next) {
+            if (w->sleeping && !w->done && !w->abandoned) {
+                pthread_cond_signal(&w->cv);
+                return;
+            }
+        }
+    }
+}
+
+/* no_threads mode: take the read side if nobody holds it. mu not held. */
+static int claim_reading(ochsm_conn *c) {
+    pthread_mutex_lock(&c->mu);
+    int got = c->state == ST_OPEN && !c->reading;
+    if (got) c->reading = 1;
+    pthread_mutex_unlock(&c->mu);
+    return got;
+}
+
+/* no_threads mode: give the read side back after read_some answered rr. mu held. */
+static void release_reading(ochsm_conn *c, int rr, const char *why) {
+    c->reading = 0;
+    if (rr < 0) conn_fail(c, "%s", why);
+    hand_off_reading(c);
 }
 
 /* ───────────────────────────── responses ───────────────────────────── */
@@ -385,7 +436,7 @@ static void keep_error_text(ochsm_response *r) {
 
 /* ───────────────────────────── sending ───────────────────────────── */
 
-enum { SEND_OK = 0, SEND_TIMEOUT_CLEAN = 1, SEND_TIMEOUT_PARTIAL = 2, SEND_ERROR = 3 };
+enum { SEND_OK = 0, SEND_TIMEOUT_CLEAN = 1, SEND_TIMEOUT_PARTIAL = 2, SEND_ERROR = 3, SEND_ERROR_CLEAN = 4 };
 
 /* Write header and body; with a deadline, never block past it. */
 static int send_frame(ochsm_conn *c, const uint8_t *hdr, const uint8_t *body, size_t len, const struct timespec *deadline,
@@ -412,12 +463,37 @@ static int send_frame(ochsm_conn *c, const uint8_t *hdr, const uint8_t *body, si
         memset(&m, 0, sizeof m);
         m.msg_iov = iov;
         m.msg_iovlen = (size_t)n_iov;
-        ssize_t n = sendmsg(c->fd, &m, MSG_NOSIGNAL | (deadline != NULL ? MSG_DONTWAIT : 0));
+        ssize_t n = sendmsg(c->fd, &m, MSG_NOSIGNAL | (deadline != NULL || c->no_threads ? MSG_DONTWAIT : 0));
         if (n > 0) {
             sent += (size_t)n;
             continue;
         }
         if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && c->no_threads) {
+            /* No reader thread drains the socket: while the daemon cannot take
+             * more, read its answers (if no other caller is reading), so that
+             * a daemon blocked writing to us never deadlocks against this write.
+             * Without the read side, look again every 50 ms. */
+            int ms = deadline != NULL ? ms_left(deadline) : -1;
+            if (deadline != NULL && ms == 0) return sent == 0 ? SEND_TIMEOUT_CLEAN : SEND_TIMEOUT_PARTIAL;
+            int reader = claim_reading(c);
+            struct pollfd p = {c->fd, (short)(POLLOUT | (reader ? POLLIN : 0)), 0};
+            int pn = poll(&p, 1, reader ? ms : (ms < 0 || ms > 50 ? 50 : ms));
+            if (reader) {
+                char why[OCHSM_ERROR_MESSAGE_MAX];
+                int rr = 0;
+                why[0] = '\0';
+                if (pn > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR))) rr = read_some(c, 0, why, sizeof why);
+                pthread_mutex_lock(&c->mu);
+                release_reading(c, rr, why);
+                pthread_mutex_unlock(&c->mu);
+                if (rr < 0) {
+                    *errno_out = EPIPE;
+                    return sent == 0 ? SEND_ERROR_CLEAN : SEND_ERROR;
+                }
+            }
+            continue;
+        }
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && deadline != NULL) {
             int ms = ms_left(deadline);
             if (ms == 0) return sent == 0 ? SEND_TIMEOUT_CLEAN : SEND_TIMEOUT_PARTIAL;
@@ -426,7 +502,7 @@ static int send_frame(ochsm_conn *c, const uint8_t *hdr, const uint8_t *body, si
             continue;
         }
         *errno_out = n < 0 ? errno : EPIPE;
-        return SEND_ERROR;
+        return sent == 0 ? SEND_ERROR_CLEAN : SEND_ERROR;
     }
     return SEND_OK;
 }
@@ -470,6 +546,7 @@ int ochsm_call_timeout(ochsm_conn *c, uint16_t opcode, const void *body, size_t 
     pthread_mutex_lock(&c->mu);
     if (c->state != ST_OPEN) {
         local_fail(r, OCHSM_ERR_DEVICE, OCHSM_CKR_DEVICE_ERROR, "%s", c->broken);
+        r->unsent = 1;
         pthread_mutex_unlock(&c->mu);
         pthread_cond_destroy(&w->cv);
         free(w);
@@ -508,10 +585,29 @@ int ochsm_call_timeout(ochsm_conn *c, uint16_t opcode, const void *body, size_t 
         timed_out = 1;
     } else if (sent == SEND_TIMEOUT_PARTIAL) {
         conn_fail(c, "timed out after %u ms in the middle of sending a request to the client daemon at %s", timeout_ms, c->endpoint);
-    } else if (sent == SEND_ERROR) {
+    } else if (sent == SEND_ERROR || sent == SEND_ERROR_CLEAN) {
         conn_fail(c, "sending to the client daemon at %s failed: %s", c->endpoint, strerror(err_no));
     }
     while (!w->done && !timed_out) {
+        if (c->no_threads && !c->reading && c->state == ST_OPEN) {
+            /* No reader thread: the first caller waiting reads for everyone
+             * until its own answer is in, then hands the read side on. */
+            char why[OCHSM_ERROR_MESSAGE_MAX];
+            int ms = dl != NULL ? ms_left(dl) : -1;
+            int rr = 0;
+            why[0] = '\0';
+            c->reading = 1;
+            pthread_mutex_unlock(&c->mu);
+            if (ms != 0) rr = read_some(c, ms, why, sizeof why);
+            pthread_mutex_lock(&c->mu);
+            if (!w->done && rr >= 0 && dl != NULL && ms_left(dl) == 0) {
+                w->abandoned = 1;
+                timed_out = 1;
+            }
+            release_reading(c, rr, why);
+            continue;
+        }
+        w->sleeping = 1;
         if (dl != NULL) {
             int wr = pthread_cond_timedwait(&w->cv, &c->mu, dl);
             if (wr == ETIMEDOUT && !w->done) {
@@ -521,6 +617,7 @@ int ochsm_call_timeout(ochsm_conn *c, uint16_t opcode, const void *body, size_t 
         } else {
             pthread_cond_wait(&w->cv, &c->mu);
         }
+        w->sleeping = 0;
     }
     int abandoned = w->abandoned;
     if (timed_out) {
@@ -528,6 +625,7 @@ int ochsm_call_timeout(ochsm_conn *c, uint16_t opcode, const void *body, size_t 
                    c->endpoint, timeout_ms);
     } else if (w->status != OCHSM_OK) {
         local_fail(r, w->status, OCHSM_CKR_DEVICE_ERROR, "%s", c->broken);
+        r->unsent = sent == SEND_ERROR_CLEAN;
     }
     c->active--;
     if (c->active == 0) pthread_cond_broadcast(&c->idle_cv);
@@ -626,6 +724,8 @@ static int open_socket(const ochsm_conn_opts *o, ochsm_conn *c, uint32_t timeout
                                    o->socket_path, sizeof su.sun_path - 1);
         }
         snprintf(c->endpoint, sizeof c->endpoint, "%.159s", o->socket_path);
+        int trust = ochsm_trust_socket(o->socket_path, err);
+        if (trust != OCHSM_OK) return trust;
         memset(&su, 0, sizeof su);
         su.sun_family = AF_UNIX;
         memcpy(su.sun_path, o->socket_path, n + 1);
@@ -667,6 +767,8 @@ static int open_socket(const ochsm_conn_opts *o, ochsm_conn *c, uint32_t timeout
 }
 
 static void conn_free(ochsm_conn *c) {
+    free(c->rbuf);
+    ochsm_frame_reader_free(&c->fr);
     pthread_mutex_destroy(&c->mu);
     pthread_mutex_destroy(&c->wmu);
     pthread_cond_destroy(&c->idle_cv);
@@ -736,6 +838,8 @@ int ochsm_conn_open(const ochsm_conn_opts *opts, ochsm_conn **out, ochsm_error *
     c->call_timeout_ms = opts->call_timeout_ms;
     c->on_notice = opts->on_notice;
     c->notice_ctx = opts->notice_ctx;
+    c->no_threads = opts->no_threads != 0;
+    ochsm_frame_reader_init(&c->fr, &c->limits);
     pthread_mutex_init(&c->mu, NULL);
     pthread_mutex_init(&c->wmu, NULL);
     pthread_condattr_init(&c->cattr);
@@ -743,10 +847,24 @@ int ochsm_conn_open(const ochsm_conn_opts *opts, ochsm_conn **out, ochsm_error *
     pthread_cond_init(&c->idle_cv, &c->cattr);
     uint32_t timeout = opts->connect_timeout_ms ? opts->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
 
+    c->rbuf = malloc(RBUF_BYTES);
+    if (c->rbuf == NULL) {
+        conn_free(c);
+        return ochsm_error_set(err, OCHSM_ERR_NO_MEMORY, "no memory for the connection's read buffer");
+    }
     int rc = open_socket(opts, c, timeout, err);
     if (rc != OCHSM_OK) {
         conn_free(c);
         return rc;
+    }
+    if (c->no_threads) {
+        rc = hello(c, opts->client_name != NULL ? opts->client_name : "ochsm-c", timeout, err);
+        if (rc != OCHSM_OK) {
+            ochsm_conn_close(c);
+            return rc;
+        }
+        *out = c;
+        return OCHSM_OK;
     }
     /* The reader runs with every signal blocked: the application's handlers
      * stay on the application's threads. */

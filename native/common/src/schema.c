@@ -1,7 +1,8 @@
 /*
  * schema.c: the opcode table of docs/protocol.md §6.2 (OPS and NOTICES of
- * packages/protocol/src/messages.ts) and the schema checks that messages.ts
- * applies after the TLV decoder. test_wire.c compares this table with
+ * packages/protocol/src/messages.ts, generated from it at build time by
+ * native/common/gen/gen_schema.mjs) and the schema checks that messages.ts
+ * applies after the TLV decoder. test_wire.c still compares the table with
  * messages.ts field by field.
  */
 #include "ochsm_schema.h"
@@ -10,23 +11,6 @@
 #include <string.h>
 
 #define FLD(n, i, t, o, m, rn, rs) {n, i, t, o, m, rn, rs}
-#define U64(n, i) FLD(n, i, OCHSM_T_U64, 0, 0, NULL, NULL)
-#define U64_(n, i) FLD(n, i, OCHSM_T_U64, 1, 0, NULL, NULL)
-#define BYTES(n, i) FLD(n, i, OCHSM_T_BYTES, 0, 0, NULL, NULL)
-#define BYTES_(n, i) FLD(n, i, OCHSM_T_BYTES, 1, 0, NULL, NULL)
-#define STR(n, i) FLD(n, i, OCHSM_T_STRING, 0, 0, NULL, NULL)
-#define STR_(n, i) FLD(n, i, OCHSM_T_STRING, 1, 0, NULL, NULL)
-#define BOOL(n, i) FLD(n, i, OCHSM_T_BOOL, 0, 0, NULL, NULL)
-#define BOOL_(n, i) FLD(n, i, OCHSM_T_BOOL, 1, 0, NULL, NULL)
-#define ATTRS(n, i) FLD(n, i, OCHSM_T_ATTRS, 0, 0, NULL, NULL)
-#define U64S(n, i, m) FLD(n, i, OCHSM_T_U64LIST, 0, m, NULL, NULL)
-#define U64S_(n, i, m) FLD(n, i, OCHSM_T_U64LIST, 1, m, NULL, NULL)
-#define STRS(n, i, m) FLD(n, i, OCHSM_T_STRINGS, 0, m, NULL, NULL)
-#define REC(n, i, rn, rs) FLD(n, i, OCHSM_T_RECORD, 0, 0, rn, &rs)
-#define RECS(n, i, rn, rs) FLD(n, i, OCHSM_T_RECORDS, 0, 0, rn, &rs)
-#define RECS_(n, i, rn, rs) FLD(n, i, OCHSM_T_RECORDS, 1, 0, rn, &rs)
-#define SESSION U64_("session", 1)
-#define REQID STR_("requestId", OCHSM_F_REQUEST_ID)
 
 #define SCHEMA(name, ...)                                       \
     static const ochsm_field_spec name##_f[] = {__VA_ARGS__};   \
@@ -34,128 +18,9 @@
 
 static const ochsm_schema EMPTY = {NULL, 0};
 
-/* ───────────── records (§6.1) ───────────── */
-
-SCHEMA(MECHANISM, U64("mechanism", 1), BYTES_("iv", 2), U64_("counterBits", 3), BYTES_("aad", 4), U64_("tagBits", 5),
-       U64_("hashAlg", 6), U64_("mgf", 7), U64_("saltLen", 8), BYTES_("sourceData", 9), U64_("kdf", 10),
-       BYTES_("sharedData", 11), BYTES_("publicData", 12), U64_("aesKeyBits", 13), U64_("length", 14));
-SCHEMA(USER_INFO, U64("id", 1), STR("user", 2), STR("role", 3), BOOL("locked", 4), U64("failures", 5));
-SCHEMA(NODE_INFO, U64("id", 1), STR("hostname", 2), U64("port", 3));
-SCHEMA(NODE_STATUS, U64("id", 1), STR("hostname", 2), U64("port", 3), STR("state", 4), U64_("inFlight", 5));
-SCHEMA(AUDIT_RECORD, U64("seq", 1), U64("time", 2), STR("user", 3), STR("role", 4), STR("action", 5),
-       U64S_("handles", 6, 0), U64_("mechanism", 7), STR_("detail", 8), STR("result", 9), STR("prev", 10),
-       STR("hash", 11));
-
-#define MECH REC("mechanism", 2, "Mechanism", MECHANISM)
-
-/* ───────────── requests and responses (§6.2) ───────────── */
-
-SCHEMA(hello_q, U64S("versions", 1, 0), STR_("client", 2));
-SCHEMA(hello_r, U64("version", 4), STR("server", 5), U64("maxBody", 6), U64_("node", 7));
-SCHEMA(login_q, STR("user", 1), STR("password", 2), STR_("role", 3));
-SCHEMA(login_r, STR("user", 4), STR("role", 5));
-SCHEMA(loginStatus_r, BOOL("loggedIn", 4), STR_("user", 5), STR_("role", 6));
-SCHEMA(openSession_q, U64_("flags", 1));
-SCHEMA(openSession_r, U64("session", 4));
-SCHEMA(closeSession_q, U64("session", 1));
-SCHEMA(handle_r, U64("handle", 4));
-SCHEMA(createObject_q, SESSION, ATTRS("template", 2), REQID);
-SCHEMA(copyObject_q, SESSION, U64("handle", 2), ATTRS("template", 3), REQID);
-SCHEMA(destroyObject_q, SESSION, U64("handle", 2), REQID);
-SCHEMA(getAttributeValue_q, SESSION, U64("handle", 2), U64S("types", 3, 64));
-SCHEMA(getAttributeValue_r, ATTRS("attributes", 4), U64S("rvs", 5, 0));
-SCHEMA(setAttributeValue_q, SESSION, U64("handle", 2), ATTRS("template", 3), REQID);
-SCHEMA(findObjects_q, SESSION, ATTRS("template", 2));
-SCHEMA(findObjects_r, U64S("handles", 4, 0));
-SCHEMA(shareKey_q, SESSION, U64("handle", 2), STRS("users", 3, 64), BOOL("share", 4), REQID);
-SCHEMA(shareKey_r, STRS("shared", 4, 0));
-SCHEMA(keyInfo_q, SESSION, U64("handle", 2));
-SCHEMA(keyInfo_r, STR("owner", 4), STRS("shared", 5, 0), BOOL("token", 6));
-SCHEMA(generateKey_q, SESSION, MECH, ATTRS("template", 3), REQID);
-SCHEMA(generateKeyPair_q, SESSION, MECH, ATTRS("publicTemplate", 3), ATTRS("privateTemplate", 4), REQID);
-SCHEMA(generateKeyPair_r, U64("publicHandle", 4), U64("privateHandle", 5));
-SCHEMA(sign_q, SESSION, MECH, U64("handle", 3), BYTES("data", 4));
-SCHEMA(sign_r, BYTES("signature", 4));
-SCHEMA(verify_q, SESSION, MECH, U64("handle", 3), BYTES("data", 4), BYTES("signature", 5));
-SCHEMA(crypt_q, SESSION, MECH, U64("handle", 3), BYTES("data", 4));
-SCHEMA(data_r, BYTES("data", 4));
-SCHEMA(digest_q, SESSION, MECH, BYTES("data", 3));
-SCHEMA(digest_r, BYTES("digest", 4));
-SCHEMA(wrapKey_q, SESSION, MECH, U64("wrappingHandle", 3), U64("keyHandle", 4));
-SCHEMA(wrapKey_r, BYTES("wrapped", 4));
-SCHEMA(unwrapKey_q, SESSION, MECH, U64("unwrappingHandle", 3), BYTES("wrapped", 4), ATTRS("template", 5), REQID);
-SCHEMA(deriveKey_q, SESSION, MECH, U64("baseHandle", 3), ATTRS("template", 4), REQID);
-SCHEMA(generateRandom_q, SESSION, U64("length", 2));
-SCHEMA(mechanismList_r, U64S("mechanisms", 4, 0));
-SCHEMA(mechanismInfo_q, U64("mechanism", 1));
-SCHEMA(mechanismInfo_r, U64("minKeySize", 4), U64("maxKeySize", 5), U64("flags", 6));
-SCHEMA(createUser_q, STR("role", 1), STR("user", 2), STR("password", 3), REQID);
-SCHEMA(user_r, REC("user", 4, "UserInfo", USER_INFO));
-SCHEMA(deleteUser_q, STR("user", 1), REQID);
-SCHEMA(changePassword_q, STR_("role", 1), STR("user", 2), STR("password", 3), REQID);
-SCHEMA(listUsers_r, RECS("users", 4, "UserInfo", USER_INFO));
-SCHEMA(unlockUser_q, STR("user", 1), REQID);
-SCHEMA(getClusterInfo_r, RECS("nodes", 4, "NodeInfo", NODE_INFO));
-SCHEMA(status_r, STR("component", 4), STR("version", 5), U64("uptime", 6), STR_("partitionState", 7),
-       RECS_("nodes", 8, "NodeStatus", NODE_STATUS), BOOL_("loggedIn", 9), STR_("user", 10), STR_("role", 11),
-       STR_("sessionMode", 12), U64_("inFlight", 13), U64_("applications", 14));
-SCHEMA(auditRecords_q, U64_("fromSeq", 1), U64_("limit", 2));
-SCHEMA(auditRecords_r, RECS("records", 4, "AuditRecord", AUDIT_RECORD));
-SCHEMA(auditVerify_r, BOOL("ok", 4), U64("records", 5), U64_("brokenAt", 6), STR_("reason", 7));
-SCHEMA(getCertReq_r, BYTES("csr", 4));
-SCHEMA(storeCert_q, U64("slot", 1), BYTES("cert", 2), REQID);
-SCHEMA(getCert_q, U64("slot", 1));
-SCHEMA(getCert_r, BYTES("cert", 4));
-
-static const ochsm_op OPS[] = {
-    {"hello", OCHSM_OP_HELLO, 0, &hello_q, &hello_r},
-    {"login", OCHSM_OP_LOGIN, 0, &login_q, &login_r},
-    {"logout", OCHSM_OP_LOGOUT, 0, &EMPTY, &EMPTY},
-    {"loginStatus", OCHSM_OP_LOGIN_STATUS, 0, &EMPTY, &loginStatus_r},
-    {"openSession", OCHSM_OP_OPEN_SESSION, 0, &openSession_q, &openSession_r},
-    {"closeSession", OCHSM_OP_CLOSE_SESSION, 0, &closeSession_q, &EMPTY},
-    {"createObject", OCHSM_OP_CREATE_OBJECT, 1, &createObject_q, &handle_r},
-    {"copyObject", OCHSM_OP_COPY_OBJECT, 1, &copyObject_q, &handle_r},
-    {"destroyObject", OCHSM_OP_DESTROY_OBJECT, 1, &destroyObject_q, &EMPTY},
-    {"getAttributeValue", OCHSM_OP_GET_ATTRIBUTE_VALUE, 0, &getAttributeValue_q, &getAttributeValue_r},
-    {"setAttributeValue", OCHSM_OP_SET_ATTRIBUTE_VALUE, 1, &setAttributeValue_q, &EMPTY},
-    {"findObjects", OCHSM_OP_FIND_OBJECTS, 0, &findObjects_q, &findObjects_r},
-    {"shareKey", OCHSM_OP_SHARE_KEY, 1, &shareKey_q, &shareKey_r},
-    {"keyInfo", OCHSM_OP_KEY_INFO, 0, &keyInfo_q, &keyInfo_r},
-    {"generateKey", OCHSM_OP_GENERATE_KEY, 1, &generateKey_q, &handle_r},
-    {"generateKeyPair", OCHSM_OP_GENERATE_KEY_PAIR, 1, &generateKeyPair_q, &generateKeyPair_r},
-    {"sign", OCHSM_OP_SIGN, 0, &sign_q, &sign_r},
-    {"verify", OCHSM_OP_VERIFY, 0, &verify_q, &EMPTY},
-    {"encrypt", OCHSM_OP_ENCRYPT, 0, &crypt_q, &data_r},
-    {"decrypt", OCHSM_OP_DECRYPT, 0, &crypt_q, &data_r},
-    {"digest", OCHSM_OP_DIGEST, 0, &digest_q, &digest_r},
-    {"wrapKey", OCHSM_OP_WRAP_KEY, 0, &wrapKey_q, &wrapKey_r},
-    {"unwrapKey", OCHSM_OP_UNWRAP_KEY, 1, &unwrapKey_q, &handle_r},
-    {"deriveKey", OCHSM_OP_DERIVE_KEY, 1, &deriveKey_q, &handle_r},
-    {"generateRandom", OCHSM_OP_GENERATE_RANDOM, 0, &generateRandom_q, &data_r},
-    {"mechanismList", OCHSM_OP_MECHANISM_LIST, 0, &EMPTY, &mechanismList_r},
-    {"mechanismInfo", OCHSM_OP_MECHANISM_INFO, 0, &mechanismInfo_q, &mechanismInfo_r},
-    {"createUser", OCHSM_OP_CREATE_USER, 1, &createUser_q, &user_r},
-    {"deleteUser", OCHSM_OP_DELETE_USER, 1, &deleteUser_q, &EMPTY},
-    {"changePassword", OCHSM_OP_CHANGE_PASSWORD, 1, &changePassword_q, &user_r},
-    {"listUsers", OCHSM_OP_LIST_USERS, 0, &EMPTY, &listUsers_r},
-    {"unlockUser", OCHSM_OP_UNLOCK_USER, 1, &unlockUser_q, &user_r},
-    {"getClusterInfo", OCHSM_OP_GET_CLUSTER_INFO, 0, &EMPTY, &getClusterInfo_r},
-    {"status", OCHSM_OP_STATUS, 0, &EMPTY, &status_r},
-    {"auditRecords", OCHSM_OP_AUDIT_RECORDS, 0, &auditRecords_q, &auditRecords_r},
-    {"auditVerify", OCHSM_OP_AUDIT_VERIFY, 0, &EMPTY, &auditVerify_r},
-    {"getCertReq", OCHSM_OP_GET_CERT_REQ, 0, &EMPTY, &getCertReq_r},
-    {"storeCert", OCHSM_OP_STORE_CERT, 1, &storeCert_q, &EMPTY},
-    {"getCert", OCHSM_OP_GET_CERT, 0, &getCert_q, &getCert_r},
-};
-
-SCHEMA(loginChanged_n, BOOL("loggedIn", 1), STR_("user", 2), STR_("role", 3));
-SCHEMA(goodbye_n, STR("reason", 1));
-
-static const ochsm_notice_op NOTICES[] = {
-    {"loginChanged", OCHSM_NOTICE_LOGIN_CHANGED, &loginChanged_n},
-    {"goodbye", OCHSM_NOTICE_GOODBYE, &goodbye_n},
-};
+/* The records (§6.1), every request and response schema (§6.2), OPS and
+ * NOTICES: generated at build time from messages.ts (native/common/gen). */
+#include "ochsm_schema_tables.inc"
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 

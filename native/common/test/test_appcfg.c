@@ -136,6 +136,7 @@ static void write_file(const char *path, const char *text) {
     }
     fputs(text, f);
     fclose(f);
+    chmod(path, 0644); /* whatever the umask: a cfg writable by group or others is refused */
 }
 
 static void test_lookup(void) {
@@ -238,10 +239,65 @@ static void test_lookup(void) {
     rmdir(root);
 }
 
+/* The fourth place, the product's copy, and the owner and mode rules. */
+static void test_product_and_trust(void) {
+    char dir[300], cwd_dir[400], product[400], cwd_cfg[500];
+    ochsm_appcfg c;
+    ochsm_error e;
+    snprintf(dir, sizeof dir, "/tmp/ochsm-appcfg-XXXXXX");
+    if (mkdtemp(dir) == NULL) {
+        CHECK(0, "mkdtemp");
+        return;
+    }
+    snprintf(cwd_dir, sizeof cwd_dir, "%s/app", dir);
+    mkdir(cwd_dir, 0700);
+    snprintf(product, sizeof product, "%s/azcloudhsm_application.cfg", dir);
+    snprintf(cwd_cfg, sizeof cwd_cfg, "%s/azcloudhsm_application.cfg", cwd_dir);
+
+    int rc = ochsm_appcfg_find_in4(cwd_dir, NULL, NULL, product, &c, &e);
+    CHECK(rc == OCHSM_ERR_NOT_FOUND && strstr(e.message, product) != NULL && strstr(e.message, "(the product's folder)") != NULL &&
+              strstr(e.message, "Put it in /opt/azurecloudhsm/bin") != NULL,
+          "the product's copy is named in the not-found message: %s", e.message);
+    write_file(product, "PORT=9\n");
+    rc = ochsm_appcfg_find_in4(cwd_dir, NULL, NULL, product, &c, &e);
+    CHECK(rc == OCHSM_OK && c.port == 9 && strcmp(c.path, product) == 0, "the product's copy is the last place tried: %s", e.message);
+    write_file(cwd_cfg, "PORT=1\n");
+    rc = ochsm_appcfg_find_in4(cwd_dir, NULL, NULL, product, &c, &e);
+    CHECK(rc == OCHSM_OK && c.port == 1, "the working directory still comes first: %s", e.message);
+    rc = ochsm_appcfg_find_in(cwd_dir, NULL, NULL, &c, &e);
+    CHECK(rc == OCHSM_OK && c.port == 1, "find_in (three places) still works: %s", e.message);
+
+    chmod(cwd_cfg, 0664);
+    rc = ochsm_appcfg_find_in4(cwd_dir, NULL, NULL, product, &c, &e);
+    CHECK(rc == OCHSM_ERR_CONFIG && strstr(e.message, cwd_cfg) != NULL && strstr(e.message, "writable by its group (mode 0664)") != NULL &&
+              strstr(e.message, "chmod go-w") != NULL,
+          "a group-writable cfg is refused, no fall-through to the next place: %s", e.message);
+    chmod(cwd_cfg, 0646);
+    rc = ochsm_appcfg_load(cwd_cfg, &c, &e);
+    CHECK(rc == OCHSM_ERR_CONFIG && strstr(e.message, "writable by others (mode 0646)") != NULL, "a world-writable cfg is refused: %s",
+          e.message);
+    chmod(cwd_cfg, 0644);
+    if (geteuid() == 0) {
+        /* Another user's file, read by root: the attack of a planted cfg. */
+        CHECK(chown(cwd_cfg, 65534, 65534) == 0, "chown the cfg to uid 65534");
+        rc = ochsm_appcfg_find_in4(cwd_dir, NULL, NULL, product, &c, &e);
+        CHECK(rc == OCHSM_ERR_CONFIG && strstr(e.message, cwd_cfg) != NULL && strstr(e.message, "belongs to uid 65534") != NULL &&
+                  strstr(e.message, "chown 0") != NULL,
+              "another user's cfg is refused: %s", e.message);
+    } else {
+        printf("(not root: the other-owner case is tested by the module tests as root)\n");
+    }
+    unlink(cwd_cfg);
+    unlink(product);
+    rmdir(cwd_dir);
+    rmdir(dir);
+}
+
 int main(void) {
     printf("test_appcfg: azcloudhsm_application.cfg parsing and lookup\n");
     test_parse_good();
     test_parse_bad();
     test_lookup();
+    test_product_and_trust();
     return t_summary();
 }

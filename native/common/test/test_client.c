@@ -16,12 +16,14 @@
 #include "ochsm_client.h"
 #include "test_util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -377,6 +379,19 @@ static void on_notice(void *ctx, uint16_t opcode, const uint8_t *body, size_t le
     }
 }
 
+/* 1: every connection of the run is opened with no_threads (the callers read). */
+static int g_no_threads;
+
+/* Threads of this process now (/proc/self/task). */
+static int thread_count(void) {
+    DIR *d = opendir("/proc/self/task");
+    int n = 0;
+    if (d == NULL) return -1;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
 static ochsm_conn *connect_to(server *s, ochsm_error *e) {
     ochsm_conn_opts o;
     ochsm_conn *c = NULL;
@@ -390,6 +405,7 @@ static ochsm_conn *connect_to(server *s, ochsm_error *e) {
     o.client_name = "test_client/1";
     o.connect_timeout_ms = 5000;
     o.on_notice = on_notice;
+    o.no_threads = g_no_threads;
     if (ochsm_conn_open(&o, &c, e) != OCHSM_OK) return NULL;
     return c;
 }
@@ -443,12 +459,22 @@ static void test_pipelining(void) {
     server s;
     ochsm_error e;
     CHECK(server_start(&s, M_ECHO, 0) == 0, "server start");
+    /* A fresh server and no other connection: the only new threads are the
+     * server's thread for this connection and, unless no_threads, our reader. */
+    int threads_before = thread_count();
     ochsm_conn *c = connect_to(&s, &e);
+    int threads_after = thread_count();
     CHECK(c != NULL, "connect: %s", e.message);
     if (c == NULL) {
         server_stop(&s);
         return;
     }
+    if (g_no_threads)
+        CHECK(threads_after == threads_before + 1, "no_threads: the client started no thread (%d -> %d, 1 is the server's)",
+              threads_before, threads_after);
+    else
+        CHECK(threads_after == threads_before + 2, "one reader thread per connection (%d -> %d, 1 is the server's)", threads_before,
+              threads_after);
     CHECK(strcmp(ochsm_conn_server(c), "OpenCloudHSM/test echo") == 0 && ochsm_conn_max_body(c) == 16u * 1024u * 1024u,
           "hello answer kept");
     pthread_t t[8];
@@ -776,13 +802,91 @@ static void test_fork(void) {
     server_stop(&s);
 }
 
+/* The daemon socket's owner, mode and directory (ochsm_trust.h). */
+static void test_socket_trust(void) {
+    server s;
+    ochsm_error e;
+    ochsm_response r;
+    uint64_t got;
+    CHECK(server_start(&s, M_ECHO, 0) == 0, "server start");
+    s.batch = 1;
+    ochsm_conn *c;
+
+    chmod(s.path, 0666);
+    c = connect_to(&s, &e);
+    CHECK(c == NULL && e.code == OCHSM_ERR_CONFIG && strstr(e.message, s.path) != NULL && strstr(e.message, "writable by others (mode 0666)") != NULL,
+          "a world-writable socket is refused: %s", c ? "(connected)" : e.message);
+    if (c) ochsm_conn_close(c);
+    chmod(s.path, 0660);
+
+    chmod(s.dir, 0777);
+    c = connect_to(&s, &e);
+    CHECK(c == NULL && e.code == OCHSM_ERR_CONFIG && strstr(e.message, "its directory") != NULL && strstr(e.message, "mode 0777") != NULL,
+          "a socket in a world-writable directory is refused: %s", c ? "(connected)" : e.message);
+    if (c) ochsm_conn_close(c);
+    chmod(s.dir, 01777);
+    c = connect_to(&s, &e);
+    CHECK(c != NULL, "a sticky directory is fine: %s", c ? "" : e.message);
+    if (c) ochsm_conn_close(c);
+    chmod(s.dir, 0700);
+
+    /* A symbolic link or a file where the socket should be. */
+    char other[400];
+    snprintf(other, sizeof other, "%s/link.sock", s.dir);
+    CHECK(symlink(s.path, other) == 0, "symlink");
+    ochsm_conn_opts o;
+    ochsm_conn_opts_init(&o);
+    o.socket_path = other;
+    o.no_threads = g_no_threads;
+    c = NULL;
+    int rc = ochsm_conn_open(&o, &c, &e);
+    CHECK(rc == OCHSM_ERR_CONFIG && strstr(e.message, "not a socket but a symbolic link") != NULL, "a symlinked socket is refused: %s", e.message);
+    if (c) ochsm_conn_close(c);
+    unlink(other);
+
+    if (geteuid() == 0) {
+        /* Another user's socket: refused unless it is shared with a group of ours (0660, the daemon's way). */
+        CHECK(chown(s.path, 65534, 65534) == 0, "chown the socket");
+        c = connect_to(&s, &e);
+        CHECK(c == NULL && e.code == OCHSM_ERR_CONFIG && strstr(e.message, "belongs to uid 65534") != NULL &&
+                  strstr(e.message, "add this user to the daemon's group") != NULL,
+              "another user's socket is refused: %s", c ? "(connected)" : e.message);
+        if (c) ochsm_conn_close(c);
+        CHECK(chown(s.path, 65534, getegid()) == 0, "chgrp the socket to our group");
+        c = connect_to(&s, &e);
+        CHECK(c != NULL, "another user's socket shared with our group (0660) is accepted: %s", c ? "" : e.message);
+        if (c) {
+            CHECK(echo_call(c, 5, 2000, &r, &got) == OCHSM_OK && got == 5, "and works");
+            ochsm_response_free(&r);
+            ochsm_conn_close(c);
+        }
+        chmod(s.path, 0640);
+        c = connect_to(&s, &e);
+        CHECK(c == NULL && e.code == OCHSM_ERR_CONFIG, "without group write it is refused: %s", c ? "(connected)" : e.message);
+        if (c) ochsm_conn_close(c);
+        chown(s.path, 0, 0);
+        chmod(s.path, 0660);
+    }
+    c = connect_to(&s, &e);
+    CHECK(c != NULL, "our own 0660 socket: %s", c ? "" : e.message);
+    if (c) ochsm_conn_close(c);
+    server_stop(&s);
+}
+
 int main(void) {
     printf("test_client: client.c against an in-process test server\n");
-    test_pipelining();
-    test_server_drops();
-    test_timeouts();
-    test_bad_peers();
-    test_tcp_and_notices();
-    test_fork();
+    for (g_no_threads = 0; g_no_threads <= 1; g_no_threads++) {
+        printf("-- %s\n", g_no_threads ? "no_threads: the calling threads read their own answers" : "with a reader thread");
+        unsigned failed_before = t_failed;
+        long long t0 = now_ms();
+        test_pipelining();
+        test_server_drops();
+        test_timeouts();
+        test_bad_peers();
+        test_tcp_and_notices();
+        test_fork();
+        test_socket_trust();
+        printf("   %s in %lld ms\n", t_failed == failed_before ? "all checks passed" : "FAILURES", now_ms() - t0);
+    }
     return t_summary();
 }

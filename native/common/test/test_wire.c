@@ -14,6 +14,7 @@
  *    body that is accepted re-encodes to the same bytes (canonical form).
  * Built with -fsanitize=address,undefined by `make native-test`.
  */
+#include "ochsm_mech.h"
 #include "ochsm_schema.h"
 #include "ochsm_wire.h"
 #include "test_util.h"
@@ -873,6 +874,51 @@ static void test_fuzz(void) {
            kinds[2], accepted);
 }
 
+/* The shared Mechanism encoder: present fields only, in id order, and the sign request it builds passes the schema. */
+static void test_mechanism_encoder(void) {
+    ochsm_mechanism m;
+    memset(&m, 0, sizeof m);
+    m.mechanism = 0x43; /* CKM_SHA256_RSA_PKCS_PSS */
+    m.present = OCHSM_M_HASH_ALG | OCHSM_M_MGF | OCHSM_M_SALT_LEN | OCHSM_M_IV;
+    m.hash_alg = 0x250;
+    m.mgf = 2;
+    m.salt_len = 32;
+    m.iv.p = NULL;
+    m.iv.len = 0; /* present and empty: sent as an empty field */
+    m.tag_bits = 128; /* not present: not sent */
+    ochsm_builder b;
+    const uint8_t *body;
+    size_t len;
+    ochsm_error e;
+    ochsm_builder_init(&b, NULL);
+    ochsm_put_u64(&b, OCHSM_Q_SIGN_SESSION, 7);
+    ochsm_put_mechanism(&b, OCHSM_Q_SIGN_MECHANISM, &m);
+    ochsm_put_u64(&b, OCHSM_Q_SIGN_HANDLE, 9);
+    ochsm_put_bytes(&b, OCHSM_Q_SIGN_DATA, (const uint8_t *)"abc", 3);
+    int rc = ochsm_builder_finish(&b, &body, &len, &e);
+    CHECK(rc == OCHSM_OK, "mechanism encoder: the request builds: %s", e.message);
+    if (rc == OCHSM_OK) {
+        CHECK(ochsm_check_request(OCHSM_OP_SIGN, body, len, NULL, &e) == OCHSM_OK, "the sign request passes the schema: %s", e.message);
+        ochsm_field f, x;
+        ochsm_reader sub;
+        uint16_t ids[8];
+        uint64_t vals[8];
+        int n = 0;
+        if (ochsm_body_find(body, len, NULL, OCHSM_Q_SIGN_MECHANISM, &f, NULL) == 1 && ochsm_field_record(&f, &sub) == OCHSM_OK) {
+            while (n < 8 && ochsm_reader_next(&sub, &x, NULL) == 1) {
+                ids[n] = x.id;
+                vals[n] = 0;
+                if (x.id != OCHSM_REC_MECHANISM_IV) ochsm_field_u64(&x, &vals[n]);
+                n++;
+            }
+        }
+        CHECK(n == 5 && ids[0] == 1 && vals[0] == 0x43 && ids[1] == OCHSM_REC_MECHANISM_IV && ids[2] == 6 && vals[2] == 0x250 &&
+                  ids[3] == 7 && vals[3] == 2 && ids[4] == 8 && vals[4] == 32,
+              "the record holds mechanism, the empty iv, hashAlg, mgf, saltLen and nothing else (%d fields)", n);
+    }
+    ochsm_builder_free(&b);
+}
+
 int main(int argc, char **argv) {
     const char *dir = argc > 1 ? argv[1] : "dist/native-test";
     printf("test_wire: the C codec against %s\n", dir);
@@ -884,6 +930,7 @@ int main(int argc, char **argv) {
     test_malformed();
     test_ops_table(dir);
     test_builder();
+    test_mechanism_encoder();
     test_parser_details();
     test_fuzz();
     for (int i = 0; i < n_frames; i++) {

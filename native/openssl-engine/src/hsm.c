@@ -27,6 +27,7 @@
  * pipelined (native/common). g_mu guards g_link and g_cfg; a link is counted
  * while calls use it and closed by the last user once it is retired.
  */
+#include "ochsm_mech.h"
 #include "ck.h"
 #include "config.h"
 #include "eng.h"
@@ -272,16 +273,26 @@ static int result_u64(const ochsm_response *r, uint16_t id, uint64_t *out) {
     return 1;
 }
 
+/* The engine's few mechanism parameters as the shared Mechanism record (native/common ochsm_mech.h). */
 static void put_mechanism(ochsm_builder *b, uint16_t id, const eng_mech *m) {
-    ochsm_begin_record(b, id);
-    ochsm_put_u64(b, 1, m->mechanism);
+    ochsm_mechanism r;
+    memset(&r, 0, sizeof r);
+    r.mechanism = m->mechanism;
     if (m->has_hash) {
-        ochsm_put_u64(b, 6, m->hash_alg);
-        ochsm_put_u64(b, 7, m->mgf);
+        r.present |= OCHSM_M_HASH_ALG | OCHSM_M_MGF;
+        r.hash_alg = m->hash_alg;
+        r.mgf = m->mgf;
     }
-    if (m->has_salt) ochsm_put_u64(b, 8, m->salt_len);
-    if (m->source != NULL && m->source_len > 0) ochsm_put_bytes(b, 9, m->source, m->source_len);
-    ochsm_end_record(b);
+    if (m->has_salt) {
+        r.present |= OCHSM_M_SALT_LEN;
+        r.salt_len = m->salt_len;
+    }
+    if (m->source != NULL && m->source_len > 0) {
+        r.present |= OCHSM_M_SOURCE_DATA;
+        r.source_data.p = m->source;
+        r.source_data.len = m->source_len;
+    }
+    ochsm_put_mechanism(b, id, &r);
 }
 
 static int key_operation(uint16_t opcode, const char *what, uint64_t handle, const eng_mech *m, const uint8_t *data,

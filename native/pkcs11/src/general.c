@@ -12,10 +12,13 @@
  *
  * Locking (§5.4 C_Initialize): with no arguments, or CKF_OS_LOCKING_OK, the
  * module uses a pthread mutex. With only the mutex callbacks (and no
- * CKF_OS_LOCKING_OK) it uses the application's mutex for its own state. The
- * shared client in native/common always uses pthreads inside (it runs a reader
- * thread per connection), so CKF_LIBRARY_CANT_CREATE_OS_THREADS is answered
- * with CKR_NEED_TO_CREATE_THREADS.
+ * CKF_OS_LOCKING_OK) it uses the application's mutex for its own state.
+ * Threads: the shared client in native/common normally runs a reader thread
+ * per connection. With CKF_LIBRARY_CANT_CREATE_OS_THREADS (GnuTLS and every
+ * p11-kit consumer that asks for it) the connection is opened with
+ * no_threads: the calling threads read their own answers (the first waiter
+ * reads for all until its answer is in, then hands the read side on), with
+ * the same pipelining.
  *
  * Fork: the state belongs to the process that called C_Initialize. A
  * pthread_atfork child handler bumps a generation counter, and every function
@@ -29,11 +32,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ochsm_appcfg.h"
 #include "p11.h"
 
 enum { LOCK_OS = 1, LOCK_CALLBACKS = 2 };
+
+/*
+ * The connection to the daemon, as a counted reference: a call holds the link
+ * it sends on, so that a reconnect can replace the current link while other
+ * threads still finish their calls on the old one (closed by the last of
+ * them).
+ */
+typedef struct p11_link {
+    ochsm_conn *conn;
+    int refs;    /* the module's reference (while current) + calls in progress */
+} p11_link;
 
 static struct {
     int initialized;
@@ -42,8 +57,22 @@ static struct {
     pthread_mutex_t mu;
     void *cb_mutex;
     CK_C_INITIALIZE_ARGS cb;
-    ochsm_conn *conn;
+    p11_link *link;         /* current; swapped under g_link_mu */
+    ochsm_appcfg cfg;       /* where the daemon is, for reconnecting */
+    int no_threads;
+    unsigned reconnects;    /* successful reconnects (diagnostics) */
 } g;
+
+/* Guards g.link and the links' refs (a pthread mutex whatever the locking
+ * mode: native/common uses pthreads inside in any case). */
+static pthread_mutex_t g_link_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_link_cv = PTHREAD_COND_INITIALIZER; /* a link's refs went down */
+/* Serialises reconnect attempts; g_attempts counts them (under it). */
+static pthread_mutex_t g_reconnect_mu = PTHREAD_MUTEX_INITIALIZER;
+static unsigned long g_attempts;
+
+/* How long one reconnect attempt waits for the daemon to come back. */
+#define RECONNECT_WAIT_MS 10000
 
 /* Serialises C_Initialize and C_Finalize (before any application mutex exists). */
 static pthread_mutex_t g_init_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -72,7 +101,27 @@ CK_RV p11_check_ready(void) {
     return p11_ready() ? CKR_OK : CKR_CRYPTOKI_NOT_INITIALIZED;
 }
 
-ochsm_conn *p11_conn(void) { return g.conn; }
+static p11_link *link_acquire(void) {
+    pthread_mutex_lock(&g_link_mu);
+    p11_link *l = g.link;
+    if (l) l->refs++;
+    pthread_mutex_unlock(&g_link_mu);
+    return l;
+}
+
+static void link_release(p11_link *l) {
+    if (!l) return;
+    pthread_mutex_lock(&g_link_mu);
+    int last = --l->refs == 0;
+    pthread_cond_broadcast(&g_link_cv);
+    pthread_mutex_unlock(&g_link_mu);
+    if (last) {
+        ochsm_conn_close(l->conn);
+        free(l);
+    }
+}
+
+ochsm_conn *p11_conn(void) { return g.link ? g.link->conn : NULL; }
 
 int p11_login_state(void) { return atomic_load(&g_login); }
 void p11_set_login_state(int state) { atomic_store(&g_login, state); }
@@ -129,6 +178,141 @@ static int verbose(void) {
     return v;
 }
 
+static void on_notice(void *ctx, uint16_t opcode, const uint8_t *body, size_t len);
+
+static int open_conn(uint32_t connect_timeout_ms, ochsm_conn **out, ochsm_error *err) {
+    ochsm_conn_opts o;
+    ochsm_conn_opts_init(&o);
+    ochsm_appcfg_conn_opts(&g.cfg, &o);
+    o.client_name = P11_CLIENT_NAME;
+    o.call_timeout_ms = 300000; /* a backstop; the daemon has its own deadlines */
+    o.connect_timeout_ms = connect_timeout_ms;
+    o.on_notice = on_notice;
+    o.no_threads = g.no_threads;
+    return ochsm_conn_open(&o, out, err);
+}
+
+/* One request on a given connection, without reconnecting (used right after a reconnect). */
+static CK_RV call_on(ochsm_conn *c, uint16_t opcode, ochsm_builder *b, ochsm_response *r) {
+    const uint8_t *body;
+    size_t len;
+    memset(r, 0, sizeof *r);
+    if (ochsm_builder_finish(b, &body, &len, NULL) != OCHSM_OK) return CKR_GENERAL_ERROR;
+    ochsm_call(c, opcode, body, len, r);
+    return (CK_RV)r->rv;
+}
+
+static void apply_login_status(ochsm_response *r) {
+    ochsm_field f;
+    int logged_in = 0;
+    const char *role = "";
+    size_t role_len = 0;
+    if (p11_result_field(r, 4, &f)) ochsm_field_bool(&f, &logged_in);
+    if (p11_result_field(r, 6, &f)) ochsm_field_string(&f, &role, &role_len);
+    p11_set_login_state(logged_in ? p11_login_state_of(role, role_len) : P11_LOGIN_NONE);
+}
+
+/*
+ * The daemon went away under link `failed` (restart, crash). Connect again,
+ * waiting up to RECONNECT_WAIT_MS for it to come back; one thread does it
+ * while the others wait for its outcome (and do not try again when it has just
+ * failed). Then find out what survived: the sign-in (loginStatus: a new daemon
+ * has none unless another application signed the host in) and the
+ * application's cluster session (still held by the cluster, or gone: then
+ * every PKCS #11 session on it answers CKR_SESSION_HANDLE_INVALID and the next
+ * C_OpenSession opens a new one; session.c). CKR_OK when a new link is current.
+ */
+static CK_RV reconnect(p11_link *failed) {
+    unsigned long seen;
+    pthread_mutex_lock(&g_link_mu);
+    seen = g_attempts;
+    int moved_on = g.link != failed;
+    pthread_mutex_unlock(&g_link_mu);
+    if (moved_on) return CKR_OK;
+    pthread_mutex_lock(&g_reconnect_mu);
+    pthread_mutex_lock(&g_link_mu);
+    moved_on = g.link != failed;
+    int just_failed = g_attempts != seen;
+    pthread_mutex_unlock(&g_link_mu);
+    if (moved_on || just_failed || !p11_ready()) {
+        pthread_mutex_unlock(&g_reconnect_mu);
+        return moved_on ? CKR_OK : CKR_DEVICE_ERROR;
+    }
+    ochsm_conn *conn = NULL;
+    ochsm_error err;
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int delay_ms = 20;
+    for (;;) {
+        if (open_conn(2000, &conn, &err) == OCHSM_OK) break;
+        conn = NULL;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long elapsed = (long)(now.tv_sec - t0.tv_sec) * 1000L + (now.tv_nsec - t0.tv_nsec) / 1000000L;
+        if (err.code != OCHSM_ERR_CONNECT && err.code != OCHSM_ERR_TIMEOUT && err.code != OCHSM_ERR_DEVICE) break;
+        if (elapsed + delay_ms > RECONNECT_WAIT_MS) break;
+        struct timespec pause = {delay_ms / 1000, (long)(delay_ms % 1000) * 1000000L};
+        nanosleep(&pause, NULL);
+        if (delay_ms < 250) delay_ms *= 2;
+    }
+    if (conn == NULL) {
+        if (verbose()) fprintf(stderr, "libazcloudhsm_pkcs11: reconnecting to the client daemon failed: %s\n", err.message);
+        pthread_mutex_lock(&g_link_mu);
+        g_attempts++;
+        pthread_mutex_unlock(&g_link_mu);
+        pthread_mutex_unlock(&g_reconnect_mu);
+        return CKR_DEVICE_ERROR;
+    }
+
+    /* What survived, asked on the new connection before anyone else uses it. */
+    ochsm_builder b;
+    ochsm_response r;
+    ochsm_builder_init(&b, NULL);
+    if (call_on(conn, OCHSM_OP_LOGIN_STATUS, &b, &r) == CKR_OK) apply_login_status(&r);
+    ochsm_response_free(&r);
+    ochsm_builder_free(&b);
+    uint64_t lease, lease_gen;
+    if (p11_lease_current(&lease, &lease_gen)) {
+        /* Any request naming the session tells whether the cluster still holds it. */
+        ochsm_builder_init(&b, NULL);
+        ochsm_put_u64(&b, 1, lease);
+        ochsm_put_u64(&b, 2, 1);
+        CK_RV rv = call_on(conn, OCHSM_OP_GENERATE_RANDOM, &b, &r);
+        if (rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED) p11_lease_lost(lease_gen);
+        ochsm_response_free(&r);
+        ochsm_builder_free(&b);
+    }
+
+    p11_link *nl = calloc(1, sizeof *nl);
+    if (nl == NULL) {
+        ochsm_conn_close(conn);
+        pthread_mutex_unlock(&g_reconnect_mu);
+        return CKR_HOST_MEMORY;
+    }
+    nl->conn = conn;
+    nl->refs = 1;
+    pthread_mutex_lock(&g_link_mu);
+    p11_link *old = g.link;
+    g.link = nl;
+    g_attempts++;
+    g.reconnects++;
+    pthread_mutex_unlock(&g_link_mu);
+    link_release(old); /* the module's reference; the last call on it closes it */
+    if (verbose()) fprintf(stderr, "libazcloudhsm_pkcs11: reconnected to the client daemon (%u)\n", g.reconnects);
+    pthread_mutex_unlock(&g_reconnect_mu);
+    return CKR_OK;
+}
+
+/* Does opcode's request carry a Mechanism record? (From the generated schema.) */
+static int opcode_takes_mechanism(uint16_t opcode) {
+    const ochsm_op *op = ochsm_op_by_opcode(opcode);
+    if (op == NULL) return 0;
+    for (size_t i = 0; i < op->request->count; i++)
+        if (op->request->fields[i].type == OCHSM_T_RECORD && op->request->fields[i].record != NULL &&
+            strcmp(op->request->fields[i].record, "Mechanism") == 0)
+            return 1;
+    return 0;
+}
+
 CK_RV p11_call(uint16_t opcode, ochsm_builder *b, ochsm_response *r) {
     const uint8_t *body;
     size_t len;
@@ -140,13 +324,52 @@ CK_RV p11_call(uint16_t opcode, ochsm_builder *b, ochsm_response *r) {
         if (verbose()) fprintf(stderr, "libazcloudhsm_pkcs11: request refused before sending: %s\n", err.message);
         return (CK_RV)r->rv;
     }
-    ochsm_call(g.conn, opcode, body, len, r);
+    /* A connection that broke (the daemon restarted) is replaced once; the
+     * request is sent again only if none of it reached the old daemon, so
+     * nothing runs twice. A request that was in flight answers
+     * CKR_DEVICE_ERROR; the next call uses the new connection. */
+    for (int attempt = 0;; attempt++) {
+        p11_link *l = link_acquire();
+        if (l == NULL) {
+            r->status = OCHSM_ERR_DEVICE;
+            r->rv = CKR_DEVICE_ERROR;
+            return CKR_DEVICE_ERROR;
+        }
+        ochsm_call(l->conn, opcode, body, len, r);
+        int broken = r->status == OCHSM_ERR_DEVICE && !ochsm_conn_usable(l->conn);
+        int unsent = r->unsent;
+        if (!broken || attempt > 0 || reconnect(l) != CKR_OK || !unsent) {
+            link_release(l);
+            break;
+        }
+        link_release(l);
+        ochsm_response_free(r);
+    }
     if (r->rv != 0 && verbose()) {
         const ochsm_op *op = ochsm_op_by_opcode(opcode);
         fprintf(stderr, "libazcloudhsm_pkcs11: %s: 0x%llx %s: %s\n", op ? op->name : "?", (unsigned long long)r->rv,
                 ochsm_response_code(r), ochsm_response_message(r));
     }
     return (CK_RV)r->rv;
+}
+
+CK_RV p11_request(CK_SESSION_HANDLE h, uint16_t opcode, const CK_MECHANISM *pMechanism, p11_build_fn build, p11_parse_fn parse,
+                  void *ctx) {
+    p11_req q;
+    memset(&q, 0, sizeof q);
+    q.ctx = ctx;
+    CK_RV rv = p11_session_acquire(h, &q.s);
+    if (rv != CKR_OK) return rv;
+    ochsm_builder_init(&q.b, NULL);
+    if (pMechanism != NULL || opcode_takes_mechanism(opcode)) rv = p11_mech_from(pMechanism, &q.m);
+    if (rv == CKR_OK) rv = build(&q);
+    if (rv == CKR_OK) rv = p11_call(opcode, &q.b, &q.r);
+    if (rv == CKR_OK && parse != NULL) rv = parse(&q);
+    ochsm_response_free(&q.r);
+    ochsm_builder_free(&q.b);
+    p11_mech_free(&q.m);
+    p11_session_release(q.s);
+    return rv;
 }
 
 int p11_result_field(ochsm_response *r, uint16_t id, ochsm_field *f) {
@@ -193,15 +416,7 @@ static void read_login_status(void) {
     ochsm_builder b;
     ochsm_response r;
     ochsm_builder_init(&b, NULL);
-    if (p11_call(OCHSM_OP_LOGIN_STATUS, &b, &r) == CKR_OK) {
-        ochsm_field f;
-        int logged_in = 0;
-        const char *role = "";
-        size_t role_len = 0;
-        if (p11_result_field(&r, 4, &f)) ochsm_field_bool(&f, &logged_in);
-        if (p11_result_field(&r, 6, &f)) ochsm_field_string(&f, &role, &role_len);
-        p11_set_login_state(logged_in ? p11_login_state_of(role, role_len) : P11_LOGIN_NONE);
-    }
+    if (p11_call(OCHSM_OP_LOGIN_STATUS, &b, &r) == CKR_OK) apply_login_status(&r);
     ochsm_response_free(&r);
     ochsm_builder_free(&b);
 }
@@ -210,8 +425,18 @@ static void read_login_status(void) {
  * locks (a parent thread may have held them) and close only our copy of the
  * socket. */
 static void drop_forked_state(void) {
-    if (g.conn) ochsm_conn_close(g.conn); /* the child path of native/common: closes the fd only */
-    g.conn = NULL;
+    /* The child path of native/common: closes the fd only. Links retired in
+     * the parent but still referenced by its threads are simply forgotten. */
+    if (g.link) {
+        ochsm_conn_close(g.link->conn);
+        free(g.link);
+    }
+    g.link = NULL;
+    pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t fresh_cv = PTHREAD_COND_INITIALIZER;
+    g_link_mu = fresh; /* may have been held by a parent thread */
+    g_reconnect_mu = fresh;
+    g_link_cv = fresh_cv;
     p11_session_free_all_unlocked();
     p11_lease_reset_unlocked();
     g.initialized = 0;
@@ -251,39 +476,44 @@ static CK_RV initialize(CK_VOID_PTR pInitArgs) {
         if (a->pReserved != NULL) return CKR_ARGUMENTS_BAD;
         int n = (a->CreateMutex != NULL) + (a->DestroyMutex != NULL) + (a->LockMutex != NULL) + (a->UnlockMutex != NULL);
         if (n != 0 && n != 4) return CKR_ARGUMENTS_BAD;
-        if (a->flags & CKF_LIBRARY_CANT_CREATE_OS_THREADS) return CKR_NEED_TO_CREATE_THREADS;
     }
 
-    ochsm_appcfg cfg;
     ochsm_error err;
-    if (ochsm_appcfg_find(&cfg, &err) != OCHSM_OK) {
+    if (ochsm_appcfg_find(&g.cfg, &err) != OCHSM_OK) {
         fprintf(stderr, "libazcloudhsm_pkcs11: C_Initialize failed: %s\n", err.message);
         return (CK_RV)ochsm_status_ckr(err.code);
     }
-    ochsm_conn_opts o;
-    ochsm_conn_opts_init(&o);
-    ochsm_appcfg_conn_opts(&cfg, &o);
-    o.client_name = P11_CLIENT_NAME;
-    o.call_timeout_ms = 300000; /* a backstop; the daemon has its own deadlines */
-    o.on_notice = on_notice;
+    g.no_threads = a != NULL && (a->flags & CKF_LIBRARY_CANT_CREATE_OS_THREADS) != 0;
     ochsm_conn *conn = NULL;
-    if (ochsm_conn_open(&o, &conn, &err) != OCHSM_OK) {
+    if (open_conn(0, &conn, &err) != OCHSM_OK) {
         if (err.code == OCHSM_ERR_CONNECT)
             fprintf(stderr, "libazcloudhsm_pkcs11: C_Initialize failed: Failed to connect socket: %s%s (cfg: %s)\n",
-                    err.message, strstr(err.message, "running") ? "" : " (is azcloudhsm_client running?)", cfg.path);
+                    err.message, strstr(err.message, "running") ? "" : " (is azcloudhsm_client running?)", g.cfg.path);
         else
-            fprintf(stderr, "libazcloudhsm_pkcs11: C_Initialize failed: %s (cfg: %s)\n", err.message, cfg.path);
-        return err.code == OCHSM_ERR_CONNECT ? CKR_GENERAL_ERROR : (CK_RV)ochsm_status_ckr(err.code);
+            fprintf(stderr, "libazcloudhsm_pkcs11: C_Initialize failed: %s (cfg: %s)\n", err.message, g.cfg.path);
+        return err.code == OCHSM_ERR_CONNECT || err.code == OCHSM_ERR_CONFIG ? CKR_GENERAL_ERROR : (CK_RV)ochsm_status_ckr(err.code);
     }
+    p11_link *link = calloc(1, sizeof *link);
+    if (link == NULL) {
+        ochsm_conn_close(conn);
+        return CKR_HOST_MEMORY;
+    }
+    link->conn = conn;
+    link->refs = 1;
 
     CK_RV rv = setup_lock(a);
     if (rv != CKR_OK) {
         ochsm_conn_close(conn);
+        free(link);
         return rv;
     }
     pthread_once(&g_atfork_once, install_atfork);
     ochsm_client_install_atfork();
-    g.conn = conn;
+    pthread_mutex_lock(&g_link_mu);
+    g.link = link;
+    g_attempts = 0;
+    g.reconnects = 0;
+    pthread_mutex_unlock(&g_link_mu);
     g.fork_gen = atomic_load(&g_fork_gen);
     p11_set_login_state(P11_LOGIN_NONE);
     p11_mech_cache_reset();
@@ -310,8 +540,18 @@ P11_EXPORT CK_RV C_Finalize(CK_VOID_PTR pReserved) {
     /* Closing the connection ends this application's sessions on the daemon
      * (it closes what an application leaves open) and, in HOST mode, its share
      * of the sign-in. ochsm_conn_close waits for calls still running. */
-    ochsm_conn_close(g.conn);
-    g.conn = NULL;
+    pthread_mutex_lock(&g_link_mu);
+    p11_link *link = g.link;
+    g.link = NULL;
+    pthread_mutex_unlock(&g_link_mu);
+    if (link) {
+        /* Wake the calls still waiting and wait until they have returned. */
+        ochsm_conn_shutdown(link->conn);
+        pthread_mutex_lock(&g_link_mu);
+        while (link->refs > 1) pthread_cond_wait(&g_link_cv, &g_link_mu);
+        pthread_mutex_unlock(&g_link_mu);
+        link_release(link);
+    }
     if (p11_lock() == CKR_OK) {
         p11_session_free_all_unlocked();
         p11_lease_reset_unlocked();

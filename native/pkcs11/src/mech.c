@@ -110,20 +110,20 @@ static CK_RV want_bytes(pending *pend, int *n, p11_bytes *dst, const void *src, 
 static CK_RV set_u64(p11_mech *m, uint32_t bit, uint64_t *dst, CK_ULONG v) {
     if (!p11_number_ok(v)) return CKR_MECHANISM_PARAM_INVALID;
     *dst = v;
-    m->present |= bit;
+    m->r.present |= bit;
     return CKR_OK;
 }
 
 static CK_RV oaep_fields(p11_mech *m, const CK_RSA_PKCS_OAEP_PARAMS *p, pending *pend, int *n) {
     CK_RV rv;
-    if ((rv = set_u64(m, P11_M_HASH_ALG, &m->hash_alg, p->hashAlg)) != CKR_OK) return rv;
-    if ((rv = set_u64(m, P11_M_MGF, &m->mgf, p->mgf)) != CKR_OK) return rv;
+    if ((rv = set_u64(m, OCHSM_M_HASH_ALG, &m->r.hash_alg, p->hashAlg)) != CKR_OK) return rv;
+    if ((rv = set_u64(m, OCHSM_M_MGF, &m->r.mgf, p->mgf)) != CKR_OK) return rv;
     /* source CKZ_DATA_SPECIFIED names pSourceData as the label; 0 (none) is
      * what many callers pass with an empty label. */
     if (p->source != 0 && p->source != CKZ_DATA_SPECIFIED) return CKR_MECHANISM_PARAM_INVALID;
     if (p->ulSourceDataLen) {
-        m->present |= P11_M_SOURCE_DATA;
-        return want_bytes(pend, n, &m->source_data, p->pSourceData, p->ulSourceDataLen);
+        m->r.present |= OCHSM_M_SOURCE_DATA;
+        return want_bytes(pend, n, &m->r.source_data, p->pSourceData, p->ulSourceDataLen);
     }
     return CKR_OK;
 }
@@ -141,14 +141,14 @@ static CK_RV translate(const CK_MECHANISM *in, p11_mech *m, pending *pend, int *
     case K_NONE:
         return CKR_OK;
     case K_IV:
-        m->present |= P11_M_IV;
-        return want_bytes(pend, n, &m->iv, pp, len);
+        m->r.present |= OCHSM_M_IV;
+        return want_bytes(pend, n, &m->r.iv, pp, len);
     case K_CTR: {
         if (len != sizeof(CK_AES_CTR_PARAMS)) return CKR_MECHANISM_PARAM_INVALID;
         const CK_AES_CTR_PARAMS *p = pp;
-        if ((rv = set_u64(m, P11_M_COUNTER_BITS, &m->counter_bits, p->ulCounterBits)) != CKR_OK) return rv;
-        m->present |= P11_M_IV;
-        return want_bytes(pend, n, &m->iv, p->cb, sizeof p->cb);
+        if ((rv = set_u64(m, OCHSM_M_COUNTER_BITS, &m->r.counter_bits, p->ulCounterBits)) != CKR_OK) return rv;
+        m->r.present |= OCHSM_M_IV;
+        return want_bytes(pend, n, &m->r.iv, p->cb, sizeof p->cb);
     }
     case K_GCM: {
         const CK_BYTE *iv, *aad;
@@ -169,23 +169,23 @@ static CK_RV translate(const CK_MECHANISM *in, p11_mech *m, pending *pend, int *
         } else {
             return CKR_MECHANISM_PARAM_INVALID;
         }
-        if ((rv = set_u64(m, P11_M_TAG_BITS, &m->tag_bits, tag_bits)) != CKR_OK) return rv;
+        if ((rv = set_u64(m, OCHSM_M_TAG_BITS, &m->r.tag_bits, tag_bits)) != CKR_OK) return rv;
         if (iv_len) {
-            m->present |= P11_M_IV;
-            if ((rv = want_bytes(pend, n, &m->iv, iv, iv_len)) != CKR_OK) return rv;
+            m->r.present |= OCHSM_M_IV;
+            if ((rv = want_bytes(pend, n, &m->r.iv, iv, iv_len)) != CKR_OK) return rv;
         }
         if (aad_len) {
-            m->present |= P11_M_AAD;
-            if ((rv = want_bytes(pend, n, &m->aad, aad, aad_len)) != CKR_OK) return rv;
+            m->r.present |= OCHSM_M_AAD;
+            if ((rv = want_bytes(pend, n, &m->r.aad, aad, aad_len)) != CKR_OK) return rv;
         }
         return CKR_OK;
     }
     case K_PSS: {
         if (len != sizeof(CK_RSA_PKCS_PSS_PARAMS)) return CKR_MECHANISM_PARAM_INVALID;
         const CK_RSA_PKCS_PSS_PARAMS *p = pp;
-        if ((rv = set_u64(m, P11_M_HASH_ALG, &m->hash_alg, p->hashAlg)) != CKR_OK) return rv;
-        if ((rv = set_u64(m, P11_M_MGF, &m->mgf, p->mgf)) != CKR_OK) return rv;
-        return set_u64(m, P11_M_SALT_LEN, &m->salt_len, p->sLen);
+        if ((rv = set_u64(m, OCHSM_M_HASH_ALG, &m->r.hash_alg, p->hashAlg)) != CKR_OK) return rv;
+        if ((rv = set_u64(m, OCHSM_M_MGF, &m->r.mgf, p->mgf)) != CKR_OK) return rv;
+        return set_u64(m, OCHSM_M_SALT_LEN, &m->r.salt_len, p->sLen);
     }
     case K_OAEP:
         if (len != sizeof(CK_RSA_PKCS_OAEP_PARAMS)) return CKR_MECHANISM_PARAM_INVALID;
@@ -194,26 +194,26 @@ static CK_RV translate(const CK_MECHANISM *in, p11_mech *m, pending *pend, int *
         if (len != sizeof(CK_RSA_AES_KEY_WRAP_PARAMS)) return CKR_MECHANISM_PARAM_INVALID;
         const CK_RSA_AES_KEY_WRAP_PARAMS *p = pp;
         if (p->pOAEPParams == NULL) return CKR_MECHANISM_PARAM_INVALID;
-        if ((rv = set_u64(m, P11_M_AES_KEY_BITS, &m->aes_key_bits, p->ulAESKeyBits)) != CKR_OK) return rv;
+        if ((rv = set_u64(m, OCHSM_M_AES_KEY_BITS, &m->r.aes_key_bits, p->ulAESKeyBits)) != CKR_OK) return rv;
         return oaep_fields(m, p->pOAEPParams, pend, n);
     }
     case K_ECDH1: {
         if (len != sizeof(CK_ECDH1_DERIVE_PARAMS)) return CKR_MECHANISM_PARAM_INVALID;
         const CK_ECDH1_DERIVE_PARAMS *p = pp;
-        if ((rv = set_u64(m, P11_M_KDF, &m->kdf, p->kdf)) != CKR_OK) return rv;
+        if ((rv = set_u64(m, OCHSM_M_KDF, &m->r.kdf, p->kdf)) != CKR_OK) return rv;
         if (p->ulSharedDataLen) {
-            m->present |= P11_M_SHARED_DATA;
-            if ((rv = want_bytes(pend, n, &m->shared_data, p->pSharedData, p->ulSharedDataLen)) != CKR_OK) return rv;
+            m->r.present |= OCHSM_M_SHARED_DATA;
+            if ((rv = want_bytes(pend, n, &m->r.shared_data, p->pSharedData, p->ulSharedDataLen)) != CKR_OK) return rv;
         }
         if (p->ulPublicDataLen) {
-            m->present |= P11_M_PUBLIC_DATA;
-            if ((rv = want_bytes(pend, n, &m->public_data, p->pPublicData, p->ulPublicDataLen)) != CKR_OK) return rv;
+            m->r.present |= OCHSM_M_PUBLIC_DATA;
+            if ((rv = want_bytes(pend, n, &m->r.public_data, p->pPublicData, p->ulPublicDataLen)) != CKR_OK) return rv;
         }
         return CKR_OK;
     }
     case K_MAC_GENERAL: {
         if (len != sizeof(CK_MAC_GENERAL_PARAMS)) return CKR_MECHANISM_PARAM_INVALID;
-        return set_u64(m, P11_M_LENGTH, &m->length, *(const CK_MAC_GENERAL_PARAMS *)pp);
+        return set_u64(m, OCHSM_M_LENGTH, &m->r.length, *(const CK_MAC_GENERAL_PARAMS *)pp);
     }
     case K_EDDSA:
         /* CK_EDDSA_PARAMS (v3.0: Ed25519ph / a context) has no field in the
@@ -227,7 +227,7 @@ CK_RV p11_mech_from(const CK_MECHANISM *in, p11_mech *m) {
     memset(m, 0, sizeof *m);
     if (in == NULL) return CKR_ARGUMENTS_BAD;
     if (!p11_number_ok(in->mechanism)) return CKR_MECHANISM_INVALID;
-    m->mechanism = in->mechanism;
+    m->r.mechanism = in->mechanism;
     pending pend[4];
     int n = 0;
     CK_RV rv = translate(in, m, pend, &n);
@@ -259,31 +259,8 @@ void p11_mech_free(p11_mech *m) {
     memset(m, 0, sizeof *m);
 }
 
-static void put_b(ochsm_builder *b, uint16_t id, const p11_mech *m, uint32_t bit, const p11_bytes *v) {
-    if (m->present & bit) ochsm_put_bytes(b, id, v->len ? v->p : (const uint8_t *)"", v->len);
-}
-
-static void put_n(ochsm_builder *b, uint16_t id, const p11_mech *m, uint32_t bit, uint64_t v) {
-    if (m->present & bit) ochsm_put_u64(b, id, v);
-}
-
 void p11_mech_put(ochsm_builder *b, uint16_t id, const p11_mech *m) {
-    ochsm_begin_record(b, id);
-    ochsm_put_u64(b, 1, m->mechanism);
-    put_b(b, 2, m, P11_M_IV, &m->iv);
-    put_n(b, 3, m, P11_M_COUNTER_BITS, m->counter_bits);
-    put_b(b, 4, m, P11_M_AAD, &m->aad);
-    put_n(b, 5, m, P11_M_TAG_BITS, m->tag_bits);
-    put_n(b, 6, m, P11_M_HASH_ALG, m->hash_alg);
-    put_n(b, 7, m, P11_M_MGF, m->mgf);
-    put_n(b, 8, m, P11_M_SALT_LEN, m->salt_len);
-    put_b(b, 9, m, P11_M_SOURCE_DATA, &m->source_data);
-    put_n(b, 10, m, P11_M_KDF, m->kdf);
-    put_b(b, 11, m, P11_M_SHARED_DATA, &m->shared_data);
-    put_b(b, 12, m, P11_M_PUBLIC_DATA, &m->public_data);
-    put_n(b, 13, m, P11_M_AES_KEY_BITS, m->aes_key_bits);
-    put_n(b, 14, m, P11_M_LENGTH, m->length);
-    ochsm_end_record(b);
+    ochsm_put_mechanism(b, id, &m->r);
 }
 
 /* ───────────────────────────── what the HSM offers ───────────────────────────── */

@@ -57,86 +57,73 @@ CK_RV p11_put_template(ochsm_builder *b, uint16_t id, const CK_ATTRIBUTE *t, CK_
     return rv;
 }
 
+/* ───────────── create, copy, destroy (p11_request) ───────────── */
+
+typedef struct {
+    CK_OBJECT_HANDLE h;
+    CK_ATTRIBUTE_PTR t;
+    CK_ULONG n;
+    CK_OBJECT_HANDLE_PTR out;
+} obj_args;
+
+static CK_RV new_handle(p11_req *q, uint16_t id) {
+    obj_args *a = q->ctx;
+    uint64_t h;
+    if (!p11_result_u64(&q->r, id, &h)) return CKR_DEVICE_ERROR;
+    *a->out = (CK_OBJECT_HANDLE)h;
+    p11_track_new_object(q->s, (CK_OBJECT_HANDLE)h);
+    return CKR_OK;
+}
+
+static CK_RV create_build(p11_req *q) {
+    obj_args *a = q->ctx;
+    if (a->out == NULL) return CKR_ARGUMENTS_BAD;
+    ochsm_put_u64(&q->b, OCHSM_Q_CREATE_OBJECT_SESSION, q->s->remote);
+    return p11_put_template(&q->b, OCHSM_Q_CREATE_OBJECT_TEMPLATE, a->t, a->n);
+}
+
+static CK_RV create_parse(p11_req *q) { return new_handle(q, OCHSM_R_CREATE_OBJECT_HANDLE); }
+
 P11_EXPORT CK_RV C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount,
                                 CK_OBJECT_HANDLE_PTR phObject) {
-    p11_session *s;
-    CK_RV rv = p11_session_acquire(hSession, &s);
-    if (rv != CKR_OK) return rv;
-    ochsm_builder b;
-    ochsm_response r;
-    memset(&r, 0, sizeof r);
-    ochsm_builder_init(&b, NULL);
-    if (phObject == NULL) {
-        rv = CKR_ARGUMENTS_BAD;
-        goto out;
-    }
-    ochsm_put_u64(&b, 1, s->remote);
-    if ((rv = p11_put_template(&b, 2, pTemplate, ulCount)) != CKR_OK) goto out;
-    rv = p11_call(OCHSM_OP_CREATE_OBJECT, &b, &r);
-    if (rv == CKR_OK) {
-        uint64_t h;
-        if (p11_result_u64(&r, 4, &h)) *phObject = (CK_OBJECT_HANDLE)h, p11_track_new_object(s, (CK_OBJECT_HANDLE)h);
-        else rv = CKR_DEVICE_ERROR;
-    }
-out:
-    ochsm_response_free(&r);
-    ochsm_builder_free(&b);
-    p11_session_release(s);
-    return rv;
+    obj_args a = {0, pTemplate, ulCount, phObject};
+    return p11_request(hSession, OCHSM_OP_CREATE_OBJECT, NULL, create_build, create_parse, &a);
 }
+
+static CK_RV copy_build(p11_req *q) {
+    obj_args *a = q->ctx;
+    if (a->out == NULL) return CKR_ARGUMENTS_BAD;
+    if (!p11_number_ok(a->h)) return CKR_OBJECT_HANDLE_INVALID;
+    ochsm_put_u64(&q->b, OCHSM_Q_COPY_OBJECT_SESSION, q->s->remote);
+    ochsm_put_u64(&q->b, OCHSM_Q_COPY_OBJECT_HANDLE, a->h);
+    return p11_put_template(&q->b, OCHSM_Q_COPY_OBJECT_TEMPLATE, a->t, a->n);
+}
+
+static CK_RV copy_parse(p11_req *q) { return new_handle(q, OCHSM_R_COPY_OBJECT_HANDLE); }
 
 P11_EXPORT CK_RV C_CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ATTRIBUTE_PTR pTemplate,
                               CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phNewObject) {
-    p11_session *s;
-    CK_RV rv = p11_session_acquire(hSession, &s);
-    if (rv != CKR_OK) return rv;
-    ochsm_builder b;
-    ochsm_response r;
-    memset(&r, 0, sizeof r);
-    ochsm_builder_init(&b, NULL);
-    if (phNewObject == NULL) {
-        rv = CKR_ARGUMENTS_BAD;
-        goto out;
-    }
-    if (!p11_number_ok(hObject)) {
-        rv = CKR_OBJECT_HANDLE_INVALID;
-        goto out;
-    }
-    ochsm_put_u64(&b, 1, s->remote);
-    ochsm_put_u64(&b, 2, hObject);
-    if ((rv = p11_put_template(&b, 3, pTemplate, ulCount)) != CKR_OK) goto out;
-    rv = p11_call(OCHSM_OP_COPY_OBJECT, &b, &r);
-    if (rv == CKR_OK) {
-        uint64_t h;
-        if (p11_result_u64(&r, 4, &h)) *phNewObject = (CK_OBJECT_HANDLE)h, p11_track_new_object(s, (CK_OBJECT_HANDLE)h);
-        else rv = CKR_DEVICE_ERROR;
-    }
-out:
-    ochsm_response_free(&r);
-    ochsm_builder_free(&b);
-    p11_session_release(s);
-    return rv;
+    obj_args a = {hObject, pTemplate, ulCount, phNewObject};
+    return p11_request(hSession, OCHSM_OP_COPY_OBJECT, NULL, copy_build, copy_parse, &a);
+}
+
+static CK_RV destroy_build(p11_req *q) {
+    obj_args *a = q->ctx;
+    if (!p11_number_ok(a->h)) return CKR_OBJECT_HANDLE_INVALID;
+    ochsm_put_u64(&q->b, OCHSM_Q_DESTROY_OBJECT_SESSION, q->s->remote);
+    ochsm_put_u64(&q->b, OCHSM_Q_DESTROY_OBJECT_HANDLE, a->h);
+    return CKR_OK;
+}
+
+static CK_RV destroy_parse(p11_req *q) {
+    obj_args *a = q->ctx;
+    p11_untrack_object(a->h);
+    return CKR_OK;
 }
 
 P11_EXPORT CK_RV C_DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject) {
-    p11_session *s;
-    CK_RV rv = p11_session_acquire(hSession, &s);
-    if (rv != CKR_OK) return rv;
-    if (!p11_number_ok(hObject)) {
-        p11_session_release(s);
-        return CKR_OBJECT_HANDLE_INVALID;
-    }
-    ochsm_builder b;
-    ochsm_response r;
-    ochsm_builder_init(&b, NULL);
-    ochsm_put_u64(&b, 1, s->remote);
-    ochsm_put_u64(&b, 2, hObject);
-    rv = p11_call(OCHSM_OP_DESTROY_OBJECT, &b, &r);
-    if (rv == CKR_OK) p11_untrack_object(hObject);
-    ochsm_response_free(&r);
-    ochsm_builder_free(&b);
-    p11_session_release(s);
-    return rv;
+    obj_args a = {hObject, NULL, 0, NULL};
+    return p11_request(hSession, OCHSM_OP_DESTROY_OBJECT, NULL, destroy_build, destroy_parse, &a);
 }
 
 P11_EXPORT CK_RV C_GetObjectSize(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ULONG_PTR pulSize) {
@@ -161,14 +148,14 @@ static CK_RV get_slice(p11_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE *t, CK_U
     ochsm_builder b;
     ochsm_response r;
     ochsm_builder_init(&b, NULL);
-    ochsm_put_u64(&b, 1, s->remote);
-    ochsm_put_u64(&b, 2, h);
-    ochsm_put_u64_list(&b, 3, types, n);
+    ochsm_put_u64(&b, OCHSM_Q_GET_ATTRIBUTE_VALUE_SESSION, s->remote);
+    ochsm_put_u64(&b, OCHSM_Q_GET_ATTRIBUTE_VALUE_HANDLE, h);
+    ochsm_put_u64_list(&b, OCHSM_Q_GET_ATTRIBUTE_VALUE_TYPES, types, n);
     CK_RV rv = p11_call(OCHSM_OP_GET_ATTRIBUTE_VALUE, &b, &r);
     if (rv == CKR_OK) {
         ochsm_field fa, fr;
         ochsm_iter ia, ir;
-        if (!p11_result_field(&r, 4, &fa) || !p11_result_field(&r, 5, &fr) || fr.count != n ||
+        if (!p11_result_field(&r, OCHSM_R_GET_ATTRIBUTE_VALUE_ATTRIBUTES, &fa) || !p11_result_field(&r, OCHSM_R_GET_ATTRIBUTE_VALUE_RVS, &fr) || fr.count != n ||
             ochsm_field_iter(&fa, &ia) != OCHSM_OK || ochsm_field_iter(&fr, &ir) != OCHSM_OK) {
             rv = CKR_DEVICE_ERROR;
         } else {
@@ -227,28 +214,18 @@ P11_EXPORT CK_RV C_GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDL
     return rv != CKR_OK ? rv : overall;
 }
 
+static CK_RV set_build(p11_req *q) {
+    obj_args *a = q->ctx;
+    if (!p11_number_ok(a->h)) return CKR_OBJECT_HANDLE_INVALID;
+    ochsm_put_u64(&q->b, OCHSM_Q_SET_ATTRIBUTE_VALUE_SESSION, q->s->remote);
+    ochsm_put_u64(&q->b, OCHSM_Q_SET_ATTRIBUTE_VALUE_HANDLE, a->h);
+    return p11_put_template(&q->b, OCHSM_Q_SET_ATTRIBUTE_VALUE_TEMPLATE, a->t, a->n);
+}
+
 P11_EXPORT CK_RV C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ATTRIBUTE_PTR pTemplate,
                                      CK_ULONG ulCount) {
-    p11_session *s;
-    CK_RV rv = p11_session_acquire(hSession, &s);
-    if (rv != CKR_OK) return rv;
-    ochsm_builder b;
-    ochsm_response r;
-    memset(&r, 0, sizeof r);
-    ochsm_builder_init(&b, NULL);
-    if (!p11_number_ok(hObject)) {
-        rv = CKR_OBJECT_HANDLE_INVALID;
-        goto out;
-    }
-    ochsm_put_u64(&b, 1, s->remote);
-    ochsm_put_u64(&b, 2, hObject);
-    if ((rv = p11_put_template(&b, 3, pTemplate, ulCount)) != CKR_OK) goto out;
-    rv = p11_call(OCHSM_OP_SET_ATTRIBUTE_VALUE, &b, &r);
-out:
-    ochsm_response_free(&r);
-    ochsm_builder_free(&b);
-    p11_session_release(s);
-    return rv;
+    obj_args a = {hObject, pTemplate, ulCount, NULL};
+    return p11_request(hSession, OCHSM_OP_SET_ATTRIBUTE_VALUE, NULL, set_build, NULL, &a);
 }
 
 P11_EXPORT CK_RV C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount) {
@@ -263,13 +240,13 @@ P11_EXPORT CK_RV C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR 
     ochsm_response r;
     memset(&r, 0, sizeof r);
     ochsm_builder_init(&b, NULL);
-    ochsm_put_u64(&b, 1, s->remote);
-    if ((rv = p11_put_template(&b, 2, pTemplate, ulCount)) != CKR_OK) goto out;
+    ochsm_put_u64(&b, OCHSM_Q_FIND_OBJECTS_SESSION, s->remote);
+    if ((rv = p11_put_template(&b, OCHSM_Q_FIND_OBJECTS_TEMPLATE, pTemplate, ulCount)) != CKR_OK) goto out;
     rv = p11_call(OCHSM_OP_FIND_OBJECTS, &b, &r);
     if (rv == CKR_OK) {
         ochsm_field f;
         ochsm_iter it;
-        if (!p11_result_field(&r, 4, &f) || ochsm_field_iter(&f, &it) != OCHSM_OK) {
+        if (!p11_result_field(&r, OCHSM_R_FIND_OBJECTS_HANDLES, &f) || ochsm_field_iter(&f, &it) != OCHSM_OK) {
             rv = CKR_DEVICE_ERROR;
             goto out;
         }

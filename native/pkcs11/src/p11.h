@@ -33,6 +33,7 @@
 
 #include "cryptoki.h"
 #include "ochsm_client.h"
+#include "ochsm_mech.h"
 #include "ochsm_schema.h"
 #include "ochsm_wire.h"
 
@@ -58,35 +59,14 @@
 
 /* ───────────────────────────── mechanisms (mech.c) ───────────────────────────── */
 
-/* Fields of the protocol's Mechanism record (docs/protocol.md §6.1). */
-enum {
-    P11_M_IV = 1u << 0,
-    P11_M_COUNTER_BITS = 1u << 1,
-    P11_M_AAD = 1u << 2,
-    P11_M_TAG_BITS = 1u << 3,
-    P11_M_HASH_ALG = 1u << 4,
-    P11_M_MGF = 1u << 5,
-    P11_M_SALT_LEN = 1u << 6,
-    P11_M_SOURCE_DATA = 1u << 7,
-    P11_M_KDF = 1u << 8,
-    P11_M_SHARED_DATA = 1u << 9,
-    P11_M_PUBLIC_DATA = 1u << 10,
-    P11_M_AES_KEY_BITS = 1u << 11,
-    P11_M_LENGTH = 1u << 12
-};
-
-typedef struct p11_bytes {
-    const uint8_t *p; /* points into p11_mech.owned */
-    size_t len;
-} p11_bytes;
+/* The protocol's Mechanism record (docs/protocol.md §6.1) is native/common's
+ * ochsm_mechanism, encoded by ochsm_put_mechanism. */
+typedef ochsm_bytes p11_bytes;
 
 /* A CK_MECHANISM translated into the Mechanism record, with its own copies of
  * every byte string (an operation keeps it from *Init to *Final). */
 typedef struct p11_mech {
-    uint64_t mechanism;
-    uint32_t present; /* P11_M_* */
-    p11_bytes iv, aad, source_data, shared_data, public_data;
-    uint64_t counter_bits, tag_bits, hash_alg, mgf, salt_len, kdf, aes_key_bits, length;
+    ochsm_mechanism r; /* byte strings point into owned */
     uint8_t *owned;
 } p11_mech;
 
@@ -134,6 +114,7 @@ typedef struct p11_op {
 typedef struct p11_session {
     CK_SESSION_HANDLE handle;
     uint64_t remote; /* the application's cluster session (openSession), shared by all its sessions */
+    uint64_t lease_gen; /* which of the application's cluster sessions (they are numbered as opened) */
     CK_FLAGS flags;
     int busy;        /* a call is running on this session (under the lock) */
     int refs;        /* the table's reference + running calls (under the lock) */
@@ -154,6 +135,13 @@ void p11_session_free_all_unlocked(void);
 /* Forget the application's cluster session and its list of session objects
  * (C_Finalize; C_Initialize in a child after fork). */
 void p11_lease_reset_unlocked(void);
+/* The current cluster session and its number (1 when there is one); readable
+ * without the lock, for the reconnect. */
+int p11_lease_current(uint64_t *lease, uint64_t *gen);
+/* After a daemon restart the cluster no longer holds cluster session number
+ * gen: its PKCS #11 sessions answer CKR_SESSION_HANDLE_INVALID from now on, and
+ * the next C_OpenSession opens a new one. Takes no lock. */
+void p11_lease_lost(uint64_t gen);
 /* After a call created object h in session s: if the HSM says it is a session
  * object, remember that s owns it (destroyed when s closes). */
 void p11_track_new_object(p11_session *s, CK_OBJECT_HANDLE h);
@@ -181,6 +169,25 @@ int p11_login_state_of(const char *role, size_t len);
  * the daemon is gone).
  */
 CK_RV p11_call(uint16_t opcode, ochsm_builder *b, ochsm_response *r);
+
+/*
+ * The one request shape of the session-bound C_* functions: find and mark the
+ * session busy, translate pMechanism (when not NULL; its CK_RV first, as
+ * before any argument check), let build append the fields (it returns the
+ * CK_RV of its own argument checks), send, let parse read a successful answer,
+ * then free everything and release the session. Returns the first failure.
+ */
+typedef struct p11_req {
+    p11_session *s;
+    p11_mech m;          /* the translated pMechanism */
+    ochsm_builder b;
+    ochsm_response r;
+    void *ctx;           /* the caller's arguments */
+} p11_req;
+typedef CK_RV (*p11_build_fn)(p11_req *q);
+typedef CK_RV (*p11_parse_fn)(p11_req *q);
+CK_RV p11_request(CK_SESSION_HANDLE h, uint16_t opcode, const CK_MECHANISM *pMechanism, p11_build_fn build, p11_parse_fn parse,
+                  void *ctx);
 
 /* Read result field id of a successful response. */
 int p11_result_u64(ochsm_response *r, uint16_t id, uint64_t *out);

@@ -29,6 +29,7 @@
  * request's two fields; without a ':' the whole PIN goes as the user name with
  * an empty password, and the HSM answers 0xA3 like for any bad sign-in.
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,12 +56,25 @@ static void session_free(p11_session *s) {
     free(s);
 }
 
-/* Under the lock: find a live session. */
+static void unlink_session(p11_session *s);
+static void drop_dead_lease(void);
+/* Cluster sessions numbered below this are gone (p11_lease_lost). */
+static atomic_uint_fast64_t g_dead_below;
+
+/* Under the lock: find a live session. A session whose cluster session is gone
+ * (the daemon restarted and the cluster no longer holds it) is closed here. */
 static p11_session *lookup(CK_SESSION_HANDLE h) {
     size_t idx = (size_t)(h & IDX_MASK);
     if (idx == 0 || idx > g_cap) return NULL;
     p11_session *s = g_tab[idx - 1];
-    return s && s->handle == h ? s : NULL;
+    if (!s || s->handle != h) return NULL;
+    if (s->lease_gen < atomic_load(&g_dead_below)) {
+        drop_dead_lease();
+        unlink_session(s);
+        if (s->refs == 0) session_free(s);
+        return NULL;
+    }
+    return s;
 }
 
 /* Under the lock: take a session out of the table. The caller frees it when
@@ -75,6 +89,8 @@ static void unlink_session(p11_session *s) {
 /* ───────────── the application's cluster session and its session objects ───────────── */
 
 static uint64_t g_lease;            /* 0: none yet */
+static uint64_t g_lease_gen;        /* its number; counts up, never reused */
+static _Atomic uint64_t g_pub_lease, g_pub_gen; /* copies for p11_lease_current */
 typedef struct owned {
     CK_OBJECT_HANDLE object;
     CK_SESSION_HANDLE session;      /* the PKCS #11 session that created it */
@@ -82,8 +98,34 @@ typedef struct owned {
 static owned *g_owned;
 static size_t g_nowned, g_owned_cap;
 
-/* Under the lock (held across the one openSession request, once per C_Initialize). */
-static CK_RV ensure_lease(uint64_t *out) {
+int p11_lease_current(uint64_t *lease, uint64_t *gen) {
+    *lease = atomic_load(&g_pub_lease);
+    *gen = atomic_load(&g_pub_gen);
+    return *lease != 0;
+}
+
+void p11_lease_lost(uint64_t gen) {
+    uint64_t cur = atomic_load(&g_dead_below);
+    while (cur < gen + 1 && !atomic_compare_exchange_weak(&g_dead_below, &cur, gen + 1)) {
+    }
+}
+
+/* Under the lock: forget a cluster session the cluster no longer holds, with
+ * the list of its session objects (they went with it). */
+static void drop_dead_lease(void) {
+    if (g_lease != 0 && g_lease_gen < atomic_load(&g_dead_below)) {
+        g_lease = 0;
+        atomic_store(&g_pub_lease, 0);
+        free(g_owned);
+        g_owned = NULL;
+        g_nowned = g_owned_cap = 0;
+    }
+}
+
+/* Under the lock (held across the one openSession request, once per C_Initialize
+ * and after a daemon restart that lost the cluster session). */
+static CK_RV ensure_lease(uint64_t *out, uint64_t *gen) {
+    drop_dead_lease();
     if (g_lease == 0) {
         ochsm_builder b;
         ochsm_response r;
@@ -96,13 +138,18 @@ static CK_RV ensure_lease(uint64_t *out) {
         ochsm_builder_free(&b);
         if (rv != CKR_OK) return rv;
         g_lease = lease;
+        g_lease_gen++;
+        atomic_store(&g_pub_gen, g_lease_gen);
+        atomic_store(&g_pub_lease, lease);
     }
     *out = g_lease;
+    *gen = g_lease_gen;
     return CKR_OK;
 }
 
 void p11_lease_reset_unlocked(void) {
     g_lease = 0;
+    atomic_store(&g_pub_lease, 0);
     free(g_owned);
     g_owned = NULL;
     g_nowned = g_owned_cap = 0;
@@ -284,7 +331,7 @@ P11_EXPORT CK_RV C_OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR pA
     if (!s) return CKR_HOST_MEMORY;
     s->flags = flags & (CKF_RW_SESSION | CKF_SERIAL_SESSION);
     if ((rv = p11_lock()) == CKR_OK) {
-        rv = ensure_lease(&s->remote);
+        rv = ensure_lease(&s->remote, &s->lease_gen);
         if (rv == CKR_OK) rv = insert(s);
         p11_unlock();
     }

@@ -284,6 +284,15 @@ test('stress: 64 threads with their own sessions for 10 s, then 16 threads shari
   assert.match(r.stdout, /phase 2: 16 threads on 4 sessions.* 0 other failures/);
 });
 
+test('stress without threads (CKF_LIBRARY_CANT_CREATE_OS_THREADS, as GnuTLS asks): 32 threads for 4 s, then 8 threads sharing 2 sessions', async () => {
+  const r = await run(join(bin, 'stress'), [MODULE, PIN, '4', '32', '8', '2'], { cwd: binDir, timeoutMs: 120_000, env: { ...process.env, OCHSM_STRESS_NO_THREADS: '1' } });
+  assertAllPassed(r, 4);
+  assert.match(r.stdout, /without threads: the process has 1 thread\(s\)/);
+  assert.match(r.stdout, /phase 1: 32 threads.* 0 failures/);
+  assert.match(r.stdout, /phase 2: 8 threads on 2 sessions.* 0 other failures/);
+  console.log(r.stdout.trim());
+});
+
 const VALGRIND = has('valgrind');
 const MEMCHECK = ['--tool=memcheck', '--leak-check=full', '--show-leak-kinds=definite,indirect', '--errors-for-leak-kinds=definite,indirect', '--error-exitcode=99'];
 
