@@ -14,6 +14,13 @@ import type { CallContext, MechanismRequest, Partition, Principal } from '../../
 import type { KeyValueStore } from '../../store/src/types.js';
 import type { UserInfo } from '../../hsm-core/src/users/users.js';
 import { Ownership } from './ownership.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { removesAccess } from '../../hsm-core/src/partition/consistency.js';
+
+/** Beyond the freshness bound: timer and clock granularity. */
+const SETTLE_MARGIN_MS = 5;
+/** How long a node that is behind the caller may take to catch up before it answers ERR_NODE_BEHIND. */
+export const CATCH_UP_MS = 2000;
 
 export interface NodeInfo {
   readonly id: number;
@@ -96,6 +103,52 @@ export class NodeHandler {
   }
 
   async handle(st: ConnectionState, req: DecodedRequest): Promise<unknown> {
+    let failed = false;
+    try {
+      const min = (req.obj as { minRevision?: number }).minRevision;
+      if (min !== undefined) await this.catchUp(min);
+      const result = await this.dispatch(st, req);
+      /* A caller that speaks the consistency protocol (sends minRevision, even 0) learns how current this node was. */
+      return min === undefined ? result : { ...(result as object), revision: this.env.partition.state.applied };
+    } catch (e) {
+      failed = true;
+      throw e;
+    } finally {
+      /* A removal of access is acknowledged only once no node can still decide on the state before it. */
+      if (removesAccess(req.op, req.obj as Record<string, unknown>, failed)) await sleep(this.env.partition.state.freshnessMs + SETTLE_MARGIN_MS);
+    }
+  }
+
+  /**
+   * Answer only once this node has applied `min`, the highest revision the
+   * caller has seen: within CATCH_UP_MS, else ERR_NODE_BEHIND (retry, another
+   * node may be current). A revision the store has not reached is refused.
+   */
+  private async catchUp(min: number): Promise<void> {
+    const state = this.env.partition.state;
+    if (state.applied >= min) return;
+    const started = Date.now();
+    const timedOut = Symbol('timeout');
+    const within = async <T>(p: Promise<T>, ms: number): Promise<T | typeof timedOut> => {
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        return await Promise.race([p, new Promise<typeof timedOut>((r) => { timer = setTimeout(() => r(timedOut), ms); })]);
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+    await within(state.sync(), CATCH_UP_MS);
+    if (state.applied >= min) return;
+    const current = await within(state.currentRevision(), Math.max(1, CATCH_UP_MS - (Date.now() - started)));
+    if (current !== timedOut && current < min) {
+      throw new HsmError('ERR_ARGUMENTS_BAD', `minRevision ${min} is ahead of the store (at revision ${current}): no node of this cluster has made it`);
+    }
+    if ((await within(state.waitApplied(min), Math.max(1, CATCH_UP_MS - (Date.now() - started)))) === timedOut || state.applied < min) {
+      throw new HsmError('ERR_NODE_BEHIND', `node ${this.env.nodeId} has applied revision ${state.applied} and could not reach ${min} within ${CATCH_UP_MS} ms; retry`);
+    }
+  }
+
+  private async dispatch(st: ConnectionState, req: DecodedRequest): Promise<unknown> {
     const { partition: p, ownership } = this.env;
     if (!LIMITED_MODE_OPS.has(req.op) && (await ownership.mode()) === 'unencrypted') {
       throw new HsmError('ERR_PARTITION_STATE', `the partition is in unencrypted mode (limited commands mode); claim it first (storeCert 4 and 8) before ${req.op}`);
