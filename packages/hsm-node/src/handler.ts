@@ -14,6 +14,7 @@ import type { CallContext, MechanismRequest, Partition, Principal } from '../../
 import type { KeyValueStore } from '../../store/src/types.js';
 import type { UserInfo } from '../../hsm-core/src/users/users.js';
 import { Ownership } from './ownership.js';
+import type { NodeAuditLog } from './audit_log.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { removesAccess } from '../../hsm-core/src/partition/consistency.js';
 
@@ -40,6 +41,8 @@ export interface NodeEnv {
   readonly sessionTtlMs: number;
   /** Called when E2E mode was just enabled, so the server reloads its TLS identity. */
   readonly onCertificatesChanged: () => void;
+  /** This node's key-use audit log (absent: key-use records are in the store's chain). */
+  readonly auditLog?: NodeAuditLog;
   /** Test hook (OCHSM_FAULT_KILL_AFTER_COMMIT): die between commit and reply. */
   readonly afterCommit?: (op: string) => void;
 }
@@ -69,6 +72,7 @@ function auditRecord(r: AuditRecord) {
     ...(r.mechanism !== undefined ? { mechanism: r.mechanism } : {}),
     ...(r.detail !== undefined ? { detail: r.detail } : {}),
     result: r.result, prev: r.prev, hash: r.hash,
+    ...(r.node !== undefined ? { node: r.node } : {}),
   };
 }
 
@@ -95,6 +99,17 @@ export class NodeHandler {
     this.renewed.set(session, now);
     if (this.renewed.size > 100_000) this.renewed.clear();
     void this.env.store.keepAlive(session).catch(() => undefined);
+  }
+
+  /**
+   * Which audit chain a request names: 'store' (default), the cluster's chain
+   * of state changes; 'node', this node's key-use log.
+   */
+  private chain(name: string | undefined): NodeAuditLog | undefined {
+    if (name === undefined || name === 'store') return undefined;
+    if (name !== 'node') throw new HsmError('ERR_ARGUMENTS_BAD', `unknown audit chain ${JSON.stringify(name)}; use "store" (state changes) or "node" (this node's key use)`);
+    if (!this.env.auditLog) throw new HsmError('ERR_FUNCTION_NOT_SUPPORTED', `node ${this.env.nodeId} keeps its key-use records in the store's chain`);
+    return this.env.auditLog;
   }
 
   private committed<T>(op: string, v: T): T {
@@ -251,12 +266,19 @@ export class NodeHandler {
         };
       case 'auditRecords': {
         if (st.principal?.role !== 'CO') throw new HsmError('ERR_NOT_PERMITTED', 'the audit log is for a signed-in crypto officer (CO)');
-        return { records: (await p.auditRecords(req.obj.fromSeq ?? 1, Math.min(req.obj.limit ?? 1000, 5000))).map(auditRecord) };
+        const from = req.obj.fromSeq ?? 1;
+        const limit = Math.min(req.obj.limit ?? 1000, 5000);
+        const log = this.chain(req.obj.chain);
+        return { records: (log ? await log.records(from, limit) : await p.auditRecords(from, limit)).map(auditRecord) };
       }
       case 'auditVerify': {
         if (!st.principal) throw new HsmError('ERR_USER_NOT_LOGGED_IN', 'verifying the audit log needs a signed-in user');
-        const v = await p.auditVerify();
-        return { ok: v.ok, records: v.records, ...(v.brokenAt !== undefined ? { brokenAt: v.brokenAt } : {}), ...(v.reason ? { reason: v.reason } : {}) };
+        const log = this.chain(req.obj.chain);
+        const v = log ? await log.verify() : await p.auditVerify();
+        return {
+          ok: v.ok, records: v.records, ...(v.brokenAt !== undefined ? { brokenAt: v.brokenAt } : {}), ...(v.reason ? { reason: v.reason } : {}),
+          ...(log ? { node: log.node } : {}),
+        };
       }
       case 'getCertReq':
         return { csr: Buffer.from(await ownership.certReq()) };

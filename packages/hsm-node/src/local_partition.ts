@@ -20,6 +20,11 @@ export function localPaths(dir: string): LocalPaths {
   return { dir, sealingKey: join(dir, 'sealing.key'), database: join(dir, 'data', 'partition.db') };
 }
 
+/** Node `id`'s key-use audit log under the installation directory (docs/storage-format.md). */
+export function nodeAuditLogPath(dir: string, id: number): string {
+  return join(dir, 'data', 'audit', `node-${id}.log`);
+}
+
 /** Create the directory layout with owner-only permissions. */
 function ensurePrivateDir(dir: string): void {
   if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });

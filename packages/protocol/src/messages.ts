@@ -140,6 +140,7 @@ export const AUDIT_RECORD = {
   result: str(9),
   prev: str(10),
   hash: str(11),
+  node: opt(u64(12)),
 } as const;
 
 const mech = (id: number) => rec(id, 'Mechanism', MECHANISM);
@@ -213,8 +214,8 @@ export const OPS = {
       loggedIn: opt(bool(9)), user: opt(str(10)), role: opt(str(11)), sessionMode: opt(str(12)), inFlight: opt(u64(13)), applications: opt(u64(14)),
     },
   },
-  auditRecords: { opcode: 0x0402, mutating: false, request: { fromSeq: opt(u64(1)), limit: opt(u64(2)) }, response: { records: recs(4, 'AuditRecord', AUDIT_RECORD) } },
-  auditVerify: { opcode: 0x0403, mutating: false, request: {}, response: { ok: bool(4), records: u64(5), brokenAt: opt(u64(6)), reason: opt(str(7)) } },
+  auditRecords: { opcode: 0x0402, mutating: false, request: { fromSeq: opt(u64(1)), limit: opt(u64(2)), chain: opt(str(3)) }, response: { records: recs(4, 'AuditRecord', AUDIT_RECORD) } },
+  auditVerify: { opcode: 0x0403, mutating: false, request: { chain: opt(str(1)) }, response: { ok: bool(4), records: u64(5), brokenAt: opt(u64(6)), reason: opt(str(7)), node: opt(u64(8)) } },
   getCertReq: { opcode: 0x0404, mutating: false, request: {}, response: { csr: bytes(4) } },
   storeCert: { opcode: 0x0405, mutating: true, request: mutating({ slot: u64(1), cert: bytes(2) }), response: {} },
   getCert: { opcode: 0x0406, mutating: false, request: { slot: u64(1) }, response: { cert: bytes(4) } },
