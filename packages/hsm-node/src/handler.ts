@@ -14,6 +14,15 @@ import type { CallContext, MechanismRequest, Partition, Principal } from '../../
 import type { KeyValueStore } from '../../store/src/types.js';
 import type { UserInfo } from '../../hsm-core/src/users/users.js';
 import { Ownership } from './ownership.js';
+import type { NodeAuditLog } from './audit_log.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { removesAccess } from '../../hsm-core/src/partition/consistency.js';
+import { admit } from '../../hsm-core/src/authz/door.js';
+
+/** Beyond the freshness bound: timer and clock granularity. */
+const SETTLE_MARGIN_MS = 5;
+/** How long a node that is behind the caller may take to catch up before it answers ERR_NODE_BEHIND. */
+export const CATCH_UP_MS = 2000;
 
 export interface NodeInfo {
   readonly id: number;
@@ -33,16 +42,17 @@ export interface NodeEnv {
   readonly sessionTtlMs: number;
   /** Called when E2E mode was just enabled, so the server reloads its TLS identity. */
   readonly onCertificatesChanged: () => void;
+  /** This node's key-use audit log (absent: key-use records are in the store's chain). */
+  readonly auditLog?: NodeAuditLog;
   /** Test hook (OCHSM_FAULT_KILL_AFTER_COMMIT): die between commit and reply. */
   readonly afterCommit?: (op: string) => void;
 }
 
 export interface ConnectionState {
   principal: Principal | undefined;
+  /** Every user this connection has been signed in as (a session may be closed after signing out). */
+  readonly formerUsers?: Set<string>;
 }
-
-/** Operations allowed while the partition is unclaimed ("limited commands mode"). */
-const LIMITED_MODE_OPS = new Set(['hello', 'login', 'logout', 'loginStatus', 'status', 'getClusterInfo', 'getCertReq', 'storeCert', 'getCert', 'listUsers']);
 
 type MechRecord = RequestOf<'sign'>['mechanism'];
 
@@ -62,6 +72,7 @@ function auditRecord(r: AuditRecord) {
     ...(r.mechanism !== undefined ? { mechanism: r.mechanism } : {}),
     ...(r.detail !== undefined ? { detail: r.detail } : {}),
     result: r.result, prev: r.prev, hash: r.hash,
+    ...(r.node !== undefined ? { node: r.node } : {}),
   };
 }
 
@@ -81,6 +92,13 @@ export class NodeHandler {
     return { principal: st.principal, sessionLease: o.session, requestId: o.requestId };
   }
 
+  /** A request acting in a session: the session must be open and this caller's (docs/protocol.md, sessions). */
+  private async session(st: ConnectionState, req: DecodedRequest): Promise<void> {
+    const s = (req.obj as { session?: number }).session;
+    if (s === undefined || req.op === 'closeSession' || req.op === 'openSession') return;
+    await this.env.partition.useSession(st.principal, s);
+  }
+
   /** Keep a used session alive: its lease expires only after sessionTtlMs without any request. */
   private renew(session: number): void {
     const now = Date.now();
@@ -90,35 +108,90 @@ export class NodeHandler {
     void this.env.store.keepAlive(session).catch(() => undefined);
   }
 
+  /**
+   * Which audit chain a request names: 'store' (default), the cluster's chain
+   * of state changes; 'node', this node's key-use log.
+   */
+  private chain(name: string | undefined): NodeAuditLog | undefined {
+    if (name === undefined || name === 'store') return undefined;
+    if (name !== 'node') throw new HsmError('ERR_ARGUMENTS_BAD', `unknown audit chain ${JSON.stringify(name)}; use "store" (state changes) or "node" (this node's key use)`);
+    if (!this.env.auditLog) throw new HsmError('ERR_FUNCTION_NOT_SUPPORTED', `node ${this.env.nodeId} keeps its key-use records in the store's chain`);
+    return this.env.auditLog;
+  }
+
   private committed<T>(op: string, v: T): T {
     this.env.afterCommit?.(op);
     return v;
   }
 
   async handle(st: ConnectionState, req: DecodedRequest): Promise<unknown> {
-    const { partition: p, ownership } = this.env;
-    if (!LIMITED_MODE_OPS.has(req.op) && (await ownership.mode()) === 'unencrypted') {
-      throw new HsmError('ERR_PARTITION_STATE', `the partition is in unencrypted mode (limited commands mode); claim it first (storeCert 4 and 8) before ${req.op}`);
+    let failed = false;
+    try {
+      const min = (req.obj as { minRevision?: number }).minRevision;
+      if (min !== undefined) await this.catchUp(min);
+      const result = await this.dispatch(st, req);
+      /* A caller that speaks the consistency protocol (sends minRevision, even 0) learns how current this node was. */
+      return min === undefined ? result : { ...(result as object), revision: this.env.partition.state.applied };
+    } catch (e) {
+      failed = true;
+      throw e;
+    } finally {
+      /* A removal of access is acknowledged only once no node can still decide on the state before it. */
+      if (removesAccess(req.op, req.obj as Record<string, unknown>, failed)) await sleep(this.env.partition.state.freshnessMs + SETTLE_MARGIN_MS);
     }
+  }
+
+  /**
+   * Answer only once this node has applied `min`, the highest revision the
+   * caller has seen: within CATCH_UP_MS, else ERR_NODE_BEHIND (retry, another
+   * node may be current). A revision the store has not reached is refused.
+   */
+  private async catchUp(min: number): Promise<void> {
+    const state = this.env.partition.state;
+    if (state.applied >= min) return;
+    const started = Date.now();
+    const timedOut = Symbol('timeout');
+    const within = async <T>(p: Promise<T>, ms: number): Promise<T | typeof timedOut> => {
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        return await Promise.race([p, new Promise<typeof timedOut>((r) => { timer = setTimeout(() => r(timedOut), ms); })]);
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+    await within(state.sync(), CATCH_UP_MS);
+    if (state.applied >= min) return;
+    const current = await within(state.currentRevision(), Math.max(1, CATCH_UP_MS - (Date.now() - started)));
+    if (current !== timedOut && current < min) {
+      throw new HsmError('ERR_ARGUMENTS_BAD', `minRevision ${min} is ahead of the store (at revision ${current}): no node of this cluster has made it`);
+    }
+    if ((await within(state.waitApplied(min), Math.max(1, CATCH_UP_MS - (Date.now() - started)))) === timedOut || state.applied < min) {
+      throw new HsmError('ERR_NODE_BEHIND', `node ${this.env.nodeId} has applied revision ${state.applied} and could not reach ${min} within ${CATCH_UP_MS} ms; retry`);
+    }
+  }
+
+  private async dispatch(st: ConnectionState, req: DecodedRequest): Promise<unknown> {
+    const { partition: p, ownership } = this.env;
+    admit(req.op, st.principal, (await ownership.mode()) === 'unencrypted' ? 'unclaimed' : 'claimed');
+    await this.session(st, req);
     switch (req.op) {
       case 'hello':
         throw new HsmError('ERR_PROTOCOL', 'hello is answered by the connection layer');
       case 'login': {
-        if (st.principal) throw new HsmError('ERR_USER_ALREADY_LOGGED_IN', `this connection is already signed in as ${st.principal.user}; log out first`);
         st.principal = await p.login(req.obj.user, req.obj.password, req.obj.role);
+        st.formerUsers?.add(st.principal.user);
         return { user: st.principal.user, role: st.principal.role };
       }
       case 'logout':
-        if (!st.principal) throw new HsmError('ERR_USER_NOT_LOGGED_IN', 'this connection is not signed in');
         st.principal = undefined;
         return {};
       case 'loginStatus':
         return st.principal ? { loggedIn: true, user: st.principal.user, role: st.principal.role } : { loggedIn: false };
       case 'openSession':
-        return { session: await this.env.store.grantLease(this.env.sessionTtlMs) };
+        return { session: await p.openSession(st.principal, this.env.sessionTtlMs) };
       case 'closeSession':
+        await p.closeSession(st.principal, st.formerUsers ?? new Set(), req.obj.session);
         this.renewed.delete(req.obj.session);
-        await this.env.store.revokeLease(req.obj.session);
         return {};
 
       case 'createObject':
@@ -197,13 +270,18 @@ export class NodeHandler {
           partitionState: (await p.partitionRecord()).state,
         };
       case 'auditRecords': {
-        if (st.principal?.role !== 'CO') throw new HsmError('ERR_NOT_PERMITTED', 'the audit log is for a signed-in crypto officer (CO)');
-        return { records: (await p.auditRecords(req.obj.fromSeq ?? 1, Math.min(req.obj.limit ?? 1000, 5000))).map(auditRecord) };
+        const from = req.obj.fromSeq ?? 1;
+        const limit = Math.min(req.obj.limit ?? 1000, 5000);
+        const log = this.chain(req.obj.chain);
+        return { records: (log ? await log.records(from, limit) : await p.auditRecords(from, limit)).map(auditRecord) };
       }
       case 'auditVerify': {
-        if (!st.principal) throw new HsmError('ERR_USER_NOT_LOGGED_IN', 'verifying the audit log needs a signed-in user');
-        const v = await p.auditVerify();
-        return { ok: v.ok, records: v.records, ...(v.brokenAt !== undefined ? { brokenAt: v.brokenAt } : {}), ...(v.reason ? { reason: v.reason } : {}) };
+        const log = this.chain(req.obj.chain);
+        const v = log ? await log.verify() : await p.auditVerify();
+        return {
+          ok: v.ok, records: v.records, ...(v.brokenAt !== undefined ? { brokenAt: v.brokenAt } : {}), ...(v.reason ? { reason: v.reason } : {}),
+          ...(log ? { node: log.node } : {}),
+        };
       }
       case 'getCertReq':
         return { csr: Buffer.from(await ownership.certReq()) };

@@ -14,6 +14,7 @@ import type { KeyValueStore } from '../../store/src/types.js';
 import { NodeHandler, type ConnectionState, type NodeInfo } from './handler.js';
 import { Ownership, PATHS, type TlsCredentials } from './ownership.js';
 import type { Logger } from './log.js';
+import type { NodeAuditLog } from './audit_log.js';
 
 export const VERSION = '0.1.0';
 export const DEFAULT_NODE_PORT = 2225;
@@ -31,6 +32,7 @@ export interface NodeServerOptions {
   readonly log: Logger;
   readonly sessionTtlMs?: number;
   readonly afterCommit?: (op: string) => void;
+  readonly auditLog?: NodeAuditLog;
 }
 
 export class NodeServer {
@@ -67,10 +69,11 @@ export class NodeServer {
       sessionTtlMs: this.opts.sessionTtlMs ?? SESSION_TTL_MS,
       onCertificatesChanged: () => void this.reloadIdentity(),
       ...(this.opts.afterCommit ? { afterCommit: this.opts.afterCommit } : {}),
+      ...(this.opts.auditLog ? { auditLog: this.opts.auditLog } : {}),
     });
     const server = tls.createServer({ minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3', key: this.creds.key, cert: this.creds.cert });
     server.on('secureConnection', (socket) => {
-      const state: ConnectionState = { principal: undefined };
+      const state: ConnectionState = { principal: undefined, formerUsers: new Set() };
       socket.setNoDelay(true);
       /* A peer that stops mid-frame (or goes silent) is dropped; live clients send health checks. */
       socket.setTimeout(IDLE_TIMEOUT_MS, () => socket.destroy());
