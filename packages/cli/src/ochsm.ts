@@ -9,7 +9,8 @@
  *                 (the counterpart of /opt/azurecloudhsm/bin); show it working.
  *                 Running it again restarts whatever is not running.
  *   ochsm down    stop the daemon and the nodes (SIGTERM, then SIGKILL after 10 s).
- *   ochsm status  what runs, with pids.
+ *   ochsm status  what runs, with pids, and where it looked.
+ *   ochsm --help | --version
  */
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,6 +22,24 @@ import { HsmError } from '../../protocol/src/errors.js';
 import { ProtocolClient } from '../../protocol/src/connection.js';
 import { attr } from '../../hsm-core/src/objects/attributes.js';
 import { startCluster, EXAMPLE_CO, EXAMPLE_CU } from './cluster.js';
+import { answerStandardFlags } from '../../ops/src/cli_flags.js';
+
+const PROGRAM = {
+  name: 'ochsm',
+  usage: 'usage: ochsm up | down | status',
+  description: [
+    'The OpenCloudHSM umbrella command: a local three-node cluster and its client daemon under',
+    '$OCHSM_HOME (default ./.ochsm), on the ports in $OCHSM_PORTS (default 2225,2226,2227).',
+    '  up      start (and on first start initialise and claim) the cluster and the daemon',
+    '  down    stop them',
+    '  status  what runs, and where ochsm looked',
+  ].join('\n'),
+};
+
+/** A step of a long command, on stderr so that stdout stays the result. */
+function progress(msg: string): void {
+  process.stderr.write(`ochsm: ${msg}\n`);
+}
 
 const here = dirname(fileURLToPath(import.meta.url));
 const DIST = resolve(here, '..', '..', '..');
@@ -108,13 +127,18 @@ async function up(): Promise<void> {
   const running = [1, 2, 3].filter((id) => pidAlive(join(RUN, `hsm${id}.pid`)));
   if (running.length < 3) {
     const fresh = !existsSync(join(ROOT, 'sealing.key'));
+    progress(fresh
+      ? `initialising a new partition in ${ROOT}: starting 3 nodes, then claiming it (getCertReq, PO.crt, POAC.crt, storeCert 4 and 8, CO and CU)...`
+      : `starting node(s) ${[1, 2, 3].filter((id) => !running.includes(id)).join(', ')}...`);
     const cluster = await startCluster(ROOT, { ports: PORTS, detached: true, claim: true, skip: running });
     console.log(fresh
       ? `initialised and claimed a new partition: PO.key/PO.crt in ${cluster.certDir}; CO ${EXAMPLE_CO.user}, CU ${EXAMPLE_CU.user}`
       : `started node(s) ${[1, 2, 3].filter((id) => !running.includes(id)).join(', ')}`);
   }
   writeConfigs();
+  progress(`starting the client daemon on ${SOCKET}...`);
   const daemon = await startDaemon();
+  if (daemon) progress('checking it works: EC key pair, sign, verify through the daemon...');
   console.log(`
 OpenCloudHSM is running (state in ${ROOT}):
   nodes    hsm1..hsm3 on 127.0.0.1:${PORTS.join(', ')}  (TLS 1.3, pids in ${RUN})
@@ -151,23 +175,37 @@ async function down(): Promise<void> {
   console.log(stopped ? `stopped ${stopped} process(es)` : 'nothing was running');
 }
 
-function status(): void {
-  for (const name of ['hsm1', 'hsm2', 'hsm3', 'client']) {
-    const pid = pidAlive(join(RUN, `${name}.pid`));
-    console.log(`${name.padEnd(7)} ${pid ? `running (pid ${pid})` : 'stopped'}`);
+/** Exit status 0 when everything runs, 3 when something is stopped (as LSB init scripts), 4 when there is no cluster state at all. */
+function status(): number {
+  const where = process.env.OCHSM_HOME ? `OCHSM_HOME=${process.env.OCHSM_HOME}` : `.ochsm in the working directory ${process.cwd()}`;
+  if (!existsSync(ROOT)) {
+    console.log(`no local cluster here: looked in ${ROOT} (${where}).`);
+    console.log('Run ochsm status from the directory where you ran make run / ochsm up, or set OCHSM_HOME to its .ochsm directory.');
+    return 4;
   }
+  console.log(`local cluster state in ${ROOT} (${where}); pid files in ${RUN}`);
+  let stopped = 0;
+  for (const name of ['hsm1', 'hsm2', 'hsm3', 'client']) {
+    const file = join(RUN, `${name}.pid`);
+    const pid = pidAlive(file);
+    if (!pid) stopped++;
+    console.log(`${name.padEnd(7)} ${pid ? `running (pid ${pid})` : existsSync(file) ? `stopped (stale ${file})` : 'stopped'}`);
+  }
+  return stopped ? 3 : 0;
 }
 
 async function main(argv: string[]): Promise<number> {
+  if (answerStandardFlags(PROGRAM, argv)) return 0;
   const cmd = argv[0] ?? 'help';
   try {
     switch (cmd) {
       case 'up': await up(); return 0;
       case 'down': await down(); return 0;
-      case 'status': status(); return 0;
+      case 'status': return status();
+      case 'help': console.log(PROGRAM.usage); return 0;
       default:
-        console.log('usage: ochsm up | down | status');
-        return cmd === 'help' ? 0 : 2;
+        console.error(`ochsm: unknown command '${cmd}'\n${PROGRAM.usage}`);
+        return 2;
     }
   } catch (e) {
     console.error(`ochsm ${cmd}: ${e instanceof HsmError ? `${e.message} (${e.ckrName})` : e instanceof Error ? e.message : String(e)}`);

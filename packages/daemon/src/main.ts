@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError } from './config.js';
 import { Daemon, SocketSetupError } from './server.js';
 import { VERSION } from './version.js';
+import { helpText } from '../../ops/src/cli_flags.js';
 
 export const USAGE = 'usage: azcloudhsm_client <azcloudhsm_resource.cfg> [--pid-file <path>]';
 
@@ -47,7 +48,7 @@ export function parseDaemonArgs(argv: readonly string[]): ParsedArgs {
 async function main(argv: readonly string[]): Promise<void> {
   const args = parseDaemonArgs(argv);
   if (args.kind === 'help') {
-    process.stdout.write(`${USAGE}\n\nThe Azure Cloud HSM client daemon (OpenCloudHSM ${VERSION}). See docs/daemon.md.\n`);
+    process.stdout.write(helpText({ name: 'azcloudhsm_client', usage: USAGE, description: `The Azure Cloud HSM client daemon (OpenCloudHSM ${VERSION}). See docs/daemon.md.` }));
     return;
   }
   if (args.kind === 'version') {

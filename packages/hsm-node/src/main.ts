@@ -12,6 +12,13 @@ import { makeLogger } from './log.js';
 import { openLocalPartition } from './local_partition.js';
 import { NodeServer, DEFAULT_NODE_PORT } from './server.js';
 import type { NodeInfo } from './handler.js';
+import { answerStandardFlags } from '../../ops/src/cli_flags.js';
+
+const PROGRAM = {
+  name: 'hsm-node',
+  usage: 'usage: hsm-node <node.json> [--pid-file <path>]',
+  description: 'One OpenCloudHSM node: serves one partition over TLS 1.3 (port 2225 by default). See docs/operations.md.',
+};
 
 interface NodeConfig {
   id: number;
@@ -40,9 +47,10 @@ function readConfig(path: string): NodeConfig {
 }
 
 async function main(argv: string[]): Promise<number> {
+  if (answerStandardFlags(PROGRAM, argv)) return 0;
   const cfgPath = argv[0];
   if (!cfgPath || argv.length > 3) {
-    process.stderr.write('usage: hsm-node <node.json> [--pid-file <path>]\n');
+    process.stderr.write(`${PROGRAM.usage}\n`);
     return 2;
   }
   const pidFile = argv[1] === '--pid-file' ? argv[2] : undefined;

@@ -14,8 +14,9 @@ import type { KeyValueStore } from '../../store/src/types.js';
 import { NodeHandler, type ConnectionState, type NodeInfo } from './handler.js';
 import { Ownership, PATHS, type TlsCredentials } from './ownership.js';
 import type { Logger } from './log.js';
+import { VERSION } from '../../ops/src/version.js';
 
-export const VERSION = '0.1.0';
+export { VERSION };
 export const DEFAULT_NODE_PORT = 2225;
 export const IDLE_TIMEOUT_MS = 120_000;
 /** A session (and its session objects) ends after this long without a request, unless closed first. */
