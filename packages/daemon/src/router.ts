@@ -22,6 +22,7 @@ import type { RetryPolicy } from './config.js';
 import type { Logger } from './log.js';
 import type { RouteContext } from './login.js';
 import { isTransient, noNodeError, type LinkLike, type LinkPoolLike } from './nodes.js';
+import { daemonMetrics } from '../../ops/src/metrics/daemon.js';
 
 export interface RouterSettings {
   readonly retry: RetryPolicy;
@@ -82,15 +83,19 @@ export class Router {
       }
       tried.add(link);
       try {
-        return await link.request(op, req, requestTimeoutMs);
+        const answer = await link.request(op, req, requestTimeoutMs);
+        if (attempt > 1) daemonMetrics().failovers.inc({ op });
+        return answer;
       } catch (e) {
         if (!isTransient(e)) throw e;
         last = e;
         const remaining = deadline - Date.now();
         if (attempt >= retry.attempts || remaining <= 0) {
+          daemonMetrics().exhausted.inc({ op });
           this.log.warn('request failed; no retry left', { op, node: link.name, attempts: attempt, error: (e as Error).message });
           throw new HsmError('ERR_DEVICE_ERROR', `${op} failed after ${attempt} attempt${attempt === 1 ? '' : 's'}: ${(e as Error).message}`, { cause: e });
         }
+        daemonMetrics().retries.inc({ op });
         this.log.info('request failed on a node; retrying on another', { op, node: link.name, attempt, error: (e as Error).message });
         await sleep(Math.min(retryDelay(retry, attempt), remaining));
       }

@@ -13,6 +13,8 @@ import { openLocalPartition } from './local_partition.js';
 import { NodeServer, DEFAULT_NODE_PORT } from './server.js';
 import type { NodeInfo } from './handler.js';
 import { answerStandardFlags } from '../../ops/src/cli_flags.js';
+import { nodeMetrics } from '../../ops/src/metrics/node.js';
+import { startMetricsFromEnv } from '../../ops/src/metrics/http.js';
 
 const PROGRAM = {
   name: 'hsm-node',
@@ -70,6 +72,9 @@ async function main(argv: string[]): Promise<number> {
     } } : {}),
   });
   await server.start();
+  /* Prometheus metrics when OCHSM_METRICS names an address (docs/operations.md). */
+  const metricsServer = await startMetricsFromEnv(nodeMetrics().registry);
+  if (metricsServer) log.info('metrics', { url: `http://${metricsServer.address.host}:${metricsServer.address.port}/metrics` });
   if (pidFile) writeFileSync(pidFile, `${process.pid}\n`);
   process.on('SIGHUP', () => {
     try {
@@ -86,6 +91,7 @@ async function main(argv: string[]): Promise<number> {
   });
   log.info('stopping: draining in-flight requests');
   await server.stop();
+  await metricsServer?.close();
   await partition.flush();
   await store.close();
   log.info('stopped');
