@@ -10,6 +10,8 @@
  *                 Running it again restarts whatever is not running.
  *   ochsm down    stop the daemon and the nodes (SIGTERM, then SIGKILL after 10 s).
  *   ochsm status  what runs, with pids, and where it looked.
+ *   ochsm status --web [--port N]
+ *                 the read-only status page on 127.0.0.1 (packages/ops/src/status).
  *   ochsm --help | --version
  */
 import { spawn } from 'node:child_process';
@@ -23,16 +25,19 @@ import { ProtocolClient } from '../../protocol/src/connection.js';
 import { attr } from '../../hsm-core/src/objects/attributes.js';
 import { startCluster, EXAMPLE_CO, EXAMPLE_CU } from './cluster.js';
 import { answerStandardFlags } from '../../ops/src/cli_flags.js';
+import { StatusCollector, auditTailReader, type AuditView } from '../../ops/src/status/collector.js';
+import { startStatusServer } from '../../ops/src/status/server.js';
+import { openLocalPartition } from '../../hsm-node/src/local_partition.js';
 
 const PROGRAM = {
   name: 'ochsm',
-  usage: 'usage: ochsm up | down | status',
+  usage: 'usage: ochsm up | down | status [--web [--port N]]',
   description: [
     'The OpenCloudHSM umbrella command: a local three-node cluster and its client daemon under',
     '$OCHSM_HOME (default ./.ochsm), on the ports in $OCHSM_PORTS (default 2225,2226,2227).',
     '  up      start (and on first start initialise and claim) the cluster and the daemon',
     '  down    stop them',
-    '  status  what runs, and where ochsm looked',
+    '  status  what runs, and where ochsm looked; with --web, serve the read-only status page on 127.0.0.1',
   ].join('\n'),
 };
 
@@ -86,11 +91,21 @@ async function waitForSocket(path: string, ms: number): Promise<void> {
   }
 }
 
+/**
+ * The local cluster's processes serve Prometheus metrics on free loopback ports, each writing
+ * its address to run/<name>.metrics for `ochsm status --web`. OCHSM_METRICS=off turns them off.
+ */
+function metricsEnv(name: string): Record<string, string> {
+  if (process.env.OCHSM_METRICS === 'off') return { OCHSM_METRICS: '' };
+  rmSync(join(RUN, `${name}.metrics`), { force: true });
+  return { OCHSM_METRICS: '127.0.0.1:0', OCHSM_METRICS_ADDR_FILE: join(RUN, `${name}.metrics`) };
+}
+
 async function startDaemon(): Promise<boolean> {
   if (!existsSync(DAEMON_MAIN)) return false;
   if (pidAlive(join(RUN, 'client.pid'))) return true;
   const out = openSync(join(RUN, 'client.log'), 'a');
-  const child = spawn(process.execPath, [DAEMON_MAIN, join(BIN, 'azcloudhsm_resource.cfg'), '--pid-file', join(RUN, 'client.pid')], { detached: true, stdio: ['ignore', out, out] });
+  const child = spawn(process.execPath, [DAEMON_MAIN, join(BIN, 'azcloudhsm_resource.cfg'), '--pid-file', join(RUN, 'client.pid')], { detached: true, stdio: ['ignore', out, out], env: { ...process.env, ...metricsEnv('client') } });
   child.unref();
   closeSync(out);
   await waitForSocket(SOCKET, 20_000);
@@ -130,7 +145,7 @@ async function up(): Promise<void> {
     progress(fresh
       ? `initialising a new partition in ${ROOT}: starting 3 nodes, then claiming it (getCertReq, PO.crt, POAC.crt, storeCert 4 and 8, CO and CU)...`
       : `starting node(s) ${[1, 2, 3].filter((id) => !running.includes(id)).join(', ')}...`);
-    const cluster = await startCluster(ROOT, { ports: PORTS, detached: true, claim: true, skip: running });
+    const cluster = await startCluster(ROOT, { ports: PORTS, detached: true, claim: true, skip: running, env: (id) => metricsEnv(`hsm${id}`) });
     console.log(fresh
       ? `initialised and claimed a new partition: PO.key/PO.crt in ${cluster.certDir}; CO ${EXAMPLE_CO.user}, CU ${EXAMPLE_CU.user}`
       : `started node(s) ${[1, 2, 3].filter((id) => !running.includes(id)).join(', ')}`);
@@ -194,6 +209,34 @@ function status(): number {
   return stopped ? 3 : 0;
 }
 
+/** The latest audit records, read from the local partition (the operator who runs ochsm owns it). */
+function localAuditTail(): (count: number) => Promise<readonly AuditView[]> {
+  let opened: ReturnType<typeof openLocalPartition> | undefined;
+  return auditTailReader(async () => (await (opened ??= openLocalPartition(ROOT))).partition);
+}
+
+async function statusWeb(args: string[]): Promise<number> {
+  const i = args.indexOf('--port');
+  const port = i >= 0 ? Number(args[i + 1]) : 0;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    console.error(`ochsm status --web: --port needs a port number from 0 to 65535 (got ${args[i + 1] ?? 'nothing'})`);
+    return 2;
+  }
+  if (!existsSync(ROOT)) return status();
+  const collector = new StatusCollector({
+    runDir: RUN, socketPath: SOCKET, nodeIds: [1, 2, 3],
+    ...(existsSync(join(ROOT, 'sealing.key')) ? { auditTail: localAuditTail() } : {}),
+  });
+  const web = await startStatusServer(collector, { port });
+  console.log(`status page for ${ROOT} on ${web.url} (read-only, loopback only; Ctrl-C stops it)`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await web.close();
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
   if (answerStandardFlags(PROGRAM, argv)) return 0;
   const cmd = argv[0] ?? 'help';
@@ -201,7 +244,7 @@ async function main(argv: string[]): Promise<number> {
     switch (cmd) {
       case 'up': await up(); return 0;
       case 'down': await down(); return 0;
-      case 'status': return status();
+      case 'status': return argv.includes('--web') ? await statusWeb(argv.slice(1)) : status();
       case 'help': console.log(PROGRAM.usage); return 0;
       default:
         console.error(`ochsm: unknown command '${cmd}'\n${PROGRAM.usage}`);
