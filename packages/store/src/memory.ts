@@ -16,7 +16,7 @@
 import {
   StoreError,
   type Bytes, type Compare, type Entry, type KeyValueStore, type ListOptions, type Op,
-  type TxnResult, type WatchEvent,
+  type TxnResult, type WatchEvent, type WatchOptions, StoreCompactedError,
 } from './types.js';
 import { checkKey, checkListOptions, checkTtl, checkTxnWrites, compareHolds, compareKeys } from './util.js';
 
@@ -34,11 +34,14 @@ interface Lease {
 interface Watcher {
   prefix: string;
   onEvent: (e: WatchEvent) => void;
+  opts: WatchOptions;
 }
 
 export interface MemoryStoreOptions {
   /** Wall clock in milliseconds; defaults to Date.now. */
   readonly now?: () => number;
+  /** How many change events are kept for watches that start from an earlier revision. */
+  readonly historyMax?: number;
 }
 
 export class MemoryStore implements KeyValueStore {
@@ -51,9 +54,21 @@ export class MemoryStore implements KeyValueStore {
   #revision = 0;
   #nextLease = 1;
   #closed = false;
+  /** Recent change events, oldest first, for `watch` from a revision; bounded by #historyMax. */
+  #history: WatchEvent[] = [];
+  /** Changes at or below this revision are no longer kept. */
+  #compacted = 0;
+  readonly #historyMax: number;
 
   constructor(opts: MemoryStoreOptions = {}) {
     this.#now = opts.now ?? Date.now;
+    this.#historyMax = opts.historyMax ?? 10_000;
+  }
+
+  /** Forget the change history up to `revision` (default: all of it), as etcd's compaction does. */
+  compact(revision = this.#revision): void {
+    this.#compacted = Math.max(this.#compacted, Math.min(revision, this.#revision));
+    this.#history = this.#history.filter((e) => e.revision > this.#compacted);
   }
 
   async get(key: string): Promise<Entry | undefined> {
@@ -175,10 +190,24 @@ export class MemoryStore implements KeyValueStore {
     if (this.#leases.delete(lease)) this.#dropLeaseKeys(new Set([lease]));
   }
 
-  watch(prefix: string, onEvent: (e: WatchEvent) => void): () => void {
+  watch(prefix: string, onEvent: (e: WatchEvent) => void, opts: WatchOptions = {}): () => void {
     this.#open();
-    const w: Watcher = { prefix, onEvent };
+    const w: Watcher = { prefix, onEvent, opts };
+    const from = opts.fromRevision ?? this.#revision;
+    if (from < this.#compacted && from < this.#revision) {
+      const err = new StoreCompactedError(`memory store: changes after revision ${from} are no longer kept (history starts after ${this.#compacted}); read afresh and watch again`, this.#compacted + 1);
+      queueMicrotask(() => (opts.onError ? opts.onError(err) : process.emitWarning(err.message)));
+      return () => undefined;
+    }
+    /* Replay the kept history after `from`, then follow live writes, on one microtask so order holds. */
+    const replay = this.#history.filter((e) => e.revision > from);
+    const at = this.#revision;
     this.#watchers.add(w);
+    queueMicrotask(() => {
+      if (!this.#watchers.has(w)) return;
+      this.#deliver(w, replay);
+      w.opts.onProgress?.(at);
+    });
     return () => {
       this.#watchers.delete(w);
     };
@@ -235,19 +264,33 @@ export class MemoryStore implements KeyValueStore {
    * listener never runs in the middle of a store operation and cannot break it.
    */
   #emit(events: readonly WatchEvent[]): void {
-    if (events.length === 0 || this.#watchers.size === 0) return;
+    if (events.length === 0) return;
+    for (const e of events) this.#history.push(e);
+    if (this.#history.length > this.#historyMax) {
+      const drop = this.#history.length - this.#historyMax;
+      this.#compacted = this.#history[drop - 1]!.revision;
+      this.#history = this.#history.slice(drop);
+    }
+    if (this.#watchers.size === 0) return;
     const watchers = [...this.#watchers];
+    const at = this.#revision;
     queueMicrotask(() => {
-      for (const e of events) {
-        for (const w of watchers) {
-          if (!this.#watchers.has(w) || !e.key.startsWith(w.prefix)) continue;
-          try {
-            w.onEvent(e);
-          } catch (err) {
-            process.emitWarning(`store watch listener threw: ${(err as Error)?.message ?? String(err)}`);
-          }
-        }
+      for (const w of watchers) {
+        if (!this.#watchers.has(w)) continue;
+        this.#deliver(w, events);
+        w.opts.onProgress?.(at);
       }
     });
+  }
+
+  #deliver(w: Watcher, events: readonly WatchEvent[]): void {
+    for (const e of events) {
+      if (!this.#watchers.has(w) || !e.key.startsWith(w.prefix)) continue;
+      try {
+        w.onEvent(e);
+      } catch (err) {
+        process.emitWarning(`store watch listener threw: ${(err as Error)?.message ?? String(err)}`);
+      }
+    }
   }
 }

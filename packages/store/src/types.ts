@@ -52,6 +52,28 @@ export interface WatchEvent {
   readonly revision: number;
 }
 
+export interface WatchOptions {
+  /**
+   * Report the changes after this revision (default: the store's revision
+   * when `watch` is called). A revision whose history the store has already
+   * discarded (compacted) ends the watch with a StoreCompactedError.
+   */
+  readonly fromRevision?: number;
+  /**
+   * Told, in order with the events, that every change up to `revision` has
+   * been delivered. A backend reports progress after every batch of events,
+   * while idle at least every 100 ms, and promptly after a `txn` of this
+   * process resolves, so a reader can wait for "everything up to R".
+   */
+  readonly onProgress?: (revision: number) => void;
+  /**
+   * Told once when the watch cannot go on (it fell behind the history the
+   * store keeps: StoreCompactedError); the watch has then stopped and the
+   * watcher must read the state afresh and watch again.
+   */
+  readonly onError?: (err: StoreError) => void;
+}
+
 export interface ListOptions {
   /** Return at most this many entries, in key order. */
   readonly limit?: number;
@@ -82,9 +104,11 @@ export interface KeyValueStore {
 
   /**
    * Be told of changes under `prefix` (from this process and, for shared
-   * backends, from every other process). Returns a function that stops watching.
+   * backends, from every other process), in revision order. Returns a
+   * function that stops watching. See WatchOptions for resuming from a
+   * revision, progress, and what happens when the watcher falls behind.
    */
-  watch(prefix: string, onEvent: (e: WatchEvent) => void): () => void;
+  watch(prefix: string, onEvent: (e: WatchEvent) => void, opts?: WatchOptions): () => void;
 
   close(): Promise<void>;
 }
@@ -94,5 +118,16 @@ export class StoreError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'StoreError';
+  }
+}
+
+/** A watch asked for (or fell behind to) changes that the store no longer keeps. */
+export class StoreCompactedError extends StoreError {
+  /** The oldest revision whose changes the store still reports, at the time of the error. */
+  readonly oldestKept: number;
+  constructor(message: string, oldestKept: number) {
+    super(message);
+    this.name = 'StoreCompactedError';
+    this.oldestKept = oldestKept;
   }
 }
