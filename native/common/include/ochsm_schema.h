@@ -59,6 +59,8 @@ extern "C" {
 #define OCHSM_OP_GET_CERT_REQ 0x0404
 #define OCHSM_OP_STORE_CERT 0x0405
 #define OCHSM_OP_GET_CERT 0x0406
+#define OCHSM_OP_BACKUP_PARTITION 0x0407
+#define OCHSM_OP_RESTORE_PARTITION 0x0408
 
 /* Notices (kind 3, server to client). */
 #define OCHSM_NOTICE_LOGIN_CHANGED 0x0040

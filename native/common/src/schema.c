@@ -106,6 +106,9 @@ SCHEMA(getCertReq_r, BYTES("csr", 4));
 SCHEMA(storeCert_q, U64("slot", 1), BYTES("cert", 2), REQID);
 SCHEMA(getCert_q, U64("slot", 1));
 SCHEMA(getCert_r, BYTES("cert", 4));
+SCHEMA(backupPartition_r, BYTES("backup", 4), U64("entries", 5), U64("auditSeq", 6));
+SCHEMA(restorePartition_q, BYTES("backup", 1), REQID);
+SCHEMA(restorePartition_r, U64("entries", 4), U64("auditSeq", 5));
 
 static const ochsm_op OPS[] = {
     {"hello", OCHSM_OP_HELLO, 0, &hello_q, &hello_r},
@@ -147,6 +150,8 @@ static const ochsm_op OPS[] = {
     {"getCertReq", OCHSM_OP_GET_CERT_REQ, 0, &EMPTY, &getCertReq_r},
     {"storeCert", OCHSM_OP_STORE_CERT, 1, &storeCert_q, &EMPTY},
     {"getCert", OCHSM_OP_GET_CERT, 0, &getCert_q, &getCert_r},
+    {"backupPartition", OCHSM_OP_BACKUP_PARTITION, 0, &EMPTY, &backupPartition_r},
+    {"restorePartition", OCHSM_OP_RESTORE_PARTITION, 1, &restorePartition_q, &restorePartition_r},
 };
 
 SCHEMA(loginChanged_n, BOOL("loggedIn", 1), STR_("user", 2), STR_("role", 3));

@@ -42,7 +42,7 @@ export interface ConnectionState {
 }
 
 /** Operations allowed while the partition is unclaimed ("limited commands mode"). */
-const LIMITED_MODE_OPS = new Set(['hello', 'login', 'logout', 'loginStatus', 'status', 'getClusterInfo', 'getCertReq', 'storeCert', 'getCert', 'listUsers']);
+const LIMITED_MODE_OPS = new Set(['hello', 'login', 'logout', 'loginStatus', 'status', 'getClusterInfo', 'getCertReq', 'storeCert', 'getCert', 'listUsers', 'restorePartition']);
 
 type MechRecord = RequestOf<'sign'>['mechanism'];
 
@@ -204,6 +204,17 @@ export class NodeHandler {
         if (!st.principal) throw new HsmError('ERR_USER_NOT_LOGGED_IN', 'verifying the audit log needs a signed-in user');
         const v = await p.auditVerify();
         return { ok: v.ok, records: v.records, ...(v.brokenAt !== undefined ? { brokenAt: v.brokenAt } : {}), ...(v.reason ? { reason: v.reason } : {}) };
+      }
+      case 'backupPartition': {
+        const { backup, header } = await p.backupPartition(this.ctx(st, {}), this.env.version);
+        return { backup, entries: header.entries, auditSeq: header.auditHead.seq };
+      }
+      case 'restorePartition': {
+        const r = await p.restorePartition(this.ctx(st, req.obj), req.obj.backup);
+        /* The users were replaced: this connection signs in again; the certificates may have changed. */
+        st.principal = undefined;
+        this.env.onCertificatesChanged();
+        return { entries: r.header.entries, auditSeq: r.auditSeq };
       }
       case 'getCertReq':
         return { csr: Buffer.from(await ownership.certReq()) };
