@@ -31,13 +31,14 @@ import { openLocalPartition } from '../../hsm-node/src/local_partition.js';
 
 const PROGRAM = {
   name: 'ochsm',
-  usage: 'usage: ochsm up | down | status [--web [--port N]]',
+  usage: 'usage: ochsm up | down | status [--web [--port N]] | init <dir>',
   description: [
     'The OpenCloudHSM umbrella command: a local three-node cluster and its client daemon under',
     '$OCHSM_HOME (default ./.ochsm), on the ports in $OCHSM_PORTS (default 2225,2226,2227).',
     '  up      start (and on first start initialise and claim) the cluster and the daemon',
     '  down    stop them',
     '  status  what runs, and where ochsm looked; with --web, serve the read-only status page on 127.0.0.1',
+    '  init    create the sealing key and an empty store in <dir> for node services (docs/operations.md)',
   ].join('\n'),
 };
 
@@ -215,6 +216,24 @@ function localAuditTail(): (count: number) => Promise<readonly AuditView[]> {
   return auditTailReader(async () => (await (opened ??= openLocalPartition(ROOT))).partition);
 }
 
+/** `ochsm init <dir>`: what the node services need before their first start (they never create a key themselves). */
+async function init(args: string[]): Promise<number> {
+  if (args.length !== 1) {
+    console.error(`ochsm init: give the state directory, e.g. ochsm init /var/lib/opencloudhsm\n${PROGRAM.usage}`);
+    return 2;
+  }
+  const dir = resolve(args[0]!);
+  if (existsSync(join(dir, 'sealing.key'))) {
+    console.log(`${join(dir, 'sealing.key')} exists: nothing to do`);
+    return 0;
+  }
+  const { store, paths } = await openLocalPartition(dir, { create: true });
+  await store.close();
+  console.log(`created the sealing key ${paths.sealingKey} (mode 0600) and the store ${paths.database} (an unclaimed partition).`);
+  console.log('Keep a copy of the sealing key apart from the host and from the backups: without it no backup can be restored.');
+  return 0;
+}
+
 async function statusWeb(args: string[]): Promise<number> {
   const i = args.indexOf('--port');
   const port = i >= 0 ? Number(args[i + 1]) : 0;
@@ -245,6 +264,7 @@ async function main(argv: string[]): Promise<number> {
       case 'up': await up(); return 0;
       case 'down': await down(); return 0;
       case 'status': return argv.includes('--web') ? await statusWeb(argv.slice(1)) : status();
+      case 'init': return await init(argv.slice(1));
       case 'help': console.log(PROGRAM.usage); return 0;
       default:
         console.error(`ochsm: unknown command '${cmd}'\n${PROGRAM.usage}`);

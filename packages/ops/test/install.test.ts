@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -119,6 +119,30 @@ test('make deb → dpkg -x: layout, modes, units, and a signature through the in
   await t.test('the installed tree runs: --version, a 3-node cluster and the daemon, pkcs11-tool keygen, sign, verify', async () => {
     const v = execFileSync(join(P, 'bin/hsm-node'), ['--version'], { encoding: 'utf8' });
     assert.equal(v, `hsm-node (OpenCloudHSM) ${PKG.version}\n`);
+    /* The services' first start: ochsm init makes the state directory, then hsm-node runs on the packaged node1.json. */
+    const state = join(R, 'var/lib/opencloudhsm');
+    const init = spawnSync(join(P, 'bin/ochsm'), ['init', state], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(init.status, 0, init.stderr);
+    assert.equal(octal(mode(join(state, 'sealing.key'))), '0600');
+    assert.equal(octal(mode(state)), '0700');
+    const nodePort = await freePort();
+    const nodeCfg = JSON.parse(readFileSync(join(R, 'etc/opencloudhsm/node1.json'), 'utf8')) as { port: number; dir: string; cluster: Array<{ port: number }> };
+    assert.equal(nodeCfg.dir, '/var/lib/opencloudhsm');
+    writeFileSync(join(scratch, 'node1.json'), JSON.stringify({ ...nodeCfg, dir: state, port: nodePort, cluster: [{ id: 1, hostname: '127.0.0.1', port: nodePort }] }));
+    const node = spawn(join(P, 'bin/hsm-node'), [join(scratch, 'node1.json')], { env: { ...process.env, OCHSM_METRICS: '127.0.0.1:0' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let nodeLog = '';
+    node.stderr.on('data', (d: Buffer) => (nodeLog += d.toString()));
+    try {
+      for (const end = Date.now() + 20_000; !/unencrypted mode, limited commands/.test(nodeLog) || !/"metrics"/.test(nodeLog); ) {
+        assert.ok(Date.now() < end && node.exitCode === null, `the installed hsm-node starts on node1.json: ${nodeLog}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      const exited = new Promise((r) => node.once('exit', r));
+      node.kill('SIGTERM');
+      await exited;
+    }
+    assert.equal(node.exitCode, 0, 'SIGTERM stops it cleanly');
     const ports = [await freePort(), await freePort(), await freePort()];
     const env = { ...process.env, OCHSM_HOME: join(R, 'var/lib/ochsm-test'), OCHSM_PORTS: ports.join(',') };
     const ochsm = join(P, 'bin/ochsm');
@@ -137,7 +161,7 @@ test('make deb → dpkg -x: layout, modes, units, and a signature through the in
       assert.equal(statSync(join(scratch, 'sig')).size, 64);
       const out = p11('--verify', '--mechanism', 'ECDSA-SHA256', '--id', '4242', '-i', msg, '--signature-file', join(scratch, 'sig'));
       assert.match(out, /Signature is valid/);
-      console.log(`checked: ochsm up from ${PREFIX} in the scratch root (ports ${ports.join(', ')}), pkcs11-tool keygen + ECDSA-SHA256 sign + verify through ${PREFIX}/lib64/libazcloudhsm_pkcs11.so`);
+      console.log(`checked: ochsm init + hsm-node on the packaged node1.json (unclaimed, metrics on, SIGTERM → 0); ochsm up from ${PREFIX} in the scratch root (ports ${ports.join(', ')}), pkcs11-tool keygen + ECDSA-SHA256 sign + verify through ${PREFIX}/lib64/libazcloudhsm_pkcs11.so`);
     } finally {
       spawnSync(ochsm, ['down'], { cwd: scratch, env, encoding: 'utf8', timeout: 60_000 });
     }
