@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { SqliteStore } from '../../store/src/sqlite.js';
 import { Partition, type PartitionConfig } from '../../hsm-core/src/partition.js';
 import { createSealingKeyFile, loadSealingKeyFile } from './sealing_key_file.js';
+import { StoreUseLog } from '../../hsm-core/src/audit/use_log.js';
+import { nodeMetrics } from '../../ops/src/metrics/node.js';
 
 export interface LocalPaths {
   readonly dir: string;
@@ -41,9 +43,11 @@ export async function openLocalPartition(dir: string, opts: { create?: boolean; 
     createSealingKeyFile(paths.sealingKey);
   }
   const maskingKey = loadSealingKeyFile(paths.sealingKey);
-  const store = SqliteStore.open(paths.database);
+  /* Store-transaction and audit-append timing for the metrics (docs/operations.md). */
+  const metrics = nodeMetrics().store;
+  const store = metrics.instrumentStore(SqliteStore.open(paths.database));
   try {
-    const partition = await Partition.open({ store, maskingKey, ...(opts.config ? { config: opts.config } : {}) });
+    const partition = await Partition.open({ store, maskingKey, useLog: (txn) => metrics.instrumentUseLog(new StoreUseLog(txn)), ...(opts.config ? { config: opts.config } : {}) });
     return { partition, store, paths };
   } catch (e) {
     await store.close();

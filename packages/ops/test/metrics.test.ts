@@ -111,6 +111,11 @@ test('nodes and daemon: scrape before and after load, the counters moved, no sec
   assert.equal(sum(d1, 'ochsm_daemon_requests_in_flight'), 0);
   assert.equal(sum(n1, 'ochsm_node_info', { node: '2' }), 1);
   assert.ok(sum(n1, 'process_cpu_user_seconds_total') > 0, 'process metrics are there');
+  /* Store and audit: each signature's audit record waited for a commit; group commit batches them. */
+  assert.equal(delta(n0, n1, 'ochsm_audit_append_duration_seconds_count'), SIGNS, 'every key use waited for its audit record');
+  assert.ok(delta(n0, n1, 'ochsm_store_audit_records_per_transaction_sum') >= SIGNS, 'the audit records were committed');
+  assert.ok(delta(n0, n1, 'ochsm_store_transaction_duration_seconds_count', { result: 'committed' }) >= 1);
+  assert.ok(delta(n0, n1, 'ochsm_store_transaction_duration_seconds_sum') > 0);
 
   /* Node 3 dies after committing a generateKey: the daemon retries on another node and marks the link down. */
   const template = [attr.bool(P.CKA_TOKEN, true), attr.ulong(P.CKA_VALUE_LEN, 32), attr.bool(P.CKA_ENCRYPT, true)];

@@ -7,8 +7,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { VERSION } from '../version.js';
-import { LATENCY_BUCKETS } from './node.js';
-import { mechanismLabel, opLabel, resultLabel, roleLabel, signInOutcome } from './labels.js';
+import { LATENCY_BUCKETS, mechanismLabel, opLabel, resultLabel, roleLabel, signInOutcome } from './labels.js';
 
 /** The link states the daemon reports (daemon/src/nodes.ts). */
 export const LINK_STATES = ['connecting', 'up', 'down'] as const;

@@ -9,6 +9,9 @@ import { ckmName } from '../../../protocol/src/names.js';
 import { HsmError } from '../../../protocol/src/errors.js';
 import { OPS } from '../../../protocol/src/messages.js';
 
+/** Latency buckets in seconds: from 0.5 ms (a cached HMAC) to 10 s (an RSA-4096 key generation on a busy host). */
+export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
 const ROLES = new Set(['PRECO', 'CO', 'CU', 'AU']);
 
 export function opLabel(op: string): string {

@@ -6,10 +6,10 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { VERSION } from '../version.js';
-import { mechanismLabel, opLabel, resultLabel, roleLabel, signInOutcome } from './labels.js';
+import { LATENCY_BUCKETS, mechanismLabel, opLabel, resultLabel, roleLabel, signInOutcome } from './labels.js';
+import { StoreMetrics } from './store.js';
 
-/** Seconds: from 0.5 ms (a cached HMAC) to 10 s (an RSA-4096 key generation on a busy host). */
-export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+export { LATENCY_BUCKETS };
 
 /** What the lockout check needs of the partition (a structural type: this package does not import the core). */
 export interface UserLookup {
@@ -25,6 +25,9 @@ export class NodeMetrics {
   readonly lockouts = new Counter({ name: 'ochsm_node_lockouts_total', help: 'Accounts locked by a failed sign-in on this node (the attempt that reached the limit).', labelNames: ['node'] as const, registers: [this.registry] });
   readonly connections = new Gauge({ name: 'ochsm_node_connections', help: 'Open TLS connections (daemons, mgmt_util).', labelNames: ['node'] as const, registers: [this.registry] });
   readonly info = new Gauge({ name: 'ochsm_node_info', help: 'Constant 1, labelled with the node id and the software version.', labelNames: ['node', 'version'] as const, registers: [this.registry] });
+
+  /** Store transactions and audit appends of this process (hooked in hsm-node/src/local_partition.ts). */
+  readonly store = new StoreMetrics(this.registry);
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
