@@ -138,9 +138,11 @@ test('status page under load, rendered by headless Chromium', { skip: CHROMIUM ?
   assert.match(String(api.headers['content-security-policy']), /default-src 'none'/);
   assert.equal((await get(`${web.url}api/status`, { method: 'POST' })).status, 405);
   assert.equal((await get(`${web.url}`, { headers: { host: 'attacker.example:80' } })).status, 403);
+  assert.equal((await get(new URL('/api/status', web.url).href)).status, 404, 'without the random path, nothing');
+  assert.match(web.url, /^http:\/\/127\.0\.0\.1:\d+\/[0-9a-f]{32}\/$/);
   const html = (await get(web.url)).body;
   assert.doesNotMatch(html, /https?:\/\//, 'the page loads nothing from elsewhere');
   loading = false;
   const signed = await load;
-  console.log(`checked: Chromium rendered 3 nodes up, sign-in cu1/CU, chart lines for all nodes that moved between renderings, ${auditRows} sign audit rows; ${signed} signatures of load; screenshot ${shot} (${png.length} bytes); POST → 405, foreign Host → 403, no password in /api/status`);
+  console.log(`checked: Chromium rendered 3 nodes up, sign-in cu1/CU, chart lines for all nodes that moved between renderings, ${auditRows} sign audit rows; ${signed} signatures of load; screenshot ${shot} (${png.length} bytes); POST → 405, foreign Host → 403, no token → 404, no password in /api/status`);
 });

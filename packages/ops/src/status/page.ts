@@ -10,7 +10,7 @@ export const HTML = `<!doctype html>
 <meta charset="utf-8">
 <title>OpenCloudHSM status</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="stylesheet" href="/app.css">
+<link rel="stylesheet" href="app.css">
 </head>
 <body>
 <header><h1>OpenCloudHSM</h1><span id="versions">…</span><span id="updated"></span></header>
@@ -23,8 +23,8 @@ export const HTML = `<!doctype html>
 <section><h2>Operations per second, last 3 minutes (health checks not counted)</h2><div id="chart"></div><div id="legend"></div></section>
 <section><h2>Latest audit records</h2><table id="audit"><thead><tr><th>seq</th><th>time (UTC)</th><th>user</th><th>role</th><th>action</th><th>handles</th><th>mechanism</th><th>result</th><th>hash</th></tr></thead><tbody></tbody></table><p id="auditError" class="muted"></p></section>
 </main>
-<footer class="muted">Read-only. Refreshes every 2 s from <code>/api/status</code>.</footer>
-<script src="/app.js"></script>
+<footer class="muted">Read-only. Refreshes every 2 s.</footer>
+<script src="app.js"></script>
 </body>
 </html>
 `;
@@ -97,7 +97,7 @@ function render(s) {
   $('auditError').textContent = s.auditError || '';
 }
 async function poll() {
-  try { const r = await fetch('/api/status', { cache: 'no-store' }); if (r.ok) render(await r.json()); } catch (e) { $('updated').textContent = 'status server unreachable'; }
+  try { const r = await fetch('api/status', { cache: 'no-store' }); if (r.ok) render(await r.json()); } catch (e) { $('updated').textContent = 'status server unreachable'; }
   setTimeout(poll, 2000);
 }
 poll();

@@ -1,12 +1,15 @@
 /**
  * @module `ochsm status --web`: the read-only status page on loopback.
- * `GET /` (the page), `/app.js`, `/app.css`, `/api/status` (the latest
- * snapshot as JSON). Anything but GET/HEAD is refused; a Host header other
- * than this loopback address is refused (no DNS rebinding); the page loads
- * nothing from elsewhere.
+ * Everything lives under a random path, `/<token>/`: the page, `app.js`,
+ * `app.css`, `api/status` (the latest snapshot as JSON). The token keeps the
+ * page (sign-in state, audit tail) from the host's other users, who can reach
+ * loopback too; only whoever started it gets the URL. Anything but GET/HEAD
+ * is refused; a Host header other than this loopback address is refused (no
+ * DNS rebinding); the page loads nothing from elsewhere.
  */
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { randomBytes } from 'node:crypto';
 import { CSS, HTML, JS } from './page.js';
 import type { StatusCollector } from './collector.js';
 
@@ -24,6 +27,8 @@ export interface StatusServer {
 
 export async function startStatusServer(collector: StatusCollector, opts: { port?: number; intervalMs?: number } = {}): Promise<StatusServer> {
   let port = 0;
+  const token = randomBytes(16).toString('hex');
+  const base = `/${token}/`;
   const allowedHosts = () => new Set([`127.0.0.1:${port}`, `localhost:${port}`]);
   const server = http.createServer((req, res) => {
     if (!allowedHosts().has(req.headers.host ?? '')) {
@@ -34,7 +39,12 @@ export async function startStatusServer(collector: StatusCollector, opts: { port
       res.writeHead(405, { allow: 'GET, HEAD', ...SECURITY_HEADERS }).end();
       return;
     }
-    const path = (req.url ?? '/').split('?')[0];
+    const url = (req.url ?? '/').split('?')[0]!;
+    if (!url.startsWith(base)) {
+      res.writeHead(404, { 'content-type': 'text/plain', ...SECURITY_HEADERS }).end('not found\n');
+      return;
+    }
+    const path = `/${url.slice(base.length)}`;
     const send = (type: string, body: string) => res.writeHead(200, { 'content-type': type, ...SECURITY_HEADERS }).end(req.method === 'HEAD' ? undefined : body);
     switch (path) {
       case '/': return send('text/html; charset=utf-8', HTML);
@@ -72,7 +82,7 @@ export async function startStatusServer(collector: StatusCollector, opts: { port
   };
   await tick();
   return {
-    url: `http://127.0.0.1:${port}/`,
+    url: `http://127.0.0.1:${port}${base}`,
     close: () => new Promise<void>((r) => {
       stopped = true;
       if (timer) clearTimeout(timer);
