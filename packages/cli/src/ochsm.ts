@@ -25,9 +25,9 @@ import { ProtocolClient } from '../../protocol/src/connection.js';
 import { attr } from '../../hsm-core/src/objects/attributes.js';
 import { startCluster, EXAMPLE_CO, EXAMPLE_CU } from './cluster.js';
 import { answerStandardFlags } from '../../ops/src/cli_flags.js';
-import { StatusCollector, auditTailReader, type AuditView } from '../../ops/src/status/collector.js';
+import { StatusCollector, auditTailReader, combinedAuditTail, type AuditView } from '../../ops/src/status/collector.js';
 import { startStatusServer } from '../../ops/src/status/server.js';
-import { openLocalPartition } from '../../hsm-node/src/local_partition.js';
+import { nodeAuditLogPath, openLocalPartition } from '../../hsm-node/src/local_partition.js';
 
 const PROGRAM = {
   name: 'ochsm',
@@ -213,7 +213,8 @@ function status(): number {
 /** The latest audit records, read from the local partition (the operator who runs ochsm owns it). */
 function localAuditTail(): (count: number) => Promise<readonly AuditView[]> {
   let opened: ReturnType<typeof openLocalPartition> | undefined;
-  return auditTailReader(async () => (await (opened ??= openLocalPartition(ROOT))).partition);
+  const chain = auditTailReader(async () => (await (opened ??= openLocalPartition(ROOT))).partition);
+  return combinedAuditTail(chain, [1, 2, 3].map((id) => nodeAuditLogPath(ROOT, id)));
 }
 
 /** `ochsm init <dir>`: what the node services need before their first start (they never create a key themselves). */

@@ -16,7 +16,7 @@
  * returns the first result instead of, say, creating a second key.
  */
 import { randomUUID } from 'node:crypto';
-import { HsmError } from '../../protocol/src/errors.js';
+import { HsmError, isHsmError } from '../../protocol/src/errors.js';
 import { OPS, type OpName, type RequestOf, type ResponseOf } from '../../protocol/src/messages.js';
 import type { RetryPolicy } from './config.js';
 import type { Logger } from './log.js';
@@ -46,6 +46,18 @@ export function retryDelay(policy: RetryPolicy, retry: number, random: () => num
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/**
+ * The highest store revision one application has seen (docs/consistency.md).
+ * Sent with each of its requests, raised by each answer, so it reads its own
+ * writes on whichever node serves it next.
+ */
+export interface RevisionToken {
+  revision: number;
+}
+
+/** A node that could not catch up in time: another node may be current, so try there. */
+const retryable = (e: unknown) => isTransient(e) || isHsmError(e, 'ERR_NODE_BEHIND');
+
 export class Router {
   private readonly settings: () => RouterSettings;
   private readonly log: Logger;
@@ -67,8 +79,10 @@ export class Router {
     return from[i % from.length];
   }
 
-  async forward<K extends OpName>(ctx: RouteContext, op: K, obj: RequestOf<K>): Promise<ResponseOf<K>> {
-    const req = withRequestId(op, obj);
+  async forward<K extends OpName>(ctx: RouteContext, op: K, obj: RequestOf<K>, token?: RevisionToken): Promise<ResponseOf<K>> {
+    const min = Math.max(token?.revision ?? 0, (obj as { minRevision?: number }).minRevision ?? 0);
+    /* Always sent (0 included): it also asks the node to say which revision it answered at. */
+    const req = { ...withRequestId(op, obj), minRevision: min };
     const { retry, requestTimeoutMs, connectTimeoutMs } = this.settings();
     const deadline = Date.now() + retry.deadlineMs;
     const tried = new Set<LinkLike>();
@@ -83,11 +97,13 @@ export class Router {
       }
       tried.add(link);
       try {
-        const answer = await link.request(op, req, requestTimeoutMs);
+        const res = await link.request(op, req, requestTimeoutMs);
         if (attempt > 1) daemonMetrics().failovers.inc({ op });
-        return answer;
+        const { revision, ...rest } = res as ResponseOf<K> & { revision?: number };
+        if (token && revision !== undefined && revision > token.revision) token.revision = revision;
+        return rest as ResponseOf<K>;
       } catch (e) {
-        if (!isTransient(e)) throw e;
+        if (!retryable(e)) throw e;
         last = e;
         const remaining = deadline - Date.now();
         if (attempt >= retry.attempts || remaining <= 0) {

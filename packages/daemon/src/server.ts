@@ -26,7 +26,7 @@ import {
 import { createLogger, type Logger } from './log.js';
 import { ApplicationLogin, HostLogin, type AppHandle, type LoginManager, type RouteContext } from './login.js';
 import { LinkPool, NodeDirectory, TrustStore, isTransient, type LinkEnv, type LinkLike, type LinkSettings } from './nodes.js';
-import { Router } from './router.js';
+import { Router, type RevisionToken } from './router.js';
 import { DAEMON_SOFTWARE, VERSION } from './version.js';
 
 /** How long a shutdown waits for requests in flight. */
@@ -132,6 +132,8 @@ interface App extends AppHandle {
   readonly sessions: Set<number>;
   client: string | undefined;
   closed: boolean;
+  /** The highest store revision this application has seen (docs/consistency.md). */
+  revision: number;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -244,6 +246,7 @@ export class Daemon {
       sessions: new Set(),
       client: undefined,
       closed: false,
+      revision: 0,
       notifyLogin: (state: NoticeOf<'loginChanged'>) => {
         if (!app.closed) app.served?.notify('loginChanged', state);
       },
@@ -261,7 +264,18 @@ export class Daemon {
     this.log.debug('application connected', { app: id });
   }
 
+  /** The consistency token is between the daemon and the nodes: an application never sees it. */
   private async handle(app: App, req: DecodedRequest): Promise<unknown> {
+    const r = await this.handleApp(app, req);
+    if (r !== null && typeof r === 'object' && 'revision' in r) {
+      const { revision: _revision, ...rest } = r as { revision?: number };
+      void _revision;
+      return rest;
+    }
+    return r;
+  }
+
+  private async handleApp(app: App, req: DecodedRequest): Promise<unknown> {
     if (this.stopping) throw new HsmError('ERR_DEVICE_ERROR', 'the daemon is shutting down');
     app.inFlight++;
     try {
@@ -276,19 +290,19 @@ export class Daemon {
         case 'status':
           return await this.status(app);
         case 'openSession': {
-          const r = await this.router.forward(this.login.contextFor(app), 'openSession', req.obj);
+          const r = await this.router.forward(this.login.contextFor(app), 'openSession', req.obj, app);
           if (app.closed) void this.closeSessions(app, [r.session]);
           else app.sessions.add(r.session);
           return r;
         }
         case 'closeSession': {
-          const r = await this.router.forward(this.login.contextFor(app), 'closeSession', req.obj);
+          const r = await this.router.forward(this.login.contextFor(app), 'closeSession', req.obj, app);
           app.sessions.delete(req.obj.session);
           return r;
         }
         default: {
-          const forward = this.router.forward.bind(this.router) as (ctx: RouteContext, op: OpName, obj: unknown) => Promise<unknown>;
-          return await forward(this.login.contextFor(app), req.op, req.obj);
+          const forward = this.router.forward.bind(this.router) as (ctx: RouteContext, op: OpName, obj: unknown, token: RevisionToken) => Promise<unknown>;
+          return await forward(this.login.contextFor(app), req.op, req.obj, app);
         }
       }
     } finally {

@@ -48,16 +48,14 @@ export class KeyUse {
   private async keyFor(ctx: CallContext, handle: number, mech: number, use: Use, fn: keyof Mechanism, invalid: HsmErrorCode = 'ERR_KEY_HANDLE_INVALID'): Promise<{ lo: LoadedObject; m: Mechanism; km: KeyMaterial }> {
     const p = requireRole(ctx, ['CU'], 'using a key');
     const m = mechanismFor(mech, fn);
-    const lo = await this.k.state.object(handle);
-    if (!lo || !this.objects.visible(lo.obj, ctx) || !isKeyClass(classOf(lo.obj)) || (boolAttr(lo.obj, P.CKA_PRIVATE) && lo.obj.owner !== p.user && !lo.obj.shared.includes(p.user))) {
-      throw new HsmError(invalid, `key handle ${handle} is not valid for this user`);
-    }
+    const lo = await this.k.state.objectFor(handle, (o) => this.objects.visible(o.obj, ctx) && isKeyClass(classOf(o.obj)) && (!boolAttr(o.obj, P.CKA_PRIVATE) || o.obj.owner === p.user || o.obj.shared.includes(p.user)));
+    if (!lo) throw new HsmError(invalid, `key handle ${handle} is not valid for this user`);
     const kt = keyTypeOfObj(lo.obj)!;
     if (!m.keyTypes.includes(kt)) throw new HsmError(invalid === 'ERR_KEY_HANDLE_INVALID' ? 'ERR_KEY_TYPE_INCONSISTENT' : invalid === 'ERR_WRAPPING_KEY_HANDLE_INVALID' ? 'ERR_WRAPPING_KEY_TYPE_INCONSISTENT' : 'ERR_UNWRAPPING_KEY_TYPE_INCONSISTENT', `${ckmName(mech)} cannot use a key of this type`);
     if (!boolAttr(lo.obj, USAGE[use])) throw new HsmError('ERR_KEY_FUNCTION_NOT_PERMITTED', `key ${handle} does not allow ${use} (${ckaName(USAGE[use])} is FALSE)`);
     const size = this.keySize(lo.obj, m.keySizeUnit);
     if (size < m.minKeySize || size > m.maxKeySize) throw new HsmError('ERR_KEY_SIZE_RANGE', `${ckmName(mech)} takes keys of ${m.minKeySize} to ${m.maxKeySize} ${m.keySizeUnit}`);
-    return { lo, m, km: this.k.material.get(lo) };
+    return { lo, m, km: await this.k.material.get(lo, () => this.k.state.withMaterial(lo)) };
   }
 
   private checkData(data: Uint8Array, what = 'data'): void {
@@ -126,8 +124,8 @@ export class KeyUse {
   async wrapKey(ctx: CallContext, mech: MechanismRequest, wrappingHandle: number, keyHandle: number): Promise<Buffer> {
     const { lo: wrapping, m, km } = await this.keyFor(ctx, wrappingHandle, mech.mechanism, 'wrap', 'wrap', 'ERR_WRAPPING_KEY_HANDLE_INVALID');
     const p = ctx.principal!;
-    const target = await this.k.state.object(keyHandle);
-    if (!target || !this.objects.visible(target.obj, ctx) || (target.obj.owner !== p.user && !target.obj.shared.includes(p.user))) {
+    const target = await this.k.state.objectFor(keyHandle, (o) => this.objects.visible(o.obj, ctx) && (o.obj.owner === p.user || o.obj.shared.includes(p.user)));
+    if (!target) {
       throw new HsmError('ERR_KEY_HANDLE_INVALID', `key handle ${keyHandle} is not valid for this user`);
     }
     const cls = classOf(target.obj);
@@ -136,8 +134,9 @@ export class KeyUse {
     if (boolAttr(target.obj, P.CKA_WRAP_WITH_TRUSTED) && !boolAttr(wrapping.obj, P.CKA_TRUSTED)) {
       throw new HsmError('ERR_KEY_NOT_WRAPPABLE', `key ${keyHandle} can be wrapped only by a trusted key (CKA_WRAP_WITH_TRUSTED)`);
     }
-    const bytes = target.obj.material!.bytes;
-    return this.audited(ctx, 'wrapKey', keyHandle, this.k.material.get(target), m.mechanism, () => m.wrap!(km, bytes, mech.params ?? {}));
+    const full = await this.k.state.withMaterial(target);
+    const bytes = full.material!.bytes;
+    return this.audited(ctx, 'wrapKey', keyHandle, await this.k.material.get(target, async () => full), m.mechanism, () => m.wrap!(km, bytes, mech.params ?? {}));
   }
 
   /** C_UnwrapKey: the template must name the class and key type of what is inside. */

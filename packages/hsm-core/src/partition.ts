@@ -22,7 +22,6 @@
  * Entry points mirror the PKCS#11 functions (PKCS#11 v2.40 Base §5) and the
  * Azure user-management commands; each takes a CallContext saying who calls.
  */
-import { HsmError } from '../../protocol/src/errors.js';
 import type { KeyValueStore } from '../../store/src/types.js';
 import { Barrier } from './barrier/barrier.js';
 import { randomBytes } from './crypto/node.js';
@@ -38,7 +37,7 @@ import { Accounts } from './users/accounts.js';
 import { DEFAULT_CONFIG, type AttributeResult, type CallContext, type MechanismRequest, type PartitionConfig, type Principal } from './partition/context.js';
 import type { Kernel } from './partition/kernel.js';
 import { MaterialCache } from './partition/material.js';
-import { PATH, FIRST_HANDLE, enc, dec, type PartitionRecord } from './partition/records.js';
+import { PATH, FIRST_HANDLE, enc, type PartitionRecord } from './partition/records.js';
 import { PartitionState } from './partition/state.js';
 import { TxnEngine } from './partition/txn.js';
 import type { UserInfo, UserRecord } from './users/users.js';
@@ -58,7 +57,16 @@ export interface PartitionOptions {
   config?: Partial<PartitionConfig>;
   /** Where key-use records go; by default into the store's chain. */
   useLog?: (txn: TxnEngine) => UseLog;
+  /** A monotonic clock (ms) for the freshness of the in-memory state; defaults to `clock`. */
+  monotonic?: () => number;
+  /** A read of the in-memory state older than this catches up with the store first (ms). */
+  freshnessMs?: number;
+  /** Told of unreadable records and resyncs (for the node's log); never given secrets. */
+  onProblem?: (message: string) => void;
 }
+
+/** Default freshness bound of the in-memory state (ms); docs/consistency.md. */
+export const DEFAULT_FRESHNESS_MS = 50;
 
 export class Partition {
   readonly barrier: Barrier;
@@ -89,14 +97,43 @@ export class Partition {
     const barrier = await Barrier.open(opts.store, opts.maskingKey);
     const clock = opts.clock ?? Date.now;
     const txn = new TxnEngine(barrier, clock);
+    const material = new MaterialCache();
+    const state = new PartitionState(barrier, material, {
+      monotonic: opts.monotonic ?? clock,
+      freshnessMs: opts.freshnessMs ?? DEFAULT_FRESHNESS_MS,
+      ...(opts.onProblem ? { onProblem: opts.onProblem } : {}),
+    });
+    txn.afterCommit = (revision) => state.waitApplied(revision);
+    txn.beforeRetry = () => state.sync();
+    txn.beforeReplay = () => state.sync();
     const k: Kernel = {
-      barrier, config: { ...DEFAULT_CONFIG, ...opts.config }, clock, txn,
-      state: new PartitionState(barrier), material: new MaterialCache(),
+      barrier, config: { ...DEFAULT_CONFIG, ...opts.config }, clock, txn, state, material,
       useLog: opts.useLog ? opts.useLog(txn) : new StoreUseLog(txn),
     };
     const p = new Partition(k);
-    await p.initialiseFactoryState();
+    await state.start();
+    try {
+      await p.initialiseFactoryState();
+    } catch (e) {
+      state.stop();
+      throw e;
+    }
     return p;
+  }
+
+  /** The in-memory state (revision applied, catching up). */
+  get state(): PartitionState {
+    return this.k.state;
+  }
+
+  /** The revision of the last change committed through this partition. */
+  get lastCommitted(): number {
+    return this.k.txn.lastCommitted;
+  }
+
+  /** Stop following the store (the store itself is closed by its owner). */
+  close(): void {
+    this.k.state.stop();
   }
 
   private async initialiseFactoryState(): Promise<void> {
@@ -120,17 +157,14 @@ export class Partition {
   }
 
   async partitionRecord(): Promise<PartitionRecord> {
-    const e = await this.k.barrier.get(PATH.partition);
-    if (!e) throw new HsmError('ERR_PARTITION_STATE', 'the partition is not initialised');
-    return dec<PartitionRecord>(e.value);
+    return (await this.k.state.requirePartition()).rec;
   }
 
   /** Change the ownership state (used by the cluster layer's claiming flow). */
   async setPartitionState(state: PartitionRecord['state'], ctx: CallContext): Promise<void> {
     await this.k.txn.mutate(async () => {
-      const e = await this.k.barrier.get(PATH.partition);
-      if (!e) throw new HsmError('ERR_PARTITION_STATE', 'the partition is not initialised');
-      const rec = { ...dec<PartitionRecord>(e.value), state };
+      const e = await this.k.state.requirePartition();
+      const rec = { ...e.rec, state };
       return {
         compare: [{ key: PATH.partition, op: 'version-eq', version: e.version }],
         ops: [{ op: 'put', key: PATH.partition, value: enc(rec) }],

@@ -14,6 +14,14 @@ import type { CallContext, MechanismRequest, Partition, Principal } from '../../
 import type { KeyValueStore } from '../../store/src/types.js';
 import type { UserInfo } from '../../hsm-core/src/users/users.js';
 import { Ownership } from './ownership.js';
+import type { NodeAuditLog } from './audit_log.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { removesAccess } from '../../hsm-core/src/partition/consistency.js';
+
+/** Beyond the freshness bound: timer and clock granularity. */
+const SETTLE_MARGIN_MS = 5;
+/** How long a node that is behind the caller may take to catch up before it answers ERR_NODE_BEHIND. */
+export const CATCH_UP_MS = 2000;
 
 export interface NodeInfo {
   readonly id: number;
@@ -33,6 +41,8 @@ export interface NodeEnv {
   readonly sessionTtlMs: number;
   /** Called when E2E mode was just enabled, so the server reloads its TLS identity. */
   readonly onCertificatesChanged: () => void;
+  /** This node's key-use audit log (absent: key-use records are in the store's chain). */
+  readonly auditLog?: NodeAuditLog;
   /** Test hook (OCHSM_FAULT_KILL_AFTER_COMMIT): die between commit and reply. */
   readonly afterCommit?: (op: string) => void;
 }
@@ -62,6 +72,7 @@ function auditRecord(r: AuditRecord) {
     ...(r.mechanism !== undefined ? { mechanism: r.mechanism } : {}),
     ...(r.detail !== undefined ? { detail: r.detail } : {}),
     result: r.result, prev: r.prev, hash: r.hash,
+    ...(r.node !== undefined ? { node: r.node } : {}),
   };
 }
 
@@ -90,12 +101,69 @@ export class NodeHandler {
     void this.env.store.keepAlive(session).catch(() => undefined);
   }
 
+  /**
+   * Which audit chain a request names: 'store' (default), the cluster's chain
+   * of state changes; 'node', this node's key-use log.
+   */
+  private chain(name: string | undefined): NodeAuditLog | undefined {
+    if (name === undefined || name === 'store') return undefined;
+    if (name !== 'node') throw new HsmError('ERR_ARGUMENTS_BAD', `unknown audit chain ${JSON.stringify(name)}; use "store" (state changes) or "node" (this node's key use)`);
+    if (!this.env.auditLog) throw new HsmError('ERR_FUNCTION_NOT_SUPPORTED', `node ${this.env.nodeId} keeps its key-use records in the store's chain`);
+    return this.env.auditLog;
+  }
+
   private committed<T>(op: string, v: T): T {
     this.env.afterCommit?.(op);
     return v;
   }
 
   async handle(st: ConnectionState, req: DecodedRequest): Promise<unknown> {
+    let failed = false;
+    try {
+      const min = (req.obj as { minRevision?: number }).minRevision;
+      if (min !== undefined) await this.catchUp(min);
+      const result = await this.dispatch(st, req);
+      /* A caller that speaks the consistency protocol (sends minRevision, even 0) learns how current this node was. */
+      return min === undefined ? result : { ...(result as object), revision: this.env.partition.state.applied };
+    } catch (e) {
+      failed = true;
+      throw e;
+    } finally {
+      /* A removal of access is acknowledged only once no node can still decide on the state before it. */
+      if (removesAccess(req.op, req.obj as Record<string, unknown>, failed)) await sleep(this.env.partition.state.freshnessMs + SETTLE_MARGIN_MS);
+    }
+  }
+
+  /**
+   * Answer only once this node has applied `min`, the highest revision the
+   * caller has seen: within CATCH_UP_MS, else ERR_NODE_BEHIND (retry, another
+   * node may be current). A revision the store has not reached is refused.
+   */
+  private async catchUp(min: number): Promise<void> {
+    const state = this.env.partition.state;
+    if (state.applied >= min) return;
+    const started = Date.now();
+    const timedOut = Symbol('timeout');
+    const within = async <T>(p: Promise<T>, ms: number): Promise<T | typeof timedOut> => {
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        return await Promise.race([p, new Promise<typeof timedOut>((r) => { timer = setTimeout(() => r(timedOut), ms); })]);
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+    await within(state.sync(), CATCH_UP_MS);
+    if (state.applied >= min) return;
+    const current = await within(state.currentRevision(), Math.max(1, CATCH_UP_MS - (Date.now() - started)));
+    if (current !== timedOut && current < min) {
+      throw new HsmError('ERR_ARGUMENTS_BAD', `minRevision ${min} is ahead of the store (at revision ${current}): no node of this cluster has made it`);
+    }
+    if ((await within(state.waitApplied(min), Math.max(1, CATCH_UP_MS - (Date.now() - started)))) === timedOut || state.applied < min) {
+      throw new HsmError('ERR_NODE_BEHIND', `node ${this.env.nodeId} has applied revision ${state.applied} and could not reach ${min} within ${CATCH_UP_MS} ms; retry`);
+    }
+  }
+
+  private async dispatch(st: ConnectionState, req: DecodedRequest): Promise<unknown> {
     const { partition: p, ownership } = this.env;
     if (!LIMITED_MODE_OPS.has(req.op) && (await ownership.mode()) === 'unencrypted') {
       throw new HsmError('ERR_PARTITION_STATE', `the partition is in unencrypted mode (limited commands mode); claim it first (storeCert 4 and 8) before ${req.op}`);
@@ -198,12 +266,19 @@ export class NodeHandler {
         };
       case 'auditRecords': {
         if (st.principal?.role !== 'CO') throw new HsmError('ERR_NOT_PERMITTED', 'the audit log is for a signed-in crypto officer (CO)');
-        return { records: (await p.auditRecords(req.obj.fromSeq ?? 1, Math.min(req.obj.limit ?? 1000, 5000))).map(auditRecord) };
+        const from = req.obj.fromSeq ?? 1;
+        const limit = Math.min(req.obj.limit ?? 1000, 5000);
+        const log = this.chain(req.obj.chain);
+        return { records: (log ? await log.records(from, limit) : await p.auditRecords(from, limit)).map(auditRecord) };
       }
       case 'auditVerify': {
         if (!st.principal) throw new HsmError('ERR_USER_NOT_LOGGED_IN', 'verifying the audit log needs a signed-in user');
-        const v = await p.auditVerify();
-        return { ok: v.ok, records: v.records, ...(v.brokenAt !== undefined ? { brokenAt: v.brokenAt } : {}), ...(v.reason ? { reason: v.reason } : {}) };
+        const log = this.chain(req.obj.chain);
+        const v = log ? await log.verify() : await p.auditVerify();
+        return {
+          ok: v.ok, records: v.records, ...(v.brokenAt !== undefined ? { brokenAt: v.brokenAt } : {}), ...(v.reason ? { reason: v.reason } : {}),
+          ...(log ? { node: log.node } : {}),
+        };
       }
       case 'backupPartition': {
         const { backup, header } = await p.backupPartition(this.ctx(st, {}), this.env.version);

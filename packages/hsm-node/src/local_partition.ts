@@ -5,10 +5,12 @@
  */
 import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { SqliteStore } from '../../store/src/sqlite.js';
-import { Partition, type PartitionConfig } from '../../hsm-core/src/partition.js';
+import { Partition, type PartitionConfig, type PartitionOptions } from '../../hsm-core/src/partition.js';
 import { createSealingKeyFile, loadSealingKeyFile } from './sealing_key_file.js';
 import { StoreUseLog } from '../../hsm-core/src/audit/use_log.js';
+import type { TxnEngine } from '../../hsm-core/src/partition/txn.js';
 import { nodeMetrics } from '../../ops/src/metrics/node.js';
 
 export interface LocalPaths {
@@ -19,6 +21,11 @@ export interface LocalPaths {
 
 export function localPaths(dir: string): LocalPaths {
   return { dir, sealingKey: join(dir, 'sealing.key'), database: join(dir, 'data', 'partition.db') };
+}
+
+/** Node `id`'s key-use audit log under the installation directory (docs/storage-format.md). */
+export function nodeAuditLogPath(dir: string, id: number): string {
+  return join(dir, 'data', 'audit', `node-${id}.log`);
 }
 
 /** Create the directory layout with owner-only permissions. */
@@ -33,7 +40,10 @@ function ensurePrivateDir(dir: string): void {
  * key is created only when `create` is true, so a node never silently starts
  * an empty partition beside a lost key.
  */
-export async function openLocalPartition(dir: string, opts: { create?: boolean; config?: Partial<PartitionConfig> } = {}): Promise<{ partition: Partition; store: SqliteStore; paths: LocalPaths }> {
+export async function openLocalPartition(
+  dir: string,
+  opts: { create?: boolean; config?: Partial<PartitionConfig>; partition?: Pick<PartitionOptions, 'useLog' | 'onProblem' | 'freshnessMs'> } = {},
+): Promise<{ partition: Partition; store: SqliteStore; paths: LocalPaths }> {
   const paths = localPaths(dir);
   ensurePrivateDir(dir);
   ensurePrivateDir(join(dir, 'data'));
@@ -47,7 +57,14 @@ export async function openLocalPartition(dir: string, opts: { create?: boolean; 
   const metrics = nodeMetrics().store;
   const store = metrics.instrumentStore(SqliteStore.open(paths.database));
   try {
-    const partition = await Partition.open({ store, maskingKey, useLog: (txn) => metrics.instrumentUseLog(new StoreUseLog(txn)), ...(opts.config ? { config: opts.config } : {}) });
+    /* The audit log the caller chose (or the store's chain), timed for the metrics. */
+    const useLog = opts.partition?.useLog ?? ((txn: TxnEngine) => new StoreUseLog(txn));
+    const partition = await Partition.open({
+      store, maskingKey, monotonic: () => performance.now(),
+      ...(opts.config ? { config: opts.config } : {}),
+      ...opts.partition,
+      useLog: (txn) => metrics.instrumentUseLog(useLog(txn)),
+    });
     return { partition, store, paths };
   } catch (e) {
     await store.close();

@@ -9,7 +9,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { HsmError } from '../../protocol/src/errors.js';
 import { makeLogger } from './log.js';
-import { openLocalPartition } from './local_partition.js';
+import { openLocalPartition, nodeAuditLogPath } from './local_partition.js';
+import { NodeAuditLog } from './audit_log.js';
 import { NodeServer, DEFAULT_NODE_PORT } from './server.js';
 import type { NodeInfo } from './handler.js';
 import { answerStandardFlags } from '../../ops/src/cli_flags.js';
@@ -58,10 +59,15 @@ async function main(argv: string[]): Promise<number> {
   const pidFile = argv[1] === '--pid-file' ? argv[2] : undefined;
   let cfg = readConfig(cfgPath);
   const log = makeLogger('node', { node: cfg.id });
-  const { partition, store } = await openLocalPartition(cfg.dir);
+  /* Key-use records go to this node's own log; state changes stay in the store's chain. */
+  const auditLog = await NodeAuditLog.open(nodeAuditLogPath(cfg.dir, cfg.id), cfg.id);
+  nodeMetrics().watchAuditLog(() => auditLog.stats);
+  const { partition, store } = await openLocalPartition(cfg.dir, {
+    partition: { useLog: () => auditLog, onProblem: (message) => log.warn(message) },
+  });
   const fault = process.env.OCHSM_FAULT_KILL_AFTER_COMMIT;
   const server = new NodeServer({
-    id: cfg.id, host: cfg.host, port: cfg.port, partition, store, log,
+    id: cfg.id, host: cfg.host, port: cfg.port, partition, store, log, auditLog,
     cluster: () => cfg.cluster,
     /* Test hook: die after the store committed and before the reply is written. */
     ...(fault ? { afterCommit: (op: string) => {
@@ -93,6 +99,8 @@ async function main(argv: string[]): Promise<number> {
   await server.stop();
   await metricsServer?.close();
   await partition.flush();
+  partition.close();
+  await auditLog.close();
   await store.close();
   log.info('stopped');
   return 0;

@@ -50,6 +50,7 @@ export class Ownership {
   private readonly partition: Partition;
   private key: KeyObject | undefined;
   private selfSigned: string | undefined;
+  private claimed = false;
 
   constructor(partition: Partition) {
     this.partition = partition;
@@ -74,8 +75,11 @@ export class Ownership {
     return (await this.partition.barrier.get(PATHS.cert(slot)))?.value;
   }
 
+  /** Claimed once is claimed for good (the POAC slot is write-once), so only the unclaimed state reads the store. */
   async mode(): Promise<Mode> {
-    return (await this.cert(SLOT_POAC)) ? 'e2e' : 'unencrypted';
+    if (this.claimed) return 'e2e';
+    this.claimed = (await this.cert(SLOT_POAC)) !== undefined;
+    return this.claimed ? 'e2e' : 'unencrypted';
   }
 
   private async subject(): Promise<Buffer> {

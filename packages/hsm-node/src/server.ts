@@ -16,6 +16,7 @@ import { Ownership, PATHS, type TlsCredentials } from './ownership.js';
 import type { Logger } from './log.js';
 import { VERSION } from '../../ops/src/version.js';
 import { nodeMetrics } from '../../ops/src/metrics/node.js';
+import type { NodeAuditLog } from './audit_log.js';
 
 export { VERSION };
 export const DEFAULT_NODE_PORT = 2225;
@@ -33,6 +34,7 @@ export interface NodeServerOptions {
   readonly log: Logger;
   readonly sessionTtlMs?: number;
   readonly afterCommit?: (op: string) => void;
+  readonly auditLog?: NodeAuditLog;
 }
 
 export class NodeServer {
@@ -69,6 +71,7 @@ export class NodeServer {
       sessionTtlMs: this.opts.sessionTtlMs ?? SESSION_TTL_MS,
       onCertificatesChanged: () => void this.reloadIdentity(),
       ...(this.opts.afterCommit ? { afterCommit: this.opts.afterCommit } : {}),
+      ...(this.opts.auditLog ? { auditLog: this.opts.auditLog } : {}),
     });
     const metrics = nodeMetrics();
     metrics.addNode(this.opts.id);

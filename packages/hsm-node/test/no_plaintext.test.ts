@@ -3,7 +3,8 @@
  * keys (imported with known values and generated inside the HSM, whose values
  * the test learns by wrapping them out under a KEK it knows) and a CU with a
  * known password, then scan the raw SQLite files (database, WAL, shared
- * memory) for every secret in raw, hex and base64 forms.
+ * memory) and the node's key-use audit log for every secret in raw, hex and
+ * base64 forms.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,7 +14,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as P from '../../protocol/src/pkcs11.js';
 import { attr } from '../../hsm-core/src/objects/attributes.js';
-import { openLocalPartition } from '../src/local_partition.js';
+import { openLocalPartition, nodeAuditLogPath } from '../src/local_partition.js';
+import { NodeAuditLog } from '../src/audit_log.js';
 
 const FAST = { scrypt: { N: 1 << 10, r: 8, p: 1, keyLen: 32 } };
 const PASSWORD = 'Known-Pw-4711';
@@ -24,10 +26,11 @@ function forms(secret: Buffer): Buffer[] {
   return [secret, Buffer.from(secret.toString('hex')), Buffer.from(secret.toString('hex').toUpperCase()), Buffer.from(secret.toString('base64')), Buffer.from(secret.toString('base64url'))];
 }
 
-test('raw SQLite files hold no key bytes and no password', { timeout: 120_000 }, async () => {
+test('raw SQLite files and the key-use audit log hold no key bytes and no password', { timeout: 120_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ochsm-scan-'));
   try {
-    const { partition: p, store, paths } = await openLocalPartition(dir, { create: true, config: FAST });
+    const auditLog = await NodeAuditLog.open(nodeAuditLogPath(dir, 1), 1);
+    const { partition: p, store, paths } = await openLocalPartition(dir, { create: true, config: FAST, partition: { useLog: () => auditLog } });
     const secrets: [string, Buffer][] = [['password', Buffer.from(PASSWORD)]];
     const preco = await p.login('admin', 'tenantadmin');
     await p.changePassword({ principal: preco }, 'PRECO', 'admin', 'adminpassword');
@@ -67,6 +70,20 @@ test('raw SQLite files hold no key bytes and no password', { timeout: 120_000 },
     const ecPkcs8 = unwrapLocally(await p.wrapKey(cu, kwp, kek, genEc.privateHandle));
     secrets.push(['generated EC PKCS#8', ecPkcs8], ['generated EC d', Buffer.from(crypto.createPrivateKey({ key: ecPkcs8, format: 'der', type: 'pkcs8' }).export({ format: 'jwk' }).d!, 'base64url')]);
 
+    /* Key use of every kind, successful and failing, so the key-use log has records to scan. */
+    const aesHandle = await p.generateKey(cu, { mechanism: P.CKM_AES_KEY_GEN }, [b(P.CKA_TOKEN, true), u(P.CKA_VALUE_LEN, 32), b(P.CKA_ENCRYPT, true), b(P.CKA_DECRYPT, true)]);
+    secrets.push(['generated AES for use', unwrapLocally(await p.wrapKey(cu, kwp, kek, aesHandle))]);
+    const gcm = { mechanism: P.CKM_AES_GCM, params: { iv: Buffer.alloc(12, 3), tagBits: 128 } };
+    const ct = await p.encrypt(cu, gcm, aesHandle, Buffer.from(PASSWORD));
+    await p.decrypt(cu, gcm, aesHandle, ct);
+    await p.decrypt(cu, gcm, aesHandle, Buffer.alloc(40)).catch(() => undefined);
+    await auditLog.flush();
+    const logText = readFileSync(auditLog.path);
+    assert.ok(logText.includes(Buffer.from('"action":"wrapKey"')) && logText.includes(Buffer.from('"action":"decrypt"')), 'the key-use log holds the uses');
+    for (const [what, secret] of secrets) {
+      for (const f of forms(secret)) assert.equal(logText.includes(f), false, `${what} found in the key-use audit log`);
+    }
+
     /* Positive control: a value written around the barrier must be found, in the same files. */
     const canary = Buffer.from('CANARY-' + crypto.randomBytes(8).toString('hex'));
     await store.put('canary', canary);
@@ -80,6 +97,8 @@ test('raw SQLite files hold no key bytes and no password', { timeout: 120_000 },
       for (const f of forms(secret)) assert.equal(raw.includes(f), false, `${what} found in the raw store files`);
     }
     /* And after a checkpoint folds the WAL into the main file. */
+    p.close();
+    await auditLog.close();
     await store.close();
     raw = Buffer.concat([paths.database, `${paths.database}-wal`].filter(existsSync).map((f) => readFileSync(f)));
     assert.ok(raw.includes(canary));

@@ -113,7 +113,10 @@ test('nodes and daemon: scrape before and after load, the counters moved, no sec
   assert.ok(sum(n1, 'process_cpu_user_seconds_total') > 0, 'process metrics are there');
   /* Store and audit: each signature's audit record waited for a commit; group commit batches them. */
   assert.equal(delta(n0, n1, 'ochsm_audit_append_duration_seconds_count'), SIGNS, 'every key use waited for its audit record');
-  assert.ok(delta(n0, n1, 'ochsm_store_audit_records_per_transaction_sum') >= SIGNS, 'the audit records were committed');
+  assert.equal(delta(n0, n1, 'ochsm_audit_log_records_total'), SIGNS, 'each signature wrote one key-use record to its node\'s log');
+  const syncs = delta(n0, n1, 'ochsm_audit_log_syncs_total');
+  assert.ok(syncs >= 1 && syncs <= SIGNS, `the key-use records took ${syncs} fdatasync calls`);
+  assert.ok(delta(n0, n1, 'ochsm_store_audit_records_per_transaction_sum') >= 1, 'state changes (sign-ins, the key pair) committed their audit records');
   assert.ok(delta(n0, n1, 'ochsm_store_transaction_duration_seconds_count', { result: 'committed' }) >= 1);
   assert.ok(delta(n0, n1, 'ochsm_store_transaction_duration_seconds_sum') > 0);
 

@@ -16,9 +16,9 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as P from '../../protocol/src/pkcs11.js';
 import { attr } from '../../hsm-core/src/objects/attributes.js';
-import { openLocalPartition } from '../../hsm-node/src/local_partition.js';
+import { nodeAuditLogPath, openLocalPartition } from '../../hsm-node/src/local_partition.js';
 import { connectDaemon, startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../cli/src/cluster.js';
-import { StatusCollector, auditTailReader } from '../src/status/collector.js';
+import { StatusCollector, auditTailReader, combinedAuditTail } from '../src/status/collector.js';
 import { startStatusServer, type StatusServer } from '../src/status/server.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -84,7 +84,7 @@ test('status page under load, rendered by headless Chromium', { skip: CHROMIUM ?
   writeFileSync(join(dir, 'run', 'client.pid'), `${d.proc.pid}\n`);
   const local = openLocalPartition(dir);
   t.after(async () => (await local).store.close());
-  const collector = new StatusCollector({ runDir: join(dir, 'run'), socketPath: d.socketPath, nodeIds: [1, 2, 3], auditTail: auditTailReader(async () => (await local).partition) });
+  const collector = new StatusCollector({ runDir: join(dir, 'run'), socketPath: d.socketPath, nodeIds: [1, 2, 3], auditTail: combinedAuditTail(auditTailReader(async () => (await local).partition), [1, 2, 3].map((id) => nodeAuditLogPath(dir, id))) });
   web = await startStatusServer(collector, { intervalMs: 1000 });
 
   /* Load: one application signs in and signs in a loop, with pauses so that the rate moves. */
@@ -115,7 +115,7 @@ test('status page under load, rendered by headless Chromium', { skip: CHROMIUM ?
   }
   const ys = points(first, 'total').split(' ').map((p) => Number(p.split(',')[1]));
   assert.ok(Math.min(...ys) < Math.max(...ys), 'the total line is not flat: operations were counted');
-  const auditRows = [...first.matchAll(/<tr><td>\d+<\/td><td>[\d-]+ [\d:]+<\/td><td>cu1<\/td><td>CU<\/td><td>sign<\/td><td>\d+<\/td><td>CKM_ECDSA_SHA256<\/td>/g)].length;
+  const auditRows = [...first.matchAll(/<tr><td>node [123]<\/td><td>\d+<\/td><td>[\d-]+ [\d:]+<\/td><td>cu1<\/td><td>CU<\/td><td>sign<\/td><td>\d+<\/td><td>CKM_ECDSA_SHA256<\/td>/g)].length;
   assert.ok(auditRows >= 5, `the audit tail shows the signatures (${auditRows} rows)`);
 
   await new Promise((r) => setTimeout(r, 3000));

@@ -62,7 +62,9 @@ export type HsmErrorCode =
   | 'ERR_STORE'
   | 'ERR_BARRIER'
   | 'ERR_LIMIT'
-  | 'ERR_PROTOCOL';
+  | 'ERR_PROTOCOL'
+  /* A node that could not catch up with the revision the caller has seen, in time: retry (elsewhere). */
+  | 'ERR_NODE_BEHIND';
 
 /** The PKCS#11 return value each code maps to. One table, read by every edge. */
 export const CKR_OF: Readonly<Record<HsmErrorCode, number>> = {
@@ -118,6 +120,7 @@ export const CKR_OF: Readonly<Record<HsmErrorCode, number>> = {
   ERR_LIMIT: P.CKR_ARGUMENTS_BAD,
   /* Bytes that are not a well-formed frame or body (docs/protocol.md §5.2). */
   ERR_PROTOCOL: P.CKR_ARGUMENTS_BAD,
+  ERR_NODE_BEHIND: P.CKR_DEVICE_ERROR,
 };
 
 export class HsmError extends Error {

@@ -69,6 +69,18 @@ const opt = <const F extends FieldSpec>(f: F): F & { readonly optional: true } =
 export const REQUEST_ID_FIELD = 255;
 const mutating = <const S extends Schema>(s: S) => ({ ...s, requestId: opt(str(REQUEST_ID_FIELD)) });
 
+/**
+ * Field id of the consistency token (docs/consistency.md), on every request
+ * and every successful response: a request's `minRevision` is the highest
+ * store revision its sender has seen, a response's `revision` the one the
+ * node had applied when it answered.
+ */
+export const REVISION_FIELD = 254;
+const CONSISTENCY_REQUEST = { minRevision: opt(u64(REVISION_FIELD)) } as const;
+const CONSISTENCY_RESPONSE = { revision: opt(u64(REVISION_FIELD)) } as const;
+type ConsistencyRequest = typeof CONSISTENCY_REQUEST;
+type ConsistencyResponse = typeof CONSISTENCY_RESPONSE;
+
 /* Response fields 1-3 (docs/protocol.md §5.1). */
 export const RV_FIELD = 1;
 export const CODE_FIELD = 2;
@@ -128,6 +140,7 @@ export const AUDIT_RECORD = {
   result: str(9),
   prev: str(10),
   hash: str(11),
+  node: opt(u64(12)),
 } as const;
 
 const mech = (id: number) => rec(id, 'Mechanism', MECHANISM);
@@ -201,8 +214,8 @@ export const OPS = {
       loggedIn: opt(bool(9)), user: opt(str(10)), role: opt(str(11)), sessionMode: opt(str(12)), inFlight: opt(u64(13)), applications: opt(u64(14)),
     },
   },
-  auditRecords: { opcode: 0x0402, mutating: false, request: { fromSeq: opt(u64(1)), limit: opt(u64(2)) }, response: { records: recs(4, 'AuditRecord', AUDIT_RECORD) } },
-  auditVerify: { opcode: 0x0403, mutating: false, request: {}, response: { ok: bool(4), records: u64(5), brokenAt: opt(u64(6)), reason: opt(str(7)) } },
+  auditRecords: { opcode: 0x0402, mutating: false, request: { fromSeq: opt(u64(1)), limit: opt(u64(2)), chain: opt(str(3)) }, response: { records: recs(4, 'AuditRecord', AUDIT_RECORD) } },
+  auditVerify: { opcode: 0x0403, mutating: false, request: { chain: opt(str(1)) }, response: { ok: bool(4), records: u64(5), brokenAt: opt(u64(6)), reason: opt(str(7)), node: opt(u64(8)) } },
   getCertReq: { opcode: 0x0404, mutating: false, request: {}, response: { csr: bytes(4) } },
   storeCert: { opcode: 0x0405, mutating: true, request: mutating({ slot: u64(1), cert: bytes(2) }), response: {} },
   getCert: { opcode: 0x0406, mutating: false, request: { slot: u64(1) }, response: { cert: bytes(4) } },
@@ -219,8 +232,8 @@ export const NOTICES = {
 
 export type OpName = keyof typeof OPS;
 export type NoticeName = keyof typeof NOTICES;
-export type RequestOf<K extends OpName> = ObjOf<(typeof OPS)[K]['request']>;
-export type ResponseOf<K extends OpName> = ObjOf<(typeof OPS)[K]['response']>;
+export type RequestOf<K extends OpName> = ObjOf<(typeof OPS)[K]['request']> & ObjOf<ConsistencyRequest>;
+export type ResponseOf<K extends OpName> = ObjOf<(typeof OPS)[K]['response']> & ObjOf<ConsistencyResponse>;
 export type NoticeOf<K extends NoticeName> = ObjOf<(typeof NOTICES)[K]['fields']>;
 export type DecodedRequest = { [K in OpName]: { readonly op: K; readonly obj: RequestOf<K> } }[OpName];
 export type DecodedNotice = { [K in NoticeName]: { readonly notice: K; readonly obj: NoticeOf<K> } }[NoticeName];
@@ -254,11 +267,16 @@ function compile(schema: Schema, minId: number, where: string): Compiled {
 }
 
 const OP_BY_OPCODE = new Map<number, OpName>();
+/** Each operation's request and response schema with the consistency token added (what travels). */
+const WIRE_REQUEST = new Map<OpName, Schema>();
+const WIRE_RESPONSE = new Map<OpName, Schema>();
 for (const [name, op] of Object.entries(OPS) as [OpName, OpSpec][]) {
   if (OP_BY_OPCODE.has(op.opcode)) throw new Error(`opcode 0x${op.opcode.toString(16)} is used twice`);
   OP_BY_OPCODE.set(op.opcode, name);
-  compile(op.request, 1, `${name} request`);
-  compile(op.response, 4, `${name} response`);
+  WIRE_REQUEST.set(name, { ...op.request, ...CONSISTENCY_REQUEST });
+  WIRE_RESPONSE.set(name, { ...op.response, ...CONSISTENCY_RESPONSE });
+  compile(WIRE_REQUEST.get(name)!, 1, `${name} request`);
+  compile(WIRE_RESPONSE.get(name)!, 4, `${name} response`);
   if (op.mutating !== ('requestId' in op.request)) throw new Error(`${name}: mutating requests, and only they, carry requestId`);
 }
 const NOTICE_BY_OPCODE = new Map<number, NoticeName>();
@@ -421,7 +439,7 @@ function opSpec(op: string): OpSpec {
 /** The frame bytes of a request. */
 export function encodeRequest<K extends OpName>(op: K, requestId: number, obj: RequestOf<K>, limits: Limits = DEFAULT_LIMITS): Uint8Array {
   const spec = opSpec(op);
-  const body = encodeBody(objToFields(spec.request, obj, `${op} request`), limits);
+  const body = encodeBody(objToFields(WIRE_REQUEST.get(op)!, obj, `${op} request`), limits);
   return encodeFrame({ kind: KIND_REQUEST, requestId, opcode: spec.opcode, body }, limits);
 }
 
@@ -434,7 +452,7 @@ export function decodeRequest(frame: Frame, limits: Limits = DEFAULT_LIMITS): De
   const op = OP_BY_OPCODE.get(frame.opcode);
   if (op === undefined) throw new HsmError('ERR_FUNCTION_NOT_SUPPORTED', `opcode 0x${frame.opcode.toString(16).padStart(4, '0')} is not supported`);
   const fields = decodeBody(frame.body, limits);
-  const obj = fieldsToObj(OPS[op].request, fields, `${op} request`);
+  const obj = fieldsToObj(WIRE_REQUEST.get(op)!, fields, `${op} request`);
   return { op, obj } as DecodedRequest;
 }
 
@@ -479,7 +497,7 @@ export function encodeErrorResponse(opcode: number, requestId: number, err: unkn
 export function encodeResponse<K extends OpName>(op: K, requestId: number, result: ResponseOf<K> | HsmError, limits: Limits = DEFAULT_LIMITS): Uint8Array {
   const spec = opSpec(op);
   if (result instanceof HsmError) return encodeErrorResponse(spec.opcode, requestId, result, limits);
-  const fields: Field[] = [{ id: RV_FIELD, type: 'u64', value: 0n }, ...objToFields(spec.response, result, `${op} response`)];
+  const fields: Field[] = [{ id: RV_FIELD, type: 'u64', value: 0n }, ...objToFields(WIRE_RESPONSE.get(op)!, result, `${op} response`)];
   return encodeFrame({ kind: KIND_RESPONSE, requestId, opcode: spec.opcode, body: encodeBody(fields, limits) }, limits);
 }
 
@@ -504,7 +522,7 @@ export function decodeResponseMessage(frame: Frame, limits: Limits = DEFAULT_LIM
   }
   const op = OP_BY_OPCODE.get(frame.opcode);
   if (op === undefined) throw new HsmError('ERR_PROTOCOL', `success response to unknown opcode 0x${frame.opcode.toString(16).padStart(4, '0')}`);
-  return { ok: true, op, obj: fieldsToObj(OPS[op].response, fields.slice(1), `${op} response`) };
+  return { ok: true, op, obj: fieldsToObj(WIRE_RESPONSE.get(op)!, fields.slice(1), `${op} response`) };
 }
 
 /** Rebuild the peer's HsmError: same code and message (an unknown code becomes ERR_GENERAL). */

@@ -187,7 +187,10 @@ const getAuditLog: Command = {
   addition: true,
   help: '(OpenCloudHSM) Show audit-log records, needs a CO',
   syntax: 'getAuditLog [<from seq> [<count>]]',
-  details: ['Without arguments: the last 50 records. count: at most 5000.'],
+  details: [
+    'Without arguments: the last 50 records of each chain. count: at most 5000.',
+    'Two chains per server: the cluster\'s state changes (shared store) and the node\'s own key-use log.',
+  ],
   args: [0, 2],
   validate(a) {
     if (a[0] !== undefined && integer(a[0], 'sequence number') < 1) throw new UsageError('Sequence numbers start at 1');
@@ -196,16 +199,25 @@ const getAuditLog: Command = {
   async run(s, a) {
     const count = Math.min(a[1] !== undefined ? integer(a[1], 'count') : 50, 5000);
     return s.each('getAuditLog', async (srv) => {
-      let from = a[0] !== undefined ? integer(a[0], 'sequence number') : 0;
-      if (from === 0) from = Math.max(1, (await s.req(srv, 'auditVerify', {})).records - count + 1);
-      const { records } = await s.req(srv, 'auditRecords', { fromSeq: from, limit: count });
-      s.out(`Audit log on ${s.label(srv)}: ${records.length} record(s) from ${from}`);
-      for (const r of records) {
-        const parts = [`#${r.seq}`, new Date(r.time).toISOString(), r.user ? `${r.user}(${r.role})` : '-', r.action, r.result];
-        if (r.handles && r.handles.length > 0) parts.push(`handles=${r.handles.join(',')}`);
-        if (r.mechanism !== undefined) parts.push(`mechanism=${ckmName(r.mechanism)}`);
-        if (r.detail) parts.push(`detail=${JSON.stringify(r.detail)}`);
-        s.out(parts.join(' '));
+      for (const chain of ['store', 'node'] as const) {
+        let from = a[0] !== undefined ? integer(a[0], 'sequence number') : 0;
+        let node: number | undefined;
+        if (from === 0 || chain === 'node') {
+          const v = await s.req(srv, 'auditVerify', { chain });
+          node = v.node;
+          if (from === 0) from = Math.max(1, v.records - count + 1);
+        }
+        const { records } = await s.req(srv, 'auditRecords', { fromSeq: from, limit: count, chain });
+        s.out(chain === 'store'
+          ? `Audit log on ${s.label(srv)}: ${records.length} record(s) from ${from}`
+          : `Key-use log of node ${node ?? '?'} on ${s.label(srv)}: ${records.length} record(s) from ${from}`);
+        for (const r of records) {
+          const parts = [`#${r.seq}`, new Date(r.time).toISOString(), r.user ? `${r.user}(${r.role})` : '-', r.action, r.result];
+          if (r.handles && r.handles.length > 0) parts.push(`handles=${r.handles.join(',')}`);
+          if (r.mechanism !== undefined) parts.push(`mechanism=${ckmName(r.mechanism)}`);
+          if (r.detail) parts.push(`detail=${JSON.stringify(r.detail)}`);
+          s.out(parts.join(' '));
+        }
       }
     });
   },
@@ -215,16 +227,22 @@ const verifyAuditLog: Command = {
   name: 'verifyAuditLog',
   scope: 'both',
   addition: true,
-  help: '(OpenCloudHSM) Verify the hash chain of the audit log',
+  help: '(OpenCloudHSM) Verify the hash chains of the audit log',
   syntax: 'verifyAuditLog',
+  details: ['Verifies the cluster\'s chain of state changes and the node\'s key-use log; a break names the node and the first broken record.'],
   args: [0, 0],
   run: (s) => s.each('verifyAuditLog', async (srv) => {
-    const v = await s.req(srv, 'auditVerify', {});
-    if (v.ok) s.out(`Audit log on ${s.label(srv)}: intact, ${v.records} records`);
-    else {
-      s.out(`Audit log on ${s.label(srv)}: BROKEN at record ${v.brokenAt ?? '?'}${v.reason ? `: ${v.reason}` : ''}`);
-      throw new Error(`the audit chain does not verify (${v.records} records checked)`);
+    const broken: string[] = [];
+    for (const chain of ['store', 'node'] as const) {
+      const v = await s.req(srv, 'auditVerify', { chain });
+      const what = chain === 'store' ? `Audit log on ${s.label(srv)}` : `Key-use log of node ${v.node ?? '?'} on ${s.label(srv)}`;
+      if (v.ok) s.out(`${what}: intact, ${v.records} records`);
+      else {
+        s.out(`${what}: BROKEN at record ${v.brokenAt ?? '?'}${v.reason ? `: ${v.reason}` : ''}`);
+        broken.push(chain === 'store' ? 'the store\'s chain' : `node ${v.node ?? '?'}'s key-use log`);
+      }
     }
+    if (broken.length > 0) throw new Error(`${broken.join(' and ')} do${broken.length === 1 ? 'es' : ''} not verify`);
   }),
 };
 

@@ -22,6 +22,8 @@ export interface AuditEvent {
   readonly detail?: string;
   /** 'ok' or the HsmError code. */
   readonly result: string;
+  /** In a node's key-use log: the node that wrote the record. */
+  readonly node?: number;
 }
 
 export interface AuditRecord extends AuditEvent {

@@ -73,9 +73,12 @@ export class PartitionBackup {
       ops.push({ op: 'put', key: PATH.auditHead, value: enc({ seq: rec.seq, hash: rec.hash }) });
       const r = await this.k.barrier.txn([{ key: PATH.auditHead, op: 'version-eq', version: curHead?.version ?? 0 }], ops);
       if (r.succeeded) {
-        this.k.txn.onCommit(r.revision);
+        /* As every commit: the in-memory state catches up before the answer. */
+        this.k.txn.lastCommitted = Math.max(this.k.txn.lastCommitted, r.revision);
+        await this.k.txn.afterCommit(r.revision);
         return { header, auditSeq: rec.seq };
       }
+      await this.k.txn.beforeRetry();
     }
     throw new HsmError('ERR_STORE', 'the store stayed too busy to restore the partition; try again');
   }

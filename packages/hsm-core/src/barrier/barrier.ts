@@ -381,6 +381,12 @@ export class Barrier {
     }
   }
 
+  /** Unmask an entry read from the store directly (an in-memory replica keeps entries masked). */
+  unmask(e: Entry): Promise<BarrierEntry> {
+    checkPath(e.key, 'read');
+    return this.#unmask(e);
+  }
+
   async #unmask(e: Entry): Promise<BarrierEntry> {
     const term = claimedTerm(e.value);
     /* Another process rotated: learn the new active term (once), then decrypt. */

@@ -48,8 +48,8 @@ export class ObjectLifecycle {
 
   /** Look up an object this caller can see; otherwise the given invalid-handle error. */
   async visibleObject(ctx: CallContext, handle: number, code: HsmErrorCode = 'ERR_OBJECT_HANDLE_INVALID'): Promise<LoadedObject> {
-    const lo = await this.k.state.object(handle);
-    if (!lo || !this.visible(lo.obj, ctx)) throw new HsmError(code, `object handle ${handle} is not valid for this user`);
+    const lo = await this.k.state.objectFor(handle, (o) => this.visible(o.obj, ctx));
+    if (!lo) throw new HsmError(code, `object handle ${handle} is not valid for this user`);
     return lo;
   }
 
@@ -285,15 +285,17 @@ export class ObjectLifecycle {
     const tpl = Template.parse(template);
     const isCO = ctx.principal?.role === 'CO';
     await this.k.txn.mutate(async () => {
-      const { obj, version } = await this.visibleObject(ctx, handle);
+      const lo = await this.visibleObject(ctx, handle);
+      const { obj, version } = lo;
       const priv = boolAttr(obj, P.CKA_PRIVATE);
       if (!isCO && priv && obj.owner !== ctx.principal?.user) throw new HsmError('ERR_NOT_PERMITTED', `only the owner of object ${handle} can change it`);
       checkSetTemplate(policyFor(classOf(obj), keyTypeOfObj(obj)), obj.attrs, tpl, isCO);
       const attrs = new Map(obj.attrs);
       for (const [t, v] of tpl.map) attrs.set(t, v);
+      const full = await this.k.state.withMaterial(lo);
       return {
         compare: [{ key: PATH.object(handle), op: 'version-eq', version }],
-        ops: [{ op: 'put', key: PATH.object(handle), value: encodeObject({ ...obj, attrs }), ...(obj.lease ? { lease: obj.lease } : {}) }],
+        ops: [{ op: 'put', key: PATH.object(handle), value: encodeObject({ ...full, attrs }), ...(obj.lease ? { lease: obj.lease } : {}) }],
         events: [this.k.txn.event(ctx, 'setAttribute', { handles: [handle], detail: [...tpl.map.keys()].map(ckaName).join(',') })],
         result: undefined,
       };
@@ -321,7 +323,8 @@ export class ObjectLifecycle {
   /** C_CopyObject: a new object with the same material; the template may change what C_SetAttributeValue could, plus CKA_TOKEN. */
   async copyObject(ctx: CallContext, handle: number, template: readonly Attribute[]): Promise<number> {
     const tpl = Template.parse(template);
-    const { obj } = await this.visibleObject(ctx, handle);
+    const lo = await this.visibleObject(ctx, handle);
+    const { obj } = lo;
     if (boolAttr(obj, P.CKA_PRIVATE) && obj.owner !== ctx.principal?.user) throw new HsmError('ERR_NOT_PERMITTED', `only the owner of object ${handle} can copy it`);
     if (!boolAttr(obj, P.CKA_COPYABLE)) throw new HsmError('ERR_ACTION_PROHIBITED', `object ${handle} has CKA_COPYABLE FALSE`);
     const cls = classOf(obj);
@@ -336,8 +339,9 @@ export class ObjectLifecycle {
       if (t === P.CKA_COPYABLE && decodeBool(v) && !boolAttr(obj, P.CKA_COPYABLE)) throw new HsmError('ERR_ATTRIBUTE_READ_ONLY', 'CKA_COPYABLE cannot go from FALSE to TRUE');
       attrs.set(t, v);
     }
+    const { material } = await this.k.state.withMaterial(lo);
     return this.commitNew(ctx, 'copyObject', 1, ([h]) => {
-      const copy: StoredObject = { handle: h!, owner: obj.owner, shared: [], lease: this.sessionLeaseFor(ctx, attrs), attrs, ...(obj.material ? { material: obj.material } : {}) };
+      const copy: StoredObject = { handle: h!, owner: obj.owner, shared: [], lease: this.sessionLeaseFor(ctx, attrs), attrs, ...(material ? { material } : {}) };
       return { objects: [copy], result: h!, event: { detail: `copy of ${handle}` } };
     });
   }
@@ -365,17 +369,19 @@ export class ObjectLifecycle {
   async shareKey(ctx: CallContext, handle: number, users: readonly string[], share: boolean): Promise<string[]> {
     const caller = requireRole(ctx, ['CU'], 'sharing a key');
     for (const u of users) {
-      const rec = await this.k.state.user(validateUserName(u));
+      const rec = await this.k.state.userFor(validateUserName(u));
       if (!rec || rec.rec.role !== 'CU') throw new HsmError('ERR_USER_NOT_FOUND', `no crypto user named ${u}`);
     }
     return this.k.txn.mutate(async () => {
-      const { obj, version } = await this.visibleObject(ctx, handle, 'ERR_KEY_HANDLE_INVALID');
+      const lo = await this.visibleObject(ctx, handle, 'ERR_KEY_HANDLE_INVALID');
+      const { obj, version } = lo;
       if (obj.owner !== caller.user) throw new HsmError('ERR_NOT_PERMITTED', `only the owner of key ${handle} can share it`);
       if (users.includes(obj.owner)) throw new HsmError('ERR_ARGUMENTS_BAD', 'a key cannot be shared with its owner');
       const shared = share ? [...new Set([...obj.shared, ...users])] : obj.shared.filter((u) => !users.includes(u));
+      const full = await this.k.state.withMaterial(lo);
       return {
         compare: [{ key: PATH.object(handle), op: 'version-eq', version }],
-        ops: [{ op: 'put', key: PATH.object(handle), value: encodeObject({ ...obj, shared }), ...(obj.lease ? { lease: obj.lease } : {}) }],
+        ops: [{ op: 'put', key: PATH.object(handle), value: encodeObject({ ...full, shared }), ...(obj.lease ? { lease: obj.lease } : {}) }],
         events: [this.k.txn.event(ctx, share ? 'shareKey' : 'unshareKey', { handles: [handle], detail: users.join(',') })],
         result: shared,
       };

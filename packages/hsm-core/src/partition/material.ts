@@ -6,7 +6,7 @@
 import { HsmError } from '../../../protocol/src/errors.js';
 import { createPrivateKey, createPublicKey } from '../crypto/node.js';
 import type { KeyMaterial } from '../mechanisms/types.js';
-import { keyTypeOfObj, type LoadedObject } from './records.js';
+import { keyTypeOfObj, type LoadedObject, type StoredObject } from './records.js';
 
 /** Bound on the key-material cache; a miss costs a PKCS#8 parse. */
 export const MATERIAL_CACHE_MAX = 4096;
@@ -24,17 +24,34 @@ export class MaterialCache {
     this.cache.delete(handle);
   }
 
-  /** Key material as a mechanism sees it, for this version of the object. */
-  get(lo: LoadedObject): KeyMaterial {
+  /** Forget the material of `handle` if it belongs to a version before `version`. */
+  dropIfOlder(handle: number, version: number): void {
+    const hit = this.cache.get(handle);
+    if (hit && hit.version < version) this.cache.delete(handle);
+  }
+
+  /** The cached material of this version of the object, if resident. */
+  peek(lo: LoadedObject): KeyMaterial | undefined {
     const handle = lo.obj.handle;
     const hit = this.cache.get(handle);
-    if (hit && hit.version === lo.version) {
-      /* Re-insert: Map order is then least recently used first. */
-      this.cache.delete(handle);
-      this.cache.set(handle, hit);
-      return hit.km;
-    }
-    const m = lo.obj.material;
+    if (!hit || hit.version !== lo.version) return undefined;
+    /* Re-insert: Map order is then least recently used first. */
+    this.cache.delete(handle);
+    this.cache.set(handle, hit);
+    return hit.km;
+  }
+
+  /**
+   * Key material as a mechanism sees it, for this version of the object;
+   * on a miss `full` gives the object with its material (unmasked on demand).
+   */
+  async get(lo: LoadedObject, full: () => Promise<StoredObject>): Promise<KeyMaterial> {
+    return this.peek(lo) ?? this.#parse(lo, await full());
+  }
+
+  #parse(lo: LoadedObject, obj: StoredObject): KeyMaterial {
+    const handle = lo.obj.handle;
+    const m = obj.material;
     const keyType = keyTypeOfObj(lo.obj)!;
     if (!m) throw new HsmError('ERR_KEY_HANDLE_INVALID', `object ${handle} is not a key`);
     let km: KeyMaterial;

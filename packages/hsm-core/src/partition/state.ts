@@ -1,44 +1,375 @@
 /**
- * @module The partition state as the core reads it: users, objects and the
- * partition record, each with the store version it was read at.
+ * @module The partition state in memory: users, objects and the partition
+ * record, loaded once and then kept current by following the store's change
+ * feed (`watch`) from the revision they were loaded at.
+ *
+ * Key use, findObjects, getAttributeValue and sign-in checks read only this
+ * replica. Objects are held without their key material: the masked store
+ * entry is kept beside the attributes, and the material cache unmasks it on
+ * demand, so plaintext key bytes are resident only for the (bounded) set of
+ * keys in use.
+ *
+ * Two numbers say how current the replica is:
+ * - `applied`: every change up to this store revision is in the maps;
+ * - freshness: the last time (monotonic clock) the replica learnt that it had
+ *   everything the store held. A read that finds the replica older than
+ *   `freshnessMs` first catches up (one cheap revision read), so a change
+ *   committed more than `freshnessMs` ago is always in force here; that is
+ *   what lets a node acknowledge a removal of access after waiting that long
+ *   (docs/consistency.md).
+ *
+ * A watch that falls behind the store's kept history (StoreCompactedError)
+ * makes the replica reload everything and watch again; until it has, every
+ * read waits.
  */
 import { HsmError } from '../../../protocol/src/errors.js';
+import type { Entry, StoreError } from '../../../store/src/types.js';
 import type { Barrier } from '../barrier/barrier.js';
 import type { UserRecord } from '../users/users.js';
-import { PATH, FIRST_HANDLE, dec, decodeObject, type LoadedObject, type LoadedUser, type PartitionRecord } from './records.js';
+import type { MaterialCache } from './material.js';
+import { PATH, FIRST_HANDLE, dec, decodeObject, type LoadedObject, type LoadedUser, type PartitionRecord, type StoredObject } from './records.js';
+
+export interface StateOptions {
+  /** A monotonic clock in milliseconds (freshness is a duration on one process). */
+  readonly monotonic: () => number;
+  /** A read older than this catches up with the store first. */
+  readonly freshnessMs: number;
+  /** Told of records that cannot be read and of resyncs; never given secrets. */
+  readonly onProblem?: (message: string) => void;
+}
+
+interface Waiter { revision: number; resolve: () => void; reject: (e: unknown) => void }
+
+type Item = { kind: 'event'; key: string; revision: number } | { kind: 'progress'; revision: number; at: number };
+
+const OBJ_PREFIX = PATH.objects;
+const USER_PREFIX = PATH.users;
+
+/** An object as the replica holds it: attributes only, plus its masked store entry. */
+export interface ReplicaObject extends LoadedObject {
+  /** The masked entry, from which the material cache unmasks the key on demand. */
+  readonly masked: Entry;
+}
 
 export class PartitionState {
-  constructor(private readonly barrier: Barrier) {}
+  #users = new Map<string, LoadedUser>();
+  #objs = new Map<number, ReplicaObject>();
+  /** Records that exist but cannot be read (corrupt): reads of them fail instead of finding nothing. */
+  #broken = new Map<string, string>();
+  #part: { rec: PartitionRecord; version: number } | undefined;
+
+  /** Every change up to this revision is in the maps. */
+  #applied = 0;
+  #freshAt = -Infinity;
+  #queue: Item[] = [];
+  #draining = false;
+  #loaded = false;
+  #generation = 0;
+  #stopWatch: (() => void) | undefined;
+  #waiters: Waiter[] = [];
+  #syncing: Promise<void> | undefined;
+  #reloading: Promise<void> | undefined;
+  #closed = false;
+
+  constructor(
+    private readonly barrier: Barrier,
+    private readonly material: MaterialCache,
+    private readonly opts: StateOptions,
+  ) {}
+
+  /** The store revision this replica has applied completely. */
+  get applied(): number {
+    return this.#applied;
+  }
+
+  /** A decision here is never made on state older than this (ms). */
+  get freshnessMs(): number {
+    return this.opts.freshnessMs;
+  }
+
+  get objectCount(): number {
+    return this.#objs.size;
+  }
+
+  /** Load everything and start following the store. */
+  start(): Promise<void> {
+    return this.#reload();
+  }
+
+  stop(): void {
+    this.#closed = true;
+    this.#stopWatch?.();
+    this.#stopWatch = undefined;
+    for (const w of this.#waiters.splice(0)) w.reject(new HsmError('ERR_STORE', 'the partition is closing'));
+  }
+
+  /* ───────────────────────────── reads ───────────────────────────── */
 
   async user(name: string): Promise<LoadedUser | undefined> {
-    const e = await this.barrier.get(PATH.user(name));
-    return e ? { rec: dec<UserRecord>(e.value), version: e.version } : undefined;
+    await this.fresh();
+    this.#checkBroken(PATH.user(name));
+    return this.#users.get(name);
   }
 
   async users(): Promise<LoadedUser[]> {
-    const list = await this.barrier.list(PATH.users);
-    return list.map((e) => ({ rec: dec<UserRecord>(e.value), version: e.version }));
+    await this.fresh();
+    return [...this.#users.values()];
   }
 
-  async object(handle: number): Promise<LoadedObject | undefined> {
+  async object(handle: number): Promise<ReplicaObject | undefined> {
+    await this.fresh();
     if (!Number.isSafeInteger(handle) || handle < FIRST_HANDLE) return undefined;
-    const e = await this.barrier.get(PATH.object(handle));
-    return e ? { obj: decodeObject(e.value), version: e.version } : undefined;
+    this.#checkBroken(PATH.object(handle));
+    return this.#objs.get(handle);
   }
 
-  async objects(): Promise<LoadedObject[]> {
-    const list = await this.barrier.list(PATH.objects);
-    return list.map((e) => ({ obj: decodeObject(e.value), version: e.version }));
+  /**
+   * An object for a decision that `ok` accepts. A refusal (absent, not
+   * visible, not shared) is decided only after catching up with the store, so
+   * a grant or a creation made through another node a moment ago is seen.
+   */
+  async objectFor(handle: number, ok: (lo: ReplicaObject) => boolean): Promise<ReplicaObject | undefined> {
+    const lo = await this.object(handle);
+    if (lo && ok(lo)) return lo;
+    await this.sync();
+    const again = await this.object(handle);
+    return again && ok(again) ? again : undefined;
+  }
+
+  /** A user, catching up with the store first when it is not (yet) here. */
+  async userFor(name: string): Promise<LoadedUser | undefined> {
+    const u = await this.user(name);
+    if (u) return u;
+    await this.sync();
+    return this.user(name);
+  }
+
+  async objects(): Promise<ReplicaObject[]> {
+    await this.fresh();
+    return [...this.#objs.values()];
   }
 
   async partition(): Promise<{ rec: PartitionRecord; version: number } | undefined> {
-    const e = await this.barrier.get(PATH.partition);
-    return e ? { rec: dec<PartitionRecord>(e.value), version: e.version } : undefined;
+    await this.fresh();
+    return this.#part;
   }
 
   async requirePartition(): Promise<{ rec: PartitionRecord; version: number }> {
     const p = await this.partition();
     if (!p) throw new HsmError('ERR_PARTITION_STATE', 'the partition is not initialised');
     return p;
+  }
+
+  /** The stored object including its key material (unmasked now, not kept). */
+  async withMaterial(lo: LoadedObject): Promise<StoredObject> {
+    const masked = (lo as Partial<ReplicaObject>).masked;
+    if (!masked) return lo.obj;
+    return decodeObject((await this.barrier.unmask(masked)).value);
+  }
+
+  #checkBroken(path: string): void {
+    const why = this.#broken.get(path);
+    if (why !== undefined) throw new HsmError('ERR_STORE', `the stored record ${path} cannot be read (${why}); the store may be damaged`);
+  }
+
+  /* ───────────────────────────── currency ───────────────────────────── */
+
+  /** Resolves at once when the replica is fresh; otherwise after catching up with the store. */
+  fresh(): Promise<void> {
+    if (this.#loaded && this.opts.monotonic() - this.#freshAt <= this.opts.freshnessMs) return Promise.resolve();
+    return this.sync();
+  }
+
+  /** Catch up with everything the store holds now. Concurrent callers share one catch-up. */
+  sync(): Promise<void> {
+    this.#syncing ??= (async () => {
+      try {
+        const at = this.opts.monotonic();
+        const revision = await this.currentRevision();
+        await this.waitApplied(revision);
+        this.#freshAt = Math.max(this.#freshAt, at);
+      } finally {
+        this.#syncing = undefined;
+      }
+    })();
+    return this.#syncing;
+  }
+
+  /** The store's revision now (an empty transaction reads it). */
+  async currentRevision(): Promise<number> {
+    return (await this.barrier.txn([], [])).revision;
+  }
+
+  /** Resolves when every change up to `revision` is applied here. */
+  waitApplied(revision: number): Promise<void> {
+    if (this.#loaded && this.#applied >= revision) return Promise.resolve();
+    return new Promise((resolve, reject) => this.#waiters.push({ revision, resolve, reject }));
+  }
+
+  /* ───────────────────────────── following the store ───────────────────────────── */
+
+  #reload(): Promise<void> {
+    this.#reloading ??= this.#load().finally(() => {
+      this.#reloading = undefined;
+    });
+    return this.#reloading;
+  }
+
+  async #load(): Promise<void> {
+    const gen = ++this.#generation;
+    this.#loaded = false;
+    this.#freshAt = -Infinity;
+    this.#stopWatch?.();
+    this.#queue = [];
+    const at = this.opts.monotonic();
+    const from = await this.currentRevision();
+    /* Watch first, then read: a change made while reading is also reported, and applying it again is harmless. */
+    this.#stopWatch = this.barrier.store.watch('', (e) => this.#enqueue(gen, { kind: 'event', key: e.key, revision: e.revision }), {
+      fromRevision: from,
+      onProgress: (revision) => this.#enqueue(gen, { kind: 'progress', revision, at: this.opts.monotonic() }),
+      onError: (err) => this.#watchFailed(gen, err),
+    });
+    const users = new Map<string, LoadedUser>();
+    const objs = new Map<number, ReplicaObject>();
+    const broken = new Map<string, string>();
+    for (const e of await this.#rawList(USER_PREFIX)) await this.#decodeInto(e, users, objs, broken);
+    for (const e of await this.#rawList(OBJ_PREFIX)) await this.#decodeInto(e, users, objs, broken);
+    const part = await this.barrier.get(PATH.partition);
+    if (gen !== this.#generation) return;
+    this.#users = users;
+    this.#objs = objs;
+    this.#broken = broken;
+    this.#part = part ? { rec: dec<PartitionRecord>(part.value), version: part.version } : undefined;
+    this.#applied = from;
+    this.#freshAt = at;
+    this.#loaded = true;
+    this.#settleWaiters();
+    void this.#drain(gen);
+  }
+
+  async #rawList(prefix: string): Promise<Entry[]> {
+    try {
+      return await this.barrier.store.list(prefix);
+    } catch (e) {
+      throw new HsmError('ERR_STORE', `store (${this.barrier.store.kind}) failed: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+    }
+  }
+
+  #watchFailed(gen: number, err: StoreError): void {
+    if (gen !== this.#generation || this.#closed) return;
+    this.opts.onProblem?.(`partition state: ${err.message}; reloading from the store`);
+    this.#reload().catch((e: unknown) => {
+      this.opts.onProblem?.(`partition state: reload failed: ${(e as Error)?.message ?? String(e)}`);
+      for (const w of this.#waiters.splice(0)) w.reject(e);
+    });
+  }
+
+  #enqueue(gen: number, item: Item): void {
+    if (gen !== this.#generation || this.#closed) return;
+    this.#queue.push(item);
+    if (this.#loaded) void this.#drain(gen);
+  }
+
+  /** Apply queued changes in order; one drain at a time. */
+  async #drain(gen: number): Promise<void> {
+    if (this.#draining) return;
+    this.#draining = true;
+    try {
+      while (this.#queue.length > 0 && gen === this.#generation) {
+        const item = this.#queue.shift()!;
+        if (item.kind === 'progress') {
+          if (item.revision > this.#applied) this.#applied = item.revision;
+          if (item.at > this.#freshAt) this.#freshAt = item.at;
+        } else {
+          if (item.key.startsWith(USER_PREFIX) || item.key.startsWith(OBJ_PREFIX) || item.key === PATH.partition) {
+            await this.#refresh(item.key, item.revision);
+            if (gen !== this.#generation) return;
+          }
+          /* Changes of one revision may come as several events: only the one before is complete. */
+          if (item.revision - 1 > this.#applied) this.#applied = item.revision - 1;
+        }
+        this.#settleWaiters();
+      }
+    } catch (e) {
+      /* The store failed while reading a changed record: start over rather than miss it. */
+      this.opts.onProblem?.(`partition state: ${(e as Error)?.message ?? String(e)}; reloading from the store`);
+      this.#draining = false;
+      void this.#reload().catch(() => undefined);
+      return;
+    } finally {
+      this.#draining = false;
+      /* A reload while this drain awaited: the new generation's changes wait in the queue. */
+      if (this.#loaded && !this.#closed && this.#queue.length > 0 && gen !== this.#generation) void this.#drain(this.#generation);
+    }
+  }
+
+  /** Re-read one changed key and apply what is there now (newer versions win). */
+  async #refresh(key: string, revision: number): Promise<void> {
+    let raw: Entry | undefined;
+    try {
+      raw = await this.barrier.store.get(key);
+    } catch (e) {
+      throw new HsmError('ERR_STORE', `store (${this.barrier.store.kind}) failed reading ${key}: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+    }
+    if (key === PATH.partition) {
+      if (raw) {
+        const e = await this.barrier.unmask(raw);
+        this.#part = { rec: dec<PartitionRecord>(e.value), version: e.version };
+      }
+      return;
+    }
+    if (raw) {
+      const cur = key.startsWith(USER_PREFIX) ? this.#users.get(key.slice(USER_PREFIX.length)) : this.#objs.get(Number(key.slice(OBJ_PREFIX.length)));
+      if (cur && cur.version >= raw.version) return;
+      await this.#decodeInto(raw, this.#users, this.#objs, this.#broken);
+      return;
+    }
+    /* Gone now. Drop it unless what we hold is newer than this change (then a later event covers it). */
+    this.#broken.delete(key);
+    if (key.startsWith(USER_PREFIX)) {
+      const name = key.slice(USER_PREFIX.length);
+      const cur = this.#users.get(name);
+      if (cur && cur.version <= revision) this.#users.delete(name);
+    } else {
+      const handle = Number(key.slice(OBJ_PREFIX.length));
+      const cur = this.#objs.get(handle);
+      if (cur && cur.version <= revision) {
+        this.#objs.delete(handle);
+        this.material.drop(handle);
+      }
+    }
+  }
+
+  async #decodeInto(raw: Entry, users: Map<string, LoadedUser>, objs: Map<number, ReplicaObject>, broken: Map<string, string>): Promise<void> {
+    try {
+      const e = await this.barrier.unmask(raw);
+      if (raw.key.startsWith(USER_PREFIX)) {
+        const rec = dec<UserRecord>(e.value);
+        users.set(rec.name, { rec, version: e.version });
+      } else {
+        const full = decodeObject(e.value);
+        const { material: _material, ...obj } = full;
+        void _material;
+        objs.set(obj.handle, { obj, version: e.version, masked: raw });
+        this.material.dropIfOlder(obj.handle, e.version);
+      }
+      broken.delete(raw.key);
+    } catch (err) {
+      const why = err instanceof HsmError ? err.code : 'undecodable';
+      broken.set(raw.key, why);
+      if (raw.key.startsWith(USER_PREFIX)) users.delete(raw.key.slice(USER_PREFIX.length));
+      else objs.delete(Number(raw.key.slice(OBJ_PREFIX.length)));
+      this.opts.onProblem?.(`partition state: the stored record ${raw.key} cannot be read (${why})`);
+    }
+  }
+
+  #settleWaiters(): void {
+    if (!this.#loaded || this.#waiters.length === 0) return;
+    const still: Waiter[] = [];
+    for (const w of this.#waiters) {
+      if (this.#applied >= w.revision) w.resolve();
+      else still.push(w);
+    }
+    this.#waiters = still;
   }
 }

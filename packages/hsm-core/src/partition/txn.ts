@@ -23,8 +23,14 @@ export interface MutationPlan<T> {
 }
 
 export class TxnEngine {
-  /** Told of the revision of every committed change (the node waits on it for consistency). */
-  onCommit: (revision: number) => void = () => undefined;
+  /** Awaited after every commit: the in-memory state catches up, so the caller then reads its own write. */
+  afterCommit: (revision: number) => Promise<void> = async () => undefined;
+  /** Awaited before a conflicting change is rebuilt: the state catches up, so the rebuild reads what won. */
+  beforeRetry: () => Promise<void> = async () => undefined;
+  /** Awaited before an earlier request's stored result is replayed: its effect may have been committed through another node. */
+  beforeReplay: () => Promise<void> = async () => undefined;
+  /** The revision of the last change this engine committed. */
+  lastCommitted = 0;
 
   constructor(private readonly barrier: Barrier, private readonly clock: () => number) {}
 
@@ -56,10 +62,12 @@ export class TxnEngine {
       if (ops.length === 0) return plan.result;
       const res = await this.barrier.txn(compare, ops);
       if (res.succeeded) {
-        this.onCommit(res.revision);
+        this.lastCommitted = Math.max(this.lastCommitted, res.revision);
+        await this.afterCommit(res.revision);
         return plan.result;
       }
       if (plan.onConflict && (await plan.onConflict()) === 'done') return plan.result;
+      await this.beforeRetry();
     }
     throw new HsmError('ERR_STORE', 'the store stayed too busy to commit the change; try again');
   }
@@ -79,6 +87,7 @@ export class TxnEngine {
       if (rec.user !== (ctx.principal?.user ?? '') || rec.action !== action) {
         throw new HsmError('ERR_ARGUMENTS_BAD', 'request id was already used for a different request');
       }
+      await this.beforeReplay();
       return { found: true, result: rec.result };
     }
     return {

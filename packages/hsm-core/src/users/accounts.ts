@@ -27,7 +27,7 @@ export class Accounts {
     let found: { rec: UserRecord; version: number } | undefined;
     try {
       validateUserName(name);
-      found = await this.k.state.user(name);
+      found = await this.k.state.userFor(name);
     } catch (e) {
       if (!(e instanceof HsmError) || e.code !== 'ERR_ARGUMENTS_BAD') throw e;
     }
@@ -41,7 +41,17 @@ export class Accounts {
       await this.k.txn.mutate(async () => ({ events: [{ user: name, role: found!.rec.role, action: 'login', result: 'ERR_ACCOUNT_LOCKED' }], result: undefined }));
       throw new HsmError('ERR_ACCOUNT_LOCKED', `account ${name} is locked after ${this.k.config.maxLoginFailures} failed sign-ins; a crypto officer must unlock it`);
     }
-    const ok = typeof password === 'string' && (await verifyPassword(password, found.rec)) && (claimed === undefined || claimed === found.rec.role);
+    const check = async (rec: UserRecord) => typeof password === 'string' && (await verifyPassword(password, rec)) && (claimed === undefined || claimed === rec.role);
+    let ok = await check(found.rec);
+    if (!ok) {
+      /* A refusal is decided on current state: the password may have been changed through another node a moment ago. */
+      await this.k.state.sync();
+      const now = await this.k.state.user(name);
+      if (now && now.version !== found.version && !now.rec.locked) {
+        found = now;
+        ok = await check(now.rec);
+      }
+    }
     if (!ok) {
       await this.k.txn.mutate(async () => {
         const cur = await this.k.state.user(name);
@@ -162,8 +172,7 @@ export class Accounts {
   }
 
   async listUsers(): Promise<UserInfo[]> {
-    const list = await this.k.barrier.list(PATH.users);
-    return list.map((e) => userInfo(dec<UserRecord>(e.value))).sort((a, b) => a.id - b.id);
+    return (await this.k.state.users()).map((u) => userInfo(u.rec)).sort((a, b) => a.id - b.id);
   }
 
   async getUserInfo(name: string): Promise<UserInfo> {

@@ -29,8 +29,24 @@ export class NodeMetrics {
   /** Store transactions and audit appends of this process (hooked in hsm-node/src/local_partition.ts). */
   readonly store = new StoreMetrics(this.registry);
 
+  private auditLogs: Array<() => { readonly records: number; readonly syncs: number }> = [];
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+    const self = this;
+    new Counter({
+      name: 'ochsm_audit_log_records_total', help: 'Key-use records written to this node\'s audit log file.', registers: [this.registry],
+      collect() { this.reset(); this.inc(self.auditLogs.reduce((t, s) => t + s().records, 0)); },
+    });
+    new Counter({
+      name: 'ochsm_audit_log_syncs_total', help: 'fdatasync calls of the key-use audit log (records / syncs = the group-commit batch size).', registers: [this.registry],
+      collect() { this.reset(); this.inc(self.auditLogs.reduce((t, s) => t + s().syncs, 0)); },
+    });
+  }
+
+  /** Count a key-use audit log's writes (hooked in hsm-node/src/main.ts). */
+  watchAuditLog(stats: () => { readonly records: number; readonly syncs: number }): void {
+    this.auditLogs.push(stats);
   }
 
   /** Register a node of this process (its info series). */

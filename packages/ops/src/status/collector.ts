@@ -6,7 +6,7 @@
  * nodes' metrics endpoints, the latest audit records, and versions.
  * Nothing here can change the cluster.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import * as net from 'node:net';
 import { join } from 'node:path';
 import { ProtocolClient } from '../../../protocol/src/connection.js';
@@ -25,6 +25,8 @@ export interface AuditView {
   readonly mechanism?: number | undefined;
   readonly result: string;
   readonly hash: string;
+  /** The node whose key-use log holds the record; absent for the store's chain of state changes. */
+  readonly node?: number | undefined;
 }
 
 export interface StatusSources {
@@ -198,5 +200,50 @@ export function auditTailReader(source: () => Promise<AuditSource>): (count: num
       if (page.length < 1000) break;
     }
     return tail;
+  };
+}
+
+/** Bytes read from the end of a key-use log file for its tail. */
+const TAIL_BYTES = 256 * 1024;
+
+/**
+ * The last `count` records of a node's key-use audit log (JSON lines, one
+ * record each; the file format is in docs/storage-format.md), read from the
+ * end of the file only. A missing file is no records; a line that does not
+ * parse (the torn first line of the window, a torn last write) is skipped.
+ */
+export function readAuditLogTail(path: string, count: number): AuditView[] {
+  if (!existsSync(path)) return [];
+  const fd = openSync(path, 'r');
+  let text: string;
+  try {
+    const size = fstatSync(fd).size;
+    const start = Math.max(0, size - TAIL_BYTES);
+    const buf = Buffer.alloc(size - start);
+    readSync(fd, buf, 0, buf.length, start);
+    text = buf.toString('utf8');
+    if (start > 0) text = text.slice(text.indexOf('\n') + 1);
+  } finally {
+    closeSync(fd);
+  }
+  const out: AuditView[] = [];
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    try {
+      const r = JSON.parse(line) as AuditView;
+      if (typeof r.seq === 'number' && typeof r.hash === 'string') out.push({ seq: r.seq, time: r.time, user: r.user, role: r.role, action: r.action, handles: r.handles, mechanism: r.mechanism, result: r.result, hash: r.hash, node: r.node });
+    } catch {
+      /* torn line */
+    }
+  }
+  return out.slice(-count);
+}
+
+/** The store chain's tail and the nodes' key-use tails, merged by time, newest last. */
+export function combinedAuditTail(store: (count: number) => Promise<readonly AuditView[]>, logFiles: readonly string[]): (count: number) => Promise<readonly AuditView[]> {
+  return async (count) => {
+    const all = [...(await store(count)), ...logFiles.flatMap((f) => readAuditLogTail(f, count))];
+    all.sort((a, b) => a.time - b.time || (a.node ?? 0) - (b.node ?? 0) || a.seq - b.seq);
+    return all.slice(-count);
   };
 }

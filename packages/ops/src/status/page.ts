@@ -21,7 +21,7 @@ export const HTML = `<!doctype html>
 <div><h2>Sign-in on this host</h2><dl id="signin"></dl></div>
 </section>
 <section><h2>Operations per second, last 3 minutes (health checks not counted)</h2><div id="chart"></div><div id="legend"></div></section>
-<section><h2>Latest audit records</h2><table id="audit"><thead><tr><th>seq</th><th>time (UTC)</th><th>user</th><th>role</th><th>action</th><th>handles</th><th>mechanism</th><th>result</th><th>hash</th></tr></thead><tbody></tbody></table><p id="auditError" class="muted"></p></section>
+<section><h2>Latest audit records</h2><table id="audit"><thead><tr><th>log</th><th>seq</th><th>time (UTC)</th><th>user</th><th>role</th><th>action</th><th>handles</th><th>mechanism</th><th>result</th><th>hash</th></tr></thead><tbody></tbody></table><p id="auditError" class="muted"></p></section>
 </main>
 <footer class="muted">Read-only. Refreshes every 2 s.</footer>
 <script src="app.js"></script>
@@ -93,7 +93,7 @@ function render(s) {
   dl($('signin'), [['signed in', s.signIn.loggedIn ? { node: el('span', { class: 'ok' }, 'yes') } : 'no'], ['user', s.signIn.user], ['role', s.signIn.role], ['mode', s.signIn.mode]]);
   chart(s.history, s.nodes.map((n) => String(n.id)));
   const ab = $('audit').tBodies[0]; ab.replaceChildren();
-  for (const r of s.audit.slice().reverse()) row(ab, [r.seq, new Date(r.time).toISOString().replace('T', ' ').slice(0, 19), r.user || '(none)', r.role, r.action, (r.handles || []).join(' '), r.mechanismName, badge(r.result), r.hash.slice(0, 12) + '…']);
+  for (const r of s.audit.slice().reverse()) row(ab, [r.node ? 'node ' + r.node : 'store', r.seq, new Date(r.time).toISOString().replace('T', ' ').slice(0, 19), r.user || '(none)', r.role, r.action, (r.handles || []).join(' '), r.mechanismName, badge(r.result), r.hash.slice(0, 12) + '…']);
   $('auditError').textContent = s.auditError || '';
 }
 async function poll() {
