@@ -128,6 +128,7 @@ bench: build
 # Ops/s through libazcloudhsm_pkcs11.so beside openssl speed and SoftHSM2 (docs/performance.md; not a test).
 bench-pkcs11: build
 	$(NODE) bench/pkcs11_speed.mjs
+	$(NODE) --expose-gc bench/replica_load.mjs
 
 clean:
 	rm -rf dist

@@ -4,7 +4,9 @@
  * processes, for RSA-2048 sign, ECDSA P-256 sign and AES-256-GCM on 1 KiB with
  * 1, 4 and 16 threads, beside `openssl speed` and SoftHSM2 (Debian softhsm2)
  * measured in the same run on the same machine. Prints a Markdown table (the
- * one in docs/performance.md).
+ * one in docs/performance.md) with p50/p99 latency and the ratio to SoftHSM2,
+ * and draws docs/performance-pkcs11.svg (OCHSM_BENCH_SVG to put it elsewhere).
+ * OCHSM_BENCH_PROFILE=<dir> starts the nodes and the daemon with --cpu-prof.
  *
  *   node bench/pkcs11_speed.mjs [seconds per measurement, default 5]
  */
@@ -26,16 +28,18 @@ const OPS = [
   ['sha', 'SHA-256 digest 1 KiB (no key: the path itself)'],
 ];
 const THREADS = [1, 4, 16];
+/* OCHSM_BENCH_ONLY=sha:16 measures one operation at one thread count (for profiling runs). */
+const ONLY = process.env.OCHSM_BENCH_ONLY?.split(':');
 
 const dir = mkdtempSync(join(tmpdir(), 'ochsm-bench-p11-'));
 const speed = join(dir, 'pkcs11_speed');
-execFileSync('gcc', ['-O2', '-Wall', '-I', join(dist, 'pkcs11_headers', 'include'), '-o', speed, join(repo, 'bench', 'pkcs11_speed.c'), '-ldl', '-lpthread']);
+execFileSync('gcc', ['-O2', '-Wall', '-I', join(dist, 'pkcs11_headers', 'include'), '-o', speed, join(repo, 'bench', 'pkcs11_speed.c'), '-ldl', '-lpthread', '-lm']);
 
 function measure(module, slot, pin, op, threads, cwd) {
   const r = spawnSync(speed, [module, String(slot), pin, op, String(threads), String(seconds)], { cwd, encoding: 'utf8', timeout: (seconds + 120) * 1000 });
-  const m = /ops_per_s=([\d.]+) errors=(\d+)/.exec(r.stdout ?? '');
-  if (!m) return { rate: NaN, note: (r.stderr || r.stdout || '').trim().split('\n').pop() };
-  return { rate: Number(m[1]), note: Number(m[2]) ? `${m[2]} errors` : '' };
+  const m = /ops_per_s=([\d.]+) errors=(\d+) p50_us=([\d.]+|nan) p99_us=([\d.]+|nan)/.exec(r.stdout ?? '');
+  if (!m) return { rate: NaN, p50: NaN, p99: NaN, note: (r.stderr || r.stdout || '').trim().split('\n').pop() };
+  return { rate: Number(m[1]), p50: Number(m[3]), p99: Number(m[4]), note: Number(m[2]) ? `${m[2]} errors` : '' };
 }
 
 /* openssl speed, single process; the numbers are per second. */
@@ -46,6 +50,10 @@ function opensslSpeed() {
   const rsa = /^rsa 2048 bits\s+[\d.]+s\s+[\d.]+s\s+([\d.]+)/m.exec(a);
   const ec = /^\s*256 bits ecdsa \(nistp256\)\s+[\d.]+s\s+[\d.]+s\s+([\d.]+)/m.exec(a);
   out.rsa = rsa ? Number(rsa[1]) : NaN;
+  /* Both cores: openssl speed -multi 2 (RSA only, the row the target names). */
+  const multi = spawnSync('openssl', ['speed', '-multi', '2', '-seconds', String(Math.max(1, Math.round(seconds / 2))), 'rsa2048'], { encoding: 'utf8' }).stdout ?? '';
+  const rm = /^rsa 2048 bits\s+[\d.]+s\s+[\d.]+s\s+([\d.]+)/m.exec(multi);
+  out.rsaMulti = rm ? Number(rm[1]) : NaN;
   out.ecdsa = ec ? Number(ec[1]) : NaN;
   const g = run(['-bytes', '1024', '-evp', 'aes-256-gcm']);
   const gm = /^AES-256-GCM\s+([\d.]+)k/im.exec(g);
@@ -73,6 +81,11 @@ function softhsmSetup() {
 const fmt = (n) => (Number.isFinite(n) ? (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(1)) : 'n/a');
 
 const { startCluster, startDaemon } = await import(join(dist, 'packages', 'cli', 'src', 'cluster.js'));
+if (process.env.OCHSM_BENCH_PROFILE) {
+  /* The nodes and the daemon inherit this: each writes a .cpuprofile there when it exits. */
+  mkdirSync(process.env.OCHSM_BENCH_PROFILE, { recursive: true });
+  process.env.OCHSM_NODE_FLAGS = `--cpu-prof --cpu-prof-dir=${resolve(process.env.OCHSM_BENCH_PROFILE)}`;
+}
 const lc = await startCluster(join(dir, 'cluster'));
 const daemon = await startDaemon(lc);
 for (const sig of ['SIGINT', 'SIGTERM']) {
@@ -88,11 +101,13 @@ try {
   const ssl = opensslSpeed();
   const softSlot = softhsmSetup();
   for (const [op, label] of OPS) {
+    if (ONLY && ONLY[0] !== op) continue;
     for (const t of THREADS) {
+      if (ONLY && Number(ONLY[1]) !== t) continue;
       const ours = measure(MODULE, 1, 'cu1:user1234', op, t, daemon.binDir);
       const soft = softSlot !== undefined ? measure(SOFTHSM, softSlot, '87654321', op, t, dir) : { rate: NaN, note: 'softhsm2 not installed' };
-      rows.push({ label, t, ours, soft, ssl: t === 1 ? ssl[op] : undefined });
-      process.stderr.write(`${label} ${t} threads: ${fmt(ours.rate)} (SoftHSM2 ${fmt(soft.rate)})\n`);
+      rows.push({ label, t, ours, soft, ssl: t === 1 ? ssl[op] : undefined, sslMulti: t === 1 && op === 'rsa' ? ssl.rsaMulti : undefined });
+      process.stderr.write(`${label} ${t} threads: ${fmt(ours.rate)} p50 ${ours.p50} µs p99 ${ours.p99} µs (SoftHSM2 ${fmt(soft.rate)})\n`);
     }
   }
 } finally {
@@ -102,10 +117,40 @@ try {
 }
 
 const cpu = cpus()[0]?.model ?? 'unknown CPU';
+const ms = (us) => (Number.isFinite(us) ? (us >= 10_000 ? `${(us / 1000).toFixed(0)} ms` : `${(us / 1000).toFixed(2)} ms`) : 'n/a');
 console.log(`Machine: ${cpus().length} × ${cpu}; ${seconds} s per measurement; ${new Date().toISOString().slice(0, 10)}.\n`);
-console.log('| operation | threads | OpenCloudHSM via PKCS#11 (ops/s) | SoftHSM2 (ops/s) | openssl speed, 1 process (ops/s) |');
-console.log('|---|---:|---:|---:|---:|');
+console.log('| operation | threads | OpenCloudHSM ops/s | p50 | p99 | SoftHSM2 ops/s | p50 | p99 | ratio | openssl speed (1 process; -multi 2) |');
+console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of rows) {
   const note = (x) => (x.note ? ` (${x.note})` : '');
-  console.log(`| ${r.label} | ${r.t} | ${fmt(r.ours.rate)}${note(r.ours)} | ${fmt(r.soft.rate)}${note(r.soft)} | ${r.ssl === undefined ? '' : fmt(r.ssl)} |`);
+  const ratio = r.ours.rate / r.soft.rate;
+  const sslCell = r.ssl === undefined ? '' : fmt(r.ssl) + (r.label.startsWith('RSA') && Number.isFinite(r.sslMulti) ? `; ${fmt(r.sslMulti)}` : '');
+  console.log(`| ${r.label} | ${r.t} | ${fmt(r.ours.rate)}${note(r.ours)} | ${ms(r.ours.p50)} | ${ms(r.ours.p99)} | ${fmt(r.soft.rate)}${note(r.soft)} | ${ms(r.soft.p50)} | ${ms(r.soft.p99)} | ${Number.isFinite(ratio) ? ratio.toFixed(2) : 'n/a'} | ${sslCell} |`);
+}
+
+/* The plot: ops/s of both, per operation and thread count, log scale (docs/performance-pkcs11.svg). */
+const svgPath = process.env.OCHSM_BENCH_SVG ?? join(repo, 'docs', 'performance-pkcs11.svg');
+{
+  const W = 760, H = 360, left = 70, bottom = 60, top = 30, plotH = H - top - bottom;
+  const lo = 1, hi = 7; /* 10^1 .. 10^7 ops/s */
+  const y = (v) => top + plotH - ((Math.log10(Math.max(v, 10)) - lo) / (hi - lo)) * plotH;
+  const groupW = (W - left - 20) / rows.length;
+  const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`,
+    `<text x="${left}" y="18" font-size="13">ops/s through PKCS#11 (log scale): OpenCloudHSM (blue) and SoftHSM2 (grey), same run, ${seconds} s each</text>`];
+  for (let e = lo; e <= hi; e++) {
+    parts.push(`<line x1="${left}" x2="${W - 20}" y1="${y(10 ** e)}" y2="${y(10 ** e)}" stroke="#ddd"/><text x="${left - 6}" y="${y(10 ** e) + 4}" text-anchor="end">1e${e}</text>`);
+  }
+  rows.forEach((r, i) => {
+    const x = left + i * groupW + 4;
+    const bw = (groupW - 10) / 2;
+    for (const [j, v, color] of [[0, r.ours.rate, '#2a6fdb'], [1, r.soft.rate, '#999']]) {
+      if (!Number.isFinite(v)) continue;
+      parts.push(`<rect x="${x + j * bw}" y="${y(v)}" width="${bw - 1}" height="${top + plotH - y(v)}" fill="${color}"/>`);
+    }
+    parts.push(`<text x="${x + bw}" y="${H - bottom + 14}" text-anchor="middle">${r.t}t</text>`);
+    if (r.t === THREADS[0]) parts.push(`<text x="${x}" y="${H - bottom + 30}">${r.label.split(' ').slice(0, 2).join(' ')}</text>`);
+  });
+  parts.push('</svg>');
+  writeFileSync(svgPath, parts.join('\n') + '\n');
+  console.log(`\nPlot written to ${svgPath}`);
 }

@@ -44,7 +44,7 @@ SCHEMA(NODE_INFO, U64("id", 1), STR("hostname", 2), U64("port", 3));
 SCHEMA(NODE_STATUS, U64("id", 1), STR("hostname", 2), U64("port", 3), STR("state", 4), U64_("inFlight", 5));
 SCHEMA(AUDIT_RECORD, U64("seq", 1), U64("time", 2), STR("user", 3), STR("role", 4), STR("action", 5),
        U64S_("handles", 6, 0), U64_("mechanism", 7), STR_("detail", 8), STR("result", 9), STR("prev", 10),
-       STR("hash", 11));
+       STR("hash", 11), U64_("node", 12));
 
 #define MECH REC("mechanism", 2, "Mechanism", MECHANISM)
 
@@ -99,9 +99,10 @@ SCHEMA(getClusterInfo_r, RECS("nodes", 4, "NodeInfo", NODE_INFO));
 SCHEMA(status_r, STR("component", 4), STR("version", 5), U64("uptime", 6), STR_("partitionState", 7),
        RECS_("nodes", 8, "NodeStatus", NODE_STATUS), BOOL_("loggedIn", 9), STR_("user", 10), STR_("role", 11),
        STR_("sessionMode", 12), U64_("inFlight", 13), U64_("applications", 14));
-SCHEMA(auditRecords_q, U64_("fromSeq", 1), U64_("limit", 2));
+SCHEMA(auditRecords_q, U64_("fromSeq", 1), U64_("limit", 2), STR_("chain", 3));
+SCHEMA(auditVerify_q, STR_("chain", 1));
 SCHEMA(auditRecords_r, RECS("records", 4, "AuditRecord", AUDIT_RECORD));
-SCHEMA(auditVerify_r, BOOL("ok", 4), U64("records", 5), U64_("brokenAt", 6), STR_("reason", 7));
+SCHEMA(auditVerify_r, BOOL("ok", 4), U64("records", 5), U64_("brokenAt", 6), STR_("reason", 7), U64_("node", 8));
 SCHEMA(getCertReq_r, BYTES("csr", 4));
 SCHEMA(storeCert_q, U64("slot", 1), BYTES("cert", 2), REQID);
 SCHEMA(getCert_q, U64("slot", 1));
@@ -146,7 +147,7 @@ static const ochsm_op OPS[] = {
     {"getClusterInfo", OCHSM_OP_GET_CLUSTER_INFO, 0, &EMPTY, &getClusterInfo_r},
     {"status", OCHSM_OP_STATUS, 0, &EMPTY, &status_r},
     {"auditRecords", OCHSM_OP_AUDIT_RECORDS, 0, &auditRecords_q, &auditRecords_r},
-    {"auditVerify", OCHSM_OP_AUDIT_VERIFY, 0, &EMPTY, &auditVerify_r},
+    {"auditVerify", OCHSM_OP_AUDIT_VERIFY, 0, &auditVerify_q, &auditVerify_r},
     {"getCertReq", OCHSM_OP_GET_CERT_REQ, 0, &EMPTY, &getCertReq_r},
     {"storeCert", OCHSM_OP_STORE_CERT, 1, &storeCert_q, &EMPTY},
     {"getCert", OCHSM_OP_GET_CERT, 0, &getCert_q, &getCert_r},

@@ -102,11 +102,11 @@ export class LocalCluster {
     const env = { ...process.env, ...(this.opts.env?.(id) ?? {}) };
     if (this.opts.detached) {
       const out = openSync(join(this.runDir, `hsm${id}.log`), 'a');
-      n.proc = spawn(process.execPath, [NODE_MAIN, n.config, '--pid-file', n.pidFile], { env, detached: true, stdio: ['ignore', out, out] });
+      n.proc = spawn(process.execPath, [...nodeFlags(), NODE_MAIN, n.config, '--pid-file', n.pidFile], { env, detached: true, stdio: ['ignore', out, out] });
       n.proc.unref();
       closeSync(out);
     } else {
-      n.proc = spawn(process.execPath, [NODE_MAIN, n.config, '--pid-file', n.pidFile], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+      n.proc = spawn(process.execPath, [...nodeFlags(), NODE_MAIN, n.config, '--pid-file', n.pidFile], { env, stdio: ['ignore', 'ignore', 'pipe'] });
       let err = '';
       n.proc.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
       n.proc.once('exit', (code, sig) => {
@@ -255,7 +255,7 @@ export async function startDaemon(lc: LocalCluster, opts: { name?: string; sessi
   writeFileSync(join(binDir, 'azcloudhsm_resource.cfg'), JSON.stringify({ servers: [{ hostname: '127.0.0.1', port: boot.port }] }) + '\n');
   writeFileSync(join(binDir, 'azcloudhsm_application.cfg'), ['DAEMON_ID=1', 'SOCKET_TYPE=UNIXSOCKET', 'PORT=1111', `SOCKET_PATH=${socketPath}`, `SESSION_MODE=${opts.sessionMode ?? 'HOST'}`, ''].join('\n'));
   writeFileSync(join(binDir, 'azcloudhsm_client.cfg'), JSON.stringify({ cert_dir: opts.certDir ?? lc.certDir, health_interval_ms: 200 }) + '\n');
-  const proc = spawn(process.execPath, [DAEMON_MAIN, join(binDir, 'azcloudhsm_resource.cfg')], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...(opts.env ?? {}) } });
+  const proc = spawn(process.execPath, [...nodeFlags(), DAEMON_MAIN, join(binDir, 'azcloudhsm_resource.cfg')], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...(opts.env ?? {}) } });
   let log = '';
   proc.stderr!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-200_000)));
   const deadline = Date.now() + 15_000;
@@ -291,4 +291,9 @@ export async function connectDaemon(socketPath: string, name = 'app'): Promise<P
   const c = new ProtocolClient(socket, { name: 'azcloudhsm_client' });
   await c.hello(name, { timeoutMs: 5000 });
   return c;
+}
+
+/** Extra flags for the node and daemon processes (benchmarks: OCHSM_NODE_FLAGS="--cpu-prof --cpu-prof-dir=..."). */
+function nodeFlags(): string[] {
+  return (process.env.OCHSM_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
 }

@@ -18,6 +18,8 @@
  *   keyuse.ts              sign, verify, encrypt, decrypt, digest, wrap, unwrap, derive
  *   audit/store_chain.ts   the store's chain of state-change records
  *   audit/use_log.ts       where key-use records go
+ *   users/sessions.ts      sessions and the user each is bound to
+ *   authz/door.ts          what a request may ask before sign-in, in limited mode, by role
  *
  * Entry points mirror the PKCS#11 functions (PKCS#11 v2.40 Base §5) and the
  * Azure user-management commands; each takes a CallContext saying who calls.
@@ -34,6 +36,7 @@ import { getMechanism, listMechanisms } from './mechanisms/index.js';
 import * as P from '../../protocol/src/pkcs11.js';
 import { KeyUse } from './keyuse.js';
 import { Accounts } from './users/accounts.js';
+import { Sessions } from './users/sessions.js';
 import { DEFAULT_CONFIG, type AttributeResult, type CallContext, type MechanismRequest, type PartitionConfig, type Principal } from './partition/context.js';
 import type { Kernel } from './partition/kernel.js';
 import { MaterialCache } from './partition/material.js';
@@ -77,6 +80,7 @@ export class Partition {
   private readonly keys: KeyUse;
   private readonly chain: StoreAuditChain;
   private readonly backups: PartitionBackup;
+  private readonly sessions: Sessions;
 
   private constructor(k: Kernel) {
     this.k = k;
@@ -87,6 +91,7 @@ export class Partition {
     this.keys = new KeyUse(k, this.objects);
     this.chain = new StoreAuditChain(k.barrier);
     this.backups = new PartitionBackup(k);
+    this.sessions = new Sessions(k);
   }
 
   /**
@@ -183,6 +188,12 @@ export class Partition {
   unlockUser(ctx: CallContext, name: string): Promise<UserInfo> { return this.accounts.unlockUser(ctx, name); }
   listUsers(): Promise<UserInfo[]> { return this.accounts.listUsers(); }
   getUserInfo(name: string): Promise<UserInfo> { return this.accounts.getUserInfo(name); }
+
+  /* ──────────────────────────────── sessions ──────────────────────────────── */
+
+  openSession(principal: Principal | undefined, ttlMs: number): Promise<number> { return this.sessions.open(principal, ttlMs); }
+  useSession(principal: Principal | undefined, session: number): Promise<void> { return this.sessions.use(principal, session); }
+  closeSession(principal: Principal | undefined, formerUsers: ReadonlySet<string>, session: number): Promise<void> { return this.sessions.close(principal, formerUsers, session); }
 
   /* ──────────────────────────────── objects ──────────────────────────────── */
 

@@ -17,6 +17,7 @@ import { Ownership } from './ownership.js';
 import type { NodeAuditLog } from './audit_log.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { removesAccess } from '../../hsm-core/src/partition/consistency.js';
+import { admit } from '../../hsm-core/src/authz/door.js';
 
 /** Beyond the freshness bound: timer and clock granularity. */
 const SETTLE_MARGIN_MS = 5;
@@ -49,10 +50,9 @@ export interface NodeEnv {
 
 export interface ConnectionState {
   principal: Principal | undefined;
+  /** Every user this connection has been signed in as (a session may be closed after signing out). */
+  readonly formerUsers?: Set<string>;
 }
-
-/** Operations allowed while the partition is unclaimed ("limited commands mode"). */
-const LIMITED_MODE_OPS = new Set(['hello', 'login', 'logout', 'loginStatus', 'status', 'getClusterInfo', 'getCertReq', 'storeCert', 'getCert', 'listUsers', 'restorePartition']);
 
 type MechRecord = RequestOf<'sign'>['mechanism'];
 
@@ -90,6 +90,13 @@ export class NodeHandler {
   private ctx(st: ConnectionState, o: { session?: number | undefined; requestId?: string | undefined }): CallContext {
     if (o.session !== undefined) this.renew(o.session);
     return { principal: st.principal, sessionLease: o.session, requestId: o.requestId };
+  }
+
+  /** A request acting in a session: the session must be open and this caller's (docs/protocol.md, sessions). */
+  private async session(st: ConnectionState, req: DecodedRequest): Promise<void> {
+    const s = (req.obj as { session?: number }).session;
+    if (s === undefined || req.op === 'closeSession' || req.op === 'openSession') return;
+    await this.env.partition.useSession(st.principal, s);
   }
 
   /** Keep a used session alive: its lease expires only after sessionTtlMs without any request. */
@@ -165,28 +172,26 @@ export class NodeHandler {
 
   private async dispatch(st: ConnectionState, req: DecodedRequest): Promise<unknown> {
     const { partition: p, ownership } = this.env;
-    if (!LIMITED_MODE_OPS.has(req.op) && (await ownership.mode()) === 'unencrypted') {
-      throw new HsmError('ERR_PARTITION_STATE', `the partition is in unencrypted mode (limited commands mode); claim it first (storeCert 4 and 8) before ${req.op}`);
-    }
+    admit(req.op, st.principal, (await ownership.mode()) === 'unencrypted' ? 'unclaimed' : 'claimed');
+    await this.session(st, req);
     switch (req.op) {
       case 'hello':
         throw new HsmError('ERR_PROTOCOL', 'hello is answered by the connection layer');
       case 'login': {
-        if (st.principal) throw new HsmError('ERR_USER_ALREADY_LOGGED_IN', `this connection is already signed in as ${st.principal.user}; log out first`);
         st.principal = await p.login(req.obj.user, req.obj.password, req.obj.role);
+        st.formerUsers?.add(st.principal.user);
         return { user: st.principal.user, role: st.principal.role };
       }
       case 'logout':
-        if (!st.principal) throw new HsmError('ERR_USER_NOT_LOGGED_IN', 'this connection is not signed in');
         st.principal = undefined;
         return {};
       case 'loginStatus':
         return st.principal ? { loggedIn: true, user: st.principal.user, role: st.principal.role } : { loggedIn: false };
       case 'openSession':
-        return { session: await this.env.store.grantLease(this.env.sessionTtlMs) };
+        return { session: await p.openSession(st.principal, this.env.sessionTtlMs) };
       case 'closeSession':
+        await p.closeSession(st.principal, st.formerUsers ?? new Set(), req.obj.session);
         this.renewed.delete(req.obj.session);
-        await this.env.store.revokeLease(req.obj.session);
         return {};
 
       case 'createObject':
@@ -265,14 +270,12 @@ export class NodeHandler {
           partitionState: (await p.partitionRecord()).state,
         };
       case 'auditRecords': {
-        if (st.principal?.role !== 'CO') throw new HsmError('ERR_NOT_PERMITTED', 'the audit log is for a signed-in crypto officer (CO)');
         const from = req.obj.fromSeq ?? 1;
         const limit = Math.min(req.obj.limit ?? 1000, 5000);
         const log = this.chain(req.obj.chain);
         return { records: (log ? await log.records(from, limit) : await p.auditRecords(from, limit)).map(auditRecord) };
       }
       case 'auditVerify': {
-        if (!st.principal) throw new HsmError('ERR_USER_NOT_LOGGED_IN', 'verifying the audit log needs a signed-in user');
         const log = this.chain(req.obj.chain);
         const v = log ? await log.verify() : await p.auditVerify();
         return {

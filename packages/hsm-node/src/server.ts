@@ -77,7 +77,7 @@ export class NodeServer {
     metrics.addNode(this.opts.id);
     const server = tls.createServer({ minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3', key: this.creds.key, cert: this.creds.cert });
     server.on('secureConnection', (socket) => {
-      const state: ConnectionState = { principal: undefined };
+      const state: ConnectionState = { principal: undefined, formerUsers: new Set() };
       socket.setNoDelay(true);
       /* A peer that stops mid-frame (or goes silent) is dropped; live clients send health checks. */
       socket.setTimeout(IDLE_TIMEOUT_MS, () => socket.destroy());

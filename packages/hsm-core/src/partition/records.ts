@@ -21,6 +21,8 @@ export const PATH = {
   audit: (seq: number) => `audit/${String(seq).padStart(12, '0')}`,
   audits: 'audit/',
   idem: (id: string) => `idem/${id}`,
+  session: (lease: number) => `sess/${String(lease).padStart(12, '0')}`,
+  sessions: 'sess/',
 } as const;
 
 /** The first object handle (0x40000), as the real service numbers keys. */
@@ -49,6 +51,12 @@ export interface StoredObject {
 export interface LoadedObject {
   readonly obj: StoredObject;
   readonly version: number;
+}
+
+/** What is stored at sess/<lease>, attached to the session's lease: who the session belongs to. */
+export interface SessionRecord {
+  /** The user the session is bound to; '' while nobody signed in has used it. */
+  readonly owner: string;
 }
 
 /** A user record with the store version it was read at. */

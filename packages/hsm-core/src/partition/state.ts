@@ -27,7 +27,7 @@ import type { Entry, StoreError } from '../../../store/src/types.js';
 import type { Barrier } from '../barrier/barrier.js';
 import type { UserRecord } from '../users/users.js';
 import type { MaterialCache } from './material.js';
-import { PATH, FIRST_HANDLE, dec, decodeObject, type LoadedObject, type LoadedUser, type PartitionRecord, type StoredObject } from './records.js';
+import { PATH, FIRST_HANDLE, dec, decodeObject, type LoadedObject, type LoadedUser, type PartitionRecord, type SessionRecord, type StoredObject } from './records.js';
 
 export interface StateOptions {
   /** A monotonic clock in milliseconds (freshness is a duration on one process). */
@@ -44,6 +44,7 @@ type Item = { kind: 'event'; key: string; revision: number } | { kind: 'progress
 
 const OBJ_PREFIX = PATH.objects;
 const USER_PREFIX = PATH.users;
+const SESS_PREFIX = PATH.sessions;
 
 /** An object as the replica holds it: attributes only, plus its masked store entry. */
 export interface ReplicaObject extends LoadedObject {
@@ -57,6 +58,7 @@ export class PartitionState {
   /** Records that exist but cannot be read (corrupt): reads of them fail instead of finding nothing. */
   #broken = new Map<string, string>();
   #part: { rec: PartitionRecord; version: number } | undefined;
+  #sessions = new Map<number, { rec: SessionRecord; version: number }>();
 
   /** Every change up to this revision is in the maps. */
   #applied = 0;
@@ -142,6 +144,15 @@ export class PartitionState {
     if (u) return u;
     await this.sync();
     return this.user(name);
+  }
+
+  /** A session's record, catching up first when it is not (yet) here. */
+  async sessionFor(lease: number): Promise<{ rec: SessionRecord; version: number } | undefined> {
+    await this.fresh();
+    const s = this.#sessions.get(lease);
+    if (s) return s;
+    await this.sync();
+    return this.#sessions.get(lease);
   }
 
   async objects(): Promise<ReplicaObject[]> {
@@ -232,13 +243,16 @@ export class PartitionState {
     const users = new Map<string, LoadedUser>();
     const objs = new Map<number, ReplicaObject>();
     const broken = new Map<string, string>();
+    const sessions = new Map<number, { rec: SessionRecord; version: number }>();
     for (const e of await this.#rawList(USER_PREFIX)) await this.#decodeInto(e, users, objs, broken);
     for (const e of await this.#rawList(OBJ_PREFIX)) await this.#decodeInto(e, users, objs, broken);
+    for (const e of await this.#rawList(SESS_PREFIX)) await this.#decodeSession(e, sessions);
     const part = await this.barrier.get(PATH.partition);
     if (gen !== this.#generation) return;
     this.#users = users;
     this.#objs = objs;
     this.#broken = broken;
+    this.#sessions = sessions;
     this.#part = part ? { rec: dec<PartitionRecord>(part.value), version: part.version } : undefined;
     this.#applied = from;
     this.#freshAt = at;
@@ -281,7 +295,7 @@ export class PartitionState {
           if (item.revision > this.#applied) this.#applied = item.revision;
           if (item.at > this.#freshAt) this.#freshAt = item.at;
         } else {
-          if (item.key.startsWith(USER_PREFIX) || item.key.startsWith(OBJ_PREFIX) || item.key === PATH.partition) {
+          if (item.key.startsWith(USER_PREFIX) || item.key.startsWith(OBJ_PREFIX) || item.key.startsWith(SESS_PREFIX) || item.key === PATH.partition) {
             await this.#refresh(item.key, item.revision);
             if (gen !== this.#generation) return;
           }
@@ -310,6 +324,12 @@ export class PartitionState {
       raw = await this.barrier.store.get(key);
     } catch (e) {
       throw new HsmError('ERR_STORE', `store (${this.barrier.store.kind}) failed reading ${key}: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+    }
+    if (key.startsWith(SESS_PREFIX)) {
+      const lease = Number(key.slice(SESS_PREFIX.length));
+      if (raw) await this.#decodeSession(raw, this.#sessions);
+      else if ((this.#sessions.get(lease)?.version ?? 0) <= revision) this.#sessions.delete(lease);
+      return;
     }
     if (key === PATH.partition) {
       if (raw) {
@@ -360,6 +380,19 @@ export class PartitionState {
       if (raw.key.startsWith(USER_PREFIX)) users.delete(raw.key.slice(USER_PREFIX.length));
       else objs.delete(Number(raw.key.slice(OBJ_PREFIX.length)));
       this.opts.onProblem?.(`partition state: the stored record ${raw.key} cannot be read (${why})`);
+    }
+  }
+
+  async #decodeSession(raw: Entry, into: Map<number, { rec: SessionRecord; version: number }>): Promise<void> {
+    const lease = Number(raw.key.slice(SESS_PREFIX.length));
+    try {
+      const e = await this.barrier.unmask(raw);
+      const cur = into.get(lease);
+      if (!cur || cur.version < e.version) into.set(lease, { rec: dec<SessionRecord>(e.value), version: e.version });
+    } catch {
+      /* An unreadable session record: the session is unusable (fail closed). */
+      into.delete(lease);
+      this.opts.onProblem?.(`partition state: the stored record ${raw.key} cannot be read`);
     }
   }
 

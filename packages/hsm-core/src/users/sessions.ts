@@ -1,0 +1,70 @@
+/**
+ * @module Sessions and who they belong to. A session number is a store lease
+ * (valid on every node); `sess/<lease>`, attached to that lease, records the
+ * user it is bound to: the signed-in opener, or — for a session opened before
+ * sign-in, as PKCS#11 applications do (C_OpenSession before C_Login) — the
+ * first signed-in user that uses it. (A closed or unknown session holds
+ * nothing: a request naming one simply finds no session objects.) Once bound, only that user uses it, and
+ * only that user, or a connection that was signed in as that user, closes it
+ * (an application may sign out before it closes its sessions). A stranger
+ * who guesses a session number gets ERR_NOT_PERMITTED and changes nothing.
+ */
+import { HsmError } from '../../../protocol/src/errors.js';
+import type { Principal } from '../partition/context.js';
+import type { Kernel } from '../partition/kernel.js';
+import { PATH, enc } from '../partition/records.js';
+
+export class Sessions {
+  constructor(private readonly k: Kernel) {}
+
+  /** Open a session (a lease of `ttlMs`), bound to the caller if signed in. */
+  async open(principal: Principal | undefined, ttlMs: number): Promise<number> {
+    const lease = await this.k.barrier.store.grantLease(ttlMs);
+    await this.k.txn.mutate(async () => ({
+      ops: [{ op: 'put', key: PATH.session(lease), value: enc({ owner: principal?.user ?? '' }), lease }],
+      result: undefined,
+    }));
+    return lease;
+  }
+
+  /**
+   * May this caller act in session `lease`? Binds an unbound session to the
+   * first signed-in user. Unknown (closed, expired) sessions are refused.
+   */
+  async use(principal: Principal | undefined, lease: number): Promise<void> {
+    if (!Number.isSafeInteger(lease) || lease < 1) throw new HsmError('ERR_ARGUMENTS_BAD', `session ${String(lease)} is not a session number`);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const s = await this.k.state.sessionFor(lease);
+      /* Closed or expired: its objects are gone, and creating one in it fails at the store. */
+      if (!s) return;
+      const me = principal?.user ?? '';
+      if (s.rec.owner === me) return;
+      if (s.rec.owner !== '') throw new HsmError('ERR_NOT_PERMITTED', `session ${lease} belongs to another user`);
+      if (!principal) return; /* unbound, and the caller is not signed in: nothing to bind */
+      const bound = await this.k.barrier.txn(
+        [{ key: PATH.session(lease), op: 'version-eq', version: s.version }],
+        [{ op: 'put', key: PATH.session(lease), value: enc({ owner: me }), lease }],
+      ).then((r) => r.succeeded, () => false);
+      if (bound) {
+        await this.k.state.sync();
+        return;
+      }
+      await this.k.state.sync();
+    }
+    throw new HsmError('ERR_STORE', `session ${lease} could not be bound; try again`);
+  }
+
+  /** Close a session: its owner, or a connection once signed in as its owner; an unbound one by anyone. */
+  async close(principal: Principal | undefined, formerUsers: ReadonlySet<string>, lease: number): Promise<void> {
+    if (!Number.isSafeInteger(lease) || lease < 1) throw new HsmError('ERR_ARGUMENTS_BAD', `session ${String(lease)} is not a session number`);
+    const s = await this.k.state.sessionFor(lease);
+    if (s && s.rec.owner !== '' && s.rec.owner !== principal?.user && !formerUsers.has(s.rec.owner)) {
+      throw new HsmError('ERR_NOT_PERMITTED', `session ${lease} belongs to another user; only its owner can close it`);
+    }
+    /* Unknown or expired: the keys are gone either way (as revoking an unknown lease). */
+    await this.k.barrier.store.revokeLease(lease).catch((e: unknown) => {
+      throw new HsmError('ERR_STORE', `closing session ${lease} failed: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+    });
+    await this.k.state.sync();
+  }
+}
