@@ -241,3 +241,16 @@ $(JCE_JAR): $(JCE_SRCS) $(NATIVE_TEST_DIR)/frames.txt
 $(JCE_DIR)/java.security: java/java.security
 	@mkdir -p $(@D)
 	cp $< $@
+
+# ─── the installed layout and the Debian package (packaging/, docs/operations.md) ───
+# make install: PREFIX (default /opt/azurecloudhsm) and DESTDIR as usual; systemd units go to
+# $(DESTDIR)/usr/lib/systemd/system, the p11-kit module file to $(DESTDIR)/usr/share/p11-kit/modules.
+# make deb: dist/opencloudhsm_<version>_<arch>.deb from the same tree, with dpkg-deb.
+PREFIX ?= /opt/azurecloudhsm
+DESTDIR ?=
+.PHONY: install deb
+install: build
+	PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" bash packaging/install.sh
+
+deb: build
+	bash packaging/deb/build-deb.sh

@@ -34,6 +34,7 @@ function row(r: Result): string {
 }
 
 async function drive(name: string, clients: ProtocolClient[], op: (c: ProtocolClient) => Promise<unknown>): Promise<Result> {
+  process.stderr.write(`bench: ${name}, ${clients.length} client(s), ${SECONDS} s...\n`);
   const lat: number[] = [];
   let ops = 0;
   const end = Date.now() + SECONDS * 1000;
@@ -80,6 +81,7 @@ function opensslSpeed(alg: string): string {
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'ochsm-bench-'));
+  process.stderr.write('bench: starting and claiming a 3-node cluster and its daemon...\n');
   const cluster = await startCluster(dir);
   const daemon = await startDaemon(cluster);
   try {

@@ -17,10 +17,12 @@ import { ConfigError, loadConfig } from './mgmt_util/config.js';
 import { maskLine, runLine } from './mgmt_util/commands.js';
 import { stdinLines } from './mgmt_util/io.js';
 import { Session } from './mgmt_util/session.js';
+import { answerStandardFlags } from '../../ops/src/cli_flags.js';
 
 const USAGE = 'usage: azcloudhsm_mgmt_util <azcloudhsm_resource.cfg>';
 
 async function main(argv: string[]): Promise<number> {
+  if (answerStandardFlags({ name: 'azcloudhsm_mgmt_util', usage: USAGE, description: 'The Azure Cloud HSM management utility (OpenCloudHSM): talks to the HSM nodes directly, at the cloudmgmt> and serverN> prompts. See docs/cli.md.' }, argv)) return 0;
   if (argv.length !== 1 || argv[0] === '-h' || argv[0] === '--help') {
     (argv[0] === '-h' || argv[0] === '--help' ? process.stdout : process.stderr).write(USAGE + '\n');
     return argv.length === 1 ? 0 : 2;

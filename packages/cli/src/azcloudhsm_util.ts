@@ -18,6 +18,7 @@ import { tokenize } from './util/args.js';
 import { COMMANDS, maskLine, runCommand } from './util/commands.js';
 import { UtilSession } from './util/session.js';
 import { stdinLines } from './common/io.js';
+import { answerStandardFlags } from '../../ops/src/cli_flags.js';
 
 const USAGE = [
   'usage: azcloudhsm_util',
@@ -100,10 +101,7 @@ async function singlecmd(args: readonly string[]): Promise<number> {
 
 async function main(argv: readonly string[]): Promise<number> {
   if (argv.length === 0) return interactive();
-  if (argv[0] === '-h' || argv[0] === '--help') {
-    process.stdout.write(`${USAGE}\n\nThe Azure Cloud HSM key-management utility (OpenCloudHSM). Type 'help' at the prompt; see docs/cli.md.\n`);
-    return 0;
-  }
+  if (answerStandardFlags({ name: 'azcloudhsm_util', usage: USAGE, description: "The Azure Cloud HSM key-management utility (OpenCloudHSM): talks to the local client daemon. Type 'help' at the prompt; see docs/cli.md." }, argv)) return 0;
   if (argv[0] === 'singlecmd') return singlecmd(argv.slice(1));
   process.stderr.write(`azcloudhsm_util: unknown argument '${argv[0]}'\n${USAGE}\n`);
   return 2;

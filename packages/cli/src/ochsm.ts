@@ -9,7 +9,10 @@
  *                 (the counterpart of /opt/azurecloudhsm/bin); show it working.
  *                 Running it again restarts whatever is not running.
  *   ochsm down    stop the daemon and the nodes (SIGTERM, then SIGKILL after 10 s).
- *   ochsm status  what runs, with pids.
+ *   ochsm status  what runs, with pids, and where it looked.
+ *   ochsm status --web [--port N]
+ *                 the read-only status page on 127.0.0.1 (packages/ops/src/status).
+ *   ochsm --help | --version
  */
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,6 +24,28 @@ import { HsmError } from '../../protocol/src/errors.js';
 import { ProtocolClient } from '../../protocol/src/connection.js';
 import { attr } from '../../hsm-core/src/objects/attributes.js';
 import { startCluster, EXAMPLE_CO, EXAMPLE_CU } from './cluster.js';
+import { answerStandardFlags } from '../../ops/src/cli_flags.js';
+import { StatusCollector, auditTailReader, combinedAuditTail, type AuditView } from '../../ops/src/status/collector.js';
+import { startStatusServer } from '../../ops/src/status/server.js';
+import { nodeAuditLogPath, openLocalPartition } from '../../hsm-node/src/local_partition.js';
+
+const PROGRAM = {
+  name: 'ochsm',
+  usage: 'usage: ochsm up | down | status [--web [--port N]] | init <dir>',
+  description: [
+    'The OpenCloudHSM umbrella command: a local three-node cluster and its client daemon under',
+    '$OCHSM_HOME (default ./.ochsm), on the ports in $OCHSM_PORTS (default 2225,2226,2227).',
+    '  up      start (and on first start initialise and claim) the cluster and the daemon',
+    '  down    stop them',
+    '  status  what runs, and where ochsm looked; with --web, serve the read-only status page on 127.0.0.1',
+    '  init    create the sealing key and an empty store in <dir> for node services (docs/operations.md)',
+  ].join('\n'),
+};
+
+/** A step of a long command, on stderr so that stdout stays the result. */
+function progress(msg: string): void {
+  process.stderr.write(`ochsm: ${msg}\n`);
+}
 
 const here = dirname(fileURLToPath(import.meta.url));
 const DIST = resolve(here, '..', '..', '..');
@@ -67,11 +92,21 @@ async function waitForSocket(path: string, ms: number): Promise<void> {
   }
 }
 
+/**
+ * The local cluster's processes serve Prometheus metrics on free loopback ports, each writing
+ * its address to run/<name>.metrics for `ochsm status --web`. OCHSM_METRICS=off turns them off.
+ */
+function metricsEnv(name: string): Record<string, string> {
+  if (process.env.OCHSM_METRICS === 'off') return { OCHSM_METRICS: '' };
+  rmSync(join(RUN, `${name}.metrics`), { force: true });
+  return { OCHSM_METRICS: '127.0.0.1:0', OCHSM_METRICS_ADDR_FILE: join(RUN, `${name}.metrics`) };
+}
+
 async function startDaemon(): Promise<boolean> {
   if (!existsSync(DAEMON_MAIN)) return false;
   if (pidAlive(join(RUN, 'client.pid'))) return true;
   const out = openSync(join(RUN, 'client.log'), 'a');
-  const child = spawn(process.execPath, [DAEMON_MAIN, join(BIN, 'azcloudhsm_resource.cfg'), '--pid-file', join(RUN, 'client.pid')], { detached: true, stdio: ['ignore', out, out] });
+  const child = spawn(process.execPath, [DAEMON_MAIN, join(BIN, 'azcloudhsm_resource.cfg'), '--pid-file', join(RUN, 'client.pid')], { detached: true, stdio: ['ignore', out, out], env: { ...process.env, ...metricsEnv('client') } });
   child.unref();
   closeSync(out);
   await waitForSocket(SOCKET, 20_000);
@@ -108,13 +143,18 @@ async function up(): Promise<void> {
   const running = [1, 2, 3].filter((id) => pidAlive(join(RUN, `hsm${id}.pid`)));
   if (running.length < 3) {
     const fresh = !existsSync(join(ROOT, 'sealing.key'));
-    const cluster = await startCluster(ROOT, { ports: PORTS, detached: true, claim: true, skip: running });
+    progress(fresh
+      ? `initialising a new partition in ${ROOT}: starting 3 nodes, then claiming it (getCertReq, PO.crt, POAC.crt, storeCert 4 and 8, CO and CU)...`
+      : `starting node(s) ${[1, 2, 3].filter((id) => !running.includes(id)).join(', ')}...`);
+    const cluster = await startCluster(ROOT, { ports: PORTS, detached: true, claim: true, skip: running, env: (id) => metricsEnv(`hsm${id}`) });
     console.log(fresh
       ? `initialised and claimed a new partition: PO.key/PO.crt in ${cluster.certDir}; CO ${EXAMPLE_CO.user}, CU ${EXAMPLE_CU.user}`
       : `started node(s) ${[1, 2, 3].filter((id) => !running.includes(id)).join(', ')}`);
   }
   writeConfigs();
+  progress(`starting the client daemon on ${SOCKET}...`);
   const daemon = await startDaemon();
+  if (daemon) progress('checking it works: EC key pair, sign, verify through the daemon...');
   console.log(`
 OpenCloudHSM is running (state in ${ROOT}):
   nodes    hsm1..hsm3 on 127.0.0.1:${PORTS.join(', ')}  (TLS 1.3, pids in ${RUN})
@@ -151,23 +191,85 @@ async function down(): Promise<void> {
   console.log(stopped ? `stopped ${stopped} process(es)` : 'nothing was running');
 }
 
-function status(): void {
-  for (const name of ['hsm1', 'hsm2', 'hsm3', 'client']) {
-    const pid = pidAlive(join(RUN, `${name}.pid`));
-    console.log(`${name.padEnd(7)} ${pid ? `running (pid ${pid})` : 'stopped'}`);
+/** Exit status 0 when everything runs, 3 when something is stopped (as LSB init scripts), 4 when there is no cluster state at all. */
+function status(): number {
+  const where = process.env.OCHSM_HOME ? `OCHSM_HOME=${process.env.OCHSM_HOME}` : `.ochsm in the working directory ${process.cwd()}`;
+  if (!existsSync(ROOT)) {
+    console.log(`no local cluster here: looked in ${ROOT} (${where}).`);
+    console.log('Run ochsm status from the directory where you ran make run / ochsm up, or set OCHSM_HOME to its .ochsm directory.');
+    return 4;
   }
+  console.log(`local cluster state in ${ROOT} (${where}); pid files in ${RUN}`);
+  let stopped = 0;
+  for (const name of ['hsm1', 'hsm2', 'hsm3', 'client']) {
+    const file = join(RUN, `${name}.pid`);
+    const pid = pidAlive(file);
+    if (!pid) stopped++;
+    console.log(`${name.padEnd(7)} ${pid ? `running (pid ${pid})` : existsSync(file) ? `stopped (stale ${file})` : 'stopped'}`);
+  }
+  return stopped ? 3 : 0;
+}
+
+/** The latest audit records, read from the local partition (the operator who runs ochsm owns it). */
+function localAuditTail(): (count: number) => Promise<readonly AuditView[]> {
+  let opened: ReturnType<typeof openLocalPartition> | undefined;
+  const chain = auditTailReader(async () => (await (opened ??= openLocalPartition(ROOT))).partition);
+  return combinedAuditTail(chain, [1, 2, 3].map((id) => nodeAuditLogPath(ROOT, id)));
+}
+
+/** `ochsm init <dir>`: what the node services need before their first start (they never create a key themselves). */
+async function init(args: string[]): Promise<number> {
+  if (args.length !== 1) {
+    console.error(`ochsm init: give the state directory, e.g. ochsm init /var/lib/opencloudhsm\n${PROGRAM.usage}`);
+    return 2;
+  }
+  const dir = resolve(args[0]!);
+  if (existsSync(join(dir, 'sealing.key'))) {
+    console.log(`${join(dir, 'sealing.key')} exists: nothing to do`);
+    return 0;
+  }
+  const { store, paths } = await openLocalPartition(dir, { create: true });
+  await store.close();
+  console.log(`created the sealing key ${paths.sealingKey} (mode 0600) and the store ${paths.database} (an unclaimed partition).`);
+  console.log('Keep a copy of the sealing key apart from the host and from the backups: without it no backup can be restored.');
+  return 0;
+}
+
+async function statusWeb(args: string[]): Promise<number> {
+  const i = args.indexOf('--port');
+  const port = i >= 0 ? Number(args[i + 1]) : 0;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    console.error(`ochsm status --web: --port needs a port number from 0 to 65535 (got ${args[i + 1] ?? 'nothing'})`);
+    return 2;
+  }
+  if (!existsSync(ROOT)) return status();
+  const collector = new StatusCollector({
+    runDir: RUN, socketPath: SOCKET, nodeIds: [1, 2, 3],
+    ...(existsSync(join(ROOT, 'sealing.key')) ? { auditTail: localAuditTail() } : {}),
+  });
+  const web = await startStatusServer(collector, { port });
+  console.log(`status page for ${ROOT} on ${web.url} (read-only, loopback only; Ctrl-C stops it)`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await web.close();
+  return 0;
 }
 
 async function main(argv: string[]): Promise<number> {
+  if (answerStandardFlags(PROGRAM, argv)) return 0;
   const cmd = argv[0] ?? 'help';
   try {
     switch (cmd) {
       case 'up': await up(); return 0;
       case 'down': await down(); return 0;
-      case 'status': status(); return 0;
+      case 'status': return argv.includes('--web') ? await statusWeb(argv.slice(1)) : status();
+      case 'init': return await init(argv.slice(1));
+      case 'help': console.log(PROGRAM.usage); return 0;
       default:
-        console.log('usage: ochsm up | down | status');
-        return cmd === 'help' ? 0 : 2;
+        console.error(`ochsm: unknown command '${cmd}'\n${PROGRAM.usage}`);
+        return 2;
     }
   } catch (e) {
     console.error(`ochsm ${cmd}: ${e instanceof HsmError ? `${e.message} (${e.ckrName})` : e instanceof Error ? e.message : String(e)}`);

@@ -13,6 +13,9 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError } from './config.js';
 import { Daemon, SocketSetupError } from './server.js';
 import { VERSION } from './version.js';
+import { helpText } from '../../ops/src/cli_flags.js';
+import { daemonMetrics } from '../../ops/src/metrics/daemon.js';
+import { startMetricsFromEnv } from '../../ops/src/metrics/http.js';
 
 export const USAGE = 'usage: azcloudhsm_client <azcloudhsm_resource.cfg> [--pid-file <path>]';
 
@@ -47,7 +50,7 @@ export function parseDaemonArgs(argv: readonly string[]): ParsedArgs {
 async function main(argv: readonly string[]): Promise<void> {
   const args = parseDaemonArgs(argv);
   if (args.kind === 'help') {
-    process.stdout.write(`${USAGE}\n\nThe Azure Cloud HSM client daemon (OpenCloudHSM ${VERSION}). See docs/daemon.md.\n`);
+    process.stdout.write(helpText({ name: 'azcloudhsm_client', usage: USAGE, description: `The Azure Cloud HSM client daemon (OpenCloudHSM ${VERSION}). See docs/daemon.md.` }));
     return;
   }
   if (args.kind === 'version') {
@@ -66,6 +69,16 @@ async function main(argv: readonly string[]): Promise<void> {
     const known = e instanceof ConfigError || e instanceof SocketSetupError;
     process.stderr.write(`azcloudhsm_client: ${e instanceof Error ? e.message : String(e)}\n`);
     if (!known && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+    process.exit(1);
+  }
+  /* Prometheus metrics when OCHSM_METRICS names an address (docs/operations.md). */
+  daemonMetrics().watchLinks(async () => (await daemon.status()).nodes);
+  try {
+    const m = await startMetricsFromEnv(daemonMetrics().registry);
+    if (m) daemon.log.info('metrics', { url: `http://${m.address.host}:${m.address.port}/metrics` });
+  } catch (e) {
+    process.stderr.write(`azcloudhsm_client: metrics: ${e instanceof Error ? e.message : String(e)}\n`);
+    await daemon.stop(1000);
     process.exit(1);
   }
   process.on('SIGHUP', () => {

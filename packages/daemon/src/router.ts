@@ -22,6 +22,7 @@ import type { RetryPolicy } from './config.js';
 import type { Logger } from './log.js';
 import type { RouteContext } from './login.js';
 import { isTransient, noNodeError, type LinkLike, type LinkPoolLike } from './nodes.js';
+import { daemonMetrics } from '../../ops/src/metrics/daemon.js';
 
 export interface RouterSettings {
   readonly retry: RetryPolicy;
@@ -97,6 +98,7 @@ export class Router {
       tried.add(link);
       try {
         const res = await link.request(op, req, requestTimeoutMs);
+        if (attempt > 1) daemonMetrics().failovers.inc({ op });
         const { revision, ...rest } = res as ResponseOf<K> & { revision?: number };
         if (token && revision !== undefined && revision > token.revision) token.revision = revision;
         return rest as ResponseOf<K>;
@@ -105,9 +107,11 @@ export class Router {
         last = e;
         const remaining = deadline - Date.now();
         if (attempt >= retry.attempts || remaining <= 0) {
+          daemonMetrics().exhausted.inc({ op });
           this.log.warn('request failed; no retry left', { op, node: link.name, attempts: attempt, error: (e as Error).message });
           throw new HsmError('ERR_DEVICE_ERROR', `${op} failed after ${attempt} attempt${attempt === 1 ? '' : 's'}: ${(e as Error).message}`, { cause: e });
         }
+        daemonMetrics().retries.inc({ op });
         this.log.info('request failed on a node; retrying on another', { op, node: link.name, attempt, error: (e as Error).message });
         await sleep(Math.min(retryDelay(retry, attempt), remaining));
       }

@@ -17,6 +17,7 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, statSync, unlinkSync, writ
 import { dirname, join } from 'node:path';
 import { HsmError } from '../../protocol/src/errors.js';
 import { serveConnection, type ServedConnection } from '../../protocol/src/connection.js';
+import { daemonMetrics } from '../../ops/src/metrics/daemon.js';
 import type { DecodedRequest, NoticeOf, OpName, ResponseOf } from '../../protocol/src/messages.js';
 import {
   APPLICATION_CFG, CLIENT_CFG, loadApplicationConfig, loadClientConfig, loadDaemonConfig, loadResourceConfig, poCertPath,
@@ -257,7 +258,7 @@ export class Daemon {
         ctx.client = req.client;
         return { server: DAEMON_SOFTWARE };
       },
-      handle: (ctx, req) => this.handle(ctx, req),
+      handle: (ctx, req) => daemonMetrics().instrument(req, () => this.handle(ctx, req)),
       onClose: (ctx) => this.onAppClose(ctx),
     });
     this.log.debug('application connected', { app: id });

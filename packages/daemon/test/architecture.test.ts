@@ -1,4 +1,4 @@
-/** The daemon imports only `protocol` and Node built-ins: it never holds key material (packages/daemon/README.md). */
+/** The daemon imports only `protocol`, `ops` (version, flags, metrics) and Node built-ins: it never holds key material (packages/daemon/README.md). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -10,7 +10,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '..', '..', '..', '..');
 const src = join(repo, 'packages', 'daemon', 'src');
 
-test('packages/daemon/src imports only protocol, itself and node: built-ins', () => {
+test('packages/daemon/src imports only protocol, ops, itself and node: built-ins', () => {
   const bad: string[] = [];
   const files = readdirSync(src).filter((n) => n.endsWith('.ts'));
   assert.ok(files.includes('main.ts') && files.includes('nodes.ts'), `sources not found in ${src}`);
@@ -19,7 +19,7 @@ test('packages/daemon/src imports only protocol, itself and node: built-ins', ()
       const m = /^\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|^\s*import\s+['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/.exec(line);
       if (!m) return;
       const spec = m[1] ?? m[2] ?? m[3] ?? '';
-      const ok = spec.startsWith('node:') || /^\.\/[a-z_]+\.js$/.test(spec) || /^\.\.\/\.\.\/protocol\/src\/[a-z_]+\.js$/.test(spec);
+      const ok = spec.startsWith('node:') || /^\.\/[a-z_]+\.js$/.test(spec) || /^\.\.\/\.\.\/protocol\/src\/[a-z_]+\.js$/.test(spec) || /^\.\.\/\.\.\/ops\/src\/(metrics\/)?[a-z_]+\.js$/.test(spec);
       if (!ok) bad.push(`${f}:${i + 1} ${spec}`);
     });
   }

@@ -45,6 +45,8 @@ import { PartitionState } from './partition/state.js';
 import { TxnEngine } from './partition/txn.js';
 import type { UserInfo, UserRecord } from './users/users.js';
 import { hashPassword } from './users/users.js';
+import { PartitionBackup } from './backup/partition_backup.js';
+import type { BackupHeader } from './backup/format.js';
 
 export { PATH, FIRST_HANDLE, DEFAULT_CONFIG };
 export type { AttributeResult, CallContext, MechanismRequest, PartitionConfig, PartitionRecord, Principal };
@@ -77,6 +79,7 @@ export class Partition {
   private readonly objects: ObjectLifecycle;
   private readonly keys: KeyUse;
   private readonly chain: StoreAuditChain;
+  private readonly backups: PartitionBackup;
   private readonly sessions: Sessions;
 
   private constructor(k: Kernel) {
@@ -87,6 +90,7 @@ export class Partition {
     this.objects = new ObjectLifecycle(k);
     this.keys = new KeyUse(k, this.objects);
     this.chain = new StoreAuditChain(k.barrier);
+    this.backups = new PartitionBackup(k);
     this.sessions = new Sessions(k);
   }
 
@@ -238,6 +242,12 @@ export class Partition {
 
   /** Verify the store's audit chain, naming the first broken link. */
   auditVerify(): Promise<ChainVerdict> { return this.chain.verify(); }
+
+  /** The whole partition as one authenticated, encrypted file (backup/partition_backup.ts); CO only. */
+  backupPartition(ctx: CallContext, software: string): Promise<{ backup: Buffer; header: BackupHeader }> { return this.backups.backup(ctx, software); }
+
+  /** Replace a partition that holds no objects with a backup's contents, in one transaction; CO or PRECO. */
+  restorePartition(ctx: CallContext, file: Uint8Array): Promise<{ header: BackupHeader; auditSeq: number }> { return this.backups.restore(ctx, file); }
 
   /** Wait for queued audit writes (used at shutdown). */
   flush(): Promise<void> { return this.k.useLog.flush(); }

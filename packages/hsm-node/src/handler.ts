@@ -283,6 +283,17 @@ export class NodeHandler {
           ...(log ? { node: log.node } : {}),
         };
       }
+      case 'backupPartition': {
+        const { backup, header } = await p.backupPartition(this.ctx(st, {}), this.env.version);
+        return { backup, entries: header.entries, auditSeq: header.auditHead.seq };
+      }
+      case 'restorePartition': {
+        const r = await p.restorePartition(this.ctx(st, req.obj), req.obj.backup);
+        /* The users were replaced: this connection signs in again; the certificates may have changed. */
+        st.principal = undefined;
+        this.env.onCertificatesChanged();
+        return { entries: r.header.entries, auditSeq: r.auditSeq };
+      }
       case 'getCertReq':
         return { csr: Buffer.from(await ownership.certReq()) };
       case 'storeCert': {

@@ -9,6 +9,9 @@ import { performance } from 'node:perf_hooks';
 import { SqliteStore } from '../../store/src/sqlite.js';
 import { Partition, type PartitionConfig, type PartitionOptions } from '../../hsm-core/src/partition.js';
 import { createSealingKeyFile, loadSealingKeyFile } from './sealing_key_file.js';
+import { StoreUseLog } from '../../hsm-core/src/audit/use_log.js';
+import type { TxnEngine } from '../../hsm-core/src/partition/txn.js';
+import { nodeMetrics } from '../../ops/src/metrics/node.js';
 
 export interface LocalPaths {
   readonly dir: string;
@@ -50,12 +53,17 @@ export async function openLocalPartition(
     createSealingKeyFile(paths.sealingKey);
   }
   const maskingKey = loadSealingKeyFile(paths.sealingKey);
-  const store = SqliteStore.open(paths.database);
+  /* Store-transaction and audit-append timing for the metrics (docs/operations.md). */
+  const metrics = nodeMetrics().store;
+  const store = metrics.instrumentStore(SqliteStore.open(paths.database));
   try {
+    /* The audit log the caller chose (or the store's chain), timed for the metrics. */
+    const useLog = opts.partition?.useLog ?? ((txn: TxnEngine) => new StoreUseLog(txn));
     const partition = await Partition.open({
       store, maskingKey, monotonic: () => performance.now(),
       ...(opts.config ? { config: opts.config } : {}),
       ...opts.partition,
+      useLog: (txn) => metrics.instrumentUseLog(useLog(txn)),
     });
     return { partition, store, paths };
   } catch (e) {

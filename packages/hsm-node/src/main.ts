@@ -13,6 +13,15 @@ import { openLocalPartition, nodeAuditLogPath } from './local_partition.js';
 import { NodeAuditLog } from './audit_log.js';
 import { NodeServer, DEFAULT_NODE_PORT } from './server.js';
 import type { NodeInfo } from './handler.js';
+import { answerStandardFlags } from '../../ops/src/cli_flags.js';
+import { nodeMetrics } from '../../ops/src/metrics/node.js';
+import { startMetricsFromEnv } from '../../ops/src/metrics/http.js';
+
+const PROGRAM = {
+  name: 'hsm-node',
+  usage: 'usage: hsm-node <node.json> [--pid-file <path>]',
+  description: 'One OpenCloudHSM node: serves one partition over TLS 1.3 (port 2225 by default). See docs/operations.md.',
+};
 
 interface NodeConfig {
   id: number;
@@ -41,9 +50,10 @@ function readConfig(path: string): NodeConfig {
 }
 
 async function main(argv: string[]): Promise<number> {
+  if (answerStandardFlags(PROGRAM, argv)) return 0;
   const cfgPath = argv[0];
   if (!cfgPath || argv.length > 3) {
-    process.stderr.write('usage: hsm-node <node.json> [--pid-file <path>]\n');
+    process.stderr.write(`${PROGRAM.usage}\n`);
     return 2;
   }
   const pidFile = argv[1] === '--pid-file' ? argv[2] : undefined;
@@ -51,6 +61,7 @@ async function main(argv: string[]): Promise<number> {
   const log = makeLogger('node', { node: cfg.id });
   /* Key-use records go to this node's own log; state changes stay in the store's chain. */
   const auditLog = await NodeAuditLog.open(nodeAuditLogPath(cfg.dir, cfg.id), cfg.id);
+  nodeMetrics().watchAuditLog(() => auditLog.stats);
   const { partition, store } = await openLocalPartition(cfg.dir, {
     partition: { useLog: () => auditLog, onProblem: (message) => log.warn(message) },
   });
@@ -67,6 +78,9 @@ async function main(argv: string[]): Promise<number> {
     } } : {}),
   });
   await server.start();
+  /* Prometheus metrics when OCHSM_METRICS names an address (docs/operations.md). */
+  const metricsServer = await startMetricsFromEnv(nodeMetrics().registry);
+  if (metricsServer) log.info('metrics', { url: `http://${metricsServer.address.host}:${metricsServer.address.port}/metrics` });
   if (pidFile) writeFileSync(pidFile, `${process.pid}\n`);
   process.on('SIGHUP', () => {
     try {
@@ -83,6 +97,7 @@ async function main(argv: string[]): Promise<number> {
   });
   log.info('stopping: draining in-flight requests');
   await server.stop();
+  await metricsServer?.close();
   await partition.flush();
   partition.close();
   await auditLog.close();

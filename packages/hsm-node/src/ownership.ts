@@ -89,6 +89,12 @@ export class Ownership {
 
   /** What the node presents over TLS in its current state. */
   async tlsCredentials(now: Date): Promise<TlsCredentials> {
+    /* restorePartition may have replaced the partition key (and the certificates) under every node. */
+    const stored = await this.partition.barrier.get(PATHS.key);
+    if (stored && this.key && stored.value.toString('utf8') !== this.key.export({ format: 'pem', type: 'pkcs8' }).toString()) {
+      this.key = undefined;
+      this.selfSigned = undefined;
+    }
     const key = await this.partitionKey();
     const keyPem = key.export({ format: 'pem', type: 'pkcs8' }).toString();
     const poac = await this.cert(SLOT_POAC);

@@ -14,9 +14,11 @@ import type { KeyValueStore } from '../../store/src/types.js';
 import { NodeHandler, type ConnectionState, type NodeInfo } from './handler.js';
 import { Ownership, PATHS, type TlsCredentials } from './ownership.js';
 import type { Logger } from './log.js';
+import { VERSION } from '../../ops/src/version.js';
+import { nodeMetrics } from '../../ops/src/metrics/node.js';
 import type { NodeAuditLog } from './audit_log.js';
 
-export const VERSION = '0.1.0';
+export { VERSION };
 export const DEFAULT_NODE_PORT = 2225;
 export const IDLE_TIMEOUT_MS = 120_000;
 /** A session (and its session objects) ends after this long without a request, unless closed first. */
@@ -71,6 +73,8 @@ export class NodeServer {
       ...(this.opts.afterCommit ? { afterCommit: this.opts.afterCommit } : {}),
       ...(this.opts.auditLog ? { auditLog: this.opts.auditLog } : {}),
     });
+    const metrics = nodeMetrics();
+    metrics.addNode(this.opts.id);
     const server = tls.createServer({ minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3', key: this.creds.key, cert: this.creds.cert });
     server.on('secureConnection', (socket) => {
       const state: ConnectionState = { principal: undefined, formerUsers: new Set() };
@@ -80,10 +84,14 @@ export class NodeServer {
       const conn = serveConnection(socket, {
         context: state,
         hello: () => ({ server: `OpenCloudHSM/${VERSION} node`, node: this.opts.id }),
-        handle: (st, req) => handler.handle(st, req),
-        onClose: () => this.connections.delete(conn),
+        handle: (st, req) => metrics.instrument(this.opts.id, req, () => handler.handle(st, req), this.opts.partition),
+        onClose: () => {
+          this.connections.delete(conn);
+          metrics.connections.dec({ node: String(this.opts.id) });
+        },
       });
       this.connections.add(conn);
+      metrics.connections.inc({ node: String(this.opts.id) });
     });
     server.on('tlsClientError', (err) => this.opts.log.warn('TLS handshake failed', { reason: err.message }));
     await new Promise<void>((resolve, reject) => {

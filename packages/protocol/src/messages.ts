@@ -219,6 +219,9 @@ export const OPS = {
   getCertReq: { opcode: 0x0404, mutating: false, request: {}, response: { csr: bytes(4) } },
   storeCert: { opcode: 0x0405, mutating: true, request: mutating({ slot: u64(1), cert: bytes(2) }), response: {} },
   getCert: { opcode: 0x0406, mutating: false, request: { slot: u64(1) }, response: { cert: bytes(4) } },
+  /* The whole partition as one authenticated, encrypted file (docs/operations.md); the backup fits one frame. */
+  backupPartition: { opcode: 0x0407, mutating: false, request: {}, response: { backup: bytes(4), entries: u64(5), auditSeq: u64(6) } },
+  restorePartition: { opcode: 0x0408, mutating: true, request: mutating({ backup: bytes(1) }), response: { entries: u64(4), auditSeq: u64(5) } },
 } as const satisfies Readonly<Record<string, OpSpec>>;
 
 /** Notices: kind 3, request id 0, server to client. Their fields start at id 1. */

@@ -7,6 +7,7 @@
  * shows the whole inventory and typing one answers clearly that it is not
  * supported. getAuditLog and verifyAuditLog are OpenCloudHSM additions.
  */
+import { BACKUP_COMMANDS } from './cmd_backup.js';
 import { CERT_COMMANDS } from './cmd_certs.js';
 import { INFO_COMMANDS, QUIT } from './cmd_info.js';
 import { KEY_COMMANDS } from './cmd_keys.js';
@@ -57,7 +58,7 @@ const help: Command = {
 
 function buildTable(): Map<string, Command> {
   const table = new Map<string, Command>();
-  for (const c of [...USER_COMMANDS, ...CERT_COMMANDS, ...KEY_COMMANDS, ...INFO_COMMANDS, help]) {
+  for (const c of [...USER_COMMANDS, ...CERT_COMMANDS, ...BACKUP_COMMANDS, ...KEY_COMMANDS, ...INFO_COMMANDS, help]) {
     if (table.has(c.name)) throw new Error(`command ${c.name} is defined twice`);
     table.set(c.name, c);
   }

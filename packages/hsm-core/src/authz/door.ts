@@ -51,6 +51,9 @@ export const OP_RULES: Readonly<Record<string, OpRule>> = {
   digest: { beforeSignIn: true },
   generateRandom: { beforeSignIn: true },
   auditRecords: { roles: ['CO'] },
+  backupPartition: { roles: ['CO'] },
+  /* Into a fresh, unclaimed partition by its PRECO, or a claimed one without keys by a CO (backup/partition_backup.ts). */
+  restorePartition: { unclaimed: true, roles: ['CO', 'PRECO'] },
 };
 
 /**

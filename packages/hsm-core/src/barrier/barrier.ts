@@ -255,6 +255,15 @@ export class Barrier {
     return new Barrier(store, master, storedSalt, term);
   }
 
+  /**
+   * A 32-byte key for another purpose (partition backups), derived from the
+   * masking key with HKDF-SHA256 under `salt` and `info`. The masking key
+   * itself never leaves the barrier.
+   */
+  deriveKey(salt: Uint8Array, info: string): Buffer {
+    return Buffer.from(hkdfSync('sha256', this.#master, salt, info, KEY_BYTES));
+  }
+
   /** The term new writes use (for status output). */
   activeTerm(): number {
     return this.#active;

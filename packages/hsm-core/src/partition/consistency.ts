@@ -8,6 +8,8 @@
 /** Operations whose success can remove someone's access to a key, an object or an account. */
 const REMOVING = new Set([
   'destroyObject', 'deleteUser', 'changePassword', 'setAttributeValue', 'closeSession',
+  /* replaces every user and object (backup/partition_backup.ts) */
+  'restorePartition',
 ]);
 
 /**

@@ -1,0 +1,82 @@
+/**
+ * @module The client daemon's metrics (docs/operations.md, "Metrics"):
+ * application requests by operation, mechanism and result; latency; in
+ * flight; the state of each node link; retries and failovers; sign-ins.
+ * Hooked into `daemon/src/server.ts` (instrument), `router.ts` (retries,
+ * failovers) and `main.ts` (endpoint, link states).
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { VERSION } from '../version.js';
+import { LATENCY_BUCKETS, mechanismLabel, opLabel, resultLabel, roleLabel, signInOutcome } from './labels.js';
+
+/** The link states the daemon reports (daemon/src/nodes.ts). */
+export const LINK_STATES = ['connecting', 'up', 'down'] as const;
+
+export interface LinkView {
+  readonly id: number;
+  readonly state: string;
+  readonly inFlight?: number | undefined;
+}
+
+export class DaemonMetrics {
+  readonly registry = new Registry();
+  readonly requests = new Counter({ name: 'ochsm_daemon_requests_total', help: 'Application requests answered, by operation, mechanism and result (ok or the error code).', labelNames: ['op', 'mechanism', 'result'] as const, registers: [this.registry] });
+  readonly duration = new Histogram({ name: 'ochsm_daemon_request_duration_seconds', help: 'Time from an application request to its answer, retries included.', labelNames: ['op', 'mechanism'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  readonly inFlight = new Gauge({ name: 'ochsm_daemon_requests_in_flight', help: 'Application requests being answered now.', registers: [this.registry] });
+  readonly retries = new Counter({ name: 'ochsm_daemon_retries_total', help: 'Requests sent again to another node after their node failed (connection lost or timed out).', labelNames: ['op'] as const, registers: [this.registry] });
+  readonly failovers = new Counter({ name: 'ochsm_daemon_failovers_total', help: 'Requests answered by another node after their first node failed.', labelNames: ['op'] as const, registers: [this.registry] });
+  readonly exhausted = new Counter({ name: 'ochsm_daemon_retries_exhausted_total', help: 'Requests that failed on every attempt the retry policy allows.', labelNames: ['op'] as const, registers: [this.registry] });
+  readonly signIns = new Counter({ name: 'ochsm_daemon_sign_ins_total', help: 'Application sign-in attempts by role and outcome: success, failure, locked, error.', labelNames: ['role', 'outcome'] as const, registers: [this.registry] });
+  readonly info = new Gauge({ name: 'ochsm_daemon_info', help: 'Constant 1, labelled with the software version.', labelNames: ['version'] as const, registers: [this.registry] });
+  private links: (() => Promise<readonly LinkView[] | undefined>) | undefined;
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+    this.info.set({ version: VERSION }, 1);
+    const self = this;
+    new Gauge({
+      name: 'ochsm_daemon_node_link_state', help: 'One series per node and state; 1 for the state the link is in (connecting, up, down).', labelNames: ['node', 'state'] as const, registers: [this.registry],
+      async collect() {
+        this.reset();
+        for (const l of (await self.links?.()) ?? []) for (const s of LINK_STATES) this.set({ node: String(l.id), state: s }, l.state === s ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'ochsm_daemon_node_requests_in_flight', help: 'Requests the daemon has sent to each node and not yet had answered.', labelNames: ['node'] as const, registers: [this.registry],
+      async collect() {
+        this.reset();
+        for (const l of (await self.links?.()) ?? []) this.set({ node: String(l.id) }, l.inFlight ?? 0);
+      },
+    });
+  }
+
+  /** Where the link gauges read from (the daemon's status). */
+  watchLinks(links: () => Promise<readonly LinkView[] | undefined>): void {
+    this.links = links;
+  }
+
+  async instrument<T>(req: { readonly op: string; readonly obj: unknown }, run: () => Promise<T>): Promise<T> {
+    const op = opLabel(req.op);
+    const mechanism = mechanismLabel(req.obj);
+    this.inFlight.inc();
+    const end = this.duration.startTimer({ op, mechanism });
+    let error: unknown;
+    try {
+      return await run();
+    } catch (e) {
+      error = e ?? new Error('undefined thrown');
+      throw e;
+    } finally {
+      end();
+      this.inFlight.dec();
+      this.requests.inc({ op, mechanism, result: resultLabel(error) });
+      if (op === 'login') this.signIns.inc({ role: roleLabel((req.obj as { role?: unknown }).role), outcome: signInOutcome(error) });
+    }
+  }
+}
+
+let instance: DaemonMetrics | undefined;
+export function daemonMetrics(): DaemonMetrics {
+  instance ??= new DaemonMetrics();
+  return instance;
+}
