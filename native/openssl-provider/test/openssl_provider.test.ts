@@ -128,18 +128,28 @@ interface Audited {
   readonly user: string;
 }
 
-let auditSeq = 0;
+/* The store's chain (state changes) and each node's key-use log: last sequence number seen in each. */
+const auditSeq = new Map<string, number>();
+let nodeCos: ProtocolClient[] = [];
 
-async function newAudit(): Promise<Audited[]> {
-  const out: Audited[] = [];
+async function drain(c: ProtocolClient, chain: 'store' | 'node', name: string, out: Audited[]): Promise<void> {
   for (;;) {
-    const { records } = await co.request('auditRecords', { fromSeq: auditSeq + 1, limit: 1000 });
+    const from = (auditSeq.get(name) ?? 0) + 1;
+    const { records } = await c.request('auditRecords', { fromSeq: from, limit: 1000, chain });
     for (const r of records) {
       out.push(r);
-      auditSeq = Math.max(auditSeq, r.seq);
+      auditSeq.set(name, Math.max(auditSeq.get(name) ?? 0, r.seq));
     }
-    if (records.length < 1000) return out;
+    if (records.length < 1000) return;
   }
+}
+
+/** Records appended since the previous call, in every chain (key use is recorded by the node that served it). */
+async function newAudit(): Promise<Audited[]> {
+  const out: Audited[] = [];
+  await drain(co, 'store', 'store', out);
+  for (const [i, c] of nodeCos.entries()) await drain(c, 'node', `node${i + 1}`, out);
+  return out;
 }
 
 function uses(records: readonly Audited[], action: string, handle: number): number {
@@ -171,10 +181,17 @@ before(async () => {
   writeFileSync(join(work, 'file_to_sign.txt'), 'Azure Cloud HSM Plain Text File\n');
   co = await connectNode(cluster.node(1).port, cluster.poCrt);
   await co.request('login', { user: EXAMPLE_CO.user, password: EXAMPLE_CO.password, role: 'CO' });
+  nodeCos = [co];
+  for (const id of [2, 3]) {
+    const c = await connectNode(cluster.node(id).port, cluster.poCrt);
+    await c.request('login', { user: EXAMPLE_CO.user, password: EXAMPLE_CO.password, role: 'CO' });
+    nodeCos.push(c);
+  }
   await newAudit();
 });
 
 after(async () => {
+  for (const c of nodeCos.slice(1)) c.close();
   co?.close();
   await daemon?.stop();
   await cluster?.stop();
