@@ -14,9 +14,9 @@
  * Time comes from an injectable clock so that lease tests need not sleep.
  */
 import {
-  StoreError,
+  StoreCompactedError, StoreError,
   type Bytes, type Compare, type Entry, type KeyValueStore, type ListOptions, type Op,
-  type TxnResult, type WatchEvent,
+  type TxnResult, type WatchEvent, type WatchOptions,
 } from './types.js';
 import { checkKey, checkListOptions, checkTtl, checkTxnWrites, compareHolds, compareKeys } from './util.js';
 
@@ -36,6 +36,9 @@ interface Watcher {
   onEvent: (e: WatchEvent) => void;
 }
 
+/** Change history kept for watches from a past revision; older history is compacted away. */
+const HISTORY_EVENTS = 10_000;
+
 export interface MemoryStoreOptions {
   /** Wall clock in milliseconds; defaults to Date.now. */
   readonly now?: () => number;
@@ -49,6 +52,9 @@ export class MemoryStore implements KeyValueStore {
   readonly #leases = new Map<number, Lease>();
   readonly #watchers = new Set<Watcher>();
   #revision = 0;
+  /** Recent events, oldest first, for watches from a past revision; history up to #compacted is gone. */
+  #history: WatchEvent[] = [];
+  #compacted = 0;
   #nextLease = 1;
   #closed = false;
 
@@ -175,13 +181,33 @@ export class MemoryStore implements KeyValueStore {
     if (this.#leases.delete(lease)) this.#dropLeaseKeys(new Set([lease]));
   }
 
-  watch(prefix: string, onEvent: (e: WatchEvent) => void): () => void {
+  watch(prefix: string, onEvent: (e: WatchEvent) => void, opts: WatchOptions = {}): () => void {
     this.#open();
     const w: Watcher = { prefix, onEvent };
+    const after = opts.afterRevision;
+    if (after !== undefined && after < this.#revision) {
+      if (after < this.#compacted) {
+        const err = new StoreCompactedError(after, this.#compacted);
+        queueMicrotask(() => (opts.onError ? opts.onError(err) : process.emitWarning(err.message)));
+        return () => undefined;
+      }
+      /* Replay on a microtask, before any event of a later write (emitted on later microtasks). */
+      this.#deliver([w], this.#history.filter((e) => e.revision > after));
+    }
     this.#watchers.add(w);
     return () => {
       this.#watchers.delete(w);
     };
+  }
+
+  async compact(revision: number): Promise<void> {
+    this.#open();
+    if (!Number.isSafeInteger(revision) || revision < 0 || revision > this.#revision) {
+      throw new StoreError(`cannot compact to revision ${String(revision)}: the store is at revision ${this.#revision}`);
+    }
+    if (revision <= this.#compacted) return;
+    this.#compacted = revision;
+    this.#history = this.#history.filter((e) => e.revision > revision);
   }
 
   async close(): Promise<void> {
@@ -235,8 +261,19 @@ export class MemoryStore implements KeyValueStore {
    * listener never runs in the middle of a store operation and cannot break it.
    */
   #emit(events: readonly WatchEvent[]): void {
-    if (events.length === 0 || this.#watchers.size === 0) return;
-    const watchers = [...this.#watchers];
+    if (events.length === 0) return;
+    this.#history.push(...events);
+    if (this.#history.length > HISTORY_EVENTS) {
+      const drop = this.#history.length - HISTORY_EVENTS;
+      this.#compacted = Math.max(this.#compacted, this.#history[drop - 1]!.revision);
+      this.#history = this.#history.filter((e) => e.revision > this.#compacted);
+    }
+    if (this.#watchers.size === 0) return;
+    this.#deliver([...this.#watchers], events);
+  }
+
+  #deliver(watchers: readonly Watcher[], events: readonly WatchEvent[]): void {
+    if (events.length === 0) return;
     queueMicrotask(() => {
       for (const e of events) {
         for (const w of watchers) {

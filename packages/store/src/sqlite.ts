@@ -28,9 +28,9 @@ import Database from 'better-sqlite3';
 import { closeSync, openSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import {
-  StoreError,
+  StoreCompactedError, StoreError,
   type Bytes, type Compare, type Entry, type KeyValueStore, type ListOptions, type Op,
-  type TxnResult, type WatchEvent,
+  type TxnResult, type WatchEvent, type WatchOptions,
 } from './types.js';
 import { checkKey, checkListOptions, checkTtl, checkTxnWrites, compareHolds, prefixEnd } from './util.js';
 
@@ -90,6 +90,7 @@ interface Watcher {
   readonly onEvent: (e: WatchEvent) => void;
   /** Only events after this revision (the revision when watching began). */
   readonly from: number;
+  readonly onError?: (err: StoreError) => void;
 }
 
 export interface SqliteStoreOptions {
@@ -274,21 +275,46 @@ export class SqliteStore implements KeyValueStore {
     });
   }
 
-  watch(prefix: string, onEvent: (e: WatchEvent) => void): () => void {
+  watch(prefix: string, onEvent: (e: WatchEvent) => void, opts: WatchOptions = {}): () => void {
     this.#guard(() => undefined);
-    const from = this.#revision();
+    /* Polling resumes from #lastSeen while others watch; a new watcher starts there too. */
+    const from = this.#watchers.size === 0 ? this.#revision() : this.#lastSeen;
+    const after = opts.afterRevision;
+    if (after !== undefined && after < from) {
+      /* Replay the history between `after` and `from` from the change log, unless it was trimmed. */
+      const rows = this.#stmt('SELECT revision, key, type FROM changes WHERE revision > ? AND revision <= ? ORDER BY revision, rowid').all(after, from) as { revision: number; key: string; type: 'put' | 'delete' }[];
+      const first = rows.length > 0 ? rows[0]!.revision : from + 1;
+      if (first > after + 1) {
+        const err = new StoreCompactedError(after, first - 1);
+        queueMicrotask(() => (opts.onError ? opts.onError(err) : process.emitWarning(err.message)));
+        return () => undefined;
+      }
+      queueMicrotask(() => {
+        for (const r of rows) if (r.key.startsWith(prefix) && this.#watchers.has(w)) deliver(w, { type: r.type, key: r.key, revision: r.revision });
+      });
+    }
     if (this.#watchers.size === 0) {
       this.#lastSeen = from;
       this.#timer = setInterval(() => this.#poll(), WATCH_POLL_MS);
       /* Watching must not keep the process alive on its own. */
       this.#timer.unref();
     }
-    const w: Watcher = { prefix, onEvent, from };
+    const w: Watcher = { prefix, onEvent, from, ...(opts.onError ? { onError: opts.onError } : {}) };
     this.#watchers.add(w);
     return () => {
       this.#watchers.delete(w);
       if (this.#watchers.size === 0) this.#stopTimer();
     };
+  }
+
+  async compact(revision: number): Promise<void> {
+    this.#guard(() => {
+      const current = this.#revision();
+      if (!Number.isSafeInteger(revision) || revision < 0 || revision > current) {
+        throw new StoreError(`cannot compact to revision ${String(revision)}: the store is at revision ${current}`);
+      }
+      this.#stmt('DELETE FROM changes WHERE revision <= ?').run(revision);
+    });
   }
 
   async close(): Promise<void> {
@@ -396,17 +422,21 @@ export class SqliteStore implements KeyValueStore {
     }
     const first = events.length > 0 ? events[0]!.revision : revision + 1;
     if (first > this.#lastSeen + 1) {
-      process.emitWarning(`sqlite store ${this.path}: a watcher fell behind; changes after revision ${this.#lastSeen} up to ${first - 1} were trimmed and are not reported`);
+      /* The watchers fell behind a trim or a compaction: end them with an error they can resync from. */
+      const err = new StoreCompactedError(this.#lastSeen, first - 1);
+      for (const w of [...this.#watchers]) {
+        this.#watchers.delete(w);
+        if (w.onError) w.onError(err);
+        else process.emitWarning(`sqlite store ${this.path}: ${err.message}`);
+      }
+      this.#stopTimer();
+      return;
     }
     this.#lastSeen = Math.max(revision, events.length > 0 ? events[events.length - 1]!.revision : 0);
     for (const e of events) {
       for (const w of [...this.#watchers]) {
         if (e.revision <= w.from || !e.key.startsWith(w.prefix) || !this.#watchers.has(w)) continue;
-        try {
-          w.onEvent({ type: e.type, key: e.key, revision: e.revision });
-        } catch (err) {
-          process.emitWarning(`store watch listener threw: ${(err as Error)?.message ?? String(err)}`);
-        }
+        deliver(w, { type: e.type, key: e.key, revision: e.revision });
       }
     }
   }
@@ -414,6 +444,14 @@ export class SqliteStore implements KeyValueStore {
   #stopTimer(): void {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
+  }
+}
+
+function deliver(w: Watcher, e: WatchEvent): void {
+  try {
+    w.onEvent(e);
+  } catch (err) {
+    process.emitWarning(`store watch listener threw: ${(err as Error)?.message ?? String(err)}`);
   }
 }
 

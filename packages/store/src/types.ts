@@ -52,6 +52,22 @@ export interface WatchEvent {
   readonly revision: number;
 }
 
+export interface WatchOptions {
+  /**
+   * Report the changes after this revision, replaying the store's history
+   * (etcd: a watch from `afterRevision + 1`). Without it a watch reports the
+   * changes after the newest revision this store object has seen.
+   */
+  readonly afterRevision?: number;
+  /**
+   * The watch has ended and reports nothing more. A `StoreCompactedError`
+   * means the history it needed is gone (compacted, or it fell too far
+   * behind): read the state afresh (`list`) and watch again from that read's
+   * revision. Without a handler the error becomes a process warning.
+   */
+  readonly onError?: (err: StoreError) => void;
+}
+
 export interface ListOptions {
   /** Return at most this many entries, in key order. */
   readonly limit?: number;
@@ -84,7 +100,13 @@ export interface KeyValueStore {
    * Be told of changes under `prefix` (from this process and, for shared
    * backends, from every other process). Returns a function that stops watching.
    */
-  watch(prefix: string, onEvent: (e: WatchEvent) => void): () => void;
+  watch(prefix: string, onEvent: (e: WatchEvent) => void, opts?: WatchOptions): () => void;
+
+  /**
+   * Forget the change history up to and including `revision` (etcd's
+   * compaction): a later watch from before it gets a StoreCompactedError.
+   */
+  compact(revision: number): Promise<void>;
 
   close(): Promise<void>;
 }
@@ -94,5 +116,18 @@ export class StoreError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'StoreError';
+  }
+}
+
+/** A watch needed history that the store no longer has (see WatchOptions.onError). */
+export class StoreCompactedError extends StoreError {
+  constructor(
+    /** The watch's position: it has seen every change up to this revision. */
+    readonly afterRevision: number,
+    /** History up to this revision is gone. */
+    readonly compactRevision: number,
+  ) {
+    super(`store history was compacted up to revision ${compactRevision}; a watch after revision ${afterRevision} cannot continue: read the state again and watch from there`);
+    this.name = 'StoreCompactedError';
   }
 }

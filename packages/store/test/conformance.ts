@@ -339,6 +339,63 @@ export function exerciseStore(
     assert.equal(events.length, n);
   });
 
+  withStore('watch from a past revision replays the changes after it, then follows', async (s) => {
+    const r1 = await s.put('h/a', b('1'));
+    await s.put('h/b', b('2'));
+    await s.delete('h/a');
+    await s.put('x/c', b('3'));
+    const events: WatchEvent[] = [];
+    const stop = s.watch('h/', (e) => events.push(e), { afterRevision: r1, onError: (e) => assert.fail(e) });
+    try {
+      const r5 = await s.put('h/d', b('4'));
+      await waitFor(() => events.length >= 3, 3000, 'three watch events');
+      await sleep(250);
+      assert.deepEqual(events.map((e) => `${e.type} ${e.key}`), ['put h/b', 'delete h/a', 'put h/d']);
+      assert.equal(events[2]!.revision, r5);
+    } finally {
+      stop();
+    }
+  });
+
+  withStore('a watch behind a compaction gets a clear error, and resyncs from a fresh read', async (s) => {
+    const r1 = await s.put('c/a', b('1'));
+    await s.put('c/b', b('2'));
+    const r3 = await s.put('c/a', b('3'));
+    await s.compact(r3);
+    await assert.rejects(s.compact(r3 + 1000), { name: 'StoreError' });
+
+    const errors: Error[] = [];
+    const missed: WatchEvent[] = [];
+    s.watch('c/', (e) => missed.push(e), { afterRevision: r1, onError: (e) => errors.push(e) });
+    await waitFor(() => errors.length > 0, 3000, 'the compaction error');
+    await sleep(100);
+    assert.equal(errors.length, 1);
+    const err = errors[0] as Error & { afterRevision?: number; compactRevision?: number };
+    assert.equal(err.name, 'StoreCompactedError');
+    assert.equal(err.afterRevision, r1);
+    assert.equal(err.compactRevision, r3);
+    assert.match(err.message, /compacted up to revision \d+/);
+    assert.deepEqual(missed, [], 'nothing is reported from a history that is gone');
+
+    /* Resync: read the state afresh, then watch from the revision of that read. */
+    const state = await s.list('c/');
+    assert.deepEqual(state.map((e) => `${e.key}=${str(e.value)}`), ['c/a=3', 'c/b=2']);
+    const at = (await s.txn([], [])).revision;
+    assert.equal(at, r3);
+    const rz = await s.put('c/z', b('written between the read and the watch'));
+    const events: WatchEvent[] = [];
+    const stop = s.watch('c/', (e) => events.push(e), { afterRevision: at, onError: (e) => assert.fail(e) });
+    try {
+      await s.delete('c/b');
+      await waitFor(() => events.length >= 2, 3000, 'the events after the resync');
+      await sleep(250);
+      assert.deepEqual(events.map((e) => `${e.type} ${e.key}`), ['put c/z', 'delete c/b']);
+      assert.equal(events[0]!.revision, rz);
+    } finally {
+      stop();
+    }
+  });
+
   withStore('a throwing watch listener does not break writes', async (s) => {
     const got: string[] = [];
     const warnings: string[] = [];
