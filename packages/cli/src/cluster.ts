@@ -13,6 +13,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ProtocolClient } from '../../protocol/src/connection.js';
 import { openLocalPartition } from '../../hsm-node/src/local_partition.js';
+import type { StoreConfig } from '../../hsm-node/src/store_config.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const NODE_MAIN = resolve(here, '..', '..', 'hsm-node', 'src', 'main.js');
@@ -43,6 +44,8 @@ export interface ClusterOptions {
   readonly users?: ReadonlyArray<{ user: string; password: string; role: 'CU' | 'CO' }>;
   /** Node ids already running (by their pid files): leave them alone. */
   readonly skip?: readonly number[];
+  /** The store every node uses (default: the SQLite file under dir); per node id, so each may name its own etcd endpoint. */
+  readonly store?: StoreConfig | ((id: number) => StoreConfig);
 }
 
 export async function freePort(): Promise<number> {
@@ -208,8 +211,10 @@ export async function startCluster(dir: string, opts: ClusterOptions = {}): Prom
   mkdirSync(runDir, { recursive: true, mode: 0o700 });
   /* Initialise the sealing key and the store once, before any node starts. */
   const fresh = !existsSync(join(dir, 'sealing.key'));
+  const storeOf = (id: number) => (typeof opts.store === 'function' ? opts.store(id) : opts.store);
   if (fresh) {
-    const { store } = await openLocalPartition(dir, { create: true });
+    const s1 = storeOf(1);
+    const { store } = await openLocalPartition(dir, { create: true, ...(s1 ? { store: s1 } : {}) });
     await store.close();
   }
   const ports: number[] = [];
@@ -217,7 +222,8 @@ export async function startCluster(dir: string, opts: ClusterOptions = {}): Prom
   const cluster = ports.map((port, i) => ({ id: i + 1, hostname: '127.0.0.1', port }));
   const nodes: NodeProc[] = cluster.map((n) => {
     const config = join(runDir, `hsm${n.id}.json`);
-    writeFileSync(config, JSON.stringify({ id: n.id, host: '127.0.0.1', port: n.port, dir, cluster }, null, 2) + '\n', { mode: 0o600 });
+    const store = storeOf(n.id);
+    writeFileSync(config, JSON.stringify({ id: n.id, host: '127.0.0.1', port: n.port, dir, cluster, ...(store ? { store } : {}) }, null, 2) + '\n', { mode: 0o600 });
     return { id: n.id, port: n.port, config, pidFile: join(runDir, `hsm${n.id}.pid`), proc: undefined };
   });
   const lc = new LocalCluster(dir, nodes, opts);

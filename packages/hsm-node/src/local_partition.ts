@@ -6,6 +6,9 @@
 import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { SqliteStore } from '../../store/src/sqlite.js';
+import { EtcdStore } from '../../store/src/etcd.js';
+import type { KeyValueStore } from '../../store/src/types.js';
+import { etcdOptions, type StoreConfig } from './store_config.js';
 import { Partition, type PartitionConfig } from '../../hsm-core/src/partition.js';
 import { createSealingKeyFile, loadSealingKeyFile } from './sealing_key_file.js';
 
@@ -31,17 +34,17 @@ function ensurePrivateDir(dir: string): void {
  * key is created only when `create` is true, so a node never silently starts
  * an empty partition beside a lost key.
  */
-export async function openLocalPartition(dir: string, opts: { create?: boolean; config?: Partial<PartitionConfig> } = {}): Promise<{ partition: Partition; store: SqliteStore; paths: LocalPaths }> {
+export async function openLocalPartition(dir: string, opts: { create?: boolean; config?: Partial<PartitionConfig>; store?: StoreConfig } = {}): Promise<{ partition: Partition; store: KeyValueStore; paths: LocalPaths }> {
   const paths = localPaths(dir);
   ensurePrivateDir(dir);
   ensurePrivateDir(join(dir, 'data'));
   if (!existsSync(paths.sealingKey)) {
     if (!opts.create) throw new Error(`sealing-key file ${paths.sealingKey} does not exist; run cluster initialisation (ochsm up) first`);
-    if (existsSync(paths.database)) throw new Error(`store ${paths.database} exists but its sealing key ${paths.sealingKey} is missing; refusing to create a new key`);
+    if (opts.store?.kind !== 'etcd' && existsSync(paths.database)) throw new Error(`store ${paths.database} exists but its sealing key ${paths.sealingKey} is missing; refusing to create a new key`);
     createSealingKeyFile(paths.sealingKey);
   }
   const maskingKey = loadSealingKeyFile(paths.sealingKey);
-  const store = SqliteStore.open(paths.database);
+  const store = opts.store?.kind === 'etcd' ? await EtcdStore.open(etcdOptions(opts.store)) : SqliteStore.open(paths.database);
   try {
     const partition = await Partition.open({ store, maskingKey, ...(opts.config ? { config: opts.config } : {}) });
     return { partition, store, paths };

@@ -3,7 +3,8 @@
  * @module `hsm node <node.json>`: one HSM node process.
  *
  * node.json: { "id": 1, "host": "127.0.0.1", "port": 2225, "dir": "<installation dir
- * with sealing.key and data/>", "cluster": [{ "id", "hostname", "port" }, ...] }.
+ * with sealing.key and data/>", "cluster": [{ "id", "hostname", "port" }, ...],
+ * "store": <optional: the etcd store, see ./store_config.ts> }.
  * SIGTERM drains and exits; SIGHUP re-reads the cluster list.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -12,6 +13,7 @@ import { makeLogger } from './log.js';
 import { openLocalPartition } from './local_partition.js';
 import { NodeServer, DEFAULT_NODE_PORT } from './server.js';
 import type { NodeInfo } from './handler.js';
+import { parseStoreConfig, type StoreConfig } from './store_config.js';
 
 interface NodeConfig {
   id: number;
@@ -19,6 +21,8 @@ interface NodeConfig {
   port: number;
   dir: string;
   cluster: NodeInfo[];
+  /** The store (./store_config.ts); absent = the SQLite file under dir. */
+  store: StoreConfig;
 }
 
 function readConfig(path: string): NodeConfig {
@@ -36,7 +40,7 @@ function readConfig(path: string): NodeConfig {
   for (const n of cluster) {
     if (!Number.isInteger(n.id) || typeof n.hostname !== 'string' || !Number.isInteger(n.port)) throw new Error(`${path}: each "cluster" entry needs id, hostname and port`);
   }
-  return { id: j.id!, host: j.host ?? '127.0.0.1', port, dir: j.dir, cluster };
+  return { id: j.id!, host: j.host ?? '127.0.0.1', port, dir: j.dir, cluster, store: parseStoreConfig(j.store, path) };
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -48,7 +52,7 @@ async function main(argv: string[]): Promise<number> {
   const pidFile = argv[1] === '--pid-file' ? argv[2] : undefined;
   let cfg = readConfig(cfgPath);
   const log = makeLogger('node', { node: cfg.id });
-  const { partition, store } = await openLocalPartition(cfg.dir);
+  const { partition, store } = await openLocalPartition(cfg.dir, { store: cfg.store });
   const fault = process.env.OCHSM_FAULT_KILL_AFTER_COMMIT;
   const server = new NodeServer({
     id: cfg.id, host: cfg.host, port: cfg.port, partition, store, log,
