@@ -33,6 +33,13 @@ build: deps native pkcs11
 run: build
 	$(NODE) dist/packages/cli/src/ochsm.js up
 
+# ─── etcd: the multi-host topology on one machine ───
+# Three etcd members (TLS, auth) on loopback, the three nodes on them, the daemon.
+# `make stop` stops them too.
+.PHONY: run-etcd
+run-etcd: build
+	$(NODE) dist/packages/cli/src/ochsm.js up --store etcd
+
 stop:
 	@if [ -f dist/packages/cli/src/ochsm.js ]; then $(NODE) dist/packages/cli/src/ochsm.js down; else echo "nothing built, nothing running"; fi
 

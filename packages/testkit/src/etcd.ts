@@ -46,6 +46,8 @@ export interface EtcdClusterOptions {
   /** Faster elections for tests (heartbeat 100 ms, election 1000 ms are etcd's defaults). */
   readonly heartbeatMs?: number;
   readonly electionMs?: number;
+  /** Members already running (by their pid files): leave them alone. */
+  readonly skip?: readonly string[];
 }
 
 export interface EtcdClientConfig {
@@ -108,7 +110,7 @@ export class EtcdCluster {
       for (const m of members) c.pki.member(m.name, [m.host]);
       c.pki.client('root');
       c.pki.client(NODE_USER);
-      await Promise.all(members.map((m) => c.startMember(m.name, fresh ? 'new' : 'existing')));
+      await Promise.all(members.filter((m) => !opts.skip?.includes(m.name)).map((m) => c.startMember(m.name, fresh ? 'new' : 'existing')));
       await c.waitHealthy(20_000);
       if (fresh) {
         if (c.auth) await c.setupAuth();
@@ -152,6 +154,11 @@ export class EtcdCluster {
     return m;
   }
 
+  /** Where a detached member's pid is written. */
+  pidFile(name: string): string {
+    return join(this.dir, `${name}.pid`);
+  }
+
   dataDir(name: string): string {
     return join(this.dir, `${name}.data`);
   }
@@ -188,6 +195,7 @@ export class EtcdCluster {
       proc = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', out, out] });
       proc.unref();
       closeSync(out);
+      if (proc.pid) writeFileSync(this.pidFile(name), `${proc.pid}\n`, { mode: 0o600 });
     } else {
       proc = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
       this.logs.set(name, '');
@@ -240,7 +248,7 @@ export class EtcdCluster {
     let last = '';
     for (;;) {
       for (const [name, p] of this.procs) {
-        if (names.includes(name) && p.exitCode !== null) throw new Error(`etcd member ${name} exited with ${p.exitCode}: ${this.logs.get(name) ?? ''}`);
+        if (names.includes(name) && p.exitCode !== null && !this.opts.detached) throw new Error(`etcd member ${name} exited with ${p.exitCode}: ${this.logs.get(name) ?? ''}`);
       }
       try {
         await this.etcdctl(['endpoint', 'health'], { endpoints, timeoutMs: 3000 });
