@@ -14,9 +14,9 @@
  * Time comes from an injectable clock so that lease tests need not sleep.
  */
 import {
-  StoreCompactedError, StoreError,
+  StoreError,
   type Bytes, type Compare, type Entry, type KeyValueStore, type ListOptions, type Op,
-  type TxnResult, type WatchEvent, type WatchOptions,
+  type TxnResult, type WatchEvent, type WatchOptions, StoreCompactedError,
 } from './types.js';
 import { checkKey, checkListOptions, checkTtl, checkTxnWrites, compareHolds, compareKeys } from './util.js';
 
@@ -34,14 +34,14 @@ interface Lease {
 interface Watcher {
   prefix: string;
   onEvent: (e: WatchEvent) => void;
+  opts: WatchOptions;
 }
-
-/** Change history kept for watches from a past revision; older history is compacted away. */
-const HISTORY_EVENTS = 10_000;
 
 export interface MemoryStoreOptions {
   /** Wall clock in milliseconds; defaults to Date.now. */
   readonly now?: () => number;
+  /** How many change events are kept for watches that start from an earlier revision. */
+  readonly historyMax?: number;
 }
 
 export class MemoryStore implements KeyValueStore {
@@ -52,14 +52,23 @@ export class MemoryStore implements KeyValueStore {
   readonly #leases = new Map<number, Lease>();
   readonly #watchers = new Set<Watcher>();
   #revision = 0;
-  /** Recent events, oldest first, for watches from a past revision; history up to #compacted is gone. */
-  #history: WatchEvent[] = [];
-  #compacted = 0;
   #nextLease = 1;
   #closed = false;
+  /** Recent change events, oldest first, for `watch` from a revision; bounded by #historyMax. */
+  #history: WatchEvent[] = [];
+  /** Changes at or below this revision are no longer kept. */
+  #compacted = 0;
+  readonly #historyMax: number;
 
   constructor(opts: MemoryStoreOptions = {}) {
     this.#now = opts.now ?? Date.now;
+    this.#historyMax = opts.historyMax ?? 10_000;
+  }
+
+  /** Forget the change history up to `revision` (default: all of it), as etcd's compaction does. */
+  compact(revision = this.#revision): void {
+    this.#compacted = Math.max(this.#compacted, Math.min(revision, this.#revision));
+    this.#history = this.#history.filter((e) => e.revision > this.#compacted);
   }
 
   async get(key: string): Promise<Entry | undefined> {
@@ -183,31 +192,25 @@ export class MemoryStore implements KeyValueStore {
 
   watch(prefix: string, onEvent: (e: WatchEvent) => void, opts: WatchOptions = {}): () => void {
     this.#open();
-    const w: Watcher = { prefix, onEvent };
-    const after = opts.afterRevision;
-    if (after !== undefined && after < this.#revision) {
-      if (after < this.#compacted) {
-        const err = new StoreCompactedError(after, this.#compacted);
-        queueMicrotask(() => (opts.onError ? opts.onError(err) : process.emitWarning(err.message)));
-        return () => undefined;
-      }
-      /* Replay on a microtask, before any event of a later write (emitted on later microtasks). */
-      this.#deliver([w], this.#history.filter((e) => e.revision > after));
+    const w: Watcher = { prefix, onEvent, opts };
+    const from = opts.fromRevision ?? this.#revision;
+    if (from < this.#compacted && from < this.#revision) {
+      const err = new StoreCompactedError(`memory store: changes after revision ${from} are no longer kept (history starts after ${this.#compacted}); read afresh and watch again`, this.#compacted + 1);
+      queueMicrotask(() => (opts.onError ? opts.onError(err) : process.emitWarning(err.message)));
+      return () => undefined;
     }
+    /* Replay the kept history after `from`, then follow live writes, on one microtask so order holds. */
+    const replay = this.#history.filter((e) => e.revision > from);
+    const at = this.#revision;
     this.#watchers.add(w);
+    queueMicrotask(() => {
+      if (!this.#watchers.has(w)) return;
+      this.#deliver(w, replay);
+      w.opts.onProgress?.(at);
+    });
     return () => {
       this.#watchers.delete(w);
     };
-  }
-
-  async compact(revision: number): Promise<void> {
-    this.#open();
-    if (!Number.isSafeInteger(revision) || revision < 0 || revision > this.#revision) {
-      throw new StoreError(`cannot compact to revision ${String(revision)}: the store is at revision ${this.#revision}`);
-    }
-    if (revision <= this.#compacted) return;
-    this.#compacted = revision;
-    this.#history = this.#history.filter((e) => e.revision > revision);
   }
 
   async close(): Promise<void> {
@@ -262,29 +265,32 @@ export class MemoryStore implements KeyValueStore {
    */
   #emit(events: readonly WatchEvent[]): void {
     if (events.length === 0) return;
-    this.#history.push(...events);
-    if (this.#history.length > HISTORY_EVENTS) {
-      const drop = this.#history.length - HISTORY_EVENTS;
-      this.#compacted = Math.max(this.#compacted, this.#history[drop - 1]!.revision);
-      this.#history = this.#history.filter((e) => e.revision > this.#compacted);
+    for (const e of events) this.#history.push(e);
+    if (this.#history.length > this.#historyMax) {
+      const drop = this.#history.length - this.#historyMax;
+      this.#compacted = this.#history[drop - 1]!.revision;
+      this.#history = this.#history.slice(drop);
     }
     if (this.#watchers.size === 0) return;
-    this.#deliver([...this.#watchers], events);
-  }
-
-  #deliver(watchers: readonly Watcher[], events: readonly WatchEvent[]): void {
-    if (events.length === 0) return;
+    const watchers = [...this.#watchers];
+    const at = this.#revision;
     queueMicrotask(() => {
-      for (const e of events) {
-        for (const w of watchers) {
-          if (!this.#watchers.has(w) || !e.key.startsWith(w.prefix)) continue;
-          try {
-            w.onEvent(e);
-          } catch (err) {
-            process.emitWarning(`store watch listener threw: ${(err as Error)?.message ?? String(err)}`);
-          }
-        }
+      for (const w of watchers) {
+        if (!this.#watchers.has(w)) continue;
+        this.#deliver(w, events);
+        w.opts.onProgress?.(at);
       }
     });
+  }
+
+  #deliver(w: Watcher, events: readonly WatchEvent[]): void {
+    for (const e of events) {
+      if (!this.#watchers.has(w) || !e.key.startsWith(w.prefix)) continue;
+      try {
+        w.onEvent(e);
+      } catch (err) {
+        process.emitWarning(`store watch listener threw: ${(err as Error)?.message ?? String(err)}`);
+      }
+    }
   }
 }

@@ -17,29 +17,35 @@
  * - lease expiry is an absolute wall-clock time stored in the database, so
  *   every process agrees on which leases are alive (up to clock skew on one
  *   host, which is none);
- * - the revision counter lives in the database (`meta`), and `watch` polls it,
- *   reading what changed from a short-lived `changes` log, so a watcher sees
- *   the writes of every process, its own included.
+ * - the revision counter lives in the database (`meta`), and `watch` reads
+ *   what changed from a short-lived `changes` log, so a watcher sees the
+ *   writes of every process, its own included. It reads at once after each
+ *   write of this process, when the file's WAL changes (inotify, for the
+ *   writes of other processes), and on a short timer as a backstop.
  *
  * better-sqlite3 is synchronous; the methods are async only to fit the port.
  * A write may block the event loop for up to `busy_timeout` under contention.
  */
 import Database from 'better-sqlite3';
-import { closeSync, openSync, statSync } from 'node:fs';
+import { closeSync, openSync, statSync, watch as watchFile, type FSWatcher } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import {
-  StoreCompactedError, StoreError,
+  StoreError,
   type Bytes, type Compare, type Entry, type KeyValueStore, type ListOptions, type Op,
-  type TxnResult, type WatchEvent, type WatchOptions,
+  type TxnResult, type WatchEvent, type WatchOptions, StoreCompactedError,
 } from './types.js';
 import { checkKey, checkListOptions, checkTtl, checkTxnWrites, compareHolds, prefixEnd } from './util.js';
 
 /** How long a process waits for another's write lock before failing (ms). */
 const BUSY_TIMEOUT_MS = 10_000;
-/** How often `watch` polls the revision while watchers exist (ms). */
-const WATCH_POLL_MS = 100;
 /**
- * The `changes` log only feeds watchers, which poll every 100 ms; it is
+ * How often `watch` reads the revision while watchers exist (ms), besides
+ * reading at once after local writes and on WAL changes. Also the interval
+ * of progress reports while idle.
+ */
+const WATCH_POLL_MS = 20;
+/**
+ * The `changes` log only feeds watchers; it is
  * trimmed every TRIM_EVERY revisions to the last KEEP_REVISIONS revisions and
  * KEEP_MS of time, whichever is less. A watcher further behind than that is
  * told (a process warning) that it missed events, as etcd reports compaction.
@@ -88,9 +94,9 @@ interface Row {
 interface Watcher {
   readonly prefix: string;
   readonly onEvent: (e: WatchEvent) => void;
-  /** Only events after this revision (the revision when watching began). */
-  readonly from: number;
-  readonly onError?: (err: StoreError) => void;
+  readonly opts: WatchOptions;
+  /** Every change up to this revision has been delivered to this watcher. */
+  seen: number;
 }
 
 export interface SqliteStoreOptions {
@@ -110,7 +116,8 @@ export class SqliteStore implements KeyValueStore {
   readonly #stmts = new Map<string, Database.Statement>();
   readonly #watchers = new Set<Watcher>();
   #timer: NodeJS.Timeout | undefined;
-  #lastSeen = 0;
+  #walWatcher: FSWatcher | undefined;
+  #polling = false;
   #closed = false;
 
   /**
@@ -160,7 +167,7 @@ export class SqliteStore implements KeyValueStore {
   }
 
   async put(key: string, value: Bytes, opts?: { lease?: number }): Promise<number> {
-    return this.#guard(() => {
+    return this.#guardPoll(() => {
       checkKey(key);
       const buf = toBuffer(value);
       return this.#write((now) => {
@@ -176,7 +183,7 @@ export class SqliteStore implements KeyValueStore {
   }
 
   async delete(key: string): Promise<boolean> {
-    return this.#guard(() => {
+    return this.#guardPoll(() => {
       checkKey(key);
       return this.#write((now) => {
         if (this.#stmt('SELECT 1 FROM kv WHERE key = ?').get(key) === undefined) return false;
@@ -209,7 +216,7 @@ export class SqliteStore implements KeyValueStore {
   }
 
   async txn(compare: readonly Compare[], success: readonly Op[], failure: readonly Op[] = []): Promise<TxnResult> {
-    return this.#guard(() => {
+    return this.#guardPoll(() => {
       for (const c of compare) checkKey(c.key);
       for (const o of [...success, ...failure]) checkKey(o.key);
       checkTxnWrites(success);
@@ -266,7 +273,7 @@ export class SqliteStore implements KeyValueStore {
   }
 
   async revokeLease(lease: number): Promise<void> {
-    return this.#guard(() => {
+    return this.#guardPoll(() => {
       this.#write((now) => {
         /* Revoking an unknown or already-expired lease is not an error: the keys are gone either way. */
         if (this.#stmt('DELETE FROM leases WHERE id = ?').run(lease).changes === 0) return;
@@ -277,43 +284,34 @@ export class SqliteStore implements KeyValueStore {
 
   watch(prefix: string, onEvent: (e: WatchEvent) => void, opts: WatchOptions = {}): () => void {
     this.#guard(() => undefined);
-    /* Polling resumes from #lastSeen while others watch; a new watcher starts there too. */
-    const from = this.#watchers.size === 0 ? this.#revision() : this.#lastSeen;
-    const after = opts.afterRevision;
-    if (after !== undefined && after < from) {
-      /* Replay the history between `after` and `from` from the change log, unless it was trimmed. */
-      const rows = this.#stmt('SELECT revision, key, type FROM changes WHERE revision > ? AND revision <= ? ORDER BY revision, rowid').all(after, from) as { revision: number; key: string; type: 'put' | 'delete' }[];
-      const first = rows.length > 0 ? rows[0]!.revision : from + 1;
-      if (first > after + 1) {
-        const err = new StoreCompactedError(after, first - 1);
-        queueMicrotask(() => (opts.onError ? opts.onError(err) : process.emitWarning(err.message)));
-        return () => undefined;
-      }
-      queueMicrotask(() => {
-        for (const r of rows) if (r.key.startsWith(prefix) && this.#watchers.has(w)) deliver(w, { type: r.type, key: r.key, revision: r.revision });
-      });
-    }
+    const now = this.#revision();
+    const from = opts.fromRevision ?? now;
+    const w: Watcher = { prefix, onEvent, opts, seen: Math.min(from, now) };
     if (this.#watchers.size === 0) {
-      this.#lastSeen = from;
       this.#timer = setInterval(() => this.#poll(), WATCH_POLL_MS);
       /* Watching must not keep the process alive on its own. */
       this.#timer.unref();
+      try {
+        /* Another process's commit appends to the WAL: read at once instead of at the next tick. */
+        this.#walWatcher = watchFile(`${this.path}-wal`, { persistent: false }, () => this.#poll());
+        this.#walWatcher.on('error', () => this.#stopWalWatcher());
+      } catch {
+        this.#walWatcher = undefined; /* no inotify: the timer still reads */
+      }
     }
-    const w: Watcher = { prefix, onEvent, from, ...(opts.onError ? { onError: opts.onError } : {}) };
     this.#watchers.add(w);
+    /* The first read (history since `from`, or a compaction error) runs after `watch` returns. */
+    queueMicrotask(() => this.#poll());
     return () => {
       this.#watchers.delete(w);
       if (this.#watchers.size === 0) this.#stopTimer();
     };
   }
 
-  async compact(revision: number): Promise<void> {
+  /** Forget the change log up to `revision` (default: all of it), as etcd's compaction does. */
+  compact(revision?: number): void {
     this.#guard(() => {
-      const current = this.#revision();
-      if (!Number.isSafeInteger(revision) || revision < 0 || revision > current) {
-        throw new StoreError(`cannot compact to revision ${String(revision)}: the store is at revision ${current}`);
-      }
-      this.#stmt('DELETE FROM changes WHERE revision <= ?').run(revision);
+      this.#stmt('DELETE FROM changes WHERE revision <= ?').run(revision ?? this.#revision());
     });
   }
 
@@ -336,6 +334,13 @@ export class SqliteStore implements KeyValueStore {
       if (e instanceof StoreError) throw e;
       throw new StoreError(`sqlite store ${this.path}: ${(e as Error)?.message ?? String(e)}`, { cause: e });
     }
+  }
+
+  /** As #guard, then deliver what changed (this write and any other process's) to watchers. */
+  #guardPoll<T>(fn: () => T): T {
+    const r = this.#guard(fn);
+    if (this.#watchers.size > 0) this.#poll();
+    return r;
   }
 
   /**
@@ -407,51 +412,76 @@ export class SqliteStore implements KeyValueStore {
     }
   }
 
+  /**
+   * Deliver every change after each watcher's cursor, then report progress.
+   * A watcher whose next change was trimmed from the log gets a
+   * StoreCompactedError and is dropped: it must read afresh.
+   */
   #poll(): void {
-    if (this.#closed || this.#watchers.size === 0) return;
-    let events: { revision: number; key: string; type: 'put' | 'delete' }[];
-    let revision: number;
+    if (this.#closed || this.#watchers.size === 0 || this.#polling) return;
+    this.#polling = true;
     try {
-      revision = this.#revision();
-      if (revision <= this.#lastSeen) return;
-      events = this.#stmt('SELECT revision, key, type FROM changes WHERE revision > ? ORDER BY revision, rowid').all(this.#lastSeen) as typeof events;
-    } catch (e) {
-      /* A busy or failing database: try again at the next tick. */
-      process.emitWarning(`sqlite store ${this.path}: watch poll failed: ${(e as Error)?.message ?? String(e)}`);
-      return;
-    }
-    const first = events.length > 0 ? events[0]!.revision : revision + 1;
-    if (first > this.#lastSeen + 1) {
-      /* The watchers fell behind a trim or a compaction: end them with an error they can resync from. */
-      const err = new StoreCompactedError(this.#lastSeen, first - 1);
-      for (const w of [...this.#watchers]) {
-        this.#watchers.delete(w);
-        if (w.onError) w.onError(err);
-        else process.emitWarning(`sqlite store ${this.path}: ${err.message}`);
+      let revision: number;
+      let events: { revision: number; key: string; type: 'put' | 'delete' }[] = [];
+      let oldest: number;
+      try {
+        revision = this.#revision();
+        let min = revision;
+        for (const w of this.#watchers) min = Math.min(min, w.seen);
+        if (min < revision) {
+          events = this.#stmt('SELECT revision, key, type FROM changes WHERE revision > ? ORDER BY revision, rowid').all(min) as typeof events;
+        }
+        oldest = events.length > 0 ? events[0]!.revision : revision + 1;
+      } catch (e) {
+        /* A busy or failing database: try again at the next tick. */
+        process.emitWarning(`sqlite store ${this.path}: watch poll failed: ${(e as Error)?.message ?? String(e)}`);
+        return;
       }
-      this.#stopTimer();
-      return;
-    }
-    this.#lastSeen = Math.max(revision, events.length > 0 ? events[events.length - 1]!.revision : 0);
-    for (const e of events) {
+      const last = Math.max(revision, events.length > 0 ? events[events.length - 1]!.revision : 0);
       for (const w of [...this.#watchers]) {
-        if (e.revision <= w.from || !e.key.startsWith(w.prefix) || !this.#watchers.has(w)) continue;
-        deliver(w, { type: e.type, key: e.key, revision: e.revision });
+        if (!this.#watchers.has(w)) continue;
+        if (w.seen < last) {
+          /* Every revision logs at least one change, so a missing next revision means it was trimmed. */
+          const next = events.find((e) => e.revision > w.seen);
+          if (!next || next.revision > w.seen + 1) {
+            this.#watchers.delete(w);
+            const err = new StoreCompactedError(`sqlite store ${this.path}: a watcher fell behind; the changes after revision ${w.seen} are no longer kept (the log starts at ${oldest}); read afresh and watch again`, oldest);
+            if (w.opts.onError) w.opts.onError(err);
+            else process.emitWarning(err.message);
+            continue;
+          }
+          for (const e of events) {
+            if (e.revision <= w.seen || !e.key.startsWith(w.prefix)) continue;
+            try {
+              w.onEvent({ type: e.type, key: e.key, revision: e.revision });
+            } catch (err) {
+              process.emitWarning(`store watch listener threw: ${(err as Error)?.message ?? String(err)}`);
+            }
+            if (!this.#watchers.has(w)) break;
+          }
+          w.seen = last;
+        }
+        try {
+          w.opts.onProgress?.(w.seen);
+        } catch (err) {
+          process.emitWarning(`store watch listener threw: ${(err as Error)?.message ?? String(err)}`);
+        }
       }
+      if (this.#watchers.size === 0) this.#stopTimer();
+    } finally {
+      this.#polling = false;
     }
   }
 
   #stopTimer(): void {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
+    this.#stopWalWatcher();
   }
-}
 
-function deliver(w: Watcher, e: WatchEvent): void {
-  try {
-    w.onEvent(e);
-  } catch (err) {
-    process.emitWarning(`store watch listener threw: ${(err as Error)?.message ?? String(err)}`);
+  #stopWalWatcher(): void {
+    this.#walWatcher?.close();
+    this.#walWatcher = undefined;
   }
 }
 

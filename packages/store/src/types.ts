@@ -54,16 +54,22 @@ export interface WatchEvent {
 
 export interface WatchOptions {
   /**
-   * Report the changes after this revision, replaying the store's history
-   * (etcd: a watch from `afterRevision + 1`). Without it a watch reports the
-   * changes after the newest revision this store object has seen.
+   * Report the changes after this revision (default: the store's revision
+   * when `watch` is called). A revision whose history the store has already
+   * discarded (compacted) ends the watch with a StoreCompactedError.
    */
-  readonly afterRevision?: number;
+  readonly fromRevision?: number;
   /**
-   * The watch has ended and reports nothing more. A `StoreCompactedError`
-   * means the history it needed is gone (compacted, or it fell too far
-   * behind): read the state afresh (`list`) and watch again from that read's
-   * revision. Without a handler the error becomes a process warning.
+   * Told, in order with the events, that every change up to `revision` has
+   * been delivered. A backend reports progress after every batch of events,
+   * while idle at least every 100 ms, and promptly after a `txn` of this
+   * process resolves, so a reader can wait for "everything up to R".
+   */
+  readonly onProgress?: (revision: number) => void;
+  /**
+   * Told once when the watch cannot go on (it fell behind the history the
+   * store keeps: StoreCompactedError); the watch has then stopped and the
+   * watcher must read the state afresh and watch again.
    */
   readonly onError?: (err: StoreError) => void;
 }
@@ -98,15 +104,11 @@ export interface KeyValueStore {
 
   /**
    * Be told of changes under `prefix` (from this process and, for shared
-   * backends, from every other process). Returns a function that stops watching.
+   * backends, from every other process), in revision order. Returns a
+   * function that stops watching. See WatchOptions for resuming from a
+   * revision, progress, and what happens when the watcher falls behind.
    */
   watch(prefix: string, onEvent: (e: WatchEvent) => void, opts?: WatchOptions): () => void;
-
-  /**
-   * Forget the change history up to and including `revision` (etcd's
-   * compaction): a later watch from before it gets a StoreCompactedError.
-   */
-  compact(revision: number): Promise<void>;
 
   close(): Promise<void>;
 }
@@ -119,15 +121,13 @@ export class StoreError extends Error {
   }
 }
 
-/** A watch needed history that the store no longer has (see WatchOptions.onError). */
+/** A watch asked for (or fell behind to) changes that the store no longer keeps. */
 export class StoreCompactedError extends StoreError {
-  constructor(
-    /** The watch's position: it has seen every change up to this revision. */
-    readonly afterRevision: number,
-    /** History up to this revision is gone. */
-    readonly compactRevision: number,
-  ) {
-    super(`store history was compacted up to revision ${compactRevision}; a watch after revision ${afterRevision} cannot continue: read the state again and watch from there`);
+  /** The oldest revision whose changes the store still reports, at the time of the error. */
+  readonly oldestKept: number;
+  constructor(message: string, oldestKept: number) {
+    super(message);
     this.name = 'StoreCompactedError';
+    this.oldestKept = oldestKept;
   }
 }

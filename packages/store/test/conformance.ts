@@ -9,11 +9,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { KeyValueStore, WatchEvent } from '../src/types.js';
+import type { KeyValueStore, StoreError, WatchEvent } from '../src/types.js';
 
 export interface ExerciseOptions {
   /** Move the store's clock forward; when absent, lease tests use short real TTLs. */
   readonly advanceClock?: (ms: number) => void;
+  /** Discard the store's change history up to its current revision (etcd: compact). */
+  readonly compact?: (s: KeyValueStore) => void | Promise<void>;
 }
 
 const b = (s: string) => Buffer.from(s, 'utf8');
@@ -339,63 +341,6 @@ export function exerciseStore(
     assert.equal(events.length, n);
   });
 
-  withStore('watch from a past revision replays the changes after it, then follows', async (s) => {
-    const r1 = await s.put('h/a', b('1'));
-    await s.put('h/b', b('2'));
-    await s.delete('h/a');
-    await s.put('x/c', b('3'));
-    const events: WatchEvent[] = [];
-    const stop = s.watch('h/', (e) => events.push(e), { afterRevision: r1, onError: (e) => assert.fail(e) });
-    try {
-      const r5 = await s.put('h/d', b('4'));
-      await waitFor(() => events.length >= 3, 3000, 'three watch events');
-      await sleep(250);
-      assert.deepEqual(events.map((e) => `${e.type} ${e.key}`), ['put h/b', 'delete h/a', 'put h/d']);
-      assert.equal(events[2]!.revision, r5);
-    } finally {
-      stop();
-    }
-  });
-
-  withStore('a watch behind a compaction gets a clear error, and resyncs from a fresh read', async (s) => {
-    const r1 = await s.put('c/a', b('1'));
-    await s.put('c/b', b('2'));
-    const r3 = await s.put('c/a', b('3'));
-    await s.compact(r3);
-    await assert.rejects(s.compact(r3 + 1000), { name: 'StoreError' });
-
-    const errors: Error[] = [];
-    const missed: WatchEvent[] = [];
-    s.watch('c/', (e) => missed.push(e), { afterRevision: r1, onError: (e) => errors.push(e) });
-    await waitFor(() => errors.length > 0, 3000, 'the compaction error');
-    await sleep(100);
-    assert.equal(errors.length, 1);
-    const err = errors[0] as Error & { afterRevision?: number; compactRevision?: number };
-    assert.equal(err.name, 'StoreCompactedError');
-    assert.equal(err.afterRevision, r1);
-    assert.equal(err.compactRevision, r3);
-    assert.match(err.message, /compacted up to revision \d+/);
-    assert.deepEqual(missed, [], 'nothing is reported from a history that is gone');
-
-    /* Resync: read the state afresh, then watch from the revision of that read. */
-    const state = await s.list('c/');
-    assert.deepEqual(state.map((e) => `${e.key}=${str(e.value)}`), ['c/a=3', 'c/b=2']);
-    const at = (await s.txn([], [])).revision;
-    assert.equal(at, r3);
-    const rz = await s.put('c/z', b('written between the read and the watch'));
-    const events: WatchEvent[] = [];
-    const stop = s.watch('c/', (e) => events.push(e), { afterRevision: at, onError: (e) => assert.fail(e) });
-    try {
-      await s.delete('c/b');
-      await waitFor(() => events.length >= 2, 3000, 'the events after the resync');
-      await sleep(250);
-      assert.deepEqual(events.map((e) => `${e.type} ${e.key}`), ['put c/z', 'delete c/b']);
-      assert.equal(events[0]!.revision, rz);
-    } finally {
-      stop();
-    }
-  });
-
   withStore('a throwing watch listener does not break writes', async (s) => {
     const got: string[] = [];
     const warnings: string[] = [];
@@ -418,6 +363,103 @@ export function exerciseStore(
       process.emitWarning = emitWarning;
     }
   });
+
+  withStore('watch from a revision reports every change after it, then follows live writes', async (s) => {
+    const r0 = await s.put('h/0', b('0'));
+    const r1 = await s.put('h/1', b('1'));
+    await s.delete('h/0');
+    const events: WatchEvent[] = [];
+    const stop = s.watch('h/', (e) => events.push(e), { fromRevision: r0 });
+    try {
+      await s.put('h/2', b('2'));
+      await waitFor(() => events.length >= 3, 3000, 'replayed and live events');
+      assert.deepEqual(events.map((e) => `${e.type} ${e.key}`), ['put h/1', 'delete h/0', 'put h/2']);
+      assert.equal(events[0]!.revision, r1);
+    } finally {
+      stop();
+    }
+  });
+
+  withStore('watch progress reaches the revision of a transaction soon after it resolves, with no event missing', async (s) => {
+    let progress = 0;
+    const seen: number[] = [];
+    const wrong: string[] = [];
+    const stop = s.watch('p/', (e) => {
+      if (e.revision <= progress) wrong.push(`event at ${e.revision} after progress ${progress}`);
+      seen.push(e.revision);
+    }, { onProgress: (r) => { if (r < progress) wrong.push(`progress went back from ${progress} to ${r}`); progress = r; } });
+    try {
+      const r = await s.put('p/a', b('a'));
+      const t = await s.txn([], [{ op: 'put', key: 'q/x', value: b('x') }]);
+      await waitFor(() => progress >= t.revision, 3000, `progress to revision ${t.revision}`);
+      assert.deepEqual(seen, [r]);
+      /* Idle: progress still arrives for a reader that asks for the current revision. */
+      const now = (await s.txn([], [])).revision;
+      assert.equal(now, t.revision);
+      await waitFor(() => progress >= now, 3000, 'progress while idle');
+      assert.deepEqual(wrong, []);
+    } finally {
+      stop();
+    }
+  });
+
+  if (opts.compact) {
+    const compact = opts.compact;
+    withStore('a watch from a revision the store no longer keeps ends with StoreCompactedError', async (s) => {
+      const r0 = await s.put('c/0', b('0'));
+      for (let i = 1; i <= 5; i++) await s.put(`c/${i}`, b(String(i)));
+      await compact(s);
+      const errors: StoreError[] = [];
+      const events: WatchEvent[] = [];
+      const stop = s.watch('c/', (e) => events.push(e), { fromRevision: r0, onError: (e) => errors.push(e) });
+      try {
+        await waitFor(() => errors.length > 0, 3000, 'the compaction error');
+        assert.equal(errors[0]!.name, 'StoreCompactedError');
+        assert.match(errors[0]!.message, /no longer kept/);
+        assert.deepEqual(events, [], 'no partial history is reported');
+        /* Watching from now on works. */
+        const ok: WatchEvent[] = [];
+        const stop2 = s.watch('c/', (e) => ok.push(e));
+        await s.put('c/new', b('n'));
+        await waitFor(() => ok.length >= 1, 3000, 'a live event after resync');
+        stop2();
+      } finally {
+        stop();
+      }
+    });
+  }
+
+  if (opts.compact) {
+    const compact = opts.compact;
+    withStore('after a compaction error, a fresh read and a watch from its revision miss nothing', async (s) => {
+      const r1 = await s.put('r/a', b('1'));
+      await s.put('r/b', b('2'));
+      await s.put('r/a', b('3'));
+      await compact(s);
+      const errors: StoreError[] = [];
+      s.watch('r/', () => assert.fail('no event from a compacted history'), { fromRevision: r1, onError: (e) => errors.push(e) });
+      await waitFor(() => errors.length > 0, 3000, 'the compaction error');
+      await sleep(100);
+      assert.equal(errors.length, 1, 'one error, then the watch has stopped');
+      assert.equal(errors[0]!.name, 'StoreCompactedError');
+
+      /* Resync: read the state afresh, then watch from the revision of that read. */
+      assert.deepEqual((await s.list('r/')).map((e) => `${e.key}=${str(e.value)}`), ['r/a=3', 'r/b=2']);
+      const at = (await s.txn([], [])).revision;
+      const rz = await s.put('r/z', b('written between the read and the watch'));
+      const events: WatchEvent[] = [];
+      const stop = s.watch('r/', (e) => events.push(e), { fromRevision: at, onError: (e) => assert.fail(e) });
+      try {
+        await s.delete('r/b');
+        await waitFor(() => events.length >= 2, 3000, 'the events after the resync');
+        await sleep(250);
+        assert.deepEqual(events.map((e) => `${e.type} ${e.key}`), ['put r/z', 'delete r/b']);
+        assert.equal(events[0]!.revision, rz);
+      } finally {
+        stop();
+      }
+    });
+  }
 
   withStore('a closed store refuses work', async (s) => {
     await s.put('a', b('1'));

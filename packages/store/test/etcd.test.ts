@@ -52,7 +52,7 @@ exerciseStore('etcd', async () => {
       await close();
     },
   });
-});
+}, { compact: (s) => (s as EtcdStore).compact() });
 
 test('etcd: the node user may not touch keys outside its prefix', async () => {
   /* Opening checks access to the namespace, so a store outside the prefix fails at once. */

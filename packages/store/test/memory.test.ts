@@ -3,4 +3,4 @@ import { MemoryStore } from '../src/memory.js';
 import { exerciseStore } from './conformance.js';
 
 let clock = 1_700_000_000_000;
-exerciseStore('memory', () => new MemoryStore({ now: () => clock }), { advanceClock: (ms) => { clock += ms; } });
+exerciseStore('memory', () => new MemoryStore({ now: () => clock }), { advanceClock: (ms) => { clock += ms; }, compact: (s) => (s as MemoryStore).compact() });

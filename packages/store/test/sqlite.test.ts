@@ -23,7 +23,7 @@ after(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-exerciseStore('sqlite', () => SqliteStore.open(join(freshDir(), 'store.db')));
+exerciseStore('sqlite', () => SqliteStore.open(join(freshDir(), 'store.db')), { compact: (s) => (s as SqliteStore).compact() });
 
 const here = dirname(fileURLToPath(import.meta.url));
 

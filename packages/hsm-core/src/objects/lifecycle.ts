@@ -1,0 +1,390 @@
+/**
+ * @module Object life cycle: creating, generating, copying, finding, changing,
+ * sharing and destroying objects (PKCS#11 v2.40 Base §5.7, §5.13), and who
+ * may see which object.
+ */
+import * as P from '../../../protocol/src/pkcs11.js';
+import { HsmError, type HsmErrorCode } from '../../../protocol/src/errors.js';
+import { ckaName, ckmName } from '../../../protocol/src/names.js';
+import type { Compare } from '../../../store/src/types.js';
+import type { BarrierOp } from '../barrier/barrier.js';
+import type { AuditEvent } from '../audit/audit.js';
+import { X509Certificate, createPublicKey } from '../crypto/node.js';
+import { Template, encodeBool, encodeUlong, decodeBool, type Attribute } from './attributes.js';
+import { applyCreateTemplate, checkSetTemplate, isMaterial, isReadable, policyFor } from './policy.js';
+import {
+  checkGivenMatches, checkSecretLength, checkValue, privateKeyFromTemplate, publicAttributes, publicKeyFromTemplate, PUBLIC_ONLY_ATTRIBUTES,
+} from './keys.js';
+import { curveByParams } from '../mechanisms/curves.js';
+import { getMechanism } from '../mechanisms/index.js';
+import type { Mechanism } from '../mechanisms/types.js';
+import type { AttributeResult, CallContext, MechanismRequest } from '../partition/context.js';
+import type { Kernel } from '../partition/kernel.js';
+import {
+  FIRST_HANDLE, PATH, enc, dec, encodeObject, boolAttr, classOf, keyTypeOfObj, isKeyClass,
+  type LoadedObject, type StoredObject,
+} from '../partition/records.js';
+import { requireRole } from '../users/roles.js';
+import { validateUserName } from '../users/users.js';
+
+/** The mechanism, if it can do `fn`. */
+export function mechanismFor(mechanism: number, fn: keyof Mechanism): Mechanism {
+  const m = getMechanism(mechanism);
+  if (typeof m[fn] !== 'function') throw new HsmError('ERR_MECHANISM_INVALID', `${ckmName(mechanism)} cannot be used for ${String(fn)}`);
+  return m;
+}
+
+export class ObjectLifecycle {
+  constructor(private readonly k: Kernel) {}
+
+  visible(o: StoredObject, ctx: CallContext): boolean {
+    if (o.lease !== 0 && o.lease !== ctx.sessionLease) return false;
+    if (!boolAttr(o, P.CKA_PRIVATE)) return true;
+    const p = ctx.principal;
+    if (!p) return false;
+    if (p.role === 'CO') return true; /* officers manage (trust, list) every key but cannot use one */
+    return p.role === 'CU' && (o.owner === p.user || o.shared.includes(p.user));
+  }
+
+  /** Look up an object this caller can see; otherwise the given invalid-handle error. */
+  async visibleObject(ctx: CallContext, handle: number, code: HsmErrorCode = 'ERR_OBJECT_HANDLE_INVALID'): Promise<LoadedObject> {
+    const lo = await this.k.state.object(handle);
+    if (!lo || !this.visible(lo.obj, ctx)) throw new HsmError(code, `object handle ${handle} is not valid for this user`);
+    return lo;
+  }
+
+  /** Allocate `n` consecutive handles; returns the compare and write to include in the transaction. */
+  private async allocateHandles(n: number): Promise<{ first: number; compare: Compare; op: BarrierOp }> {
+    const e = await this.k.barrier.get(PATH.nextHandle);
+    const first = e ? dec<{ next: number }>(e.value).next : FIRST_HANDLE;
+    return {
+      first,
+      compare: { key: PATH.nextHandle, op: 'version-eq', version: e?.version ?? 0 },
+      op: { op: 'put', key: PATH.nextHandle, value: enc({ next: first + n }) },
+    };
+  }
+
+  /**
+   * Store new objects (handles allocated here), with their audit record and the
+   * request's idempotency record in one transaction. `make` receives the
+   * allocated handles and returns the objects and the result to report.
+   */
+  async commitNew<T>(ctx: CallContext, action: string, count: number, make: (handles: number[]) => { objects: StoredObject[]; result: T; event: Partial<AuditEvent> }): Promise<T> {
+    const prior = await this.k.txn.priorResult<T>(ctx, action);
+    if (prior.found) return prior.result;
+    const result = await this.k.txn.mutate(async () => {
+      const again = await this.k.txn.priorResult<T>(ctx, action);
+      if (again.found) return { result: again.result };
+      const alloc = await this.allocateHandles(count);
+      const handles = Array.from({ length: count }, (_, i) => alloc.first + i);
+      const made = make(handles);
+      return {
+        compare: [alloc.compare, ...again.compare],
+        ops: [
+          alloc.op,
+          ...made.objects.map((o): BarrierOp => ({ op: 'put', key: PATH.object(o.handle), value: encodeObject(o), ...(o.lease ? { lease: o.lease } : {}) })),
+          ...again.ops(made.result),
+        ],
+        events: [this.k.txn.event(ctx, action, { handles, ...made.event })],
+        result: made.result,
+      };
+    });
+    return result;
+  }
+
+  sessionLeaseFor(ctx: CallContext, attrs: ReadonlyMap<number, Uint8Array>): number {
+    const token = decodeBool(attrs.get(P.CKA_TOKEN) ?? encodeBool(false));
+    if (token) return 0;
+    if (!ctx.sessionLease) throw new HsmError('ERR_ARGUMENTS_BAD', 'a session object (CKA_TOKEN FALSE) needs an open session; set CKA_TOKEN TRUE for a persistent object');
+    return ctx.sessionLease;
+  }
+
+  private ownerFor(ctx: CallContext, cls: number, attrs: ReadonlyMap<number, Uint8Array>): string {
+    const priv = decodeBool(attrs.get(P.CKA_PRIVATE) ?? encodeBool(false));
+    if (isKeyClass(cls)) {
+      requireRole(ctx, ['CU'], 'creating a key');
+    } else if (priv) {
+      requireRole(ctx, ['CU'], 'creating a private object');
+    }
+    return ctx.principal?.user ?? '';
+  }
+
+  classAndType(tpl: Template, defaults: { cls?: number; keyType?: number } = {}): { cls: number; keyType: number | undefined } {
+    const cls = tpl.ulong(P.CKA_CLASS) ?? defaults.cls;
+    if (cls === undefined) throw new HsmError('ERR_TEMPLATE_INCOMPLETE', 'CKA_CLASS is required');
+    if (defaults.cls !== undefined && cls !== defaults.cls) throw new HsmError('ERR_TEMPLATE_INCONSISTENT', 'CKA_CLASS does not match the operation');
+    const keyType = tpl.ulong(P.CKA_KEY_TYPE) ?? defaults.keyType;
+    if (defaults.keyType !== undefined && keyType !== defaults.keyType) throw new HsmError('ERR_TEMPLATE_INCONSISTENT', 'CKA_KEY_TYPE does not match the mechanism');
+    if (isKeyClass(cls) && keyType === undefined) throw new HsmError('ERR_TEMPLATE_INCOMPLETE', 'CKA_KEY_TYPE is required for a key');
+    return { cls, keyType: isKeyClass(cls) ? keyType : undefined };
+  }
+
+  /**
+   * Turn a checked attribute set plus key material into a stored object:
+   * strips material attributes, adds the token-set ones (PKCS#11 v2.40 §4.7–4.10).
+   */
+  finishObject(ctx: CallContext, handle: number, cls: number, keyType: number | undefined, attrs: Map<number, Uint8Array>, origin: { local: boolean; mechanism?: number; alwaysSensitive?: boolean }, material?: StoredObject['material']): StoredObject {
+    const policy = policyFor(cls, keyType);
+    attrs.set(P.CKA_CLASS, encodeUlong(cls));
+    if (keyType !== undefined) {
+      attrs.set(P.CKA_KEY_TYPE, encodeUlong(keyType));
+      attrs.set(P.CKA_LOCAL, encodeBool(origin.local));
+      attrs.set(P.CKA_KEY_GEN_MECHANISM, encodeUlong(origin.mechanism ?? 0xffffffff));
+    }
+    if (cls === P.CKO_SECRET_KEY || cls === P.CKO_PRIVATE_KEY) {
+      attrs.set(P.CKA_ALWAYS_SENSITIVE, encodeBool(origin.alwaysSensitive ?? origin.local));
+      attrs.set(P.CKA_NEVER_EXTRACTABLE, encodeBool(origin.local && !decodeBool(attrs.get(P.CKA_EXTRACTABLE)!)));
+    }
+    for (const t of [...attrs.keys()]) if (isMaterial(policy, t) || !policy.has(t)) attrs.delete(t);
+    return { handle, owner: this.ownerFor(ctx, cls, attrs), shared: [], lease: this.sessionLeaseFor(ctx, attrs), attrs, ...(material ? { material } : {}) };
+  }
+
+  /** C_CreateObject: data objects, certificates, and keys from their components. */
+  async createObject(ctx: CallContext, template: readonly Attribute[]): Promise<number> {
+    const tpl = Template.parse(template);
+    const { cls, keyType } = this.classAndType(tpl);
+    if (isKeyClass(cls)) requireRole(ctx, ['CU'], 'creating a key');
+    const policy = policyFor(cls, keyType);
+    const attrs = applyCreateTemplate(policy, tpl, 'create', ctx.principal?.role === 'CO');
+    this.ownerFor(ctx, cls, attrs);
+    this.sessionLeaseFor(ctx, attrs);
+    let material: StoredObject['material'];
+    if (cls === P.CKO_SECRET_KEY) {
+      const value = Buffer.from(tpl.bytes(P.CKA_VALUE)!);
+      checkSecretLength(keyType!, value.length);
+      const len = tpl.ulong(P.CKA_VALUE_LEN);
+      if (len !== undefined && len !== value.length) throw new HsmError('ERR_TEMPLATE_INCONSISTENT', 'CKA_VALUE_LEN does not match CKA_VALUE');
+      attrs.set(P.CKA_VALUE_LEN, encodeUlong(value.length));
+      attrs.set(P.CKA_CHECK_VALUE, checkValue(keyType!, value));
+      material = { kind: 'secret', bytes: value };
+    } else if (cls === P.CKO_PRIVATE_KEY) {
+      const key = privateKeyFromTemplate(keyType!, tpl);
+      const pub = publicAttributes(createPublicKey(key));
+      checkGivenMatches(tpl, pub, [P.CKA_MODULUS, P.CKA_PUBLIC_EXPONENT]);
+      for (const [t, v] of pub) if (!PUBLIC_ONLY_ATTRIBUTES.includes(t)) attrs.set(t, v);
+      material = { kind: 'pkcs8', bytes: key.export({ format: 'der', type: 'pkcs8' }) };
+    } else if (cls === P.CKO_PUBLIC_KEY) {
+      const key = publicKeyFromTemplate(keyType!, tpl);
+      const pub = publicAttributes(key);
+      const bits = tpl.ulong(P.CKA_MODULUS_BITS);
+      if (bits !== undefined && encodeUlong(bits).toString() !== pub.get(P.CKA_MODULUS_BITS)?.toString()) {
+        throw new HsmError('ERR_TEMPLATE_INCONSISTENT', 'CKA_MODULUS_BITS does not match CKA_MODULUS');
+      }
+      for (const [t, v] of pub) attrs.set(t, v);
+      material = { kind: 'spki', bytes: Buffer.from(pub.get(P.CKA_PUBLIC_KEY_INFO)!) };
+    } else if (cls === P.CKO_CERTIFICATE) {
+      if (tpl.ulong(P.CKA_CERTIFICATE_TYPE) !== P.CKC_X_509) throw new HsmError('ERR_ATTRIBUTE_VALUE_INVALID', 'CKA_CERTIFICATE_TYPE: only CKC_X_509 is supported');
+      const der = Buffer.from(tpl.bytes(P.CKA_VALUE)!);
+      try {
+        new X509Certificate(der);
+      } catch (cause) {
+        throw new HsmError('ERR_ATTRIBUTE_VALUE_INVALID', 'CKA_VALUE is not a DER X.509 certificate', { cause });
+      }
+      attrs.set(P.CKA_CHECK_VALUE, checkValue('certificate', der));
+    }
+    return this.commitNew(ctx, 'createObject', 1, ([h]) => ({
+      objects: [this.finishObject(ctx, h!, cls, keyType, new Map(attrs), { local: false }, material)],
+      result: h!,
+      event: {},
+    }));
+  }
+
+  /** C_GenerateKey */
+  async generateKey(ctx: CallContext, mech: MechanismRequest, template: readonly Attribute[]): Promise<number> {
+    requireRole(ctx, ['CU'], 'generating a key');
+    const m = mechanismFor(mech.mechanism, 'generateKey');
+    const tpl = Template.parse(template);
+    const keyType = m.keyTypes[0]!;
+    const { cls } = this.classAndType(tpl, { cls: P.CKO_SECRET_KEY, keyType });
+    const attrs = applyCreateTemplate(policyFor(cls, keyType), tpl, 'generate', false);
+    let len = tpl.ulong(P.CKA_VALUE_LEN);
+    if (len === undefined) {
+      if (m.minKeySize !== m.maxKeySize) throw new HsmError('ERR_TEMPLATE_INCOMPLETE', `CKA_VALUE_LEN is required for ${ckmName(m.mechanism)}`);
+      len = m.minKeySize;
+    }
+    if (len < m.minKeySize || len > m.maxKeySize) throw new HsmError('ERR_KEY_SIZE_RANGE', `${ckmName(m.mechanism)} makes keys of ${m.minKeySize} to ${m.maxKeySize} bytes, not ${len}`);
+    checkSecretLength(keyType, len);
+    this.sessionLeaseFor(ctx, attrs);
+    const prior = await this.k.txn.priorResult<number>(ctx, 'generateKey');
+    if (prior.found) return prior.result;
+    const { value } = await m.generateKey!(len);
+    attrs.set(P.CKA_VALUE_LEN, encodeUlong(len));
+    attrs.set(P.CKA_CHECK_VALUE, checkValue(keyType, value));
+    return this.commitNew(ctx, 'generateKey', 1, ([h]) => ({
+      objects: [this.finishObject(ctx, h!, cls, keyType, new Map(attrs), { local: true, mechanism: m.mechanism }, { kind: 'secret', bytes: value })],
+      result: h!,
+      event: { mechanism: m.mechanism },
+    }));
+  }
+
+  /** C_GenerateKeyPair; handles are consecutive, public first. */
+  async generateKeyPair(ctx: CallContext, mech: MechanismRequest, publicTemplate: readonly Attribute[], privateTemplate: readonly Attribute[]): Promise<{ publicHandle: number; privateHandle: number }> {
+    requireRole(ctx, ['CU'], 'generating a key pair');
+    const m = mechanismFor(mech.mechanism, 'generateKeyPair');
+    const pubTpl = Template.parse(publicTemplate);
+    const privTpl = Template.parse(privateTemplate);
+    let keyType = m.keyTypes[0]!;
+    const ecParams = pubTpl.bytes(P.CKA_EC_PARAMS);
+    if (keyType !== P.CKK_RSA) {
+      if (!ecParams) throw new HsmError('ERR_TEMPLATE_INCOMPLETE', 'CKA_EC_PARAMS is required in the public key template');
+      const curve = curveByParams(ecParams);
+      if (!curve || !m.keyTypes.includes(curve.keyType)) throw new HsmError('ERR_CURVE_NOT_SUPPORTED', `CKA_EC_PARAMS names a curve that ${ckmName(m.mechanism)} does not support`);
+      keyType = curve.keyType;
+      const privParams = privTpl.bytes(P.CKA_EC_PARAMS);
+      if (privParams && !Buffer.from(privParams).equals(Buffer.from(ecParams))) throw new HsmError('ERR_TEMPLATE_INCONSISTENT', 'CKA_EC_PARAMS differs between the two templates');
+    }
+    const pubT = this.classAndType(pubTpl, { cls: P.CKO_PUBLIC_KEY, keyType });
+    const privT = this.classAndType(privTpl, { cls: P.CKO_PRIVATE_KEY, keyType });
+    const pubAttrs = applyCreateTemplate(policyFor(pubT.cls, keyType), pubTpl, 'generate', false);
+    const privAttrs = applyCreateTemplate(policyFor(privT.cls, keyType), privTpl, 'generate', false);
+    const modulusBits = pubTpl.ulong(P.CKA_MODULUS_BITS);
+    const bits = keyType === P.CKK_RSA ? modulusBits! : curveByParams(ecParams!)!.bits;
+    if (bits < m.minKeySize || bits > m.maxKeySize) throw new HsmError('ERR_KEY_SIZE_RANGE', `${ckmName(m.mechanism)} makes keys of ${m.minKeySize} to ${m.maxKeySize} bits, not ${bits}`);
+    this.sessionLeaseFor(ctx, pubAttrs);
+    this.sessionLeaseFor(ctx, privAttrs);
+    const prior = await this.k.txn.priorResult<{ publicHandle: number; privateHandle: number }>(ctx, 'generateKeyPair');
+    if (prior.found) return prior.result;
+    const pair = await m.generateKeyPair!({
+      ...(modulusBits !== undefined ? { modulusBits } : {}),
+      ...(pubTpl.bytes(P.CKA_PUBLIC_EXPONENT) ? { publicExponent: pubTpl.bytes(P.CKA_PUBLIC_EXPONENT)! } : {}),
+      ...(ecParams ? { ecParams } : {}),
+    });
+    const pub = publicAttributes(pair.publicKey);
+    for (const [t, v] of pub) {
+      pubAttrs.set(t, v);
+      if (!PUBLIC_ONLY_ATTRIBUTES.includes(t)) privAttrs.set(t, v);
+    }
+    const pkcs8 = pair.privateKey.export({ format: 'der', type: 'pkcs8' });
+    const spki = Buffer.from(pub.get(P.CKA_PUBLIC_KEY_INFO)!);
+    return this.commitNew(ctx, 'generateKeyPair', 2, ([ph, sh]) => ({
+      objects: [
+        this.finishObject(ctx, ph!, P.CKO_PUBLIC_KEY, keyType, new Map(pubAttrs), { local: true, mechanism: m.mechanism }, { kind: 'spki', bytes: spki }),
+        this.finishObject(ctx, sh!, P.CKO_PRIVATE_KEY, keyType, new Map(privAttrs), { local: true, mechanism: m.mechanism }, { kind: 'pkcs8', bytes: pkcs8 }),
+      ],
+      result: { publicHandle: ph!, privateHandle: sh! },
+      event: { mechanism: m.mechanism },
+    }));
+  }
+
+  /** C_GetAttributeValue: one result per requested type, as the standard asks. */
+  async getAttributeValue(ctx: CallContext, handle: number, types: readonly number[]): Promise<AttributeResult[]> {
+    if (!Array.isArray(types) || types.length > 256) throw new HsmError('ERR_ARGUMENTS_BAD', 'attribute list must have at most 256 entries');
+    const { obj } = await this.visibleObject(ctx, handle);
+    const policy = policyFor(classOf(obj), keyTypeOfObj(obj));
+    return types.map((type): AttributeResult => {
+      if (!policy.has(type)) return { type, rv: P.CKR_ATTRIBUTE_TYPE_INVALID };
+      if (!isReadable(policy, type)) return { type, rv: P.CKR_ATTRIBUTE_SENSITIVE };
+      const value = obj.attrs.get(type);
+      if (value === undefined) return { type, rv: P.CKR_ATTRIBUTE_TYPE_INVALID };
+      return { type, value, rv: P.CKR_OK };
+    });
+  }
+
+  /** C_SetAttributeValue */
+  async setAttributeValue(ctx: CallContext, handle: number, template: readonly Attribute[]): Promise<void> {
+    const tpl = Template.parse(template);
+    const isCO = ctx.principal?.role === 'CO';
+    await this.k.txn.mutate(async () => {
+      const { obj, version } = await this.visibleObject(ctx, handle);
+      const priv = boolAttr(obj, P.CKA_PRIVATE);
+      if (!isCO && priv && obj.owner !== ctx.principal?.user) throw new HsmError('ERR_NOT_PERMITTED', `only the owner of object ${handle} can change it`);
+      checkSetTemplate(policyFor(classOf(obj), keyTypeOfObj(obj)), obj.attrs, tpl, isCO);
+      const attrs = new Map(obj.attrs);
+      for (const [t, v] of tpl.map) attrs.set(t, v);
+      return {
+        compare: [{ key: PATH.object(handle), op: 'version-eq', version }],
+        ops: [{ op: 'put', key: PATH.object(handle), value: encodeObject({ ...obj, attrs }), ...(obj.lease ? { lease: obj.lease } : {}) }],
+        events: [this.k.txn.event(ctx, 'setAttribute', { handles: [handle], detail: [...tpl.map.keys()].map(ckaName).join(',') })],
+        result: undefined,
+      };
+    });
+  }
+
+  /** C_DestroyObject: the owner deletes a private object; anyone may delete a public one. */
+  async destroyObject(ctx: CallContext, handle: number): Promise<void> {
+    await this.k.txn.mutate(async () => {
+      const { obj, version } = await this.visibleObject(ctx, handle);
+      if (boolAttr(obj, P.CKA_PRIVATE) && obj.owner !== ctx.principal?.user) {
+        throw new HsmError('ERR_NOT_PERMITTED', `only the owner of object ${handle} can delete it`);
+      }
+      if (!boolAttr(obj, P.CKA_DESTROYABLE)) throw new HsmError('ERR_ACTION_PROHIBITED', `object ${handle} has CKA_DESTROYABLE FALSE`);
+      return {
+        compare: [{ key: PATH.object(handle), op: 'version-eq', version }],
+        ops: [{ op: 'delete', key: PATH.object(handle) }],
+        events: [this.k.txn.event(ctx, 'deleteObject', { handles: [handle] })],
+        result: undefined,
+      };
+    });
+    this.k.material.drop(handle);
+  }
+
+  /** C_CopyObject: a new object with the same material; the template may change what C_SetAttributeValue could, plus CKA_TOKEN. */
+  async copyObject(ctx: CallContext, handle: number, template: readonly Attribute[]): Promise<number> {
+    const tpl = Template.parse(template);
+    const { obj } = await this.visibleObject(ctx, handle);
+    if (boolAttr(obj, P.CKA_PRIVATE) && obj.owner !== ctx.principal?.user) throw new HsmError('ERR_NOT_PERMITTED', `only the owner of object ${handle} can copy it`);
+    if (!boolAttr(obj, P.CKA_COPYABLE)) throw new HsmError('ERR_ACTION_PROHIBITED', `object ${handle} has CKA_COPYABLE FALSE`);
+    const cls = classOf(obj);
+    const keyType = keyTypeOfObj(obj);
+    const policy = policyFor(cls, keyType);
+    const attrs = new Map(obj.attrs);
+    const loose = new Set([P.CKA_TOKEN, P.CKA_MODIFIABLE, P.CKA_COPYABLE, P.CKA_DESTROYABLE]);
+    const strict = new Map([...tpl.map].filter(([t]) => !loose.has(t)));
+    checkSetTemplate(policy, attrs, Template.parse([...strict].map(([type, value]) => ({ type, value }))), false);
+    for (const [t, v] of tpl.map) {
+      if (!policy.has(t)) throw new HsmError('ERR_ATTRIBUTE_TYPE_INVALID', `${ckaName(t)} does not apply to this object`);
+      if (t === P.CKA_COPYABLE && decodeBool(v) && !boolAttr(obj, P.CKA_COPYABLE)) throw new HsmError('ERR_ATTRIBUTE_READ_ONLY', 'CKA_COPYABLE cannot go from FALSE to TRUE');
+      attrs.set(t, v);
+    }
+    return this.commitNew(ctx, 'copyObject', 1, ([h]) => {
+      const copy: StoredObject = { handle: h!, owner: obj.owner, shared: [], lease: this.sessionLeaseFor(ctx, attrs), attrs, ...(obj.material ? { material: obj.material } : {}) };
+      return { objects: [copy], result: h!, event: { detail: `copy of ${handle}` } };
+    });
+  }
+
+  /**
+   * C_FindObjects: every visible object whose attributes equal the template's.
+   * Sensitive attributes never match, so a search cannot probe key values.
+   */
+  async findObjects(ctx: CallContext, template: readonly Attribute[]): Promise<number[]> {
+    const tpl = Template.parse(template);
+    const out: number[] = [];
+    for (const { obj } of await this.k.state.objects()) {
+      if (!this.visible(obj, ctx)) continue;
+      let match = true;
+      for (const [t, v] of tpl.map) {
+        const have = obj.attrs.get(t);
+        if (have === undefined || !Buffer.from(have).equals(Buffer.from(v))) { match = false; break; }
+      }
+      if (match) out.push(obj.handle);
+    }
+    return out.sort((a, b) => a - b);
+  }
+
+  /** shareKey: the owner lets other CUs use (not delete) a key, or takes that back. */
+  async shareKey(ctx: CallContext, handle: number, users: readonly string[], share: boolean): Promise<string[]> {
+    const caller = requireRole(ctx, ['CU'], 'sharing a key');
+    for (const u of users) {
+      const rec = await this.k.state.user(validateUserName(u));
+      if (!rec || rec.rec.role !== 'CU') throw new HsmError('ERR_USER_NOT_FOUND', `no crypto user named ${u}`);
+    }
+    return this.k.txn.mutate(async () => {
+      const { obj, version } = await this.visibleObject(ctx, handle, 'ERR_KEY_HANDLE_INVALID');
+      if (obj.owner !== caller.user) throw new HsmError('ERR_NOT_PERMITTED', `only the owner of key ${handle} can share it`);
+      if (users.includes(obj.owner)) throw new HsmError('ERR_ARGUMENTS_BAD', 'a key cannot be shared with its owner');
+      const shared = share ? [...new Set([...obj.shared, ...users])] : obj.shared.filter((u) => !users.includes(u));
+      return {
+        compare: [{ key: PATH.object(handle), op: 'version-eq', version }],
+        ops: [{ op: 'put', key: PATH.object(handle), value: encodeObject({ ...obj, shared }), ...(obj.lease ? { lease: obj.lease } : {}) }],
+        events: [this.k.txn.event(ctx, share ? 'shareKey' : 'unshareKey', { handles: [handle], detail: users.join(',') })],
+        result: shared,
+      };
+    });
+  }
+
+  /** Owner and sharing of an object, for getKeyInfo. */
+  async keyInfo(ctx: CallContext, handle: number): Promise<{ owner: string; shared: readonly string[]; token: boolean }> {
+    const { obj } = await this.visibleObject(ctx, handle, 'ERR_KEY_HANDLE_INVALID');
+    return { owner: obj.owner, shared: [...obj.shared], token: obj.lease === 0 };
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * @module Who calls and how: the caller context every entry point takes, and
+ * the partition's configuration.
+ */
+import type { MechanismParams } from '../mechanisms/types.js';
+import { DEFAULT_SCRYPT, type Role, type ScryptParams } from '../users/users.js';
+
+export interface PartitionConfig {
+  /** Consecutive failed sign-ins that lock an account. */
+  readonly maxLoginFailures: number;
+  readonly scrypt: ScryptParams;
+  /** Largest data accepted by one single-part operation. */
+  readonly maxDataBytes: number;
+}
+
+export const DEFAULT_CONFIG: PartitionConfig = { maxLoginFailures: 5, scrypt: DEFAULT_SCRYPT, maxDataBytes: 1 << 20 };
+
+export interface Principal {
+  readonly user: string;
+  readonly role: Role;
+}
+
+export interface CallContext {
+  /** The signed-in user, or undefined for a public (not logged-in) session. */
+  readonly principal?: Principal | undefined;
+  /** The store lease that owns this caller's session objects (CKA_TOKEN FALSE). */
+  readonly sessionLease?: number | undefined;
+  /** Idempotency key of a state-changing request: a retry returns the first result. */
+  readonly requestId?: string | undefined;
+}
+
+export interface MechanismRequest {
+  readonly mechanism: number;
+  readonly params?: MechanismParams;
+}
+
+export interface AttributeResult {
+  readonly type: number;
+  /** Present when the attribute is readable. */
+  readonly value?: Uint8Array;
+  /** CKR_OK, CKR_ATTRIBUTE_SENSITIVE or CKR_ATTRIBUTE_TYPE_INVALID for this attribute. */
+  readonly rv: number;
+}

@@ -1,0 +1,90 @@
+/**
+ * @module The transaction engine: every state change is one compare-and-swap
+ * transaction on the store that also appends the change's audit records to
+ * the store's hash chain, so a change is never committed without its record.
+ */
+import { HsmError } from '../../../protocol/src/errors.js';
+import type { Compare } from '../../../store/src/types.js';
+import type { Barrier, BarrierOp } from '../barrier/barrier.js';
+import { makeRecord, GENESIS_HASH, type AuditEvent } from '../audit/audit.js';
+import type { CallContext } from './context.js';
+import { PATH, enc, dec } from './records.js';
+
+/** Bound on compare-and-swap retries under contention from other nodes. */
+const MAX_CAS_ATTEMPTS = 200;
+
+/** What a state change reads and writes; `build` returns one per attempt. */
+export interface MutationPlan<T> {
+  compare?: Compare[];
+  ops?: BarrierOp[];
+  events?: AuditEvent[];
+  result: T;
+  onConflict?: () => Promise<'retry' | 'done'>;
+}
+
+export class TxnEngine {
+  /** Told of the revision of every committed change (the node waits on it for consistency). */
+  onCommit: (revision: number) => void = () => undefined;
+
+  constructor(private readonly barrier: Barrier, private readonly clock: () => number) {}
+
+  /**
+   * Run a state change: `build` reads what it needs and returns the compares and
+   * writes; the audit records of the change are appended in the same
+   * transaction, so a change is never committed without its record. On a
+   * conflict (another node wrote first) the change is rebuilt from fresh reads.
+   */
+  async mutate<T>(build: () => Promise<MutationPlan<T>>): Promise<T> {
+    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+      const head = await this.barrier.get(PATH.auditHead);
+      const plan = await build();
+      const ops: BarrierOp[] = [...(plan.ops ?? [])];
+      const compare: Compare[] = [...(plan.compare ?? [])];
+      const events = plan.events ?? [];
+      if (events.length > 0) {
+        let { seq, hash } = head ? dec<{ seq: number; hash: string }>(head.value) : { seq: 0, hash: GENESIS_HASH };
+        const now = this.clock();
+        for (const e of events) {
+          seq++;
+          const r = makeRecord(e, seq, now, hash);
+          hash = r.hash;
+          ops.push({ op: 'put', key: PATH.audit(seq), value: enc(r) });
+        }
+        compare.push({ key: PATH.auditHead, op: 'version-eq', version: head?.version ?? 0 });
+        ops.push({ op: 'put', key: PATH.auditHead, value: enc({ seq, hash }) });
+      }
+      if (ops.length === 0) return plan.result;
+      const res = await this.barrier.txn(compare, ops);
+      if (res.succeeded) {
+        this.onCommit(res.revision);
+        return plan.result;
+      }
+      if (plan.onConflict && (await plan.onConflict()) === 'done') return plan.result;
+    }
+    throw new HsmError('ERR_STORE', 'the store stayed too busy to commit the change; try again');
+  }
+
+  event(ctx: CallContext, action: string, more: Partial<AuditEvent> = {}, result = 'ok'): AuditEvent {
+    return { user: ctx.principal?.user ?? '', role: ctx.principal?.role ?? '', action, result, ...more };
+  }
+
+  /** Idempotency: the stored result of an earlier request with the same id, if any. */
+  async priorResult<T>(ctx: CallContext, action: string): Promise<{ found: true; result: T } | { found: false; compare: Compare[]; ops: (r: T) => BarrierOp[] }> {
+    const id = ctx.requestId;
+    if (id === undefined) return { found: false, compare: [], ops: () => [] };
+    if (typeof id !== 'string' || !/^[A-Za-z0-9_.:-]{8,128}$/.test(id)) throw new HsmError('ERR_ARGUMENTS_BAD', 'request id must be 8 to 128 characters of [A-Za-z0-9_.:-]');
+    const e = await this.barrier.get(PATH.idem(id));
+    if (e) {
+      const rec = dec<{ user: string; action: string; result: T }>(e.value);
+      if (rec.user !== (ctx.principal?.user ?? '') || rec.action !== action) {
+        throw new HsmError('ERR_ARGUMENTS_BAD', 'request id was already used for a different request');
+      }
+      return { found: true, result: rec.result };
+    }
+    return {
+      found: false,
+      compare: [{ key: PATH.idem(id), op: 'absent' }],
+      ops: (r: T) => [{ op: 'put', key: PATH.idem(id), value: enc({ user: ctx.principal?.user ?? '', action, result: r, time: this.clock() }) }],
+    };
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * @module Users and lockout: sign-in, creating, deleting and unlocking users,
+ * changing passwords. Failed sign-ins are counted in the store, so the limit
+ * holds across every node of the cluster.
+ */
+import { HsmError, LOGIN_FAILED_MESSAGE } from '../../../protocol/src/errors.js';
+import type { CallContext, Principal } from '../partition/context.js';
+import type { Kernel } from '../partition/kernel.js';
+import { PATH, enc, dec } from '../partition/records.js';
+import { requireRole } from './roles.js';
+import {
+  hashPassword, parseRole, userInfo, validatePassword, validateUserName, verifyPassword,
+  type UserInfo, type UserRecord,
+} from './users.js';
+
+export class Accounts {
+  constructor(private readonly k: Kernel) {}
+
+  /**
+   * Sign in. Unknown users, wrong passwords, a role that is not the user's and
+   * malformed names all give the same ERR_LOGIN_FAILED (0xA3) after the same
+   * work; a locked account gives ERR_ACCOUNT_LOCKED. Failures are counted in
+   * the store, so the limit holds across every node of the cluster.
+   */
+  async login(name: string, password: string, role?: string): Promise<Principal> {
+    const claimed = role === undefined ? undefined : parseRole(role);
+    let found: { rec: UserRecord; version: number } | undefined;
+    try {
+      validateUserName(name);
+      found = await this.k.state.user(name);
+    } catch (e) {
+      if (!(e instanceof HsmError) || e.code !== 'ERR_ARGUMENTS_BAD') throw e;
+    }
+    if (!found) {
+      /* Same cost as a real check, so timing does not reveal which names exist. */
+      await verifyPassword(String(password), { salt: '00', hash: '00'.repeat(32), scrypt: this.k.config.scrypt });
+      await this.k.txn.mutate(async () => ({ events: [{ user: String(name).slice(0, 64), role: claimed ?? '', action: 'login', result: 'ERR_LOGIN_FAILED' }], result: undefined }));
+      throw new HsmError('ERR_LOGIN_FAILED', LOGIN_FAILED_MESSAGE);
+    }
+    if (found.rec.locked) {
+      await this.k.txn.mutate(async () => ({ events: [{ user: name, role: found!.rec.role, action: 'login', result: 'ERR_ACCOUNT_LOCKED' }], result: undefined }));
+      throw new HsmError('ERR_ACCOUNT_LOCKED', `account ${name} is locked after ${this.k.config.maxLoginFailures} failed sign-ins; a crypto officer must unlock it`);
+    }
+    const ok = typeof password === 'string' && (await verifyPassword(password, found.rec)) && (claimed === undefined || claimed === found.rec.role);
+    if (!ok) {
+      await this.k.txn.mutate(async () => {
+        const cur = await this.k.state.user(name);
+        if (!cur) return { result: undefined };
+        const failures = cur.rec.failures + 1;
+        const locked = failures >= this.k.config.maxLoginFailures;
+        return {
+          compare: [{ key: PATH.user(name), op: 'version-eq', version: cur.version }],
+          ops: [{ op: 'put', key: PATH.user(name), value: enc({ ...cur.rec, failures, locked }) }],
+          events: [{ user: name, role: cur.rec.role, action: 'login', result: 'ERR_LOGIN_FAILED', ...(locked ? { detail: 'account locked' } : {}) }],
+          result: undefined,
+        };
+      });
+      throw new HsmError('ERR_LOGIN_FAILED', LOGIN_FAILED_MESSAGE);
+    }
+    await this.k.txn.mutate(async () => {
+      const cur = await this.k.state.user(name);
+      const reset = cur && cur.rec.failures > 0;
+      return {
+        compare: reset ? [{ key: PATH.user(name), op: 'version-eq', version: cur.version }] : [],
+        ops: reset ? [{ op: 'put', key: PATH.user(name), value: enc({ ...cur.rec, failures: 0 }) }] : [],
+        events: [{ user: name, role: found!.rec.role, action: 'login', result: 'ok' }],
+        result: undefined,
+      };
+    });
+    return { user: name, role: found.rec.role };
+  }
+
+  async createUser(ctx: CallContext, role: string, name: string, password: string): Promise<UserInfo> {
+    const caller = requireRole(ctx, ['CO'], 'creating a user');
+    const r = parseRole(role);
+    if (r === 'PRECO') throw new HsmError('ERR_USER_TYPE_INVALID', 'a PRECO cannot be created; the partition has exactly one, from the factory');
+    validateUserName(name);
+    validatePassword(password);
+    const prior = await this.k.txn.priorResult<UserInfo>(ctx, 'createUser');
+    if (prior.found) return prior.result;
+    const hashed = await hashPassword(password, this.k.config.scrypt);
+    return this.k.txn.mutate(async () => {
+      if (await this.k.state.user(name)) throw new HsmError('ERR_USER_EXISTS', `user ${name} already exists`);
+      const idE = await this.k.barrier.get(PATH.nextUserId);
+      const id = idE ? dec<{ next: number }>(idE.value).next : 2;
+      const rec: UserRecord = { name, role: r, id, ...hashed, failures: 0, locked: false, created: this.k.clock() };
+      const info = userInfo(rec);
+      return {
+        compare: [{ key: PATH.user(name), op: 'absent' }, { key: PATH.nextUserId, op: 'version-eq', version: idE?.version ?? 0 }, ...prior.compare],
+        ops: [
+          { op: 'put', key: PATH.user(name), value: enc(rec) },
+          { op: 'put', key: PATH.nextUserId, value: enc({ next: id + 1 }) },
+          ...prior.ops(info),
+        ],
+        events: [{ user: caller.user, role: caller.role, action: 'createUser', detail: `${r} ${name}`, result: 'ok' }],
+        result: info,
+      };
+    });
+  }
+
+  /**
+   * Change a password. Anyone may change their own; a CO may change a CU's or
+   * AU's. The PRECO changing its own password becomes a CO (the claiming step
+   * of the onboarding guide §1.5 step 8).
+   */
+  async changePassword(ctx: CallContext, role: string, name: string, newPassword: string): Promise<UserInfo> {
+    const caller = requireRole(ctx, ['PRECO', 'CO', 'CU', 'AU'], 'changing a password');
+    const r = parseRole(role);
+    validatePassword(newPassword);
+    const self = caller.user === name;
+    if (!self && caller.role !== 'CO') throw new HsmError('ERR_NOT_PERMITTED', 'only a crypto officer can change another user\'s password');
+    const hashed = await hashPassword(newPassword, this.k.config.scrypt);
+    return this.k.txn.mutate(async () => {
+      const cur = await this.k.state.user(name);
+      if (!cur || cur.rec.role !== r) throw new HsmError('ERR_USER_NOT_FOUND', `no ${r} named ${name}`);
+      if (!self && (cur.rec.role === 'CO' || cur.rec.role === 'PRECO')) throw new HsmError('ERR_NOT_PERMITTED', 'a crypto officer cannot change another officer\'s password');
+      const promoted = cur.rec.role === 'PRECO';
+      const rec: UserRecord = { ...cur.rec, ...hashed, role: promoted ? 'CO' : cur.rec.role };
+      return {
+        compare: [{ key: PATH.user(name), op: 'version-eq', version: cur.version }],
+        ops: [{ op: 'put', key: PATH.user(name), value: enc(rec) }],
+        events: [{ user: caller.user, role: caller.role, action: 'changePswd', detail: promoted ? `${name} PRECO→CO` : name, result: 'ok' }],
+        result: userInfo(rec),
+      };
+    });
+  }
+
+  async deleteUser(ctx: CallContext, name: string): Promise<void> {
+    const caller = requireRole(ctx, ['CO'], 'deleting a user');
+    if (caller.user === name) throw new HsmError('ERR_NOT_PERMITTED', 'a crypto officer cannot delete itself');
+    const owned = (await this.k.state.objects()).filter((o) => o.obj.owner === name && o.obj.lease === 0).length;
+    if (owned > 0) throw new HsmError('ERR_NOT_PERMITTED', `user ${name} owns ${owned} object(s); they must be deleted first`);
+    await this.k.txn.mutate(async () => {
+      const cur = await this.k.state.user(name);
+      if (!cur) throw new HsmError('ERR_USER_NOT_FOUND', `no user named ${name}`);
+      if (cur.rec.role === 'PRECO' || cur.rec.role === 'CO') {
+        const officers = (await this.listUsers()).filter((u) => u.role === 'CO' || u.role === 'PRECO');
+        if (officers.length <= 1) throw new HsmError('ERR_NOT_PERMITTED', 'the last crypto officer cannot be deleted');
+      }
+      return {
+        compare: [{ key: PATH.user(name), op: 'version-eq', version: cur.version }],
+        ops: [{ op: 'delete', key: PATH.user(name) }],
+        events: [{ user: caller.user, role: caller.role, action: 'deleteUser', detail: name, result: 'ok' }],
+        result: undefined,
+      };
+    });
+  }
+
+  async unlockUser(ctx: CallContext, name: string): Promise<UserInfo> {
+    const caller = requireRole(ctx, ['CO'], 'unlocking a user');
+    return this.k.txn.mutate(async () => {
+      const cur = await this.k.state.user(name);
+      if (!cur) throw new HsmError('ERR_USER_NOT_FOUND', `no user named ${name}`);
+      const rec: UserRecord = { ...cur.rec, failures: 0, locked: false };
+      return {
+        compare: [{ key: PATH.user(name), op: 'version-eq', version: cur.version }],
+        ops: [{ op: 'put', key: PATH.user(name), value: enc(rec) }],
+        events: [{ user: caller.user, role: caller.role, action: 'unlockUser', detail: name, result: 'ok' }],
+        result: userInfo(rec),
+      };
+    });
+  }
+
+  async listUsers(): Promise<UserInfo[]> {
+    const list = await this.k.barrier.list(PATH.users);
+    return list.map((e) => userInfo(dec<UserRecord>(e.value))).sort((a, b) => a.id - b.id);
+  }
+
+  async getUserInfo(name: string): Promise<UserInfo> {
+    const u = await this.k.state.user(name);
+    if (!u) throw new HsmError('ERR_USER_NOT_FOUND', `no user named ${name}`);
+    return userInfo(u.rec);
+  }
+}
