@@ -26,6 +26,8 @@ import { HsmError } from '../../protocol/src/errors.js';
 import { ProtocolClient } from '../../protocol/src/connection.js';
 import { attr } from '../../hsm-core/src/objects/attributes.js';
 import { startCluster, EXAMPLE_CO, EXAMPLE_CU } from './cluster.js';
+import { EtcdCluster, type MemberSpec } from '../../testkit/src/etcd.js';
+import type { StoreConfig } from '../../hsm-node/src/store_config.js';
 import { answerStandardFlags } from '../../ops/src/cli_flags.js';
 import { StatusCollector, auditTailReader, combinedAuditTail, type AuditView } from '../../ops/src/status/collector.js';
 import { startStatusServer } from '../../ops/src/status/server.js';
