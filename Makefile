@@ -33,6 +33,17 @@ build: deps native pkcs11
 run: build
 	$(NODE) dist/packages/cli/src/ochsm.js up
 
+# ─── etcd: the multi-host topology on one machine ───
+# Three etcd members (TLS, auth) on loopback, the three nodes on them, the daemon.
+# `make stop` stops them too.
+.PHONY: run-etcd bench-etcd
+run-etcd: build
+	$(NODE) dist/packages/cli/src/ochsm.js up --store etcd
+
+# Key generations/s and sign/s on SQLite and on a three-member etcd, in one run (tools/bench_etcd.ts).
+bench-etcd: build
+	$(NODE) dist/tools/bench_etcd.js
+
 stop:
 	@if [ -f dist/packages/cli/src/ochsm.js ]; then $(NODE) dist/packages/cli/src/ochsm.js down; else echo "nothing built, nothing running"; fi
 

@@ -13,6 +13,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ProtocolClient } from '../../protocol/src/connection.js';
 import { openLocalPartition } from '../../hsm-node/src/local_partition.js';
+import type { StoreConfig } from '../../hsm-node/src/store_config.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const NODE_MAIN = resolve(here, '..', '..', 'hsm-node', 'src', 'main.js');
@@ -24,6 +25,8 @@ export const EXAMPLE_CU = { user: 'cu1', password: 'user1234' } as const;
 
 export interface NodeProc {
   readonly id: number;
+  /** The address the node listens on and is reached at (127.0.0.1 unless ClusterOptions.host says otherwise). */
+  readonly host: string;
   readonly port: number;
   readonly config: string;
   readonly pidFile: string;
@@ -43,6 +46,12 @@ export interface ClusterOptions {
   readonly users?: ReadonlyArray<{ user: string; password: string; role: 'CU' | 'CO' }>;
   /** Node ids already running (by their pid files): leave them alone. */
   readonly skip?: readonly number[];
+  /** The store every node uses (default: the SQLite file under dir); per node id, so each may name its own etcd endpoint. */
+  readonly store?: StoreConfig | ((id: number) => StoreConfig);
+  /** The address of each node (default 127.0.0.1), e.g. inside its own network namespace. */
+  readonly host?: (id: number) => string;
+  /** Prefix of a node's command line (e.g. `ip netns exec ns1`). */
+  readonly wrap?: (id: number) => string[];
 }
 
 export async function freePort(): Promise<number> {
@@ -100,13 +109,14 @@ export class LocalCluster {
   async startNode(id: number): Promise<void> {
     const n = this.node(id);
     const env = { ...process.env, ...(this.opts.env?.(id) ?? {}) };
+    const argv = [...(this.opts.wrap?.(id) ?? []), process.execPath, ...nodeFlags(), NODE_MAIN, n.config, '--pid-file', n.pidFile];
     if (this.opts.detached) {
       const out = openSync(join(this.runDir, `hsm${id}.log`), 'a');
-      n.proc = spawn(process.execPath, [...nodeFlags(), NODE_MAIN, n.config, '--pid-file', n.pidFile], { env, detached: true, stdio: ['ignore', out, out] });
+      n.proc = spawn(argv[0]!, argv.slice(1), { env, detached: true, stdio: ['ignore', out, out] });
       n.proc.unref();
       closeSync(out);
     } else {
-      n.proc = spawn(process.execPath, [...nodeFlags(), NODE_MAIN, n.config, '--pid-file', n.pidFile], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+      n.proc = spawn(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'ignore', 'pipe'] });
       let err = '';
       n.proc.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
       n.proc.once('exit', (code, sig) => {
@@ -116,7 +126,7 @@ export class LocalCluster {
     const deadline = Date.now() + 15_000;
     for (;;) {
       try {
-        const c = await connectNode(n.port);
+        const c = await connectNode(n.port, undefined, n.host);
         c.close();
         return;
       } catch {
@@ -144,7 +154,7 @@ export class LocalCluster {
   async claim(): Promise<void> {
     const n1 = this.nodes[0]!;
     mkdirSync(this.certDir, { recursive: true, mode: 0o700 });
-    let c = await connectNode(n1.port);
+    let c = await connectNode(n1.port, undefined, n1.host);
     try {
       const { csr } = await c.request('getCertReq', {});
       writeFileSync(join(this.certDir, 'P1.csr'), csr);
@@ -156,7 +166,7 @@ export class LocalCluster {
       run(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'PO.key', '-x509', '-days', '3650', '-out', 'PO.crt', '-subj', '/CN=OpenCloudHSM Partition Owner']);
     }
     run(['x509', '-days', '3650', '-req', '-in', 'P1.csr', '-CA', 'PO.crt', '-CAkey', 'PO.key', '-set_serial', '01', '-out', 'POAC.crt']);
-    c = await connectNode(n1.port);
+    c = await connectNode(n1.port, undefined, n1.host);
     try {
       await c.request('login', { user: FACTORY.user, password: FACTORY.password, role: 'PRECO' });
       await c.request('storeCert', { slot: 4, cert: readFileSync(join(this.certDir, 'PO.crt')) });
@@ -166,7 +176,7 @@ export class LocalCluster {
     }
     /* Now E2E: every node presents [POAC, PO]; verify it as a client would. */
     await this.waitForE2E();
-    c = await connectNode(n1.port, this.poCrt);
+    c = await connectNode(n1.port, this.poCrt, n1.host);
     try {
       await c.request('login', { user: FACTORY.user, password: FACTORY.password, role: 'PRECO' });
       await c.request('changePassword', { role: 'PRECO', user: FACTORY.user, password: EXAMPLE_CO.password });
@@ -186,7 +196,7 @@ export class LocalCluster {
       if (!n.proc || n.proc.exitCode !== null) continue;
       for (;;) {
         try {
-          (await connectNode(n.port, this.poCrt)).close();
+          (await connectNode(n.port, this.poCrt, n.host)).close();
           break;
         } catch (e) {
           if (Date.now() > deadline) throw new Error(`node ${n.id} does not present the PO-signed chain: ${e instanceof Error ? e.message : String(e)}`);
@@ -208,17 +218,20 @@ export async function startCluster(dir: string, opts: ClusterOptions = {}): Prom
   mkdirSync(runDir, { recursive: true, mode: 0o700 });
   /* Initialise the sealing key and the store once, before any node starts. */
   const fresh = !existsSync(join(dir, 'sealing.key'));
+  const storeOf = (id: number) => (typeof opts.store === 'function' ? opts.store(id) : opts.store);
   if (fresh) {
-    const { store } = await openLocalPartition(dir, { create: true });
+    const s1 = storeOf(1);
+    const { store } = await openLocalPartition(dir, { create: true, ...(s1 ? { store: s1 } : {}) });
     await store.close();
   }
   const ports: number[] = [];
   for (let i = 0; i < count; i++) ports.push(opts.ports?.[i] || (await freePort()));
-  const cluster = ports.map((port, i) => ({ id: i + 1, hostname: '127.0.0.1', port }));
+  const cluster = ports.map((port, i) => ({ id: i + 1, hostname: opts.host?.(i + 1) ?? '127.0.0.1', port }));
   const nodes: NodeProc[] = cluster.map((n) => {
     const config = join(runDir, `hsm${n.id}.json`);
-    writeFileSync(config, JSON.stringify({ id: n.id, host: '127.0.0.1', port: n.port, dir, cluster }, null, 2) + '\n', { mode: 0o600 });
-    return { id: n.id, port: n.port, config, pidFile: join(runDir, `hsm${n.id}.pid`), proc: undefined };
+    const store = storeOf(n.id);
+    writeFileSync(config, JSON.stringify({ id: n.id, host: n.hostname, port: n.port, dir, cluster, ...(store ? { store } : {}) }, null, 2) + '\n', { mode: 0o600 });
+    return { id: n.id, host: n.hostname, port: n.port, config, pidFile: join(runDir, `hsm${n.id}.pid`), proc: undefined };
   });
   const lc = new LocalCluster(dir, nodes, opts);
   try {
@@ -252,7 +265,7 @@ export async function startDaemon(lc: LocalCluster, opts: { name?: string; sessi
   mkdirSync(socketDir, { recursive: true, mode: 0o750 });
   const socketPath = join(socketDir, 'azcloudhsm_client.sock');
   const boot = lc.node(opts.bootstrap ?? 1);
-  writeFileSync(join(binDir, 'azcloudhsm_resource.cfg'), JSON.stringify({ servers: [{ hostname: '127.0.0.1', port: boot.port }] }) + '\n');
+  writeFileSync(join(binDir, 'azcloudhsm_resource.cfg'), JSON.stringify({ servers: [{ hostname: boot.host, port: boot.port }] }) + '\n');
   writeFileSync(join(binDir, 'azcloudhsm_application.cfg'), ['DAEMON_ID=1', 'SOCKET_TYPE=UNIXSOCKET', 'PORT=1111', `SOCKET_PATH=${socketPath}`, `SESSION_MODE=${opts.sessionMode ?? 'HOST'}`, ''].join('\n'));
   writeFileSync(join(binDir, 'azcloudhsm_client.cfg'), JSON.stringify({ cert_dir: opts.certDir ?? lc.certDir, health_interval_ms: 200 }) + '\n');
   const proc = spawn(process.execPath, [...nodeFlags(), DAEMON_MAIN, join(binDir, 'azcloudhsm_resource.cfg')], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...(opts.env ?? {}) } });

@@ -8,6 +8,8 @@
  *                 client daemon; write the configuration files into dist/bin/
  *                 (the counterpart of /opt/azurecloudhsm/bin); show it working.
  *                 Running it again restarts whatever is not running.
+ *   ochsm up --store etcd
+ *                 the same on a local three-member etcd (TLS, authentication on); the choice is remembered.
  *   ochsm down    stop the daemon and the nodes (SIGTERM, then SIGKILL after 10 s).
  *   ochsm status  what runs, with pids, and where it looked.
  *   ochsm status --web [--port N]
@@ -24,6 +26,8 @@ import { HsmError } from '../../protocol/src/errors.js';
 import { ProtocolClient } from '../../protocol/src/connection.js';
 import { attr } from '../../hsm-core/src/objects/attributes.js';
 import { startCluster, EXAMPLE_CO, EXAMPLE_CU } from './cluster.js';
+import { EtcdCluster, type MemberSpec } from '../../testkit/src/etcd.js';
+import type { StoreConfig } from '../../hsm-node/src/store_config.js';
 import { answerStandardFlags } from '../../ops/src/cli_flags.js';
 import { StatusCollector, auditTailReader, combinedAuditTail, type AuditView } from '../../ops/src/status/collector.js';
 import { startStatusServer } from '../../ops/src/status/server.js';
@@ -55,6 +59,8 @@ const RUN = join(ROOT, 'run');
 const DAEMON_MAIN = join(DIST, 'packages', 'daemon', 'src', 'main.js');
 const PORTS = (process.env.OCHSM_PORTS ?? '2225,2226,2227').split(',').map(Number);
 export const SOCKET = join(RUN, 'azcloudhsm_client.sock');
+const ETCD_DIR = join(ROOT, 'etcd');
+const ETCD_MEMBERS: MemberSpec[] = PORTS.map((p, i) => ({ name: `etcd${i + 1}`, host: '127.0.0.1', clientPort: p + 10_000, peerPort: p + 11_000 }));
 
 function pidAlive(file: string): number | undefined {
   if (!existsSync(file)) return undefined;
@@ -138,15 +144,30 @@ async function demo(): Promise<string> {
   }
 }
 
-async function up(): Promise<void> {
+/** Start the etcd members that are not running; the store configuration of each node (its own member first). */
+async function upEtcd(): Promise<(id: number) => StoreConfig> {
+  const running = ETCD_MEMBERS.filter((m) => pidAlive(join(ETCD_DIR, `${m.name}.pid`))).map((m) => m.name);
+  const etcd = await EtcdCluster.start({ dir: ETCD_DIR, members: ETCD_MEMBERS, detached: true, skip: running });
+  if (running.length < ETCD_MEMBERS.length) console.log(`started etcd member(s) ${ETCD_MEMBERS.filter((m) => !running.includes(m.name)).map((m) => m.name).join(', ')} on 127.0.0.1:${ETCD_MEMBERS.map((m) => m.clientPort).join(', ')} (TLS, auth on; state in ${ETCD_DIR})`);
+  const base = etcd.clientConfig();
+  return (id) => ({ kind: 'etcd', ...base, endpoints: [...base.endpoints.slice(id - 1), ...base.endpoints.slice(0, id - 1)] });
+}
+
+async function up(argv: string[]): Promise<void> {
+  const storeArg = argv[0] === '--store' ? argv[1] : argv.length === 0 ? undefined : '?';
+  if (storeArg !== undefined && storeArg !== 'etcd' && storeArg !== 'sqlite') throw new Error('usage: ochsm up [--store sqlite|etcd]');
+  const existing = existsSync(join(ROOT, 'sealing.key')) ? (existsSync(ETCD_DIR) ? 'etcd' : 'sqlite') : undefined;
+  if (existing && storeArg && storeArg !== existing) throw new Error(`the installation in ${ROOT} uses the ${existing} store; set OCHSM_HOME to another directory for ${storeArg}`);
+  const useEtcd = (storeArg ?? existing) === 'etcd';
   mkdirSync(RUN, { recursive: true, mode: 0o700 });
+  const store = useEtcd ? await upEtcd() : undefined;
   const running = [1, 2, 3].filter((id) => pidAlive(join(RUN, `hsm${id}.pid`)));
   if (running.length < 3) {
     const fresh = !existsSync(join(ROOT, 'sealing.key'));
     progress(fresh
       ? `initialising a new partition in ${ROOT}: starting 3 nodes, then claiming it (getCertReq, PO.crt, POAC.crt, storeCert 4 and 8, CO and CU)...`
       : `starting node(s) ${[1, 2, 3].filter((id) => !running.includes(id)).join(', ')}...`);
-    const cluster = await startCluster(ROOT, { ports: PORTS, detached: true, claim: true, skip: running, env: (id) => metricsEnv(`hsm${id}`) });
+    const cluster = await startCluster(ROOT, { ports: PORTS, detached: true, claim: true, skip: running, env: (id) => metricsEnv(`hsm${id}`), ...(store ? { store } : {}) });
     console.log(fresh
       ? `initialised and claimed a new partition: PO.key/PO.crt in ${cluster.certDir}; CO ${EXAMPLE_CO.user}, CU ${EXAMPLE_CU.user}`
       : `started node(s) ${[1, 2, 3].filter((id) => !running.includes(id)).join(', ')}`);
@@ -158,6 +179,7 @@ async function up(): Promise<void> {
   console.log(`
 OpenCloudHSM is running (state in ${ROOT}):
   nodes    hsm1..hsm3 on 127.0.0.1:${PORTS.join(', ')}  (TLS 1.3, pids in ${RUN})
+  store    ${useEtcd ? `etcd, three members on 127.0.0.1:${ETCD_MEMBERS.map((m) => m.clientPort).join(', ')}` : `SQLite, ${join(ROOT, 'data', 'partition.db')}`}
   daemon   ${daemon ? `azcloudhsm_client on ${SOCKET}` : 'not built yet'}
   configs  ${BIN}/azcloudhsm_{resource,application,client,mgmt_util}.cfg`);
   if (daemon) console.log(await demo());
@@ -173,7 +195,7 @@ Try next:
 }
 
 async function down(): Promise<void> {
-  const files = ['client.pid', 'hsm1.pid', 'hsm2.pid', 'hsm3.pid'].map((f) => join(RUN, f));
+  const files = [...['client.pid', 'hsm1.pid', 'hsm2.pid', 'hsm3.pid'].map((f) => join(RUN, f)), ...ETCD_MEMBERS.map((m) => join(ETCD_DIR, `${m.name}.pid`))];
   let stopped = 0;
   for (const f of files) {
     const pid = pidAlive(f);
@@ -262,7 +284,7 @@ async function main(argv: string[]): Promise<number> {
   const cmd = argv[0] ?? 'help';
   try {
     switch (cmd) {
-      case 'up': await up(); return 0;
+      case 'up': await up(argv.slice(1)); return 0;
       case 'down': await down(); return 0;
       case 'status': return argv.includes('--web') ? await statusWeb(argv.slice(1)) : status();
       case 'init': return await init(argv.slice(1));

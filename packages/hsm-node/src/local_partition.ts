@@ -7,6 +7,9 @@ import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { SqliteStore } from '../../store/src/sqlite.js';
+import { EtcdStore } from '../../store/src/etcd.js';
+import type { KeyValueStore } from '../../store/src/types.js';
+import { etcdOptions, type StoreConfig } from './store_config.js';
 import { Partition, type PartitionConfig, type PartitionOptions } from '../../hsm-core/src/partition.js';
 import { createSealingKeyFile, loadSealingKeyFile } from './sealing_key_file.js';
 import { StoreUseLog } from '../../hsm-core/src/audit/use_log.js';
@@ -42,20 +45,20 @@ function ensurePrivateDir(dir: string): void {
  */
 export async function openLocalPartition(
   dir: string,
-  opts: { create?: boolean; config?: Partial<PartitionConfig>; partition?: Pick<PartitionOptions, 'useLog' | 'onProblem' | 'freshnessMs'> } = {},
-): Promise<{ partition: Partition; store: SqliteStore; paths: LocalPaths }> {
+  opts: { create?: boolean; config?: Partial<PartitionConfig>; store?: StoreConfig; partition?: Pick<PartitionOptions, 'useLog' | 'onProblem' | 'freshnessMs'> } = {},
+): Promise<{ partition: Partition; store: KeyValueStore; paths: LocalPaths }> {
   const paths = localPaths(dir);
   ensurePrivateDir(dir);
   ensurePrivateDir(join(dir, 'data'));
   if (!existsSync(paths.sealingKey)) {
     if (!opts.create) throw new Error(`sealing-key file ${paths.sealingKey} does not exist; run cluster initialisation (ochsm up) first`);
-    if (existsSync(paths.database)) throw new Error(`store ${paths.database} exists but its sealing key ${paths.sealingKey} is missing; refusing to create a new key`);
+    if (opts.store?.kind !== 'etcd' && existsSync(paths.database)) throw new Error(`store ${paths.database} exists but its sealing key ${paths.sealingKey} is missing; refusing to create a new key`);
     createSealingKeyFile(paths.sealingKey);
   }
   const maskingKey = loadSealingKeyFile(paths.sealingKey);
   /* Store-transaction and audit-append timing for the metrics (docs/operations.md). */
   const metrics = nodeMetrics().store;
-  const store = metrics.instrumentStore(SqliteStore.open(paths.database));
+  const store = metrics.instrumentStore(opts.store?.kind === 'etcd' ? await EtcdStore.open(etcdOptions(opts.store)) : SqliteStore.open(paths.database));
   try {
     /* The audit log the caller chose (or the store's chain), timed for the metrics. */
     const useLog = opts.partition?.useLog ?? ((txn: TxnEngine) => new StoreUseLog(txn));

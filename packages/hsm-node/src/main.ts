@@ -3,7 +3,8 @@
  * @module `hsm node <node.json>`: one HSM node process.
  *
  * node.json: { "id": 1, "host": "127.0.0.1", "port": 2225, "dir": "<installation dir
- * with sealing.key and data/>", "cluster": [{ "id", "hostname", "port" }, ...] }.
+ * with sealing.key and data/>", "cluster": [{ "id", "hostname", "port" }, ...],
+ * "store": <optional: the etcd store, see ./store_config.ts> }.
  * SIGTERM drains and exits; SIGHUP re-reads the cluster list.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -22,6 +23,7 @@ const PROGRAM = {
   usage: 'usage: hsm-node <node.json> [--pid-file <path>]',
   description: 'One OpenCloudHSM node: serves one partition over TLS 1.3 (port 2225 by default). See docs/operations.md.',
 };
+import { parseStoreConfig, type StoreConfig } from './store_config.js';
 
 interface NodeConfig {
   id: number;
@@ -29,6 +31,8 @@ interface NodeConfig {
   port: number;
   dir: string;
   cluster: NodeInfo[];
+  /** The store (./store_config.ts); absent = the SQLite file under dir. */
+  store: StoreConfig;
 }
 
 function readConfig(path: string): NodeConfig {
@@ -46,7 +50,7 @@ function readConfig(path: string): NodeConfig {
   for (const n of cluster) {
     if (!Number.isInteger(n.id) || typeof n.hostname !== 'string' || !Number.isInteger(n.port)) throw new Error(`${path}: each "cluster" entry needs id, hostname and port`);
   }
-  return { id: j.id!, host: j.host ?? '127.0.0.1', port, dir: j.dir, cluster };
+  return { id: j.id!, host: j.host ?? '127.0.0.1', port, dir: j.dir, cluster, store: parseStoreConfig(j.store, path) };
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -63,6 +67,7 @@ async function main(argv: string[]): Promise<number> {
   const auditLog = await NodeAuditLog.open(nodeAuditLogPath(cfg.dir, cfg.id), cfg.id);
   nodeMetrics().watchAuditLog(() => auditLog.stats);
   const { partition, store } = await openLocalPartition(cfg.dir, {
+    store: cfg.store,
     partition: { useLog: () => auditLog, onProblem: (message) => log.warn(message) },
   });
   const fault = process.env.OCHSM_FAULT_KILL_AFTER_COMMIT;

@@ -8,3 +8,4 @@
 export * from './types.js';
 export { MemoryStore, type MemoryStoreOptions } from './memory.js';
 export { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
+export { EtcdStore, type EtcdStoreOptions } from './etcd.js';

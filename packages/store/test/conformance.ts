@@ -429,6 +429,38 @@ export function exerciseStore(
     });
   }
 
+  if (opts.compact) {
+    const compact = opts.compact;
+    withStore('after a compaction error, a fresh read and a watch from its revision miss nothing', async (s) => {
+      const r1 = await s.put('r/a', b('1'));
+      await s.put('r/b', b('2'));
+      await s.put('r/a', b('3'));
+      await compact(s);
+      const errors: StoreError[] = [];
+      s.watch('r/', () => assert.fail('no event from a compacted history'), { fromRevision: r1, onError: (e) => errors.push(e) });
+      await waitFor(() => errors.length > 0, 3000, 'the compaction error');
+      await sleep(100);
+      assert.equal(errors.length, 1, 'one error, then the watch has stopped');
+      assert.equal(errors[0]!.name, 'StoreCompactedError');
+
+      /* Resync: read the state afresh, then watch from the revision of that read. */
+      assert.deepEqual((await s.list('r/')).map((e) => `${e.key}=${str(e.value)}`), ['r/a=3', 'r/b=2']);
+      const at = (await s.txn([], [])).revision;
+      const rz = await s.put('r/z', b('written between the read and the watch'));
+      const events: WatchEvent[] = [];
+      const stop = s.watch('r/', (e) => events.push(e), { fromRevision: at, onError: (e) => assert.fail(e) });
+      try {
+        await s.delete('r/b');
+        await waitFor(() => events.length >= 2, 3000, 'the events after the resync');
+        await sleep(250);
+        assert.deepEqual(events.map((e) => `${e.type} ${e.key}`), ['put r/z', 'delete r/b']);
+        assert.equal(events[0]!.revision, rz);
+      } finally {
+        stop();
+      }
+    });
+  }
+
   withStore('a closed store refuses work', async (s) => {
     await s.put('a', b('1'));
     await s.close();

@@ -1,0 +1,76 @@
+/**
+ * @module A cluster CA for etcd, made with the real `openssl` at initialisation.
+ *
+ * Trust boundary: the CA key signs every member and client certificate of
+ * one etcd cluster; it and every private key are written owner-only (0600)
+ * in an owner-only directory. Member certificates name the member's own
+ * addresses (subjectAltName) and carry both serverAuth and clientAuth, as
+ * etcd peers are both. Client certificates carry the etcd user name as CN,
+ * which etcd's client-certificate authentication maps to that user.
+ */
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+export interface CertFiles {
+  readonly cert: string;
+  readonly key: string;
+}
+
+export interface Pki {
+  readonly dir: string;
+  readonly ca: string;
+  member(name: string, ips?: readonly string[]): CertFiles;
+  client(user: string): CertFiles;
+}
+
+function openssl(dir: string, args: string[]): void {
+  try {
+    execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (e) {
+    const err = (e as { stderr?: Buffer }).stderr?.toString() ?? '';
+    throw new Error(`openssl ${args[0]} failed: ${err.trim() || (e as Error).message}`);
+  }
+}
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+
+/** Issue one certificate under the CA in `dir`. */
+function issue(dir: string, name: string, cn: string, ext: string[]): CertFiles {
+  if (!NAME.test(name)) throw new Error(`certificate name ${JSON.stringify(name)} is not a plain name`);
+  const files = { cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) };
+  if (existsSync(files.cert) && existsSync(files.key)) return files;
+  openssl(dir, ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/O=OpenCloudHSM/CN=${cn}`]);
+  chmodSync(files.key, 0o600);
+  writeFileSync(join(dir, `${name}.ext`), ext.join('\n') + '\n');
+  openssl(dir, ['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-set_serial', '0x' + randomBytes(16).toString('hex').replace(/^[89a-f]/, '1'), '-days', '825', '-sha256', '-extfile', `${name}.ext`, '-out', `${name}.crt`]);
+  return files;
+}
+
+/** Create (or reuse) the CA under `dir`. */
+export function makePki(dir: string): Pki {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700);
+  const ca = join(dir, 'ca.crt');
+  if (!existsSync(ca)) {
+    openssl(dir, ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '3650', '-sha256', '-subj', '/O=OpenCloudHSM/CN=OpenCloudHSM etcd cluster CA', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+    chmodSync(join(dir, 'ca.key'), 0o600);
+  }
+  return {
+    dir,
+    ca,
+    /** A member's certificate for its peer and client listeners, valid for `ips`. */
+    member: (name: string, ips: readonly string[] = ['127.0.0.1']) => issue(dir, `member-${name}`, name, [
+      `subjectAltName=${[...ips.map((ip) => `IP:${ip}`), `DNS:${name}`].join(',')}`,
+      'basicConstraints=critical,CA:FALSE',
+      'keyUsage=critical,digitalSignature',
+      'extendedKeyUsage=serverAuth,clientAuth',
+    ]),
+    client: (user: string) => issue(dir, `client-${user}`, user, [
+      'basicConstraints=critical,CA:FALSE',
+      'keyUsage=critical,digitalSignature',
+      'extendedKeyUsage=clientAuth',
+    ]),
+  };
+}
