@@ -1,7 +1,7 @@
 /*
  * config.c: azcloudhsm_password, azcloudhsm_openssl_conf and the
  * azcloudhsm_openssl_dynamic.conf file (rules in config.h). The messages for
- * missing variables are the guide's, word for word (openssl digest §1.5, §5).
+ * missing variables are the guide's, word for word (the Azure Cloud HSM OpenSSL guide).
  */
 #include "config.h"
 

@@ -1,6 +1,6 @@
 /*
  * config.h: the engine's sign-in and settings, from the environment and from
- * azcloudhsm_openssl_dynamic.conf (openssl digest §1.4, §1.5; docs/openssl.md
+ * azcloudhsm_openssl_dynamic.conf (the Azure Cloud HSM OpenSSL guide; docs/openssl.md
  * "Configuration"). Plain C, no OpenSSL.
  *
  *   azcloudhsm_openssl_conf   path of azcloudhsm_openssl_dynamic.conf (required)

@@ -9,7 +9,7 @@
  *   ec.c      ECDSA: the EC_KEY_METHOD
  *   errors.c  the engine's OpenSSL error library
  *
- * The rule for all of them (DESIGN §1, STYLE "Keep the C thin"): translate
+ * The rule for all of them (docs/decisions.md, STYLE "Keep the C thin"): translate
  * OpenSSL's request into one HSM request, send it through the daemon, hand the
  * answer back or report the daemon's error. Which operation is allowed on
  * which key, and every cryptographic decision, is the HSM's.

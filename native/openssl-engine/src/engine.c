@@ -1,5 +1,5 @@
 /*
- * engine.c: the azcloudhsm_openssl ENGINE (openssl digest §1.1): a dynamic
+ * engine.c: the azcloudhsm_openssl ENGINE (the Azure Cloud HSM OpenSSL guide): a dynamic
  * engine, loaded by `-engine azcloudhsm_openssl` (OPENSSL_ENGINES or
  * ENGINESDIR/azcloudhsm_openssl.so, or LD_LIBRARY_PATH/libazcloudhsm_openssl.so)
  * and by nginx's `ssl_engine azcloudhsm_openssl;`.

@@ -749,7 +749,7 @@ typedef CK_MECHANISM_TYPE CK_PTR CK_MECHANISM_TYPE_PTR;
 
 /*
  * Vendor-defined mechanisms of the Azure Cloud HSM / Cavium lineage (the
- * PKCS #11 digest §8). The HSM reports through C_GetMechanismList which of
+ * PKCS #11 the Azure Cloud HSM guides). The HSM reports through C_GetMechanismList which of
  * them it implements; the numbers are here so that programs written for the
  * Azure SDK compile unchanged.
  */

@@ -3,7 +3,7 @@
  * C_SignInit, C_Sign, C_SignUpdate, C_SignFinal, C_VerifyInit, C_Verify,
  * C_VerifyUpdate, C_VerifyFinal — and C_SignRecoverInit, C_SignRecover,
  * C_VerifyRecoverInit, C_VerifyRecover, which the Azure guide lists as not
- * supported (digest §2.9) and which return CKR_FUNCTION_NOT_SUPPORTED.
+ * supported (the Azure Cloud HSM guides) and which return CKR_FUNCTION_NOT_SUPPORTED.
  *
  * Single- and multi-part calls become one sign or verify request (the
  * multi-part input is buffered, see crypt.c). C_Sign and C_SignFinal follow
@@ -86,7 +86,7 @@ P11_EXPORT CK_RV C_VerifyFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignatur
     return verify(hSession, 1, NULL, 0, pSignature, ulSignatureLen);
 }
 
-/* ───────────────────────────── with recovery: not supported (digest §2.9) ───────────────────────────── */
+/* ───────────────────────────── with recovery: not supported (the Azure Cloud HSM guides) ───────────────────────────── */
 
 static CK_RV not_supported(void) {
     CK_RV rv = p11_check_ready();

@@ -317,7 +317,7 @@ test('Java 17 SunPKCS11: KeyStore with the PIN, EC and RSA key pairs, HSM signat
   mkdirSync(classes, { recursive: true });
   const javac = await run('javac', ['-d', classes, join(SRC, 'SunPkcs11Test.java')], { timeoutMs: 120_000 });
   assert.equal(javac.code, 0, javac.stderr);
-  /* The HSM's default for CKA_SIGN/CKA_VERIFY is FALSE (digest §4), so the
+  /* The HSM's default for CKA_SIGN/CKA_VERIFY is FALSE (the Azure Cloud HSM guides), so the
    * provider is told to ask for them, as docs/pkcs11.md shows. */
   const cfg = join(dir, 'sunpkcs11.cfg');
   writeFileSync(cfg, [

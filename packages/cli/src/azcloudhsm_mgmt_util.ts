@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * @module `azcloudhsm_mgmt_util <azcloudhsm_resource.cfg>`: the admin CLI
- * that talks to the HSM nodes directly (digest §1.5, §3; docs/cli.md).
+ * that talks to the HSM nodes directly (the Azure Cloud HSM guides; docs/cli.md).
  *
  * It connects to the bootstrap node of the resource configuration, discovers
  * the cluster with getClusterInfo, connects to every node, then reads

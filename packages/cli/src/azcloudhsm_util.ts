@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * @module `azcloudhsm_util`: the key-management CLI, which talks only to the
- * local client daemon (onboarding digest §4; docs/cli.md).
+ * local client daemon (the Azure Cloud HSM onboarding guide; docs/cli.md).
  *
  *   azcloudhsm_util                      interactive: prompt `Command: `
  *   azcloudhsm_util singlecmd loginHSM -u CU -s cu1 -p user1234 <command ...>
@@ -9,7 +9,7 @@
  * Interactive mode offers line editing and history on a terminal and reads
  * commands from standard input otherwise, echoing each as `Command:  <line>`
  * with passwords masked. `singlecmd` signs in, runs the one command, signs
- * out, and exits non-zero when any step failed (seed-authentication.md).
+ * out, and exits non-zero when any step failed (the Azure Cloud HSM authentication guide).
  *
  * Exit status: interactive, 0, or 1 when the last command before `exit` / end
  * of input failed; singlecmd, 0 or 1; 2 for a bad command line.
@@ -40,7 +40,7 @@ function echo(line: string): string {
 async function interactive(): Promise<number> {
   const io = stdinLines();
   const s = new UtilSession();
-  /* On a terminal the prompt is `Command: `; piped lines are echoed as `Command:  <line>` (digest §4.1). */
+  /* On a terminal the prompt is `Command: `; piped lines are echoed as `Command:  <line>` (the Azure Cloud HSM guides). */
   const prompt = io.tty ? 'Command: ' : 'Command:  ';
   let lastFailed = false;
   try {

@@ -1,8 +1,8 @@
 /**
  * azcloudhsm_mgmt_util as a real process, commands piped on stdin, against
- * real node processes: the onboarding flow of the guide (digest §1.5) on an
+ * real node processes: the onboarding flow of the guide (the Azure Cloud HSM guides) on an
  * unclaimed cluster, a wrong PO.crt, error cases, and the KEK trust flow
- * (setAttribute 134 1 on a CU's key, digest §5).
+ * (setAttribute 134 1 on a CU's key, the Azure Cloud HSM guides).
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';

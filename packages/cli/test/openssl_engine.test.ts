@@ -1,7 +1,7 @@
 /**
  * The azcloudhsm_openssl engine (native/openssl-engine, docs/openssl.md) driven by
  * the real `openssl` binary and by nginx, against a real daemon and three real node
- * processes: the seed's flow (openssl digest §2.1), the use cases of §2.2, EC key
+ * processes: the seed's flow (the Azure Cloud HSM OpenSSL guide), the use cases of §2.2, EC key
  * references with ECDSA_Sign=1, TLS 1.2 and 1.3 offload in nginx with RSA and
  * P-256 key references (§4), and the error cases (§5).
  *
@@ -65,13 +65,13 @@ function run(cmd: string, args: readonly string[], opts: { cwd: string; env: Nod
 let root: string;
 let cluster: LocalCluster;
 let daemon: DaemonHandle;
-/** The working directory of every openssl command: azcloudhsm_application.cfg is here (digest §2.1 step 1). */
+/** The working directory of every openssl command: azcloudhsm_application.cfg is here (the Azure Cloud HSM guides). */
 let work: string;
 let conf: string;
 let co: ProtocolClient;
 let env: NodeJS.ProcessEnv;
 
-/** The environment of the seed (seed-authentication.md, OpenSSL section). */
+/** The environment of the seed (the Azure Cloud HSM authentication guide, OpenSSL section). */
 function engineEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const e: NodeJS.ProcessEnv = { ...process.env, OPENSSL_ENGINES: ENGINES, azcloudhsm_password: 'cu1:user1234', azcloudhsm_openssl_conf: conf };
   delete e.AZCLOUDHSM_APPLICATION_CFG;
@@ -171,7 +171,7 @@ before(async () => {
   daemon = await startDaemon(cluster);
   work = join(root, 'home');
   mkdirSync(work, { mode: 0o700 });
-  /* digest §2.1 step 1: cp /opt/azurecloudhsm/bin/azcloudhsm_application.cfg ~/ */
+  /* the Azure Cloud HSM guides: cp /opt/azurecloudhsm/bin/azcloudhsm_application.cfg ~/ */
   copyFileSync(join(daemon.binDir, 'azcloudhsm_application.cfg'), join(work, 'azcloudhsm_application.cfg'));
   conf = writeConf(join(root, 'azcloudhsm_openssl_dynamic.conf'), ['Partition_Name=PARTITION_1', 'ECDSA_Sign=1', 'ECDSA_Verify=1']);
   env = engineEnv();
@@ -194,7 +194,7 @@ after(async () => {
   if (root) rmSync(root, { recursive: true, force: true });
 });
 
-/* ───────────────────────────── the seed's flow (digest §2.1) ───────────────────────────── */
+/* ───────────────────────────── the seed's flow (the Azure Cloud HSM guides) ───────────────────────────── */
 
 let rsaKey: string; // private_key.pem, a key reference made by genpkey
 let rsaHandle: number;
@@ -278,7 +278,7 @@ test('dgst -sha256 -sign with the key reference, then -verify prints Verified OK
   assert.equal((await newAudit()).length, 0);
 });
 
-test('use cases of the guide (digest §2.2): CSR, x509 -req -signkey, S/MIME sign and verify, verify through the engine', async () => {
+test('use cases of the guide (the Azure Cloud HSM guides): CSR, x509 -req -signkey, S/MIME sign and verify, verify through the engine', async () => {
   ok(await openssl(['req', '-new', '-key', rsaKey, '-out', 'cert.csr', '-subj', '/CN=cac4096/emailAddress=cu1@example.com', ...ENGINE]), 'req -new');
   ok(await openssl(['req', '-in', 'cert.csr', '-verify', '-noout']), 'the CSR self-signature');
   const x = ok(await openssl(['x509', ...ENGINE, '-req', '-days', '365', '-in', 'cert.csr', '-signkey', rsaKey, '-out', 'cac.crt']), 'x509 -req -signkey');
@@ -298,7 +298,7 @@ test('genrsa and req -newkey rsa:3072 through the engine make HSM keys too', asy
   const before = await totalKeys();
   ok(await openssl(['genrsa', ...ENGINE, '-out', 'web_server_fake_PEM.key', '2048']), 'genrsa');
   ok(await openssl(['req', '-x509', '-newkey', 'rsa:3072', '-noenc', '-keyout', 'doc_key.pem', '-out', 'doc_cert.pem', '-days', '1', '-subj', '/CN=doc', ...ENGINE]), 'req -newkey');
-  /* A pass-phrase-encrypted key reference (digest §2.2, S/MIME: genpkey -aes256). */
+  /* A pass-phrase-encrypted key reference (the Azure Cloud HSM guides, S/MIME: genpkey -aes256). */
   ok(await openssl(['genpkey', '-algorithm', 'RSA', '-aes256', '-pass', 'pass:secret', '-out', 'cac.key', ...ENGINE]), 'genpkey -aes256');
   assert.match(readFileSync(join(work, 'cac.key'), 'utf8'), /^-----BEGIN ENCRYPTED PRIVATE KEY-----/);
   ok(await openssl(['dgst', '-sha512', '-sign', 'cac.key', '-passin', 'pass:secret', '-out', 'cac.sig', ...ENGINE, 'file_to_sign.txt']), 'sign with the encrypted reference');
@@ -335,10 +335,10 @@ test('loading: OPENSSL_ENGINES (azcloudhsm_openssl.so), LD_LIBRARY_PATH (libazcl
   const lib64 = dirname(ENGINES);
   const sign = (e: NodeJS.ProcessEnv, engine: readonly string[]) => openssl(['dgst', '-sha256', '-sign', rsaKey, '-out', 'load.sig', ...engine, 'file_to_sign.txt'], { env: e });
   const verified = async () => (await openssl(['dgst', '-sha256', '-verify', 'public_key.pem', '-signature', 'load.sig', 'file_to_sign.txt'])).stdout === 'Verified OK\n';
-  /* The guide's way: LD_LIBRARY_PATH=/opt/azurecloudhsm/lib64 (digest §1.2). */
+  /* The guide's way: LD_LIBRARY_PATH=/opt/azurecloudhsm/lib64 (the Azure Cloud HSM guides). */
   ok(await sign(engineEnv({ OPENSSL_ENGINES: undefined, LD_LIBRARY_PATH: lib64 }), ENGINE), 'LD_LIBRARY_PATH');
   assert.ok(await verified());
-  /* A configuration file, for programs that take no -engine (digest §4.7). */
+  /* A configuration file, for programs that take no -engine (the Azure Cloud HSM guides). */
   const cnf = join(root, 'openssl-engine.cnf');
   writeFileSync(cnf, [
     'openssl_conf = openssl_init',
@@ -477,7 +477,7 @@ test('bad key references: truncated, forged, another key\'s handle, a handle of 
   assert.equal(audit.filter((x) => (x.action === 'sign' || x.action === 'decrypt') && x.result === 'ok').length, 0, JSON.stringify(audit));
 });
 
-/* ───────────────────────────── nginx: TLS offload (digest §4) ───────────────────────────── */
+/* ───────────────────────────── nginx: TLS offload (the Azure Cloud HSM guides) ───────────────────────────── */
 
 interface Nginx {
   readonly port: number;

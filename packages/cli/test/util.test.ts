@@ -2,8 +2,8 @@
  * azcloudhsm_util: the parser, formatter and key-reference layouts as units;
  * then the compiled CLI as a real process against a real daemon and three
  * real node processes: the seed's two command forms, key generation, sign and
- * verify, the user KEK flow of onboarding digest §5, key-reference PEM files
- * (openssl digest §2.4), Error2String, unsupported commands and bad arguments.
+ * verify, the user KEK flow of the Azure Cloud HSM onboarding guide, key-reference PEM files
+ * (the Azure Cloud HSM OpenSSL guide), Error2String, unsupported commands and bad arguments.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';

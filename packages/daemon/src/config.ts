@@ -1,6 +1,6 @@
 /**
  * @module The client daemon's three configuration files (docs/daemon.md
- * "Configuration"; onboarding digest §1.3):
+ * "Configuration"; the Azure Cloud HSM onboarding guide):
  *
  *  - `azcloudhsm_resource.cfg` (JSON): the bootstrap node(s), the file named on
  *    the command line;
@@ -21,7 +21,7 @@ import type { LogLevel } from './log.js';
 export const RESOURCE_CFG = 'azcloudhsm_resource.cfg';
 export const APPLICATION_CFG = 'azcloudhsm_application.cfg';
 export const CLIENT_CFG = 'azcloudhsm_client.cfg';
-/** The node port the service uses (onboarding digest §1.2; mgmt_util screenshots). */
+/** The node port the service uses (the Azure Cloud HSM onboarding guide; mgmt_util screenshots). */
 export const DEFAULT_NODE_PORT = 2225;
 /** The socket file name under `<dir of the cfg>/../run/`. */
 export const SOCKET_FILE = 'azcloudhsm_client.sock';
@@ -122,7 +122,7 @@ export interface ApplicationConfig {
   readonly port: number;
   /** Absolute path of the Unix socket when socketType is UNIXSOCKET. */
   readonly socketPath: string;
-  /** Kept for the CLIs (the user-generated KEK, onboarding digest §5). */
+  /** Kept for the CLIs (the user-generated KEK, the Azure Cloud HSM onboarding guide). */
   readonly userKekHandle: number | undefined;
   readonly sessionMode: SessionMode;
 }

@@ -1,6 +1,6 @@
 /**
  * @module The daemon's sign-in state (seed "Cloud HSM client session
- * handling"; DESIGN §4; docs/daemon.md "Sign-in modes").
+ * handling"; docs/decisions.md; docs/daemon.md "Sign-in modes").
  *
  * On the cluster leg a sign-in belongs to one TLS connection, so "the host is
  * signed in" means "every link of the host's pool has sent `login` on its

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * @module `azcloudhsm_client <azcloudhsm_resource.cfg> [--pid-file <path>]`:
- * the client daemon's command line (onboarding digest §1.6, §8 item 1).
+ * the client daemon's command line (the Azure Cloud HSM onboarding guide).
  *
  * SIGHUP re-reads the configuration (the systemd unit's ExecReload);
  * SIGTERM and SIGINT stop it gracefully (exit 0). A bad command line exits 2,

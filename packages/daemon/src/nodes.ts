@@ -1,5 +1,5 @@
 /**
- * @module The daemon's links to the HSM nodes (DESIGN §1, docs/daemon.md
+ * @module The daemon's links to the HSM nodes (docs/decisions.md, docs/daemon.md
  * "Node links").
  *
  * A `NodeLink` is one TLS 1.3 connection to one node, kept alive: connect,
@@ -68,7 +68,7 @@ export function isTransient(e: unknown): boolean {
 export const NO_NODE_MESSAGE = 'no HSM node is reachable';
 export const noNodeError = (cause?: unknown) => new HsmError('ERR_DEVICE_ERROR', NO_NODE_MESSAGE, cause === undefined ? undefined : { cause });
 
-/** The lines the Azure tools print (onboarding digest §1.5 and §7.1 item 3). */
+/** The lines the Azure tools print (the Azure Cloud HSM onboarding guide). */
 export const PO_MISSING_LINE = 'partition owner certificate not exist at given path';
 export const CERT_SIGNATURE_FAILURE_LINE = 'Certificate ERROR: [ certificate signature failure ]';
 
@@ -212,7 +212,7 @@ const VALIDITY_ONLY = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
  * is OpenSSL's (`socket.authorized`). One deliberate exception: a chain that
  * fails only on its validity dates is accepted when the leaf's signature
  * verifies with PO.crt's key, because the real service keeps crypto
- * workloads running after PO.crt expires (onboarding digest §1.4).
+ * workloads running after PO.crt expires (the Azure Cloud HSM onboarding guide).
  */
 function judgePeer(socket: TLSSocket, anchor: Anchor, log: Logger, name: string): CertificateError | undefined {
   if (socket.authorized) return undefined;

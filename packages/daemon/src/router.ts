@@ -1,5 +1,5 @@
 /**
- * @module Forwarding an application's request to a node (DESIGN §4
+ * @module Forwarding an application's request to a node (docs/decisions.md
  * "Retries"; seed "Retries for integration of HSM operations").
  *
  * Each request goes to the next ready link of the caller's context, round

@@ -1,5 +1,5 @@
 /**
- * @module The client daemon `azcloudhsm_client` (DESIGN §1; docs/daemon.md):
+ * @module The client daemon `azcloudhsm_client` (docs/decisions.md; docs/daemon.md):
  * serves local applications on a Unix socket (or 127.0.0.1:PORT) with the one
  * protocol of docs/protocol.md, and forwards their requests to the cluster.
  *

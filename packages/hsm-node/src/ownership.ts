@@ -1,6 +1,6 @@
 /**
  * @module The partition's ownership state and certificates (onboarding
- * digest §1.4–1.5): the partition key and its CSR (`getCertReq`), the owner's
+ * the Azure Cloud HSM guides): the partition key and its CSR (`getCertReq`), the owner's
  * trust anchor PO.crt (`storeCert … 4`, permanent once stored) and the
  * partition certificate POAC.crt that PO.key signed (`storeCert … 8`). From
  * then on every node presents the chain [POAC, PO] over TLS ("E2E enabled"),

@@ -5,7 +5,7 @@
  *
  * Only the few DER structures needed are built here (RFC 2986 PKCS#10,
  * RFC 5280 TBSCertificate), signed with sha256WithRSAEncryption. The subject
- * copies the real partition CSR's layout (onboarding digest §1.4).
+ * copies the real partition CSR's layout (the Azure Cloud HSM onboarding guide).
  */
 import { createPublicKey, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { derTlv } from '../../hsm-core/src/objects/der.js';

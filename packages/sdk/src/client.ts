@@ -17,7 +17,7 @@
  * - **Idempotent retries**: every mutating request (key generation, object
  *   creation...) carries one `requestId` for all its attempts, so a request the
  *   daemon had already forwarded returns its first result instead of making a
- *   second key (DESIGN §4).
+ *   second key (docs/decisions.md).
  * - **Connection hooks** that run on every new connection before it is used:
  *   `LoginManager` signs in again there (automatic re-authentication).
  * - **A session per connection** (`openSession`): session keys (CKA_TOKEN

@@ -1,7 +1,7 @@
 /**
  * @module Implicit sign-in credentials: where the SDK looks, in which order.
  *
- * The JCE provider's implicit sign-in (azure-jce-digest §2.2) reads
+ * The JCE provider's implicit sign-in (azure-jce-the Azure Cloud HSM guides) reads
  * `HSM_USER`, `HSM_PASSWORD` and `HSM_PARTITION`; the OpenSSL engine reads
  * `azcloudhsm_password="user:password"` (the seed, "OpenSSL authentication").
  * The SDK accepts both, with this precedence:

@@ -1,6 +1,6 @@
 /**
  * @module LoginManager: the JCE provider's sign-in model for Node
- * (azure-jce-digest §2 and §9 fact 1; the seed's "JCE authentication").
+ * (azure-jce-the Azure Cloud HSM guides fact 1; the seed's "JCE authentication").
  *
  * One sign-in state per process — per worker thread in Node terms, since
  * each worker has its own module instances — obtained with

@@ -1,5 +1,5 @@
 /**
- * @module Claiming commands of the server scope (digest §1.4–1.5):
+ * @module Claiming commands of the server scope (the Azure Cloud HSM guides):
  * getCertReq (the partition CSR to a file), storeCert (PO.crt to slot 4,
  * POAC.crt to slot 8 — then the node logs the session out and E2E is
  * enabled), getCert (a stored certificate back to a file).

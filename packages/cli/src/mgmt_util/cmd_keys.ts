@@ -1,6 +1,6 @@
 /**
  * @module Key commands: setAttribute (only `134 1`, OBJ_ATTR_TRUSTED — the
- * CO marking a CU's key trusted, digest §5), getAttribute, listAttributes,
+ * CO marking a CU's key trusted, the Azure Cloud HSM guides), getAttribute, listAttributes,
  * findAllKeys, getKeyInfo, shareKey, syncKey.
  *
  * Attribute ids are the PKCS#11 numbers (the Cavium OBJ_ATTR_* ids are the

@@ -1,7 +1,7 @@
 /**
  * @module The command table of azcloudhsm_mgmt_util and the dispatcher.
  *
- * The inventory is the real tool's (digest §3.2): 61 commands at the
+ * The inventory is the real tool's (the Azure Cloud HSM guides): 61 commands at the
  * `cloudmgmt>` prompt, 72 at `serverN>`. Those OpenCloudHSM implements come
  * from the command-group files; every other name is listed too, so `help`
  * shows the whole inventory and typing one answers clearly that it is not
@@ -15,7 +15,7 @@ import { USER_COMMANDS } from './cmd_users.js';
 import type { Session } from './session.js';
 import { UsageError, type Command, type CommandScope } from './types.js';
 
-/** The cloudmgmt-scope inventory (digest §3.2); all but info, quit and server exist in the server scope too. */
+/** The cloudmgmt-scope inventory (the Azure Cloud HSM guides); all but info, quit and server exist in the server scope too. */
 export const CLOUDMGMT_INVENTORY = [
   'approveToken', 'changePswd', 'createUser', 'deleteUser', 'delToken', 'deregisterUserAuthPubKey', 'disableUserAccess',
   'enable_e2e', 'findAllKeys', 'getAttribute', 'getAuditUDD', 'getChallenge', 'getClusterInfo', 'getConfigPreGenCacheSize',
@@ -30,7 +30,7 @@ export const CLOUDMGMT_INVENTORY = [
 
 const CLOUDMGMT_ONLY = new Set(['info', 'quit', 'server']);
 
-/** Added in the server scope (digest §3.2). */
+/** Added in the server scope (the Azure Cloud HSM guides). */
 export const SERVER_ONLY_INVENTORY = [
   'SAFE_STATE', 'backupPartition', 'clone', 'exit', 'generateKEK', 'getCert', 'getCertReq', 'getPartitionInfo',
   'getUserDiffMap', 'reconnect', 'restorePartition', 'storeCert', 'syncKey', 'syncUser',

@@ -1,7 +1,7 @@
 /**
  * @module The two configuration files azcloudhsm_mgmt_util reads (docs/cli.md):
  *
- * - `azcloudhsm_resource.cfg`, the positional argument (digest §1.3):
+ * - `azcloudhsm_resource.cfg`, the positional argument (the Azure Cloud HSM guides):
  *   `{"servers":[{"hostname": "...", "port": 2225}]}`; `port` is an
  *   OpenCloudHSM addition and defaults to 2225. The first server is the
  *   bootstrap node; the rest of the cluster comes from its getClusterInfo.

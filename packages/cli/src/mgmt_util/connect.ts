@@ -1,6 +1,6 @@
 /**
  * @module One TLS 1.3 connection from azcloudhsm_mgmt_util to a node, and
- * the mode it ends up in (digest §1.4–1.5, FAQ §7.1 item 3):
+ * the mode it ends up in (the Azure Cloud HSM guides, FAQ §7.1 item 3):
  *
  * - PO.crt present and the node's chain [POAC, PO] verifies against it →
  *   **E2E**: the node is authenticated, every command may be sent.

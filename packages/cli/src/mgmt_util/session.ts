@@ -3,7 +3,7 @@
  * the bootstrap node is server 0, the rest follow in getClusterInfo order),
  * one protocol connection per server (the sign-in belongs to it), the scope
  * (`cloudmgmt>` = every server in turn, `serverN>` = one), and the output
- * conventions of the real tool (digest §1.5, §3).
+ * conventions of the real tool (the Azure Cloud HSM guides).
  */
 import { HsmError } from '../../../protocol/src/errors.js';
 import { ConnectionLostError, type ProtocolClient, type RequestOptions } from '../../../protocol/src/connection.js';

@@ -9,7 +9,7 @@ export type CommandScope = 'cloudmgmt' | 'server' | 'both';
 
 export interface Command {
   readonly name: string;
-  /** Which prompt accepts it (digest §3.2). */
+  /** Which prompt accepts it (the Azure Cloud HSM guides). */
   readonly scope: CommandScope;
   /** One-line description for `help`. */
   readonly help: string;

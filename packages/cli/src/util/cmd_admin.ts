@@ -9,7 +9,7 @@ import { need } from './args.js';
 import type { UtilSession } from './session.js';
 import { ApiFailure, LocalError, UsageError, type UtilCommand } from './types.js';
 
-/** azcloudhsm_util works with partition crypto-user credentials (onboarding digest §2.1). */
+/** azcloudhsm_util works with partition crypto-user credentials (the Azure Cloud HSM onboarding guide). */
 const LOGIN_TYPES = ['CU'] as const;
 
 const loginHSM: UtilCommand = {

@@ -1,5 +1,5 @@
 /**
- * @module Management Crypto: sign, verify (onboarding digest §4.3:
+ * @module Management Crypto: sign, verify (the Azure Cloud HSM onboarding guide:
  * `sign -f hash.bin -k 262159 -m 1 -out sign.bin`, `verify -f hash.bin -s
  * sign.bin -k 262158 -m 1`), aesWrapUnwrap (NIST AES key wrap of a buffer).
  */

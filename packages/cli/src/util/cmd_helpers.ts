@@ -1,6 +1,6 @@
 /**
  * @module Helper commands: Error2String, getCaviumPrivKey, IsValidKeyHandlefile,
- * listECCCurveIds (onboarding digest §4.2; openssl digest §2.3, §2.4).
+ * listECCCurveIds (the Azure Cloud HSM onboarding guide; the Azure Cloud HSM OpenSSL guide).
  */
 import * as P from '../../../protocol/src/pkcs11.js';
 import { CKR_OF, HsmError } from '../../../protocol/src/errors.js';

@@ -1,6 +1,6 @@
 /**
  * @module Key generation: genSymKey, genRSAKeyPair, genECCKeyPair
- * (onboarding digest §4.3, §5, §10; openssl digest §2.3).
+ * (the Azure Cloud HSM onboarding guide; the Azure Cloud HSM OpenSSL guide).
  *
  * Output, as the guides show it:
  *   Cfm3GenerateSymmetricKey returned: 0x00 : HSM Return: SUCCESS

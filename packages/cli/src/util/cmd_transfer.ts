@@ -3,7 +3,7 @@
  * importPrivateKey, exSymKey, imSymKey, wrapKey, unWrapKey.
  *
  * Key material crosses the HSM boundary only wrapped under a key-encryption
- * key (KEK); the user KEK of onboarding digest §5 is the default (`-w`, else
+ * key (KEK); the user KEK of the Azure Cloud HSM onboarding guide is the default (`-w`, else
  * USER_KEK_HANDLE of azcloudhsm_application.cfg):
  *
  *  - Import (importPrivateKey, imSymKey): the KEK must be extractable and
@@ -36,7 +36,7 @@ import type { UtilSession } from './session.js';
 import { KEY_OPTION_SPEC, keyOptions, keyTemplate } from './templates.js';
 import { ApiFailure, LocalError, UsageError, type UtilCommand } from './types.js';
 
-/** The guide's message when the KEK is not extractable and trusted (onboarding digest §5; openssl digest §5). */
+/** The guide's message when the KEK is not extractable and trusted (the Azure Cloud HSM onboarding guide; the Azure Cloud HSM OpenSSL guide). */
 export const USER_KEK_MESSAGE = 'invalid attribute. attribute should be set for User KEK.';
 
 type Mechanism = RequestOf<'wrapKey'>['mechanism'];
@@ -69,7 +69,7 @@ async function kekState(s: UtilSession, api: string, h: number): Promise<KekStat
   return { handle: h, extractable: boolOf(b.get(P.CKA_EXTRACTABLE)), trusted: boolOf(b.get(P.CKA_TRUSTED)) };
 }
 
-/** Import needs an extractable, trusted KEK (onboarding digest §5, Option 1). */
+/** Import needs an extractable, trusted KEK (the Azure Cloud HSM onboarding guide, Option 1). */
 async function importKek(s: UtilSession, api: string, h: number): Promise<void> {
   const k = await kekState(s, api, h);
   if (!k.extractable || !k.trusted) {

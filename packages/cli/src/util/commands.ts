@@ -18,7 +18,7 @@ import { ApiFailure, CATEGORIES, LocalError, UsageError, type Category, type Uti
 
 export const EXIT = 'exit';
 
-/** The real tool's inventory (digest §4.2): name → category. */
+/** The real tool's inventory (the Azure Cloud HSM guides): name → category. */
 export const INVENTORY: ReadonlyArray<readonly [string, Category]> = [
   ['exit', 'General'], ['help', 'General'],
   ['getAuditUDD', 'Audit Log'], ['setAuditUDD', 'Audit Log'],

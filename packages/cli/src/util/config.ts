@@ -1,7 +1,7 @@
 /**
  * @module Where azcloudhsm_util finds `azcloudhsm_application.cfg`, the file
  * that says how to reach the client daemon (SOCKET_TYPE, SOCKET_PATH, PORT)
- * and which key is the user KEK (USER_KEK_HANDLE, onboarding digest §5).
+ * and which key is the user KEK (USER_KEK_HANDLE, the Azure Cloud HSM onboarding guide).
  *
  * Order: the working directory (as the OpenSSL guide copies the file there),
  * then beside the executable (`dist/bin/`, the counterpart of

@@ -1,5 +1,5 @@
 /**
- * @module The real tool's output lines (onboarding digest §4.1, §8 item 13),
+ * @module The real tool's output lines (the Azure Cloud HSM onboarding guide),
  * as pure functions:
  *
  * ```

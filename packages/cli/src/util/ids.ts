@@ -4,8 +4,8 @@
  * key types (`genSymKey -t`, `findKey -t`), key classes (`findKey -c`) and
  * wrapping mechanisms (`wrapKey -m`).
  *
- * Source: onboarding digest §4.3 and §10 (the Cavium/Marvell key_mgmt_util
- * family), openssl digest §2.3 (2 = P-256, 28 = Ed25519). Decision (docs/cli.md):
+ * Source: the Azure Cloud HSM onboarding guide (the Cavium/Marvell key_mgmt_util
+ * family), the Azure Cloud HSM OpenSSL guide (2 = P-256, 28 = Ed25519). Decision (docs/cli.md):
  * id 14 is secp384r1 as in the family's tables, not NID_sect571r1 as the
  * onboarding guide's prose says; sect571r1 is 12, and binary curves (3–12) are
  * listed but not supported.
@@ -102,7 +102,7 @@ export interface SymKeyType {
   readonly validSize: (n: number) => boolean;
 }
 
-/** `genSymKey -t` (digest §10): -s is in bytes. */
+/** `genSymKey -t` (the Azure Cloud HSM guides): -s is in bytes. */
 export const SYM_KEY_TYPES: readonly SymKeyType[] = [
   { id: 16, name: 'GENERIC_SECRET', ckk: P.CKK_GENERIC_SECRET, genMech: P.CKM_GENERIC_SECRET_KEY_GEN, sizes: '1 to 3072', validSize: (n) => n >= 1 && n <= 3072 },
   { id: 18, name: 'RC4', ckk: undefined, sizes: 'none (RC4 is not supported)', validSize: () => false },

@@ -1,6 +1,6 @@
 /**
  * @module Key-reference ("fake PEM") files: a PEM private key that holds an HSM
- * private-key handle instead of private key material (openssl digest §2.4).
+ * private-key handle instead of private key material (the Azure Cloud HSM OpenSSL guide).
  * `getCaviumPrivKey` writes them; `IsValidKeyHandlefile` and the OpenSSL
  * engine recognise them by the marker.
  *

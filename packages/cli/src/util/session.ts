@@ -4,7 +4,7 @@
  * the PKCS#11-style session used for `-sess` keys, and the output helpers that
  * print the real tool's lines.
  *
- * The tool talks only to the daemon (onboarding digest §1.1, §4.1). The
+ * The tool talks only to the daemon (the Azure Cloud HSM onboarding guide). The
  * daemon's host-wide sign-in applies: if another application on the host is
  * signed in, requests here inherit it, and a different user's loginHSM fails
  * with CKR_USER_ANOTHER_ALREADY_LOGGED_IN (docs/daemon.md "Sign-in modes").

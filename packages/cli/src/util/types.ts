@@ -7,7 +7,7 @@ import type { HsmError } from '../../../protocol/src/errors.js';
 import type { Opts, OptSpec } from './args.js';
 import type { UtilSession } from './session.js';
 
-/** The categories of the real tool's `help` (onboarding digest §4.2), in its order. */
+/** The categories of the real tool's `help` (the Azure Cloud HSM onboarding guide), in its order. */
 export const CATEGORIES = [
   'General',
   'Audit Log',

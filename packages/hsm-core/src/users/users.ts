@@ -1,7 +1,7 @@
 /**
  * @module Partition users: roles, credential rules, scrypt password hashes.
  *
- * Roles follow the Azure Cloud HSM partition model (onboarding digest §7.2):
+ * Roles follow the Azure Cloud HSM partition model (the Azure Cloud HSM onboarding guide):
  * PRECO (the factory `admin` / `tenantadmin`, able only to claim the
  * partition; changing its password promotes it to CO), CO (user management and
  * trust attributes, cannot use keys), CU (owns and uses keys), AU (appliance

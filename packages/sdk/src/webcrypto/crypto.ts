@@ -1,7 +1,7 @@
 /**
  * @module HsmCrypto: a WebCrypto `Crypto` whose keys and random numbers come from the HSM.
  *
- * The JCE provider of the Node world (DESIGN §1): hand an HsmCrypto to a
+ * The JCE provider of the Node world (docs/decisions.md): hand an HsmCrypto to a
  * library that takes a WebCrypto provider (for example
  * `x509.cryptoProvider.set(new HsmCrypto())` with @peculiar/x509) and every
  * key it generates, imports or uses lives in the HSM.

@@ -1,7 +1,7 @@
 /**
  * @module HsmKeyStore: find the HSM's keys by label or handle, pair, persist and delete them.
  *
- * The JCE's key store in WebCrypto terms (azure-jce-digest §3.3-3.5): a key's
+ * The JCE's key store in WebCrypto terms (azure-jce-the Azure Cloud HSM guides): a key's
  * label is its name (CKA_LABEL; labels need not be unique, and `getKey`
  * returns the first match, as the CAVIUM key store does); a key made
  * elsewhere (azcloudhsm_util, PKCS#11) is found by its handle. A found key is
