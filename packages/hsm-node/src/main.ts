@@ -10,7 +10,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { HsmError } from '../../protocol/src/errors.js';
 import { makeLogger } from './log.js';
 import { openLocalPartition } from './local_partition.js';
-import { NodeServer, DEFAULT_NODE_PORT } from './server.js';
+import { NodeServer, DEFAULT_NODE_PORT, resolveNodeLimits, type NodeLimits } from './server.js';
 import type { NodeInfo } from './handler.js';
 
 interface NodeConfig {
@@ -19,6 +19,7 @@ interface NodeConfig {
   port: number;
   dir: string;
   cluster: NodeInfo[];
+  limits: NodeLimits;
 }
 
 function readConfig(path: string): NodeConfig {
@@ -36,7 +37,8 @@ function readConfig(path: string): NodeConfig {
   for (const n of cluster) {
     if (!Number.isInteger(n.id) || typeof n.hostname !== 'string' || !Number.isInteger(n.port)) throw new Error(`${path}: each "cluster" entry needs id, hostname and port`);
   }
-  return { id: j.id!, host: j.host ?? '127.0.0.1', port, dir: j.dir, cluster };
+  const limits = resolveNodeLimits((j as { limits?: Record<string, unknown> }).limits, path);
+  return { id: j.id!, host: j.host ?? '127.0.0.1', port, dir: j.dir, cluster, limits };
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -51,7 +53,7 @@ async function main(argv: string[]): Promise<number> {
   const { partition, store } = await openLocalPartition(cfg.dir);
   const fault = process.env.OCHSM_FAULT_KILL_AFTER_COMMIT;
   const server = new NodeServer({
-    id: cfg.id, host: cfg.host, port: cfg.port, partition, store, log,
+    id: cfg.id, host: cfg.host, port: cfg.port, partition, store, log, limits: cfg.limits,
     cluster: () => cfg.cluster,
     /* Test hook: die after the store committed and before the reply is written. */
     ...(fault ? { afterCommit: (op: string) => {
