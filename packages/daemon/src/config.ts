@@ -14,7 +14,8 @@
  * Unknown keys are warnings, not errors, so that a file written for a newer
  * version still loads.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readTrustedFile, UnsafeFileError } from '../../protocol/src/file_safety.js';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { LogLevel } from './log.js';
 
@@ -65,8 +66,9 @@ function parseJson(text: string, path: string): unknown {
 
 function readText(path: string): string {
   try {
-    return readFileSync(path, 'utf8');
+    return readTrustedFile(path);
   } catch (e) {
+    if (e instanceof UnsafeFileError) throw new ConfigError(path, e.message);
     const code = (e as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : (e as Error).message;
     throw new ConfigError(path, `${path}: cannot read the configuration file: ${why}`);

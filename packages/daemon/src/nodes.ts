@@ -267,6 +267,7 @@ export function openConnection(hostname: string, port: number, env: LinkEnv, onN
       /* Checked by judgePeer before a single byte of the protocol is sent. */
       rejectUnauthorized: false,
       minVersion: 'TLSv1.3',
+      maxVersion: 'TLSv1.3',
       ...(isIP(hostname) ? {} : { servername: hostname }),
     });
     const timer = setTimeout(() => fail(new ConnectionLostError(`${name}: no TLS connection within ${connectTimeoutMs} ms`)), connectTimeoutMs);

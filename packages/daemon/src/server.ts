@@ -32,6 +32,34 @@ import { DAEMON_SOFTWARE, VERSION } from './version.js';
 /** How long a shutdown waits for requests in flight. */
 export const SHUTDOWN_GRACE_MS = 10_000;
 
+/**
+ * The daemon's limits on its application socket (docs/daemon.md "Limits").
+ * Per connection: the bounds of the protocol's server loop (unread replies,
+ * partial frames, the first hello); in total: this many applications.
+ */
+export const DAEMON_LIMITS = Object.freeze({
+  maxApplications: 1024,
+  bounds: { maxInFlight: 256, maxUnreadReplyBytes: 8 * 1024 * 1024, maxBufferedReplyBytes: 48 * 1024 * 1024, partialFrameTimeoutMs: 30_000, helloTimeoutMs: 30_000 },
+  /** Repeated refusals and violations: at most this many log lines a minute per kind. */
+  logPerMinute: 10,
+});
+
+/** At most `perMinute` lines a minute per kind; the count of the rest is logged when the next minute opens. */
+function rateLimited(log: Logger, perMinute: number): (kind: string, msg: string, fields?: Record<string, unknown>) => void {
+  const counts = new Map<string, { since: number; logged: number; suppressed: number }>();
+  return (kind, msg, fields) => {
+    const now = Date.now();
+    let c = counts.get(kind);
+    if (!c || now - c.since >= 60_000) {
+      if (c && c.suppressed) log.warn(`${c.suppressed} more of these were not logged`, { kind });
+      c = { since: now, logged: 0, suppressed: 0 };
+      counts.set(kind, c);
+    }
+    if (c.logged++ < perMinute) log.warn(msg, { kind, ...fields });
+    else c.suppressed++;
+  };
+}
+
 /* ─────────────────────────────── the Unix socket ─────────────────────────────── */
 
 export class SocketSetupError extends Error {
@@ -157,6 +185,7 @@ export class Daemon {
   private nextAppId = 1;
   private stopping: Promise<void> | undefined;
   private listening = false;
+  private readonly limited: (kind: string, msg: string, fields?: Record<string, unknown>) => void;
 
   private constructor(config: DaemonConfig, opts: DaemonOptions, log: Logger) {
     this.config = config;
@@ -179,6 +208,9 @@ export class Daemon {
       void this.discover(link);
     });
     this.server = createServer((s) => this.onConnection(s));
+    this.server.maxConnections = DAEMON_LIMITS.maxApplications;
+    this.limited = rateLimited(log, DAEMON_LIMITS.logPerMinute);
+    this.server.on('drop', () => this.limited('refused', `refused an application connection: ${DAEMON_LIMITS.maxApplications} are connected`));
     this.server.on('error', (e) => this.log.error('listener error', { error: e }));
   }
 
@@ -260,6 +292,8 @@ export class Daemon {
       },
       handle: (ctx, req) => daemonMetrics().instrument(req, () => this.handle(ctx, req)),
       onClose: (ctx) => this.onAppClose(ctx),
+      bounds: DAEMON_LIMITS.bounds,
+      onViolation: (ctx, reason, detail) => this.limited(`closed-${reason}`, 'closed an application connection', { app: ctx.id, reason, detail }),
     });
     this.log.debug('application connected', { app: id });
   }

@@ -12,7 +12,7 @@ import { HsmError } from '../../protocol/src/errors.js';
 import { makeLogger } from './log.js';
 import { openLocalPartition, nodeAuditLogPath } from './local_partition.js';
 import { NodeAuditLog } from './audit_log.js';
-import { NodeServer, DEFAULT_NODE_PORT } from './server.js';
+import { NodeServer, DEFAULT_NODE_PORT, resolveNodeLimits, type NodeLimits } from './server.js';
 import type { NodeInfo } from './handler.js';
 import { answerStandardFlags } from '../../ops/src/cli_flags.js';
 import { nodeMetrics } from '../../ops/src/metrics/node.js';
@@ -33,6 +33,7 @@ interface NodeConfig {
   cluster: NodeInfo[];
   /** The store (./store_config.ts); absent = the SQLite file under dir. */
   store: StoreConfig;
+  limits: NodeLimits;
 }
 
 function readConfig(path: string): NodeConfig {
@@ -50,7 +51,8 @@ function readConfig(path: string): NodeConfig {
   for (const n of cluster) {
     if (!Number.isInteger(n.id) || typeof n.hostname !== 'string' || !Number.isInteger(n.port)) throw new Error(`${path}: each "cluster" entry needs id, hostname and port`);
   }
-  return { id: j.id!, host: j.host ?? '127.0.0.1', port, dir: j.dir, cluster, store: parseStoreConfig(j.store, path) };
+  const limits = resolveNodeLimits((j as { limits?: Record<string, unknown> }).limits, path);
+  return { id: j.id!, host: j.host ?? '127.0.0.1', port, dir: j.dir, cluster, store: parseStoreConfig(j.store, path), limits };
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -72,7 +74,7 @@ async function main(argv: string[]): Promise<number> {
   });
   const fault = process.env.OCHSM_FAULT_KILL_AFTER_COMMIT;
   const server = new NodeServer({
-    id: cfg.id, host: cfg.host, port: cfg.port, partition, store, log, auditLog,
+    id: cfg.id, host: cfg.host, port: cfg.port, partition, store, log, auditLog, limits: cfg.limits,
     cluster: () => cfg.cluster,
     /* Test hook: die after the store committed and before the reply is written. */
     ...(fault ? { afterCommit: (op: string) => {

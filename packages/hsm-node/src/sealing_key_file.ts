@@ -88,8 +88,10 @@ function syncDirectory(dir: string): void {
 export function loadSealingKeyFile(path: string): Buffer {
   let fd: number;
   try {
-    fd = openSync(path, constants.O_RDONLY);
+    /* O_NOFOLLOW: a symbolic link (someone else's file, or one that moves) is never the key. */
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch (e) {
+    if ((e as NodeJS.ErrnoException)?.code === 'ELOOP') throw fail(`sealing key file ${path} is a symbolic link; it must be the key file itself (replace the link with the file it points to, mode 0600)`, e);
     throw fail(`sealing key file ${path} ${describe(e)}`, e);
   }
   const buf = Buffer.alloc(MAX_FILE_BYTES + 1);
@@ -97,6 +99,10 @@ export function loadSealingKeyFile(path: string): Buffer {
     /* Check the mode of what was opened (fstat), not of what the path names a moment later. */
     const st = fstatSync(fd);
     if (!st.isFile()) throw fail(`sealing key file ${path} is not a regular file`);
+    const me = process.getuid?.();
+    if (me !== undefined && st.uid !== me) {
+      throw fail(`sealing key file ${path} is owned by uid ${st.uid}, not by the user running this node (uid ${me}) (run: chown ${me} ${path})`);
+    }
     if (st.mode & 0o077) {
       throw fail(`sealing key file ${path} has mode ${octal(st.mode)}; it must be readable by its owner only (run: chmod 600 ${path})`);
     }

@@ -81,14 +81,15 @@ test('loadSealingKeyFile refuses a wrong length, a wrong header and a missing fi
   assert.throws(() => loadSealingKeyFile(big), barrierError(big, 'larger than'));
 });
 
-test('loadSealingKeyFile follows a symlink but checks the mode of the real file', () => {
+test('loadSealingKeyFile refuses a symlink, even to a good key file; the real file still loads', () => {
   const target = fresh();
   const key = createSealingKeyFile(target);
   const link = join(root, 'link');
   symlinkSync(target, link);
-  assert.ok(loadSealingKeyFile(link).equals(key));
+  assert.throws(() => loadSealingKeyFile(link), barrierError(link, 'symbolic link'));
+  assert.ok(loadSealingKeyFile(target).equals(key));
   chmodSync(target, 0o644);
-  assert.throws(() => loadSealingKeyFile(link), barrierError(link, 'mode 0644'));
+  assert.throws(() => loadSealingKeyFile(target), barrierError(target, 'mode 0644'));
 });
 
 test('parseSealingKey: exact format, clear errors, never quoting the content', () => {

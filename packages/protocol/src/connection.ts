@@ -10,13 +10,15 @@
  */
 import type { Duplex } from 'node:stream';
 import { HsmError } from './errors.js';
-import { FrameError, FrameReader, KIND_NOTICE, KIND_REQUEST, KIND_RESPONSE, resolveLimits, type Frame, type Limits } from './codec.js';
+import { FrameError, FrameReader, HEADER_BYTES, KIND_NOTICE, KIND_REQUEST, KIND_RESPONSE, resolveLimits, type Frame, type Limits } from './codec.js';
 import {
   decodeNotice, decodeRequest, decodeResponse, encodeErrorResponse, encodeNotice, encodeRequest, encodeResponse, OPS,
   type DecodedNotice, type DecodedRequest, type NoticeName, type NoticeOf, type OpName, type RequestOf, type ResponseOf,
 } from './messages.js';
 
 export const PROTOCOL_VERSIONS = [1];
+/** A client refuses new requests while this many request bytes wait to be sent (docs/protocol.md §5.4). */
+export const DEFAULT_MAX_UNSENT_BYTES = 64 * 1024 * 1024;
 
 /** The connection ended (or was never made) before the answer came: the request may or may not have run. */
 export class ConnectionLostError extends HsmError {
@@ -50,8 +52,11 @@ export class ProtocolClient {
   private readonly name: string;
   onNotice: ((n: DecodedNotice) => void) | undefined;
 
-  constructor(socket: Duplex, opts: { limits?: Partial<Limits>; name?: string; onNotice?: (n: DecodedNotice) => void } = {}) {
+  private readonly maxUnsentBytes: number;
+
+  constructor(socket: Duplex, opts: { limits?: Partial<Limits>; name?: string; onNotice?: (n: DecodedNotice) => void; maxUnsentBytes?: number } = {}) {
     this.socket = socket;
+    this.maxUnsentBytes = opts.maxUnsentBytes ?? DEFAULT_MAX_UNSENT_BYTES;
     this.limits = resolveLimits(opts.limits);
     this.reader = new FrameReader(this.limits);
     this.name = opts.name ?? 'peer';
@@ -84,6 +89,10 @@ export class ProtocolClient {
   request<K extends OpName>(op: K, obj: RequestOf<K>, opts: RequestOptions = {}): Promise<ResponseOf<K>> {
     if (this.closedWith) return Promise.reject(new ConnectionLostError(this.closedWith.message));
     if (opts.signal?.aborted) return Promise.reject(new HsmError('ERR_GENERAL', 'request aborted before it was sent'));
+    /* A peer that stops reading must not make this process buffer requests without end. */
+    if ((this.socket as Duplex & { writableLength: number }).writableLength > this.maxUnsentBytes) {
+      return Promise.reject(new HsmError('ERR_DEVICE_ERROR', `${op} to ${this.name}: more than ${this.maxUnsentBytes} request bytes are waiting to be sent; the peer is not reading`));
+    }
     let id = this.nextId;
     while (this.pending.has(id)) id = id >= 0xffffffff ? 1 : id + 1;
     this.nextId = id >= 0xffffffff ? 1 : id + 1;
@@ -109,8 +118,23 @@ export class ProtocolClient {
           reject(new HsmError('ERR_GENERAL', `${op} aborted`));
         }
       }, { once: true });
-      this.socket.write(frame);
+      this.send(frame);
     });
+  }
+
+  private corked = false;
+
+  /** Requests made in the same tick leave in one socket write. */
+  private send(frame: Uint8Array): void {
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
+    this.socket.write(frame);
   }
 
   close(): void {
@@ -166,17 +190,65 @@ export class ProtocolClient {
 
 /* ───────────────────────────────── server ───────────────────────────────── */
 
+/**
+ * The per-connection bounds of the server loop (docs/protocol.md §5.4). A
+ * reply is "unread" while it waits in this process for the peer to read it.
+ */
+export interface ConnectionBounds {
+  /** At most this many requests run at once; reading pauses beyond it. */
+  readonly maxInFlight: number;
+  /**
+   * Backpressure: no new request starts while the unread reply bytes plus the
+   * reply bytes expected from the requests running would pass this; reading
+   * pauses meanwhile, so the kernel's socket buffers fill and the peer stops
+   * sending. One request may run whenever less than this is unread, so any
+   * single reply gets through.
+   */
+  readonly maxUnreadReplyBytes: number;
+  /** A peer that lets this many reply bytes pile up unread is disconnected. */
+  readonly maxBufferedReplyBytes: number;
+  /** A frame started but not finished within this time closes the connection (0 = never). */
+  readonly partialFrameTimeoutMs: number;
+  /** A connection that has not said hello within this time is closed (0 = never). */
+  readonly helloTimeoutMs: number;
+}
+
+export const DEFAULT_BOUNDS: Readonly<ConnectionBounds> = Object.freeze({
+  maxInFlight: 256,
+  maxUnreadReplyBytes: 8 * 1024 * 1024,
+  maxBufferedReplyBytes: 48 * 1024 * 1024,
+  partialFrameTimeoutMs: 30_000,
+  helloTimeoutMs: 30_000,
+});
+
+/** Why the server loop closed a connection by itself (for the caller's rate-limited log). */
+export type CloseReason = 'malformed-frame' | 'protocol-violation' | 'unread-replies' | 'partial-frame-timeout' | 'hello-timeout';
+
+/**
+ * How many reply bytes a request is expected to produce, reserved against
+ * maxUnreadReplyBytes while it runs. generateRandom is the one operation whose
+ * small request asks for a large answer; every other answer is bounded by a
+ * small constant or by the size of the request (data in, data out).
+ */
+export function expectedReplyBytes(req: DecodedRequest, requestBytes: number): number {
+  if (req.op === 'generateRandom') return 64 + Math.max(0, Number(req.obj.length) || 0);
+  return 4096 + requestBytes;
+}
+
 export interface ServeOptions<C> {
   readonly limits?: Partial<Limits>;
+  readonly bounds?: Partial<ConnectionBounds>;
   /** Per-connection state given to every handler call. */
   readonly context: C;
   /** Answer to hello (the version is filled in here). */
   readonly hello: (ctx: C, req: RequestOf<'hello'>) => Omit<ResponseOf<'hello'>, 'version' | 'maxBody'>;
   /** Run one request; resolve with its result object or throw an HsmError. */
   readonly handle: (ctx: C, req: DecodedRequest) => Promise<unknown>;
-  /** At most this many requests run at once; reading pauses beyond it. */
+  /** @deprecated use bounds.maxInFlight */
   readonly maxInFlight?: number;
   readonly onClose?: (ctx: C) => void;
+  /** Called once when the loop closes the connection because of the peer (before onClose). */
+  readonly onViolation?: (ctx: C, reason: CloseReason, detail: string) => void;
 }
 
 export interface ServedConnection {
@@ -185,35 +257,81 @@ export interface ServedConnection {
   readonly inFlight: () => number;
 }
 
+function resolveBounds(b: Partial<ConnectionBounds> | undefined, maxInFlight: number | undefined): ConnectionBounds {
+  const out = { ...DEFAULT_BOUNDS, ...(maxInFlight !== undefined ? { maxInFlight } : {}) } as Record<string, number>;
+  /* Only the connection's own bounds are read: a caller may pass a wider limits object. */
+  for (const k of Object.keys(DEFAULT_BOUNDS)) {
+    const v = (b as Record<string, number | undefined> | undefined)?.[k];
+    if (v === undefined) continue;
+    if (!Number.isSafeInteger(v) || v < 0) throw new HsmError('ERR_ARGUMENTS_BAD', `connection bound ${k} must be a non-negative integer`);
+    out[k] = v;
+  }
+  if (out.maxInFlight! < 1) throw new HsmError('ERR_ARGUMENTS_BAD', 'connection bound maxInFlight must be at least 1');
+  return out as unknown as ConnectionBounds;
+}
+
 /**
- * Serve one connection: decode requests, run them concurrently, write each
- * answer when it is ready. Malformed input gets the answer §5.3 prescribes and
- * never stops the process.
+ * Serve one connection: decode requests, run them concurrently within the
+ * bounds, write each answer when it is ready (answers that are ready together
+ * leave in one socket write). Malformed input gets the answer §5.3 prescribes
+ * and never stops the process.
  */
 export function serveConnection<C>(socket: Duplex, opts: ServeOptions<C>): ServedConnection {
   const limits = resolveLimits(opts.limits);
+  const bounds = resolveBounds(opts.bounds, opts.maxInFlight);
   const reader = new FrameReader(limits);
-  const maxInFlight = opts.maxInFlight ?? 256;
   const running = new Set<number>();
+  /* Frames read but not started yet (reading is paused while any wait). */
+  const queue: Frame[] = [];
+  const queued = new Set<number>();
+  let reserved = 0;
   let greeted = false;
   let closed = false;
+  let corked = false;
+  let partialTimer: NodeJS.Timeout | undefined;
+  let helloTimer: NodeJS.Timeout | undefined;
+  const unread = () => (socket as Duplex & { writableLength: number }).writableLength ?? 0;
 
-  const write = (bytes: Uint8Array) => {
-    if (!closed && !socket.destroyed) socket.write(bytes);
-  };
   const close = () => {
     if (closed) return;
     closed = true;
+    queue.length = 0;
+    queued.clear();
+    if (partialTimer) clearTimeout(partialTimer);
+    if (helloTimer) clearTimeout(helloTimer);
     socket.destroy();
     opts.onClose?.(opts.context);
   };
-
-  const run = async (f: Frame) => {
-    let req: DecodedRequest;
+  const violation = (reason: CloseReason, detail: string) => {
+    if (closed) return;
     try {
-      req = decodeRequest(f, limits);
-    } catch (e) {
-      write(encodeErrorResponse(f.opcode, f.requestId, e, limits));
+      opts.onViolation?.(opts.context, reason, detail);
+    } finally {
+      close();
+    }
+  };
+
+  const write = (bytes: Uint8Array) => {
+    if (closed || socket.destroyed) return;
+    if (unread() + bytes.length > bounds.maxBufferedReplyBytes) {
+      violation('unread-replies', `${unread() + bytes.length} reply bytes unread (limit ${bounds.maxBufferedReplyBytes})`);
+      return;
+    }
+    /* Batch: every answer written in this tick goes out in one writev. */
+    if (!corked) {
+      corked = true;
+      socket.cork();
+      process.nextTick(() => {
+        corked = false;
+        socket.uncork();
+      });
+    }
+    socket.write(bytes);
+  };
+
+  const run = async (f: Frame, req: DecodedRequest | undefined, decodeError: unknown) => {
+    if (!req) {
+      write(encodeErrorResponse(f.opcode, f.requestId, decodeError, limits));
       return;
     }
     if (req.op === 'hello') {
@@ -223,6 +341,7 @@ export function serveConnection<C>(socket: Duplex, opts: ServeOptions<C>): Serve
         return;
       }
       greeted = true;
+      if (helloTimer) clearTimeout(helloTimer);
       write(encodeResponse('hello', f.requestId, { ...opts.hello(opts.context, req.obj), version: Math.max(...common), maxBody: limits.maxBodyBytes }, limits));
       return;
     }
@@ -237,12 +356,62 @@ export function serveConnection<C>(socket: Duplex, opts: ServeOptions<C>): Serve
       write(encodeErrorResponse(f.opcode, f.requestId, e, limits));
       return;
     }
+    let bytes: Uint8Array;
     try {
-      write(encodeResponse(req.op, f.requestId, result as never, limits));
+      bytes = encodeResponse(req.op, f.requestId, result as never, limits);
     } catch (e) {
-      write(encodeErrorResponse(f.opcode, f.requestId, e, limits));
+      bytes = encodeErrorResponse(f.opcode, f.requestId, e, limits);
+    }
+    result = undefined;
+    write(bytes);
+  };
+
+  /* Start queued requests while the bounds allow; pause reading while any wait. */
+  const pump = () => {
+    while (!closed && queue.length > 0 && running.size < bounds.maxInFlight) {
+      const f = queue[0]!;
+      let req: DecodedRequest | undefined;
+      let decodeError: unknown;
+      try {
+        req = decodeRequest(f, limits);
+      } catch (e) {
+        decodeError = e;
+      }
+      const expect = req ? expectedReplyBytes(req, HEADER_BYTES + f.body.length) : 4096;
+      /* One request may always run while nothing is unread, so any single reply gets through. */
+      const room = running.size === 0 ? unread() < bounds.maxUnreadReplyBytes : unread() + reserved + expect <= bounds.maxUnreadReplyBytes;
+      if (!room) break;
+      queue.shift();
+      queued.delete(f.requestId);
+      running.add(f.requestId);
+      reserved += expect;
+      void run(f, req, decodeError).finally(() => {
+        running.delete(f.requestId);
+        reserved -= expect;
+        pump();
+      });
+    }
+    if (closed) return;
+    if (queue.length > 0) socket.pause();
+    else socket.resume();
+  };
+
+  const armPartialTimer = () => {
+    if (bounds.partialFrameTimeoutMs === 0) return;
+    if (reader.buffered === 0) {
+      if (partialTimer) clearTimeout(partialTimer);
+      partialTimer = undefined;
+    } else if (!partialTimer) {
+      partialTimer = setTimeout(() => violation('partial-frame-timeout', `a frame was left unfinished for ${bounds.partialFrameTimeoutMs} ms (${reader.buffered} bytes)`), bounds.partialFrameTimeoutMs);
+      partialTimer.unref?.();
     }
   };
+  if (bounds.helloTimeoutMs > 0) {
+    helloTimer = setTimeout(() => {
+      if (!greeted) violation('hello-timeout', `no hello within ${bounds.helloTimeoutMs} ms`);
+    }, bounds.helloTimeoutMs);
+    helloTimer.unref?.();
+  }
 
   socket.on('data', (chunk: Buffer) => {
     if (closed) return;
@@ -252,24 +421,25 @@ export function serveConnection<C>(socket: Duplex, opts: ServeOptions<C>): Serve
     } catch (e) {
       /* Header valid but body refused (over the limit): answer, then close; otherwise just close. */
       if (e instanceof FrameError && e.header && e.header.kind === KIND_REQUEST) write(encodeErrorResponse(e.header.opcode, e.header.requestId, e, limits));
+      opts.onViolation?.(opts.context, 'malformed-frame', e instanceof Error ? e.message : String(e));
       if (!socket.destroyed) socket.end();
       setImmediate(close);
       return;
     }
+    armPartialTimer();
     for (const f of frames) {
-      if (f.kind !== KIND_REQUEST || running.has(f.requestId)) {
+      if (f.kind !== KIND_REQUEST || running.has(f.requestId) || queued.has(f.requestId)) {
         /* A response or notice sent to a server, or a request id reused while in flight. */
-        close();
+        violation('protocol-violation', f.kind !== KIND_REQUEST ? `a frame of kind ${f.kind} was sent to a server` : `request id ${f.requestId} reused while in flight`);
         return;
       }
-      running.add(f.requestId);
-      if (running.size >= maxInFlight) socket.pause();
-      void run(f).finally(() => {
-        running.delete(f.requestId);
-        if (running.size < maxInFlight && !closed) socket.resume();
-      });
+      queue.push(f);
+      queued.add(f.requestId);
     }
+    pump();
   });
+  /* Unread replies were read: more requests may start. */
+  socket.on('drain', () => pump());
   socket.on('error', () => close());
   socket.on('close', () => close());
 

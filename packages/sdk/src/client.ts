@@ -29,12 +29,13 @@
  */
 import { EventEmitter } from 'node:events';
 import { connect as netConnect, type Socket } from 'node:net';
+import { checkDaemonSocket } from '../../protocol/src/file_safety.js';
 import { randomUUID } from 'node:crypto';
 import { ConnectionLostError, ProtocolClient } from '../../protocol/src/connection.js';
 import { HsmError } from '../../protocol/src/errors.js';
 import { OPS, type DecodedNotice, type NoticeOf, type OpName, type RequestOf, type ResponseOf } from '../../protocol/src/messages.js';
 import { describeEndpoint, findApplicationConfig, loadApplicationConfig, type Endpoint } from './config.js';
-import { DaemonUnavailableError, SessionKeyLostError } from './errors.js';
+import { ConfigError, DaemonUnavailableError, SessionKeyLostError } from './errors.js';
 
 export interface RetryPolicy {
   /** Attempts in all, the first included (1 = no retry). */
@@ -281,6 +282,13 @@ export class HsmClient extends EventEmitter<HsmClientEvents> {
   private async open(): Promise<Conn> {
     const ep = this.endpoint;
     const where = describeEndpoint(ep);
+    if (ep.kind === 'unix') {
+      try {
+        checkDaemonSocket(ep.path);
+      } catch (e) {
+        throw new ConfigError(e instanceof Error ? e.message : String(e));
+      }
+    }
     const socket = await new Promise<Socket>((resolve, reject) => {
       const s = ep.kind === 'unix' ? netConnect(ep.path) : netConnect(ep.port, ep.host);
       const timer = setTimeout(() => {

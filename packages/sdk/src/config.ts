@@ -18,7 +18,8 @@
  * The SDK may not import the daemon (packages/sdk/README.md), so this parser is
  * the SDK's own; test/config.test.ts pins it to the daemon's behaviour.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
+import { readTrustedFile, UnsafeFileError } from '../../protocol/src/file_safety.js';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { ConfigError, ConfigNotFoundError } from './errors.js';
 
@@ -147,8 +148,9 @@ export function loadApplicationConfig(path: string): ApplicationConfig {
   const abs = resolve(path);
   let text: string;
   try {
-    text = readFileSync(abs, 'utf8');
+    text = readTrustedFile(abs);
   } catch (e) {
+    if (e instanceof UnsafeFileError) throw new ConfigError(e.message);
     throw new ConfigError(`${abs}: cannot be read (${e instanceof Error ? e.message : String(e)})`);
   }
   return parseApplicationConfig(text, abs);

@@ -9,7 +9,8 @@
  *   (relative to the file's own directory). Without it the cert directory is
  *   `<dir of the resource cfg>/../cert`, the layout of /opt/azurecloudhsm.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readTrustedFile, UnsafeFileError } from '../../../protocol/src/file_safety.js';
 import { dirname, join, resolve } from 'node:path';
 
 export const DEFAULT_PORT = 2225;
@@ -34,8 +35,9 @@ export class ConfigError extends Error {
 function readJson(path: string, what: string): unknown {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readTrustedFile(path, what);
   } catch (e) {
+    if (e instanceof UnsafeFileError) throw new ConfigError(e.message);
     throw new ConfigError(`cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
   try {

@@ -5,7 +5,8 @@
 import { X509Certificate } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { HsmError } from '../../../protocol/src/errors.js';
-import { need } from './args.js';
+import { need, str } from './args.js';
+import { passwordFromEnvironment } from '../common/password.js';
 import type { UtilSession } from './session.js';
 import { ApiFailure, LocalError, UsageError, type UtilCommand } from './types.js';
 
@@ -20,19 +21,20 @@ const loginHSM: UtilCommand = {
   details: [
     '-u  user type: CU (azcloudhsm_util runs crypto-user operations only; a CO uses azcloudhsm_mgmt_util)',
     '-s  user name, e.g. cu1',
-    '-p  password',
+    '-p  password; when left out: $AZCLOUDHSM_PASSWORD, else the first line of the file',
+    '    $AZCLOUDHSM_PASSWORD_FILE (owner-only), else a prompt on the terminal without echo',
     'The client daemon signs the whole host in: other applications on this host inherit the sign-in,',
     'and a different user cannot sign in until this one signs out (logoutHSM).',
   ],
   opts: { '-u': 'value', '-s': 'value', '-p': 'value' },
-  required: ['-u', '-s', '-p'],
+  required: ['-u', '-s'],
   secret: ['-p'],
   async run(s, o) {
     const type = need(o, '-u').toUpperCase();
     if (!(LOGIN_TYPES as readonly string[]).includes(type)) {
       throw new UsageError(`Invalid user type '${need(o, '-u')}': azcloudhsm_util signs in crypto users (CU) only; a CO signs in with azcloudhsm_mgmt_util`);
     }
-    await s.req('Cfm3LoginHSM', 'login', { user: need(o, '-s'), password: need(o, '-p'), role: type });
+    await s.req('Cfm3LoginHSM', 'login', { user: need(o, '-s'), password: str(o, '-p') ?? passwordFromEnvironment(), role: type });
     s.ok('Cfm3LoginHSM');
     await s.clusterStatus();
     return true;

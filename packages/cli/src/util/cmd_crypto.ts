@@ -3,7 +3,8 @@
  * `sign -f hash.bin -k 262159 -m 1 -out sign.bin`, `verify -f hash.bin -s
  * sign.bin -k 262158 -m 1`), aesWrapUnwrap (NIST AES key wrap of a buffer).
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { UnsafeFileError, writeNewPrivateFile, writePublicFile } from '../../../protocol/src/file_safety.js';
 import * as P from '../../../protocol/src/pkcs11.js';
 import type { RequestOf } from '../../../protocol/src/messages.js';
 import { handle, hexBytes, integer, need, str, zeroOne } from './args.js';
@@ -23,10 +24,13 @@ export function readInput(file: string, what = 'file'): Buffer {
   return b;
 }
 
+/** Write an output file: secrets (mode 0600) into a new file only, never through a symbolic link. */
 export function writeOutput(file: string, data: Uint8Array | string, mode = 0o644): void {
   try {
-    writeFileSync(file, data, { mode });
+    if ((mode & 0o077) === 0) writeNewPrivateFile(file, data);
+    else writePublicFile(file, data, mode);
   } catch (e) {
+    if (e instanceof UnsafeFileError) throw new LocalError(`cannot write ${file}: ${e.message}`);
     throw new LocalError(`cannot write ${file}: ${e instanceof Error ? e.message : String(e)}`);
   }
 }

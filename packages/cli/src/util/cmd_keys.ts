@@ -5,16 +5,16 @@
  * Attribute ids are the PKCS#11 CKA_* numbers, which are the Cavium OBJ_ATTR_*
  * ids (134 = OBJ_ATTR_TRUSTED = CKA_TRUSTED); they print as OBJ_ATTR_<name>.
  */
-import { writeFileSync } from 'node:fs';
 import * as P from '../../../protocol/src/pkcs11.js';
 import { HsmError } from '../../../protocol/src/errors.js';
 import { ckaName, ckrName } from '../../../protocol/src/names.js';
 import { ATTRIBUTE_KINDS, attr, encodeUlong, type Attribute } from '../../../hsm-core/src/objects/attributes.js';
 import { handle, hexBytes, integer, need, str, zeroOne } from './args.js';
 import { handleList } from './format.js';
+import { writeOutput } from './cmd_crypto.js';
 import { KEY_CLASS_NAMES, KEY_TYPE_NAMES } from './ids.js';
 import type { UtilSession } from './session.js';
-import { ApiFailure, LocalError, UsageError, type UtilCommand } from './types.js';
+import { ApiFailure, UsageError, type UtilCommand } from './types.js';
 
 /** `getAttribute … 512`: every attribute below that the key has and may show. */
 export const OBJ_ATTR_ALL = 512;
@@ -191,11 +191,8 @@ const getAttribute: UtilCommand = {
     }
     const out = str(o, '-out');
     if (out !== undefined) {
-      try {
-        writeFileSync(out, lines.join('\n') + '\n');
-      } catch (e) {
-        throw new LocalError(`cannot write ${out}: ${e instanceof Error ? e.message : String(e)}`);
-      }
+      /* The listing may hold CKA_VALUE: a new owner-only file. */
+      writeOutput(out, lines.join('\n') + '\n', 0o600);
     }
     s.ok('Cfm3GetAttribute');
     s.para(...lines, ...(out !== undefined ? ['', `Attribute(s) written to file ${out}`] : []));

@@ -9,6 +9,7 @@
  * signed in, requests here inherit it, and a different user's loginHSM fails
  * with CKR_USER_ANOTHER_ALREADY_LOGGED_IN (docs/daemon.md "Sign-in modes").
  */
+import { checkDaemonSocket } from '../../../protocol/src/file_safety.js';
 import * as net from 'node:net';
 import { HsmError } from '../../../protocol/src/errors.js';
 import { ConnectionLostError, ProtocolClient } from '../../../protocol/src/connection.js';
@@ -128,6 +129,13 @@ export class UtilSession {
       throw e;
     }
     const where = cfg.socketType === 'TCPSOCKET' ? `127.0.0.1:${cfg.port}` : cfg.socketPath;
+    if (cfg.socketType !== 'TCPSOCKET') {
+      try {
+        checkDaemonSocket(cfg.socketPath);
+      } catch (e) {
+        throw new LocalError(e instanceof Error ? e.message : String(e));
+      }
+    }
     const socket = cfg.socketType === 'TCPSOCKET' ? net.connect({ host: '127.0.0.1', port: cfg.port }) : net.connect(cfg.socketPath);
     try {
       await new Promise<void>((resolve, reject) => {
