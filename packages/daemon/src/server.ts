@@ -360,11 +360,15 @@ export class Daemon {
     app.closed = true;
     this.apps.delete(app.id);
     this.log.debug('application disconnected', { app: app.id, sessions: app.sessions.size });
+    this.login.departing(app);
     const p = (async () => {
       /* Sessions first: closing them may need the sign-in that the departure may end. */
-      if (app.sessions.size) await this.closeSessions(app, [...app.sessions]);
-      app.sessions.clear();
-      await this.login.disconnected(app);
+      try {
+        if (app.sessions.size) await this.closeSessions(app, [...app.sessions]);
+      } finally {
+        app.sessions.clear();
+        await this.login.disconnected(app);
+      }
     })().catch((e) => this.log.error('cleanup after an application failed', { app: app.id, error: e }));
     this.cleanups.add(p);
     void p.finally(() => this.cleanups.delete(p));
