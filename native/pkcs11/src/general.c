@@ -353,6 +353,16 @@ CK_RV p11_call(uint16_t opcode, ochsm_builder *b, ochsm_response *r) {
     return (CK_RV)r->rv;
 }
 
+CK_RV p11_send(p11_req *q, uint16_t opcode, p11_build_fn build, p11_parse_fn parse) {
+    ochsm_builder_init(&q->b, NULL);
+    CK_RV rv = build(q);
+    if (rv == CKR_OK) rv = p11_call(opcode, &q->b, &q->r);
+    if (rv == CKR_OK && parse != NULL) rv = parse(q);
+    ochsm_response_free(&q->r);
+    ochsm_builder_free(&q->b);
+    return rv;
+}
+
 CK_RV p11_request(CK_SESSION_HANDLE h, uint16_t opcode, const CK_MECHANISM *pMechanism, p11_build_fn build, p11_parse_fn parse,
                   void *ctx) {
     p11_req q;
@@ -360,13 +370,8 @@ CK_RV p11_request(CK_SESSION_HANDLE h, uint16_t opcode, const CK_MECHANISM *pMec
     q.ctx = ctx;
     CK_RV rv = p11_session_acquire(h, &q.s);
     if (rv != CKR_OK) return rv;
-    ochsm_builder_init(&q.b, NULL);
     if (pMechanism != NULL || opcode_takes_mechanism(opcode)) rv = p11_mech_from(pMechanism, &q.m);
-    if (rv == CKR_OK) rv = build(&q);
-    if (rv == CKR_OK) rv = p11_call(opcode, &q.b, &q.r);
-    if (rv == CKR_OK && parse != NULL) rv = parse(&q);
-    ochsm_response_free(&q.r);
-    ochsm_builder_free(&q.b);
+    if (rv == CKR_OK) rv = p11_send(&q, opcode, build, parse);
     p11_mech_free(&q.m);
     p11_session_release(q.s);
     return rv;
