@@ -51,14 +51,14 @@ CK_RV p11_op_update(p11_op *op, const CK_BYTE *part, CK_ULONG len) {
         return CKR_ARGUMENTS_BAD;
     }
     op->multi = 1;
-    if (len > P11_MAX_DATA || op->acc_len + len > P11_MAX_DATA) {
+    if (len > p11_max_data() || op->acc_len + len > p11_max_data()) {
         p11_op_reset(op);
         return CKR_DATA_LEN_RANGE;
     }
     if (op->acc_len + len > op->acc_cap) {
         size_t cap = op->acc_cap ? op->acc_cap : 256;
         while (cap < op->acc_len + len) cap *= 2;
-        if (cap > P11_MAX_DATA) cap = P11_MAX_DATA;
+        if (cap > p11_max_data()) cap = p11_max_data();
         uint8_t *p = realloc(op->acc, cap);
         if (!p) {
             p11_op_reset(op);
@@ -160,7 +160,7 @@ CK_RV p11_op_run_output(p11_session *s, p11_op *op, uint16_t opcode, const uint8
         p11_op_reset(op);
         return CKR_ARGUMENTS_BAD;
     }
-    if (in_len > P11_MAX_DATA) {
+    if (in_len > p11_max_data()) {
         p11_op_reset(op);
         return CKR_DATA_LEN_RANGE;
     }

@@ -78,6 +78,7 @@ static unsigned long g_attempts;
 static pthread_mutex_t g_init_mu = PTHREAD_MUTEX_INITIALIZER;
 static atomic_ulong g_fork_gen;
 static atomic_int g_login;
+static atomic_ullong g_max_data; /* hello's maxData; 0 = not said */
 static pthread_once_t g_atfork_once = PTHREAD_ONCE_INIT;
 
 /* fork() waits for a C_Initialize or C_Finalize in progress, so the child
@@ -189,7 +190,16 @@ static int open_conn(uint32_t connect_timeout_ms, ochsm_conn **out, ochsm_error 
     o.connect_timeout_ms = connect_timeout_ms;
     o.on_notice = on_notice;
     o.no_threads = g.no_threads;
-    return ochsm_conn_open(&o, out, err);
+    int rc = ochsm_conn_open(&o, out, err);
+    /* The data limit the daemon announced (from the nodes); every connection, reconnects included, refreshes it. */
+    if (rc == OCHSM_OK) atomic_store(&g_max_data, (unsigned long long)ochsm_conn_max_data(*out));
+    return rc;
+}
+
+size_t p11_max_data(void) {
+    unsigned long long v = atomic_load(&g_max_data);
+    if (v == 0) return P11_MAX_DATA_DEFAULT;
+    return v > (unsigned long long)SIZE_MAX ? SIZE_MAX : (size_t)v;
 }
 
 /* One request on a given connection, without reconnecting (used right after a reconnect). */

@@ -43,8 +43,12 @@
 #define P11_SLOT_ID 1UL
 
 /* Multi-part input is buffered here and sent at *Final; the node takes at most
- * 1 MiB per operation (docs/decisions.md "Limits"), so more is refused early. */
-#define P11_MAX_DATA (1u << 20)
+ * p11_max_data() bytes per operation, so more is refused early. The limit is
+ * the daemon's hello (maxData, from the nodes); this value is used only when
+ * the daemon does not say (docs/decisions.md "Limits"). */
+#define P11_MAX_DATA_DEFAULT (1u << 20)
+/* Data bytes of one operation: hello's maxData of the current connection, else the default. */
+size_t p11_max_data(void);
 
 /* A mechanism parameter byte string larger than this is refused
  * (CKR_MECHANISM_PARAM_INVALID) before anything is read from it. */

@@ -51,9 +51,9 @@ static CK_RV verify(CK_SESSION_HANDLE hSession, int final, CK_BYTE_PTR pData, CK
     size_t len = final ? op->acc_len : ulDataLen;
     if (!p11_buf_ok(data, len) || !p11_buf_ok(pSignature, ulSignatureLen)) {
         rv = CKR_ARGUMENTS_BAD;
-    } else if (len > P11_MAX_DATA) {
+    } else if (len > p11_max_data()) {
         rv = CKR_DATA_LEN_RANGE;
-    } else if (ulSignatureLen > P11_MAX_DATA) {
+    } else if (ulSignatureLen > p11_max_data()) {
         rv = CKR_SIGNATURE_LEN_RANGE;
     } else {
         rv = p11_op_send(s, op, OCHSM_OP_VERIFY, data, len, pSignature, ulSignatureLen, NULL, NULL);
