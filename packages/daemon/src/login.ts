@@ -385,6 +385,8 @@ export class HostLogin implements LoginManager {
       if (!ending || ending.app !== app.id) return;
       try {
         if (this.holders.size === 0) await this.endSignIn(false);
+        /* An application that had asked to join before the departure joined meanwhile: the sign-in goes on. */
+        else if (this.signIn.signedIn) this.broadcast({ loggedIn: true, user: this.signIn.user!, role: this.signIn.role! });
       } finally {
         this.ending = undefined;
         ending.resolve();
