@@ -145,6 +145,21 @@ native-test: native $(NATIVE_TEST_DIR)/frames.txt $(addprefix $(NATIVE_TEST_DIR)
 	  $(NATIVE_TEST_DIR)/$$t $(NATIVE_TEST_DIR) || { echo "$$t FAILED"; rc=1; }; \
 	done; exit $$rc
 
+# ─── OpenSC p11test, a generic PKCS#11 conformance suite, run against the module ───
+# Built once into dist/tools/p11test from Debian's opensc source package (`apt-get source opensc`
+# needs a deb-src line for the same suite, which .ci/run adds) and libcmocka-dev.
+# native/pkcs11/test/p11test.test.ts runs it; docs/pkcs11.md lists what it reports and why.
+P11TEST := dist/tools/p11test
+.PHONY: p11test
+p11test: $(P11TEST)
+$(P11TEST):
+	@rm -rf dist/native/opensc-src && mkdir -p dist/native/opensc-src/include $(@D)
+	cd dist/native/opensc-src && apt-get source -qq opensc >/dev/null
+	@: > dist/native/opensc-src/include/config.h
+	src=$$(echo dist/native/opensc-src/opensc-*/src); \
+	  $(CC) -O1 -w -Idist/native/opensc-src/include -I$$src $$src/tests/p11test/*.c -lcmocka -lcrypto -ldl -o $@
+test: p11test
+
 # Sign throughput through the daemon with 1, 4 and 16 clients (not a test).
 bench: build
 	$(NODE) dist/tools/bench.js

@@ -97,6 +97,8 @@ int ochsm_conn_usable(ochsm_conn *c);
 /* From the hello answer: the daemon's `server` string and the body limit for requests. */
 const char *ochsm_conn_server(const ochsm_conn *c);
 uint32_t ochsm_conn_max_body(const ochsm_conn *c);
+/* hello's maxData: the data bytes of one operation the cluster takes; 0 when the daemon did not say. */
+uint64_t ochsm_conn_max_data(const ochsm_conn *c);
 
 /*
  * The outcome of one call. status OCHSM_OK means an answer arrived and is well

@@ -75,6 +75,7 @@ struct ochsm_conn {
     char goodbye[512];
     ochsm_limits limits;
     uint32_t send_max;
+    uint64_t max_data; /* hello's maxData: data bytes of one operation (0: not said) */
     uint32_t call_timeout_ms;
     ochsm_notice_fn on_notice;
     void *notice_ctx;
@@ -813,6 +814,7 @@ static int hello(ochsm_conn *c, const char *client_name, uint32_t timeout_ms, oc
             snprintf(c->server, sizeof c->server, "%.*s", (int)(n < 255 ? n : 255), s);
         }
         if (f.id == 6) ochsm_field_u64(&f, &max_body);
+        if (f.id == OCHSM_R_HELLO_MAX_DATA) ochsm_field_u64(&f, &c->max_data);
     }
     ochsm_response_free(&r);
     if (version != OCHSM_PROTOCOL_VERSION) {
@@ -934,4 +936,8 @@ const char *ochsm_conn_server(const ochsm_conn *c) {
 
 uint32_t ochsm_conn_max_body(const ochsm_conn *c) {
     return c != NULL ? c->send_max : 0;
+}
+
+uint64_t ochsm_conn_max_data(const ochsm_conn *c) {
+    return c != NULL ? c->max_data : 0;
 }

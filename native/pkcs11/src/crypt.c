@@ -51,14 +51,14 @@ CK_RV p11_op_update(p11_op *op, const CK_BYTE *part, CK_ULONG len) {
         return CKR_ARGUMENTS_BAD;
     }
     op->multi = 1;
-    if (len > P11_MAX_DATA || op->acc_len + len > P11_MAX_DATA) {
+    if (len > p11_max_data() || op->acc_len + len > p11_max_data()) {
         p11_op_reset(op);
         return CKR_DATA_LEN_RANGE;
     }
     if (op->acc_len + len > op->acc_cap) {
         size_t cap = op->acc_cap ? op->acc_cap : 256;
         while (cap < op->acc_len + len) cap *= 2;
-        if (cap > P11_MAX_DATA) cap = P11_MAX_DATA;
+        if (cap > p11_max_data()) cap = p11_max_data();
         uint8_t *p = realloc(op->acc, cap);
         if (!p) {
             p11_op_reset(op);
@@ -72,40 +72,86 @@ CK_RV p11_op_update(p11_op *op, const CK_BYTE *part, CK_ULONG len) {
     return CKR_OK;
 }
 
-/* One request: opcode with the session, mechanism, key (unless digest) and data; the
- * result's bytes field 4 goes to *out (malloc'd). */
-static CK_RV run(p11_session *s, p11_op *op, uint16_t opcode, const uint8_t *in, size_t in_len, uint8_t **out,
-                 size_t *out_len) {
-    ochsm_builder b;
-    ochsm_response r;
-    ochsm_builder_init(&b, NULL);
-    ochsm_put_u64(&b, 1, s->remote);
-    p11_mech_put(&b, 2, &op->mech);
-    if (opcode == OCHSM_OP_DIGEST) {
-        ochsm_put_bytes(&b, 3, in_len ? in : (const uint8_t *)"", in_len);
-    } else {
-        ochsm_put_u64(&b, 3, op->key);
-        ochsm_put_bytes(&b, 4, in_len ? in : (const uint8_t *)"", in_len);
+/* ───────────── the operation requests (p11_send) ───────────── */
+
+typedef struct op_args {
+    p11_op *op;
+    uint16_t opcode;
+    const uint8_t *in, *sig;
+    size_t in_len, sig_len;
+    uint8_t **out;
+    size_t *out_len;
+} op_args;
+
+static const uint8_t EMPTY[1];
+
+/* The field ids of each operation's request and result (generated from the protocol's OPS table). */
+static void op_build_fields(p11_req *q, const op_args *a) {
+    const uint8_t *in = a->in_len ? a->in : EMPTY;
+    switch (a->opcode) {
+    case OCHSM_OP_DIGEST:
+        ochsm_put_u64(&q->b, OCHSM_Q_DIGEST_SESSION, q->s->remote);
+        p11_mech_put(&q->b, OCHSM_Q_DIGEST_MECHANISM, &a->op->mech);
+        ochsm_put_bytes(&q->b, OCHSM_Q_DIGEST_DATA, in, a->in_len);
+        break;
+    case OCHSM_OP_VERIFY:
+        ochsm_put_u64(&q->b, OCHSM_Q_VERIFY_SESSION, q->s->remote);
+        p11_mech_put(&q->b, OCHSM_Q_VERIFY_MECHANISM, &a->op->mech);
+        ochsm_put_u64(&q->b, OCHSM_Q_VERIFY_HANDLE, a->op->key);
+        ochsm_put_bytes(&q->b, OCHSM_Q_VERIFY_DATA, in, a->in_len);
+        ochsm_put_bytes(&q->b, OCHSM_Q_VERIFY_SIGNATURE, a->sig_len ? a->sig : EMPTY, a->sig_len);
+        break;
+    default: /* encrypt, decrypt and sign share one request shape */
+        ochsm_put_u64(&q->b, OCHSM_Q_SIGN_SESSION, q->s->remote);
+        p11_mech_put(&q->b, OCHSM_Q_SIGN_MECHANISM, &a->op->mech);
+        ochsm_put_u64(&q->b, OCHSM_Q_SIGN_HANDLE, a->op->key);
+        ochsm_put_bytes(&q->b, OCHSM_Q_SIGN_DATA, in, a->in_len);
+        break;
     }
-    CK_RV rv = p11_call(opcode, &b, &r);
-    if (rv == CKR_OK) {
-        const uint8_t *p;
-        size_t n;
-        if (!p11_result_bytes(&r, 4, &p, &n)) {
-            rv = CKR_DEVICE_ERROR;
-        } else {
-            *out = malloc(n ? n : 1);
-            if (!*out) {
-                rv = CKR_HOST_MEMORY;
-            } else {
-                if (n) memcpy(*out, p, n);
-                *out_len = n;
-            }
-        }
+}
+
+_Static_assert(OCHSM_Q_ENCRYPT_SESSION == OCHSM_Q_SIGN_SESSION && OCHSM_Q_DECRYPT_SESSION == OCHSM_Q_SIGN_SESSION &&
+                   OCHSM_Q_ENCRYPT_MECHANISM == OCHSM_Q_SIGN_MECHANISM && OCHSM_Q_DECRYPT_MECHANISM == OCHSM_Q_SIGN_MECHANISM &&
+                   OCHSM_Q_ENCRYPT_HANDLE == OCHSM_Q_SIGN_HANDLE && OCHSM_Q_DECRYPT_HANDLE == OCHSM_Q_SIGN_HANDLE &&
+                   OCHSM_Q_ENCRYPT_DATA == OCHSM_Q_SIGN_DATA && OCHSM_Q_DECRYPT_DATA == OCHSM_Q_SIGN_DATA,
+               "encrypt, decrypt and sign requests share their field ids");
+
+static CK_RV op_build(p11_req *q) {
+    op_args *a = q->ctx;
+    op_build_fields(q, a);
+    return CKR_OK;
+}
+
+static uint16_t result_field(uint16_t opcode) {
+    switch (opcode) {
+    case OCHSM_OP_DIGEST: return OCHSM_R_DIGEST_DIGEST;
+    case OCHSM_OP_SIGN: return OCHSM_R_SIGN_SIGNATURE;
+    case OCHSM_OP_ENCRYPT: return OCHSM_R_ENCRYPT_DATA;
+    default: return OCHSM_R_DECRYPT_DATA;
     }
-    ochsm_response_free(&r);
-    ochsm_builder_free(&b);
-    return rv;
+}
+
+static CK_RV op_parse(p11_req *q) {
+    op_args *a = q->ctx;
+    if (a->out == NULL) return CKR_OK; /* verify: the CK_RV is the answer */
+    const uint8_t *p;
+    size_t n;
+    if (!p11_result_bytes(&q->r, result_field(a->opcode), &p, &n)) return CKR_DEVICE_ERROR;
+    *a->out = malloc(n ? n : 1);
+    if (!*a->out) return CKR_HOST_MEMORY;
+    if (n) memcpy(*a->out, p, n);
+    *a->out_len = n;
+    return CKR_OK;
+}
+
+CK_RV p11_op_send(p11_session *s, p11_op *op, uint16_t opcode, const uint8_t *in, size_t in_len, const uint8_t *sig,
+                  size_t sig_len, uint8_t **out, size_t *out_len) {
+    op_args a = {.op = op, .opcode = opcode, .in = in, .in_len = in_len, .sig = sig, .sig_len = sig_len, .out = out, .out_len = out_len};
+    p11_req q;
+    memset(&q, 0, sizeof q);
+    q.s = s;
+    q.ctx = &a;
+    return p11_send(&q, opcode, op_build, op_parse);
 }
 
 CK_RV p11_op_run_output(p11_session *s, p11_op *op, uint16_t opcode, const uint8_t *in, size_t in_len,
@@ -114,7 +160,7 @@ CK_RV p11_op_run_output(p11_session *s, p11_op *op, uint16_t opcode, const uint8
         p11_op_reset(op);
         return CKR_ARGUMENTS_BAD;
     }
-    if (in_len > P11_MAX_DATA) {
+    if (in_len > p11_max_data()) {
         p11_op_reset(op);
         return CKR_DATA_LEN_RANGE;
     }
@@ -122,7 +168,7 @@ CK_RV p11_op_run_output(p11_session *s, p11_op *op, uint16_t opcode, const uint8
     if (!reuse) {
         uint8_t *res = NULL;
         size_t res_len = 0;
-        CK_RV rv = run(s, op, opcode, in, in_len, &res, &res_len);
+        CK_RV rv = p11_op_send(s, op, opcode, in, in_len, NULL, 0, &res, &res_len);
         if (rv != CKR_OK) {
             p11_op_reset(op);
             return rv;

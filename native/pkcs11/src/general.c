@@ -78,6 +78,7 @@ static unsigned long g_attempts;
 static pthread_mutex_t g_init_mu = PTHREAD_MUTEX_INITIALIZER;
 static atomic_ulong g_fork_gen;
 static atomic_int g_login;
+static atomic_ullong g_max_data; /* hello's maxData; 0 = not said */
 static pthread_once_t g_atfork_once = PTHREAD_ONCE_INIT;
 
 /* fork() waits for a C_Initialize or C_Finalize in progress, so the child
@@ -189,7 +190,16 @@ static int open_conn(uint32_t connect_timeout_ms, ochsm_conn **out, ochsm_error 
     o.connect_timeout_ms = connect_timeout_ms;
     o.on_notice = on_notice;
     o.no_threads = g.no_threads;
-    return ochsm_conn_open(&o, out, err);
+    int rc = ochsm_conn_open(&o, out, err);
+    /* The data limit the daemon announced (from the nodes); every connection, reconnects included, refreshes it. */
+    if (rc == OCHSM_OK) atomic_store(&g_max_data, (unsigned long long)ochsm_conn_max_data(*out));
+    return rc;
+}
+
+size_t p11_max_data(void) {
+    unsigned long long v = atomic_load(&g_max_data);
+    if (v == 0) return P11_MAX_DATA_DEFAULT;
+    return v > (unsigned long long)SIZE_MAX ? SIZE_MAX : (size_t)v;
 }
 
 /* One request on a given connection, without reconnecting (used right after a reconnect). */
@@ -353,6 +363,16 @@ CK_RV p11_call(uint16_t opcode, ochsm_builder *b, ochsm_response *r) {
     return (CK_RV)r->rv;
 }
 
+CK_RV p11_send(p11_req *q, uint16_t opcode, p11_build_fn build, p11_parse_fn parse) {
+    ochsm_builder_init(&q->b, NULL);
+    CK_RV rv = build(q);
+    if (rv == CKR_OK) rv = p11_call(opcode, &q->b, &q->r);
+    if (rv == CKR_OK && parse != NULL) rv = parse(q);
+    ochsm_response_free(&q->r);
+    ochsm_builder_free(&q->b);
+    return rv;
+}
+
 CK_RV p11_request(CK_SESSION_HANDLE h, uint16_t opcode, const CK_MECHANISM *pMechanism, p11_build_fn build, p11_parse_fn parse,
                   void *ctx) {
     p11_req q;
@@ -360,13 +380,8 @@ CK_RV p11_request(CK_SESSION_HANDLE h, uint16_t opcode, const CK_MECHANISM *pMec
     q.ctx = ctx;
     CK_RV rv = p11_session_acquire(h, &q.s);
     if (rv != CKR_OK) return rv;
-    ochsm_builder_init(&q.b, NULL);
     if (pMechanism != NULL || opcode_takes_mechanism(opcode)) rv = p11_mech_from(pMechanism, &q.m);
-    if (rv == CKR_OK) rv = build(&q);
-    if (rv == CKR_OK) rv = p11_call(opcode, &q.b, &q.r);
-    if (rv == CKR_OK && parse != NULL) rv = parse(&q);
-    ochsm_response_free(&q.r);
-    ochsm_builder_free(&q.b);
+    if (rv == CKR_OK) rv = p11_send(&q, opcode, build, parse);
     p11_mech_free(&q.m);
     p11_session_release(q.s);
     return rv;

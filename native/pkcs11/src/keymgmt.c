@@ -139,7 +139,7 @@ typedef struct {
 static CK_RV unwrap_build(p11_req *q) {
     unwrap_args *a = q->ctx;
     if (a->out == NULL || !p11_buf_ok(a->wrapped, a->wrapped_len)) return CKR_ARGUMENTS_BAD;
-    if (a->wrapped_len > P11_MAX_DATA) return CKR_WRAPPED_KEY_LEN_RANGE;
+    if (a->wrapped_len > p11_max_data()) return CKR_WRAPPED_KEY_LEN_RANGE;
     if (!p11_number_ok(a->unwrapping)) return CKR_UNWRAPPING_KEY_HANDLE_INVALID;
     ochsm_put_u64(&q->b, OCHSM_Q_UNWRAP_KEY_SESSION, q->s->remote);
     p11_mech_put(&q->b, OCHSM_Q_UNWRAP_KEY_MECHANISM, &q->m);

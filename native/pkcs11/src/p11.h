@@ -43,8 +43,12 @@
 #define P11_SLOT_ID 1UL
 
 /* Multi-part input is buffered here and sent at *Final; the node takes at most
- * 1 MiB per operation (docs/decisions.md "Limits"), so more is refused early. */
-#define P11_MAX_DATA (1u << 20)
+ * p11_max_data() bytes per operation, so more is refused early. The limit is
+ * the daemon's hello (maxData, from the nodes); this value is used only when
+ * the daemon does not say (docs/decisions.md "Limits"). */
+#define P11_MAX_DATA_DEFAULT (1u << 20)
+/* Data bytes of one operation: hello's maxData of the current connection, else the default. */
+size_t p11_max_data(void);
 
 /* A mechanism parameter byte string larger than this is refused
  * (CKR_MECHANISM_PARAM_INVALID) before anything is read from it. */
@@ -188,6 +192,11 @@ typedef CK_RV (*p11_build_fn)(p11_req *q);
 typedef CK_RV (*p11_parse_fn)(p11_req *q);
 CK_RV p11_request(CK_SESSION_HANDLE h, uint16_t opcode, const CK_MECHANISM *pMechanism, p11_build_fn build, p11_parse_fn parse,
                   void *ctx);
+/* The send half of p11_request, for a caller that already holds q->s (the
+ * operations of crypt.c, sign.c, digest.c, whose mechanism was translated at
+ * *Init): build, send, parse a successful answer, free the builder and the
+ * answer. q->r must be zeroed (or freed) before. */
+CK_RV p11_send(p11_req *q, uint16_t opcode, p11_build_fn build, p11_parse_fn parse);
 
 /* Read result field id of a successful response. */
 int p11_result_u64(ochsm_response *r, uint16_t id, uint64_t *out);
@@ -214,6 +223,11 @@ CK_RV p11_put_template(ochsm_builder *b, uint16_t id, const CK_ATTRIBUTE *t, CK_
 
 /* ───────────────────────────── shared crypto plumbing (crypt.c) ───────────────────────────── */
 
+/* One request of active operation op on s: encrypt, decrypt, sign, digest
+ * (the result bytes are copied to *out, malloc'd) or verify (sig is the
+ * signature; out may be NULL). Built and sent with p11_send. */
+CK_RV p11_op_send(p11_session *s, p11_op *op, uint16_t opcode, const uint8_t *in, size_t in_len, const uint8_t *sig,
+                  size_t sig_len, uint8_t **out, size_t *out_len);
 /* Start operation kind on s (CKR_OPERATION_ACTIVE if one is running). */
 CK_RV p11_op_init(p11_session *s, int kind, const CK_MECHANISM *m, CK_OBJECT_HANDLE key, int needs_key);
 /* Append part to a multi-part operation (CKR_DATA_LEN_RANGE past 1 MiB; the

@@ -30,7 +30,7 @@ P11_EXPORT CK_RV C_GenerateRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR Random
     }
     CK_ULONG done = 0;
     while (done < ulRandomLen && rv == CKR_OK) {
-        CK_ULONG want = ulRandomLen - done > P11_MAX_DATA ? P11_MAX_DATA : ulRandomLen - done;
+        CK_ULONG want = ulRandomLen - done > p11_max_data() ? p11_max_data() : ulRandomLen - done;
         ochsm_builder b;
         ochsm_response r;
         ochsm_builder_init(&b, NULL);

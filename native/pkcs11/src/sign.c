@@ -51,22 +51,12 @@ static CK_RV verify(CK_SESSION_HANDLE hSession, int final, CK_BYTE_PTR pData, CK
     size_t len = final ? op->acc_len : ulDataLen;
     if (!p11_buf_ok(data, len) || !p11_buf_ok(pSignature, ulSignatureLen)) {
         rv = CKR_ARGUMENTS_BAD;
-    } else if (len > P11_MAX_DATA) {
+    } else if (len > p11_max_data()) {
         rv = CKR_DATA_LEN_RANGE;
-    } else if (ulSignatureLen > P11_MAX_DATA) {
+    } else if (ulSignatureLen > p11_max_data()) {
         rv = CKR_SIGNATURE_LEN_RANGE;
     } else {
-        ochsm_builder b;
-        ochsm_response r;
-        ochsm_builder_init(&b, NULL);
-        ochsm_put_u64(&b, 1, s->remote);
-        p11_mech_put(&b, 2, &op->mech);
-        ochsm_put_u64(&b, 3, op->key);
-        ochsm_put_bytes(&b, 4, len ? data : (const uint8_t *)"", len);
-        ochsm_put_bytes(&b, 5, ulSignatureLen ? pSignature : (const uint8_t *)"", ulSignatureLen);
-        rv = p11_call(OCHSM_OP_VERIFY, &b, &r);
-        ochsm_response_free(&r);
-        ochsm_builder_free(&b);
+        rv = p11_op_send(s, op, OCHSM_OP_VERIFY, data, len, pSignature, ulSignatureLen, NULL, NULL);
     }
     p11_op_reset(op);
     p11_session_release(s);

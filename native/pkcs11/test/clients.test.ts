@@ -80,10 +80,9 @@ before(async () => {
   assert.ok(existsSync(MODULE), `${MODULE} is missing: run make build`);
   dir = mkdtempSync(join(tmpdir(), 'ochsm-p11-clients-'));
   lc = await startCluster(join(dir, 'cluster'), { users: [{ user: 'cu1', password: 'user1234', role: 'CU' }] });
-  /* APPLICATION mode: each tool signs in for itself. In HOST mode a tool's sign-in can be undone by
-   * the host sign-out that the previous tool's departure triggers a moment later (seen under load:
-   * p11tool found no private object right after pkcs11-tool exited). */
-  daemon = await startDaemon(lc, { sessionMode: 'APPLICATION' });
+  /* HOST mode, the default: the tools run one after another, each signing in as the one before it
+   * leaves (the departure race of packages/daemon/test/host_race.test.ts). */
+  daemon = await startDaemon(lc, { sessionMode: 'HOST' });
   binDir = daemon.binDir;
 });
 

@@ -34,6 +34,8 @@ export interface NodeProc {
 }
 
 export interface ClusterOptions {
+  /** Data bytes of one operation on every node (node config `maxDataBytes`); absent = the core's default. */
+  readonly maxDataBytes?: number;
   /** Ports for nodes 1..n; 0 or absent picks free loopback ports. */
   readonly ports?: readonly number[];
   readonly nodes?: number;
@@ -230,7 +232,7 @@ export async function startCluster(dir: string, opts: ClusterOptions = {}): Prom
   const nodes: NodeProc[] = cluster.map((n) => {
     const config = join(runDir, `hsm${n.id}.json`);
     const store = storeOf(n.id);
-    writeFileSync(config, JSON.stringify({ id: n.id, host: n.hostname, port: n.port, dir, cluster, ...(store ? { store } : {}) }, null, 2) + '\n', { mode: 0o600 });
+    writeFileSync(config, JSON.stringify({ id: n.id, host: n.hostname, port: n.port, dir, cluster, ...(store ? { store } : {}), ...(opts.maxDataBytes !== undefined ? { maxDataBytes: opts.maxDataBytes } : {}) }, null, 2) + '\n', { mode: 0o600 });
     return { id: n.id, host: n.hostname, port: n.port, config, pidFile: join(runDir, `hsm${n.id}.pid`), proc: undefined };
   });
   const lc = new LocalCluster(dir, nodes, opts);

@@ -239,6 +239,12 @@ export interface LoginManager {
   contextFor(app: AppHandle): RouteContext;
   /** Every context with its own links (for status and in-flight counts). */
   pools(): readonly LinkPoolLike[];
+  /**
+   * Called at once (synchronously) when an application's connection closes,
+   * before its cleanup (closing its cluster sessions) runs; `disconnected`
+   * follows when the cleanup is done.
+   */
+  departing(app: AppHandle): void;
   disconnected(app: AppHandle): Promise<void>;
   close(): Promise<void>;
 }
@@ -264,6 +270,15 @@ export class HostLogin implements LoginManager {
   /** The applications that signed in (the first) or joined with the same user. */
   private readonly holders = new Set<number>();
   private signer: number | undefined;
+  /**
+   * The last holder has gone and the host sign-in is ending: from that moment
+   * `loginStatus` answers signed out and a new `login` waits for the sign-out
+   * and then signs in afresh. (Before, the sign-in looked alive until the
+   * departed application's sessions were closed, so a tool that started in
+   * that window saw itself signed in, skipped C_Login, and was signed out
+   * under its feet.)
+   */
+  private ending: { app: number; done: Promise<void>; resolve: () => void } | undefined;
 
   constructor(pool: LinkPoolLike, apps: () => Iterable<AppHandle>, log: Logger, timeouts: () => LoginTimeouts) {
     this.signIn = new SignIn('host', pool, log, timeouts);
@@ -286,7 +301,8 @@ export class HostLogin implements LoginManager {
   }
 
   login(app: AppHandle, user: string, password: string, role: string | undefined): Promise<ResponseOf<'login'>> {
-    return this.serial.run(async () => {
+    const ending = this.ending?.done ?? Promise.resolve();
+    return ending.then(() => this.serial.run(async () => {
       const s = this.signIn;
       if (s.signedIn) {
         const curUser = s.user!;
@@ -311,27 +327,27 @@ export class HostLogin implements LoginManager {
       this.log.info('the host is signed in', { app: app.id, user: r.user, role: r.role });
       this.broadcast({ loggedIn: true, user: r.user, role: r.role });
       return r;
-    });
+    }));
   }
 
   logout(app: AppHandle): Promise<void> {
     return this.serial.run(async () => {
-      if (!this.signIn.signedIn) throw new HsmError('ERR_USER_NOT_LOGGED_IN', 'nobody is signed in on this host');
+      if (!this.signIn.signedIn || this.ending) throw new HsmError('ERR_USER_NOT_LOGGED_IN', 'nobody is signed in on this host');
       this.log.info('an application signs the host out', { app: app.id, user: this.signIn.user });
       await this.endSignIn();
     });
   }
 
-  private async endSignIn(): Promise<void> {
+  private async endSignIn(announce = true): Promise<void> {
     this.holders.clear();
     this.signer = undefined;
     await this.signIn.signOut();
-    this.broadcast({ loggedIn: false });
+    if (announce) this.broadcast({ loggedIn: false });
   }
 
   status(): ResponseOf<'loginStatus'> {
     const s = this.signIn;
-    return s.signedIn ? { loggedIn: true, user: s.user, role: s.role } : { loggedIn: false };
+    return s.signedIn && !this.ending ? { loggedIn: true, user: s.user, role: s.role } : { loggedIn: false };
   }
 
   contextFor(): RouteContext {
@@ -346,14 +362,34 @@ export class HostLogin implements LoginManager {
    * An application went away. When the last application that signed in (or
    * joined) is gone, nobody holds the sign-in any more: the host signs out,
    * so that a crashed program never leaves the host signed in for anyone.
+   * The decision is taken here, at the moment the connection closes; the
+   * sign-out itself runs in `disconnected`, after the departed application's
+   * sessions are closed (closing them may need the sign-in).
    */
+  departing(app: AppHandle): void {
+    if (!this.holders.delete(app.id)) return;
+    if (this.signer === app.id) this.signer = this.holders.values().next().value;
+    if (this.holders.size === 0 && this.signIn.signedIn && !this.ending) {
+      let resolve!: () => void;
+      const done = new Promise<void>((r) => (resolve = r));
+      this.ending = { app: app.id, done, resolve };
+      this.log.info('the last application that signed in has disconnected: the host signs out', { app: app.id });
+      this.broadcast({ loggedIn: false });
+    }
+  }
+
   disconnected(app: AppHandle): Promise<void> {
+    this.departing(app);
     return this.serial.run(async () => {
-      if (!this.holders.delete(app.id)) return;
-      if (this.signer === app.id) this.signer = this.holders.values().next().value;
-      if (this.holders.size === 0 && this.signIn.signedIn) {
-        this.log.info('the last application that signed in has disconnected: signing the host out', { app: app.id });
-        await this.endSignIn();
+      const ending = this.ending;
+      if (!ending || ending.app !== app.id) return;
+      try {
+        if (this.holders.size === 0) await this.endSignIn(false);
+        /* An application that had asked to join before the departure joined meanwhile: the sign-in goes on. */
+        else if (this.signIn.signedIn) this.broadcast({ loggedIn: true, user: this.signIn.user!, role: this.signIn.role! });
+      } finally {
+        this.ending = undefined;
+        ending.resolve();
       }
     });
   }
@@ -443,6 +479,10 @@ export class ApplicationLogin implements LoginManager {
 
   pools(): readonly LinkPoolLike[] {
     return [this.anonymous.pool, ...[...this.contexts.values()].map((c) => c.pool)];
+  }
+
+  departing(): void {
+    /* Each application's sign-in is its own: nothing to decide early. */
   }
 
   async disconnected(app: AppHandle): Promise<void> {

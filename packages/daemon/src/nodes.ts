@@ -106,6 +106,8 @@ export interface LinkLike {
   request<K extends OpName>(op: K, obj: RequestOf<K>, timeoutMs?: number): Promise<ResponseOf<K>>;
   /** Drop the current connection; the link reconnects with backoff. */
   reset(reason: string): void;
+  /** Data bytes of one operation, as the node said in hello (undefined before the first hello, or from an older node). */
+  readonly maxData?: number;
 }
 
 export interface LinkPoolLike {
@@ -314,6 +316,7 @@ export function backoffDelay(failures: number, random: () => number = Math.rando
 }
 
 export class NodeLink implements LinkLike {
+  maxData: number | undefined;
   readonly endpoint: Endpoint;
   readonly name: string;
   private readonly pool: LinkPool;
@@ -434,6 +437,7 @@ export class NodeLink implements LinkLike {
       this.subject = opened.subject;
       client.onClose((e) => this.lost(client, e));
       if (opened.hello.node !== undefined) this.pool.noteNodeId(this, opened.hello.node);
+      this.maxData = opened.hello.maxData;
       if (this.stopped) return;
       if (this.pool.prepare) await this.pool.prepare(this);
       if (client.closed || this.client !== client) throw new ConnectionLostError(`${this.name}: connection closed while it was being prepared`);

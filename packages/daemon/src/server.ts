@@ -288,7 +288,8 @@ export class Daemon {
       context: app,
       hello: (ctx, req) => {
         ctx.client = req.client;
-        return { server: DAEMON_SOFTWARE };
+        const maxData = this.nodesMaxData();
+        return { server: DAEMON_SOFTWARE, ...(maxData !== undefined ? { maxData } : {}) };
       },
       handle: (ctx, req) => daemonMetrics().instrument(req, () => this.handle(ctx, req)),
       onClose: (ctx) => this.onAppClose(ctx),
@@ -296,6 +297,17 @@ export class Daemon {
       onViolation: (ctx, reason, detail) => this.limited(`closed-${reason}`, 'closed an application connection', { app: ctx.id, reason, detail }),
     });
     this.log.debug('application connected', { app: id });
+  }
+
+  /**
+   * The data limit of one operation that the nodes announced in their hello (the smallest, as a
+   * request may go to any node); undefined before any node has answered. Applications size their
+   * requests by it (the PKCS#11 module refuses a larger multi-part input at the update).
+   */
+  private nodesMaxData(): number | undefined {
+    let min: number | undefined;
+    for (const l of this.hostPool.links()) if (l.maxData !== undefined && (min === undefined || l.maxData < min)) min = l.maxData;
+    return min;
   }
 
   /** The consistency token is between the daemon and the nodes: an application never sees it. */
@@ -360,11 +372,15 @@ export class Daemon {
     app.closed = true;
     this.apps.delete(app.id);
     this.log.debug('application disconnected', { app: app.id, sessions: app.sessions.size });
+    this.login.departing(app);
     const p = (async () => {
       /* Sessions first: closing them may need the sign-in that the departure may end. */
-      if (app.sessions.size) await this.closeSessions(app, [...app.sessions]);
-      app.sessions.clear();
-      await this.login.disconnected(app);
+      try {
+        if (app.sessions.size) await this.closeSessions(app, [...app.sessions]);
+      } finally {
+        app.sessions.clear();
+        await this.login.disconnected(app);
+      }
     })().catch((e) => this.log.error('cleanup after an application failed', { app: app.id, error: e }));
     this.cleanups.add(p);
     void p.finally(() => this.cleanups.delete(p));

@@ -207,6 +207,25 @@ describe('HOST mode (default): one host-wide sign-in', () => {
     assert.equal(b.status, 'rejected');
     assert.equal((b as PromiseRejectedResult).reason.code, 'ERR_USER_ANOTHER_ALREADY_LOGGED_IN');
   });
+
+  test('the last holder leaving: signed out at once for everyone, a new login waits for the sign-out and signs in afresh', async () => {
+    const { mgr, apps, links } = host();
+    await mgr.login(apps[0]!, 'cu1', 'user1234', undefined);
+    apps[1]!.notices.length = 0;
+    mgr.departing(apps[0]!); /* the connection closed; its sessions are still being closed */
+    assert.deepEqual(mgr.status(), { loggedIn: false });
+    assert.deepEqual(apps[1]!.notices, [{ loggedIn: false }]);
+    await rejectsWith(mgr.logout(apps[1]!), 'ERR_USER_NOT_LOGGED_IN');
+    let joined = false;
+    const next = mgr.login(apps[1]!, 'cu1', 'user1234', undefined).then((r) => ((joined = true), r));
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(joined, false, 'the new login waits for the departed holder\'s sign-out');
+    assert.deepEqual(signedInUsers(links), ['cu1', 'cu1', 'cu1'], 'the old sign-in stays until the cleanup is done');
+    await mgr.disconnected(apps[0]!);
+    assert.deepEqual(await next, { user: 'cu1', role: 'CU' });
+    assert.deepEqual(mgr.status(), { loggedIn: true, user: 'cu1', role: 'CU' });
+    assert.equal(mgr.signerId, apps[1]!.id, 'a fresh sign-in, held by the new application');
+  });
 });
 
 describe('APPLICATION mode: each application its own sign-in', () => {

@@ -34,6 +34,8 @@ interface NodeConfig {
   /** The store (./store_config.ts); absent = the SQLite file under dir. */
   store: StoreConfig;
   limits: NodeLimits;
+  /** Data bytes of one operation (the partition's maxDataBytes; absent = the core's default). Every node of a cluster must agree. */
+  maxDataBytes?: number;
 }
 
 function readConfig(path: string): NodeConfig {
@@ -52,7 +54,11 @@ function readConfig(path: string): NodeConfig {
     if (!Number.isInteger(n.id) || typeof n.hostname !== 'string' || !Number.isInteger(n.port)) throw new Error(`${path}: each "cluster" entry needs id, hostname and port`);
   }
   const limits = resolveNodeLimits((j as { limits?: Record<string, unknown> }).limits, path);
-  return { id: j.id!, host: j.host ?? '127.0.0.1', port, dir: j.dir, cluster, store: parseStoreConfig(j.store, path), limits };
+  const maxDataBytes = (j as { maxDataBytes?: unknown }).maxDataBytes;
+  if (maxDataBytes !== undefined && (!Number.isSafeInteger(maxDataBytes) || (maxDataBytes as number) < 1024 || (maxDataBytes as number) > 1 << 24)) {
+    throw new Error(`${path}: maxDataBytes must be an integer from 1024 to ${1 << 24}`);
+  }
+  return { id: j.id!, host: j.host ?? '127.0.0.1', port, dir: j.dir, cluster, store: parseStoreConfig(j.store, path), limits, ...(maxDataBytes !== undefined ? { maxDataBytes: maxDataBytes as number } : {}) };
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -70,6 +76,7 @@ async function main(argv: string[]): Promise<number> {
   nodeMetrics().watchAuditLog(() => auditLog.stats);
   const { partition, store } = await openLocalPartition(cfg.dir, {
     store: cfg.store,
+    ...(cfg.maxDataBytes !== undefined ? { config: { maxDataBytes: cfg.maxDataBytes } } : {}),
     partition: { useLog: () => auditLog, onProblem: (message) => log.warn(message) },
   });
   const fault = process.env.OCHSM_FAULT_KILL_AFTER_COMMIT;

@@ -208,7 +208,7 @@ export class NodeServer {
       const conn = serveConnection(socket, {
         context: state,
         bounds: L,
-        hello: () => ({ server: `OpenCloudHSM/${VERSION} node`, node: this.opts.id }),
+        hello: () => ({ server: `OpenCloudHSM/${VERSION} node`, node: this.opts.id, maxData: this.opts.partition.config.maxDataBytes }),
         handle: (st, req) => metrics.instrument(this.opts.id, req, () => handler.handle(st, req), this.opts.partition),
         onClose: () => {
           this.connections.delete(conn);

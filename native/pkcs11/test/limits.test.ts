@@ -1,0 +1,63 @@
+/**
+ * The module takes the data limit of one operation from the daemon's hello (maxData, which the
+ * daemon takes from the nodes' hello), not from a constant compiled into it. Three real nodes run
+ * with `maxDataBytes` 4096 (the default is 1 MiB); OpenSC `pkcs11-tool --hash` digests 3000 bytes
+ * (the digest is checked against node:crypto) and is refused 5000 bytes at C_DigestUpdate with
+ * CKR_DATA_LEN_RANGE, before anything reaches the HSM. With the compiled-in 1 MiB the 5000 bytes
+ * would pass the update and be refused, if at all, at C_DigestFinal.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { connectDaemon, startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../../packages/cli/src/cluster.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const MODULE = join(resolve(here, '..', '..', '..', '..'), 'dist', 'lib64', 'libazcloudhsm_pkcs11.so');
+const LIMIT = 4096;
+
+let dir = '';
+let lc: LocalCluster | undefined;
+let daemon: DaemonHandle | undefined;
+
+before(async () => {
+  assert.ok(existsSync(MODULE), `${MODULE} is missing: run make build`);
+  dir = mkdtempSync(join(tmpdir(), 'ochsm-p11-limits-'));
+  lc = await startCluster(join(dir, 'cluster'), { users: [{ user: 'cu1', password: 'user1234', role: 'CU' }], maxDataBytes: LIMIT });
+  daemon = await startDaemon(lc, { sessionMode: 'HOST' });
+});
+
+after(async () => {
+  await daemon?.stop().catch(() => undefined);
+  await lc?.stop().catch(() => undefined);
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const hash = (file: string, out: string) =>
+  spawnSync('pkcs11-tool', ['--module', MODULE, '--hash', '-m', 'SHA256', '--input-file', file, '--output-file', out], { cwd: daemon!.binDir, encoding: 'utf8', timeout: 60_000 });
+
+test(`the nodes' limit (${LIMIT} bytes) reaches the module through the daemon's hello`, { timeout: 120_000 }, async () => {
+  /* The daemon says what the nodes said. */
+  const c = await connectDaemon(daemon!.socketPath, 'limits-test');
+  const hello = await c.hello('limits-test again');
+  c.close();
+  assert.equal(hello.maxData, LIMIT);
+
+  const small = join(dir, 'small.bin');
+  const big = join(dir, 'big.bin');
+  const data = randomBytes(3000);
+  writeFileSync(small, data);
+  writeFileSync(big, randomBytes(5000));
+  const ok = hash(small, join(dir, 'small.sha256'));
+  assert.equal(ok.status, 0, `${ok.stdout}\n${ok.stderr}`);
+  assert.equal(readFileSync(join(dir, 'small.sha256')).toString('hex'), createHash('sha256').update(data).digest('hex'));
+
+  const refused = hash(big, join(dir, 'big.sha256'));
+  assert.notEqual(refused.status, 0, 'a 5000-byte digest passed a 4096-byte limit');
+  assert.match(refused.stderr, /C_DigestUpdate failed: rv = CKR_DATA_LEN_RANGE \(0x21\)/, refused.stderr);
+  console.log(`# limits: hello maxData ${hello.maxData}; 3000 bytes digested, 5000 bytes refused at C_DigestUpdate`);
+});
