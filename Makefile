@@ -133,7 +133,8 @@ $(NATIVE_TEST_DIR)/protocol/messages.js: $(wildcard packages/protocol/src/*.ts) 
 	  packages/protocol/src/messages.ts
 
 $(NATIVE_TEST_DIR)/frames.txt: native/common/test/gen_vectors.mjs test-vectors/protocol/frames.json \
-                               test-vectors/protocol/malformed.json $(NATIVE_TEST_DIR)/protocol/messages.js
+                               test-vectors/protocol/malformed.json test-vectors/cfg/application.json \
+                               $(NATIVE_TEST_DIR)/protocol/messages.js
 	$(NODE) native/common/test/gen_vectors.mjs . $(NATIVE_TEST_DIR) $(NATIVE_TEST_DIR)/protocol/messages.js
 
 $(NATIVE_TEST_DIR)/test_%: native/common/test/test_%.c native/common/test/test_util.h $(NATIVE_SRCS) $(NATIVE_HDRS)

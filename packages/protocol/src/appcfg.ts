@@ -50,10 +50,22 @@ export function defaultSocketPath(cfgDir: string): string {
   return resolve(cfgDir, '..', 'run', SOCKET_FILE);
 }
 
-const show = (v: string): string => {
-  const s = JSON.stringify(v);
-  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
-};
+/** A value in a message (docs/config-format.md "Errors"): in double quotes, its first 57 characters
+ * then `...`, control characters as `\xNN`, `"` and `\` escaped with `\` (the C and Java parsers do the same). */
+function show(v: string): string {
+  let out = '"';
+  for (let i = 0; i < v.length; i++) {
+    if (i >= 57) {
+      out += '...';
+      break;
+    }
+    const c = v.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) out += `\\x${c.toString(16).padStart(2, '0')}`;
+    else if (v[i] === '"' || v[i] === '\\') out += `\\${v[i]}`;
+    else out += v[i];
+  }
+  return `${out}"`;
+}
 
 const byteLength = (s: string): number => new TextEncoder().encode(s).length;
 
