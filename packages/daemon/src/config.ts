@@ -18,6 +18,7 @@ import { existsSync } from 'node:fs';
 import { readTrustedFile, UnsafeFileError } from '../../protocol/src/file_safety.js';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { LogLevel } from './log.js';
+import { DAEMON_RETRY, RETRY_LIMITS, type RetryPolicy } from '../../protocol/src/retry.js';
 import { APPLICATION_CFG, ApplicationConfigError, defaultSocketPath, parseApplicationConfigText, type ParsedApplicationConfig } from '../../protocol/src/appcfg.js';
 
 export const RESOURCE_CFG = 'azcloudhsm_resource.cfg';
@@ -139,14 +140,7 @@ export function loadApplicationConfig(path: string, warn: (w: string) => void = 
 
 /* ─────────────────────────────── azcloudhsm_client.cfg ─────────────────────────────── */
 
-export interface RetryPolicy {
-  /** Attempts in all, the first included. */
-  readonly attempts: number;
-  /** Wait before the first retry; doubles for each further one (with jitter). */
-  readonly backoffMs: number;
-  /** No retry starts once this much time has passed since the first attempt. */
-  readonly deadlineMs: number;
-}
+export type { RetryPolicy } from '../../protocol/src/retry.js';
 
 export interface ClientConfig {
   readonly path: string | undefined;
@@ -174,10 +168,11 @@ const CLIENT_NUMBERS = {
   healthTimeoutMs: { key: 'health_timeout_ms', min: 1, max: 600_000, dflt: 2000 },
 } as const satisfies Record<string, NumberKey>;
 
+/* The limits and defaults are the protocol's (packages/protocol/src/retry.ts); these are the cfg's key names. */
 const RETRY_NUMBERS = {
-  attempts: { key: 'attempts', min: 1, max: 100, dflt: 3 },
-  backoffMs: { key: 'backoff_ms', min: 0, max: 60_000, dflt: 50 },
-  deadlineMs: { key: 'deadline_ms', min: 1, max: 3_600_000, dflt: 10_000 },
+  attempts: { key: 'attempts', ...RETRY_LIMITS.attempts, dflt: DAEMON_RETRY.attempts },
+  backoffMs: { key: 'backoff_ms', ...RETRY_LIMITS.backoffMs, dflt: DAEMON_RETRY.backoffMs },
+  deadlineMs: { key: 'deadline_ms', ...RETRY_LIMITS.deadlineMs, dflt: DAEMON_RETRY.deadlineMs },
 } as const satisfies Record<string, NumberKey>;
 
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
