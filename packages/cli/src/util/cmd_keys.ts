@@ -8,7 +8,7 @@
 import * as P from '../../../protocol/src/pkcs11.js';
 import { HsmError } from '../../../protocol/src/errors.js';
 import { ckaName, ckrName } from '../../../protocol/src/names.js';
-import { ATTRIBUTE_KINDS, attr, encodeUlong, type Attribute } from '../../../hsm-core/src/objects/attributes.js';
+import { ATTRIBUTE_KINDS, attr, encodeUlong, type Attribute } from '../../../protocol/src/attributes.js';
 import { handle, hexBytes, integer, need, str, zeroOne } from './args.js';
 import { handleList } from './format.js';
 import { writeOutput } from './cmd_crypto.js';
