@@ -133,7 +133,8 @@ $(NATIVE_TEST_DIR)/protocol/messages.js: $(wildcard packages/protocol/src/*.ts) 
 	  packages/protocol/src/messages.ts
 
 $(NATIVE_TEST_DIR)/frames.txt: native/common/test/gen_vectors.mjs test-vectors/protocol/frames.json \
-                               test-vectors/protocol/malformed.json $(NATIVE_TEST_DIR)/protocol/messages.js
+                               test-vectors/protocol/malformed.json test-vectors/cfg/application.json \
+                               $(NATIVE_TEST_DIR)/protocol/messages.js
 	$(NODE) native/common/test/gen_vectors.mjs . $(NATIVE_TEST_DIR) $(NATIVE_TEST_DIR)/protocol/messages.js
 
 $(NATIVE_TEST_DIR)/test_%: native/common/test/test_%.c native/common/test/test_util.h $(NATIVE_SRCS) $(NATIVE_HDRS)
@@ -172,6 +173,25 @@ bench-pkcs11: build
 clean:
 	rm -rf dist
 
+# ─── native: what the OpenSSL engine and provider share (native/openssl-common) ───
+# dist/native/libochsm_ossl.a: the sign-in settings, the daemon connection and its requests, the
+# key-reference codec (osh.h), built once with the provider's flags (no API deprecated in 3.0) and
+# linked into both modules; each module supplies the hooks osh_error and osh_client_name.
+OSH_SRCS := $(wildcard native/openssl-common/src/*.c)
+OSH_HDRS := $(wildcard native/openssl-common/include/*.h)
+OSH_OBJS := $(patsubst native/openssl-common/src/%.c,dist/native/obj/openssl-common/%.o,$(OSH_SRCS))
+OSH_LIB := dist/native/libochsm_ossl.a
+OSH_INC := -Inative/openssl-common/include
+OSH_CFLAGS := $(NATIVE_CFLAGS) -fvisibility=hidden -DOPENSSL_API_COMPAT=0x30000000L -DOPENSSL_NO_DEPRECATED
+
+dist/native/obj/openssl-common/%.o: native/openssl-common/src/%.c $(OSH_HDRS) $(NATIVE_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(OSH_CFLAGS) $(OSH_INC) $(NATIVE_INC) -c $< -o $@
+
+$(OSH_LIB): $(OSH_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
 # ─── native: the OpenSSL engine azcloudhsm_openssl (native/openssl-engine), docs/openssl.md ───
 # dist/lib64/libazcloudhsm_openssl.so links libochsm_common.a and libcrypto and exports only the
 # dynamic-engine entry points; dist/lib64/engines-3/azcloudhsm_openssl.so (a symlink) is what
@@ -190,14 +210,14 @@ ENG_CFLAGS := $(NATIVE_CFLAGS) -fvisibility=hidden -DOPENSSL_API_COMPAT=0x101000
 openssl-engine: $(ENG_LIB) $(ENG_LINK) $(ENG_CONF)
 build: openssl-engine
 
-dist/native/obj/openssl-engine/%.o: native/openssl-engine/src/%.c $(ENG_HDRS) $(NATIVE_HDRS)
+dist/native/obj/openssl-engine/%.o: native/openssl-engine/src/%.c $(ENG_HDRS) $(OSH_HDRS) $(NATIVE_HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(ENG_CFLAGS) $(NATIVE_INC) -c $< -o $@
+	$(CC) $(ENG_CFLAGS) $(OSH_INC) $(NATIVE_INC) -c $< -o $@
 
-$(ENG_LIB): $(ENG_OBJS) dist/native/libochsm_common.a native/openssl-engine/exports.map
+$(ENG_LIB): $(ENG_OBJS) $(OSH_LIB) dist/native/libochsm_common.a native/openssl-engine/exports.map
 	@mkdir -p $(@D)
 	$(CC) -shared -pthread -Wl,-soname,libazcloudhsm_openssl.so -Wl,--version-script=native/openssl-engine/exports.map \
-	  -Wl,-z,defs -Wl,-z,now -Wl,-z,nodelete -o $@ $(ENG_OBJS) dist/native/libochsm_common.a -lcrypto
+	  -Wl,-z,defs -Wl,-z,now -Wl,-z,nodelete -o $@ $(ENG_OBJS) $(OSH_LIB) dist/native/libochsm_common.a -lcrypto
 
 $(ENG_LINK): $(ENG_LIB)
 	@mkdir -p $(@D)
@@ -223,14 +243,14 @@ PROV_CFLAGS := $(NATIVE_CFLAGS) -fvisibility=hidden -DOPENSSL_API_COMPAT=0x30000
 openssl-provider: $(PROV_LIB) $(PROV_LINK)
 build: openssl-provider
 
-dist/native/obj/openssl-provider/%.o: native/openssl-provider/src/%.c $(PROV_HDRS) $(NATIVE_HDRS)
+dist/native/obj/openssl-provider/%.o: native/openssl-provider/src/%.c $(PROV_HDRS) $(OSH_HDRS) $(NATIVE_HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(PROV_CFLAGS) $(NATIVE_INC) -c $< -o $@
+	$(CC) $(PROV_CFLAGS) $(OSH_INC) $(NATIVE_INC) -c $< -o $@
 
-$(PROV_LIB): $(PROV_OBJS) dist/native/libochsm_common.a native/openssl-provider/exports.map
+$(PROV_LIB): $(PROV_OBJS) $(OSH_LIB) dist/native/libochsm_common.a native/openssl-provider/exports.map
 	@mkdir -p $(@D)
 	$(CC) -shared -pthread -Wl,-soname,libazcloudhsm_provider.so -Wl,--version-script=native/openssl-provider/exports.map \
-	  -Wl,-z,defs -Wl,-z,now -Wl,-z,nodelete -o $@ $(PROV_OBJS) dist/native/libochsm_common.a -lcrypto
+	  -Wl,-z,defs -Wl,-z,now -Wl,-z,nodelete -o $@ $(PROV_OBJS) $(OSH_LIB) dist/native/libochsm_common.a -lcrypto
 
 $(PROV_LINK): $(PROV_LIB)
 	@mkdir -p $(@D)

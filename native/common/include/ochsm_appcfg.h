@@ -1,9 +1,8 @@
 /*
  * ochsm_appcfg.h: azcloudhsm_application.cfg, the file that tells an
  * application's library (PKCS#11 module, OpenSSL engine) how to reach the
- * local client daemon. The same rules as parseApplicationConfig in
- * packages/daemon/src/config.ts, so that the daemon and the libraries read one
- * file the same way:
+ * local client daemon. The rules of docs/config-format.md, checked by the shared vectors
+ * (test-vectors/cfg/application.json) that the TypeScript and Java parsers pass too:
  *
  *   KEY=VALUE lines; blank lines and lines starting with '#' are skipped;
  *   white space around keys and values is ignored; a UTF-8 BOM and CRLF line

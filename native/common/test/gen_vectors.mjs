@@ -10,6 +10,10 @@
 //   malformed.txt  name, hex, code
 //   ops.txt        op, name, opcode, mutating, request schema, response schema
 //                  notice, name, opcode, fields schema
+//   appcfg.txt     (test-vectors/cfg/application.json) first line: path, the cfg's path (utf-8 hex);
+//                  then name, text (utf-8 hex), and either
+//                  ok, daemonId, UNIXSOCKET|TCPSOCKET, port, socketPath (utf-8 hex), userKekHandle or -, HOST|APPLICATION
+//                  or error, message (utf-8 hex)
 //
 // "fields" is the message as a flat field list built from the vector's JSON
 // `object` and the schema (never from the hex), so the C decoder is checked
@@ -126,8 +130,20 @@ const opLines = [
   ...Object.entries(NOTICES).map(([name, n]) => ['notice', name, n.opcode, dumpSchema(n.fields)].join('\t')),
 ];
 
+const appcfg = JSON.parse(readFileSync(join(root, 'test-vectors', 'cfg', 'application.json'), 'utf8'));
+const appcfgLines = [
+  ['path', utf8hex(appcfg.path)].join('\t'),
+  ...appcfg.vectors.map((v) => {
+    const head = [clean(v.name), utf8hex(v.text)];
+    if (v.error !== undefined) return [...head, 'error', utf8hex(v.error)].join('\t');
+    const x = v.expect;
+    return [...head, 'ok', x.daemonId, x.socketType, x.port, utf8hex(x.socketPath), x.userKekHandle ?? '-', x.sessionMode].join('\t');
+  }),
+];
+
 mkdirSync(outDir, { recursive: true });
+writeFileSync(join(outDir, 'appcfg.txt'), appcfgLines.join('\n') + '\n');
 writeFileSync(join(outDir, 'frames.txt'), frameLines.join('\n') + '\n');
 writeFileSync(join(outDir, 'malformed.txt'), malformedLines.join('\n') + '\n');
 writeFileSync(join(outDir, 'ops.txt'), opLines.join('\n') + '\n');
-console.log(`gen_vectors: ${frameLines.length} frames, ${malformedLines.length} malformed, ${opLines.length} opcodes and notices -> ${outDir}`);
+console.log(`gen_vectors: ${frameLines.length} frames, ${malformedLines.length} malformed, ${opLines.length} opcodes and notices, ${appcfgLines.length - 1} cfg vectors -> ${outDir}`);

@@ -1,6 +1,6 @@
 /*
  * test_appcfg.c: azcloudhsm_application.cfg parsing (the rules of
- * parseApplicationConfig in packages/daemon/src/config.ts) and the lookup
+ * docs/config-format.md; first the shared vectors) and the lookup
  * order: working directory, executable's folder, $AZCLOUDHSM_APPLICATION_CFG.
  */
 #include "ochsm_appcfg.h"
@@ -293,8 +293,74 @@ static void test_product_and_trust(void) {
     rmdir(dir);
 }
 
-int main(void) {
+/* The shared vectors (test-vectors/cfg/application.json, as dir/appcfg.txt from gen_vectors.mjs),
+ * which the TypeScript and Java parsers pass too: the same values or the same message, byte for byte. */
+static char *hex_string(const char *hex) {
+    uint8_t *b = NULL;
+    size_t n = 0;
+    if (hex_decode(hex, &b, &n) != 0) return NULL;
+    b[n] = '\0';
+    return (char *)b;
+}
+
+static void test_vectors(const char *dir) {
+    char file[4096], line[16384], *f[10], *path = NULL;
+    FILE *in;
+    unsigned count = 0;
+    snprintf(file, sizeof file, "%s/appcfg.txt", dir);
+    in = fopen(file, "r");
+    CHECK(in != NULL, "%s can be read (make native-test writes it)", file);
+    if (in == NULL) return;
+    while (fgets(line, sizeof line, in) != NULL) {
+        int nf = split_tabs(line, f, 10);
+        ochsm_appcfg c;
+        ochsm_error e;
+        uint8_t *text = NULL;
+        size_t len = 0;
+        int rc;
+        if (nf == 2 && strcmp(f[0], "path") == 0) {
+            free(path);
+            path = hex_string(f[1]);
+            continue;
+        }
+        CHECK(path != NULL && nf >= 4 && hex_decode(f[1], &text, &len) == 0, "vector line: %s", f[0]);
+        if (path == NULL || nf < 4 || text == NULL) continue;
+        count++;
+        memset(&e, 0, sizeof e);
+        rc = ochsm_appcfg_parse((const char *)text, len, path, &c, &e);
+        if (strcmp(f[2], "error") == 0) {
+            char *want = hex_string(f[3]);
+            CHECK(rc == OCHSM_ERR_CONFIG && want != NULL && strcmp(e.message, want) == 0, "vector %s: got \"%s\", want \"%s\"", f[0],
+                  rc == OCHSM_OK ? "(accepted)" : e.message, want != NULL ? want : "?");
+            free(want);
+        } else if (nf == 9) {
+            char *sock = hex_string(f[6]);
+            int tcp = strcmp(f[4], "TCPSOCKET") == 0, app = strcmp(f[8], "APPLICATION") == 0;
+            int kek_ok = strcmp(f[7], "-") == 0 ? !c.has_user_kek_handle
+                                                : (c.has_user_kek_handle && c.user_kek_handle == strtoull(f[7], NULL, 10));
+            CHECK(rc == OCHSM_OK, "vector %s: %s", f[0], e.message);
+            if (rc == OCHSM_OK) {
+                CHECK(c.daemon_id == strtoul(f[3], NULL, 10), "vector %s: DAEMON_ID %u", f[0], (unsigned)c.daemon_id);
+                CHECK((c.socket_type == OCHSM_SOCKET_TCP) == tcp, "vector %s: SOCKET_TYPE", f[0]);
+                CHECK(c.port == strtoul(f[5], NULL, 10), "vector %s: PORT %u", f[0], (unsigned)c.port);
+                CHECK(sock != NULL && strcmp(c.socket_path, sock) == 0, "vector %s: SOCKET_PATH %s", f[0], c.socket_path);
+                CHECK(kek_ok, "vector %s: USER_KEK_HANDLE", f[0]);
+                CHECK((c.session_mode == OCHSM_SESSION_APPLICATION) == app, "vector %s: SESSION_MODE", f[0]);
+            }
+            free(sock);
+        } else {
+            CHECK(0, "vector %s: %d fields", f[0], nf);
+        }
+        free(text);
+    }
+    fclose(in);
+    free(path);
+    CHECK(count >= 20, "%u cfg vectors read", count);
+}
+
+int main(int argc, char **argv) {
     printf("test_appcfg: azcloudhsm_application.cfg parsing and lookup\n");
+    test_vectors(argc > 1 ? argv[1] : "dist/native-test");
     test_parse_good();
     test_parse_bad();
     test_lookup();

@@ -13,7 +13,7 @@
  * ("signature did not match"); this engine refuses instead, saying why.
  * Ordinary EC keys, and every verification, use OpenSSL's own code.
  */
-#include "ck.h"
+#include "osh_ck.h"
 #include "eng.h"
 
 #include <string.h>
@@ -41,13 +41,13 @@ static int ec_reference(const EC_KEY *ec, uint64_t *handle) {
     const BIGNUM *priv = EC_KEY_get0_private_key(ec);
     uint8_t buf[EC_SCALAR_MAX];
     size_t len = scalar_length(ec);
-    if (priv == NULL || len < ENG_MARKER_MIN || len > sizeof buf || (size_t)BN_num_bytes(priv) > len) return 0;
+    if (priv == NULL || len < OSH_MARKER_MIN || len > sizeof buf || (size_t)BN_num_bytes(priv) > len) return 0;
     if (BN_bn2binpad(priv, buf, (int)len) != (int)len) return 0;
-    return eng_marker_read(buf, len, handle);
+    return osh_marker_read(buf, len, handle);
 }
 
 static ECDSA_SIG *hsm_sign(const unsigned char *dgst, int dlen, EC_KEY *ec, uint64_t h) {
-    eng_mech m = {CKM_ECDSA, 0, 0, 0, 0, 0, NULL, 0};
+    osh_mech m = {CKM_ECDSA, 0, 0, 0, 0, 0, NULL, 0};
     unsigned char *der = NULL;
     uint8_t *rs = NULL;
     size_t rs_len = 0, half;
@@ -55,10 +55,10 @@ static ECDSA_SIG *hsm_sign(const unsigned char *dgst, int dlen, EC_KEY *ec, uint
     ECDSA_SIG *sig;
     BIGNUM *r, *s;
 
-    enabled = eng_hsm_ecdsa_sign_enabled();
+    enabled = osh_ecdsa_sign_enabled();
     if (enabled < 0) return NULL;
     if (!enabled) {
-        ENG_ERR(ENG_R_CONFIG,
+        OSH_ERR(OSH_R_CONFIG,
                 "the EC key reference for key handle %llu is signed in the HSM only with ECDSA_Sign=1 in "
                 "azcloudhsm_openssl_dynamic.conf (it is 0): OpenSSL cannot sign with a key reference itself",
                 (unsigned long long)h);
@@ -66,15 +66,15 @@ static ECDSA_SIG *hsm_sign(const unsigned char *dgst, int dlen, EC_KEY *ec, uint
     }
     der_len = i2d_EC_PUBKEY(ec, &der);
     if (der_len <= 0) {
-        ENG_ERR(ENG_R_KEYREF, "the key reference for key handle %llu has no public key", (unsigned long long)h);
+        OSH_ERR(OSH_R_KEYREF, "the key reference for key handle %llu has no public key", (unsigned long long)h);
         return NULL;
     }
-    ok = eng_keyref_check_public(h, der, (size_t)der_len);
+    ok = osh_keyref_check_public(h, der, (size_t)der_len);
     OPENSSL_free(der);
-    if (!ok || dlen <= 0 || !eng_hsm_sign(h, &m, dgst, (size_t)dlen, &rs, &rs_len)) return NULL;
+    if (!ok || dlen <= 0 || !osh_sign(h, &m, dgst, (size_t)dlen, &rs, &rs_len)) return NULL;
     half = rs_len / 2;
     if (rs_len == 0 || rs_len % 2 != 0 || half > EC_SCALAR_MAX) {
-        ENG_ERR(ENG_R_INTERNAL, "the HSM's ECDSA signature has %zu bytes", rs_len);
+        OSH_ERR(OSH_R_INTERNAL, "the HSM's ECDSA signature has %zu bytes", rs_len);
         OPENSSL_free(rs);
         return NULL;
     }
@@ -86,7 +86,7 @@ static ECDSA_SIG *hsm_sign(const unsigned char *dgst, int dlen, EC_KEY *ec, uint
         ECDSA_SIG_free(sig);
         BN_free(r);
         BN_free(s);
-        ENG_ERR(ENG_R_INTERNAL, "out of memory");
+        OSH_ERR(OSH_R_INTERNAL, "out of memory");
         return NULL;
     }
     return sig;
@@ -109,7 +109,7 @@ static int em_sign(int type, const unsigned char *dgst, int dlen, unsigned char 
     n = i2d_ECDSA_SIG(s, &sig); /* sig has ECDSA_size(ec) bytes, the longest encoding */
     ECDSA_SIG_free(s);
     if (n <= 0) {
-        ENG_ERR(ENG_R_INTERNAL, "cannot encode the ECDSA signature");
+        OSH_ERR(OSH_R_INTERNAL, "cannot encode the ECDSA signature");
         return 0;
     }
     *siglen = (unsigned int)n;
@@ -119,7 +119,7 @@ static int em_sign(int type, const unsigned char *dgst, int dlen, unsigned char 
 static int em_sign_setup(EC_KEY *ec, BN_CTX *ctx, BIGNUM **kinv, BIGNUM **r) {
     uint64_t h;
     if (!ec_reference(ec, &h)) return sw_sign_setup(ec, ctx, kinv, r);
-    ENG_ERR(ENG_R_UNSUPPORTED, "key handle %llu: ECDSA nonces are chosen inside the HSM", (unsigned long long)h);
+    OSH_ERR(OSH_R_UNSUPPORTED, "key handle %llu: ECDSA nonces are chosen inside the HSM", (unsigned long long)h);
     return 0;
 }
 

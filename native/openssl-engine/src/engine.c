@@ -27,7 +27,7 @@
 
 static int eng_init(ENGINE *e) {
     (void)e;
-    eng_hsm_setup();
+    osh_setup();
     return 1;
 }
 
@@ -39,7 +39,7 @@ static int eng_finish(ENGINE *e) {
 
 static int eng_destroy(ENGINE *e) {
     (void)e;
-    eng_hsm_teardown();
+    osh_teardown();
     eng_rsa_teardown();
     eng_ec_teardown();
     eng_errors_unload();
@@ -131,7 +131,7 @@ static int bind_helper(ENGINE *e, const char *id) {
         !ENGINE_set_finish_function(e, eng_finish) || !ENGINE_set_destroy_function(e, eng_destroy) ||
         !ENGINE_set_digests(e, eng_digests) ||
         !eng_rsa_setup(e) || !eng_ec_setup(e)) {
-        ENG_ERR(ENG_R_INTERNAL, "cannot set up the engine");
+        OSH_ERR(OSH_R_INTERNAL, "cannot set up the engine");
         return 0;
     }
     return 1;

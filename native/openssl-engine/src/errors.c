@@ -15,13 +15,13 @@ static int lib_code;
 static int strings_loaded;
 
 static ERR_STRING_DATA eng_reasons[] = {
-    {ERR_PACK(0, 0, ENG_R_CONFIG), "configuration error"},
-    {ERR_PACK(0, 0, ENG_R_DAEMON), "cannot reach the client daemon"},
-    {ERR_PACK(0, 0, ENG_R_LOGIN), "HSM login failed"},
-    {ERR_PACK(0, 0, ENG_R_HSM), "HSM operation failed"},
-    {ERR_PACK(0, 0, ENG_R_KEYREF), "bad key reference"},
-    {ERR_PACK(0, 0, ENG_R_UNSUPPORTED), "not offered by the HSM"},
-    {ERR_PACK(0, 0, ENG_R_INTERNAL), "internal error"},
+    {ERR_PACK(0, 0, OSH_R_CONFIG), "configuration error"},
+    {ERR_PACK(0, 0, OSH_R_DAEMON), "cannot reach the client daemon"},
+    {ERR_PACK(0, 0, OSH_R_LOGIN), "HSM login failed"},
+    {ERR_PACK(0, 0, OSH_R_HSM), "HSM operation failed"},
+    {ERR_PACK(0, 0, OSH_R_KEYREF), "bad key reference"},
+    {ERR_PACK(0, 0, OSH_R_UNSUPPORTED), "not offered by the HSM"},
+    {ERR_PACK(0, 0, OSH_R_INTERNAL), "internal error"},
     {0, NULL},
 };
 
@@ -49,7 +49,9 @@ void eng_errors_unload(void) {
     }
 }
 
-void eng_error(const char *file, int line, const char *func, int reason, const char *fmt, ...) {
+const char osh_client_name[] = ENG_ID "/" ENG_VERSION;
+
+void osh_error(const char *file, int line, const char *func, int reason, const char *fmt, ...) {
     va_list ap;
     if (lib_code == 0) lib_code = ERR_get_next_error_library();
     ERR_new();

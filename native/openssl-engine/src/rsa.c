@@ -22,7 +22,7 @@
  * Key-reference layout: docs/cli.md "Key-reference PEM files" (real n and e;
  * the 32-byte marker block in d, p, q, dP, dQ, qInv). Recognition reads d.
  */
-#include "ck.h"
+#include "osh_ck.h"
 #include "eng.h"
 
 #include <pthread.h>
@@ -35,7 +35,6 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
-#define RSA_MARKER_LENGTH 32
 #define DEFAULT_BITS 2048
 
 static RSA_METHOD *g_rsa_meth;
@@ -55,12 +54,12 @@ static int (*sw_decrypt)(EVP_PKEY_CTX *, unsigned char *, size_t *, const unsign
 /* 1 and the handle when rsa is a key reference. */
 static int rsa_reference(const RSA *rsa, uint64_t *handle) {
     const BIGNUM *d = NULL;
-    uint8_t buf[RSA_MARKER_LENGTH];
+    uint8_t buf[OSH_RSA_MARKER_LENGTH];
     if (rsa == NULL) return 0;
     RSA_get0_key(rsa, NULL, NULL, &d);
-    if (d == NULL || BN_num_bytes(d) > RSA_MARKER_LENGTH) return 0;
-    if (BN_bn2binpad(d, buf, RSA_MARKER_LENGTH) != RSA_MARKER_LENGTH) return 0;
-    return eng_marker_read(buf, RSA_MARKER_LENGTH, handle);
+    if (d == NULL || BN_num_bytes(d) > OSH_RSA_MARKER_LENGTH) return 0;
+    if (BN_bn2binpad(d, buf, OSH_RSA_MARKER_LENGTH) != OSH_RSA_MARKER_LENGTH) return 0;
+    return osh_marker_read(buf, OSH_RSA_MARKER_LENGTH, handle);
 }
 
 /* The file's public key is the HSM key's (keyref.c). */
@@ -68,75 +67,42 @@ static int check_public(const RSA *rsa, uint64_t handle) {
     unsigned char *der = NULL;
     int n = i2d_RSA_PUBKEY(rsa, &der), ok;
     if (n <= 0) {
-        ENG_ERR(ENG_R_KEYREF, "the key reference for key handle %llu has no usable public key",
+        OSH_ERR(OSH_R_KEYREF, "the key reference for key handle %llu has no usable public key",
                 (unsigned long long)handle);
         return 0;
     }
-    ok = eng_keyref_check_public(handle, der, (size_t)n);
+    ok = osh_keyref_check_public(handle, der, (size_t)n);
     OPENSSL_free(der);
     return ok;
 }
 
 /* Run one HSM operation for a key reference and copy the answer to `to` (room: cap bytes). */
-static int hsm_op(int decrypt, const RSA *rsa, uint64_t handle, const eng_mech *m, const uint8_t *in, size_t in_len,
+static int hsm_op(int decrypt, const RSA *rsa, uint64_t handle, const osh_mech *m, const uint8_t *in, size_t in_len,
                   unsigned char *to, size_t cap, size_t *out_len) {
     uint8_t *out = NULL;
     size_t n = 0;
     int ok;
     if (!check_public(rsa, handle)) return 0;
-    ok = decrypt ? eng_hsm_decrypt(handle, m, in, in_len, &out, &n) : eng_hsm_sign(handle, m, in, in_len, &out, &n);
-    if (!ok) return 0;
-    if (n > cap) {
-        ENG_ERR(ENG_R_INTERNAL, "the HSM answered %zu bytes where %zu fit", n, cap);
-        OPENSSL_clear_free(out, n);
-        return 0;
-    }
-    memcpy(to, out, n);
-    OPENSSL_clear_free(out, n);
-    *out_len = n;
-    return 1;
+    ok = decrypt ? osh_decrypt(handle, m, in, in_len, &out, &n) : osh_sign(handle, m, in, in_len, &out, &n);
+    return ok && osh_copy_answer(out, n, to, cap, out_len);
 }
 
 /* CKM_SHA* and CKG_MGF1_* for a digest. */
 static int hash_mechanism(const EVP_MD *md, uint64_t *hash, uint64_t *mgf) {
-    switch (md == NULL ? NID_undef : EVP_MD_get_type(md)) {
-    case NID_sha1: *hash = CKM_SHA_1; *mgf = CKG_MGF1_SHA1; return 1;
-    case NID_sha224: *hash = CKM_SHA224; *mgf = CKG_MGF1_SHA224; return 1;
-    case NID_sha256: *hash = CKM_SHA256; *mgf = CKG_MGF1_SHA256; return 1;
-    case NID_sha384: *hash = CKM_SHA384; *mgf = CKG_MGF1_SHA384; return 1;
-    case NID_sha512: *hash = CKM_SHA512; *mgf = CKG_MGF1_SHA512; return 1;
-    default: return 0;
-    }
+    return md != NULL && osh_hash_mechanism(EVP_MD_get_type(md), hash, mgf);
 }
 
 static const char *md_name(const EVP_MD *md) { return md == NULL ? "none" : EVP_MD_get0_name(md); }
-
-/* DER DigestInfo (RFC 8017 §9.2) of a digest, for CKM_RSA_PKCS. */
-static int digest_info(const EVP_MD *md, const unsigned char *dgst, size_t len, unsigned char **der, int *der_len) {
-    X509_SIG *sig = X509_SIG_new();
-    X509_ALGOR *alg = NULL;
-    ASN1_OCTET_STRING *os = NULL;
-    int ok = 0;
-    *der = NULL;
-    if (sig != NULL) {
-        X509_SIG_getm(sig, &alg, &os);
-        ok = X509_ALGOR_set0(alg, OBJ_nid2obj(EVP_MD_get_type(md)), V_ASN1_NULL, NULL) &&
-             ASN1_OCTET_STRING_set(os, dgst, (int)len) && (*der_len = i2d_X509_SIG(sig, der)) > 0;
-    }
-    X509_SIG_free(sig);
-    if (!ok) ENG_ERR(ENG_R_INTERNAL, "cannot encode the DigestInfo for %s", md_name(md));
-    return ok;
-}
 
 /* ───────────────────────────── RSA_METHOD ───────────────────────────── */
 
 static int rm_priv_enc(int flen, const unsigned char *from, unsigned char *to, RSA *rsa, int padding) {
     uint64_t h;
     size_t n = 0;
-    eng_mech m = {CKM_RSA_PKCS, 0, 0, 0, 0, 0, NULL, 0};
+    osh_mech m = {CKM_RSA_PKCS, 0, 0, 0, 0, 0, NULL, 0};
     if (!rsa_reference(rsa, &h)) return sw_priv_enc(flen, from, to, rsa, padding);
     if (padding != RSA_PKCS1_PADDING) {
-        ENG_ERR(ENG_R_UNSUPPORTED,
+        OSH_ERR(OSH_R_UNSUPPORTED,
                 "key handle %llu: RSA private-key operation with padding %d: the HSM signs with PKCS#1 v1.5 and PSS "
                 "through the engine's key method only (it offers no raw RSA)",
                 (unsigned long long)h, padding);
@@ -149,7 +115,7 @@ static int rm_priv_enc(int flen, const unsigned char *from, unsigned char *to, R
 static int rm_priv_dec(int flen, const unsigned char *from, unsigned char *to, RSA *rsa, int padding) {
     uint64_t h;
     size_t n = 0;
-    eng_mech m = {CKM_RSA_PKCS, 0, 0, 0, 0, 0, NULL, 0};
+    osh_mech m = {CKM_RSA_PKCS, 0, 0, 0, 0, 0, NULL, 0};
     if (!rsa_reference(rsa, &h)) return sw_priv_dec(flen, from, to, rsa, padding);
     if (padding == RSA_PKCS1_OAEP_PADDING) {
         /* RSA_private_decrypt's OAEP is SHA-1 with MGF1-SHA-1 and no label. */
@@ -158,7 +124,7 @@ static int rm_priv_dec(int flen, const unsigned char *from, unsigned char *to, R
         m.hash_alg = CKM_SHA_1;
         m.mgf = CKG_MGF1_SHA1;
     } else if (padding != RSA_PKCS1_PADDING) {
-        ENG_ERR(ENG_R_UNSUPPORTED,
+        OSH_ERR(OSH_R_UNSUPPORTED,
                 "key handle %llu: RSA decryption with padding %d: the HSM decrypts PKCS#1 v1.5 and OAEP only (no raw RSA)",
                 (unsigned long long)h, padding);
         return -1;
@@ -282,8 +248,8 @@ static void pm_cleanup(EVP_PKEY_CTX *ctx) {
 
 /* A BIGNUM holding the marker block for handle. */
 static BIGNUM *marker_bn(uint64_t handle) {
-    uint8_t buf[RSA_MARKER_LENGTH];
-    eng_marker_write(handle, buf, sizeof buf);
+    uint8_t buf[OSH_RSA_MARKER_LENGTH];
+    osh_marker_write(handle, buf, sizeof buf);
     return BN_bin2bn(buf, sizeof buf, NULL);
 }
 
@@ -310,7 +276,7 @@ static int pm_keygen(EVP_PKEY_CTX *ctx, EVP_PKEY *pkey) {
     }
     pthread_mutex_unlock(&g_params_mu);
 
-    if (!eng_hsm_generate_rsa((unsigned long)bits, exp, exp_len, &handle, &n, &n_len, &e, &e_len)) return 0;
+    if (!osh_generate_rsa((unsigned long)bits, exp, exp_len, ENG_ID, &handle, &n, &n_len, &e, &e_len)) return 0;
     rsa = RSA_new();
     bn_n = BN_bin2bn(n, (int)n_len, NULL);
     bn_e = BN_bin2bn(e, (int)e_len, NULL);
@@ -333,14 +299,14 @@ static int pm_keygen(EVP_PKEY_CTX *ctx, EVP_PKEY *pkey) {
         BN_free(bn_dq);
         BN_free(bn_qi);
         RSA_free(rsa);
-        ENG_ERR(ENG_R_INTERNAL, "out of memory building the key reference for key handle %llu",
+        OSH_ERR(OSH_R_INTERNAL, "out of memory building the key reference for key handle %llu",
                 (unsigned long long)handle);
         return 0;
     }
     if (!RSA_set0_factors(rsa, bn_p, bn_q) || !RSA_set0_crt_params(rsa, bn_dp, bn_dq, bn_qi) ||
         !RSA_set_method(rsa, g_rsa_meth) || !EVP_PKEY_assign_RSA(pkey, rsa)) {
         RSA_free(rsa);
-        ENG_ERR(ENG_R_INTERNAL, "cannot build the key reference for key handle %llu", (unsigned long long)handle);
+        OSH_ERR(OSH_R_INTERNAL, "cannot build the key reference for key handle %llu", (unsigned long long)handle);
         return 0;
     }
     return 1;
@@ -363,7 +329,7 @@ static int pm_sign(EVP_PKEY_CTX *ctx, unsigned char *sig, size_t *siglen, const 
     const EVP_MD *md = NULL, *mgf1 = NULL;
     int pad = RSA_PKCS1_PADDING, saltlen = RSA_PSS_SALTLEN_AUTO, ok;
     size_t k;
-    eng_mech m = {CKM_RSA_PKCS, 0, 0, 0, 0, 0, NULL, 0};
+    osh_mech m = {CKM_RSA_PKCS, 0, 0, 0, 0, 0, NULL, 0};
 
     if (rsa == NULL) return sw_sign(ctx, sig, siglen, tbs, tbslen);
     k = (size_t)RSA_size(rsa);
@@ -372,13 +338,13 @@ static int pm_sign(EVP_PKEY_CTX *ctx, unsigned char *sig, size_t *siglen, const 
         return 1;
     }
     if (*siglen < k) {
-        ENG_ERR(ENG_R_INTERNAL, "signature buffer too small");
+        OSH_ERR(OSH_R_INTERNAL, "signature buffer too small");
         return 0;
     }
     sw_ctrl(ctx, EVP_PKEY_CTRL_GET_RSA_PADDING, 0, &pad);
     sw_ctrl(ctx, EVP_PKEY_CTRL_GET_MD, 0, (void *)&md);
     if (md != NULL && tbslen != (size_t)EVP_MD_get_size(md)) {
-        ENG_ERR(ENG_R_UNSUPPORTED, "key handle %llu: %zu bytes to sign, but a %s digest has %d", (unsigned long long)h,
+        OSH_ERR(OSH_R_UNSUPPORTED, "key handle %llu: %zu bytes to sign, but a %s digest has %d", (unsigned long long)h,
                 tbslen, md_name(md), EVP_MD_get_size(md));
         return 0;
     }
@@ -389,7 +355,7 @@ static int pm_sign(EVP_PKEY_CTX *ctx, unsigned char *sig, size_t *siglen, const 
             /* No digest set, or TLS 1.0's MD5+SHA-1: the data is signed as it is. */
             return hsm_op(0, rsa, h, &m, tbs, tbslen, sig, *siglen, siglen);
         }
-        if (!digest_info(md, tbs, tbslen, &der, &der_len)) return 0;
+        if (!osh_digest_info(md, tbs, tbslen, &der, &der_len)) return 0;
         ok = hsm_op(0, rsa, h, &m, der, (size_t)der_len, sig, *siglen, siglen);
         OPENSSL_free(der);
         return ok;
@@ -401,7 +367,7 @@ static int pm_sign(EVP_PKEY_CTX *ctx, unsigned char *sig, size_t *siglen, const 
         sw_ctrl(ctx, EVP_PKEY_CTRL_GET_RSA_PSS_SALTLEN, 0, &saltlen);
         if (mgf1 == NULL) mgf1 = md;
         if (!hash_mechanism(md, &m.hash_alg, &mgf_mgf) || !hash_mechanism(mgf1, &mgf_hash, &m.mgf)) {
-            ENG_ERR(ENG_R_UNSUPPORTED, "key handle %llu: RSA-PSS with digest %s and MGF1 %s: the HSM offers SHA-1 and SHA-2",
+            OSH_ERR(OSH_R_UNSUPPORTED, "key handle %llu: RSA-PSS with digest %s and MGF1 %s: the HSM offers SHA-1 and SHA-2",
                     (unsigned long long)h, md_name(md), md_name(mgf1));
             return 0;
         }
@@ -410,7 +376,7 @@ static int pm_sign(EVP_PKEY_CTX *ctx, unsigned char *sig, size_t *siglen, const 
         if (saltlen == RSA_PSS_SALTLEN_DIGEST) saltlen = hlen;
         else if (saltlen == RSA_PSS_SALTLEN_AUTO || saltlen == RSA_PSS_SALTLEN_MAX) saltlen = em_len - hlen - 2;
         if (saltlen < 0) {
-            ENG_ERR(ENG_R_UNSUPPORTED, "key handle %llu: RSA-PSS salt length %d", (unsigned long long)h, saltlen);
+            OSH_ERR(OSH_R_UNSUPPORTED, "key handle %llu: RSA-PSS salt length %d", (unsigned long long)h, saltlen);
             return 0;
         }
         m.mechanism = CKM_RSA_PKCS_PSS;
@@ -419,7 +385,7 @@ static int pm_sign(EVP_PKEY_CTX *ctx, unsigned char *sig, size_t *siglen, const 
         m.salt_len = (uint64_t)saltlen;
         return hsm_op(0, rsa, h, &m, tbs, tbslen, sig, *siglen, siglen);
     }
-    ENG_ERR(ENG_R_UNSUPPORTED, "key handle %llu: RSA signing with padding %d: the HSM signs with PKCS#1 v1.5 and PSS",
+    OSH_ERR(OSH_R_UNSUPPORTED, "key handle %llu: RSA signing with padding %d: the HSM signs with PKCS#1 v1.5 and PSS",
             (unsigned long long)h, pad);
     return 0;
 }
@@ -428,7 +394,7 @@ static int pm_decrypt(EVP_PKEY_CTX *ctx, unsigned char *out, size_t *outlen, con
     uint64_t h;
     const RSA *rsa = ctx_reference(ctx, &h);
     int pad = RSA_PKCS1_PADDING;
-    eng_mech m = {CKM_RSA_PKCS, 0, 0, 0, 0, 0, NULL, 0};
+    osh_mech m = {CKM_RSA_PKCS, 0, 0, 0, 0, 0, NULL, 0};
     uint8_t *plain = NULL;
     size_t n = 0;
 
@@ -449,7 +415,7 @@ static int pm_decrypt(EVP_PKEY_CTX *ctx, unsigned char *out, size_t *outlen, con
         if (md == NULL) md = EVP_sha1();
         if (mgf1 == NULL) mgf1 = md;
         if (!hash_mechanism(md, &m.hash_alg, &unused) || !hash_mechanism(mgf1, &unused, &m.mgf)) {
-            ENG_ERR(ENG_R_UNSUPPORTED, "key handle %llu: RSA-OAEP with digest %s and MGF1 %s: the HSM offers SHA-1 and SHA-2",
+            OSH_ERR(OSH_R_UNSUPPORTED, "key handle %llu: RSA-OAEP with digest %s and MGF1 %s: the HSM offers SHA-1 and SHA-2",
                     (unsigned long long)h, md_name(md), md_name(mgf1));
             return 0;
         }
@@ -460,13 +426,13 @@ static int pm_decrypt(EVP_PKEY_CTX *ctx, unsigned char *out, size_t *outlen, con
             m.source_len = (size_t)label_len;
         }
     } else if (pad != RSA_PKCS1_PADDING) {
-        ENG_ERR(ENG_R_UNSUPPORTED, "key handle %llu: RSA decryption with padding %d: the HSM decrypts PKCS#1 v1.5 and OAEP",
+        OSH_ERR(OSH_R_UNSUPPORTED, "key handle %llu: RSA decryption with padding %d: the HSM decrypts PKCS#1 v1.5 and OAEP",
                 (unsigned long long)h, pad);
         return 0;
     }
-    if (!check_public(rsa, h) || !eng_hsm_decrypt(h, &m, in, inlen, &plain, &n)) return 0;
+    if (!check_public(rsa, h) || !osh_decrypt(h, &m, in, inlen, &plain, &n)) return 0;
     if (n > *outlen) {
-        ENG_ERR(ENG_R_INTERNAL, "output buffer too small");
+        OSH_ERR(OSH_R_INTERNAL, "output buffer too small");
         OPENSSL_clear_free(plain, n);
         return 0;
     }

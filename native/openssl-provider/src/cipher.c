@@ -6,7 +6,7 @@
  * (RSA_PKCS1_WITH_TLS_PADDING, with its Bleichenbacher countermeasures) is not
  * an HSM mechanism; TLS clients then use an ECDHE suite.
  */
-#include "ck.h"
+#include "osh_ck.h"
 #include "prov.h"
 
 #include <string.h>
@@ -82,20 +82,13 @@ static int hash_mechanism(const char *name, uint64_t *hash, uint64_t *mgf) {
     EVP_MD *md = EVP_MD_fetch(prov_sw(), name, NULL);
     int nid = md != NULL ? EVP_MD_get_type(md) : NID_undef;
     EVP_MD_free(md);
-    switch (nid) {
-    case NID_sha1: *hash = CKM_SHA_1; *mgf = CKG_MGF1_SHA1; return 1;
-    case NID_sha224: *hash = CKM_SHA224; *mgf = CKG_MGF1_SHA224; return 1;
-    case NID_sha256: *hash = CKM_SHA256; *mgf = CKG_MGF1_SHA256; return 1;
-    case NID_sha384: *hash = CKM_SHA384; *mgf = CKG_MGF1_SHA384; return 1;
-    case NID_sha512: *hash = CKM_SHA512; *mgf = CKG_MGF1_SHA512; return 1;
-    default: return 0;
-    }
+    return osh_hash_mechanism(nid, hash, mgf);
 }
 
 static int ac_decrypt(void *vc, unsigned char *out, size_t *outlen, size_t outsize, const unsigned char *in,
                       size_t inlen) {
     ac_ctx *c = vc;
-    prov_mech m = {CKM_RSA_PKCS, 0, 0, 0, 0, 0, NULL, 0};
+    osh_mech m = {CKM_RSA_PKCS, 0, 0, 0, 0, 0, NULL, 0};
     uint8_t *plain = NULL;
     size_t n = 0;
     if (out == NULL) {
@@ -108,7 +101,7 @@ static int ac_decrypt(void *vc, unsigned char *out, size_t *outlen, size_t outsi
         const char *mgf1 = c->mgf1_md[0] ? c->mgf1_md : md;
         uint64_t h, mgf, h2;
         if (!hash_mechanism(md, &h, &mgf) || !hash_mechanism(mgf1, &h2, &mgf)) {
-            PROV_ERR(PROV_R_UNSUPPORTED, "OAEP in the HSM needs SHA-1 or SHA-2 (digest %s, MGF1 %s)", md, mgf1);
+            OSH_ERR(OSH_R_UNSUPPORTED, "OAEP in the HSM needs SHA-1 or SHA-2 (digest %s, MGF1 %s)", md, mgf1);
             return 0;
         }
         m.mechanism = CKM_RSA_PKCS_OAEP;
@@ -118,21 +111,12 @@ static int ac_decrypt(void *vc, unsigned char *out, size_t *outlen, size_t outsi
         m.source = c->label;
         m.source_len = c->label_len;
     } else if (c->pad != RSA_PKCS1_PADDING) {
-        PROV_ERR(PROV_R_UNSUPPORTED,
+        OSH_ERR(OSH_R_UNSUPPORTED,
                  "key handle %llu: RSA decryption with padding %d: the HSM decrypts PKCS#1 v1.5 and OAEP only (no raw RSA)",
                  (unsigned long long)c->key->handle, c->pad);
         return 0;
     }
-    if (!prov_hsm_decrypt(c->key->handle, &m, in, inlen, &plain, &n)) return 0;
-    if (n > outsize) {
-        PROV_ERR(PROV_R_INTERNAL, "the plaintext has %zu bytes where %zu fit", n, outsize);
-        OPENSSL_clear_free(plain, n);
-        return 0;
-    }
-    memcpy(out, plain, n);
-    OPENSSL_clear_free(plain, n);
-    *outlen = n;
-    return 1;
+    return osh_decrypt(c->key->handle, &m, in, inlen, &plain, &n) && osh_copy_answer(plain, n, out, outsize, outlen);
 }
 
 static const struct {

@@ -73,7 +73,7 @@ static const OSSL_PARAM *enc_settable_ctx_params(void *provctx) {
 static BIGNUM *marker_bn(uint64_t handle, size_t len) {
     uint8_t buf[66];
     if (len > sizeof buf) return NULL;
-    prov_marker_write(handle, buf, len);
+    osh_marker_write(handle, buf, len);
     return BN_bin2bn(buf, (int)len, NULL);
 }
 
@@ -91,7 +91,7 @@ static EVP_PKEY *reference_key(const prov_key *k) {
                                             OSSL_PKEY_PARAM_RSA_FACTOR2,   OSSL_PKEY_PARAM_RSA_EXPONENT1,
                                             OSSL_PKEY_PARAM_RSA_EXPONENT2, OSSL_PKEY_PARAM_RSA_COEFFICIENT1};
         size_t i;
-        ok = (m = marker_bn(k->handle, PROV_RSA_MARKER_LENGTH)) != NULL;
+        ok = (m = marker_bn(k->handle, OSH_RSA_MARKER_LENGTH)) != NULL;
         for (i = 0; ok && i < sizeof names / sizeof names[0]; i++) ok = OSSL_PARAM_BLD_push_BN(bld, names[i], m);
     } else if (ok) {
         size_t len = (size_t)(EVP_PKEY_get_bits(k->pub) + 7) / 8;
@@ -128,11 +128,11 @@ static int enc_encode(void *vc, OSSL_CORE_BIO *out, const void *obj_raw, const O
     (void)obj_abstract;
     if (k == NULL || (selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) == 0) return 0;
     if (!k->has_handle || k->pub == NULL) {
-        PROV_ERR(PROV_R_UNSUPPORTED, "a public key has no key reference");
+        OSH_ERR(OSH_R_UNSUPPORTED, "a public key has no key reference");
         return 0;
     }
     if ((ref = reference_key(k)) == NULL) {
-        PROV_ERR(PROV_R_INTERNAL, "cannot build the key reference for key handle %llu", (unsigned long long)k->handle);
+        OSH_ERR(OSH_R_INTERNAL, "cannot build the key reference for key handle %llu", (unsigned long long)k->handle);
         return 0;
     }
     ectx = OSSL_ENCODER_CTX_new_for_pkey(ref, EVP_PKEY_KEYPAIR, c->pem ? "PEM" : "DER", "PrivateKeyInfo", NULL);
@@ -148,7 +148,7 @@ static int enc_encode(void *vc, OSSL_CORE_BIO *out, const void *obj_raw, const O
     }
     if (ok) ok = OSSL_ENCODER_to_data(ectx, &data, &len);
     if (ok) ok = prov_bio_write_ex(out, data, len, &written) && written == len;
-    if (!ok) PROV_ERR(PROV_R_INTERNAL, "cannot write the key reference for key handle %llu", (unsigned long long)k->handle);
+    if (!ok) OSH_ERR(OSH_R_INTERNAL, "cannot write the key reference for key handle %llu", (unsigned long long)k->handle);
     OPENSSL_free(data);
     OSSL_ENCODER_CTX_free(ectx);
     EVP_PKEY_free(ref);

@@ -45,7 +45,7 @@ static int kx_set_ctx_params(void *vc, const OSSL_PARAM params[]) {
         const char *s = NULL;
         if (!OSSL_PARAM_get_utf8_string_ptr(p, &s)) return 0;
         if (s[0] != '\0') {
-            PROV_ERR(PROV_R_UNSUPPORTED, "ECDH with an HSM key gives the raw shared secret (KDF %s not offered)", s);
+            OSH_ERR(OSH_R_UNSUPPORTED, "ECDH with an HSM key gives the raw shared secret (KDF %s not offered)", s);
             return 0;
         }
     }
@@ -91,24 +91,16 @@ static int kx_derive(void *vc, unsigned char *secret, size_t *secretlen, size_t 
         return 1;
     }
     if (c->peer == NULL) {
-        PROV_ERR(PROV_R_INTERNAL, "ECDH without a peer key");
+        OSH_ERR(OSH_R_INTERNAL, "ECDH without a peer key");
         return 0;
     }
     if (!prov_key_ready(c->key, "ECDH")) return 0;
     if (!EVP_PKEY_get_octet_string_param(c->peer->pub, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point, sizeof point, &plen)) {
-        PROV_ERR(PROV_R_UNSUPPORTED, "the peer key has no EC point");
+        OSH_ERR(OSH_R_UNSUPPORTED, "the peer key has no EC point");
         return 0;
     }
-    if (!prov_hsm_ecdh(c->key->handle, point, plen, field, &out, &n)) return 0;
-    if (n > outlen) {
-        PROV_ERR(PROV_R_INTERNAL, "the shared secret has %zu bytes where %zu fit", n, outlen);
-        OPENSSL_clear_free(out, n);
-        return 0;
-    }
-    memcpy(secret, out, n);
-    OPENSSL_clear_free(out, n);
-    *secretlen = n;
-    return 1;
+    return prov_hsm_ecdh(c->key->handle, point, plen, field, &out, &n) &&
+           osh_copy_answer(out, n, secret, outlen, secretlen);
 }
 
 const OSSL_DISPATCH prov_ecdh_exchange[] = {

@@ -16,7 +16,7 @@
  *    object is removed, as the engine does, so findKey counts one new key.
  *  - load takes the reference that decoder.c and store.c pass.
  */
-#include "ck.h"
+#include "osh_ck.h"
 #include "prov.h"
 
 #include <pthread.h>
@@ -77,7 +77,7 @@ prov_key *prov_key_from_spki(const uint8_t *der, size_t len, int has_handle, uin
     int type;
     if (pub == NULL || (type = type_of(pub)) == 0) {
         EVP_PKEY_free(pub);
-        PROV_ERR(PROV_R_KEYREF, "key handle %llu: its public key is not an RSA, EC or Ed25519 key",
+        OSH_ERR(OSH_R_KEYREF, "key handle %llu: its public key is not an RSA, EC or Ed25519 key",
                  (unsigned long long)handle);
         return NULL;
     }
@@ -95,17 +95,17 @@ int prov_key_ready(prov_key *k, const char *what) {
     unsigned char *der = NULL;
     int n, ok;
     if (k == NULL || !k->has_handle) {
-        PROV_ERR(PROV_R_UNSUPPORTED, "%s needs an HSM private key; this key is a public key", what);
+        OSH_ERR(OSH_R_UNSUPPORTED, "%s needs an HSM private key; this key is a public key", what);
         return 0;
     }
     if (__atomic_load_n(&k->checked, __ATOMIC_ACQUIRE)) return 1;
     n = i2d_PUBKEY(k->pub, &der);
     if (n <= 0) {
-        PROV_ERR(PROV_R_KEYREF, "the key reference for key handle %llu has no usable public key",
+        OSH_ERR(OSH_R_KEYREF, "the key reference for key handle %llu has no usable public key",
                  (unsigned long long)k->handle);
         return 0;
     }
-    ok = prov_keyref_check_public(k->handle, der, (size_t)n);
+    ok = osh_keyref_check_public(k->handle, der, (size_t)n);
     OPENSSL_free(der);
     if (ok) __atomic_store_n(&k->checked, 1, __ATOMIC_RELEASE);
     return ok;
@@ -131,22 +131,22 @@ int prov_key_from_sw(prov_key *k, EVP_PKEY *sw) {
     uint64_t h;
     int is_ref = 0;
     if (k->type == PROV_KEY_RSA) {
-        len = PROV_RSA_MARKER_LENGTH;
+        len = OSH_RSA_MARKER_LENGTH;
         if (EVP_PKEY_get_bn_param(sw, OSSL_PKEY_PARAM_RSA_D, &bn) && BN_num_bytes(bn) <= (int)len &&
             BN_bn2binpad(bn, buf, (int)len) == (int)len)
-            is_ref = prov_marker_read(buf, len, &h);
+            is_ref = osh_marker_read(buf, len, &h);
     } else if (k->type == PROV_KEY_EC) {
         len = (size_t)(EVP_PKEY_get_bits(sw) + 7) / 8;
         if (len <= sizeof buf && EVP_PKEY_get_bn_param(sw, OSSL_PKEY_PARAM_PRIV_KEY, &bn) &&
             BN_num_bytes(bn) <= (int)len && BN_bn2binpad(bn, buf, (int)len) == (int)len)
-            is_ref = prov_marker_read(buf, len, &h);
+            is_ref = osh_marker_read(buf, len, &h);
     }
     BN_clear_free(bn);
     if (!is_ref) return 0;
     EVP_PKEY_free(k->pub);
     k->pub = public_of(sw);
     if (k->pub == NULL) {
-        PROV_ERR(PROV_R_KEYREF, "the key reference for key handle %llu has no usable public key", (unsigned long long)h);
+        OSH_ERR(OSH_R_KEYREF, "the key reference for key handle %llu has no usable public key", (unsigned long long)h);
         return -1;
     }
     k->has_handle = 1;
@@ -333,7 +333,7 @@ static int gen_set_params(void *g, const OSSL_PARAM params[]) {
         size_t primes = 0;
         if (!OSSL_PARAM_get_size_t(p, &primes)) return 0;
         if (primes != 2) {
-            PROV_ERR(PROV_R_UNSUPPORTED, "the HSM makes two-prime RSA keys (asked for %zu primes)", primes);
+            OSH_ERR(OSH_R_UNSUPPORTED, "the HSM makes two-prime RSA keys (asked for %zu primes)", primes);
             return 0;
         }
     }
@@ -437,7 +437,7 @@ static void *gen_rsa(gen_ctx *c) {
     BIGNUM *bn = NULL, *be = NULL;
     EVP_PKEY_CTX *pc = NULL;
     prov_key *k = NULL;
-    if (!prov_hsm_generate_rsa((unsigned long)c->bits, c->e, c->e_len, c->label, &handle, &n, &n_len, &e, &e_len))
+    if (!osh_generate_rsa((unsigned long)c->bits, c->e, c->e_len, c->label, &handle, &n, &n_len, &e, &e_len))
         return NULL;
     bn = BN_bin2bn(n, (int)n_len, NULL);
     be = BN_bin2bn(e, (int)e_len, NULL);
@@ -450,7 +450,7 @@ static void *gen_rsa(gen_ctx *c) {
         k->handle = handle;
         k->checked = 1;
     } else {
-        PROV_ERR(PROV_R_INTERNAL, "cannot build the public key of new key handle %llu", (unsigned long long)handle);
+        OSH_ERR(OSH_R_INTERNAL, "cannot build the public key of new key handle %llu", (unsigned long long)handle);
         prov_key_free(k);
         k = NULL;
     }
@@ -475,7 +475,7 @@ static void *gen_ec(gen_ctx *c) {
     if (c->type == PROV_KEY_ED25519) {
         /* No key-reference file exists for Ed25519 (its PKCS#8 form carries no public key, so OpenSSL
          * would derive a wrong one from the marker): genpkey could make the key but not write it. */
-        PROV_ERR(PROV_R_UNSUPPORTED, "an Ed25519 key has no key-reference file: make it with azcloudhsm_util "
+        OSH_ERR(OSH_R_UNSUPPORTED, "an Ed25519 key has no key-reference file: make it with azcloudhsm_util "
                                      "genECCKeyPair -i 28 -l NAME and use it as azcloudhsm:label=NAME");
         return NULL;
     }
@@ -485,16 +485,16 @@ static void *gen_ec(gen_ctx *c) {
         strcpy(what, "Ed25519");
     } else {
         if (c->group[0] == '\0') {
-            PROV_ERR(PROV_R_UNSUPPORTED, "EC key generation needs a curve (-pkeyopt ec_paramgen_curve:P-256)");
+            OSH_ERR(OSH_R_UNSUPPORTED, "EC key generation needs a curve (-pkeyopt ec_paramgen_curve:P-256)");
             return NULL;
         }
         if (!ec_params_der(c->group, params, sizeof params, &params_len)) {
-            PROV_ERR(PROV_R_UNSUPPORTED, "unknown curve %s", c->group);
+            OSH_ERR(OSH_R_UNSUPPORTED, "unknown curve %s", c->group);
             return NULL;
         }
         snprintf(what, sizeof what, "EC %s", c->group);
     }
-    if (!prov_hsm_generate_ec(c->type == PROV_KEY_ED25519 ? CKM_EC_EDWARDS_KEY_PAIR_GEN : CKM_EC_KEY_PAIR_GEN, params,
+    if (!osh_generate_ec(c->type == PROV_KEY_ED25519 ? CKM_EC_EDWARDS_KEY_PAIR_GEN : CKM_EC_KEY_PAIR_GEN, params,
                               params_len, c->type == PROV_KEY_EC, c->label, what, &handle, &spki, &spki_len))
         return NULL;
     k = prov_key_from_spki(spki, spki_len, 1, handle);

@@ -42,18 +42,20 @@ static OSSL_FUNC_BIO_write_ex_fn *c_bio_write_ex;
 /* ───────────────────────────── errors ───────────────────────────── */
 
 static const OSSL_ITEM reason_strings[] = {
-    {PROV_R_CONFIG, "configuration error"},
-    {PROV_R_DAEMON, "cannot reach the client daemon"},
-    {PROV_R_LOGIN, "HSM login failed"},
-    {PROV_R_HSM, "HSM operation failed"},
-    {PROV_R_KEYREF, "bad key reference"},
-    {PROV_R_UNSUPPORTED, "not offered for HSM keys"},
-    {PROV_R_INTERNAL, "internal error"},
-    {PROV_R_URI, "no such HSM key"},
+    {OSH_R_CONFIG, "configuration error"},
+    {OSH_R_DAEMON, "cannot reach the client daemon"},
+    {OSH_R_LOGIN, "HSM login failed"},
+    {OSH_R_HSM, "HSM operation failed"},
+    {OSH_R_KEYREF, "bad key reference"},
+    {OSH_R_UNSUPPORTED, "not offered for HSM keys"},
+    {OSH_R_INTERNAL, "internal error"},
+    {OSH_R_URI, "no such HSM key"},
     {0, NULL},
 };
 
-void prov_error(const char *file, int line, const char *func, int reason, const char *fmt, ...) {
+const char osh_client_name[] = PROV_ID "/" PROV_VERSION;
+
+void osh_error(const char *file, int line, const char *func, int reason, const char *fmt, ...) {
     va_list ap;
     if (c_new_error == NULL || c_vset_error == NULL) return;
     c_new_error(g_handle);
@@ -235,9 +237,9 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in, 
             OSSL_PARAM_utf8_ptr("azcloudhsm_password", &cnf_password, 0),
             OSSL_PARAM_END,
         };
-        if (c_get_params(handle, p)) prov_hsm_set_cnf(cnf_conf, cnf_password);
+        if (c_get_params(handle, p)) osh_set_cnf(cnf_conf, cnf_password);
     }
-    prov_hsm_setup();
+    osh_setup();
     *out = provider_functions;
     *provctx = (void *)handle;
     return 1;

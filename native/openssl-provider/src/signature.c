@@ -13,7 +13,7 @@
  * Verification needs no secret: it runs in OpenSSL's default provider with the
  * key's public half (the same answer the HSM would give).
  */
-#include "ck.h"
+#include "osh_ck.h"
 #include "prov.h"
 
 #include <string.h>
@@ -93,7 +93,7 @@ static int set_md(EVP_MD **slot, char *name, const char *mdname) {
     if (mdname == NULL || mdname[0] == '\0') return 1;
     md = EVP_MD_fetch(prov_sw(), mdname, NULL);
     if (md == NULL) {
-        PROV_ERR(PROV_R_UNSUPPORTED, "unknown digest %s", mdname);
+        OSH_ERR(OSH_R_UNSUPPORTED, "unknown digest %s", mdname);
         return 0;
     }
     EVP_MD_free(*slot);
@@ -111,7 +111,7 @@ static int sig_init(sig_ctx *c, void *key, int op, int plain_verify, const OSSL_
         c->key = prov_key_ref(k);
     }
     if (c->key == NULL || c->key->pub == NULL) {
-        PROV_ERR(PROV_R_INTERNAL, "no key");
+        OSH_ERR(OSH_R_INTERNAL, "no key");
         return 0;
     }
     c->op = op;
@@ -131,14 +131,7 @@ static int verify_init(void *vc, void *key, const OSSL_PARAM params[]) { return 
 /* ───────────────────────────── mechanisms ───────────────────────────── */
 
 static int hash_mechanism(const EVP_MD *md, uint64_t *hash, uint64_t *mgf) {
-    switch (md == NULL ? NID_undef : EVP_MD_get_type(md)) {
-    case NID_sha1: *hash = CKM_SHA_1; *mgf = CKG_MGF1_SHA1; return 1;
-    case NID_sha224: *hash = CKM_SHA224; *mgf = CKG_MGF1_SHA224; return 1;
-    case NID_sha256: *hash = CKM_SHA256; *mgf = CKG_MGF1_SHA256; return 1;
-    case NID_sha384: *hash = CKM_SHA384; *mgf = CKG_MGF1_SHA384; return 1;
-    case NID_sha512: *hash = CKM_SHA512; *mgf = CKG_MGF1_SHA512; return 1;
-    default: return 0;
-    }
+    return md != NULL && osh_hash_mechanism(EVP_MD_get_type(md), hash, mgf);
 }
 
 static int pss_salt(const sig_ctx *c, const EVP_MD *md) {
@@ -152,51 +145,27 @@ static int pss_salt(const sig_ctx *c, const EVP_MD *md) {
     }
 }
 
-static int digest_info(const EVP_MD *md, const unsigned char *dgst, size_t len, unsigned char **der, int *der_len) {
-    X509_SIG *sig = X509_SIG_new();
-    X509_ALGOR *alg = NULL;
-    ASN1_OCTET_STRING *os = NULL;
-    int ok = 0;
-    *der = NULL;
-    if (sig != NULL) {
-        X509_SIG_getm(sig, &alg, &os);
-        ok = X509_ALGOR_set0(alg, OBJ_nid2obj(EVP_MD_get_type(md)), V_ASN1_NULL, NULL) &&
-             ASN1_OCTET_STRING_set(os, dgst, (int)len) && (*der_len = i2d_X509_SIG(sig, der)) > 0;
-    }
-    X509_SIG_free(sig);
-    if (!ok) PROV_ERR(PROV_R_INTERNAL, "cannot encode the DigestInfo");
-    return ok;
-}
-
 static int copy_out(unsigned char *sig, size_t *siglen, size_t sigsize, uint8_t *out, size_t n) {
-    if (n > sigsize) {
-        PROV_ERR(PROV_R_INTERNAL, "the signature has %zu bytes where %zu fit", n, sigsize);
-        OPENSSL_free(out);
-        return 0;
-    }
-    memcpy(sig, out, n);
-    OPENSSL_free(out);
-    *siglen = n;
-    return 1;
+    return osh_copy_answer(out, n, sig, sigsize, siglen);
 }
 
 static int rsa_sign(sig_ctx *c, unsigned char *sig, size_t *siglen, size_t sigsize, const unsigned char *tbs,
                     size_t tbslen) {
-    prov_mech m = {CKM_RSA_PKCS, 0, 0, 0, 0, 0, NULL, 0};
+    osh_mech m = {CKM_RSA_PKCS, 0, 0, 0, 0, 0, NULL, 0};
     uint8_t *out = NULL;
     size_t n = 0;
     int ok;
     if (c->pad == RSA_PKCS1_PADDING) {
         unsigned char *der = NULL;
         int der_len = 0;
-        if (c->md == NULL) return prov_hsm_sign(c->key->handle, &m, tbs, tbslen, &out, &n) &&
+        if (c->md == NULL) return osh_sign(c->key->handle, &m, tbs, tbslen, &out, &n) &&
                                   copy_out(sig, siglen, sigsize, out, n);
         if (tbslen != (size_t)EVP_MD_get_size(c->md)) {
-            PROV_ERR(PROV_R_UNSUPPORTED, "%zu bytes to sign are not a %s digest", tbslen, c->mdname);
+            OSH_ERR(OSH_R_UNSUPPORTED, "%zu bytes to sign are not a %s digest", tbslen, c->mdname);
             return 0;
         }
-        if (!digest_info(c->md, tbs, tbslen, &der, &der_len)) return 0;
-        ok = prov_hsm_sign(c->key->handle, &m, der, (size_t)der_len, &out, &n);
+        if (!osh_digest_info(c->md, tbs, tbslen, &der, &der_len)) return 0;
+        ok = osh_sign(c->key->handle, &m, der, (size_t)der_len, &out, &n);
         OPENSSL_free(der);
         return ok && copy_out(sig, siglen, sigsize, out, n);
     }
@@ -205,13 +174,13 @@ static int rsa_sign(sig_ctx *c, unsigned char *sig, size_t *siglen, size_t sigsi
         const EVP_MD *mgf1 = c->mgf1 != NULL ? c->mgf1 : c->md;
         int salt;
         if (c->md == NULL || !hash_mechanism(c->md, &h, &mgf) || !hash_mechanism(mgf1, &h2, &mgf)) {
-            PROV_ERR(PROV_R_UNSUPPORTED, "RSA-PSS in the HSM needs SHA-1 or SHA-2 (digest %s, MGF1 %s)",
+            OSH_ERR(OSH_R_UNSUPPORTED, "RSA-PSS in the HSM needs SHA-1 or SHA-2 (digest %s, MGF1 %s)",
                      c->md != NULL ? c->mdname : "none", mgf1 != NULL ? EVP_MD_get0_name(mgf1) : "none");
             return 0;
         }
         salt = pss_salt(c, c->md);
         if (salt < 0) {
-            PROV_ERR(PROV_R_UNSUPPORTED, "RSA-PSS salt length %d", salt);
+            OSH_ERR(OSH_R_UNSUPPORTED, "RSA-PSS salt length %d", salt);
             return 0;
         }
         m.mechanism = CKM_RSA_PKCS_PSS;
@@ -220,9 +189,9 @@ static int rsa_sign(sig_ctx *c, unsigned char *sig, size_t *siglen, size_t sigsi
         m.mgf = mgf;
         m.has_salt = 1;
         m.salt_len = (uint64_t)salt;
-        return prov_hsm_sign(c->key->handle, &m, tbs, tbslen, &out, &n) && copy_out(sig, siglen, sigsize, out, n);
+        return osh_sign(c->key->handle, &m, tbs, tbslen, &out, &n) && copy_out(sig, siglen, sigsize, out, n);
     }
-    PROV_ERR(PROV_R_UNSUPPORTED,
+    OSH_ERR(OSH_R_UNSUPPORTED,
              "key handle %llu: RSA padding %d: the HSM signs with PKCS#1 v1.5 and PSS (it offers no raw RSA)",
              (unsigned long long)c->key->handle, c->pad);
     return 0;
@@ -230,17 +199,17 @@ static int rsa_sign(sig_ctx *c, unsigned char *sig, size_t *siglen, size_t sigsi
 
 static int ecdsa_sign(sig_ctx *c, unsigned char *sig, size_t *siglen, size_t sigsize, const unsigned char *tbs,
                       size_t tbslen) {
-    prov_mech m = {CKM_ECDSA, 0, 0, 0, 0, 0, NULL, 0};
+    osh_mech m = {CKM_ECDSA, 0, 0, 0, 0, 0, NULL, 0};
     uint8_t *rs = NULL;
     size_t rs_len = 0, half;
     ECDSA_SIG *s;
     BIGNUM *r, *ss;
     unsigned char *p = sig;
     int n;
-    if (!prov_hsm_sign(c->key->handle, &m, tbs, tbslen, &rs, &rs_len)) return 0;
+    if (!osh_sign(c->key->handle, &m, tbs, tbslen, &rs, &rs_len)) return 0;
     half = rs_len / 2;
     if (rs_len == 0 || rs_len % 2 != 0) {
-        PROV_ERR(PROV_R_INTERNAL, "the HSM's ECDSA signature has %zu bytes", rs_len);
+        OSH_ERR(OSH_R_INTERNAL, "the HSM's ECDSA signature has %zu bytes", rs_len);
         OPENSSL_free(rs);
         return 0;
     }
@@ -252,13 +221,13 @@ static int ecdsa_sign(sig_ctx *c, unsigned char *sig, size_t *siglen, size_t sig
         ECDSA_SIG_free(s);
         BN_free(r);
         BN_free(ss);
-        PROV_ERR(PROV_R_INTERNAL, "out of memory");
+        OSH_ERR(OSH_R_INTERNAL, "out of memory");
         return 0;
     }
     n = i2d_ECDSA_SIG(s, NULL);
     if (n <= 0 || (size_t)n > sigsize) {
         ECDSA_SIG_free(s);
-        PROV_ERR(PROV_R_INTERNAL, "the ECDSA signature does not fit");
+        OSH_ERR(OSH_R_INTERNAL, "the ECDSA signature does not fit");
         return 0;
     }
     n = i2d_ECDSA_SIG(s, &p);
@@ -277,7 +246,7 @@ static int do_sign(void *vc, unsigned char *sig, size_t *siglen, size_t sigsize,
     if (!prov_key_ready(c->key, "signing")) return 0;
     if (c->type == PROV_KEY_RSA) return rsa_sign(c, sig, siglen, sigsize, tbs, tbslen);
     if (c->type == PROV_KEY_EC) return ecdsa_sign(c, sig, siglen, sigsize, tbs, tbslen);
-    PROV_ERR(PROV_R_UNSUPPORTED, "Ed25519 signs whole messages (use DigestSign)");
+    OSH_ERR(OSH_R_UNSUPPORTED, "Ed25519 signs whole messages (use DigestSign)");
     return 0;
 }
 
@@ -294,7 +263,7 @@ static int dsig_init(void *vc, const char *mdname, void *key, const OSSL_PARAM p
     if (!sig_init(c, key, op, 0, NULL)) return 0;
     if (c->type == PROV_KEY_ED25519) {
         if (mdname != NULL && mdname[0] != '\0') {
-            PROV_ERR(PROV_R_UNSUPPORTED, "Ed25519 takes no digest (got %s)", mdname);
+            OSH_ERR(OSH_R_UNSUPPORTED, "Ed25519 takes no digest (got %s)", mdname);
             return 0;
         }
         return sig_set_ctx_params(c, params);
@@ -352,7 +321,7 @@ static int dverify_final(void *vc, const unsigned char *sig, size_t siglen) {
 static int ed_digest_sign(void *vc, unsigned char *sig, size_t *siglen, size_t sigsize, const unsigned char *tbs,
                           size_t tbslen) {
     sig_ctx *c = vc;
-    prov_mech m = {CKM_EDDSA, 0, 0, 0, 0, 0, NULL, 0};
+    osh_mech m = {CKM_EDDSA, 0, 0, 0, 0, 0, NULL, 0};
     uint8_t *out = NULL;
     size_t n = 0;
     if (sig == NULL) {
@@ -360,7 +329,7 @@ static int ed_digest_sign(void *vc, unsigned char *sig, size_t *siglen, size_t s
         return 1;
     }
     if (!prov_key_ready(c->key, "Ed25519 signing")) return 0;
-    return prov_hsm_sign(c->key->handle, &m, tbs, tbslen, &out, &n) && copy_out(sig, siglen, sigsize, out, n);
+    return osh_sign(c->key->handle, &m, tbs, tbslen, &out, &n) && copy_out(sig, siglen, sigsize, out, n);
 }
 
 static int ed_digest_verify(void *vc, const unsigned char *sig, size_t siglen, const unsigned char *tbs, size_t tbslen) {
@@ -398,7 +367,7 @@ static int sig_set_ctx_params(void *vc, const OSSL_PARAM params[]) {
             return 0;
         }
         if (pad != RSA_PKCS1_PADDING && pad != RSA_PKCS1_PSS_PADDING && c->op == OP_SIGN) {
-            PROV_ERR(PROV_R_UNSUPPORTED, "RSA padding %d: the HSM signs with PKCS#1 v1.5 and PSS only", pad);
+            OSH_ERR(OSH_R_UNSUPPORTED, "RSA padding %d: the HSM signs with PKCS#1 v1.5 and PSS only", pad);
             return 0;
         }
         c->pad = pad;

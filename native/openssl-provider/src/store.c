@@ -78,7 +78,7 @@ static int parse_handle(const char *s, uint64_t *h) {
 }
 
 static int bad_uri(const char *uri, const char *why) {
-    PROV_ERR(PROV_R_URI, "%.200s: %s", uri, why);
+    OSH_ERR(OSH_R_URI, "%.200s: %s", uri, why);
     return 0;
 }
 
@@ -107,7 +107,7 @@ static int attribute(store_ctx *c, const char *uri, const char *name, size_t nle
                    IS("slot-manufacturer") || IS("slot-id")))
         return 1; /* one partition: these narrow nothing */
 #undef IS
-    PROV_ERR(PROV_R_URI, "%.200s: unknown attribute %.*s (%s)", uri, (int)nlen, name,
+    OSH_ERR(OSH_R_URI, "%.200s: unknown attribute %.*s (%s)", uri, (int)nlen, name,
              pkcs11 ? "object, type, x-handle" : "handle, label, type");
     return 0;
 }
@@ -169,13 +169,13 @@ static int st_load(void *vc, OSSL_CALLBACK *object_cb, void *object_cbarg, OSSL_
         if (c->count > FOUND_MAX) c->count = FOUND_MAX;
         if (c->count == 0) {
             c->failed = 1;
-            PROV_ERR(PROV_R_URI, "%.200s: no private key with label \"%s\" that this user can use", c->uri, c->label);
+            OSH_ERR(OSH_R_URI, "%.200s: no private key with label \"%s\" that this user can use", c->uri, c->label);
             return 0;
         }
     }
     if (c->next >= c->count) return 0;
     h = c->handles[c->next++];
-    if (!prov_hsm_public_key_info(h, &spki, &spki_len)) {
+    if (!osh_public_key_info(h, &spki, &spki_len)) {
         c->failed = 1;
         return 0;
     }

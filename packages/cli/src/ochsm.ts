@@ -24,7 +24,8 @@ import { fileURLToPath } from 'node:url';
 import * as P from '../../protocol/src/pkcs11.js';
 import { HsmError } from '../../protocol/src/errors.js';
 import { ProtocolClient } from '../../protocol/src/connection.js';
-import { attr } from '../../hsm-core/src/objects/attributes.js';
+import { attr } from '../../protocol/src/attributes.js';
+import { curveByName } from '../../protocol/src/curves.js';
 import { startCluster, EXAMPLE_CO, EXAMPLE_CU } from './cluster.js';
 import { EtcdCluster, type MemberSpec } from '../../testkit/src/etcd.js';
 import type { StoreConfig } from '../../hsm-node/src/store_config.js';
@@ -129,7 +130,7 @@ async function demo(): Promise<string> {
     if (!st.loggedIn) await c.request('login', { user: EXAMPLE_CU.user, password: EXAMPLE_CU.password, role: 'CU' });
     const pair = await c.request('generateKeyPair', {
       mechanism: { mechanism: P.CKM_EC_KEY_PAIR_GEN },
-      publicTemplate: [attr.bool(P.CKA_TOKEN, true), attr.bytes(P.CKA_EC_PARAMS, Buffer.from('06082a8648ce3d030107', 'hex')), attr.bool(P.CKA_VERIFY, true), attr.utf8(P.CKA_LABEL, 'make-run')],
+      publicTemplate: [attr.bool(P.CKA_TOKEN, true), attr.bytes(P.CKA_EC_PARAMS, Buffer.from(curveByName('P-256')!.oidDer, 'hex')), attr.bool(P.CKA_VERIFY, true), attr.utf8(P.CKA_LABEL, 'make-run')],
       privateTemplate: [attr.bool(P.CKA_TOKEN, true), attr.bool(P.CKA_SIGN, true), attr.utf8(P.CKA_LABEL, 'make-run')],
     });
     const { signature } = await c.request('sign', { mechanism: { mechanism: P.CKM_ECDSA_SHA256 }, handle: pair.privateHandle, data: Buffer.from('make run') });

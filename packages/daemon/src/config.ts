@@ -18,16 +18,14 @@ import { existsSync } from 'node:fs';
 import { readTrustedFile, UnsafeFileError } from '../../protocol/src/file_safety.js';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { LogLevel } from './log.js';
+import { DAEMON_RETRY, RETRY_LIMITS, type RetryPolicy } from '../../protocol/src/retry.js';
+import { APPLICATION_CFG, ApplicationConfigError, defaultSocketPath, parseApplicationConfigText, type ParsedApplicationConfig } from '../../protocol/src/appcfg.js';
 
 export const RESOURCE_CFG = 'azcloudhsm_resource.cfg';
-export const APPLICATION_CFG = 'azcloudhsm_application.cfg';
+export { APPLICATION_CFG, SOCKET_FILE, MAX_SOCKET_PATH_BYTES } from '../../protocol/src/appcfg.js';
 export const CLIENT_CFG = 'azcloudhsm_client.cfg';
 /** The node port the service uses (the Azure Cloud HSM onboarding guide; mgmt_util screenshots). */
 export const DEFAULT_NODE_PORT = 2225;
-/** The socket file name under `<dir of the cfg>/../run/`. */
-export const SOCKET_FILE = 'azcloudhsm_client.sock';
-/** sockaddr_un.sun_path is 108 bytes on Linux, including the terminating NUL. */
-export const MAX_SOCKET_PATH_BYTES = 107;
 
 export class ConfigError extends Error {
   readonly file: string;
@@ -112,115 +110,22 @@ export function loadResourceConfig(path: string, warn?: (w: string) => void): Re
 
 /* ─────────────────────────────── azcloudhsm_application.cfg ─────────────────────────────── */
 
-export type SocketType = 'UNIXSOCKET' | 'TCPSOCKET';
-export type SessionMode = 'HOST' | 'APPLICATION';
+export type { SocketType, SessionMode } from '../../protocol/src/appcfg.js';
+export { APPLICATION_DEFAULTS, defaultSocketPath } from '../../protocol/src/appcfg.js';
 
-export interface ApplicationConfig {
+export interface ApplicationConfig extends ParsedApplicationConfig {
   /** The file read, or undefined when it does not exist (defaults only). */
   readonly path: string | undefined;
-  readonly daemonId: number;
-  readonly socketType: SocketType;
-  /** TCP port on 127.0.0.1 when socketType is TCPSOCKET. */
-  readonly port: number;
-  /** Absolute path of the Unix socket when socketType is UNIXSOCKET. */
-  readonly socketPath: string;
-  /** Kept for the CLIs (the user-generated KEK, the Azure Cloud HSM onboarding guide). */
-  readonly userKekHandle: number | undefined;
-  readonly sessionMode: SessionMode;
 }
 
-export const APPLICATION_DEFAULTS = { daemonId: 1, socketType: 'UNIXSOCKET', port: 1111, sessionMode: 'HOST' } as const;
-
-/** The default socket: `<dir of the cfg>/../run/azcloudhsm_client.sock`. */
-export function defaultSocketPath(cfgDir: string): string {
-  return resolve(cfgDir, '..', 'run', SOCKET_FILE);
-}
-
-const APP_KEYS = ['DAEMON_ID', 'SOCKET_TYPE', 'PORT', 'SOCKET_PATH', 'USER_KEK_HANDLE', 'SESSION_MODE'] as const;
-type AppKey = (typeof APP_KEYS)[number];
-
-function wholeNumber(v: string, min: number, max: number): number | undefined {
-  if (!/^[0-9]{1,16}$/.test(v)) return undefined;
-  const n = Number(v);
-  return Number.isSafeInteger(n) && n >= min && n <= max ? n : undefined;
-}
-
-/**
- * Parse KEY=VALUE lines. Blank lines and lines starting with `#` are skipped;
- * white space around keys and values is ignored. `cfgDir` anchors relative
- * paths and the default socket path.
- */
+/** The one parser (packages/protocol/src/appcfg.ts, docs/config-format.md), with the daemon's ConfigError. */
 export function parseApplicationConfig(text: string, path: string, warn: (w: string) => void = () => undefined, cfgDir = dirname(path)): ApplicationConfig {
-  const seen = new Map<AppKey, number>();
-  let daemonId: number = APPLICATION_DEFAULTS.daemonId;
-  let socketType: SocketType = APPLICATION_DEFAULTS.socketType;
-  let port: number = APPLICATION_DEFAULTS.port;
-  let socketPath = defaultSocketPath(cfgDir);
-  let userKekHandle: number | undefined;
-  let sessionMode: SessionMode = APPLICATION_DEFAULTS.sessionMode;
-  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
-  lines.forEach((raw, i) => {
-    const n = i + 1;
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) return;
-    const at = `${path}:${n}`;
-    const eq = line.indexOf('=');
-    if (eq < 0) throw new ConfigError(path, `${at}: expected KEY=VALUE, got ${show(line)}`);
-    const key = line.slice(0, eq).trim();
-    const value = line.slice(eq + 1).trim();
-    if (!(APP_KEYS as readonly string[]).includes(key)) {
-      warn(`${at}: unknown key ${show(key)} (ignored); known keys: ${APP_KEYS.join(', ')}`);
-      return;
-    }
-    const k = key as AppKey;
-    const prev = seen.get(k);
-    if (prev !== undefined) throw new ConfigError(path, `${at}: ${k} is already set on line ${prev}`);
-    seen.set(k, n);
-    if (value === '') throw new ConfigError(path, `${at}: ${k} has no value`);
-    switch (k) {
-      case 'DAEMON_ID': {
-        const v = wholeNumber(value, 0, 0x7fffffff);
-        if (v === undefined) throw new ConfigError(path, `${at}: DAEMON_ID must be a whole number from 0 to 2147483647 (got ${show(value)})`);
-        daemonId = v;
-        break;
-      }
-      case 'SOCKET_TYPE': {
-        const v = value.toUpperCase();
-        if (v !== 'UNIXSOCKET' && v !== 'TCPSOCKET') throw new ConfigError(path, `${at}: SOCKET_TYPE must be UNIXSOCKET or TCPSOCKET (got ${show(value)})`);
-        socketType = v;
-        break;
-      }
-      case 'PORT': {
-        const v = wholeNumber(value, 1, 65535);
-        if (v === undefined) throw new ConfigError(path, `${at}: PORT must be a TCP port from 1 to 65535 (got ${show(value)})`);
-        port = v;
-        break;
-      }
-      case 'SOCKET_PATH': {
-        const p = isAbsolute(value) ? value : resolve(cfgDir, value);
-        if (/\u0000/.test(p)) throw new ConfigError(path, `${at}: SOCKET_PATH contains a NUL character`);
-        if (Buffer.byteLength(p) > MAX_SOCKET_PATH_BYTES) throw new ConfigError(path, `${at}: SOCKET_PATH ${show(p)} is longer than ${MAX_SOCKET_PATH_BYTES} bytes, the limit for a Unix socket path`);
-        socketPath = p;
-        break;
-      }
-      case 'USER_KEK_HANDLE': {
-        const v = wholeNumber(value, 1, Number.MAX_SAFE_INTEGER);
-        if (v === undefined) throw new ConfigError(path, `${at}: USER_KEK_HANDLE must be a key handle, a whole number such as 262150 (got ${show(value)})`);
-        userKekHandle = v;
-        break;
-      }
-      case 'SESSION_MODE': {
-        const v = value.toUpperCase();
-        if (v !== 'HOST' && v !== 'APPLICATION') throw new ConfigError(path, `${at}: SESSION_MODE must be HOST or APPLICATION (got ${show(value)})`);
-        sessionMode = v;
-        break;
-      }
-    }
-  });
-  if (socketType === 'UNIXSOCKET' && !seen.has('SOCKET_PATH') && Buffer.byteLength(socketPath) > MAX_SOCKET_PATH_BYTES) {
-    throw new ConfigError(path, `${path}: the default socket path ${show(socketPath)} is longer than ${MAX_SOCKET_PATH_BYTES} bytes; set SOCKET_PATH to a shorter path`);
+  try {
+    return { path, ...parseApplicationConfigText(text, path, warn, cfgDir) };
+  } catch (e) {
+    if (e instanceof ApplicationConfigError) throw new ConfigError(e.file, e.message);
+    throw e;
   }
-  return { path, daemonId, socketType, port, socketPath, userKekHandle, sessionMode };
 }
 
 /** Read the application cfg; when the file does not exist, the defaults (with a warning). */
@@ -235,14 +140,7 @@ export function loadApplicationConfig(path: string, warn: (w: string) => void = 
 
 /* ─────────────────────────────── azcloudhsm_client.cfg ─────────────────────────────── */
 
-export interface RetryPolicy {
-  /** Attempts in all, the first included. */
-  readonly attempts: number;
-  /** Wait before the first retry; doubles for each further one (with jitter). */
-  readonly backoffMs: number;
-  /** No retry starts once this much time has passed since the first attempt. */
-  readonly deadlineMs: number;
-}
+export type { RetryPolicy } from '../../protocol/src/retry.js';
 
 export interface ClientConfig {
   readonly path: string | undefined;
@@ -270,10 +168,11 @@ const CLIENT_NUMBERS = {
   healthTimeoutMs: { key: 'health_timeout_ms', min: 1, max: 600_000, dflt: 2000 },
 } as const satisfies Record<string, NumberKey>;
 
+/* The limits and defaults are the protocol's (packages/protocol/src/retry.ts); these are the cfg's key names. */
 const RETRY_NUMBERS = {
-  attempts: { key: 'attempts', min: 1, max: 100, dflt: 3 },
-  backoffMs: { key: 'backoff_ms', min: 0, max: 60_000, dflt: 50 },
-  deadlineMs: { key: 'deadline_ms', min: 1, max: 3_600_000, dflt: 10_000 },
+  attempts: { key: 'attempts', ...RETRY_LIMITS.attempts, dflt: DAEMON_RETRY.attempts },
+  backoffMs: { key: 'backoff_ms', ...RETRY_LIMITS.backoffMs, dflt: DAEMON_RETRY.backoffMs },
+  deadlineMs: { key: 'deadline_ms', ...RETRY_LIMITS.deadlineMs, dflt: DAEMON_RETRY.deadlineMs },
 } as const satisfies Record<string, NumberKey>;
 
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];

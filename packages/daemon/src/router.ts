@@ -18,7 +18,7 @@
 import { randomUUID } from 'node:crypto';
 import { HsmError, isHsmError } from '../../protocol/src/errors.js';
 import { OPS, type OpName, type RequestOf, type ResponseOf } from '../../protocol/src/messages.js';
-import type { RetryPolicy } from './config.js';
+import { retryDelay, type RetryPolicy } from '../../protocol/src/retry.js';
 import type { Logger } from './log.js';
 import type { RouteContext } from './login.js';
 import { isTransient, noNodeError, type LinkLike, type LinkPoolLike } from './nodes.js';
@@ -38,11 +38,7 @@ export function withRequestId<K extends OpName>(op: K, obj: RequestOf<K>): Reque
   return { ...obj, requestId: randomUUID() };
 }
 
-/** Backoff before retry n (1-based): backoffMs doubling, drawn from [d/2, d]. */
-export function retryDelay(policy: RetryPolicy, retry: number, random: () => number = Math.random): number {
-  const d = policy.backoffMs * 2 ** Math.min(retry - 1, 20);
-  return Math.round(d / 2 + (random() * d) / 2);
-}
+export { retryDelay } from '../../protocol/src/retry.js';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

@@ -96,7 +96,7 @@ describe('azcloudhsm_application.cfg', () => {
     ['PORT negative', 'PORT=-5\n', `${A}:1: PORT must be a TCP port from 1 to 65535 (got "-5")`],
     ['USER_KEK_HANDLE not a handle', 'USER_KEK_HANDLE=0x40006\n', `${A}:1: USER_KEK_HANDLE must be a key handle, a whole number such as 262150 (got "0x40006")`],
     ['SESSION_MODE unknown', 'SESSION_MODE=USER\n', `${A}:1: SESSION_MODE must be HOST or APPLICATION (got "USER")`],
-    ['SOCKET_PATH too long', `SOCKET_PATH=/${'x'.repeat(120)}\n`, `${A}:1: SOCKET_PATH "/${'x'.repeat(55)}... is longer than 107 bytes, the limit for a Unix socket path`],
+    ['SOCKET_PATH too long', `SOCKET_PATH=/${'x'.repeat(120)}\n`, `${A}:1: SOCKET_PATH "/${'x'.repeat(56)}..." is longer than 107 bytes, the limit for a Unix socket path`],
   ];
   for (const [name, text, message] of bad) test(`refused: ${name}`, () => fails(() => parseApplicationConfig(text, A), message));
 });

@@ -12,6 +12,7 @@
  * (hsm-core/src/objects/attributes.ts), which re-exports these.
  */
 import type { WireAttribute } from './codec.js';
+import * as P from './pkcs11.js';
 
 export type Attribute = WireAttribute;
 
@@ -45,3 +46,65 @@ export const attr = {
   bytes: (type: number, v: Uint8Array): Attribute => ({ type, value: v }),
   utf8: (type: number, v: string): Attribute => ({ type, value: encodeUtf8(v) }),
 };
+
+export type AttrKind = 'bool' | 'ulong' | 'bytes' | 'utf8' | 'date';
+
+/** The kind of every attribute this HSM knows. An attribute not listed here is CKR_ATTRIBUTE_TYPE_INVALID. */
+export const ATTRIBUTE_KINDS: ReadonlyMap<number, AttrKind> = new Map<number, AttrKind>([
+  [P.CKA_CLASS, 'ulong'],
+  [P.CKA_TOKEN, 'bool'],
+  [P.CKA_PRIVATE, 'bool'],
+  [P.CKA_LABEL, 'utf8'],
+  [P.CKA_APPLICATION, 'utf8'],
+  [P.CKA_VALUE, 'bytes'],
+  [P.CKA_OBJECT_ID, 'bytes'],
+  [P.CKA_CERTIFICATE_TYPE, 'ulong'],
+  [P.CKA_ISSUER, 'bytes'],
+  [P.CKA_SERIAL_NUMBER, 'bytes'],
+  [P.CKA_TRUSTED, 'bool'],
+  [P.CKA_CERTIFICATE_CATEGORY, 'ulong'],
+  [P.CKA_JAVA_MIDP_SECURITY_DOMAIN, 'ulong'],
+  [P.CKA_URL, 'utf8'],
+  [P.CKA_HASH_OF_SUBJECT_PUBLIC_KEY, 'bytes'],
+  [P.CKA_HASH_OF_ISSUER_PUBLIC_KEY, 'bytes'],
+  [P.CKA_NAME_HASH_ALGORITHM, 'ulong'],
+  [P.CKA_CHECK_VALUE, 'bytes'],
+  [P.CKA_KEY_TYPE, 'ulong'],
+  [P.CKA_SUBJECT, 'bytes'],
+  [P.CKA_ID, 'bytes'],
+  [P.CKA_SENSITIVE, 'bool'],
+  [P.CKA_ENCRYPT, 'bool'],
+  [P.CKA_DECRYPT, 'bool'],
+  [P.CKA_WRAP, 'bool'],
+  [P.CKA_UNWRAP, 'bool'],
+  [P.CKA_SIGN, 'bool'],
+  [P.CKA_SIGN_RECOVER, 'bool'],
+  [P.CKA_VERIFY, 'bool'],
+  [P.CKA_VERIFY_RECOVER, 'bool'],
+  [P.CKA_DERIVE, 'bool'],
+  [P.CKA_START_DATE, 'date'],
+  [P.CKA_END_DATE, 'date'],
+  [P.CKA_MODULUS, 'bytes'],
+  [P.CKA_MODULUS_BITS, 'ulong'],
+  [P.CKA_PUBLIC_EXPONENT, 'bytes'],
+  [P.CKA_PRIVATE_EXPONENT, 'bytes'],
+  [P.CKA_PRIME_1, 'bytes'],
+  [P.CKA_PRIME_2, 'bytes'],
+  [P.CKA_EXPONENT_1, 'bytes'],
+  [P.CKA_EXPONENT_2, 'bytes'],
+  [P.CKA_COEFFICIENT, 'bytes'],
+  [P.CKA_PUBLIC_KEY_INFO, 'bytes'],
+  [P.CKA_VALUE_LEN, 'ulong'],
+  [P.CKA_EXTRACTABLE, 'bool'],
+  [P.CKA_LOCAL, 'bool'],
+  [P.CKA_NEVER_EXTRACTABLE, 'bool'],
+  [P.CKA_ALWAYS_SENSITIVE, 'bool'],
+  [P.CKA_KEY_GEN_MECHANISM, 'ulong'],
+  [P.CKA_MODIFIABLE, 'bool'],
+  [P.CKA_COPYABLE, 'bool'],
+  [P.CKA_DESTROYABLE, 'bool'],
+  [P.CKA_EC_PARAMS, 'bytes'],
+  [P.CKA_EC_POINT, 'bytes'],
+  [P.CKA_ALWAYS_AUTHENTICATE, 'bool'],
+  [P.CKA_WRAP_WITH_TRUSTED, 'bool'],
+]);

@@ -36,22 +36,12 @@ import { HsmError } from '../../protocol/src/errors.js';
 import { OPS, type DecodedNotice, type NoticeOf, type OpName, type RequestOf, type ResponseOf } from '../../protocol/src/messages.js';
 import { describeEndpoint, findApplicationConfig, loadApplicationConfig, type Endpoint } from './config.js';
 import { ConfigError, DaemonUnavailableError, SessionKeyLostError } from './errors.js';
+import { retryDelay, retryPolicyProblem, SDK_RETRY, type RetryPolicy } from '../../protocol/src/retry.js';
 
-export interface RetryPolicy {
-  /** Attempts in all, the first included (1 = no retry). */
-  readonly attempts: number;
-  /** Wait before the first retry; it doubles for each further one, drawn from [d/2, d]. */
-  readonly backoffMs: number;
-  /** No retry starts after this much time since the first attempt. */
-  readonly deadlineMs: number;
-}
+export type { RetryPolicy } from '../../protocol/src/retry.js';
 
-/**
- * Five attempts, as the JCE lineage's retry runner makes; backoff from 200 ms
- * (then 400, 800, 1600), and nothing new after 15 s: enough for a daemon
- * restart (a second or two), short enough to fail a dead host visibly.
- */
-export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, backoffMs: 200, deadlineMs: 15_000 };
+/** The SDK's default policy (packages/protocol/src/retry.ts SDK_RETRY, with the reason). */
+export const DEFAULT_RETRY: RetryPolicy = SDK_RETRY;
 
 export interface HsmClientOptions {
   /** The daemon's Unix socket; overrides the application cfg. */
@@ -255,8 +245,7 @@ export class HsmClient extends EventEmitter<HsmClientEvents> {
         if (n >= policy.attempts || elapsed >= policy.deadlineMs) {
           throw new DaemonUnavailableError(`${what}: the client daemon at ${describeEndpoint(this.endpoint)} did not answer after ${n} attempt${n === 1 ? '' : 's'} in ${elapsed} ms: ${e.message}`, { cause: e });
         }
-        const d = policy.backoffMs * 2 ** (n - 1);
-        const wait = Math.min(d / 2 + Math.random() * (d / 2), Math.max(0, policy.deadlineMs - elapsed));
+        const wait = Math.min(retryDelay(policy, n), Math.max(0, policy.deadlineMs - elapsed));
         await sleep(wait, opts.signal);
       }
     }
@@ -361,8 +350,7 @@ export class HsmClient extends EventEmitter<HsmClientEvents> {
 }
 
 function checkRetry(p: RetryPolicy): RetryPolicy {
-  if (!Number.isInteger(p.attempts) || p.attempts < 1 || p.attempts > 100) throw new TypeError(`retry.attempts must be a whole number from 1 to 100 (got ${String(p.attempts)})`);
-  if (typeof p.backoffMs !== 'number' || !(p.backoffMs >= 0) || p.backoffMs > 60_000) throw new TypeError(`retry.backoffMs must be from 0 to 60000 (got ${String(p.backoffMs)})`);
-  if (typeof p.deadlineMs !== 'number' || !(p.deadlineMs >= 0) || p.deadlineMs > 3_600_000) throw new TypeError(`retry.deadlineMs must be from 0 to 3600000 (got ${String(p.deadlineMs)})`);
+  const problem = retryPolicyProblem(p);
+  if (problem !== undefined) throw new TypeError(problem);
   return { attempts: p.attempts, backoffMs: p.backoffMs, deadlineMs: p.deadlineMs };
 }

@@ -10,42 +10,14 @@ import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import * as P from '../../../protocol/src/pkcs11.js';
 import { HsmError } from '../../../protocol/src/errors.js';
-import { ckaName, ckrName } from '../../../protocol/src/names.js';
+import { ckrName } from '../../../protocol/src/names.js';
 import type { ResponseOf } from '../../../protocol/src/messages.js';
 import type { Server, Session } from './session.js';
 import { syncTarget } from './cmd_users.js';
 import { UsageError, integer, type Command } from './types.js';
 
-export const OBJ_ATTR_TRUSTED = P.CKA_TRUSTED; /* 134 */
-/** `getAttribute <handle> 512`: every attribute below that the key has and may show. */
-const OBJ_ATTR_ALL = 512;
-
-/** The attributes listAttributes shows and `getAttribute … 512` reads. */
-const COMMON_ATTRIBUTES: readonly number[] = [
-  P.CKA_CLASS, P.CKA_TOKEN, P.CKA_PRIVATE, P.CKA_LABEL, P.CKA_ID, P.CKA_KEY_TYPE, P.CKA_SENSITIVE, P.CKA_EXTRACTABLE,
-  P.CKA_ALWAYS_SENSITIVE, P.CKA_NEVER_EXTRACTABLE, P.CKA_LOCAL, P.CKA_TRUSTED, P.CKA_WRAP_WITH_TRUSTED, P.CKA_ENCRYPT,
-  P.CKA_DECRYPT, P.CKA_WRAP, P.CKA_UNWRAP, P.CKA_SIGN, P.CKA_VERIFY, P.CKA_DERIVE, P.CKA_MODIFIABLE, P.CKA_COPYABLE,
-  P.CKA_DESTROYABLE, P.CKA_VALUE_LEN, P.CKA_MODULUS_BITS, P.CKA_PUBLIC_EXPONENT, P.CKA_MODULUS, P.CKA_EC_PARAMS,
-  P.CKA_EC_POINT, P.CKA_KEY_GEN_MECHANISM, P.CKA_CHECK_VALUE,
-];
-const TEXT_ATTRIBUTES = new Set<number>([P.CKA_LABEL, P.CKA_APPLICATION, P.CKA_URL]);
-const ULONG_ATTRIBUTES = new Set<number>([
-  P.CKA_CLASS, P.CKA_KEY_TYPE, P.CKA_CERTIFICATE_TYPE, P.CKA_CERTIFICATE_CATEGORY, P.CKA_MODULUS_BITS, P.CKA_VALUE_LEN,
-  P.CKA_VALUE_BITS, P.CKA_PRIME_BITS, P.CKA_SUBPRIME_BITS, P.CKA_KEY_GEN_MECHANISM, P.CKA_NAME_HASH_ALGORITHM,
-]);
-
-export function objAttrName(type: number): string {
-  const n = ckaName(type);
-  return n.startsWith('CKA_') ? `OBJ_ATTR_${n.slice(4)}` : n;
-}
-
-function formatValue(type: number, v: Uint8Array): string {
-  const b = Buffer.from(v);
-  if (TEXT_ATTRIBUTES.has(type)) return b.toString('utf8');
-  if (ULONG_ATTRIBUTES.has(type) && b.length === 8) return '0x' + b.readBigUInt64LE().toString(16).padStart(8, '0');
-  if (b.length === 1) return '0x' + b[0]!.toString(16).padStart(8, '0');
-  return b.length === 0 ? '(empty)' : b.toString('hex');
-}
+export { OBJ_ATTR_TRUSTED, objAttrName } from '../common/attr_display.js';
+import { LISTED_ATTRIBUTES, OBJ_ATTR_ALL, OBJ_ATTR_TRUSTED, formatAttrValue, objAttrName } from '../common/attr_display.js';
 
 function handleArg(arg: string): number {
   return integer(arg, 'key handle');
@@ -98,7 +70,7 @@ const getAttribute: Command = {
   async run(s, a) {
     const handle = handleArg(a[0]!);
     const id = integer(a[1]!, 'attribute id');
-    const types = id === OBJ_ATTR_ALL ? [...COMMON_ATTRIBUTES] : [id];
+    const types = id === OBJ_ATTR_ALL ? [...LISTED_ATTRIBUTES] : [id];
     return s.each('getAttribute', async (srv) => {
       const r = await s.req(srv, 'getAttributeValue', { handle, types });
       if (id !== OBJ_ATTR_ALL && r.rvs[0] !== 0) {
@@ -109,7 +81,7 @@ const getAttribute: Command = {
       s.out(`Attribute Value on ${s.label(srv)}:`);
       for (const at of r.attributes) {
         s.out(objAttrName(at.type));
-        s.out(formatValue(at.type, at.value));
+        s.out(formatAttrValue(at.type, at.value));
       }
     });
   },
@@ -124,7 +96,7 @@ const listAttributes: Command = {
   async run(s) {
     s.out('Following are the possible attribute values for getAttribute:');
     s.out();
-    for (const t of COMMON_ATTRIBUTES) s.out(`      ${objAttrName(t).padEnd(30)}= ${t}`);
+    for (const t of LISTED_ATTRIBUTES) s.out(`      ${objAttrName(t).padEnd(30)}= ${t}`);
     s.out(`      ${'OBJ_ATTR_ALL'.padEnd(30)}= ${OBJ_ATTR_ALL}`);
     return true;
   },

@@ -12,6 +12,7 @@
 import { existsSync } from 'node:fs';
 import { readTrustedFile, UnsafeFileError } from '../../../protocol/src/file_safety.js';
 import { dirname, join, resolve } from 'node:path';
+import { ConfigError } from '../common/errors.js';
 
 export const DEFAULT_PORT = 2225;
 
@@ -28,9 +29,7 @@ export interface MgmtConfig {
   readonly poCrt: string;
 }
 
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-}
+export { ConfigError };
 
 function readJson(path: string, what: string): unknown {
   let text: string;

@@ -31,10 +31,9 @@ export interface Command {
   readonly run?: (s: Session, args: readonly string[]) => Promise<boolean>;
 }
 
-/** Wrong arguments: the dispatcher prints the message and the syntax. */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
+/** Wrong arguments: the dispatcher prints the message and the syntax (common/errors.ts). */
+export { UsageError } from '../common/errors.js';
+import { UsageError } from '../common/errors.js';
 
 export const USER_TYPES = ['PRECO', 'CO', 'CU', 'AU'] as const;
 export type UserType = (typeof USER_TYPES)[number];

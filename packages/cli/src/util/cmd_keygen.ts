@@ -10,7 +10,7 @@
  *   Cfm3GenerateKeyPair:    public key handle: 262158    private key handle: 262159
  */
 import * as P from '../../../protocol/src/pkcs11.js';
-import { attr } from '../../../hsm-core/src/objects/attributes.js';
+import { attr } from '../../../protocol/src/attributes.js';
 import { integer, need } from './args.js';
 import { CURVE_IDS, SYM_KEY_TYPES, curveById, symKeyTypeById } from './ids.js';
 import type { UtilSession } from './session.js';

@@ -7,8 +7,8 @@
  */
 import * as P from '../../../protocol/src/pkcs11.js';
 import { HsmError } from '../../../protocol/src/errors.js';
-import { ckaName, ckrName } from '../../../protocol/src/names.js';
-import { ATTRIBUTE_KINDS, attr, encodeUlong, type Attribute } from '../../../hsm-core/src/objects/attributes.js';
+import { ckrName } from '../../../protocol/src/names.js';
+import { ATTRIBUTE_KINDS, attr, encodeUlong, type Attribute } from '../../../protocol/src/attributes.js';
 import { handle, hexBytes, integer, need, str, zeroOne } from './args.js';
 import { handleList } from './format.js';
 import { writeOutput } from './cmd_crypto.js';
@@ -16,34 +16,8 @@ import { KEY_CLASS_NAMES, KEY_TYPE_NAMES } from './ids.js';
 import type { UtilSession } from './session.js';
 import { ApiFailure, UsageError, type UtilCommand } from './types.js';
 
-/** `getAttribute … 512`: every attribute below that the key has and may show. */
-export const OBJ_ATTR_ALL = 512;
-
-/** What listAttributes shows and `getAttribute -a 512` reads. */
-export const LISTED_ATTRIBUTES: readonly number[] = [
-  P.CKA_CLASS, P.CKA_TOKEN, P.CKA_PRIVATE, P.CKA_LABEL, P.CKA_ID, P.CKA_KEY_TYPE, P.CKA_SENSITIVE, P.CKA_EXTRACTABLE,
-  P.CKA_ALWAYS_SENSITIVE, P.CKA_NEVER_EXTRACTABLE, P.CKA_LOCAL, P.CKA_TRUSTED, P.CKA_WRAP_WITH_TRUSTED, P.CKA_ENCRYPT,
-  P.CKA_DECRYPT, P.CKA_WRAP, P.CKA_UNWRAP, P.CKA_SIGN, P.CKA_VERIFY, P.CKA_DERIVE, P.CKA_MODIFIABLE, P.CKA_COPYABLE,
-  P.CKA_DESTROYABLE, P.CKA_VALUE_LEN, P.CKA_MODULUS_BITS, P.CKA_PUBLIC_EXPONENT, P.CKA_MODULUS, P.CKA_EC_PARAMS,
-  P.CKA_EC_POINT, P.CKA_KEY_GEN_MECHANISM, P.CKA_CHECK_VALUE,
-];
-
-const TEXT_ATTRIBUTES = new Set<number>([P.CKA_LABEL, P.CKA_APPLICATION, P.CKA_URL]);
-
-export function objAttrName(type: number): string {
-  const n = ckaName(type);
-  return n.startsWith('CKA_') ? `OBJ_ATTR_${n.slice(4)}` : n;
-}
-
-/** A value as the tool family prints it: booleans and integers as 0x%08x, labels as text, bytes in hex. */
-export function formatAttrValue(type: number, v: Uint8Array): string {
-  const b = Buffer.from(v);
-  const kind = ATTRIBUTE_KINDS.get(type);
-  if (TEXT_ATTRIBUTES.has(type)) return b.toString('utf8');
-  if (kind === 'ulong' && b.length === 8) return '0x' + b.readBigUInt64LE().toString(16).padStart(8, '0');
-  if (kind === 'bool' && b.length === 1) return '0x' + b[0]!.toString(16).padStart(8, '0');
-  return b.length === 0 ? '(empty)' : b.toString('hex');
-}
+export { LISTED_ATTRIBUTES, OBJ_ATTR_ALL, formatAttrValue, objAttrName } from '../common/attr_display.js';
+import { LISTED_ATTRIBUTES, OBJ_ATTR_ALL, formatAttrValue, objAttrName } from '../common/attr_display.js';
 
 /** Read attributes of one object; a single unreadable one is an error naming it. */
 export async function readAttributes(s: UtilSession, api: string, h: number, types: readonly number[]): Promise<Map<number, Buffer>> {

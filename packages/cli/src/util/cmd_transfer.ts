@@ -24,8 +24,8 @@ import { createDecipheriv, createPrivateKey, createPublicKey, type KeyObject } f
 import * as P from '../../../protocol/src/pkcs11.js';
 import { HsmError } from '../../../protocol/src/errors.js';
 import type { RequestOf } from '../../../protocol/src/messages.js';
-import { attr } from '../../../hsm-core/src/objects/attributes.js';
-import { derOctetString } from '../../../hsm-core/src/objects/der.js';
+import { attr } from '../../../protocol/src/attributes.js';
+import { derOctetString } from '../../../protocol/src/der.js';
 import { flag, handle, integer, need, str } from './args.js';
 import { readInput, writeOutput } from './cmd_crypto.js';
 import { sessionFor } from './cmd_keygen.js';

@@ -13,9 +13,10 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { APPLICATION_CFG, ConfigError, loadApplicationConfig, type ApplicationConfig } from '../../../daemon/src/config.js';
+import { APPLICATION_CFG, ConfigError as DaemonConfigError, loadApplicationConfig, type ApplicationConfig } from '../../../daemon/src/config.js';
+import { ConfigError, ConfigNotFoundError } from '../common/errors.js';
 
-export { ConfigError, type ApplicationConfig };
+export { ConfigError, ConfigNotFoundError, type ApplicationConfig };
 
 export const ENV_APPLICATION_CFG = 'AZCLOUDHSM_APPLICATION_CFG';
 
@@ -44,27 +45,29 @@ export function candidates(cwd: string = process.cwd(), env: NodeJS.ProcessEnv =
 }
 
 /** No candidate exists: the message lists every path tried. */
-export class ConfigNotFoundError extends Error {
-  override readonly name = 'ConfigNotFoundError';
-  readonly tried: readonly Candidate[];
-  constructor(tried: readonly Candidate[], envSet: boolean) {
-    super(
-      [
-        `${APPLICATION_CFG} not found; tried:`,
-        ...tried.map((c) => `  ${c.path} (${c.why})`),
-        ...(envSet ? [] : [`  ${ENV_APPLICATION_CFG} is not set`]),
-        `Copy ${APPLICATION_CFG} from the client's bin directory into the working directory, or set ${ENV_APPLICATION_CFG} to its path.`,
-      ].join('\n'),
-    );
-    this.tried = tried;
-  }
+function notFound(tried: readonly Candidate[], envSet: boolean): ConfigNotFoundError {
+  return new ConfigNotFoundError(
+    [
+      `${APPLICATION_CFG} not found; tried:`,
+      ...tried.map((c) => `  ${c.path} (${c.why})`),
+      ...(envSet ? [] : [`  ${ENV_APPLICATION_CFG} is not set`]),
+      `Copy ${APPLICATION_CFG} from the client's bin directory into the working directory, or set ${ENV_APPLICATION_CFG} to its path.`,
+    ].join('\n'),
+  );
 }
 
 /** Find and parse the first existing candidate. Throws ConfigNotFoundError or ConfigError. */
 export function findApplicationConfig(cwd?: string, env: NodeJS.ProcessEnv = process.env, binDir?: string): ApplicationConfig {
   const list = candidates(cwd, env, binDir);
   for (const c of list) {
-    if (existsSync(c.path) && statSync(c.path).isFile()) return loadApplicationConfig(c.path);
+    if (existsSync(c.path) && statSync(c.path).isFile()) {
+      try {
+        return loadApplicationConfig(c.path);
+      } catch (e) {
+        if (e instanceof DaemonConfigError) throw new ConfigError(e.message, e.file, { cause: e });
+        throw e;
+      }
+    }
   }
-  throw new ConfigNotFoundError(list, Boolean(env[ENV_APPLICATION_CFG]));
+  throw notFound(list, Boolean(env[ENV_APPLICATION_CFG]));
 }

@@ -11,7 +11,7 @@
  * listed but not supported.
  */
 import * as P from '../../../protocol/src/pkcs11.js';
-import { curveByName, type Curve } from '../../../hsm-core/src/mechanisms/curves.js';
+import { curveByName, type Curve } from '../../../protocol/src/curves.js';
 
 export interface CurveId {
   readonly id: number;

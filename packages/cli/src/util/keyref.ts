@@ -23,7 +23,7 @@
  *    32-byte marker block as an unsigned INTEGER. Recognition reads d. The file
  *    is useless as a software key: d is not the private exponent of n.
  */
-import { derRead, derTlv } from '../../../hsm-core/src/objects/der.js';
+import { derRead, derTlv } from '../../../protocol/src/der.js';
 
 export const MARKER = Buffer.from('eafcfcee', 'hex');
 /** Length of the marker block in an RSA key reference (and for P-256 / secp256k1). */

@@ -9,7 +9,7 @@
  * (ECDH); Ed25519 keys sign and verify. Keys are token keys unless `-sess`.
  */
 import * as P from '../../../protocol/src/pkcs11.js';
-import { attr, type Attribute } from '../../../hsm-core/src/objects/attributes.js';
+import { attr, type Attribute } from '../../../protocol/src/attributes.js';
 import { flag, hexBytes, str, zeroOne, type Opts } from './args.js';
 
 export type { Attribute };

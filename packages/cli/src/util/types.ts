@@ -45,10 +45,8 @@ export interface UtilCommand {
   readonly run?: (s: UtilSession, o: Opts) => Promise<boolean>;
 }
 
-/** Wrong arguments: the dispatcher prints the message, a blank line and the syntax. */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
+/** Wrong arguments: the dispatcher prints the message, a blank line and the syntax (common/errors.ts). */
+export { UsageError } from '../common/errors.js';
 
 /** A failure outside the HSM (a file that cannot be read, a malformed PEM): printed as `<cmd>: <message>`. */
 export class LocalError extends Error {

@@ -269,6 +269,21 @@ function kw(op: CipherOp, key: Buffer, data: Bytes, params: MechanismParams): Bu
   return wrapCipher(op, `id-aes${bits(key)}-wrap`, key, iv, data);
 }
 
+/**
+ * RFC 5649 (AES key wrap with padding), the one implementation: CKM_AES_KEY_WRAP_PAD below and the
+ * second step of CKM_RSA_AES_KEY_WRAP (rsa.ts) both use it. `key` is 16, 24 or 32 bytes; unwrap
+ * throws when the integrity check fails (callers turn that into their own CKR).
+ */
+function rfc5649(op: CipherOp, key: Buffer, data: Bytes, iv: Buffer): Buffer {
+  return wrapCipher(op, `id-aes${bits(key)}-wrap-pad`, key, iv, data);
+}
+export function rfc5649Wrap(key: Buffer, data: Bytes, iv: Buffer = KWP_DEFAULT_IV): Buffer {
+  return rfc5649('wrap', key, data, iv);
+}
+export function rfc5649Unwrap(key: Buffer, data: Bytes, iv: Buffer = KWP_DEFAULT_IV): Buffer {
+  return rfc5649('unwrap', key, data, iv);
+}
+
 function kwp(op: CipherOp, key: Buffer, data: Bytes, params: MechanismParams): Buffer {
   const iv = wrapIv(params, 4, KWP_DEFAULT_IV);
   const sealing = op === 'encrypt' || op === 'wrap';
@@ -278,7 +293,7 @@ function kwp(op: CipherOp, key: Buffer, data: Bytes, params: MechanismParams): B
   } else if (data.length % 8 !== 0 || data.length < 16) {
     throw lengthError(op, 'the wrapped data must be a multiple of 8 bytes, at least 16');
   }
-  return wrapCipher(op, `id-aes${bits(key)}-wrap-pad`, key, iv, data);
+  return rfc5649(op, key, data, iv);
 }
 
 /* ---- the table ---- */

@@ -28,8 +28,6 @@ import * as P from '../../../protocol/src/pkcs11.js';
 import { HsmError, type HsmErrorCode } from '../../../protocol/src/errors.js';
 import {
   constants,
-  createCipheriv,
-  createDecipheriv,
   createHash,
   generateKeyPair,
   privateDecrypt,
@@ -44,6 +42,7 @@ import {
   type SignKeyObjectInput,
   type VerifyKeyObjectInput,
 } from '../crypto/node.js';
+import { rfc5649Unwrap, rfc5649Wrap } from './aes.js';
 import { hashByMechanism, hashByMgf, type HashInfo } from './hashes.js';
 import type { Bytes, GeneratedPair, KeyMaterial, KeyPairSpec, Mechanism, MechanismParams } from './types.js';
 
@@ -400,13 +399,8 @@ function oaepDecrypt(priv: KeyObject, data: Bytes, p: OaepParams, codes: Codes):
 /* CKM_RSA_AES_KEY_WRAP (PKCS#11 v2.40 §2.1.21)                             */
 /* ------------------------------------------------------------------------ */
 
-const KWP_CIPHERS: ReadonlyMap<number, string> = new Map([
-  [16, 'id-aes128-wrap-pad'],
-  [24, 'id-aes192-wrap-pad'],
-  [32, 'id-aes256-wrap-pad'],
-]);
-/** RFC 5649 §3: the alternative initial value's constant half. */
-const KWP_AIV = Buffer.from('a65959a6', 'hex');
+/** AES key sizes (bytes) an RSA-AES wrap may carry. */
+const AES_KEY_BYTES: ReadonlySet<number> = new Set([16, 24, 32]);
 
 function aesKeyBytes(bits: number | undefined): number {
   if (bits !== 128 && bits !== 192 && bits !== 256) {
@@ -423,8 +417,7 @@ function rsaAesWrap(wrappingKey: KeyMaterial, keyBytes: Bytes, params: Mechanism
   const tmp = randomBytes(n);
   try {
     const wrappedAesKey = oaepEncrypt(pub, tmp, oaep, WRAP);
-    const kwp = createCipheriv(KWP_CIPHERS.get(n)!, tmp, KWP_AIV);
-    return Buffer.concat([wrappedAesKey, kwp.update(keyBytes), kwp.final()]);
+    return Buffer.concat([wrappedAesKey, rfc5649Wrap(tmp, keyBytes)]);
   } finally {
     tmp.fill(0);
   }
@@ -440,11 +433,9 @@ function rsaAesUnwrap(unwrappingKey: KeyMaterial, wrapped: Bytes, params: Mechan
   }
   const tmp = oaepDecrypt(priv, wrapped.subarray(0, k), oaep, UNWRAP);
   try {
-    const cipher = KWP_CIPHERS.get(tmp.length);
-    if (!cipher || (expected !== undefined && tmp.length !== expected)) throw new HsmError('ERR_WRAPPED_KEY_INVALID', UNWRAP_FAILED);
+    if (!AES_KEY_BYTES.has(tmp.length) || (expected !== undefined && tmp.length !== expected)) throw new HsmError('ERR_WRAPPED_KEY_INVALID', UNWRAP_FAILED);
     try {
-      const kwp = createDecipheriv(cipher, tmp, KWP_AIV);
-      return Buffer.concat([kwp.update(wrapped.subarray(k)), kwp.final()]);
+      return rfc5649Unwrap(tmp, wrapped.subarray(k));
     } catch {
       throw new HsmError('ERR_WRAPPED_KEY_INVALID', UNWRAP_FAILED);
     }

@@ -19,6 +19,7 @@
 import * as P from '../../../protocol/src/pkcs11.js';
 import type { RequestOf } from '../../../protocol/src/messages.js';
 import { notSupported, operationError } from './errors.js';
+import { curveByName, curveByParams } from '../../../protocol/src/curves.js';
 
 export type KeyUsage = 'encrypt' | 'decrypt' | 'sign' | 'verify' | 'deriveKey' | 'deriveBits' | 'wrapKey' | 'unwrapKey';
 export type KeyType = 'public' | 'private' | 'secret';
@@ -69,20 +70,24 @@ export interface CurveFacts {
   readonly nodeName: string;
 }
 
-export const CURVES: Readonly<Record<NamedCurve, CurveFacts>> = {
-  'P-256': { name: 'P-256', oid: '06082a8648ce3d030107', bytes: 32, nodeName: 'prime256v1' },
-  'P-384': { name: 'P-384', oid: '06052b81040022', bytes: 48, nodeName: 'secp384r1' },
-  'P-521': { name: 'P-521', oid: '06052b81040023', bytes: 66, nodeName: 'secp521r1' },
-};
+/* The facts come from the one curve table (packages/protocol/src/curves.ts); this is the WebCrypto view of it. */
+function facts(name: NamedCurve): CurveFacts {
+  const c = curveByName(name);
+  if (c === undefined) throw new Error(`${name} is missing from the protocol's curve table`);
+  return { name, oid: c.oidDer, bytes: Math.ceil(c.bits / 8), nodeName: c.nodeName };
+}
+
+export const CURVES: Readonly<Record<NamedCurve, CurveFacts>> = { 'P-256': facts('P-256'), 'P-384': facts('P-384'), 'P-521': facts('P-521') };
 
 /** CKA_EC_PARAMS of the RFC 8410 curves (docs/decisions.md: the OID form). */
-export const ED25519_OID = '06032b6570';
-export const X25519_OID = '06032b656e';
+export const ED25519_OID = curveByName('Ed25519')!.oidDer;
+export const X25519_OID = curveByName('X25519')!.oidDer;
 
 export function curveByOid(hex: string): NamedCurve | 'Ed25519' | 'X25519' | undefined {
-  if (hex === ED25519_OID || hex === '130c656477617264733235353139') return 'Ed25519';
-  if (hex === X25519_OID || hex === '130a63757276653235353139') return 'X25519';
-  return (Object.values(CURVES).find((c) => c.oid === hex)?.name);
+  const c = curveByParams(Buffer.from(hex, 'hex'));
+  if (c === undefined) return undefined;
+  if (c.name === 'Ed25519' || c.name === 'X25519') return c.name;
+  return c.name in CURVES ? (c.name as NamedCurve) : undefined;
 }
 
 /* ─────────────────────────────── algorithms ─────────────────────────────── */

@@ -14,8 +14,9 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * azcloudhsm_application.cfg, read with the rules of parseApplicationConfig in
- * packages/daemon/src/config.ts and native/common/src/appcfg.c, and found as
+ * azcloudhsm_application.cfg, read with the rules of
+ * docs/config-format.md (the vectors of test-vectors/cfg/application.json, which the TypeScript
+ * and C parsers pass too), and found as
  * the C module finds it, with the provider jar's folder in place of the
  * executable's folder (the guide puts the cfg next to the jar): the working
  * directory, the jar's folder, then $AZCLOUDHSM_APPLICATION_CFG. The first file

@@ -47,6 +47,7 @@ public final class UnitTests {
 
     public static void main(String[] args) throws Exception {
         WireTest.run(Paths.get(args.length > 0 ? args[0] : "dist/native-test"));
+        cfgVectors(Paths.get(args.length > 0 ? args[0] : "dist/native-test"));
         Security.addProvider(new CaviumProvider());
         specs();
         refusals();
@@ -133,6 +134,45 @@ public final class UnitTests {
         C.check(Cipher.getInstance("RSA", "Cavium") != null && Cipher.getInstance("DeSede", "Cavium") != null, "the bare names RSA and DeSede");
         C.check(Security.getProvider("Cavium").getService("KeyStore", "LSKS") != null && Security.getProvider("Cavium").getService("KeyStore", "Cavium") != null,
                 "key stores LSKS and CAVIUM (any case)");
+    }
+
+    static String unhex(String h) {
+        byte[] b = new byte[h.length() / 2];
+        for (int i = 0; i < b.length; i++) b[i] = (byte) Integer.parseInt(h.substring(2 * i, 2 * i + 2), 16);
+        return new String(b, java.nio.charset.StandardCharsets.UTF_8);
+    }
+
+    /** The shared cfg vectors (test-vectors/cfg/application.json as appcfg.txt, gen_vectors.mjs), which the
+     * TypeScript and C parsers pass too: the same values, or the same message to the byte. */
+    static void cfgVectors(Path dir) throws Exception {
+        String path = null;
+        int count = 0;
+        for (String line : Files.readAllLines(dir.resolve("appcfg.txt"))) {
+            String[] f = line.split("\t", -1);
+            if (f.length == 2 && f[0].equals("path")) {
+                path = unhex(f[1]);
+                continue;
+            }
+            count++;
+            String name = "cfg vector " + f[0];
+            try {
+                AppConfig c = AppConfig.parse(unhex(f[1]), path);
+                if (!f[2].equals("ok")) {
+                    C.check(false, name + ": accepted, expected " + unhex(f[3]));
+                    continue;
+                }
+                C.check(c.daemonId == Long.parseLong(f[3]), name + ": DAEMON_ID " + c.daemonId);
+                C.check(c.tcp == f[4].equals("TCPSOCKET"), name + ": SOCKET_TYPE");
+                C.check(c.port == Integer.parseInt(f[5]), name + ": PORT " + c.port);
+                C.check(c.socketPath.equals(unhex(f[6])), name + ": SOCKET_PATH " + c.socketPath);
+                C.check(f[7].equals("-") ? c.userKekHandle == null : Long.valueOf(f[7]).equals(c.userKekHandle), name + ": USER_KEK_HANDLE");
+                C.check(c.applicationMode == f[8].equals("APPLICATION"), name + ": SESSION_MODE");
+            } catch (AppConfig.ConfigException e) {
+                C.check(f[2].equals("error") && e.getMessage().equals(unhex(f[3])),
+                        name + ": got \"" + e.getMessage() + "\"" + (f[2].equals("error") ? ", want \"" + unhex(f[3]) + "\"" : ""));
+            }
+        }
+        C.check(count >= 20, count + " cfg vectors read");
     }
 
     static void config() throws Exception {

@@ -1,7 +1,7 @@
 /*
  * keyref.c: key-reference ("fake PEM") files, as azcloudhsm_util
  * getCaviumPrivKey writes them (docs/cli.md "Key-reference PEM files",
- * packages/cli/src/util/keyref.ts; the Azure Cloud HSM OpenSSL guide).
+ * packages/cli/src/util/keyref.ts).
  *
  * Marker block for handle H in a field of L bytes (L >= 16): (L mod 4) zero
  * bytes, then ea fc fc ee, then H as a 64-bit little-endian integer, then
@@ -15,7 +15,7 @@
  * producing a signature that nothing verifies. The answer is remembered per
  * process for (handle, SHA-256 of the file's public key).
  */
-#include "eng.h"
+#include "osh.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -30,10 +30,10 @@ static const uint8_t MARKER[4] = {0xea, 0xfc, 0xfc, 0xee};
 /* Handles are JavaScript-safe integers on the wire (docs/protocol.md §3). */
 #define MAX_HANDLE 9007199254740991ULL
 
-int eng_marker_read(const uint8_t *b, size_t len, uint64_t *handle) {
+int osh_marker_read(const uint8_t *b, size_t len, uint64_t *handle) {
     size_t pad = len % 4, off, i;
     uint64_t h = 0;
-    if (len < ENG_MARKER_MIN) return 0;
+    if (len < OSH_MARKER_MIN) return 0;
     for (i = 0; i < pad; i++)
         if (b[i] != 0) return 0;
     if (memcmp(b + pad, MARKER, 4) != 0) return 0;
@@ -45,7 +45,7 @@ int eng_marker_read(const uint8_t *b, size_t len, uint64_t *handle) {
     return 1;
 }
 
-void eng_marker_write(uint64_t handle, uint8_t *out, size_t len) {
+void osh_marker_write(uint64_t handle, uint8_t *out, size_t len) {
     size_t off = len % 4, i;
     memset(out, 0, len);
     memcpy(out + off, MARKER, 4);
@@ -83,7 +83,7 @@ static void remember(uint64_t handle, const uint8_t *digest) {
     pthread_mutex_unlock(&checked_mu);
 }
 
-int eng_keyref_check_public(uint64_t handle, const uint8_t *file_spki, size_t file_len) {
+int osh_keyref_check_public(uint64_t handle, const uint8_t *file_spki, size_t file_len) {
     uint8_t digest[SHA256_DIGEST_LENGTH];
     uint8_t *hsm_der = NULL;
     size_t hsm_len = 0;
@@ -93,8 +93,8 @@ int eng_keyref_check_public(uint64_t handle, const uint8_t *file_spki, size_t fi
 
     SHA256(file_spki, file_len, digest);
     if (was_checked(handle, digest)) return 1;
-    if (!eng_hsm_public_key_info(handle, &hsm_der, &hsm_len)) {
-        ENG_ERR(ENG_R_KEYREF, "the key reference names key handle %llu, which this user cannot use",
+    if (!osh_public_key_info(handle, &hsm_der, &hsm_len)) {
+        OSH_ERR(OSH_R_KEYREF, "the key reference names key handle %llu, which this user cannot use",
                 (unsigned long long)handle);
         return 0;
     }
@@ -109,7 +109,7 @@ int eng_keyref_check_public(uint64_t handle, const uint8_t *file_spki, size_t fi
     OPENSSL_free(hsm_der);
     ERR_pop_to_mark();
     if (!same) {
-        ENG_ERR(ENG_R_KEYREF,
+        OSH_ERR(OSH_R_KEYREF,
                 "the key reference names key handle %llu, but the public key in the file is not that key's: the file "
                 "was altered or names another key (check it with azcloudhsm_util IsValidKeyHandlefile)",
                 (unsigned long long)handle);

@@ -1,10 +1,10 @@
 /*
- * config.c (a copy of the engine's, native/openssl-engine/src/config.c, plus the
- * openssl.cnf stand-ins): azcloudhsm_password, azcloudhsm_openssl_conf and the
- * azcloudhsm_openssl_dynamic.conf file (rules in config.h). The messages for
+ * config.c: azcloudhsm_password, azcloudhsm_openssl_conf (or the provider's
+ * openssl.cnf stand-ins) and the azcloudhsm_openssl_dynamic.conf file, for the
+ * engine and the provider alike (rules in osh.h). The messages for
  * missing variables are the guide's, word for word (the Azure Cloud HSM OpenSSL Integration Guide; docs/openssl.md "Errors").
  */
-#include "config.h"
+#include "osh.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -44,7 +44,7 @@ static int parse_flag(const char *v, size_t n, int *out) {
     return -1;
 }
 
-int prov_config_parse(const char *text, size_t len, const char *path, prov_config *c, char *msg, size_t msglen) {
+int osh_config_parse(const char *text, size_t len, const char *path, osh_config *c, char *msg, size_t msglen) {
     enum { K_PARTITION, K_USER, K_PASSWORD, K_ECDSA_SIGN, K_ECDSA_VERIFY, K_COUNT };
     static const char *const names[K_COUNT] = {"Partition_Name", "Username", "Password", "ECDSA_Sign", "ECDSA_Verify"};
     int seen[K_COUNT] = {0};
@@ -76,7 +76,7 @@ int prov_config_parse(const char *text, size_t len, const char *path, prov_confi
         for (k = 0; k < K_COUNT; k++) {
             if (strlen(names[k]) == ke - ks && strncasecmp(names[k], text + ks, ke - ks) == 0) break;
         }
-        if (k == K_COUNT) continue; /* a directive the provider does not use */
+        if (k == K_COUNT) continue; /* a directive the engine and provider do not use */
         if (seen[k]) {
             say(msg, msglen, "%s:%u: %s is given twice", path, line, names[k]);
             return -1;
@@ -120,7 +120,7 @@ static int read_file(const char *path, char **out, size_t *len, char *msg, size_
     char *buf;
     size_t n;
     if (f == NULL) {
-        say(msg, msglen, "cannot read %s (the file named by environment variable " PROV_ENV_CONF "): %s", path,
+        say(msg, msglen, "cannot read %s (the file named by environment variable " OSH_ENV_CONF "): %s", path,
             strerror(errno));
         return -1;
     }
@@ -149,10 +149,10 @@ static int read_file(const char *path, char **out, size_t *len, char *msg, size_
     return 0;
 }
 
-int prov_config_load(prov_config *c, const char *cnf_conf, const char *cnf_password, char *msg, size_t msglen) {
-    const char *conf = getenv(PROV_ENV_CONF);
-    const char *pw = getenv(PROV_ENV_PASSWORD);
-    const char *pw_from = PROV_ENV_PASSWORD;
+int osh_config_load(osh_config *c, const char *cnf_conf, const char *cnf_password, char *msg, size_t msglen) {
+    const char *conf = getenv(OSH_ENV_CONF);
+    const char *pw = getenv(OSH_ENV_PASSWORD);
+    const char *pw_from = OSH_ENV_PASSWORD;
     char *text = NULL;
     size_t len = 0;
     int rc;
@@ -161,37 +161,37 @@ int prov_config_load(prov_config *c, const char *cnf_conf, const char *cnf_passw
     if ((conf == NULL || conf[0] == '\0') && cnf_conf != NULL) conf = cnf_conf;
     if ((pw == NULL || pw[0] == '\0') && cnf_password != NULL) {
         pw = cnf_password;
-        pw_from = "openssl.cnf " PROV_ENV_PASSWORD;
+        pw_from = "openssl.cnf " OSH_ENV_PASSWORD;
     }
     memset(c, 0, sizeof *c);
     if (conf == NULL || conf[0] == '\0') {
-        say(msg, msglen, "environment variable " PROV_ENV_CONF " is not set");
+        say(msg, msglen, "environment variable " OSH_ENV_CONF " is not set");
         return -1;
     }
     if (copy_value(c->conf_path, sizeof c->conf_path, conf, strlen(conf)) != 0) {
-        say(msg, msglen, "environment variable " PROV_ENV_CONF " is too long");
+        say(msg, msglen, "environment variable " OSH_ENV_CONF " is too long");
         return -1;
     }
     if (read_file(c->conf_path, &text, &len, msg, msglen) != 0) return -1;
-    rc = prov_config_parse(text, len, c->conf_path, c, msg, msglen);
+    rc = osh_config_parse(text, len, c->conf_path, c, msg, msglen);
     memset(text, 0, len); /* it may hold a password */
     free(text);
     if (rc != 0) {
-        prov_config_wipe(c);
+        osh_config_wipe(c);
         return -1;
     }
 
     if (pw != NULL && pw[0] != '\0') {
         const char *colon = strchr(pw, ':');
         if (colon == NULL || colon == pw) {
-            say(msg, msglen, "environment variable " PROV_ENV_PASSWORD " must be <user>:<password> (for example cu1:user1234)");
-            prov_config_wipe(c);
+            say(msg, msglen, "environment variable " OSH_ENV_PASSWORD " must be <user>:<password> (for example cu1:user1234)");
+            osh_config_wipe(c);
             return -1;
         }
         if (copy_value(c->user, sizeof c->user, pw, (size_t)(colon - pw)) != 0 ||
             copy_value(c->password, sizeof c->password, colon + 1, strlen(colon + 1)) != 0) {
-            say(msg, msglen, "environment variable " PROV_ENV_PASSWORD " is too long");
-            prov_config_wipe(c);
+            say(msg, msglen, "environment variable " OSH_ENV_PASSWORD " is too long");
+            osh_config_wipe(c);
             return -1;
         }
         c->credentials_from = pw_from;
@@ -200,14 +200,14 @@ int prov_config_load(prov_config *c, const char *cnf_conf, const char *cnf_passw
         memcpy(c->password, c->file_password, sizeof c->password);
         c->credentials_from = "azcloudhsm_openssl_dynamic.conf";
     } else {
-        say(msg, msglen, "environment variable " PROV_ENV_PASSWORD " is not set");
-        prov_config_wipe(c);
+        say(msg, msglen, "environment variable " OSH_ENV_PASSWORD " is not set");
+        osh_config_wipe(c);
         return -1;
     }
     return 0;
 }
 
-void prov_config_wipe(prov_config *c) {
+void osh_config_wipe(osh_config *c) {
     volatile char *p = (volatile char *)c->password;
     volatile char *q = (volatile char *)c->file_password;
     size_t i;
