@@ -93,6 +93,8 @@ public final class P11 {
     public static final long CKM_AES_CBC_PAD = 0x1085L;
     public static final long CKM_AES_CTR = 0x1086L;
     public static final long CKM_AES_GCM = 0x1087L;
+    public static final long CKM_AES_CCM = 0x1088L;
+    public static final long CKM_AES_CMAC = 0x108aL;
     public static final long CKM_AES_KEY_WRAP = 0x2109L;
     public static final long CKM_AES_KEY_WRAP_PAD = 0x210aL;
     public static final long CKG_MGF1_SHA1 = 0x1L;
