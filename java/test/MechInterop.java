@@ -78,6 +78,7 @@ public class MechInterop {
             ecbPadding();
             rawRsa();
             rng();
+            wraps(repo);
         } finally {
             lm.logout();
         }
@@ -237,6 +238,57 @@ public class MechInterop {
         } catch (java.security.InvalidKeyException x) {
             C.check(true, "");
         }
+    }
+
+    /* AESWrap/ECB/{PKCS5,Zero,No}Padding against SunJCE's RFC 3394 both ways; DESedeWrap on NIST TKW-AE. */
+    static void wraps(Path repo) throws Exception {
+        byte[] kek = new byte[32], target = new byte[16];
+        new SecureRandom().nextBytes(kek);
+        new SecureRandom().nextBytes(target);
+        SecretKey hsmKek = hsmSecret("AES", kek), hsmTarget = hsmSecret("AES", target);
+        SecretKeySpec softKek = new SecretKeySpec(kek, "AES");
+        /* The padded forms, as SunJCE's AES/KW/NoPadding sees them: PKCS#5 pads to 8 bytes (a full
+         * 8 bytes here; SunJCE's own AES/KW/PKCS5Padding pads to 16 and so differs, docs/jce.md),
+         * zero padding adds nothing to a 16-byte key. */
+        byte[] p5 = Arrays.copyOf(target, 24);
+        Arrays.fill(p5, 16, 24, (byte) 8);
+        Object[][] rows = {{"AESWrap/ECB/PKCS5Padding", p5}, {"AESWrap/ECB/ZeroPadding", target}, {"AESWrap/ECB/NoPadding", target}};
+        for (Object[] t : rows) {
+            String name = (String) t[0];
+            byte[] padded = (byte[]) t[1];
+            Cipher c = Cipher.getInstance(name, "Cavium"), s = Cipher.getInstance("AES/KW/NoPadding", "SunJCE");
+            c.init(Cipher.WRAP_MODE, hsmKek);
+            byte[] w = c.wrap(hsmTarget);
+            s.init(Cipher.ENCRYPT_MODE, softKek);
+            C.check(Arrays.equals(w, s.doFinal(padded)), name + ": SunJCE's AES/KW/NoPadding over the padded key gives the same bytes");
+            s.init(Cipher.DECRYPT_MODE, softKek);
+            C.check(Arrays.equals(s.doFinal(w), padded), name + " Cavium -> SunJCE");
+            c.init(Cipher.UNWRAP_MODE, hsmKek);
+            s.init(Cipher.ENCRYPT_MODE, softKek);
+            java.security.Key back = c.unwrap(s.doFinal(padded), "AES", Cipher.SECRET_KEY);
+            C.check(back instanceof CaviumKey && Arrays.equals(back.getEncoded(), target), name + " SunJCE -> Cavium");
+            try {
+                c.init(Cipher.ENCRYPT_MODE, hsmKek);
+                C.check(false, name + " is wrap-only");
+            } catch (java.security.InvalidKeyException x) {
+                C.check(true, "");
+            }
+        }
+        int n = 0;
+        for (Map<String, String> p : paragraphs(repo.resolve("test-vectors/nist/kw/TKW_AE.txt"))) {
+            if (!p.containsKey("C") || n >= 6) continue;
+            SecretKey k = SecretKeyFactory.getInstance("DESede", "Cavium").generateSecret(new javax.crypto.spec.DESedeKeySpec(hex(p.get("K"))));
+            SecretKey g = SecretKeyFactory.getInstance("GenericSecret", "Cavium").generateSecret(new SecretKeySpec(hex(p.get("P")), "GenericSecret"));
+            Cipher c = Cipher.getInstance("DESedeWrap", "Cavium");
+            c.init(Cipher.WRAP_MODE, k);
+            byte[] w = c.wrap(g);
+            C.check(Arrays.equals(w, hex(p.get("C"))), "DESedeWrap TKW_AE COUNT " + p.get("COUNT"));
+            c.init(Cipher.UNWRAP_MODE, k);
+            C.check(Arrays.equals(c.unwrap(w, "GenericSecret", Cipher.SECRET_KEY).getEncoded(), hex(p.get("P"))), "DESedeWrap unwrap COUNT " + p.get("COUNT"));
+            com.cavium.cfm2.Util.deleteKey((CaviumKey) g);
+            n++;
+        }
+        C.check(n == 6, "6 TKW records, got " + n);
     }
 
     static void rng() throws Exception {

@@ -64,7 +64,7 @@ public final class Ciphers {
             this.oaepHash = oaepHash;
             this.block = block;
             this.ccm = mech == P11.CKM_AES_CCM;
-            this.pkcs5 = name.endsWith("/ECB/PKCS5Padding");
+            this.pkcs5 = crypt && name.endsWith("/ECB/PKCS5Padding");
         }
 
         boolean aead() {
@@ -87,6 +87,9 @@ public final class Ciphers {
         new Row("AES/GCM/NoPadding", "AES", P11.CKM_AES_GCM, 12, true, true, true, false, -1, 16),
         new Row("AES/CCM/NoPadding", "AES", P11.CKM_AES_CCM, 0, false, true, false, false, -1, 16),
         new Row("AESWrap/ECB/NoPadding", "AES", P11.CKM_AES_KEY_WRAP, 0, false, false, true, false, -1, 16),
+        new Row("AESWrap/ECB/PKCS5Padding", "AES", P11.CKM_AES_KEY_WRAP_PKCS5_PAD, 0, false, false, true, false, -1, 16),
+        new Row("AESWrap/ECB/ZeroPadding", "AES", P11.CKM_AES_KEY_WRAP_ZERO_PAD, 0, false, false, true, false, -1, 16),
+        new Row("DESedeWrap/ECB/NoPadding", "DESede", P11.CKM_DES3_NIST_WRAP, 0, false, false, true, false, -1, 8),
         new Row("AESWrapPad/ECB/NoPadding", "AES", P11.CKM_AES_KEY_WRAP_PAD, 0, false, false, true, false, -1, 16),
         new Row("DESede/ECB/NoPadding", "DESede", P11.CKM_DES3_ECB, 0, false, true, false, false, -1, 8),
         new Row("DESede/ECB/PKCS5Padding", "DESede", P11.CKM_DES3_ECB, 0, false, true, false, false, -1, 8),
@@ -111,6 +114,7 @@ public final class Ciphers {
         {"RSA/ECB/OAEPWithSHA-1ANDMGF1Padding", "RSA/ECB/OAEPPadding", "RSA/ECB/OAEPWithSHA1ANDMGF1Padding"},
         {"RSAAESWrap/ECB/OAEPWithSHA1ANDMGF1Padding", "RSAAESWrap/ECB/OAEPPadding", "RSAAESWrap/ECB/OAEPWithSHA-1ANDMGF1Padding", "RSAAESWrap"},
         {"AESWrap/ECB/NoPadding", "AESWrap"},
+        {"DESedeWrap/ECB/NoPadding", "DESedeWrap"},
         {"AESWrapPad/ECB/NoPadding", "AESWrapPad", "AES/KWP/NoPadding"},
     };
 

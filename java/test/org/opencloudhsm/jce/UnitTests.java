@@ -98,11 +98,12 @@ public final class UnitTests {
                 "RSA KeyPairGenerator with an EC spec");
         C.throwsType(InvalidParameterException.class, () -> KeyPairGenerator.getInstance("EC", "Cavium").initialize(100), "EC initialize(100)");
         C.throwsType(IllegalStateException.class, () -> KeyPairGenerator.getInstance("EC", "Cavium").generateKeyPair(), "EC generateKeyPair without a curve (no default curve)");
-        for (String n : new String[] {"AESWrap/ECB/PKCS5Padding", "AESWrap/ECB/ZeroPadding", "DESedeWrap/ECB/NoPadding", "AES/CTR/PKCS5Padding"}) {
+        for (String n : new String[] {"AES/CTR/PKCS5Padding", "AESWrap/CBC/NoPadding", "DESedeWrap/ECB/PKCS5Padding"}) {
             C.throwsType(java.security.GeneralSecurityException.class, () -> Cipher.getInstance(n, "Cavium"), "Cipher " + n + " is not offered (the HSM lacks it)");
         }
         /* Offered since the HSM has the mechanisms (CCM, CMAC, raw RSA; ECB padded by the provider). */
-        for (String n : new String[] {"AES/CCM/NoPadding", "aes/ccm/nopadding", "RSA/ECB/NoPadding", "AES/ECB/PKCS5Padding", "DESede/ECB/PKCS5Padding"}) {
+        for (String n : new String[] {"AES/CCM/NoPadding", "aes/ccm/nopadding", "RSA/ECB/NoPadding", "AES/ECB/PKCS5Padding", "DESede/ECB/PKCS5Padding",
+            "AESWrap/ECB/PKCS5Padding", "AESWrap/ECB/ZeroPadding", "DESedeWrap/ECB/NoPadding", "DESedeWrap"}) {
             C.check(Cipher.getInstance(n, "Cavium").getProvider().getName().equals("Cavium"), "Cipher " + n + " is offered");
         }
         C.check(Mac.getInstance("AESCMAC", "Cavium").getMacLength() == 16, "Mac AESCMAC is offered, 16 bytes");
