@@ -7,12 +7,13 @@ import javax.crypto.SecretKey;
 import javax.crypto.spec.SecretKeySpec;
 
 import com.cavium.cfm2.LoginManager;
+import com.cavium.key.parameter.CaviumDESKeyGenParameterSpec;
 import com.cavium.key.parameter.CaviumGenericSecretKeyGenParameterSpec;
 import com.cavium.provider.CaviumProvider;
 
 /**
- * The guide's HMAC sample with the name spelled HmacsHA224 (names are case-insensitive). The guide keys it
- * with a DESede key; this HSM computes HMACs with generic-secret keys only (docs/jce.md), so the key here is one.
+ * The guide's HMAC sample with the name spelled HmacsHA224 (names are case-insensitive), keyed, as the
+ * guide keys it, with a DESede key; and a generic-secret key, the usual HMAC key type.
  */
 public class MacExample {
     public static void main(String[] args) throws Exception {
@@ -20,6 +21,15 @@ public class MacExample {
         LoginManager lm = LoginManager.getInstance();
         lm.login("PARTITION_1", "cu1", "user1234");
         try {
+            KeyGenerator dg = KeyGenerator.getInstance("DESede", "Cavium");
+            dg.init(new CaviumDESKeyGenParameterSpec(192, "destest", true, false));
+            SecretKey des = dg.generateKey();
+            Mac dm = Mac.getInstance("HmacsHA224", "Cavium");
+            dm.init(des);
+            byte[] dout = dm.doFinal("This is a test message".getBytes());
+            Mac dsun = Mac.getInstance("HmacSHA224", "SunJCE");
+            dsun.init(new SecretKeySpec(des.getEncoded(), "HmacSHA224"));
+            if (!Arrays.equals(dout, dsun.doFinal("This is a test message".getBytes()))) throw new AssertionError("HMAC with the DESede key equals SunJCE's");
             KeyGenerator kg = KeyGenerator.getInstance("HmacSHA224", "Cavium");
             kg.init(new CaviumGenericSecretKeyGenParameterSpec(224, "hmactest", true, false));
             SecretKey key = kg.generateKey();

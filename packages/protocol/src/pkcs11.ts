@@ -174,9 +174,24 @@ export const CKM_AES_CBC = 0x1082;
 export const CKM_AES_CBC_PAD = 0x1085;
 export const CKM_AES_CTR = 0x1086;
 export const CKM_AES_GCM = 0x1087;
+export const CKM_AES_CCM = 0x1088;
+export const CKM_AES_CMAC = 0x108a;
+export const CKM_AES_CMAC_GENERAL = 0x108b;
 export const CKM_AES_KEY_WRAP = 0x2109;
 export const CKM_AES_KEY_WRAP_PAD = 0x210a;
 export const CKM_VENDOR_DEFINED = 0x80000000;
+/*
+ * Vendor mechanisms of the Azure Cloud HSM / Cavium lineage, with the numbers of
+ * its vendor header (as native/pkcs11/include/pkcs11t.h defines them).
+ */
+/** SP 800-38F TKW (Triple DES key wrap); the JCE's DESedeWrap. */
+export const CKM_DES3_NIST_WRAP = 0x80008000;
+/** RFC 3394 without padding (the same algorithm as CKM_AES_KEY_WRAP). */
+export const CKM_AES_KEY_WRAP_NO_PAD = 0x80002109;
+/** PKCS #7 padding to a multiple of 8 bytes, then RFC 3394. */
+export const CKM_AES_KEY_WRAP_PKCS5_PAD = 0x8000210a;
+/** Zero bytes up to a multiple of 8, then RFC 3394. */
+export const CKM_AES_KEY_WRAP_ZERO_PAD = 0x8000216f;
 
 /* Mechanism info flags (CKF_*) */
 export const CKF_HW = 0x1;

@@ -61,7 +61,7 @@ const AES_KEY_TYPES: readonly number[] = [P.CKK_AES];
 const AES_KEY_LENGTHS: readonly number[] = [16, 24, 32];
 const AES_BLOCK = 16;
 
-function aesKey(key: KeyMaterial): Buffer {
+export function aesKey(key: KeyMaterial): Buffer {
   const value = secretValue(key, AES_KEY_TYPES);
   // [16, 32] is the advertised range, but only three lengths in it are AES keys.
   if (!AES_KEY_LENGTHS.includes(value.length)) throw new HsmError('ERR_KEY_SIZE_RANGE', 'an AES key is 16, 24 or 32 bytes');
@@ -260,7 +260,7 @@ function wrapCipher(op: CipherOp, name: string, key: Buffer, iv: Buffer, data: B
   }
 }
 
-function kw(op: CipherOp, key: Buffer, data: Bytes, params: MechanismParams): Buffer {
+export function kw(op: CipherOp, key: Buffer, data: Bytes, params: MechanismParams): Buffer {
   const iv = wrapIv(params, 8, KW_DEFAULT_IV);
   const sealing = op === 'encrypt' || op === 'wrap';
   // RFC 3394 §2: n >= 2 64-bit blocks in, n + 1 out.
@@ -298,7 +298,7 @@ function kwp(op: CipherOp, key: Buffer, data: Bytes, params: MechanismParams): B
 
 /* ---- the table ---- */
 
-const AES_BASE = { keyTypes: AES_KEY_TYPES, minKeySize: 16, maxKeySize: 32, keySizeUnit: 'bytes' } as const;
+export const AES_BASE = { keyTypes: AES_KEY_TYPES, minKeySize: 16, maxKeySize: 32, keySizeUnit: 'bytes' } as const;
 
 type ModeFn = (op: CipherOp, key: Buffer, data: Bytes, params: MechanismParams) => Buffer;
 

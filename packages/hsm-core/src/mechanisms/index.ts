@@ -9,15 +9,20 @@ import { HsmError } from '../../../protocol/src/errors.js';
 import { ckmName } from '../../../protocol/src/names.js';
 import type { Mechanism } from './types.js';
 import { MECHANISMS as AES } from './aes.js';
+import { MECHANISMS as AES_CCM } from './aes_ccm.js';
+import { MECHANISMS as AES_CMAC } from './aes_cmac.js';
+import { MECHANISMS as AES_WRAP_VENDOR } from './aes_wrap_vendor.js';
 import { MECHANISMS as DES3 } from './des3.js';
+import { MECHANISMS as DES3_WRAP } from './des3_wrap.js';
 import { MECHANISMS as DIGEST } from './digest.js';
 import { MECHANISMS as EC } from './ec.js';
 import { MECHANISMS as ECDH } from './ecdh.js';
 import { MECHANISMS as GENERIC } from './generic.js';
 import { MECHANISMS as HMAC } from './hmac.js';
 import { MECHANISMS as RSA } from './rsa.js';
+import { MECHANISMS as RSA_X_509 } from './rsa_x509.js';
 
-export const FAMILIES: Readonly<Record<string, readonly Mechanism[]>> = { AES, DES3, DIGEST, EC, ECDH, GENERIC, HMAC, RSA };
+export const FAMILIES: Readonly<Record<string, readonly Mechanism[]>> = { AES, AES_CCM, AES_CMAC, AES_WRAP_VENDOR, DES3, DES3_WRAP, DIGEST, EC, ECDH, GENERIC, HMAC, RSA, RSA_X_509 };
 
 const REGISTRY = new Map<number, Mechanism>();
 for (const [family, list] of Object.entries(FAMILIES)) {

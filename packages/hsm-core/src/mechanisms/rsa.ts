@@ -59,13 +59,13 @@ function rsaKey(k: KeyObject, code: HsmErrorCode): KeyObject {
 }
 
 /** The private KeyObject; operations that need it refuse a public key. */
-function privateOf(key: KeyMaterial, code: HsmErrorCode = 'ERR_KEY_TYPE_INCONSISTENT'): KeyObject {
+export function privateOf(key: KeyMaterial, code: HsmErrorCode = 'ERR_KEY_TYPE_INCONSISTENT'): KeyObject {
   if (key.kind !== 'private') throw new HsmError(code, 'this operation needs an RSA private key');
   return rsaKey(key.key, code);
 }
 
 /** The public KeyObject: a public key, or a private key's public half. */
-function publicOf(key: KeyMaterial, code: HsmErrorCode = 'ERR_KEY_TYPE_INCONSISTENT'): KeyObject {
+export function publicOf(key: KeyMaterial, code: HsmErrorCode = 'ERR_KEY_TYPE_INCONSISTENT'): KeyObject {
   if (key.kind === 'private') return rsaKey(key.publicKey, code);
   if (key.kind === 'public') return rsaKey(key.key, code);
   throw new HsmError(code, 'this operation needs an RSA key');
@@ -77,7 +77,7 @@ function modulusBits(k: KeyObject): number {
   return bits;
 }
 
-const modulusBytes = (k: KeyObject): number => Math.ceil(modulusBits(k) / 8);
+export const modulusBytes = (k: KeyObject): number => Math.ceil(modulusBits(k) / 8);
 
 /** CKA_PUBLIC_EXPONENT (big-endian bytes) as a number: odd, at least 3, at most 32 bits. */
 function publicExponentOf(e: Bytes | undefined): number {
@@ -448,7 +448,7 @@ function rsaAesUnwrap(unwrappingKey: KeyMaterial, wrapped: Bytes, params: Mechan
 /* The registration table                                                   */
 /* ------------------------------------------------------------------------ */
 
-const RSA = { keyTypes: [P.CKK_RSA], minKeySize: MIN_BITS, maxKeySize: MAX_BITS, keySizeUnit: 'bits' } as const;
+export const RSA = { keyTypes: [P.CKK_RSA], minKeySize: MIN_BITS, maxKeySize: MAX_BITS, keySizeUnit: 'bits' } as const;
 
 function hashingPkcs1(mechanism: number, hash: HashInfo): Mechanism {
   return {

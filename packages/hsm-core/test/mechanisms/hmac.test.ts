@@ -69,12 +69,15 @@ test('HMAC verify: false for a wrong, truncated or extended MAC, and for other d
   }
 });
 
-test('HMAC: full-length MACs, generic secret keys of 1..800 bytes only', async () => {
+test('HMAC: full-length MACs, generic secret keys of 1..800 bytes and DES3 keys only', async () => {
   const lengths: Record<number, number> = { [P.CKM_SHA_1_HMAC]: 20, [P.CKM_SHA224_HMAC]: 28, [P.CKM_SHA256_HMAC]: 32, [P.CKM_SHA384_HMAC]: 48, [P.CKM_SHA512_HMAC]: 64 };
   const { publicKey, privateKey } = generateKeyPairSync('ed25519');
   for (const m of MECHANISMS) {
-    assert.deepEqual([m.keyTypes, m.minKeySize, m.maxKeySize, m.keySizeUnit], [[P.CKK_GENERIC_SECRET], 1, 800, 'bytes']);
+    assert.deepEqual([m.keyTypes, m.minKeySize, m.maxKeySize, m.keySizeUnit], [[P.CKK_GENERIC_SECRET, P.CKK_DES3], 1, 800, 'bytes']);
     assert.equal((await m.sign!(secret(Buffer.alloc(1)), Buffer.alloc(0), {})).length, lengths[m.mechanism]);
+    /* A DES3 key (the guide's MacExample) MACs with its 24 bytes as an HMAC key. */
+    const v = Buffer.alloc(24, 0x3d);
+    assert.deepEqual(await m.sign!({ kind: 'secret', keyType: P.CKK_DES3, value: v }, Buffer.from('abc'), {}), await m.sign!(secret(v), Buffer.from('abc'), {}));
     const wrong: KeyMaterial[] = [
       { kind: 'secret', keyType: P.CKK_AES, value: Buffer.alloc(16) },
       { kind: 'public', keyType: P.CKK_EC_EDWARDS, key: publicKey },

@@ -67,6 +67,9 @@ public final class CaviumProvider extends Provider {
 
         /* SecureRandom: the HSM's generator, at most 8000 bytes a request. */
         add("SecureRandom", "AES-CTR-DRBG", null, false, () -> new Sigs.Rng(8000));
+        /* X9-17-RNG: the guide's second name, at most 16000 bytes a request. The HSM has one
+         * generator (node:crypto's CSPRNG); both names draw from it (docs/jce.md). */
+        add("SecureRandom", "X9-17-RNG", null, false, () -> new Sigs.Rng(16000));
 
         /* MessageDigest. */
         long[] hm = {P11.CKM_SHA_1, P11.CKM_SHA224, P11.CKM_SHA256, P11.CKM_SHA384, P11.CKM_SHA512};
@@ -85,6 +88,8 @@ public final class CaviumProvider extends Provider {
             int l = macLen[i];
             add("Mac", "Hmac" + hn[i], al(macAlias[i]), true, () -> new Sigs.Hmac(m, l));
         }
+        /* AESCMAC: CKM_AES_CMAC, the full 16-byte MAC (RFC 4493). */
+        add("Mac", "AESCMAC", null, true, () -> new Sigs.Hmac(P11.CKM_AES_CMAC, 16));
 
         /* Cipher: the transformations of Ciphers.ROWS, their aliases, and the bare names. */
         for (Ciphers.Row r : Ciphers.ROWS) {

@@ -29,6 +29,7 @@ import javax.crypto.spec.OAEPParameterSpec;
 import javax.crypto.spec.PSource;
 
 import com.cavium.cfm2.CFM2Exception;
+import com.cavium.key.parameter.CaviumAEADParameterSpec;
 
 /**
  * Cipher: each transformation the provider offers is a row of {@link #ROWS}:
@@ -48,6 +49,8 @@ public final class Ciphers {
         final boolean gcm, crypt, wrap, rsaAes;
         final long oaepHash; /* -1: not OAEP */
         final int block;
+        final boolean ccm; /* AES-CCM: nonce, AAD and tag length (CaviumAEADParameterSpec) */
+        final boolean pkcs5; /* ECB with PKCS5Padding: the HSM has ECB only, the padding is added and checked here */
 
         Row(String name, String keyAlg, long mech, int iv, boolean gcm, boolean crypt, boolean wrap, boolean rsaAes, long oaepHash, int block) {
             this.name = name;
@@ -60,23 +63,39 @@ public final class Ciphers {
             this.rsaAes = rsaAes;
             this.oaepHash = oaepHash;
             this.block = block;
+            this.ccm = mech == P11.CKM_AES_CCM;
+            this.pkcs5 = crypt && name.endsWith("/ECB/PKCS5Padding");
+        }
+
+        boolean aead() {
+            return gcm || ccm;
         }
     }
+
+    /** CCM: the nonce length the provider draws from the HSM when the caller gives none (the guide's default and maximum). */
+    static final int CCM_NONCE = 13;
 
     static final long SHA1 = P11.CKM_SHA_1, SHA224 = P11.CKM_SHA224, SHA256 = P11.CKM_SHA256, SHA384 = P11.CKM_SHA384, SHA512 = P11.CKM_SHA512;
 
     /** The transformations, from the guide's tables; the ones the HSM lacks are listed in docs/jce.md. */
     public static final Row[] ROWS = {
         new Row("AES/ECB/NoPadding", "AES", P11.CKM_AES_ECB, 0, false, true, false, false, -1, 16),
+        new Row("AES/ECB/PKCS5Padding", "AES", P11.CKM_AES_ECB, 0, false, true, false, false, -1, 16),
         new Row("AES/CBC/NoPadding", "AES", P11.CKM_AES_CBC, 16, false, true, false, false, -1, 16),
         new Row("AES/CBC/PKCS5Padding", "AES", P11.CKM_AES_CBC_PAD, 16, false, true, false, false, -1, 16),
         new Row("AES/CTR/NoPadding", "AES", P11.CKM_AES_CTR, 16, false, true, false, false, -1, 16),
         new Row("AES/GCM/NoPadding", "AES", P11.CKM_AES_GCM, 12, true, true, true, false, -1, 16),
+        new Row("AES/CCM/NoPadding", "AES", P11.CKM_AES_CCM, 0, false, true, false, false, -1, 16),
         new Row("AESWrap/ECB/NoPadding", "AES", P11.CKM_AES_KEY_WRAP, 0, false, false, true, false, -1, 16),
+        new Row("AESWrap/ECB/PKCS5Padding", "AES", P11.CKM_AES_KEY_WRAP_PKCS5_PAD, 0, false, false, true, false, -1, 16),
+        new Row("AESWrap/ECB/ZeroPadding", "AES", P11.CKM_AES_KEY_WRAP_ZERO_PAD, 0, false, false, true, false, -1, 16),
+        new Row("DESedeWrap/ECB/NoPadding", "DESede", P11.CKM_DES3_NIST_WRAP, 0, false, false, true, false, -1, 8),
         new Row("AESWrapPad/ECB/NoPadding", "AES", P11.CKM_AES_KEY_WRAP_PAD, 0, false, false, true, false, -1, 16),
         new Row("DESede/ECB/NoPadding", "DESede", P11.CKM_DES3_ECB, 0, false, true, false, false, -1, 8),
+        new Row("DESede/ECB/PKCS5Padding", "DESede", P11.CKM_DES3_ECB, 0, false, true, false, false, -1, 8),
         new Row("DESede/CBC/NoPadding", "DESede", P11.CKM_DES3_CBC, 8, false, true, false, false, -1, 8),
         new Row("DESede/CBC/PKCS5Padding", "DESede", P11.CKM_DES3_CBC_PAD, 8, false, true, false, false, -1, 8),
+        new Row("RSA/ECB/NoPadding", "RSA", P11.CKM_RSA_X_509, 0, false, true, false, false, -1, 0),
         new Row("RSA/ECB/PKCS1Padding", "RSA", P11.CKM_RSA_PKCS, 0, false, true, true, false, -1, 0),
         new Row("RSA/ECB/OAEPWithSHA-1ANDMGF1Padding", "RSA", P11.CKM_RSA_PKCS_OAEP, 0, false, true, true, false, SHA1, 0),
         new Row("RSA/ECB/OAEPWithSHA-224ANDMGF1Padding", "RSA", P11.CKM_RSA_PKCS_OAEP, 0, false, true, true, false, SHA224, 0),
@@ -95,6 +114,7 @@ public final class Ciphers {
         {"RSA/ECB/OAEPWithSHA-1ANDMGF1Padding", "RSA/ECB/OAEPPadding", "RSA/ECB/OAEPWithSHA1ANDMGF1Padding"},
         {"RSAAESWrap/ECB/OAEPWithSHA1ANDMGF1Padding", "RSAAESWrap/ECB/OAEPPadding", "RSAAESWrap/ECB/OAEPWithSHA-1ANDMGF1Padding", "RSAAESWrap"},
         {"AESWrap/ECB/NoPadding", "AESWrap"},
+        {"DESedeWrap/ECB/NoPadding", "DESedeWrap"},
         {"AESWrapPad/ECB/NoPadding", "AESWrapPad", "AES/KWP/NoPadding"},
     };
 
@@ -114,6 +134,7 @@ public final class Ciphers {
         private KeyBase key;
         private byte[] iv;
         private boolean ivUsed;
+        private boolean ivDrawn; /* the IV/nonce came from the HSM's generator, not from the caller */
         private int tagBits = 128;
         private OAEPParameterSpec oaep;
         private final ByteArrayOutputStream buf = new ByteArrayOutputStream();
@@ -170,7 +191,7 @@ public final class Ciphers {
         protected int engineGetOutputSize(int inputLen) {
             int n = buf.size() + inputLen;
             if (row.keyAlg.equals("RSA")) return key == null ? 1024 : Math.max((key.getSize() + 7) / 8, n + 1024);
-            return n + row.block + (row.gcm ? tagBits / 8 : 0) + 8;
+            return n + row.block + (row.aead() ? tagBits / 8 : 0) + 8;
         }
 
         @Override
@@ -180,7 +201,7 @@ public final class Ciphers {
 
         @Override
         protected AlgorithmParameters engineGetParameters() {
-            if (iv == null) return null;
+            if (iv == null || row.ccm) return null;
             try {
                 AlgorithmParameters p = AlgorithmParameters.getInstance(row.gcm ? "GCM" : row.keyAlg, "SunJCE");
                 p.init(row.gcm ? new GCMParameterSpec(tagBits, iv) : new IvParameterSpec(iv));
@@ -202,6 +223,7 @@ public final class Ciphers {
         @Override
         protected void engineInit(int op, Key k, AlgorithmParameters params, SecureRandom random) throws InvalidKeyException, InvalidAlgorithmParameterException {
             AlgorithmParameterSpec spec = null;
+            if (params != null && row.ccm) throw new InvalidAlgorithmParameterException("AES/CCM: init with AlgorithmParameters is not supported (the guide); pass a CaviumAEADParameterSpec or an IvParameterSpec");
             if (params != null) {
                 try {
                     if (row.gcm) spec = params.getParameterSpec(GCMParameterSpec.class);
@@ -229,8 +251,21 @@ public final class Ciphers {
             byte[] newIv = null;
             int tag = 128;
             OAEPParameterSpec o = null;
+            byte[] specAad = null;
             if (params != null) {
-                if (row.gcm) {
+                if (row.ccm) {
+                    /* The guide: a CaviumAEADParameterSpec, or an IvParameterSpec taken as the nonce (no AAD, the default tag). */
+                    if (params instanceof CaviumAEADParameterSpec) {
+                        CaviumAEADParameterSpec a = (CaviumAEADParameterSpec) params;
+                        newIv = a.getIV();
+                        specAad = a.getAAD();
+                        tag = a.getTagLength();
+                    } else if (params instanceof IvParameterSpec) {
+                        newIv = ((IvParameterSpec) params).getIV();
+                    } else {
+                        throw new InvalidAlgorithmParameterException("AES/CCM takes a CaviumAEADParameterSpec or an IvParameterSpec, got " + KeyGens.Pair.name(params));
+                    }
+                } else if (row.gcm) {
                     if (!(params instanceof GCMParameterSpec)) throw new InvalidAlgorithmParameterException("AES/GCM takes a GCMParameterSpec, got " + KeyGens.Pair.name(params));
                     GCMParameterSpec g = (GCMParameterSpec) params;
                     tag = g.getTLen();
@@ -248,16 +283,26 @@ public final class Ciphers {
                     throw new InvalidAlgorithmParameterException(row.name + " takes no parameters, got " + KeyGens.Pair.name(params));
                 }
             }
-            if (row.gcm) {
+            boolean drawn = false;
+            if (row.ccm) {
+                /* The guide: encryption without a nonce gets one of the maximum length from the HSM (read it with getIV()). */
+                if (newIv == null) {
+                    if (!enc) throw new InvalidAlgorithmParameterException("AES/CCM decryption needs the nonce that encryption used");
+                    newIv = Sigs.random(CCM_NONCE);
+                    drawn = true;
+                }
+            } else if (row.gcm) {
                 if (enc) {
                     /* The guide: encrypt and wrap ignore the caller's IV; the IV comes from the HSM (read it with getIV()). */
                     newIv = Sigs.random(12);
+                    drawn = true;
                 } else if (newIv == null) {
                     throw new InvalidAlgorithmParameterException("AES/GCM decryption and unwrapping need the GCMParameterSpec with the IV that encryption used");
                 }
             } else if (row.iv > 0 && newIv == null) {
                 if (!enc) throw new InvalidAlgorithmParameterException(row.name + " decryption needs the IV (an IvParameterSpec)");
                 newIv = Sigs.random(row.iv);
+                drawn = true;
             }
             opmode = op;
             key = b;
@@ -265,15 +310,27 @@ public final class Ciphers {
             ivUsed = false;
             tagBits = tag;
             oaep = o;
+            ivDrawn = drawn;
             buf.reset();
             aad.reset();
+            spec0Aad = specAad;
+            if (specAad != null) aad.write(specAad, 0, specAad.length);
+        }
+
+        /** CCM: the spec's AAD, restored after each operation (updateAAD appends to it). */
+        private byte[] spec0Aad;
+
+        private void resetAad() {
+            aad.reset();
+            if (spec0Aad != null) aad.write(spec0Aad, 0, spec0Aad.length);
         }
 
         private Msg mechanism() {
             Msg m = Tpl.mech(row.mech);
             if (row.iv > 0 && iv != null) m.put("iv", iv);
             if (row.mech == P11.CKM_AES_CTR) m.put("counterBits", 128L);
-            if (row.gcm) {
+            if (row.ccm) m.put("iv", iv);
+            if (row.aead()) {
                 m.put("tagBits", (long) tagBits);
                 if (aad.size() > 0) m.put("aad", aad.toByteArray());
             }
@@ -294,12 +351,17 @@ public final class Ciphers {
 
         /** A fresh IV when the last one was used (GCM, or a CBC/CTR encryption without a caller's IV): never twice under one key. */
         private void freshIvIfUsed() {
-            if (ivUsed && (opmode == Cipher.ENCRYPT_MODE || opmode == Cipher.WRAP_MODE) && row.gcm) iv = Sigs.random(12);
+            if (!ivUsed || !(opmode == Cipher.ENCRYPT_MODE || opmode == Cipher.WRAP_MODE)) return;
+            if (row.gcm) iv = Sigs.random(12);
+            if (row.ccm) {
+                if (!ivDrawn) throw new IllegalStateException("AES/CCM: the caller's nonce was used; init again with a new nonce (a nonce is never used twice under one key)");
+                iv = Sigs.random(CCM_NONCE);
+            }
         }
 
         @Override
         protected void engineUpdateAAD(byte[] src, int offset, int len) {
-            if (!row.gcm) throw new IllegalStateException(row.name + " takes no additional authenticated data");
+            if (!row.aead()) throw new IllegalStateException(row.name + " takes no additional authenticated data");
             if (buf.size() > 0) throw new IllegalStateException("updateAAD must come before the data");
             aad.write(src, offset, len);
         }
@@ -332,16 +394,20 @@ public final class Ciphers {
             byte[] data = buf.toByteArray();
             buf.reset();
             boolean enc = opmode == Cipher.ENCRYPT_MODE;
+            if (row.pkcs5 && enc) data = Padding.pad(data, row.block);
+            if (row.pkcs5 && !enc && (data.length == 0 || data.length % row.block != 0)) {
+                throw new IllegalBlockSizeException(row.name + ": the encrypted data must be a non-empty multiple of " + row.block + " bytes");
+            }
             try {
                 byte[] out = Hsm.get().call(enc ? "encrypt" : "decrypt", Msg.of("mechanism", mechanism(), "handle", key.getHandle(), "data", data), key.epoch()).bytes("data");
                 ivUsed = true;
-                aad.reset();
-                return out;
+                resetAad();
+                return row.pkcs5 && !enc ? Padding.unpad(out, row.block) : out;
             } catch (CFM2Exception e) {
-                aad.reset();
+                resetAad();
                 String c = e.getCode();
                 if ("ERR_ENCRYPTED_DATA_INVALID".equals(c)) {
-                    if (row.gcm) throw new AEADBadTagException("HSM Error: " + e.getMessage());
+                    if (row.aead()) throw new AEADBadTagException("HSM Error: " + e.getMessage());
                     throw new BadPaddingException("HSM Error: " + e.getMessage());
                 }
                 if ("ERR_DATA_LEN_RANGE".equals(c) || "ERR_ENCRYPTED_DATA_LEN_RANGE".equals(c)) throw new IllegalBlockSizeException("HSM Error: " + e.getMessage());

@@ -35,6 +35,9 @@ public final class Importer {
                 .bool(P11.CKA_EXTRACTABLE, extractable).label(label);
         if (keyType == P11.CKK_GENERIC_SECRET) t.bool(P11.CKA_SIGN, true).bool(P11.CKA_VERIFY, true).bool(P11.CKA_DERIVE, true);
         else t.bool(P11.CKA_ENCRYPT, true).bool(P11.CKA_DECRYPT, true).bool(P11.CKA_WRAP, true).bool(P11.CKA_UNWRAP, true);
+        /* AES and DESede keys also sign and verify: the guide's MacExamples compute an AESCMAC with a key
+         * from KeyGenerator("AES") and an HmacSHA224 with one from KeyGenerator("DESede"). */
+        if (keyType == P11.CKK_AES || keyType == P11.CKK_DES3) t.bool(P11.CKA_SIGN, true).bool(P11.CKA_VERIFY, true);
         return t;
     }
 

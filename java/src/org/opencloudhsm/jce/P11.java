@@ -93,8 +93,13 @@ public final class P11 {
     public static final long CKM_AES_CBC_PAD = 0x1085L;
     public static final long CKM_AES_CTR = 0x1086L;
     public static final long CKM_AES_GCM = 0x1087L;
+    public static final long CKM_AES_CCM = 0x1088L;
+    public static final long CKM_AES_CMAC = 0x108aL;
     public static final long CKM_AES_KEY_WRAP = 0x2109L;
     public static final long CKM_AES_KEY_WRAP_PAD = 0x210aL;
+    public static final long CKM_DES3_NIST_WRAP = 0x80008000L;
+    public static final long CKM_AES_KEY_WRAP_PKCS5_PAD = 0x8000210aL;
+    public static final long CKM_AES_KEY_WRAP_ZERO_PAD = 0x8000216fL;
     public static final long CKG_MGF1_SHA1 = 0x1L;
     public static final long CKG_MGF1_SHA256 = 0x2L;
     public static final long CKG_MGF1_SHA384 = 0x3L;

@@ -279,7 +279,7 @@ public final class Sigs {
 
         @Override
         protected void engineInit(java.security.Key k, AlgorithmParameterSpec params) throws InvalidKeyException, InvalidAlgorithmParameterException {
-            if (params != null) throw new InvalidAlgorithmParameterException("HMAC takes no parameters");
+            if (params != null) throw new InvalidAlgorithmParameterException("Mac takes no parameters");
             KeyBase b = KeyBase.of(k, "Mac");
             if (!(b instanceof javax.crypto.SecretKey)) throw new InvalidKeyException("Mac: a secret key is needed, got a " + b.getAlgorithm() + " " + b.getFormat() + " key");
             key = b;

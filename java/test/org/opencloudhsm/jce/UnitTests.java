@@ -99,13 +99,23 @@ public final class UnitTests {
                 "RSA KeyPairGenerator with an EC spec");
         C.throwsType(InvalidParameterException.class, () -> KeyPairGenerator.getInstance("EC", "Cavium").initialize(100), "EC initialize(100)");
         C.throwsType(IllegalStateException.class, () -> KeyPairGenerator.getInstance("EC", "Cavium").generateKeyPair(), "EC generateKeyPair without a curve (no default curve)");
-        for (String n : new String[] {"AES/CCM/NoPadding", "AESWrap/ECB/PKCS5Padding", "AESWrap/ECB/ZeroPadding", "DESedeWrap/ECB/NoPadding", "RSA/ECB/NoPadding",
-            "AES/ECB/PKCS5Padding"}) {
+        for (String n : new String[] {"AES/CTR/PKCS5Padding", "AESWrap/CBC/NoPadding", "DESedeWrap/ECB/PKCS5Padding"}) {
             C.throwsType(java.security.GeneralSecurityException.class, () -> Cipher.getInstance(n, "Cavium"), "Cipher " + n + " is not offered (the HSM lacks it)");
         }
-        C.throwsType(NoSuchAlgorithmException.class, () -> Mac.getInstance("AESCMAC", "Cavium"), "Mac AESCMAC is not offered (the HSM lacks CMAC)");
+        /* Offered since the HSM has the mechanisms (CCM, CMAC, raw RSA; ECB padded by the provider). */
+        for (String n : new String[] {"AES/CCM/NoPadding", "aes/ccm/nopadding", "RSA/ECB/NoPadding", "AES/ECB/PKCS5Padding", "DESede/ECB/PKCS5Padding",
+            "AESWrap/ECB/PKCS5Padding", "AESWrap/ECB/ZeroPadding", "DESedeWrap/ECB/NoPadding", "DESedeWrap"}) {
+            C.check(Cipher.getInstance(n, "Cavium").getProvider().getName().equals("Cavium"), "Cipher " + n + " is offered");
+        }
+        C.check(Mac.getInstance("AESCMAC", "Cavium").getMacLength() == 16, "Mac AESCMAC is offered, 16 bytes");
+        C.check(java.security.SecureRandom.getInstance("X9-17-RNG", "Cavium").getProvider().getName().equals("Cavium"), "SecureRandom X9-17-RNG is offered");
+        /* The provider's ECB padding (Padding.java): PKCS#7 shape, and every malformed padding refused. */
+        C.check(Padding.pad(new byte[0], 16).length == 16 && Padding.pad(new byte[15], 16).length == 16 && Padding.pad(new byte[16], 8).length == 24, "PKCS5 pad lengths");
+        C.check(java.util.Arrays.equals(Padding.unpad(Padding.pad(new byte[] {1, 2, 3}, 8), 8), new byte[] {1, 2, 3}), "PKCS5 unpad round trip");
+        for (byte[] bad : new byte[][] {{1, 2, 3, 4, 5, 6, 7, 0}, {1, 2, 3, 4, 5, 6, 7, 9}, {1, 2, 3, 4, 5, 6, 2, 3}, {8, 8, 8, 8, 8, 8, 8, 7}}) {
+            C.throwsType(javax.crypto.BadPaddingException.class, () -> Padding.unpad(bad.clone(), 8), "malformed padding " + java.util.Arrays.toString(bad));
+        }
         C.throwsType(NoSuchAlgorithmException.class, () -> java.security.MessageDigest.getInstance("SHA3-256", "Cavium"), "no SHA-3");
-        C.throwsType(NoSuchAlgorithmException.class, () -> java.security.SecureRandom.getInstance("X9-17-RNG", "Cavium"), "no X9-17-RNG");
         C.throwsType(NoSuchAlgorithmException.class, () -> Signature.getInstance("Ed25519", "Cavium"), "no EdDSA");
         /* Keys of another provider where a Cavium key is needed. */
         KeyPairGenerator soft = KeyPairGenerator.getInstance("RSA", "SunRsaSign");

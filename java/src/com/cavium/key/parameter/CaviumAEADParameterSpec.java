@@ -4,9 +4,9 @@ import java.security.spec.AlgorithmParameterSpec;
 
 /**
  * AES-CCM parameters as the guide's sample passes them: nonce, additional
- * authenticated data, tag length in bits. The HSM of this project does not
- * offer AES-CCM (docs/jce.md), so no Cipher takes this spec yet; the class
- * exists so that programs written for the guide compile.
+ * authenticated data, tag length in bits. Taken by Cipher AES/CCM/NoPadding
+ * (CKM_AES_CCM in the HSM; docs/jce.md). A null nonce on encryption lets the
+ * provider draw one from the HSM.
  */
 public class CaviumAEADParameterSpec implements AlgorithmParameterSpec {
     private final byte[] iv;
