@@ -24,7 +24,7 @@ BINS := azcloudhsm_client:packages/daemon/src/main.js \
         hsm-node:packages/hsm-node/src/main.js \
         ochsm:packages/cli/src/ochsm.js
 
-build: deps native pkcs11
+build: deps native pkcs11 crypto-addon
 	$(NODE) node_modules/typescript/bin/tsc -p tsconfig.json
 	@mkdir -p dist/bin
 	@for b in $(BINS); do name=$${b%%:*}; target=$${b#*:}; \
@@ -84,6 +84,21 @@ dist/native/obj/common/%.o: native/common/src/%.c $(NATIVE_HDRS)
 dist/native/libochsm_common.a: $(NATIVE_OBJS)
 	@rm -f $@
 	$(AR) rcs $@ $^
+
+# ─── the node's libcrypto addon (native/crypto-addon): raw CKM_ECDSA off the event loop ───
+# Plain N-API in C (ABI-stable, so no node-gyp download of headers): compiled against the
+# node_api.h that Node.js installs and libcrypto (libssl-dev). Without the header the node
+# keeps its JavaScript fallback (packages/hsm-node/src/native_crypto.ts says so in its log).
+.PHONY: crypto-addon
+CRYPTO_ADDON := dist/lib64/ochsm_crypto.node
+NODE_INCLUDE ?= $(firstword $(wildcard /usr/include/node /usr/local/include/node))
+crypto-addon: $(CRYPTO_ADDON)
+$(CRYPTO_ADDON): native/crypto-addon/src/ecdsa_raw.c
+	@mkdir -p $(dir $@)
+	@if [ -n "$(NODE_INCLUDE)" ] && [ -f "$(NODE_INCLUDE)/node_api.h" ]; then \
+	  echo "cc $@"; $(CC) -O2 -g -fPIC -shared -Wall -Wextra -Werror -std=c11 -D_GNU_SOURCE -DNAPI_VERSION=8 \
+	    -DNODE_GYP_MODULE_NAME=ochsm_crypto -I$(NODE_INCLUDE) -o $@ $< -lcrypto; \
+	else echo "crypto-addon: node_api.h not found; raw ECDSA stays in JavaScript"; fi
 
 # ─── native: the PKCS#11 module (native/pkcs11), counterpart of /opt/azurecloudhsm/lib64 ───
 # dist/lib64/libazcloudhsm_pkcs11.so links libochsm_common.a and exports only C_*;

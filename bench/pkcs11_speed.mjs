@@ -11,7 +11,7 @@
  *   node bench/pkcs11_speed.mjs [seconds per measurement, default 5]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync, existsSync, readFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,11 +35,26 @@ const dir = mkdtempSync(join(tmpdir(), 'ochsm-bench-p11-'));
 const speed = join(dir, 'pkcs11_speed');
 execFileSync('gcc', ['-O2', '-Wall', '-I', join(dist, 'pkcs11_headers', 'include'), '-o', speed, join(repo, 'bench', 'pkcs11_speed.c'), '-ldl', '-lpthread', '-lm']);
 
-function measure(module, slot, pin, op, threads, cwd) {
+/* CPU seconds (user + system, all threads) a process has used, from /proc (clock ticks of 10 ms). */
+function cpuSeconds(pid) {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+function measure(module, slot, pin, op, threads, cwd, pids) {
+  const before = pids?.map(cpuSeconds);
   const r = spawnSync(speed, [module, String(slot), pin, op, String(threads), String(seconds)], { cwd, encoding: 'utf8', timeout: (seconds + 120) * 1000 });
   const m = /ops_per_s=([\d.]+) errors=(\d+) p50_us=([\d.]+|nan) p99_us=([\d.]+|nan)/.exec(r.stdout ?? '');
   if (!m) return { rate: NaN, p50: NaN, p99: NaN, note: (r.stderr || r.stdout || '').trim().split('\n').pop() };
-  return { rate: Number(m[1]), p50: Number(m[3]), p99: Number(m[4]), note: Number(m[2]) ? `${m[2]} errors` : '' };
+  /* CPU µs per operation of the daemon (pids[0]) and of the nodes together (the rest). */
+  const used = pids?.map((p, i) => cpuSeconds(p) - before[i]);
+  const ops = Number(m[1]) * seconds;
+  const cpu = used ? { daemon: (used[0] * 1e6) / ops, nodes: (used.slice(1).reduce((a, b) => a + b, 0) * 1e6) / ops } : undefined;
+  return { rate: Number(m[1]), p50: Number(m[3]), p99: Number(m[4]), cpu, note: Number(m[2]) ? `${m[2]} errors` : '' };
 }
 
 /* openssl speed, single process; the numbers are per second. */
@@ -104,10 +119,10 @@ try {
     if (ONLY && ONLY[0] !== op) continue;
     for (const t of THREADS) {
       if (ONLY && Number(ONLY[1]) !== t) continue;
-      const ours = measure(MODULE, 1, 'cu1:user1234', op, t, daemon.binDir);
+      const ours = measure(MODULE, 1, 'cu1:user1234', op, t, daemon.binDir, [daemon.proc.pid, ...lc.nodes.map((n) => n.proc?.pid)]);
       const soft = softSlot !== undefined ? measure(SOFTHSM, softSlot, '87654321', op, t, dir) : { rate: NaN, note: 'softhsm2 not installed' };
       rows.push({ label, t, ours, soft, ssl: t === 1 ? ssl[op] : undefined, sslMulti: t === 1 && op === 'rsa' ? ssl.rsaMulti : undefined });
-      process.stderr.write(`${label} ${t} threads: ${fmt(ours.rate)} p50 ${ours.p50} µs p99 ${ours.p99} µs (SoftHSM2 ${fmt(soft.rate)})\n`);
+      process.stderr.write(`${label} ${t} threads: ${fmt(ours.rate)} p50 ${ours.p50} µs p99 ${ours.p99} µs, CPU/op daemon ${ours.cpu?.daemon.toFixed(0)} µs nodes ${ours.cpu?.nodes.toFixed(0)} µs (SoftHSM2 ${fmt(soft.rate)})\n`);
     }
   }
 } finally {
@@ -119,13 +134,13 @@ try {
 const cpu = cpus()[0]?.model ?? 'unknown CPU';
 const ms = (us) => (Number.isFinite(us) ? (us >= 10_000 ? `${(us / 1000).toFixed(0)} ms` : `${(us / 1000).toFixed(2)} ms`) : 'n/a');
 console.log(`Machine: ${cpus().length} × ${cpu}; ${seconds} s per measurement; ${new Date().toISOString().slice(0, 10)}.\n`);
-console.log('| operation | threads | OpenCloudHSM ops/s | p50 | p99 | SoftHSM2 ops/s | p50 | p99 | ratio | openssl speed (1 process; -multi 2) |');
-console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+console.log('| operation | threads | OpenCloudHSM ops/s | p50 | p99 | CPU µs/op daemon; nodes | SoftHSM2 ops/s | p50 | p99 | ratio | openssl speed (1 process; -multi 2) |');
+console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of rows) {
   const note = (x) => (x.note ? ` (${x.note})` : '');
   const ratio = r.ours.rate / r.soft.rate;
   const sslCell = r.ssl === undefined ? '' : fmt(r.ssl) + (r.label.startsWith('RSA') && Number.isFinite(r.sslMulti) ? `; ${fmt(r.sslMulti)}` : '');
-  console.log(`| ${r.label} | ${r.t} | ${fmt(r.ours.rate)}${note(r.ours)} | ${ms(r.ours.p50)} | ${ms(r.ours.p99)} | ${fmt(r.soft.rate)}${note(r.soft)} | ${ms(r.soft.p50)} | ${ms(r.soft.p99)} | ${Number.isFinite(ratio) ? ratio.toFixed(2) : 'n/a'} | ${sslCell} |`);
+  console.log(`| ${r.label} | ${r.t} | ${fmt(r.ours.rate)}${note(r.ours)} | ${ms(r.ours.p50)} | ${ms(r.ours.p99)} | ${r.ours.cpu ? `${r.ours.cpu.daemon.toFixed(0)}; ${r.ours.cpu.nodes.toFixed(0)}` : 'n/a'} | ${fmt(r.soft.rate)}${note(r.soft)} | ${ms(r.soft.p50)} | ${ms(r.soft.p99)} | ${Number.isFinite(ratio) ? ratio.toFixed(2) : 'n/a'} | ${sslCell} |`);
 }
 
 /* The plot: ops/s of both, per operation and thread count, log scale (docs/performance-pkcs11.svg). */

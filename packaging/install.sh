@@ -77,6 +77,8 @@ if [ -f dist/lib64/libazcloudhsm_provider.so ]; then
   install -m 0755 dist/lib64/libazcloudhsm_provider.so "$R/lib64/"
   install -d "$R/lib64/ossl-modules"; ln -sfn ../libazcloudhsm_provider.so "$R/lib64/ossl-modules/azcloudhsm_provider.so"
 fi
+# the node's libcrypto addon for raw ECDSA (the node falls back to JavaScript without it)
+if [ -f dist/lib64/ochsm_crypto.node ]; then install -m 0755 dist/lib64/ochsm_crypto.node "$R/lib64/"; fi
 for h in dist/pkcs11_headers/include/*.h; do install -m 0644 "$h" "$R/pkcs11_headers/include/"; done
 # ── jce/: whatever jar(s) the JCE provider build produced ──
 jars=$(find dist -path dist/node_modules -prune -o -name '*.jar' -print 2>/dev/null || true)

@@ -395,21 +395,11 @@ export class NodeLink implements LinkLike {
     const c = this.client;
     if (!c) throw new ConnectionLostError(`${this.name}: not connected`);
     const ms = timeoutMs ?? this.env.settings().requestTimeoutMs;
-    const ac = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      ac.abort();
-    }, ms);
-    timer.unref();
+    /* The connection's deadline sweep, not an AbortController and a timer per request. */
     this.inFlight_++;
     try {
-      return await c.request(op, obj, { signal: ac.signal });
-    } catch (e) {
-      if (timedOut) throw new RequestTimeoutError(`${op} on ${this.name}: no answer within ${ms} ms`);
-      throw e;
+      return await c.request(op, obj, { timeoutMs: ms, timeoutError: () => new RequestTimeoutError(`${op} on ${this.name}: no answer within ${ms} ms`) });
     } finally {
-      clearTimeout(timer);
       this.inFlight_--;
     }
   }

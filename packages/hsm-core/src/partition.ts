@@ -126,6 +126,11 @@ export class Partition {
     return p;
   }
 
+  /** State changes this node had to rebuild because another node committed first (partition/txn.ts). */
+  get commitConflicts(): number {
+    return this.k.txn.conflicts;
+  }
+
   /** The in-memory state (revision applied, catching up). */
   get state(): PartitionState {
     return this.k.state;

@@ -12,6 +12,7 @@ import { HsmError } from '../../protocol/src/errors.js';
 import { makeLogger } from './log.js';
 import { openLocalPartition, nodeAuditLogPath } from './local_partition.js';
 import { NodeAuditLog } from './audit_log.js';
+import { installNativeCrypto } from './native_crypto.js';
 import { NodeServer, DEFAULT_NODE_PORT, resolveNodeLimits, type NodeLimits } from './server.js';
 import type { NodeInfo } from './handler.js';
 import { answerStandardFlags } from '../../ops/src/cli_flags.js';
@@ -71,6 +72,9 @@ async function main(argv: string[]): Promise<number> {
   const pidFile = argv[1] === '--pid-file' ? argv[2] : undefined;
   let cfg = readConfig(cfgPath);
   const log = makeLogger('node', { node: cfg.id });
+  /* Raw CKM_ECDSA in libcrypto (off the event loop) when the addon is built. */
+  const nativeCrypto = installNativeCrypto();
+  if (nativeCrypto.reason) log.warn('raw ECDSA runs in JavaScript (slower)', { reason: nativeCrypto.reason });
   /* Key-use records go to this node's own log; state changes stay in the store's chain. */
   const auditLog = await NodeAuditLog.open(nodeAuditLogPath(cfg.dir, cfg.id), cfg.id);
   nodeMetrics().watchAuditLog(() => auditLog.stats);

@@ -32,13 +32,20 @@ export interface RequestOptions {
   /** Fail with ERR_DEVICE_ERROR if no answer comes in time (the request may still run). */
   readonly timeoutMs?: number;
   readonly signal?: AbortSignal;
+  /** The error a timed-out request fails with (default: ERR_DEVICE_ERROR "no answer within"). */
+  readonly timeoutError?: () => Error;
 }
+
+/** How often a connection with timed requests looks for late ones. */
+const SWEEP_MS = 50;
 
 interface Pending {
   readonly op: OpName;
   readonly resolve: (v: unknown) => void;
   readonly reject: (e: unknown) => void;
-  timer?: NodeJS.Timeout;
+  deadline?: number;
+  timeoutMs?: number;
+  timeoutError?: () => Error;
 }
 
 export class ProtocolClient {
@@ -106,15 +113,15 @@ export class ProtocolClient {
       const p: Pending = { op, resolve: resolve as (v: unknown) => void, reject };
       this.pending.set(id, p);
       if (opts.timeoutMs !== undefined) {
-        p.timer = setTimeout(() => {
-          this.pending.delete(id);
-          reject(new HsmError('ERR_DEVICE_ERROR', `${op} to ${this.name}: no answer within ${opts.timeoutMs} ms`));
-        }, opts.timeoutMs);
-        p.timer.unref?.();
+        p.deadline = Date.now() + opts.timeoutMs;
+        p.timeoutMs = opts.timeoutMs;
+        p.timeoutError = opts.timeoutError;
+        this.timed++;
+        this.armSweep();
       }
       opts.signal?.addEventListener('abort', () => {
-        if (this.pending.delete(id)) {
-          if (p.timer) clearTimeout(p.timer);
+        if (this.pending.get(id) === p) {
+          this.settle(id, p);
           reject(new HsmError('ERR_GENERAL', `${op} aborted`));
         }
       }, { once: true });
@@ -124,17 +131,47 @@ export class ProtocolClient {
 
   private corked = false;
 
-  /** Requests made in the same tick leave in one socket write. */
+  /** Requests made in the same turn of the event loop leave in one socket write. */
   private send(frame: Uint8Array): void {
     if (!this.corked) {
       this.corked = true;
       this.socket.cork();
-      process.nextTick(() => {
+      setImmediate(() => {
         this.corked = false;
         this.socket.uncork();
       });
     }
     this.socket.write(frame);
+  }
+
+  /*
+   * Timeouts without a timer per request: each timed request carries its
+   * deadline and one sweep per connection, armed while any is waiting, fails
+   * the late ones (at most SWEEP_MS after their deadline).
+   */
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private timed = 0;
+
+  private armSweep(): void {
+    if (this.sweepTimer || this.timed === 0) return;
+    this.sweepTimer = setTimeout(() => {
+      this.sweepTimer = undefined;
+      const now = Date.now();
+      for (const [id, p] of this.pending) {
+        if (p.deadline !== undefined && p.deadline <= now) {
+          this.settle(id, p);
+          p.reject(p.timeoutError?.() ?? new HsmError('ERR_DEVICE_ERROR', `${p.op} to ${this.name}: no answer within ${p.timeoutMs} ms`));
+        }
+      }
+      this.armSweep();
+    }, SWEEP_MS);
+    this.sweepTimer.unref?.();
+  }
+
+  /** Forgets a pending request (answered, timed out, aborted or failed). */
+  private settle(id: number, p: Pending): void {
+    this.pending.delete(id);
+    if (p.deadline !== undefined) this.timed--;
   }
 
   close(): void {
@@ -165,8 +202,7 @@ export class ProtocolClient {
       }
       const p = this.pending.get(f.requestId);
       if (!p) continue; /* answer to a request we gave up on (timeout, abort) */
-      this.pending.delete(f.requestId);
-      if (p.timer) clearTimeout(p.timer);
+      this.settle(f.requestId, p);
       try {
         p.resolve(decodeResponse(f, p.op, this.limits));
       } catch (e) {
@@ -178,11 +214,11 @@ export class ProtocolClient {
   private fail(e: HsmError): void {
     if (this.closedWith) return;
     this.closedWith = e;
-    for (const [, p] of this.pending) {
-      if (p.timer) clearTimeout(p.timer);
-      p.reject(e);
-    }
+    for (const [, p] of this.pending) p.reject(e);
     this.pending.clear();
+    this.timed = 0;
+    if (this.sweepTimer) clearTimeout(this.sweepTimer);
+    this.sweepTimer = undefined;
     this.socket.destroy();
     for (const cb of this.closeListeners.splice(0)) cb(e);
   }
@@ -317,11 +353,13 @@ export function serveConnection<C>(socket: Duplex, opts: ServeOptions<C>): Serve
       violation('unread-replies', `${unread() + bytes.length} reply bytes unread (limit ${bounds.maxBufferedReplyBytes})`);
       return;
     }
-    /* Batch: every answer written in this tick goes out in one writev. */
+    /* Batch: every answer written in this turn of the event loop (all the I/O
+       callbacks of one poll phase, so answers to several requests that finished
+       together) goes out in one writev: one TLS record run, one syscall. */
     if (!corked) {
       corked = true;
       socket.cork();
-      process.nextTick(() => {
+      setImmediate(() => {
         corked = false;
         socket.uncork();
       });

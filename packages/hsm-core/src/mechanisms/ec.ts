@@ -15,7 +15,9 @@
  *
  * Signatures are PKCS#11's r ‖ s, each the byte length of the group order.
  * Raw CKM_ECDSA signs a caller's hash, which node:crypto cannot do, so it uses
- * @noble/curves with prehash off: the hash is taken as an integer of its
+ * the libcrypto signer the node installs (../crypto/raw_ecdsa.ts: EVP_PKEY_sign
+ * with no digest, on the thread pool, random nonces) and, where none is
+ * installed, @noble/curves with prehash off: the hash is taken as an integer of its
  * leftmost order-length bits (FIPS 186-4 §6.4), RFC 6979 nonces with extra
  * randomness (hedged). The hashing variants are node:crypto's.
  *
@@ -37,6 +39,7 @@ import {
   type SignKeyObjectInput,
   type VerifyKeyObjectInput,
 } from '../crypto/node.js';
+import { nativeRawEcdsaSign } from '../crypto/raw_ecdsa.js';
 import { derOctetString, derRead, derTlv, unwrapOctetString } from '../objects/der.js';
 import { CURVES, curveByParams, type Curve } from './curves.js';
 import { hashByMechanism, type HashInfo } from './hashes.js';
@@ -206,6 +209,14 @@ async function ecdsaSignHash(key: KeyMaterial, hash: Bytes): Promise<Buffer> {
   const curve = ecdsaCurve(priv);
   const noble = rawEcdsa(curve);
   checkRawHash(hash);
+  const native = nativeRawEcdsaSign(priv, Buffer.from(hash.buffer, hash.byteOffset, hash.byteLength), coordinateBytes(curve));
+  if (native) {
+    try {
+      return await native;
+    } catch (cause) {
+      throw new HsmError('ERR_GENERAL', 'ECDSA signing failed', { cause });
+    }
+  }
   const d = Buffer.from(priv.export({ format: 'jwk' }).d ?? '', 'base64url');
   try {
     return Buffer.from(noble.sign(hash, d, { prehash: false, extraEntropy: true }).toBytes('compact'));
