@@ -142,6 +142,6 @@ test('nodes and daemon: scrape before and after load, the counters moved, no sec
     assert.ok(!texts.includes(secret), `the metrics do not contain ${JSON.stringify(secret)}`);
   }
   const labelNames = new Set(parseMetrics(texts).flatMap((s) => Object.keys(s.labels)));
-  for (const l of labelNames) assert.ok(['node', 'op', 'mechanism', 'result', 'role', 'outcome', 'state', 'version', 'le', 'quantile', 'space', 'type', 'kind', 'major', 'minor', 'patch'].includes(l), `label ${l} is one of the known, non-secret ones`);
+  for (const l of labelNames) assert.ok(['node', 'op', 'mechanism', 'result', 'role', 'outcome', 'state', 'version', 'from_node', 'le', 'quantile', 'space', 'type', 'kind', 'major', 'minor', 'patch'].includes(l), `label ${l} is one of the known, non-secret ones`);
   console.log(`checked: ${SIGNS} signatures counted by nodes and daemon (counters, histograms), sign-ins 3×success, 5 failures, 1 lockout, 1 locked refusal on node 1; node 3 killed → retries ${delta(d1, d2, 'ochsm_daemon_retries_total')}, failovers ${delta(d1, d2, 'ochsm_daemon_failovers_total')}, link 3 ${['connecting', 'down'].find((s) => sum(d2, 'ochsm_daemon_node_link_state', { node: '3', state: s }) === 1)}; labels ${[...labelNames].sort().join(',')}; no password, user name or data in ${texts.length} bytes`);
 });
