@@ -29,7 +29,7 @@ import { startCluster, EXAMPLE_CO, EXAMPLE_CU } from './cluster.js';
 import { EtcdCluster, type MemberSpec } from '../../testkit/src/etcd.js';
 import type { StoreConfig } from '../../hsm-node/src/store_config.js';
 import { answerStandardFlags } from '../../ops/src/cli_flags.js';
-import { backupRewrap } from './backup_rewrap.js';
+import { backupRewrap } from '../../hsm-node/src/backup_rewrap.js';
 import { StatusCollector, auditTailReader, combinedAuditTail, type AuditView } from '../../ops/src/status/collector.js';
 import { startStatusServer } from '../../ops/src/status/server.js';
 import { nodeAuditLogPath, openLocalPartition } from '../../hsm-node/src/local_partition.js';

@@ -21,7 +21,7 @@ import { attr } from '../../hsm-core/src/objects/attributes.js';
 import { readBackupHeader, sealingKeyId } from '../../hsm-core/src/backup/format.js';
 import { keyDeriver } from '../../hsm-core/src/backup/rewrap.js';
 import { parseSealingKey, formatSealingKey } from '../../hsm-core/src/barrier/sealing_key.js';
-import { connectNode, startCluster, type LocalCluster } from '../../cli/src/cluster.js';
+import { connectNode, startCluster, type LocalCluster } from '../../testkit/src/cluster.js';
 import { mgmtInstall, mgmtUtil, storeListing } from '../../testkit/src/mgmt_util.js';
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -16,7 +16,7 @@ import { createVerify, createPublicKey } from 'node:crypto';
 import * as P from '../../protocol/src/pkcs11.js';
 import { HsmError } from '../../protocol/src/errors.js';
 import { attr } from '../../hsm-core/src/objects/attributes.js';
-import { connectDaemon, connectNode, startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../cli/src/cluster.js';
+import { connectDaemon, connectNode, startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../testkit/src/cluster.js';
 import { mgmtInstall, mgmtUtil, storeListing } from '../../testkit/src/mgmt_util.js';
 
 const CU2 = { user: 'cu2', password: 'Second-CU-4321' };

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import * as P from '../../protocol/src/pkcs11.js';
 import { HsmError } from '../../protocol/src/errors.js';
 import { attr } from '../../hsm-core/src/objects/attributes.js';
-import { connectDaemon, connectNode, startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../cli/src/cluster.js';
+import { connectDaemon, connectNode, startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../testkit/src/cluster.js';
 import { parseMetricsAddress } from '../src/metrics/http.js';
 import { mechanismLabel, opLabel, roleLabel } from '../src/metrics/labels.js';
 import { parseMetrics, scrape, sum, type Sample } from '../src/metrics/scrape.js';

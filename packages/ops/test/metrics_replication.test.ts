@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as P from '../../protocol/src/pkcs11.js';
 import { attr } from '../../hsm-core/src/objects/attributes.js';
-import { connectNode, startCluster, type LocalCluster } from '../../cli/src/cluster.js';
+import { connectNode, startCluster, type LocalCluster } from '../../testkit/src/cluster.js';
 import { parseMetrics, scrape, sum, type Sample } from '../src/metrics/scrape.js';
 import { heartbeatIntervalFromEnv } from '../src/metrics/store.js';
 

@@ -1,6 +1,6 @@
 /**
- * `ochsm backup-rewrap --from <old sealing.key> --to <new sealing.key> <backup> <output>`:
- * a partition backup made under one sealing key, re-encrypted for a cluster
+ * `ochsm backup-rewrap --from <old sealing.key> --to <new sealing.key> <backup> <output>`
+ * (called by packages/cli/src/ochsm.ts): a partition backup made under one sealing key, re-encrypted for a cluster
  * holding another (docs/operations.md, "Restore under a different sealing
  * key"). Runs offline on the operator's host; both key files are read with the
  * node's own rules (owned by the caller, mode 0600, no links); the output is
@@ -11,7 +11,7 @@ import { dirname, join, basename } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { rewrapBackup } from '../../hsm-core/src/backup/rewrap.js';
 import { readBackupHeader } from '../../hsm-core/src/backup/format.js';
-import { loadSealingKeyFile } from '../../hsm-node/src/sealing_key_file.js';
+import { loadSealingKeyFile } from './sealing_key_file.js';
 
 export const BACKUP_REWRAP_USAGE = 'usage: ochsm backup-rewrap --from <old sealing.key> --to <new sealing.key> <backup> <output>';
 
