@@ -17,14 +17,14 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdir
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ProtocolClient } from '../../protocol/src/connection.js';
-import { EXAMPLE_CO, connectDaemon, connectNode, freePort, startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../src/cluster.js';
-import { ecKeyReference, markerBlock, readPrivateKeyFile, referencedHandle, rsaKeyReference } from '../src/util/keyref.js';
-import { AuditFollower, failed, ok, run, show, uses, type Run } from '../../testkit/src/tool_run.js';
+import type { ProtocolClient } from '../../../packages/protocol/src/connection.js';
+import { EXAMPLE_CO, connectDaemon, connectNode, freePort, startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../../packages/testkit/src/cluster.js';
+import { ecKeyReference, markerBlock, readPrivateKeyFile, referencedHandle, rsaKeyReference } from '../../../packages/cli/src/util/keyref.js';
+import { AuditFollower, failed, ok, run, show, uses, type Run } from '../../../packages/testkit/src/tool_run.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const REPO = resolve(here, '..', '..', '..', '..');
-const UTIL = resolve(here, '..', 'src', 'azcloudhsm_util.js');
+const UTIL = join(REPO, 'dist', 'packages', 'cli', 'src', 'azcloudhsm_util.js');
 const ENGINES = join(REPO, 'dist', 'lib64', 'engines-3');
 const ENGINE = ['-engine', 'azcloudhsm_openssl'];
 const NGINX = ['/usr/sbin/nginx', '/usr/local/sbin/nginx'].find((p) => existsSync(p));
