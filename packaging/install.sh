@@ -4,9 +4,9 @@
 #   $DESTDIR$PREFIX/bin/             executables (shell wrappers) and the azcloudhsm_*.cfg files
 #   $DESTDIR$PREFIX/lib/             the compiled TypeScript, package.json and the production node_modules
 #   $DESTDIR$PREFIX/lib64/           libazcloudhsm_pkcs11.so, libazcloudhsm_openssl.so (+ engines-3/),
-#                                    libazcloudhsm_provider.so (+ ossl-modules/) when built
+#                                    libazcloudhsm_provider.so (+ ossl-modules/azcloudhsm.so) when built
 #   $DESTDIR$PREFIX/pkcs11_headers/include/   cryptoki.h, pkcs11t.h, pkcs11f.h
-#   $DESTDIR$PREFIX/jce/             the JCE provider's jar(s), when built
+#   $DESTDIR$PREFIX/jce/jce-17/      the JCE provider's jar (+ the guide's second name, a symlink), when built
 #   $DESTDIR$PREFIX/cert/            PO.crt and friends (empty at install)
 #   $DESTDIR$P11KIT_DIR/azcloudhsm.module, $DESTDIR$UNIT_DIR/{azure-cloud-hsm,ochsm-node@}.service,
 #   $DESTDIR$ETC_DIR/node{1,2,3}.json
@@ -75,14 +75,23 @@ if [ -f dist/lib64/libazcloudhsm_openssl.so ]; then
 fi
 if [ -f dist/lib64/libazcloudhsm_provider.so ]; then
   install -m 0755 dist/lib64/libazcloudhsm_provider.so "$R/lib64/"
-  install -d "$R/lib64/ossl-modules"; ln -sfn ../libazcloudhsm_provider.so "$R/lib64/ossl-modules/azcloudhsm_provider.so"
+  # `-provider azcloudhsm` (and an openssl.cnf section) loads <MODULESDIR>/azcloudhsm.so.
+  install -d "$R/lib64/ossl-modules"; rm -f "$R/lib64/ossl-modules/azcloudhsm_provider.so"
+  ln -sfn ../libazcloudhsm_provider.so "$R/lib64/ossl-modules/azcloudhsm.so"
 fi
 # the node's libcrypto addon for raw ECDSA (the node falls back to JavaScript without it)
 if [ -f dist/lib64/ochsm_crypto.node ]; then install -m 0755 dist/lib64/ochsm_crypto.node "$R/lib64/"; fi
 for h in dist/pkcs11_headers/include/*.h; do install -m 0644 "$h" "$R/pkcs11_headers/include/"; done
-# ── jce/: whatever jar(s) the JCE provider build produced ──
-jars=$(find dist -path dist/node_modules -prune -o -name '*.jar' -print 2>/dev/null || true)
-if [ -n "$jars" ]; then install -d -m 0755 "$R/jce"; for j in $jars; do install -m 0644 "$j" "$R/jce/"; done; fi
+# ── jce/jce-17/: the JCE provider jar, as the JCE guide lays it out (jce/jce-<java>/, the jar under
+#    its usual name azure-cloud-hsm-jca-17-jar-with-dependencies.jar and, as a symlink, the
+#    jarsigner example's azcloudhsm_jca-17-jar-with-dependencies.jar), and java.security ──
+JCE_JAR=dist/jce/azure-cloud-hsm-jca-17-jar-with-dependencies.jar
+if [ -f "$JCE_JAR" ]; then
+  install -d -m 0755 "$R/jce" "$R/jce/jce-17"
+  install -m 0644 "$JCE_JAR" "$R/jce/jce-17/"
+  ln -sfn azure-cloud-hsm-jca-17-jar-with-dependencies.jar "$R/jce/jce-17/azcloudhsm_jca-17-jar-with-dependencies.jar"
+  [ -f dist/jce/java.security ] && install -m 0644 dist/jce/java.security "$R/jce/jce-17/java.security"
+fi
 # ── cert/: created empty; the postinst gives it to the group azcloudhsm ──
 chmod 0755 "$R/cert"
 

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import * as P from '../packages/protocol/src/pkcs11.js';
 import type { ProtocolClient } from '../packages/protocol/src/connection.js';
 import { attr } from '../packages/hsm-core/src/objects/attributes.js';
-import { connectDaemon, connectNode, startCluster, startDaemon, EXAMPLE_CU } from '../packages/cli/src/cluster.js';
+import { connectDaemon, connectNode, startCluster, startDaemon, EXAMPLE_CU } from '../packages/testkit/src/cluster.js';
 
 const SECONDS = Number(process.argv[2] ?? 3);
 

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import * as P from '../packages/protocol/src/pkcs11.js';
 import type { ProtocolClient } from '../packages/protocol/src/connection.js';
 import { attr } from '../packages/hsm-core/src/objects/attributes.js';
-import { connectDaemon, startCluster, startDaemon, EXAMPLE_CU } from '../packages/cli/src/cluster.js';
+import { connectDaemon, startCluster, startDaemon, EXAMPLE_CU } from '../packages/testkit/src/cluster.js';
 import type { StoreConfig } from '../packages/hsm-node/src/store_config.js';
 import { EtcdCluster, loopbackMembers } from '../packages/testkit/src/etcd.js';
 

@@ -2,10 +2,14 @@
  * @module Architecture guard: what each component may import.
  *
  * The HSM core must stay pure (no sockets, files, databases, processes,
- * timers), with node:crypto reached only through hsm-core/src/crypto/node.ts;
- * the store may not reach into the core; the SDK imports only protocol and
- * Node built-ins. Run by the test suite
- * (packages/hsm-core/test/architecture.test.ts), like jose's bundle checks.
+ * timers), with node:crypto reached only through hsm-core/src/crypto/node.ts.
+ * Every other package's sources follow the rule its README states, written
+ * once below as data (PACKAGE_RULES): which packages it may import, which npm
+ * packages (each must also be a dependency in package.json), which Node
+ * built-ins. A package folder without a rule is itself a violation. Run by
+ * the test suite (tools/check_imports.test.ts plants a violation of every
+ * rule; packages/hsm-core/test/architecture.test.ts checks the core), like
+ * jose's bundle checks.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
@@ -64,29 +68,104 @@ export function checkImports(root: string): Violation[] {
       }
     });
   }
-  const storeDir = join(root, 'packages', 'store', 'src');
-  for (const file of walk(storeDir)) {
-    const rel = relative(root, file).split(sep).join('/');
-    readFileSync(file, 'utf8').split('\n').forEach((text, i) => {
-      const m = IMPORT.exec(text);
-      const spec = m ? (m[3] ?? m[4] ?? m[5] ?? '') : '';
-      if (spec.includes('hsm-core')) out.push({ file: rel, line: i + 1, spec, rule: 'the store is untrusted and must not import the core' });
-    });
-  }
-  /* The SDK (packages/sdk/README.md): protocol and Node built-ins only, never the core, the store or the servers. */
-  const sdkDir = join(root, 'packages', 'sdk', 'src');
-  if (existsSync(sdkDir)) {
-    for (const file of walk(sdkDir)) {
-      const rel = relative(root, file).split(sep).join('/');
-      readFileSync(file, 'utf8').split('\n').forEach((text, i) => {
-        const m = IMPORT.exec(text);
-        if (!m) return;
-        const spec = m[3] ?? m[4] ?? m[5] ?? '';
-        const target = spec.startsWith('.') ? join(file, '..', spec).split(sep).join('/') : '';
-        const ok = spec.startsWith('.') ? target.includes('/packages/sdk/src/') || target.includes('/packages/protocol/src/') : spec.startsWith('node:');
-        if (!ok) out.push({ file: rel, line: i + 1, spec, rule: 'the SDK imports only itself, protocol, and node: built-ins' });
-      });
+  for (const rule of PACKAGE_RULES) out.push(...checkPackage(root, rule));
+  /* Every package has a rule: a new folder cannot slip past the check. */
+  const pkgs = join(root, 'packages');
+  if (existsSync(pkgs)) {
+    for (const name of readdirSync(pkgs)) {
+      if (!statSync(join(pkgs, name)).isDirectory() || name === 'hsm-core' || PACKAGE_RULES.some((r) => r.pkg === name)) continue;
+      out.push({ file: `packages/${name}`, line: 0, spec: '', rule: 'every package has an import rule in tools/check-imports.ts (PACKAGE_RULES)' });
     }
   }
   return out;
 }
+
+/** One package's import rule, as its README states it. */
+export interface PackageRule {
+  readonly pkg: string;
+  /** Other packages of this repository its sources may import (any file of theirs). */
+  readonly packages: readonly string[];
+  /** npm packages it may import (each must also be a dependency in package.json). */
+  readonly npm: readonly string[];
+  /** Node built-ins: all of them, or only these (without the node: prefix). */
+  readonly node: 'all' | readonly string[];
+  /** Imports the rule forbids but the tree still has, each with the reason it waits; new ones fail. */
+  readonly debts?: ReadonlyArray<{ readonly file: string; readonly target: string }>;
+  /** The rule in words, as the violation reports it. */
+  readonly says: string;
+}
+
+/** The cli's remaining imports of hsm-core (attribute and DER encoders, curve table) wait for their move into protocol (issue 15). */
+const CLI_CORE_DEBTS = [
+  ['packages/cli/src/util/templates.ts', 'hsm-core/src/objects/attributes.js'],
+  ['packages/cli/src/util/cmd_transfer.ts', 'hsm-core/src/objects/attributes.js'],
+  ['packages/cli/src/util/cmd_transfer.ts', 'hsm-core/src/objects/der.js'],
+  ['packages/cli/src/util/ids.ts', 'hsm-core/src/mechanisms/curves.js'],
+  ['packages/cli/src/util/cmd_keys.ts', 'hsm-core/src/objects/attributes.js'],
+  ['packages/cli/src/util/keyref.ts', 'hsm-core/src/objects/der.js'],
+  ['packages/cli/src/util/cmd_keygen.ts', 'hsm-core/src/objects/attributes.js'],
+  ['packages/cli/src/ochsm.ts', 'hsm-core/src/objects/attributes.js'],
+].map(([file, target]) => ({ file: file!, target: target! }));
+
+export const PACKAGE_RULES: readonly PackageRule[] = [
+  { pkg: 'protocol', packages: [], npm: [], node: ['stream', 'fs', 'path'], says: 'protocol imports only itself and node:stream, node:fs, node:path (packages/protocol/README.md)' },
+  { pkg: 'store', packages: ['protocol'], npm: ['better-sqlite3', 'etcd3'], node: 'all', says: 'the store imports only itself, protocol, better-sqlite3, etcd3 and Node built-ins; never the core (packages/store/README.md)' },
+  { pkg: 'sdk', packages: ['protocol'], npm: [], node: 'all', says: 'the SDK imports only itself, protocol, and node: built-ins (packages/sdk/README.md)' },
+  { pkg: 'ops', packages: ['protocol'], npm: ['prom-client'], node: 'all', says: 'ops imports only itself, protocol, prom-client and Node built-ins (packages/ops/README.md)' },
+  { pkg: 'daemon', packages: ['protocol', 'ops'], npm: [], node: 'all', says: 'the daemon imports only itself, protocol, ops and Node built-ins; never the core (packages/daemon/README.md)' },
+  { pkg: 'hsm-node', packages: ['hsm-core', 'store', 'protocol', 'ops'], npm: [], node: 'all', says: 'the node imports only itself, hsm-core, store, protocol, ops and Node built-ins (packages/hsm-node/README.md)' },
+  { pkg: 'testkit', packages: ['protocol', 'store', 'hsm-core', 'hsm-node', 'daemon', 'ops'], npm: [], node: 'all', says: 'the test kit depends on nothing above the node and the daemon (packages/testkit/README.md)' },
+  { pkg: 'cli', packages: ['protocol', 'hsm-node', 'daemon', 'ops', 'sdk', 'testkit'], npm: ['@peculiar/x509', 'reflect-metadata'], node: 'all', debts: CLI_CORE_DEBTS, says: 'the CLIs import protocol, hsm-node, daemon, ops, sdk, testkit and Node built-ins, never hsm-core but through hsm-node (packages/cli/README.md)' },
+];
+
+function dependencies(root: string): Set<string> {
+  try {
+    const j = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+    return new Set(Object.keys(j.dependencies ?? {}));
+  } catch {
+    return new Set();
+  }
+}
+
+/** The npm package a bare specifier names: `@scope/name` or `name`. */
+function npmName(spec: string): string {
+  const parts = spec.split('/');
+  return spec.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]!;
+}
+
+export function checkPackage(root: string, rule: PackageRule): Violation[] {
+  const out: Violation[] = [];
+  const dir = join(root, 'packages', rule.pkg, 'src');
+  if (!existsSync(dir)) return out;
+  const deps = dependencies(root);
+  const pkgsDir = join(root, 'packages').split(sep).join('/') + '/';
+  for (const file of walk(dir)) {
+    const rel = relative(root, file).split(sep).join('/');
+    readFileSync(file, 'utf8').split('\n').forEach((text, i) => {
+      const m = IMPORT.exec(text);
+      if (!m) return;
+      const spec = m[3] ?? m[4] ?? m[5] ?? '';
+      const bad = (why: string) => out.push({ file: rel, line: i + 1, spec, rule: why });
+      if (spec.startsWith('.')) {
+        const target = join(file, '..', spec).split(sep).join('/');
+        if (!target.startsWith(pkgsDir)) return bad(`${rule.says}: ${spec} leaves packages/`);
+        const inside = target.slice(pkgsDir.length);
+        const pkg = inside.split('/')[0]!;
+        if (pkg === rule.pkg || rule.packages.includes(pkg)) return;
+        if (rule.debts?.some((d) => d.file === rel && d.target === inside)) return;
+        return bad(rule.says);
+      }
+      if (spec.startsWith('node:') || !/^[@a-z]/.test(spec) || (!spec.includes('/') && NODE_BUILTINS.has(spec))) {
+        const name = spec.replace(/^node:/, '').split('/')[0]!;
+        if (rule.node === 'all' || rule.node.includes(name)) return;
+        return bad(rule.says);
+      }
+      const name = npmName(spec);
+      if (!rule.npm.includes(name)) return bad(rule.says);
+      if (!deps.has(name)) return bad(`${name} is not a dependency in package.json`);
+    });
+  }
+  return out;
+}
+
+const NODE_BUILTINS = new Set(['assert', 'buffer', 'child_process', 'crypto', 'dgram', 'dns', 'events', 'fs', 'http', 'https', 'net', 'os', 'path', 'process', 'readline', 'stream', 'string_decoder', 'timers', 'tls', 'url', 'util', 'vm', 'worker_threads', 'zlib']);

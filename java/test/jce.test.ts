@@ -1,6 +1,6 @@
 /**
  * The Cavium JCE provider (dist/jce/*-jar-with-dependencies.jar) in real JVMs against three
- * real node processes and a real azcloudhsm_client daemon (packages/cli/src/cluster.ts):
+ * real node processes and a real azcloudhsm_client daemon (packages/testkit/src/cluster.ts):
  *
  *  - the unit tests (codec on the protocol vectors, parameter specs, refusals, cfg reader);
  *  - VerifyJCE, compiled with the guide's `javac -cp <jar>: VerifyJCE.java`: the key count of
@@ -24,7 +24,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../packages/cli/src/cluster.js';
+import { startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../packages/testkit/src/cluster.js';
 
 /* dist/java/test → the repository */
 const here = dirname(fileURLToPath(import.meta.url));

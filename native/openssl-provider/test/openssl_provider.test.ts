@@ -17,8 +17,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ProtocolClient } from '../../../packages/protocol/src/connection.js';
-import { EXAMPLE_CO, connectNode, freePort, startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../../packages/cli/src/cluster.js';
+import { EXAMPLE_CO, connectNode, freePort, startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../../packages/testkit/src/cluster.js';
 import { readPrivateKeyFile, referencedHandle, rsaKeyReference } from '../../../packages/cli/src/util/keyref.js';
+import { AuditFollower, failed, ok, run, show, uses, type Run } from '../../../packages/testkit/src/tool_run.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const REPO = resolve(here, '..', '..', '..', '..');
@@ -28,42 +29,8 @@ const MODULES = join(LIB64, 'ossl-modules');
 const ENGINES = join(LIB64, 'engines-3');
 const PROVIDER = ['-provider', 'azcloudhsm', '-provider', 'default'];
 const DEFAULT_ONLY = ['-provider', 'default'];
-const RUN_TIMEOUT_MS = 60_000;
 const NGINX = ['/usr/sbin/nginx', '/usr/local/sbin/nginx'].find((p) => existsSync(p));
 
-interface Run {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-const show = (r: Run) => `exit ${r.code}${r.signal ? ` (${r.signal})` : ''}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
-
-function run(cmd: string, args: readonly string[], opts: { cwd: string; env: NodeJS.ProcessEnv; input?: string; timeoutMs?: number }): Promise<Run> {
-  return new Promise((resolvePromise, reject) => {
-    const p = spawn(cmd, args, { cwd: opts.cwd, env: opts.env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString('latin1')));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const limit = opts.timeoutMs ?? RUN_TIMEOUT_MS;
-    const timer = setTimeout(() => {
-      p.kill('SIGKILL');
-      reject(new Error(`${cmd} ${args.join(' ')} did not finish within ${limit} ms\n${stderr}`));
-    }, limit);
-    p.once('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    p.once('close', (code, signal) => {
-      clearTimeout(timer);
-      resolvePromise({ code, signal, stdout, stderr });
-    });
-    p.stdin.on('error', () => undefined);
-    p.stdin.end(opts.input ?? '');
-  });
-}
 
 let root: string;
 let cluster: LocalCluster;
@@ -89,19 +56,7 @@ function provEnv(extra: Record<string, string | undefined> = {}): NodeJS.Process
 const openssl = (args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string } = {}) =>
   run('openssl', args, { cwd: opts.cwd ?? work, env: opts.env ?? env, ...(opts.input !== undefined ? { input: opts.input } : {}) });
 
-function ok(r: Run, what: string): Run {
-  assert.equal(r.signal, null, `${what} crashed\n${show(r)}`);
-  assert.equal(r.code, 0, `${what}\n${show(r)}`);
-  return r;
-}
 
-/** A failure, cleanly: a non-zero exit, no signal (no crash), and the message. */
-function failed(r: Run, what: string, message: string | RegExp): void {
-  assert.equal(r.signal, null, `${what} crashed\n${show(r)}`);
-  assert.notEqual(r.code, 0, `${what} should fail\n${show(r)}`);
-  if (typeof message === 'string') assert.ok(r.stderr.includes(message), `${what}: expected "${message}" in\n${show(r)}`);
-  else assert.match(r.stderr, message, `${what}\n${show(r)}`);
-}
 
 const util = (args: readonly string[], user = ['-s', 'cu1', '-p', 'user1234']) =>
   run(process.execPath, [UTIL, 'singlecmd', 'loginHSM', '-u', 'CU', ...user, ...args], { cwd: work, env: provEnv() });
@@ -121,40 +76,10 @@ function handleOf(file: string): number {
 
 /* ───────────── the audit log (CO, straight from a node) ───────────── */
 
-interface Audited {
-  readonly action: string;
-  readonly handles?: readonly number[] | undefined;
-  readonly result: string;
-  readonly user: string;
-}
-
-/* The store's chain (state changes) and each node's key-use log: last sequence number seen in each. */
-const auditSeq = new Map<string, number>();
+/* The store's chain (state changes) and each node's key-use log, followed from where the last call stopped. */
 let nodeCos: ProtocolClient[] = [];
-
-async function drain(c: ProtocolClient, chain: 'store' | 'node', name: string, out: Audited[]): Promise<void> {
-  for (;;) {
-    const from = (auditSeq.get(name) ?? 0) + 1;
-    const { records } = await c.request('auditRecords', { fromSeq: from, limit: 1000, chain });
-    for (const r of records) {
-      out.push(r);
-      auditSeq.set(name, Math.max(auditSeq.get(name) ?? 0, r.seq));
-    }
-    if (records.length < 1000) return;
-  }
-}
-
-/** Records appended since the previous call, in every chain (key use is recorded by the node that served it). */
-async function newAudit(): Promise<Audited[]> {
-  const out: Audited[] = [];
-  await drain(co, 'store', 'store', out);
-  for (const [i, c] of nodeCos.entries()) await drain(c, 'node', `node${i + 1}`, out);
-  return out;
-}
-
-function uses(records: readonly Audited[], action: string, handle: number): number {
-  return records.filter((r) => r.action === action && r.result === 'ok' && (r.handles ?? []).includes(handle)).length;
-}
+const follower = new AuditFollower(() => co, () => nodeCos);
+const newAudit = () => follower.next();
 
 /** `openssl dgst -verify` with the default provider alone. */
 async function verifiedByDefault(pub: string, sig: string, file: string, extra: readonly string[] = ['-sha256']): Promise<boolean> {

@@ -1,6 +1,6 @@
 /**
  * libazcloudhsm_pkcs11.so driven by real clients against three real node
- * processes and a real azcloudhsm_client daemon (packages/cli/src/cluster.ts):
+ * processes and a real azcloudhsm_client daemon (packages/testkit/src/cluster.ts):
  *
  *  - the Azure integration guide's sample flow (sample_app.c), compiled against
  *    dist/pkcs11_headers exactly as the guide compiles it;
@@ -29,7 +29,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, wr
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../../packages/cli/src/cluster.js';
+import { startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../../packages/testkit/src/cluster.js';
 
 /* dist/native/pkcs11/test → the repository */
 const here = dirname(fileURLToPath(import.meta.url));

@@ -1,7 +1,7 @@
 /**
  * libazcloudhsm_pkcs11.so loaded into this very Node.js process through the
  * pkcs11js addon (npm), against three real node processes and a real
- * azcloudhsm_client daemon (packages/cli/src/cluster.ts):
+ * azcloudhsm_client daemon (packages/testkit/src/cluster.ts):
  *
  *  - the PKCS#11 flow an application written for Node would use: C_Initialize,
  *    slot [1], token info, a RW session, a wrong PIN (0xA3, CKR_PIN_EXPIRED, as
@@ -23,7 +23,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pkcs11js from 'pkcs11js';
-import { startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../../packages/cli/src/cluster.js';
+import { startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../../packages/testkit/src/cluster.js';
 
 /* dist/native/pkcs11/test → the repository */
 const here = dirname(fileURLToPath(import.meta.url));

@@ -30,13 +30,14 @@ import { startCluster, EXAMPLE_CO, EXAMPLE_CU } from './cluster.js';
 import { EtcdCluster, type MemberSpec } from '../../testkit/src/etcd.js';
 import type { StoreConfig } from '../../hsm-node/src/store_config.js';
 import { answerStandardFlags } from '../../ops/src/cli_flags.js';
+import { backupRewrap } from '../../hsm-node/src/backup_rewrap.js';
 import { StatusCollector, auditTailReader, combinedAuditTail, type AuditView } from '../../ops/src/status/collector.js';
 import { startStatusServer } from '../../ops/src/status/server.js';
 import { nodeAuditLogPath, openLocalPartition } from '../../hsm-node/src/local_partition.js';
 
 const PROGRAM = {
   name: 'ochsm',
-  usage: 'usage: ochsm up | down | status [--web [--port N]] | init <dir>',
+  usage: 'usage: ochsm up | down | status [--web [--port N]] | init <dir> | backup-rewrap --from <old key> --to <new key> <backup> <output>',
   description: [
     'The OpenCloudHSM umbrella command: a local three-node cluster and its client daemon under',
     '$OCHSM_HOME (default ./.ochsm), on the ports in $OCHSM_PORTS (default 2225,2226,2227).',
@@ -44,6 +45,8 @@ const PROGRAM = {
     '  down    stop them',
     '  status  what runs, and where ochsm looked; with --web, serve the read-only status page on 127.0.0.1',
     '  init    create the sealing key and an empty store in <dir> for node services (docs/operations.md)',
+    '  backup-rewrap  re-encrypt a partition backup from one sealing key file to another, for restorePartition',
+    '          into a cluster sealed under the new key (docs/operations.md)',
   ].join('\n'),
 };
 
@@ -289,6 +292,7 @@ async function main(argv: string[]): Promise<number> {
       case 'down': await down(); return 0;
       case 'status': return argv.includes('--web') ? await statusWeb(argv.slice(1)) : status();
       case 'init': return await init(argv.slice(1));
+      case 'backup-rewrap': console.log(backupRewrap(argv.slice(1))); return 0;
       case 'help': console.log(PROGRAM.usage); return 0;
       default:
         console.error(`ochsm: unknown command '${cmd}'\n${PROGRAM.usage}`);

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as P from '../../protocol/src/pkcs11.js';
 import { attr } from '../../hsm-core/src/objects/attributes.js';
-import { connectDaemon, connectNode, startCluster, startDaemon, EXAMPLE_CU } from '../../cli/src/cluster.js';
+import { connectDaemon, connectNode, startCluster, startDaemon, EXAMPLE_CU } from '../../testkit/src/cluster.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -1,6 +1,6 @@
 /**
  * The daemon as a real process in front of a real 3-node cluster
- * (packages/cli/src/cluster.ts: node processes, claimed partition, CU cu1):
+ * (packages/testkit/src/cluster.ts: node processes, claimed partition, CU cu1):
  *
  *  (a) the seed's client session handling, with two applications on the
  *      daemon socket, in HOST mode and in APPLICATION mode;
@@ -23,7 +23,7 @@ import { FrameReader, KIND_NOTICE, KIND_RESPONSE, encodeFrame, HEADER_BYTES } fr
 import { OPS, decodeResponseMessage, encodeRequest, type DecodedNotice } from '../../protocol/src/messages.js';
 import type { ProtocolClient } from '../../protocol/src/connection.js';
 import * as P from '../../protocol/src/pkcs11.js';
-import { connectDaemon, startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../cli/src/cluster.js';
+import { connectDaemon, startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../testkit/src/cluster.js';
 import { CERT_SIGNATURE_FAILURE_LINE } from '../src/nodes.js';
 import { anotherUserMessage } from '../src/login.js';
 import { hasOpenssl } from './helpers/pki.js';

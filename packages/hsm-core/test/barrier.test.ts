@@ -190,6 +190,10 @@ for (const [name, makeStore] of backends) {
     await assert.rejects(bar.txn([], [], [{ op: 'delete', key: TERM_PATH }]), barrierError('reserved'));
     assert.equal((await store.get(TERM_PATH))!.version, before);
     assert.ok(await store.get(SALT_PATH));
+    /* Node heartbeats (the replication metric) are plain store entries under sys/probe/: reserved the same way. */
+    await store.put('sys/probe/2/1700000000000', b('\x01'));
+    await assert.rejects(bar.get('sys/probe/2/1700000000000'), barrierError('reserved'));
+    await assert.rejects(bar.put('sys/probe/1/1', b('x')), barrierError('reserved'));
 
     /* Other sys/ paths are ordinary masked values, listed without the metadata. */
     await bar.put('sys/a', b('A'));

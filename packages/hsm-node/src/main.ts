@@ -18,6 +18,7 @@ import type { NodeInfo } from './handler.js';
 import { answerStandardFlags } from '../../ops/src/cli_flags.js';
 import { nodeMetrics } from '../../ops/src/metrics/node.js';
 import { startMetricsFromEnv } from '../../ops/src/metrics/http.js';
+import { heartbeatIntervalFromEnv } from '../../ops/src/metrics/store.js';
 
 const PROGRAM = {
   name: 'hsm-node',
@@ -99,6 +100,8 @@ async function main(argv: string[]): Promise<number> {
   /* Prometheus metrics when OCHSM_METRICS names an address (docs/operations.md). */
   const metricsServer = await startMetricsFromEnv(nodeMetrics().registry);
   if (metricsServer) log.info('metrics', { url: `http://${metricsServer.address.host}:${metricsServer.address.port}/metrics` });
+  /* With metrics on, heartbeats for the replication-latency metric (docs/operations.md). */
+  const stopHeartbeat = metricsServer ? nodeMetrics().store.startHeartbeat(cfg.id, heartbeatIntervalFromEnv()) : undefined;
   if (pidFile) writeFileSync(pidFile, `${process.pid}\n`);
   process.on('SIGHUP', () => {
     try {
@@ -116,6 +119,7 @@ async function main(argv: string[]): Promise<number> {
   log.info('stopping: draining in-flight requests');
   await server.stop();
   await metricsServer?.close();
+  await stopHeartbeat?.();
   await partition.flush();
   partition.close();
   await auditLog.close();

@@ -13,7 +13,7 @@ import * as P from '../../protocol/src/pkcs11.js';
 import { attr } from '../../hsm-core/src/objects/attributes.js';
 import { NodeAuditLog, parseLog } from '../src/audit_log.js';
 import { nodeAuditLogPath } from '../src/local_partition.js';
-import { startCluster, connectNode, EXAMPLE_CU } from '../../cli/src/cluster.js';
+import { startCluster, connectNode, EXAMPLE_CU } from '../../testkit/src/cluster.js';
 
 const use = (i: number) => ({ user: 'cu1', role: 'CU', action: 'sign', handles: [262144 + (i % 7)], mechanism: P.CKM_ECDSA, result: 'ok' });
 

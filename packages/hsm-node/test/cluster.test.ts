@@ -16,7 +16,7 @@ import * as P from '../../protocol/src/pkcs11.js';
 import { HsmError } from '../../protocol/src/errors.js';
 import { attr } from '../../hsm-core/src/objects/attributes.js';
 import { ConnectionLostError } from '../../protocol/src/connection.js';
-import { startCluster, connectNode, EXAMPLE_CU, FACTORY, type LocalCluster } from '../../cli/src/cluster.js';
+import { startCluster, connectNode, EXAMPLE_CU, FACTORY, type LocalCluster } from '../../testkit/src/cluster.js';
 
 let dir: string;
 let cluster: LocalCluster;

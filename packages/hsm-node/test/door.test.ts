@@ -14,7 +14,7 @@ import * as P from '../../protocol/src/pkcs11.js';
 import { HsmError } from '../../protocol/src/errors.js';
 import { attr } from '../../hsm-core/src/objects/attributes.js';
 import type { ProtocolClient } from '../../protocol/src/connection.js';
-import { startCluster, connectNode, EXAMPLE_CU, EXAMPLE_CO, type LocalCluster } from '../../cli/src/cluster.js';
+import { startCluster, connectNode, EXAMPLE_CU, EXAMPLE_CO, type LocalCluster } from '../../testkit/src/cluster.js';
 
 let dir: string;
 let cluster: LocalCluster;

@@ -9,32 +9,20 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as P from '../../protocol/src/pkcs11.js';
 import { attr } from '../../hsm-core/src/objects/attributes.js';
 import { openLocalPartition } from '../src/local_partition.js';
 import { EtcdCluster } from '../../testkit/src/etcd.js';
+import { filesUnder, readAll, scanRaw } from '../../testkit/src/raw_scan.js';
 
 const FAST = { scrypt: { N: 1 << 10, r: 8, p: 1, keyLen: 32 } };
 const PASSWORD = 'Known-Pw-etcd-4711';
 const b = (t: number, v: boolean) => attr.bool(t, v);
 const u = (t: number, v: number) => attr.ulong(t, v);
 
-function forms(secret: Buffer): Buffer[] {
-  return [secret, Buffer.from(secret.toString('hex')), Buffer.from(secret.toString('hex').toUpperCase()), Buffer.from(secret.toString('base64')), Buffer.from(secret.toString('base64url'))];
-}
-
-function filesUnder(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    if (statSync(p).isDirectory()) out.push(...filesUnder(p));
-    else out.push(p);
-  }
-  return out;
-}
 
 test('an etcd snapshot and the member data directory hold no key bytes and no password', { timeout: 120_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ochsm-etcd-scan-'));
@@ -81,16 +69,10 @@ test('an etcd snapshot and the member data directory hold no key bytes and no pa
 
       const snap = join(dir, 'snapshot.db');
       await etcd.etcdctl(['snapshot', 'save', snap]);
-      const sources: [string, Buffer][] = [
-        ['the snapshot', readFileSync(snap)],
-        ['the member data directory', Buffer.concat(filesUnder(etcd.dataDir(etcd.members[0]!.name)).map((f) => readFileSync(f)))],
-      ];
-      for (const [where, raw] of sources) {
-        assert.ok(raw.includes(canary), `the scanner finds an unmasked value in ${where}`);
-        for (const [what, secret] of secrets) {
-          for (const f of forms(secret)) assert.equal(raw.includes(f), false, `${what} found in ${where}`);
-        }
-      }
+      assert.deepEqual(scanRaw([
+        { where: 'the snapshot', bytes: readFileSync(snap) },
+        { where: 'the member data directory', bytes: readAll(filesUnder(etcd.dataDir(etcd.members[0]!.name))) },
+      ], secrets, canary), []);
     } finally {
       await store.close();
     }

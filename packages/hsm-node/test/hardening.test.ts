@@ -13,7 +13,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ProtocolClient } from '../../protocol/src/connection.js';
-import { startCluster, startDaemon, connectNode, connectDaemon, EXAMPLE_CU, type DaemonHandle, type LocalCluster } from '../../cli/src/cluster.js';
+import { startCluster, startDaemon, connectNode, connectDaemon, EXAMPLE_CU, type DaemonHandle, type LocalCluster } from '../../testkit/src/cluster.js';
 
 let dir: string;
 let cluster: LocalCluster;

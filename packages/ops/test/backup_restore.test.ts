@@ -9,59 +9,17 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { createVerify, createPublicKey } from 'node:crypto';
 import * as P from '../../protocol/src/pkcs11.js';
 import { HsmError } from '../../protocol/src/errors.js';
 import { attr } from '../../hsm-core/src/objects/attributes.js';
-import { SqliteStore } from '../../store/src/sqlite.js';
-import { connectDaemon, connectNode, startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../cli/src/cluster.js';
+import { connectDaemon, connectNode, startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../testkit/src/cluster.js';
+import { mgmtInstall, mgmtUtil, storeListing } from '../../testkit/src/mgmt_util.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const TOOL = resolve(here, '..', '..', 'cli', 'src', 'azcloudhsm_mgmt_util.js');
 const CU2 = { user: 'cu2', password: 'Second-CU-4321' };
-
-function mgmtUtil(cfg: string, lines: readonly string[]): Promise<string> {
-  return new Promise((resolvePromise, reject) => {
-    const p = spawn(process.execPath, [TOOL, cfg], { cwd: dirname(cfg), stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const timer = setTimeout(() => {
-      p.kill('SIGKILL');
-      reject(new Error(`azcloudhsm_mgmt_util did not finish:\n${out}`));
-    }, 90_000);
-    p.once('close', () => {
-      clearTimeout(timer);
-      resolvePromise(out);
-    });
-    p.stdin.end(lines.map((l) => l + '\n').join(''));
-  });
-}
-
-/** bin/azcloudhsm_resource.cfg and bin/azcloudhsm_mgmt_util.cfg pointing at `certDir`. */
-function mgmtInstall(root: string, port: number, certDir: string): string {
-  mkdirSync(join(root, 'bin'), { recursive: true });
-  writeFileSync(join(root, 'bin', 'azcloudhsm_resource.cfg'), JSON.stringify({ servers: [{ hostname: '127.0.0.1', port }] }));
-  writeFileSync(join(root, 'bin', 'azcloudhsm_mgmt_util.cfg'), JSON.stringify({ cert_dir: certDir }));
-  return join(root, 'bin', 'azcloudhsm_resource.cfg');
-}
-
-/** Every store key with its version, apart from the audit chain (sign-ins append to it), and the number of audit records. */
-async function storeListing(db: string): Promise<{ state: string; audits: number }> {
-  const s = SqliteStore.open(db);
-  try {
-    const all = await s.list('');
-    const audit = (k: string) => k.startsWith('audit/') || k === 'sys/audit/head';
-    return { state: all.filter((e) => !audit(e.key)).map((e) => `${e.key}@${e.version}`).join('\n'), audits: all.filter((e) => e.key.startsWith('audit/')).length };
-  } finally {
-    await s.close();
-  }
-}
 
 test('backupPartition → destroy → restorePartition: keys sign, users sign in, the audit chain verifies; damaged backups change nothing', { timeout: 300_000 }, async (t) => {
   const root = mkdtempSync(join(tmpdir(), 'ochsm-backup-'));

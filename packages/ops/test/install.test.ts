@@ -12,7 +12,7 @@ import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSyn
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../../cli/src/cluster.js';
+import { freePort } from '../../testkit/src/cluster.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(here, '..', '..', '..', '..');
@@ -97,6 +97,46 @@ test('make deb → dpkg -x: layout, modes, units, and a signature through the in
       for (const f of readdirSync(dir)) assert.ok(!readFileSync(join(dir, f), 'utf8').includes(ROOT), `${f} does not name ${ROOT}`);
     }
     console.log(`checked: ${expect.length} paths and modes, p11-kit module file, unit contents, no path into the build tree`);
+  });
+
+  await t.test('the OpenSSL provider, the engine and the JCE jar sit at the guides\' paths and load from there', () => {
+    /* Required whenever the build made them (CI builds the provider always, the jar with a JDK). */
+    const built = { provider: existsSync(join(ROOT, 'dist/lib64/libazcloudhsm_provider.so')), jar: existsSync(join(ROOT, 'dist/jce/azure-cloud-hsm-jca-17-jar-with-dependencies.jar')) };
+    assert.ok(built.provider, 'the build has the OpenSSL provider (make build)');
+    assert.equal(octal(mode(join(P, 'lib64/libazcloudhsm_provider.so'))), '0755');
+    assert.equal(readlinkSync(join(P, 'lib64/ossl-modules/azcloudhsm.so')), '../libazcloudhsm_provider.so');
+    const prov = execFileSync('openssl', ['list', '-providers', '-provider-path', join(P, 'lib64/ossl-modules'), '-provider', 'azcloudhsm'], { encoding: 'utf8', env: { ...process.env, OPENSSL_CONF: '/dev/null' } });
+    assert.match(prov, /^ {2}azcloudhsm\n {4}name: Azure Cloud HSM compatible provider \(OpenCloudHSM\)\n {4}version: (.+)\n {4}status: active$/m);
+    assert.equal(/version: (.+)/.exec(prov)![1], PKG.version, 'the provider reports the package version');
+    const eng = execFileSync('openssl', ['engine', 'azcloudhsm_openssl'], { encoding: 'utf8', env: { ...process.env, OPENSSL_ENGINES: join(P, 'lib64/engines-3'), OPENSSL_CONF: '/dev/null' } });
+    assert.match(eng, /^\(azcloudhsm_openssl\) Azure Cloud HSM compatible engine \(OpenCloudHSM\)$/m);
+    let jarLine = 'no JDK: the jar is not built';
+    if (built.jar) {
+      const jce = join(P, 'jce/jce-17');
+      const jar = join(jce, 'azure-cloud-hsm-jca-17-jar-with-dependencies.jar');
+      assert.equal(octal(mode(jar)), '0644');
+      assert.ok(readFileSync(jar).equals(readFileSync(join(ROOT, 'dist/jce/azure-cloud-hsm-jca-17-jar-with-dependencies.jar'))), 'the installed jar is the built one');
+      assert.equal(readlinkSync(join(jce, 'azcloudhsm_jca-17-jar-with-dependencies.jar')), 'azure-cloud-hsm-jca-17-jar-with-dependencies.jar');
+      assert.match(readFileSync(join(jce, 'java.security'), 'utf8'), /com\.cavium\.provider\.CaviumProvider/);
+      const list = execFileSync('jar', ['tf', jar], { encoding: 'utf8' });
+      assert.match(list, /^com\/cavium\/provider\/CaviumProvider\.class$/m);
+      jarLine = `${PREFIX}/jce/jce-17/azure-cloud-hsm-jca-17-jar-with-dependencies.jar (= the build's, holds com.cavium.provider.CaviumProvider) and its second name`;
+    }
+    console.log(`checked: ${PREFIX}/lib64/ossl-modules/azcloudhsm.so loads with -provider azcloudhsm (version ${PKG.version}, active); ${PREFIX}/lib64/engines-3/azcloudhsm_openssl.so loads by id; ${jarLine}`);
+  });
+
+  await t.test('every installed executable answers --help and --version', () => {
+    const exes = readdirSync(join(P, 'bin')).filter((f) => (mode(join(P, 'bin', f)) & 0o111) !== 0).sort();
+    assert.deepEqual(exes, ['azcloudhsm_client', 'azcloudhsm_mgmt_util', 'azcloudhsm_util', 'hsm-node', 'ochsm']);
+    for (const exe of exes) {
+      const v = spawnSync(join(P, 'bin', exe), ['--version'], { encoding: 'utf8', timeout: 20_000 });
+      assert.equal(v.status, 0, v.stderr);
+      assert.equal(v.stdout, `${exe} (OpenCloudHSM) ${PKG.version}\n`);
+      const h = spawnSync(join(P, 'bin', exe), ['--help'], { encoding: 'utf8', timeout: 20_000 });
+      assert.equal(h.status, 0, h.stderr);
+      assert.match(h.stdout, new RegExp(`^usage: ${exe}`));
+    }
+    console.log(`checked: ${exes.length} installed executables (${exes.join(', ')}): --version and --help exit 0 with the right output`);
   });
 
   await t.test('systemd-analyze verify accepts both units and refuses a broken one', () => {

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import * as P from '../../protocol/src/pkcs11.js';
 import { HsmError } from '../../protocol/src/errors.js';
 import { attr } from '../../hsm-core/src/objects/attributes.js';
-import { connectDaemon, connectNode, startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../cli/src/cluster.js';
+import { connectDaemon, connectNode, startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../testkit/src/cluster.js';
 import { parseMetricsAddress } from '../src/metrics/http.js';
 import { mechanismLabel, opLabel, roleLabel } from '../src/metrics/labels.js';
 import { parseMetrics, scrape, sum, type Sample } from '../src/metrics/scrape.js';
@@ -142,6 +142,6 @@ test('nodes and daemon: scrape before and after load, the counters moved, no sec
     assert.ok(!texts.includes(secret), `the metrics do not contain ${JSON.stringify(secret)}`);
   }
   const labelNames = new Set(parseMetrics(texts).flatMap((s) => Object.keys(s.labels)));
-  for (const l of labelNames) assert.ok(['node', 'op', 'mechanism', 'result', 'role', 'outcome', 'state', 'version', 'le', 'quantile', 'space', 'type', 'kind', 'major', 'minor', 'patch'].includes(l), `label ${l} is one of the known, non-secret ones`);
+  for (const l of labelNames) assert.ok(['node', 'op', 'mechanism', 'result', 'role', 'outcome', 'state', 'version', 'from_node', 'le', 'quantile', 'space', 'type', 'kind', 'major', 'minor', 'patch'].includes(l), `label ${l} is one of the known, non-secret ones`);
   console.log(`checked: ${SIGNS} signatures counted by nodes and daemon (counters, histograms), sign-ins 3×success, 5 failures, 1 lockout, 1 locked refusal on node 1; node 3 killed → retries ${delta(d1, d2, 'ochsm_daemon_retries_total')}, failovers ${delta(d1, d2, 'ochsm_daemon_failovers_total')}, link 3 ${['connecting', 'down'].find((s) => sum(d2, 'ochsm_daemon_node_link_state', { node: '3', state: s }) === 1)}; labels ${[...labelNames].sort().join(',')}; no password, user name or data in ${texts.length} bytes`);
 });

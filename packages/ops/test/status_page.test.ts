@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import * as P from '../../protocol/src/pkcs11.js';
 import { attr } from '../../hsm-core/src/objects/attributes.js';
 import { nodeAuditLogPath, openLocalPartition } from '../../hsm-node/src/local_partition.js';
-import { connectDaemon, startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../cli/src/cluster.js';
+import { connectDaemon, startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../testkit/src/cluster.js';
 import { StatusCollector, auditTailReader, combinedAuditTail } from '../src/status/collector.js';
 import { startStatusServer, type StatusServer } from '../src/status/server.js';
 

@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../cli/src/cluster.js';
+import { startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../testkit/src/cluster.js';
 import { HsmClient } from '../src/client.js';
 import { LoginManager, type LoginManagerOptions } from '../src/login_manager.js';
 import { HsmCrypto } from '../src/webcrypto/crypto.js';

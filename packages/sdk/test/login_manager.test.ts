@@ -7,7 +7,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDaemon, type DaemonHandle } from '../../cli/src/cluster.js';
+import { startDaemon, type DaemonHandle } from '../../testkit/src/cluster.js';
 import { HsmError } from '../../protocol/src/errors.js';
 import { HostSessionConflictError, NotLoggedInError, SessionKeyLostError } from '../src/errors.js';
 import { LoginManager, type LoginState } from '../src/login_manager.js';

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as P from '../../protocol/src/pkcs11.js';
 import { attr } from '../../hsm-core/src/objects/attributes.js';
-import { connectDaemon, connectNode, startCluster, startDaemon, EXAMPLE_CU } from '../../cli/src/cluster.js';
+import { connectDaemon, connectNode, startCluster, startDaemon, EXAMPLE_CU } from '../../testkit/src/cluster.js';
 import { EtcdCluster, loopbackMembers } from '../src/etcd.js';
 import { listeningAddresses } from '../src/listening.js';
 

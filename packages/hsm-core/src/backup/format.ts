@@ -13,6 +13,10 @@
  *
  * The key is HKDF-SHA256(masking key, salt, "OpenCloudHSM partition backup v1"),
  * so only a cluster holding the same sealing key can read or check a backup.
+ * The header names that key by its id (`sealingKeyId`, below: it reveals
+ * nothing of the key), so a cluster holding another key refuses the file with
+ * both ids instead of a bare authentication failure; `rewrap.ts` re-encrypts a
+ * backup from one sealing key to another (docs/operations.md).
  * Everything before the ciphertext is the GCM additional data: a changed
  * header, a flipped bit anywhere or a truncated file fails authentication.
  * Plaintext: for each entry, u32 key length, key (UTF-8), u32 value length,
@@ -26,6 +30,13 @@ import { createCipheriv, createDecipheriv, randomBytes } from '../crypto/node.js
 export const BACKUP_MAGIC = Buffer.from('OCHSMBAK', 'latin1');
 export const BACKUP_FORMAT = 1;
 export const BACKUP_KEY_INFO = 'OpenCloudHSM partition backup v1';
+/** A sealing key's id: the first 8 bytes of HKDF-SHA256(masking key, no salt, this), in hex. */
+export const SEALING_KEY_ID_INFO = 'OpenCloudHSM sealing key id v1';
+
+/** The id of the sealing key behind `derive` (HKDF of that key): names a key without revealing it. */
+export function sealingKeyId(derive: (salt: Uint8Array, info: string) => Uint8Array): string {
+  return Buffer.from(derive(new Uint8Array(0), SEALING_KEY_ID_INFO)).subarray(0, 8).toString('hex');
+}
 const SALT = 32;
 const IV = 12;
 const TAG = 16;
@@ -42,6 +53,10 @@ export interface BackupHeader {
   readonly serial: string;
   readonly entries: number;
   readonly auditHead: { readonly seq: number; readonly hash: string };
+  /** The id of the sealing key the backup is encrypted under (absent in backups of earlier releases). */
+  readonly sealingKeyId?: string;
+  /** Set by a re-wrap: the key the backup was made under, and when it was re-wrapped (ms since the epoch). */
+  readonly rewrapped?: { readonly fromKeyId: string; readonly at: number };
 }
 
 export interface BackupEntry {
@@ -95,6 +110,7 @@ export function readBackupHeader(file: Uint8Array): BackupHeader {
     throw refused('the header is not valid JSON (damaged?)');
   }
   if (header.format !== 1 || !Number.isInteger(header.entries) || typeof header.auditHead?.hash !== 'string') throw refused('the header lacks its fields (damaged?)');
+  if (header.sealingKeyId !== undefined && (typeof header.sealingKeyId !== 'string' || !/^[0-9a-f]{16}$/.test(header.sealingKeyId))) throw refused('the header\'s sealing key id is malformed (damaged?)');
   return header;
 }
 

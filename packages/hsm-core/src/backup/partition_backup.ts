@@ -8,7 +8,8 @@
  * own audit record is appended. A restore replaces the whole partition in one
  * transaction, so it either happens entirely or not at all; it is refused over
  * a partition that holds objects (restore into a fresh cluster holding the same
- * sealing key), for a backup that fails authentication, and for a backup whose
+ * sealing key), for a backup made under another sealing key (its header names
+ * the key's id: re-wrap it first, rewrap.ts), for a backup that fails authentication, and for a backup whose
  * audit chain does not verify. The restored chain gains a `restorePartition`
  * record in the same transaction.
  */
@@ -19,7 +20,7 @@ import type { CallContext } from '../partition/context.js';
 import type { Kernel } from '../partition/kernel.js';
 import { PATH, enc, dec, type PartitionRecord } from '../partition/records.js';
 import { requireRole } from '../users/roles.js';
-import { BACKUP_KEY_INFO, decodeBackup, encodeBackup, type BackupEntry, type BackupHeader } from './format.js';
+import { BACKUP_KEY_INFO, decodeBackup, encodeBackup, readBackupHeader, sealingKeyId, type BackupEntry, type BackupHeader } from './format.js';
 
 /** Request ids are about retries of requests in flight, not partition state: left out. */
 const NOT_BACKED_UP = [PATH.idem('')];
@@ -29,6 +30,7 @@ export class PartitionBackup {
   constructor(private readonly k: Kernel) {}
 
   private key = (salt: Uint8Array) => this.k.barrier.deriveKey(salt, BACKUP_KEY_INFO);
+  private keyId = () => sealingKeyId((salt, info) => this.k.barrier.deriveKey(salt, info));
 
   async backup(ctx: CallContext, software: string): Promise<{ backup: Buffer; header: BackupHeader }> {
     requireRole(ctx, ['CO'], 'backupPartition');
@@ -40,12 +42,17 @@ export class PartitionBackup {
     const part = all.find((e) => e.key === PATH.partition);
     if (!head || !part) throw new HsmError('ERR_PARTITION_STATE', 'the partition is not initialised');
     const h = dec<{ seq: number; hash: string }>(head.value);
-    const header: BackupHeader = { format: 1, created: this.k.clock(), software, serial: dec<PartitionRecord>(part.value).serial, entries: entries.length, auditHead: { seq: h.seq, hash: h.hash } };
+    const header: BackupHeader = { format: 1, created: this.k.clock(), software, serial: dec<PartitionRecord>(part.value).serial, entries: entries.length, auditHead: { seq: h.seq, hash: h.hash }, sealingKeyId: this.keyId() };
     return { backup: encodeBackup(header, entries, this.key), header };
   }
 
   async restore(ctx: CallContext, file: Uint8Array): Promise<{ header: BackupHeader; auditSeq: number }> {
     requireRole(ctx, ['CO', 'PRECO'], 'restorePartition');
+    const claimed = readBackupHeader(file);
+    const ours = this.keyId();
+    if (claimed.sealingKeyId !== undefined && claimed.sealingKeyId !== ours) {
+      throw new HsmError('ERR_ARGUMENTS_BAD', `not a usable partition backup here: it was made under the sealing key with id ${claimed.sealingKeyId}, and this cluster's sealing key has id ${ours}; restore it into a cluster holding that key, or re-wrap it for this one with "ochsm backup-rewrap" (docs/operations.md)`);
+    }
     const { header, entries } = decodeBackup(file, this.key);
     const byKey = new Map(entries.map((e) => [e.key, e]));
     if (byKey.size !== entries.length) throw new HsmError('ERR_ARGUMENTS_BAD', 'not a usable partition backup: a key appears twice');
@@ -65,7 +72,7 @@ export class PartitionBackup {
       }
       const curHead = current.find((e) => e.key === PATH.auditHead);
       const replaced = curHead ? dec<{ seq: number }>(curHead.value).seq : 0;
-      const rec = makeRecord(this.k.txn.event(ctx, 'restorePartition', { detail: `backup of ${new Date(header.created).toISOString()}, serial ${header.serial}, ${header.entries} entries; replaced ${replaced} audit records` }), head.seq + 1, this.k.clock(), head.hash);
+      const rec = makeRecord(this.k.txn.event(ctx, 'restorePartition', { detail: `backup of ${new Date(header.created).toISOString()}, serial ${header.serial}, ${header.entries} entries${header.rewrapped ? `, re-wrapped ${new Date(header.rewrapped.at).toISOString()} from sealing key ${header.rewrapped.fromKeyId} to ${ours}` : ''}; replaced ${replaced} audit records` }), head.seq + 1, this.k.clock(), head.hash);
       const ops: BarrierOp[] = [];
       for (const e of current) if (!byKey.has(e.key)) ops.push({ op: 'delete', key: e.key });
       for (const e of entries) if (e.key !== PATH.auditHead) ops.push({ op: 'put', key: e.key, value: e.value });

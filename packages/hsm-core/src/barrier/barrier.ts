@@ -175,14 +175,17 @@ function parseTerm(v: Uint8Array | undefined): number {
   return Number(s);
 }
 
+/** Node heartbeats for the replication metric (packages/ops/src/metrics/store.ts): plain, never partition state. */
+export const HEARTBEAT_PREFIX = 'sys/probe/';
+
 function isReserved(path: string): boolean {
-  return path.startsWith(BARRIER_PREFIX);
+  return path.startsWith(BARRIER_PREFIX) || path.startsWith(HEARTBEAT_PREFIX);
 }
 
 function checkPath(path: string, access: 'read' | 'write'): void {
   if (typeof path !== 'string' || path.length === 0) throw new TypeError('barrier path must be a non-empty string');
   if (isReserved(path)) {
-    throw new HsmError('ERR_BARRIER', `cannot ${access} ${path}: paths under ${BARRIER_PREFIX} are reserved for barrier metadata`);
+    throw new HsmError('ERR_BARRIER', `cannot ${access} ${path}: paths under ${BARRIER_PREFIX} (barrier metadata) and ${HEARTBEAT_PREFIX} (node heartbeats) are reserved`);
   }
 }
 

@@ -1,0 +1,65 @@
+/**
+ * The import check over every package: the real tree is clean, and a planted
+ * tree with one violation of every rule (and allowed imports beside them) is
+ * caught exactly where it was planted.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { checkImports, PACKAGE_RULES } from './check-imports.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const ROOT = resolve(here, '..', '..');
+
+test('every package of the tree imports only what its rule allows', () => {
+  const v = checkImports(ROOT);
+  assert.deepEqual(v, [], v.map((x) => `${x.file}:${x.line} ${x.spec} — ${x.rule}`).join('\n'));
+  console.log(`checked: hsm-core and ${PACKAGE_RULES.length} package rules (${PACKAGE_RULES.map((r) => r.pkg).join(', ')}) over the tree: no violation`);
+});
+
+test('a planted violation of every rule is found, allowed imports are not', () => {
+  const root = mkdtempSync(join(tmpdir(), 'ochsm-imports-'));
+  const plant = (file: string, lines: string[]) => {
+    mkdirSync(dirname(join(root, file)), { recursive: true });
+    writeFileSync(join(root, file), lines.join('\n') + '\n');
+  };
+  try {
+    writeFileSync(join(root, 'package.json'), JSON.stringify({ dependencies: { 'better-sqlite3': '1', 'prom-client': '1' } }));
+    plant('packages/hsm-core/src/a.ts', ["import { readFileSync } from 'node:fs';", "import { x } from '../../protocol/src/errors.js';"]);
+    plant('packages/protocol/src/a.ts', ["import { Duplex } from 'node:stream';", "import { connect } from 'node:net';", "import type { Entry } from '../../store/src/types.js';"]);
+    plant('packages/store/src/a.ts', ["import Database from 'better-sqlite3';", "import { Etcd3 } from 'etcd3';", "import { Barrier } from '../../hsm-core/src/barrier/barrier.js';", "import _ from 'lodash';"]);
+    plant('packages/sdk/src/a.ts', ["import { codec } from '../../protocol/src/codec.js';", "import Database from 'better-sqlite3';", "import { Router } from '../../daemon/src/router.js';"]);
+    plant('packages/ops/src/a.ts', ["import { Counter } from 'prom-client';", "import { Partition } from '../../hsm-core/src/partition.js';"]);
+    plant('packages/daemon/src/a.ts', ["import { nodeMetrics } from '../../ops/src/metrics/node.js';", "import { attr } from '../../hsm-core/src/objects/attributes.js';"]);
+    plant('packages/hsm-node/src/a.ts', ["import { Partition } from '../../hsm-core/src/partition.js';", "import { startCluster } from '../../testkit/src/cluster.js';"]);
+    plant('packages/testkit/src/a.ts', ["import { SqliteStore } from '../../store/src/sqlite.js';", "import { startCluster } from '../../testkit/src/cluster.js';"]);
+    plant('packages/cli/src/ochsm.ts', ["import { attr } from '../../hsm-core/src/objects/attributes.js';", "import { Partition } from '../../hsm-core/src/partition.js';", "import { x } from '../../../elsewhere/x.js';"]);
+    plant('packages/newpkg/src/a.ts', ["export const x = 1;"]);
+    const got = checkImports(root).map((x) => `${x.file}:${x.line}`).sort();
+    assert.deepEqual(got, [
+      'packages/cli/src/ochsm.ts:2', // hsm-core, not a listed debt
+      'packages/cli/src/ochsm.ts:3', // outside packages/
+      'packages/daemon/src/a.ts:2', // hsm-core
+      'packages/hsm-core/src/a.ts:1', // I/O in the core
+      'packages/hsm-node/src/a.ts:2', // a layer above
+      'packages/newpkg:0', // no rule
+      'packages/ops/src/a.ts:2', // hsm-core
+      'packages/protocol/src/a.ts:2', // node:net
+      'packages/protocol/src/a.ts:3', // another package
+      'packages/sdk/src/a.ts:2', // an npm package
+      'packages/sdk/src/a.ts:3', // the daemon
+      'packages/store/src/a.ts:2', // allowed by the rule, missing from package.json
+      'packages/store/src/a.ts:3', // the core
+      'packages/store/src/a.ts:4', // an npm package the rule does not allow
+      'packages/testkit/src/a.ts:2', // the cli
+    ].sort());
+    const why = checkImports(root).find((x) => x.file === 'packages/store/src/a.ts' && x.line === 2)!;
+    assert.equal(why.rule, 'etcd3 is not a dependency in package.json');
+    console.log(`checked: ${got.length} planted violations found across ${PACKAGE_RULES.length + 2} rules (core, every package, a package without a rule); allowed imports and the cli's listed debt pass`);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
