@@ -185,6 +185,8 @@ export class EtcdCluster {
       '--cipher-suites', 'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305',
       /* Watch progress every 100 ms: the nodes' watchers wait on it (etcd's default is 10 minutes). */
       '--experimental-watch-progress-notify-interval', '100ms',
+      /* Pre-vote (off by default in 3.4): a member that was cut off and comes back does not depose a working leader with its raised term, which stalled the quorum for about a second at every rejoin. */
+      '--pre-vote',
       '--heartbeat-interval', String(this.opts.heartbeatMs ?? 100),
       '--election-timeout', String(this.opts.electionMs ?? 1000),
       '--logger', 'zap', '--log-outputs', 'stderr', '--log-level', 'warn',
