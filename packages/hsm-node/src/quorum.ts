@@ -30,9 +30,15 @@ import type { KeyValueStore } from '../../store/src/types.js';
 import type { NodeInfo } from './handler.js';
 
 /** Renew this often (ms). */
-export const QUORUM_INTERVAL_MS = 200;
-/** Serve only while the last proven contact with the quorum is at most this old (ms). */
-export const QUORUM_BOUND_MS = 1000;
+export const QUORUM_INTERVAL_MS = 300;
+/**
+ * Serve only while the last proven contact with the quorum is at most this old (ms).
+ * It must outlast an etcd leader election (election timeout 1 s, a new leader
+ * within about 2 s): with 1 s, killing the leader's host made every node
+ * refuse for a moment and applications saw failures (netns_hostkill_pkcs11).
+ * The price: a removal of access is acknowledged after this long on etcd.
+ */
+export const QUORUM_BOUND_MS = 3000;
 /** The lease's time to live (ms): an entry outlives a dead node by at most this (etcd's minimum is about 2 s). */
 export const PEER_LEASE_TTL_MS = 3000;
 /** The store prefix of the nodes' entries. */
