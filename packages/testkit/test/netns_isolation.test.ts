@@ -28,7 +28,7 @@ import { EtcdCluster } from '../src/etcd.js';
 import { HostNetwork } from '../src/netns.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const PROBE = join(here, '..', 'src', 'node_probe.js');
+const PROBE = join(here, 'helpers', 'node_probe.js');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const EC_P256 = Buffer.from('06082a8648ce3d030107', 'hex');
 const ECDSA = { mechanism: P.CKM_ECDSA_SHA256 };
