@@ -31,7 +31,7 @@ static CK_FUNCTION_LIST_PTR f;
 static CK_SLOT_ID slot;
 static CK_OBJECT_HANDLE key;
 static const char *op;
-static double deadline;
+static double deadline, seconds_total;
 static atomic_long ops, errors;
 #include <math.h>
 /* Latency histogram: 16 buckets per power of two of microseconds (about 4 % wide). */
@@ -97,7 +97,10 @@ static void *worker(void *arg) {
         if (rv == CKR_OK) {
             local++;
             record_latency(now() - start);
-        } else atomic_fetch_add(&errors, 1);
+        } else if (atomic_fetch_add(&errors, 1) < 5) {
+            /* The first few failures by name, so a test can say what went wrong. */
+            fprintf(stderr, "error: rv=0x%08lx at %.3f s\n", (unsigned long)rv, now() - (deadline - seconds_total));
+        }
     }
     atomic_fetch_add(&ops, local);
     f->C_CloseSession(s);
@@ -157,6 +160,7 @@ int main(int argc, char **argv) {
     }
     pthread_t *t = calloc((size_t)threads, sizeof *t);
     double t0 = now();
+    seconds_total = seconds;
     deadline = t0 + seconds;
     for (int i = 0; i < threads; i++) pthread_create(&t[i], NULL, worker, NULL);
     for (int i = 0; i < threads; i++) pthread_join(t[i], NULL);

@@ -27,7 +27,7 @@ import { ProtocolClient } from '../../protocol/src/connection.js';
 import { attr } from '../../protocol/src/attributes.js';
 import { curveByName } from '../../protocol/src/curves.js';
 import { startCluster, EXAMPLE_CO, EXAMPLE_CU } from './cluster.js';
-import { EtcdCluster, type MemberSpec } from '../../testkit/src/etcd.js';
+import { EtcdCluster, formatMemberStatus, type MemberSpec } from '../../testkit/src/etcd.js';
 import type { StoreConfig } from '../../hsm-node/src/store_config.js';
 import { answerStandardFlags } from '../../ops/src/cli_flags.js';
 import { backupRewrap } from '../../hsm-node/src/backup_rewrap.js';
@@ -218,7 +218,7 @@ async function down(): Promise<void> {
 }
 
 /** Exit status 0 when everything runs, 3 when something is stopped (as LSB init scripts), 4 when there is no cluster state at all. */
-function status(): number {
+async function status(): Promise<number> {
   const where = process.env.OCHSM_HOME ? `OCHSM_HOME=${process.env.OCHSM_HOME}` : `.ochsm in the working directory ${process.cwd()}`;
   if (!existsSync(ROOT)) {
     console.log(`no local cluster here: looked in ${ROOT} (${where}).`);
@@ -232,6 +232,12 @@ function status(): number {
     const pid = pidAlive(file);
     if (!pid) stopped++;
     console.log(`${name.padEnd(7)} ${pid ? `running (pid ${pid})` : existsSync(file) ? `stopped (stale ${file})` : 'stopped'}`);
+  }
+  /* On etcd: one line per member (endpoint, leader, revision, health), each asked on its own. */
+  if (existsSync(join(ETCD_DIR, 'pki'))) {
+    const rows = await EtcdCluster.attach({ dir: ETCD_DIR, members: ETCD_MEMBERS }).memberStatus();
+    for (const line of formatMemberStatus(rows)) console.log(line);
+    if (rows.some((r) => !r.healthy)) stopped++;
   }
   return stopped ? 3 : 0;
 }

@@ -18,6 +18,7 @@ import type { NodeAuditLog } from './audit_log.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { removesAccess } from '../../hsm-core/src/partition/consistency.js';
 import { admit } from '../../hsm-core/src/authz/door.js';
+import type { QuorumGuard } from './quorum.js';
 
 /** Beyond the freshness bound: timer and clock granularity. */
 const SETTLE_MARGIN_MS = 5;
@@ -46,7 +47,12 @@ export interface NodeEnv {
   readonly auditLog?: NodeAuditLog;
   /** Test hook (OCHSM_FAULT_KILL_AFTER_COMMIT): die between commit and reply. */
   readonly afterCommit?: (op: string) => void;
+  /** On etcd: the node's hold on the store quorum (./quorum.ts); absent on SQLite. */
+  readonly quorum?: QuorumGuard;
 }
+
+/** Requests answered without the partition, so also by a node cut off from the store quorum. */
+const WITHOUT_QUORUM: ReadonlySet<string> = new Set(['getClusterInfo', 'loginStatus', 'logout']);
 
 export interface ConnectionState {
   principal: Principal | undefined;
@@ -127,6 +133,7 @@ export class NodeHandler {
   async handle(st: ConnectionState, req: DecodedRequest): Promise<unknown> {
     let failed = false;
     try {
+      if (this.env.quorum && !WITHOUT_QUORUM.has(req.op)) this.env.quorum.check();
       const min = (req.obj as { minRevision?: number }).minRevision;
       if (min !== undefined) await this.catchUp(min);
       const result = await this.dispatch(st, req);
@@ -137,7 +144,8 @@ export class NodeHandler {
       throw e;
     } finally {
       /* A removal of access is acknowledged only once no node can still decide on the state before it. */
-      if (removesAccess(req.op, req.obj as Record<string, unknown>, failed)) await sleep(this.env.partition.state.freshnessMs + SETTLE_MARGIN_MS);
+      /* On etcd also the quorum bound: a node cut off before this removal has stopped serving by then. */
+      if (removesAccess(req.op, req.obj as Record<string, unknown>, failed)) await sleep(Math.max(this.env.partition.state.freshnessMs, this.env.quorum?.boundMs ?? 0) + SETTLE_MARGIN_MS);
     }
   }
 
@@ -263,7 +271,8 @@ export class NodeHandler {
         return this.committed(req.op, { user: userRecord(await p.unlockUser(this.ctx(st, req.obj), req.obj.user)) });
 
       case 'getClusterInfo':
-        return { nodes: this.env.cluster().map((n) => ({ id: n.id, hostname: n.hostname, port: n.port })) };
+        /* On etcd the nodes alive now, from the store (./quorum.ts); else the configured list. */
+        return { nodes: (this.env.quorum?.peers() ?? this.env.cluster()).map((n) => ({ id: n.id, hostname: n.hostname, port: n.port })) };
       case 'status':
         return {
           component: 'node', version: this.env.version, uptime: Math.floor((Date.now() - this.env.startedAt) / 1000),

@@ -26,6 +26,8 @@ const PROGRAM = {
   description: 'One OpenCloudHSM node: serves one partition over TLS 1.3 (port 2225 by default). See docs/operations.md.',
 };
 import { parseStoreConfig, type StoreConfig } from './store_config.js';
+import { QuorumGuard } from './quorum.js';
+import { performance } from 'node:perf_hooks';
 
 interface NodeConfig {
   id: number;
@@ -84,10 +86,20 @@ async function main(argv: string[]): Promise<number> {
     ...(cfg.maxDataBytes !== undefined ? { config: { maxDataBytes: cfg.maxDataBytes } } : {}),
     partition: { useLog: () => auditLog, onProblem: (message) => log.warn(message) },
   });
+  /* On etcd: hold a lease on the quorum and register in the store's list of nodes (./quorum.ts). */
+  const quorum = cfg.store.kind === 'etcd'
+    ? new QuorumGuard(store, {
+      self: { id: cfg.id, hostname: cfg.host, port: cfg.port },
+      monotonic: () => performance.now(),
+      onChange: (serving, detail) => (serving ? log.info(detail) : log.warn(`not serving: ${detail}`)),
+    })
+    : undefined;
+  await quorum?.start();
   const fault = process.env.OCHSM_FAULT_KILL_AFTER_COMMIT;
   const server = new NodeServer({
     id: cfg.id, host: cfg.host, port: cfg.port, partition, store, log, auditLog, limits: cfg.limits,
     cluster: () => cfg.cluster,
+    ...(quorum ? { quorum } : {}),
     /* Test hook: die after the store committed and before the reply is written. */
     ...(fault ? { afterCommit: (op: string) => {
       if (op === fault) {
@@ -118,6 +130,7 @@ async function main(argv: string[]): Promise<number> {
   });
   log.info('stopping: draining in-flight requests');
   await server.stop();
+  await quorum?.stop();
   await metricsServer?.close();
   await stopHeartbeat?.();
   await partition.flush();

@@ -6,6 +6,7 @@
  * which clients verify against their PO.crt ("E2E enabled"). Every node of a
  * cluster watches the store, so a claim made through one node re-keys them all.
  */
+import type { QuorumGuard } from './quorum.js';
 import * as tls from 'node:tls';
 import type { AddressInfo, Socket } from 'node:net';
 import { serveConnection, type ConnectionBounds, type ServedConnection } from '../../protocol/src/connection.js';
@@ -84,6 +85,7 @@ export interface NodeServerOptions {
   readonly afterCommit?: (op: string) => void;
   readonly auditLog?: NodeAuditLog;
   readonly limits?: NodeLimits;
+  readonly quorum?: QuorumGuard;
 }
 
 /** Count of live sockets per source address. */
@@ -180,6 +182,7 @@ export class NodeServer {
       onCertificatesChanged: () => void this.reloadIdentity(),
       ...(this.opts.afterCommit ? { afterCommit: this.opts.afterCommit } : {}),
       ...(this.opts.auditLog ? { auditLog: this.opts.auditLog } : {}),
+      ...(this.opts.quorum ? { quorum: this.opts.quorum } : {}),
     });
     const metrics = nodeMetrics();
     metrics.addNode(this.opts.id);

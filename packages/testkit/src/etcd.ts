@@ -82,6 +82,29 @@ export async function loopbackMembers(count: number, clientPorts?: readonly numb
 
 const url = (host: string, port: number) => `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
 
+export interface MemberStatus {
+  readonly name: string;
+  readonly endpoint: string;
+  readonly reachable: boolean;
+  readonly leader: boolean;
+  /** It knows a leader (false: it is cut off, or an election is on). */
+  readonly hasLeader: boolean;
+  readonly revision: number;
+  readonly raftTerm: number;
+  readonly healthy: boolean;
+  readonly error?: string;
+}
+
+/** `ochsm status` lines for the members (one home for the format; tested in etcd_status.test.ts). */
+export function formatMemberStatus(rows: readonly MemberStatus[]): string[] {
+  return rows.map((r) => {
+    const role = !r.reachable ? 'unreachable' : r.leader ? 'leader' : r.hasLeader ? 'follower' : 'no leader';
+    const tail = r.reachable ? `revision ${r.revision} term ${r.raftTerm} ${r.healthy ? 'healthy' : 'unhealthy'}` : '';
+    const err = r.error ? ` (${r.error.split('\n')[0]!.slice(0, 160)})` : '';
+    return `${r.name.padEnd(7)} ${r.endpoint} ${role}${tail ? ` ${tail}` : ''}${r.healthy ? '' : err}`;
+  });
+}
+
 export class EtcdCluster {
   readonly dir: string;
   readonly pki: Pki;
@@ -185,6 +208,8 @@ export class EtcdCluster {
       '--cipher-suites', 'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305',
       /* Watch progress every 100 ms: the nodes' watchers wait on it (etcd's default is 10 minutes). */
       '--experimental-watch-progress-notify-interval', '100ms',
+      /* Pre-vote (off by default in 3.4): a member that was cut off and comes back does not depose a working leader with its raised term, which stalled the quorum for about a second at every rejoin. */
+      '--pre-vote',
       '--heartbeat-interval', String(this.opts.heartbeatMs ?? 100),
       '--election-timeout', String(this.opts.electionMs ?? 1000),
       '--logger', 'zap', '--log-outputs', 'stderr', '--log-level', 'warn',
@@ -261,6 +286,39 @@ export class EtcdCluster {
       if (Date.now() > deadline) throw new Error(`etcd did not become healthy within ${timeoutMs} ms: ${last}`);
       await new Promise((r) => setTimeout(r, 200));
     }
+  }
+
+  /** The cluster of an existing directory (made by `start`), without starting anything: for status. */
+  static attach(opts: EtcdClusterOptions & { members: readonly MemberSpec[] }): EtcdCluster {
+    if (!existsSync(join(opts.dir, 'pki'))) throw new Error(`no etcd cluster in ${opts.dir}`);
+    return new EtcdCluster(opts, opts.members);
+  }
+
+  /**
+   * One line of facts per member, each asked on its own (a member that is
+   * down does not hide the others): endpoint, reachable, leader or not, the
+   * revision it has, its Raft term and health (it can serve a quorum read).
+   */
+  async memberStatus(timeoutMs = 3000): Promise<MemberStatus[]> {
+    return Promise.all(this.members.map(async (m): Promise<MemberStatus> => {
+      const endpoint = url(m.host, m.clientPort);
+      try {
+        const [st] = JSON.parse(await this.etcdctl(['endpoint', 'status', '-w', 'json'], { endpoints: [endpoint], timeoutMs })) as { Status: { header: { member_id: number; revision: number; raft_term: number }; leader: number } }[];
+        let healthy = false;
+        let why: string | undefined;
+        try {
+          const [h] = JSON.parse(await this.etcdctl(['endpoint', 'health', '-w', 'json'], { endpoints: [endpoint], timeoutMs })) as { health: boolean; error?: string }[];
+          healthy = h?.health === true;
+          why = h?.error;
+        } catch (e) {
+          why = (e as Error).message;
+        }
+        const hdr = st!.Status.header;
+        return { name: m.name, endpoint, reachable: true, leader: hdr.member_id === st!.Status.leader, hasLeader: st!.Status.leader !== 0, revision: Number(hdr.revision), raftTerm: Number(hdr.raft_term), healthy, ...(why ? { error: why } : {}) };
+      } catch (e) {
+        return { name: m.name, endpoint, reachable: false, leader: false, hasLeader: false, revision: 0, raftTerm: 0, healthy: false, error: (e as Error).message };
+      }
+    }));
   }
 
   /** The name of the current leader, from `etcdctl endpoint status`. */

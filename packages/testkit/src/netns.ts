@@ -2,8 +2,8 @@
  * @module Simulated hosts: one Linux network namespace per host, joined to a
  * bridge in the root namespace by a veth pair.
  *
- *   root namespace:  bridge ox<pid>b  10.77.<k>.254/24   (the daemon and the load run here)
- *   host i:          namespace ox<pid>n<i>, eth0 = 10.77.<k>.<i>/24, lo up
+ *   root namespace:  bridge ochsm-<pid>b  10.77.<k>.254/24   (the daemon and the load run here)
+ *   host i:          namespace ochsm-<pid>n<i>, eth0 = 10.77.<k>.<i>/24, lo up
  *
  * Every address is one this harness assigns to an interface it creates, in a
  * /24 that no route on the machine uses; nothing is sent anywhere else (no
@@ -18,7 +18,8 @@
  */
 import { execFileSync } from 'node:child_process';
 
-const PREFIX = 'ox';
+/** Every namespace and link this harness makes is named ochsm-<pid><kind><i> (at most 15 characters, the kernel's limit). */
+const PREFIX = 'ochsm-';
 
 export interface Host {
   readonly index: number;
@@ -63,7 +64,7 @@ export function killAllIn(netns: string): number {
 /** Delete namespaces and links left by runs whose process no longer exists. Returns what was removed. */
 export function removeLeftovers(): string[] {
   const removed: string[] = [];
-  const mine = new RegExp(`^${PREFIX}(\\d+)[nbv]\\d*$`);
+  const mine = new RegExp(`^${PREFIX}(\\d+)[nbvp]\\d*$`);
   for (const line of ip(['netns', 'list'], { quiet: true }).split('\n')) {
     const name = line.trim().split(/\s+/)[0] ?? '';
     const m = mine.exec(name);

@@ -25,11 +25,11 @@ test('without CAP_NET_ADMIN the harness fails with a message that says why', () 
 test('leftovers of a run whose process is gone are removed; a live run is left alone', () => {
   /* A pid that is certainly dead: a child that has exited. */
   const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout.trim();
-  const ns = `ox${dead}n1`;
-  const link = `ox${dead}v1`;
-  const liveNs = `ox${process.pid}n9`;
+  const ns = `ochsm-${dead}n1`;
+  const link = `ochsm-${dead}v1`;
+  const liveNs = `ochsm-${process.pid}n9`;
   ip('netns', 'add', ns);
-  ip('link', 'add', link, 'type', 'veth', 'peer', 'name', `ox${dead}p1`);
+  ip('link', 'add', link, 'type', 'veth', 'peer', 'name', `ochsm-${dead}p1`);
   ip('netns', 'add', liveNs);
   try {
     const removed = removeLeftovers();

@@ -1,0 +1,245 @@
+/**
+ * Three simulated hosts, each with an etcd member and an HSM node; the daemon
+ * and 16 signing applications in the root namespace. Host 2 is cut off (its
+ * link set down) while a key it has in memory is deleted elsewhere:
+ * - the isolated node stops serving (ERR_NODE_BEHIND, retryable) once it has
+ *   no contact with the etcd quorum for its bound, and never signs with the
+ *   deleted key;
+ * - the other nodes serve, the daemon fails over: no application sees a
+ *   failed operation, and every key pair acknowledged during the cut is there;
+ * - the other nodes drop host 2 from their list of nodes (its lease lapses);
+ * - when the link is back, host 2 catches up: the deleted key is gone there,
+ *   it serves the keys made while it was cut off, and it lists all three nodes.
+ * Host 2's node is driven by a probe process inside its namespace, since the
+ * root namespace cannot reach it while it is cut off.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import * as P from '../../protocol/src/pkcs11.js';
+import { attr } from '../../hsm-core/src/objects/attributes.js';
+import { connectDaemon, connectNode, startCluster, startDaemon, EXAMPLE_CU, type LocalCluster, type DaemonHandle } from '../../cli/src/cluster.js';
+import { EtcdCluster } from '../src/etcd.js';
+import { HostNetwork } from '../src/netns.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const PROBE = join(here, 'helpers', 'node_probe.js');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const EC_P256 = Buffer.from('06082a8648ce3d030107', 'hex');
+const ECDSA = { mechanism: P.CKM_ECDSA_SHA256 };
+
+interface Answer { ok: boolean; code?: string; message?: string; result?: Record<string, unknown> }
+
+/** A probe process on one simulated host: one node connection, one JSON request per line. */
+class Probe {
+  readonly #proc: ChildProcessWithoutNullStreams;
+  readonly #answers: Answer[] = [];
+  #waiting: ((a: Answer) => void) | undefined;
+
+  constructor(cmd: string[]) {
+    this.#proc = spawn(cmd[0]!, cmd.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.#proc.stderr.on('data', () => undefined);
+    createInterface({ input: this.#proc.stdout }).on('line', (l) => {
+      const a = JSON.parse(l) as Answer;
+      if (this.#waiting) {
+        const w = this.#waiting;
+        this.#waiting = undefined;
+        w(a);
+      } else this.#answers.push(a);
+    });
+  }
+
+  next(ms = 20_000): Promise<Answer> {
+    const a = this.#answers.shift();
+    if (a) return Promise.resolve(a);
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`probe gave no answer within ${ms} ms`)), ms);
+      this.#waiting = (x) => {
+        clearTimeout(t);
+        resolve(x);
+      };
+    });
+  }
+
+  ask(op: string, obj: unknown = {}): Promise<Answer> {
+    this.#proc.stdin.write(`${JSON.stringify({ op, obj })}\n`);
+    return this.next();
+  }
+
+  close(): void {
+    this.#proc.stdin.end();
+    this.#proc.kill('SIGKILL');
+  }
+}
+
+async function waitNodeState(admin: Awaited<ReturnType<typeof connectDaemon>>, id: number, state: string, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const st = await admin.request('status', {});
+    if (st.nodes?.find((n) => n.id === id)?.state === state) return;
+    if (Date.now() > deadline) assert.fail(`node ${id} not ${state} in the daemon within ${ms} ms: ${JSON.stringify(st.nodes)}`);
+    await sleep(100);
+  }
+}
+
+test('a host cut off from the etcd quorum stops serving, never uses a key deleted meanwhile, and catches up when it is back; the others serve with 0 failed operations', { timeout: 240_000 }, async (t) => {
+  if (process.getuid?.() !== 0) {
+    t.skip('network-namespace tests need root (CAP_NET_ADMIN); not running as root');
+    return;
+  }
+  const net = HostNetwork.create(3);
+  const dir = mkdtempSync(join(tmpdir(), 'ochsm-netns-'));
+  let etcd: EtcdCluster | undefined;
+  let cluster: LocalCluster | undefined;
+  let daemon: DaemonHandle | undefined;
+  let probe: Probe | undefined;
+  const clients: Awaited<ReturnType<typeof connectDaemon>>[] = [];
+  try {
+    etcd = await EtcdCluster.start({
+      dir: join(dir, 'etcd'),
+      members: net.hosts.map((h) => ({ name: `etcd${h.index}`, host: h.address, clientPort: 2379, peerPort: 2380 })),
+      wrap: (m) => net.exec(Number(m.name.slice(4))),
+    });
+    const base = etcd.clientConfig();
+    /* Each node talks to its own host's member only: cut off with its host, as on a real host whose link fails. */
+    cluster = await startCluster(join(dir, 'hsm'), {
+      ports: [2225, 2225, 2225],
+      host: (id) => net.host(id).address,
+      wrap: (id) => net.exec(id),
+      store: (id) => ({ kind: 'etcd', ...base, endpoints: [base.endpoints[id - 1]!] }),
+    });
+    daemon = await startDaemon(cluster);
+    const admin = await connectDaemon(daemon.socketPath, 'isolation-admin');
+    clients.push(admin);
+    await admin.request('login', { user: EXAMPLE_CU.user, password: EXAMPLE_CU.password, role: 'CU' });
+    const genPair = () => admin.request('generateKeyPair', {
+      mechanism: { mechanism: P.CKM_EC_KEY_PAIR_GEN },
+      publicTemplate: [attr.bool(P.CKA_TOKEN, true), attr.bytes(P.CKA_EC_PARAMS, EC_P256), attr.bool(P.CKA_VERIFY, true)],
+      privateTemplate: [attr.bool(P.CKA_TOKEN, true), attr.bool(P.CKA_SIGN, true)],
+    });
+    const doomed = await genPair();
+    const kept = await genPair();
+    for (const id of [1, 2, 3]) await waitNodeState(admin, id, 'up', 15_000);
+
+    /* The nodes learnt their peers from the store: every node lists all three, with its host. */
+    const n1 = await connectNode(2225, cluster.poCrt, net.host(1).address);
+    clients.push(n1 as never);
+    const listed = async () => (await n1.request('getClusterInfo', {})).nodes.map((n) => `${n.id}@${n.hostname}:${n.port}`).sort();
+    const all = net.hosts.map((h) => `${h.index}@${h.address}:2225`).sort();
+    assert.deepEqual(await listed(), all);
+
+    /* Host 2's node, from inside host 2: signed in, and it signs with both keys (so both are in its memory). */
+    const poPath = join(dir, 'po.crt');
+    writeFileSync(poPath, cluster.poCrt);
+    probe = new Probe([...net.exec(2), process.execPath, PROBE, net.host(2).address, '2225', poPath]);
+    assert.equal((await probe.next()).ok, true, 'the probe connected to node 2');
+    assert.equal((await probe.ask('login', { user: EXAMPLE_CU.user, password: EXAMPLE_CU.password })).ok, true);
+    const data = Buffer.from('cut off');
+    const signOn2 = (handle: number) => probe!.ask('sign', { mechanism: ECDSA, handle, data: { $hex: data.toString('hex') } });
+    assert.equal((await signOn2(doomed.privateHandle)).ok, true, 'node 2 signs with the key before the cut');
+    assert.equal((await signOn2(kept.privateHandle)).ok, true);
+    assert.deepEqual(((await probe.ask('getClusterInfo')).result?.nodes as { id: number }[]).map((n) => n.id).sort(), [1, 2, 3]);
+
+    /* 16 applications sign through the daemon for the whole test. */
+    for (let i = 0; i < 16; i++) clients.push(await connectDaemon(daemon.socketPath, `signer-${i}`));
+    let ok = 0;
+    const failures: string[] = [];
+    let stop = false;
+    let phase = 'before the cut';
+    const loops = clients.slice(2).map(async (c) => {
+      while (!stop) {
+        try {
+          const { signature } = await c.request('sign', { mechanism: ECDSA, handle: kept.privateHandle, data });
+          assert.equal(signature.length, 64);
+          ok++;
+        } catch (e) {
+          failures.push(`[${phase}] ${e instanceof Error ? `${(e as { code?: string }).code ?? ''} ${e.message}` : String(e)}`);
+          await sleep(50);
+        }
+      }
+    });
+    await sleep(1000);
+    const beforeCut = ok;
+
+    /* Cut host 2 off. Its node stops serving once the quorum has not answered within its bound. */
+    net.setLink(2, false);
+    phase = 'cut';
+    const cutAt = Date.now();
+    let refused: Answer | undefined;
+    while (Date.now() - cutAt < 30_000) {
+      const a = await signOn2(kept.privateHandle);
+      if (!a.ok) {
+        refused = a;
+        break;
+      }
+      await sleep(100);
+    }
+    assert.ok(refused, 'node 2 stopped serving after the cut');
+    assert.equal(refused.code, 'ERR_NODE_BEHIND', `node 2 refuses with the retryable error: ${refused.message}`);
+    assert.match(refused.message ?? '', /cannot reach a quorum of the store/);
+    t.diagnostic(`node 2 refused ${Date.now() - cutAt} ms after the cut (poll every 100 ms)`);
+
+    /* Meanwhile the rest of the cluster deletes the key node 2 holds in memory, and makes new key pairs. */
+    await admin.request('destroyObject', { handle: doomed.privateHandle });
+    const madeWhileCut = [];
+    for (let i = 0; i < 3; i++) madeWhileCut.push(await genPair());
+    const afterDelete = await signOn2(doomed.privateHandle);
+    assert.equal(afterDelete.ok, false, 'the isolated node never signs with the key deleted elsewhere');
+    assert.equal(afterDelete.code, 'ERR_NODE_BEHIND');
+
+    /* The others drop node 2 from their list once its lease lapses. */
+    const lapse = Date.now();
+    while (JSON.stringify(await listed()) === JSON.stringify(all) && Date.now() - lapse < 20_000) await sleep(200);
+    assert.deepEqual(await listed(), all.filter((n) => !n.startsWith('2@')), 'node 1 lists only the nodes that hold their lease');
+    await waitNodeState(admin, 2, 'down', 30_000);
+    const duringCut = ok - beforeCut;
+
+    /* Restore the link: host 2 catches up and serves again. */
+    net.setLink(2, true);
+    phase = 'link back';
+    await etcd.waitHealthy(30_000);
+    let back: Answer | undefined;
+    const restoredAt = Date.now();
+    while (Date.now() - restoredAt < 30_000) {
+      back = await signOn2(kept.privateHandle);
+      if (back.ok) break;
+      await sleep(200);
+    }
+    assert.equal(back?.ok, true, `node 2 serves again after the link is back: ${back?.message}`);
+    const gone = await signOn2(doomed.privateHandle);
+    assert.equal(gone.ok, false, 'the deleted key stays unusable on node 2');
+    assert.match(gone.code ?? '', /^ERR_(KEY|OBJECT)_HANDLE_INVALID$/, `${gone.code} ${gone.message}`);
+    const found = (await probe.ask('findObjects', { template: [] })).result?.handles as number[];
+    for (const k of [kept, ...madeWhileCut]) {
+      assert.ok(found.includes(k.privateHandle) && found.includes(k.publicHandle), `node 2 has key pair ${k.privateHandle} made while it was cut off`);
+      assert.equal((await signOn2(k.privateHandle)).ok, true);
+    }
+    assert.ok(!found.includes(doomed.privateHandle));
+    const lapseBack = Date.now();
+    while (JSON.stringify(await listed()) !== JSON.stringify(all) && Date.now() - lapseBack < 20_000) await sleep(200);
+    assert.deepEqual(await listed(), all, 'node 2 registered again');
+    await waitNodeState(admin, 2, 'up', 30_000);
+    phase = 'node 2 up again';
+    await sleep(500);
+
+    stop = true;
+    await Promise.all(loops);
+    t.diagnostic(`signatures: ${beforeCut} before the cut, ${duringCut} while host 2 was cut off, ${ok} in all; ${madeWhileCut.length} key pairs acknowledged during the cut, all present on node 2`);
+    assert.deepEqual(failures.slice(0, 20), [], `no application saw a failed operation (${failures.length} failed)`);
+    assert.ok(beforeCut > 0 && duringCut > 0, `signatures before (${beforeCut}) and during the cut (${duringCut})`);
+  } finally {
+    probe?.close();
+    for (const c of clients) c.close();
+    await daemon?.stop().catch(() => undefined);
+    await cluster?.stop().catch(() => undefined);
+    await etcd?.stop().catch(() => undefined);
+    net.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  assert.deepEqual(net.leftovers(), [], 'the namespaces, veths and bridge are gone');
+});
