@@ -70,6 +70,7 @@ async function main(argv: string[]): Promise<number> {
   nodeMetrics().watchAuditLog(() => auditLog.stats);
   const { partition, store } = await openLocalPartition(cfg.dir, {
     store: cfg.store,
+    onStoreFault: (message, state) => (state === 'failing' ? log.error('store fault', { reason: message }) : log.info('store recovered', { reason: message })),
     partition: { useLog: () => auditLog, onProblem: (message) => log.warn(message) },
   });
   const fault = process.env.OCHSM_FAULT_KILL_AFTER_COMMIT;
