@@ -185,10 +185,15 @@ export class SqliteStore implements KeyValueStore {
         db.exec(SCHEMA);
         if (v < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
       }).immediate();
-      /* A damaged page or index is refused here, before anything is served from it. */
-      const check = db.pragma('quick_check(20)') as { quick_check: string }[];
-      if (check.length !== 1 || check[0]!.quick_check !== 'ok') {
-        throw new StoreError(`sqlite store ${file} is damaged (${check.map((r) => r.quick_check).join('; ')}); run "ochsm verify" and restore it from a backup`);
+      /*
+       * A damaged page or index is refused here, before anything is served
+       * from it. The full check (not quick_check): a damaged entry of the key
+       * index makes a lookup miss a present row, which would answer "no such
+       * key" for a key that exists.
+       */
+      const check = integrityCheck(db);
+      if (check.length > 0) {
+        throw new StoreError(`sqlite store ${file} is damaged (${check.join('; ')}); run "ochsm verify" and restore it from a backup`);
       }
     } catch (e) {
       db.close();
@@ -575,6 +580,12 @@ export class SqliteStore implements KeyValueStore {
     this.#walWatcher?.close();
     this.#walWatcher = undefined;
   }
+}
+
+/** SQLite's integrity check of an open database: the first problems found, or none. */
+export function integrityCheck(db: Database.Database, max = 20): string[] {
+  const rows = db.pragma(`integrity_check(${max})`) as { integrity_check: string }[];
+  return rows.length === 1 && rows[0]!.integrity_check === 'ok' ? [] : rows.map((r) => r.integrity_check);
 }
 
 /** An SQLite error with its code (SQLITE_FULL, SQLITE_IOERR_WRITE, ...), for messages and logs. */
