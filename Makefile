@@ -185,6 +185,11 @@ bench-pkcs11: build
 	$(NODE) bench/pkcs11_speed.mjs
 	$(NODE) --expose-gc bench/replica_load.mjs
 
+# 16 threads signing through libazcloudhsm_pkcs11.so for SOAK_SECONDS (default 600), RSS of every process each minute (not a test).
+.PHONY: soak
+soak: build
+	$(NODE) bench/soak.mjs
+
 clean:
 	rm -rf dist
 

@@ -14,6 +14,9 @@
  *   ochsm status  what runs, with pids, and where it looked.
  *   ochsm status --web [--port N]
  *                 the read-only status page on 127.0.0.1 (packages/ops/src/status).
+ *   ochsm verify [<dir>]
+ *                 check a store and the key-use audit logs offline (packages/hsm-node/src/verify.ts);
+ *                 exits 1 when anything is wrong.
  *   ochsm --help | --version
  */
 import { spawn } from 'node:child_process';
@@ -34,10 +37,11 @@ import { backupRewrap } from '../../hsm-node/src/backup_rewrap.js';
 import { StatusCollector, auditTailReader, combinedAuditTail, type AuditView } from '../../ops/src/status/collector.js';
 import { startStatusServer } from '../../ops/src/status/server.js';
 import { nodeAuditLogPath, openLocalPartition } from '../../hsm-node/src/local_partition.js';
+import { verifyInstallation } from '../../hsm-node/src/verify.js';
 
 const PROGRAM = {
   name: 'ochsm',
-  usage: 'usage: ochsm up | down | status [--web [--port N]] | init <dir> | backup-rewrap --from <old key> --to <new key> <backup> <output>',
+  usage: 'usage: ochsm up | down | status [--web [--port N]] | init <dir> | verify [<dir>] | backup-rewrap --from <old key> --to <new key> <backup> <output>',
   description: [
     'The OpenCloudHSM umbrella command: a local three-node cluster and its client daemon under',
     '$OCHSM_HOME (default ./.ochsm), on the ports in $OCHSM_PORTS (default 2225,2226,2227).',
@@ -47,6 +51,7 @@ const PROGRAM = {
     '  init    create the sealing key and an empty store in <dir> for node services (docs/operations.md)',
     '  backup-rewrap  re-encrypt a partition backup from one sealing key file to another, for restorePartition',
     '          into a cluster sealed under the new key (docs/operations.md)',
+    '  verify  check the store and key-use audit logs in <dir> (default $OCHSM_HOME) offline; exit 1 on problems',
   ].join('\n'),
 };
 
@@ -267,6 +272,21 @@ async function init(args: string[]): Promise<number> {
   return 0;
 }
 
+async function verify(args: string[]): Promise<number> {
+  if (args.length > 1) {
+    console.error(`ochsm verify: give at most one installation directory\n${PROGRAM.usage}`);
+    return 2;
+  }
+  const dir = resolve(args[0] ?? ROOT);
+  console.log(`ochsm verify: ${dir}`);
+  const r = await verifyInstallation(dir);
+  for (const l of r.summary) console.log(`  ok       ${l}`);
+  for (const l of r.notes) console.log(`  note     ${l}`);
+  for (const l of r.problems) console.log(`  PROBLEM  ${l}`);
+  console.log(r.problems.length === 0 ? 'verify: no problems found' : `verify: ${r.problems.length} problem${r.problems.length === 1 ? '' : 's'} found`);
+  return r.problems.length === 0 ? 0 : 1;
+}
+
 async function statusWeb(args: string[]): Promise<number> {
   const i = args.indexOf('--port');
   const port = i >= 0 ? Number(args[i + 1]) : 0;
@@ -299,6 +319,7 @@ async function main(argv: string[]): Promise<number> {
       case 'status': return argv.includes('--web') ? await statusWeb(argv.slice(1)) : status();
       case 'init': return await init(argv.slice(1));
       case 'backup-rewrap': console.log(backupRewrap(argv.slice(1))); return 0;
+      case 'verify': return await verify(argv.slice(1));
       case 'help': console.log(PROGRAM.usage); return 0;
       default:
         console.error(`ochsm: unknown command '${cmd}'\n${PROGRAM.usage}`);

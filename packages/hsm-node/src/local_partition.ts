@@ -45,7 +45,11 @@ function ensurePrivateDir(dir: string): void {
  */
 export async function openLocalPartition(
   dir: string,
-  opts: { create?: boolean; config?: Partial<PartitionConfig>; store?: StoreConfig; partition?: Pick<PartitionOptions, 'useLog' | 'onProblem' | 'freshnessMs'> } = {},
+  opts: {
+    create?: boolean; config?: Partial<PartitionConfig>; store?: StoreConfig; partition?: Pick<PartitionOptions, 'useLog' | 'onProblem' | 'freshnessMs'>;
+    /** Told once per store fault (a message naming the file; never values): the node's log line. */
+    onStoreFault?: (message: string, state: 'failing' | 'recovered') => void;
+  } = {},
 ): Promise<{ partition: Partition; store: KeyValueStore; paths: LocalPaths }> {
   const paths = localPaths(dir);
   ensurePrivateDir(dir);
@@ -58,7 +62,7 @@ export async function openLocalPartition(
   const maskingKey = loadSealingKeyFile(paths.sealingKey);
   /* Store-transaction and audit-append timing for the metrics (docs/operations.md). */
   const metrics = nodeMetrics().store;
-  const store = metrics.instrumentStore(opts.store?.kind === 'etcd' ? await EtcdStore.open(etcdOptions(opts.store)) : SqliteStore.open(paths.database));
+  const store = metrics.instrumentStore(opts.store?.kind === 'etcd' ? await EtcdStore.open(etcdOptions(opts.store)) : SqliteStore.open(paths.database, opts.onStoreFault ? { onFault: opts.onStoreFault } : {}));
   try {
     /* The audit log the caller chose (or the store's chain), timed for the metrics. */
     const useLog = opts.partition?.useLog ?? ((txn: TxnEngine) => new StoreUseLog(txn));

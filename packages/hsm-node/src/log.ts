@@ -6,7 +6,14 @@
 export type Level = 'debug' | 'info' | 'warn' | 'error';
 type Fields = Record<string, string | number | boolean | undefined>;
 
+let stderrGuarded = false;
+
 export function makeLogger(component: string, fields: Record<string, string | number> = {}) {
+  /* A log that cannot be written (a full disk under a log file, a closed pipe) must not take the process down. */
+  if (!stderrGuarded) {
+    stderrGuarded = true;
+    process.stderr.on('error', () => undefined);
+  }
   const write = (level: Level, msg: string, more: Fields = {}) => {
     process.stderr.write(JSON.stringify({ t: new Date().toISOString(), level, component, ...fields, msg, ...more }) + '\n');
   };

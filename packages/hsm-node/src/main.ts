@@ -84,6 +84,7 @@ async function main(argv: string[]): Promise<number> {
   const { partition, store } = await openLocalPartition(cfg.dir, {
     store: cfg.store,
     ...(cfg.maxDataBytes !== undefined ? { config: { maxDataBytes: cfg.maxDataBytes } } : {}),
+    onStoreFault: (message, state) => (state === 'failing' ? log.error('store fault', { reason: message }) : log.info('store recovered', { reason: message })),
     partition: { useLog: () => auditLog, onProblem: (message) => log.warn(message) },
   });
   /* On etcd: hold a lease on the quorum and register in the store's list of nodes (./quorum.ts). */

@@ -12,16 +12,28 @@
  *   write lock before reading anything, so a compare-and-swap reads and
  *   writes under one lock (no lost update between processes);
  * - `busy_timeout` makes a process wait for that lock instead of failing;
- * - WAL lets readers proceed while one process writes, and
- *   `synchronous=FULL` makes an acknowledged write survive power loss;
+ * - a rollback journal (`journal_mode=TRUNCATE`) with `synchronous=FULL`
+ *   makes an acknowledged write survive power loss;
  * - lease expiry is an absolute wall-clock time stored in the database, so
  *   every process agrees on which leases are alive (up to clock skew on one
  *   host, which is none);
  * - the revision counter lives in the database (`meta`), and `watch` reads
  *   what changed from a short-lived `changes` log, so a watcher sees the
  *   writes of every process, its own included. It reads at once after each
- *   write of this process, when the file's WAL changes (inotify, for the
+ *   write of this process, when the database file changes (inotify, for the
  *   writes of other processes), and on a short timer as a backstop.
+ *
+ * Faults fail closed (docs/storage-format.md, "Store faults"). Nothing of the
+ * store is memory-mapped: WAL mode maps its `-shm` file, and a write fault on
+ * a mapped page of a file that became immutable, or a page of a full or
+ * truncated file, kills the process with SIGBUS before SQLite can report
+ * anything. With a rollback journal and `mmap_size=0` every I/O is a system
+ * call whose failure SQLite returns as an error. The price is one journal
+ * per commit (about 4x the fsyncs of WAL), paid only by state changes: key use
+ * goes to each node's own audit log. Every operation also checks that the
+ * path still names the file that was opened (a removed or replaced file
+ * would otherwise take writes that no restart will see); once it does not,
+ * the store refuses everything until it is reopened.
  *
  * better-sqlite3 is synchronous; the methods are async only to fit the port.
  * A write may block the event loop for up to `busy_timeout` under contention.
@@ -102,6 +114,12 @@ interface Watcher {
 export interface SqliteStoreOptions {
   /** Wall clock in milliseconds; defaults to Date.now. Every process sharing a file must use the real clock. */
   readonly now?: () => number;
+  /**
+   * Told once when the store starts failing (and again after it recovered
+   * and fails anew), with a message naming the file; for the one log line a
+   * fault gets. Never given values.
+   */
+  readonly onFault?: (message: string, state: 'failing' | 'recovered') => void;
 }
 
 const VISIBLE = '(kv.lease = 0 OR l.expires_at > @now)';
@@ -119,6 +137,15 @@ export class SqliteStore implements KeyValueStore {
   #walWatcher: FSWatcher | undefined;
   #polling = false;
   #closed = false;
+  readonly #onFault: ((message: string, state: 'failing' | 'recovered') => void) | undefined;
+  /** The device and inode opened; the path must keep naming them. */
+  readonly #identity: { dev: number; ino: number };
+  /** Set when the file was removed or replaced: every operation fails with it. */
+  #dead: StoreError | undefined;
+  /** The fault currently reported (logged once), cleared by the next committed write. */
+  #fault: string | undefined;
+  /** Set by #write when its transaction committed. */
+  #committed = false;
 
   /**
    * Open (creating if needed) the store at `path`. Synchronous: it runs once at
@@ -126,7 +153,7 @@ export class SqliteStore implements KeyValueStore {
    */
   static open(path: string, opts: SqliteStoreOptions = {}): SqliteStore {
     const file = resolve(path);
-    prepareFile(file);
+    const created = prepareFile(file);
     let db: Database.Database;
     try {
       db = new Database(file, { fileMustExist: true });
@@ -134,29 +161,55 @@ export class SqliteStore implements KeyValueStore {
       throw new StoreError(`cannot open sqlite store ${file}: ${(e as Error).message}`, { cause: e });
     }
     try {
-      /* The busy timeout first, so that switching to WAL waits for a concurrent opener. */
+      /* The busy timeout first, so that changing the journal mode waits for a concurrent opener. */
       db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-      const mode = db.pragma('journal_mode = WAL', { simple: true });
-      if (String(mode).toLowerCase() !== 'wal') throw new StoreError(`sqlite store ${file}: cannot enable WAL journal (got ${String(mode)})`);
+      /* Nothing memory-mapped (see the module comment): no WAL (its -shm is mapped), no mmap I/O. */
+      db.pragma('mmap_size = 0');
+      let mode: string;
+      try {
+        mode = String(db.pragma('journal_mode = TRUNCATE', { simple: true })).toLowerCase();
+      } catch (e) {
+        if ((e as { code?: string }).code !== 'SQLITE_BUSY') throw e;
+        mode = 'wal (locked)';
+      }
+      if (mode !== 'truncate') {
+        throw new StoreError(`sqlite store ${file}: cannot switch to the rollback journal (journal_mode is ${mode}); another process still has it open in WAL mode: stop every node on this host, then start them again`);
+      }
       db.pragma('synchronous = FULL');
       db.transaction(() => {
         const v = Number(db.pragma('user_version', { simple: true }));
+        const hasMeta = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get() !== undefined;
+        /* A file that existed but holds no store was emptied or truncated: never start afresh on it. */
+        if (!created && !hasMeta) throw new StoreError(`sqlite store ${file} exists but holds no store (empty or truncated); restore it from a backup, or remove it to start a new, empty partition`);
         if (v > SCHEMA_VERSION) throw new StoreError(`sqlite store ${file} has schema version ${v}; this program knows up to ${SCHEMA_VERSION}`);
         db.exec(SCHEMA);
         if (v < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
       }).immediate();
+      /*
+       * A damaged page or index is refused here, before anything is served
+       * from it. The full check (not quick_check): a damaged entry of the key
+       * index makes a lookup miss a present row, which would answer "no such
+       * key" for a key that exists.
+       */
+      const check = integrityCheck(db);
+      if (check.length > 0) {
+        throw new StoreError(`sqlite store ${file} is damaged (${check.join('; ')}); run "ochsm verify" and restore it from a backup`);
+      }
     } catch (e) {
       db.close();
       if (e instanceof StoreError) throw e;
       throw new StoreError(`cannot initialise sqlite store ${file}: ${(e as Error).message}`, { cause: e });
     }
-    return new SqliteStore(file, db, opts.now ?? Date.now);
+    const st = statSync(file);
+    return new SqliteStore(file, db, opts.now ?? Date.now, opts.onFault, { dev: st.dev, ino: st.ino });
   }
 
-  private constructor(path: string, db: Database.Database, now: () => number) {
+  private constructor(path: string, db: Database.Database, now: () => number, onFault: ((message: string, state: 'failing' | 'recovered') => void) | undefined, identity: { dev: number; ino: number }) {
     this.path = path;
     this.#db = db;
     this.#now = now;
+    this.#onFault = onFault;
+    this.#identity = identity;
   }
 
   async get(key: string): Promise<Entry | undefined> {
@@ -292,8 +345,8 @@ export class SqliteStore implements KeyValueStore {
       /* Watching must not keep the process alive on its own. */
       this.#timer.unref();
       try {
-        /* Another process's commit appends to the WAL: read at once instead of at the next tick. */
-        this.#walWatcher = watchFile(`${this.path}-wal`, { persistent: false }, () => this.#poll());
+        /* Another process's commit writes the database file: read at once instead of at the next tick. */
+        this.#walWatcher = watchFile(this.path, { persistent: false }, () => this.#poll());
         this.#walWatcher.on('error', () => this.#stopWalWatcher());
       } catch {
         this.#walWatcher = undefined; /* no inotify: the timer still reads */
@@ -325,15 +378,51 @@ export class SqliteStore implements KeyValueStore {
 
   /* ---- internals ---- */
 
-  /** Run `fn`, turning closed-store use and SQLite failures into StoreError. */
+  /**
+   * Run `fn`, turning closed-store use and SQLite failures into StoreError.
+   * The file's identity is checked before and after, so a write that went to
+   * a removed or replaced file is never acknowledged.
+   */
   #guard<T>(fn: () => T): T {
     if (this.#closed) throw new StoreError('sqlite store is closed');
+    let r: T;
+    this.#committed = false;
     try {
-      return fn();
+      this.#checkIdentity();
+      r = fn();
+      this.#checkIdentity();
     } catch (e) {
-      if (e instanceof StoreError) throw e;
-      throw new StoreError(`sqlite store ${this.path}: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+      const err = e instanceof StoreError ? e : new StoreError(`sqlite store ${this.path}: ${describe(e)}`, { cause: e });
+      /* Argument errors are the caller's, not a fault of the store. */
+      if (!(e instanceof StoreError) || e === this.#dead) this.#reportFault(err.message);
+      throw err;
     }
+    /* Only a committed write proves the store works again (reads may go on while writes fail). */
+    if (this.#fault !== undefined && this.#committed) {
+      this.#fault = undefined;
+      this.#onFault?.(`sqlite store ${this.path}: working again`, 'recovered');
+    }
+    return r;
+  }
+
+  #checkIdentity(): void {
+    if (this.#dead) throw this.#dead;
+    let why: string | undefined;
+    try {
+      const st = statSync(this.path);
+      if (st.dev !== this.#identity.dev || st.ino !== this.#identity.ino) why = 'was replaced by another file';
+    } catch (e) {
+      why = `was removed (${(e as NodeJS.ErrnoException).code ?? describe(e)})`;
+    }
+    if (why === undefined) return;
+    this.#dead = new StoreError(`sqlite store ${this.path} ${why} while open; nothing is read or written until the node is restarted on the restored file`);
+    throw this.#dead;
+  }
+
+  #reportFault(message: string): void {
+    if (this.#fault !== undefined) return;
+    this.#fault = message;
+    this.#onFault?.(message, 'failing');
   }
 
   /** As #guard, then deliver what changed (this write and any other process's) to watchers. */
@@ -350,11 +439,13 @@ export class SqliteStore implements KeyValueStore {
    * meets a key it cannot see. A throw rolls everything back.
    */
   #write<T>(fn: (now: number) => T): T {
-    return this.#db.transaction(() => {
+    const r = this.#db.transaction(() => {
       const now = this.#now();
       this.#purge(now);
       return fn(now);
     }).immediate();
+    this.#committed = true;
+    return r;
   }
 
   #stmt(sql: string): Database.Statement {
@@ -425,6 +516,7 @@ export class SqliteStore implements KeyValueStore {
       let events: { revision: number; key: string; type: 'put' | 'delete' }[] = [];
       let oldest: number;
       try {
+        this.#checkIdentity();
         revision = this.#revision();
         let min = revision;
         for (const w of this.#watchers) min = Math.min(min, w.seen);
@@ -433,8 +525,13 @@ export class SqliteStore implements KeyValueStore {
         }
         oldest = events.length > 0 ? events[0]!.revision : revision + 1;
       } catch (e) {
-        /* A busy or failing database: try again at the next tick. */
-        process.emitWarning(`sqlite store ${this.path}: watch poll failed: ${(e as Error)?.message ?? String(e)}`);
+        /* A busy or failing database: try again at the next tick (reported once, not every tick). */
+        const message = e === this.#dead ? (e as StoreError).message : `sqlite store ${this.path}: watch poll failed: ${describe(e)}`;
+        if (this.#onFault) this.#reportFault(message);
+        else if (this.#fault === undefined) {
+          this.#fault = message;
+          process.emitWarning(message);
+        }
         return;
       }
       const last = Math.max(revision, events.length > 0 ? events[events.length - 1]!.revision : 0);
@@ -485,6 +582,19 @@ export class SqliteStore implements KeyValueStore {
   }
 }
 
+/** SQLite's integrity check of an open database: the first problems found, or none. */
+export function integrityCheck(db: Database.Database, max = 20): string[] {
+  const rows = db.pragma(`integrity_check(${max})`) as { integrity_check: string }[];
+  return rows.length === 1 && rows[0]!.integrity_check === 'ok' ? [] : rows.map((r) => r.integrity_check);
+}
+
+/** An SQLite error with its code (SQLITE_FULL, SQLITE_IOERR_WRITE, ...), for messages and logs. */
+function describe(e: unknown): string {
+  const msg = (e as Error)?.message ?? String(e);
+  const code = (e as { code?: unknown })?.code;
+  return typeof code === 'string' && !msg.includes(code) ? `${msg} (${code})` : msg;
+}
+
 function toBuffer(v: Bytes): Buffer {
   if (!(v instanceof Uint8Array)) throw new StoreError('store value must be a Uint8Array');
   return Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
@@ -499,10 +609,11 @@ function octal(mode: number): string {
 }
 
 /**
- * Create the database file owner-only, or check an existing one. SQLite gives
- * the `-wal` and `-shm` files the main file's permissions, so they inherit 0600.
+ * Create the database file owner-only, or check an existing one; true when
+ * it was created now. SQLite gives the `-journal` file the main file's
+ * permissions, so it inherits 0600.
  */
-function prepareFile(file: string): void {
+function prepareFile(file: string): boolean {
   const dir = dirname(file);
   let dirMode: number;
   try {
@@ -517,8 +628,10 @@ function prepareFile(file: string): void {
   if (dirMode & 0o002) {
     throw new StoreError(`sqlite store directory ${dir} is world-writable (mode ${octal(dirMode)}); put the store in a directory only its owner can write to`);
   }
+  let created = false;
   try {
     closeSync(openSync(file, 'wx', 0o600));
+    created = true;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
       throw new StoreError(`cannot create sqlite store ${file}: ${(e as Error).message}`, { cause: e });
@@ -529,4 +642,5 @@ function prepareFile(file: string): void {
   if (st.mode & 0o077) {
     throw new StoreError(`sqlite store ${file} has mode ${octal(st.mode)}; it must be accessible by its owner only (chmod 600 ${file})`);
   }
+  return created;
 }

@@ -6,7 +6,8 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -89,8 +90,8 @@ test('sqlite: the database file is created with mode 0600', async () => {
   try {
     await store.put('k', Buffer.from('v'));
     assert.equal(statSync(dbPath).mode & 0o777, 0o600);
-    /* SQLite gives the WAL and shared-memory files the main file's mode. */
-    for (const f of [`${dbPath}-wal`, `${dbPath}-shm`]) if (existsSync(f)) assert.equal(statSync(f).mode & 0o777, 0o600, f);
+    /* SQLite gives the journal the main file's mode. */
+    assert.equal(statSync(`${dbPath}-journal`).mode & 0o777, 0o600);
   } finally {
     await store.close();
   }
@@ -121,5 +122,73 @@ test('sqlite: data and the revision survive reopening', async () => {
     assert.ok((await s.put('k2', Buffer.from('w'))) > v);
   } finally {
     await s.close();
+  }
+});
+
+test('sqlite: nothing memory-mapped: a rollback journal, mmap off; a WAL store of an earlier version is converted', async () => {
+  const dbPath = join(freshDir(), 'journal.db');
+  {
+    const store = SqliteStore.open(dbPath);
+    await store.put('k', Buffer.from('v'));
+    await store.close();
+  }
+  /* Make it a WAL store, as earlier versions left it. */
+  const old = new Database(dbPath);
+  assert.equal(old.pragma('journal_mode = WAL', { simple: true }), 'wal');
+  old.close();
+  const store = SqliteStore.open(dbPath);
+  try {
+    assert.deepEqual((await store.get('k'))?.value, Buffer.from('v'));
+    await store.put('k2', Buffer.from('w'));
+    assert.ok(!existsSync(`${dbPath}-wal`) && !existsSync(`${dbPath}-shm`), 'no WAL and no -shm after opening');
+  } finally {
+    await store.close();
+  }
+  const peek = new Database(dbPath, { readonly: true });
+  assert.equal(peek.pragma('journal_mode', { simple: true }), 'delete', 'the file is in rollback-journal mode at rest');
+  peek.close();
+});
+
+test('sqlite: a WAL store still held open elsewhere is refused with the fix', () => {
+  const dbPath = join(freshDir(), 'held.db');
+  const other = new Database(dbPath);
+  chmodSync(dbPath, 0o600);
+  other.pragma('journal_mode = WAL');
+  other.exec('CREATE TABLE t (x)');
+  try {
+    assert.throws(() => SqliteStore.open(dbPath), (e: Error) => e.message.includes(dbPath) && /WAL mode: stop every node/.test(e.message));
+  } finally {
+    other.close();
+  }
+});
+
+test('sqlite: an existing file that holds no store, or a damaged one, is refused, never started afresh', async () => {
+  const d = freshDir();
+  const empty = join(d, 'empty.db');
+  writeFileSync(empty, '', { mode: 0o600 });
+  assert.throws(() => SqliteStore.open(empty), /empty\.db exists but holds no store \(empty or truncated\)/);
+  const damaged = join(d, 'damaged.db');
+  const s = SqliteStore.open(damaged);
+  for (let i = 0; i < 400; i++) await s.put(`k/${String(i).padStart(4, '0')}`, Buffer.alloc(200, i));
+  await s.close();
+  truncateSync(damaged, Math.floor(statSync(damaged).size / 2));
+  assert.throws(() => SqliteStore.open(damaged), (e: Error) => e.message.includes(damaged) && /damaged|malformed/.test(e.message));
+});
+
+test('sqlite: a removed file fails every later operation, naming the file, and tells onFault once', async () => {
+  const dbPath = join(freshDir(), 'gone.db');
+  const faults: string[] = [];
+  const store = SqliteStore.open(dbPath, { onFault: (m, state) => faults.push(`${state}: ${m}`) });
+  try {
+    await store.put('k', Buffer.from('v'));
+    rmSync(dbPath);
+    await assert.rejects(store.put('k', Buffer.from('w')), (e: Error) => e.message.includes(dbPath) && /was removed/.test(e.message));
+    await assert.rejects(store.get('k'), /was removed/);
+    writeFileSync(dbPath, '', { mode: 0o600 });
+    await assert.rejects(store.get('k'), /was removed/, 'a new file at the path does not revive it');
+    assert.equal(faults.length, 1, faults.join('\n'));
+    assert.match(faults[0]!, /^failing: sqlite store .*gone\.db was removed/);
+  } finally {
+    await store.close();
   }
 });
