@@ -13,7 +13,7 @@ import type { MechanismParams } from '../../hsm-core/src/mechanisms/types.js';
 import type { CallContext, MechanismRequest, Partition, Principal } from '../../hsm-core/src/partition.js';
 import type { KeyValueStore } from '../../store/src/types.js';
 import type { UserInfo } from '../../hsm-core/src/users/users.js';
-import { Ownership } from './ownership.js';
+import { Ownership, SLOT_PO } from './ownership.js';
 import type { NodeAuditLog } from './audit_log.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { removesAccess } from '../../hsm-core/src/partition/consistency.js';
@@ -185,6 +185,12 @@ export class NodeHandler {
       case 'logout':
         st.principal = undefined;
         return {};
+      case 'getChallenge': {
+        const c = await p.officerResetChallenge(req.obj.user);
+        return { user: c.user, serial: c.serial, time: c.time, challenge: c.challenge };
+      }
+      case 'unlockCO':
+        return { user: userRecord(await p.resetOfficerPassword(await ownership.cert(SLOT_PO), req.obj.user, req.obj.password, req.obj.time, req.obj.signature)) };
       case 'loginStatus':
         return st.principal ? { loggedIn: true, user: st.principal.user, role: st.principal.role } : { loggedIn: false };
       case 'openSession':

@@ -6,8 +6,9 @@
 import { HsmError, LOGIN_FAILED_MESSAGE } from '../../../protocol/src/errors.js';
 import type { CallContext, Principal } from '../partition/context.js';
 import type { Kernel } from '../partition/kernel.js';
-import { PATH, enc, dec } from '../partition/records.js';
+import { PATH, enc, dec, type PartitionRecord } from '../partition/records.js';
 import { requireRole } from './roles.js';
+import { challengeFor, checkReset, type ResetChallenge } from './officer_reset.js';
 import {
   hashPassword, parseRole, userInfo, validatePassword, validateUserName, verifyPassword,
   type UserInfo, type UserRecord,
@@ -46,7 +47,7 @@ export class Accounts {
      * whose node dies before the check counts as a failure (fail closed).
      */
     const reserved = await this.reserveAttempt(name);
-    if (!reserved.ok) throw this.lockedError(name);
+    if (!reserved.ok) throw this.lockedError(name, found.rec.role);
     const rec = reserved.rec;
     const ok = typeof password === 'string' && (await verifyPassword(password, rec)) && (claimed === undefined || claimed === rec.role);
     if (!ok) {
@@ -100,8 +101,52 @@ export class Accounts {
     return { ok: true, rec: got.rec, attempt: got.attempt };
   }
 
-  private lockedError(name: string): HsmError {
-    return new HsmError('ERR_ACCOUNT_LOCKED', `account ${name} is locked after ${this.k.config.maxLoginFailures} failed sign-ins; a crypto officer must unlock it (unlockUser), or, for a crypto officer, reset its password with the partition owner's key`);
+  private lockedError(name: string, role: string): HsmError {
+    const how = role === 'CO' || role === 'PRECO'
+      ? 'another crypto officer can unlock it (unlockUser), or the partition owner resets its password with PO.key (azcloudhsm_mgmt_util: unlockCO <user> <new password> <PO.key>)'
+      : 'a crypto officer must unlock it (unlockUser)';
+    return new HsmError('ERR_ACCOUNT_LOCKED', `account ${name} is locked after ${this.k.config.maxLoginFailures} failed sign-ins; ${how}`);
+  }
+
+  /** The challenge a partition owner signs to reset a CO's password (./officer_reset.ts). */
+  async officerResetChallenge(name: string): Promise<ResetChallenge> {
+    validateUserName(name);
+    /* Current state: a reset through another node a moment ago gave the officer a new salt. */
+    await this.k.state.sync();
+    const u = await this.k.state.user(name);
+    if (!u || u.rec.role !== 'CO') throw new HsmError('ERR_USER_NOT_FOUND', `no crypto officer (CO) named ${name}`);
+    return challengeFor(u.rec, await this.serial(), this.k.clock());
+  }
+
+  /**
+   * Reset a CO's password, authorised by the partition owner's signature
+   * (PO.key) over a fresh challenge; also clears its lockout. No sign-in.
+   */
+  async resetOfficerPassword(poCert: Uint8Array | undefined, name: string, newPassword: string, time: number, signature: Uint8Array): Promise<UserInfo> {
+    validateUserName(name);
+    validatePassword(newPassword);
+    const serial = await this.serial();
+    await this.k.state.sync();
+    const first = await this.k.state.user(name);
+    checkReset({ rec: first?.rec, poCert, serial, now: this.k.clock(), time, newPassword, signature });
+    const hashed = await hashPassword(newPassword, this.k.config.scrypt);
+    return this.k.txn.mutate(async () => {
+      const cur = await this.k.state.user(name);
+      /* The challenge names the salt it was made for: a reset in between (or a replay) leaves this one stale. */
+      if (!cur || cur.rec.salt !== first!.rec.salt) throw new HsmError('ERR_SIGNATURE_INVALID', 'the crypto officer\'s password changed after the challenge was issued; ask for a new one with getChallenge');
+      const rec: UserRecord = { ...cur.rec, ...hashed, failures: 0, locked: false };
+      return {
+        compare: [{ key: PATH.user(name), op: 'version-eq', version: cur.version }],
+        ops: [{ op: 'put', key: PATH.user(name), value: enc(rec) }],
+        events: [{ user: 'PO', role: '', action: 'unlockCO', detail: `${name}: password reset with the partition owner key`, result: 'ok' }],
+        result: userInfo(rec),
+      };
+    });
+  }
+
+  private async serial(): Promise<string> {
+    const e = await this.k.barrier.get(PATH.partition);
+    return e ? dec<PartitionRecord>(e.value).serial : '';
   }
 
   async createUser(ctx: CallContext, role: string, name: string, password: string): Promise<UserInfo> {
