@@ -66,10 +66,10 @@ export async function freePort(): Promise<number> {
 }
 
 /** A protocol client to a node, TLS-verified against `ca` (PO.crt) or, unclaimed, unverified. */
-export async function connectNode(port: number, ca?: string | Buffer, host = '127.0.0.1'): Promise<ProtocolClient> {
+export async function connectNode(port: number, ca?: string | Buffer, host = '127.0.0.1', localAddress?: string): Promise<ProtocolClient> {
   const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
     const s = tls.connect({
-      host, port, minVersion: 'TLSv1.3',
+      host, port, minVersion: 'TLSv1.3', ...(localAddress ? { localAddress } : {}),
       ...(ca ? { ca, checkServerIdentity: () => undefined } : { rejectUnauthorized: false }),
     });
     s.once('secureConnect', () => resolve(s));

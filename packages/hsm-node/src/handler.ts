@@ -18,6 +18,7 @@ import type { NodeAuditLog } from './audit_log.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { removesAccess } from '../../hsm-core/src/partition/consistency.js';
 import { admit } from '../../hsm-core/src/authz/door.js';
+import { SignInThrottle } from '../../hsm-core/src/authz/signin_throttle.js';
 
 /** Beyond the freshness bound: timer and clock granularity. */
 const SETTLE_MARGIN_MS = 5;
@@ -52,6 +53,8 @@ export interface ConnectionState {
   principal: Principal | undefined;
   /** Every user this connection has been signed in as (a session may be closed after signing out). */
   readonly formerUsers?: Set<string>;
+  /** The peer's address: failed sign-ins slow down their own source only. */
+  readonly source?: string;
 }
 
 type MechRecord = RequestOf<'sign'>['mechanism'];
@@ -82,6 +85,8 @@ const RENEW_EVERY_MS = 60_000;
 export class NodeHandler {
   private readonly env: NodeEnv;
   private readonly renewed = new Map<number, number>();
+  /** Per-source sign-in delay (hsm-core authz/signin_throttle.ts). */
+  readonly signIns = new SignInThrottle(() => Date.now());
 
   constructor(env: NodeEnv) {
     this.env = env;
@@ -178,7 +183,17 @@ export class NodeHandler {
       case 'hello':
         throw new HsmError('ERR_PROTOCOL', 'hello is answered by the connection layer');
       case 'login': {
-        st.principal = await p.login(req.obj.user, req.obj.password, req.obj.role);
+        /* A locked account checks no password, so its answer (0xA4) is not delayed. */
+        const locked = await p.getUserInfo(req.obj.user).then((u) => u.locked, () => false);
+        const slot = locked ? { waitMs: 0, done: () => undefined } : this.signIns.begin(st.source ?? '?');
+        let ok = false;
+        try {
+          if (slot.waitMs > 0) await sleep(slot.waitMs);
+          st.principal = await p.login(req.obj.user, req.obj.password, req.obj.role);
+          ok = true;
+        } finally {
+          slot.done(ok);
+        }
         st.formerUsers?.add(st.principal.user);
         return { user: st.principal.user, role: st.principal.role };
       }
