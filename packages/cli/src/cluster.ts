@@ -50,6 +50,8 @@ export interface ClusterOptions {
   readonly store?: StoreConfig | ((id: number) => StoreConfig);
   /** The address of each node (default 127.0.0.1), e.g. inside its own network namespace. */
   readonly host?: (id: number) => string;
+  /** node.json "partition" settings for every node (per-user quotas, lockout limit). */
+  readonly partition?: Readonly<Record<string, number>>;
   /** Prefix of a node's command line (e.g. `ip netns exec ns1`). */
   readonly wrap?: (id: number) => string[];
 }
@@ -230,7 +232,7 @@ export async function startCluster(dir: string, opts: ClusterOptions = {}): Prom
   const nodes: NodeProc[] = cluster.map((n) => {
     const config = join(runDir, `hsm${n.id}.json`);
     const store = storeOf(n.id);
-    writeFileSync(config, JSON.stringify({ id: n.id, host: n.hostname, port: n.port, dir, cluster, ...(store ? { store } : {}) }, null, 2) + '\n', { mode: 0o600 });
+    writeFileSync(config, JSON.stringify({ id: n.id, host: n.hostname, port: n.port, dir, cluster, ...(store ? { store } : {}), ...(opts.partition ? { partition: opts.partition } : {}) }, null, 2) + '\n', { mode: 0o600 });
     return { id: n.id, host: n.hostname, port: n.port, config, pidFile: join(runDir, `hsm${n.id}.pid`), proc: undefined };
   });
   const lc = new LocalCluster(dir, nodes, opts);

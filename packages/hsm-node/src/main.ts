@@ -34,6 +34,20 @@ interface NodeConfig {
   /** The store (./store_config.ts); absent = the SQLite file under dir. */
   store: StoreConfig;
   limits: NodeLimits;
+  /** Partition settings every node must share: per-user quotas and the lockout limit (docs/protocol.md §4). */
+  partition: Partial<Record<(typeof PARTITION_KEYS)[number], number>>;
+}
+
+const PARTITION_KEYS = ['maxObjectsPerUser', 'maxObjectBytesPerUser', 'maxLoginFailures'] as const;
+
+function readPartitionSettings(v: unknown, path: string): NodeConfig['partition'] {
+  const out: NodeConfig['partition'] = {};
+  for (const [k, n] of Object.entries((v ?? {}) as Record<string, unknown>)) {
+    if (!(PARTITION_KEYS as readonly string[]).includes(k)) throw new Error(`${path}: unknown partition setting "${k}" (known: ${PARTITION_KEYS.join(', ')})`);
+    if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1) throw new Error(`${path}: partition setting "${k}" must be a positive integer`);
+    out[k as (typeof PARTITION_KEYS)[number]] = n;
+  }
+  return out;
 }
 
 function readConfig(path: string): NodeConfig {
@@ -52,7 +66,7 @@ function readConfig(path: string): NodeConfig {
     if (!Number.isInteger(n.id) || typeof n.hostname !== 'string' || !Number.isInteger(n.port)) throw new Error(`${path}: each "cluster" entry needs id, hostname and port`);
   }
   const limits = resolveNodeLimits((j as { limits?: Record<string, unknown> }).limits, path);
-  return { id: j.id!, host: j.host ?? '127.0.0.1', port, dir: j.dir, cluster, store: parseStoreConfig(j.store, path), limits };
+  return { id: j.id!, host: j.host ?? '127.0.0.1', port, dir: j.dir, cluster, store: parseStoreConfig(j.store, path), limits, partition: readPartitionSettings((j as { partition?: unknown }).partition, path) };
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -70,6 +84,7 @@ async function main(argv: string[]): Promise<number> {
   nodeMetrics().watchAuditLog(() => auditLog.stats);
   const { partition, store } = await openLocalPartition(cfg.dir, {
     store: cfg.store,
+    config: cfg.partition,
     partition: { useLog: () => auditLog, onProblem: (message) => log.warn(message) },
   });
   const fault = process.env.OCHSM_FAULT_KILL_AFTER_COMMIT;
