@@ -85,7 +85,7 @@ const RENEW_EVERY_MS = 60_000;
 export class NodeHandler {
   private readonly env: NodeEnv;
   private readonly renewed = new Map<number, number>();
-  /** Per-source sign-in delay (hsm-core authz/signin_throttle.ts). */
+  /** Sign-in delay per source address and account name (hsm-core authz/signin_throttle.ts). */
   readonly signIns = new SignInThrottle(() => Date.now());
 
   constructor(env: NodeEnv) {
@@ -185,7 +185,7 @@ export class NodeHandler {
       case 'login': {
         /* A locked account checks no password, so its answer (0xA4) is not delayed. */
         const locked = await p.getUserInfo(req.obj.user).then((u) => u.locked, () => false);
-        const slot = locked ? { waitMs: 0, done: () => undefined } : this.signIns.begin(st.source ?? '?');
+        const slot = locked ? { waitMs: 0, done: () => undefined } : this.signIns.begin(`${st.source ?? '?'} ${String(req.obj.user).slice(0, 64)}`);
         let ok = false;
         try {
           if (slot.waitMs > 0) await sleep(slot.waitMs);

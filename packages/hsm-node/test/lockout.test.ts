@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { HsmError } from '../../protocol/src/errors.js';
 import * as P from '../../protocol/src/pkcs11.js';
 import type { ProtocolClient } from '../../protocol/src/connection.js';
-import { startCluster, connectNode, EXAMPLE_CO, type LocalCluster } from '../../cli/src/cluster.js';
+import { startCluster, connectNode, EXAMPLE_CO, EXAMPLE_CU, type LocalCluster } from '../../cli/src/cluster.js';
 
 /** The partition's default limit (the core's DEFAULT_CONFIG). */
 const LIMIT = 5;
@@ -90,6 +90,8 @@ test('one source flooding wrong passwords is slowed and refused by itself; the a
   const info = (await co.request('listUsers', {})).users.find((u: { user: string }) => u.user === 'cux');
   assert.equal(info?.locked, false, 'the flood did not lock the account');
   assert.equal(info?.failures, checked);
+  /* The flooding address is held back for that account only: another account signs in from it at once. */
+  assert.equal((await attacker[1]!.request('login', EXAMPLE_CU)).user, 'cu1');
   /* The owner, from elsewhere, signs in at once. */
   assert.equal((await (await client(2, '127.0.2.3')).request('login', { user: 'cux', password: 'target123' })).user, 'cux');
 });

@@ -1,7 +1,7 @@
 /**
  * @module The per-source sign-in delay: consecutive failed sign-ins from one
- * source (a node connection's remote address) make that source's next
- * attempt wait longer, so a flood cannot burn an account's attempts in
+ * source (the node keys it by the connection's remote address and the account
+ * name tried) make that source's next attempt wait longer, so a flood cannot burn an account's attempts in
  * milliseconds. Rules as data (SIGN_IN_DELAY); pure: the clock is passed in,
  * the caller does the waiting.
  *
@@ -12,7 +12,9 @@
  * so it counts against no account. A success from the source clears its
  * count. Other sources are never delayed by this source's failures: a
  * stranger slows down only itself (the account's own lockout still counts
- * every checked attempt from anywhere).
+ * every checked attempt from anywhere). Keying by address and account means
+ * the applications behind one client daemon (one address) are not delayed
+ * by failures against another account.
  *
  * With the defaults a burst from one source gets four attempts checked
  * (slots at 0, 100, 300 and 700 ms; the fifth would be at 1500 ms, past the
