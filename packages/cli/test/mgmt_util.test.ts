@@ -468,3 +468,43 @@ test('user lifecycle and information: createUser, getUserInfo, lockout and unloc
   assert.doesNotMatch(r.stdout.split('cloudmgmt>getUserInfo cu9').pop()!, /getUserInfo success/);
   assert.equal(r.code, 1, 'the last command (getUserInfo of a deleted user) failed');
 });
+
+test('unlockCO: a crypto officer locked out by strangers is recovered with the partition owner key (PO.key), without a login', { timeout: 120_000 }, async () => {
+  const root = claimed.dir;
+  install(root, claimed.nodes[0]!.port);
+  const bin = join(root, 'bin');
+  const made = await runTool('./azcloudhsm_resource.cfg', ['loginHSM CO admin adminpassword', 'createUser CO co7 officer77', 'y', 'quit'], bin);
+  assert.equal(made.code, 0, made.stdout);
+  /* A stranger (never signed in) burns the officer's attempts on one node. */
+  const anon = await connectNode(claimed.nodes[2]!.port, claimed.poCrt);
+  for (let i = 0; i < 5; i++) await assert.rejects(anon.request('login', { user: 'co7', password: `guess${i}xx` }));
+  await assert.rejects(anon.request('login', { user: 'co7', password: 'officer77' }), (e: unknown) =>
+    e instanceof Error && /locked/.test(e.message) && /unlockCO <user> <new password> <PO.key>/.test(e.message));
+  anon.close();
+
+  /* A key that is not the owner's is refused, and nothing changes. */
+  const other = join(root, 'otherpo');
+  mkdirSync(other, { recursive: true });
+  execFileSync('openssl', ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', join(other, 'PO.key')], { stdio: 'ignore' });
+  const wrong = await runTool('./azcloudhsm_resource.cfg', ['unlockCO co7 officer88 ' + join(other, 'PO.key'), 'y', 'quit'], bin);
+  assert.match(wrong.stdout, /not signed by the partition owner key/);
+  assert.doesNotMatch(wrong.stdout, /unlockCO success/);
+
+  const poKey = join(root, 'cert', 'PO.key');
+  assert.ok(existsSync(poKey), `the test cluster's owner key is at ${poKey}`);
+  const r = await runTool('./azcloudhsm_resource.cfg', [`unlockCO co7 officer88 ${poKey}`, 'y', 'loginHSM CO co7 officer88', 'listUsers', 'quit'], bin);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assertLinesInOrder(r.stdout, [
+    'cloudmgmt>unlockCO co7 ******** ' + poKey,
+    ...CAUTION,
+    ...[0, 1, 2].map((n) => `unlockCO success on server ${n}(${HOST})`),
+    'cloudmgmt>loginHSM CO co7 ********',
+    ...[0, 1, 2].map((n) => `loginHSM success on server ${n}(${HOST})`),
+  ]);
+  /* The old password is gone; a CU is not reset this way. */
+  const c = await connectNode(claimed.nodes[0]!.port, claimed.poCrt);
+  await assert.rejects(c.request('login', { user: 'co7', password: 'officer77' }), /login failed/);
+  const cu = await runTool('./azcloudhsm_resource.cfg', [`unlockCO cu1 whatever1 ${poKey}`, 'y', 'quit'], bin);
+  assert.match(cu.stdout, /no crypto officer \(CO\) named cu1/);
+  c.close();
+});

@@ -9,7 +9,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, verify } from 'node:crypto';
-import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -613,4 +613,32 @@ test('session keys (-sess) live in the tool\'s session only', async () => {
   assertLinesInOrder(tokens!, ['\tnumber of keys matched from start index 0::0']);
   const [later] = await batch('findKey -l sesskey');
   assertLinesInOrder(later!, ['\tnumber of keys matched from start index 0::0']);
+});
+
+test('export policy in the core: a user a key is shared with cannot wrap it out with wrapKey, under its own KEK (the owner can)', async () => {
+  const dir = mkdtempSync(join(root, 'shared-wrap-'));
+  const co = await connectNode(cluster.nodes[0]!.port, cluster.poCrt);
+  const owner = await connectNode(cluster.nodes[1]!.port, cluster.poCrt);
+  try {
+    await co.request('login', { user: 'admin', password: 'adminpassword', role: 'CO' });
+    await co.request('createUser', { role: 'CU', user: 'cub', password: 'userb123' });
+    const [g, k] = await batch('genSymKey -t 31 -s 32 -l sharedkey', 'genSymKey -t 31 -s 32 -l ownerkek');
+    const shared = symHandle(g!);
+    const ownerKek = symHandle(k!);
+    await owner.request('login', { user: 'cu1', password: 'user1234' });
+    await owner.request('shareKey', { handle: shared, users: ['cub'], share: true });
+    const asCub = (...cmds: string[]) => runUtil([], { cwd: bin, input: ['loginHSM -u CU -s cub -p userb123', ...cmds, 'exit'] });
+    const made = await asCub('genSymKey -t 31 -s 32 -l cubkek');
+    const cubKek = symHandle(made.stdout);
+    const out = join(dir, 'stolen.bin');
+    const r = await asCub(`wrapKey -k ${shared} -w ${cubKek} -m 6 -out ${out}`);
+    assert.match(r.stdout, /Cfm3WrapKey returned: 0x\w+ : HSM Error: CKR_KEY_NOT_WRAPPABLE/, show(r));
+    assert.match(r.stdout, /only its owner \(cu1\) may wrap or export it/, show(r));
+    assert.equal(existsSync(out), false, 'nothing was written');
+    const [w] = await batch(`wrapKey -k ${shared} -w ${ownerKek} -out ${join(dir, 'owner.bin')}`);
+    ok(w!, 'Cfm3WrapKey');
+  } finally {
+    co.close();
+    owner.close();
+  }
 });

@@ -17,6 +17,7 @@ import type { CallContext, MechanismRequest } from './partition/context.js';
 import type { Kernel } from './partition/kernel.js';
 import { boolAttr, classOf, keyTypeOfObj, isKeyClass, ulongAttr, type LoadedObject, type StoredObject } from './partition/records.js';
 import { requireRole } from './users/roles.js';
+import { checkWrap } from './authz/export_policy.js';
 
 /** The usage attribute each operation needs (PKCS#11 v2.40 Base Table 25). */
 const USAGE = {
@@ -128,12 +129,8 @@ export class KeyUse {
     if (!target) {
       throw new HsmError('ERR_KEY_HANDLE_INVALID', `key handle ${keyHandle} is not valid for this user`);
     }
-    const cls = classOf(target.obj);
-    if (cls !== P.CKO_SECRET_KEY && cls !== P.CKO_PRIVATE_KEY) throw new HsmError('ERR_KEY_NOT_WRAPPABLE', 'only secret and private keys can be wrapped');
-    if (!boolAttr(target.obj, P.CKA_EXTRACTABLE)) throw new HsmError('ERR_KEY_UNEXTRACTABLE', `key ${keyHandle} has CKA_EXTRACTABLE FALSE`);
-    if (boolAttr(target.obj, P.CKA_WRAP_WITH_TRUSTED) && !boolAttr(wrapping.obj, P.CKA_TRUSTED)) {
-      throw new HsmError('ERR_KEY_NOT_WRAPPABLE', `key ${keyHandle} can be wrapped only by a trusted key (CKA_WRAP_WITH_TRUSTED)`);
-    }
+    /* The export and wrap policy is one table (authz/export_policy.ts). */
+    checkWrap({ caller: p.user, key: target.obj, wrappingKey: wrapping.obj, defaultWrapWithTrusted: this.k.config.defaultWrapWithTrusted });
     const full = await this.k.state.withMaterial(target);
     const bytes = full.material!.bytes;
     return this.audited(ctx, 'wrapKey', keyHandle, await this.k.material.get(target, async () => full), m.mechanism, () => m.wrap!(km, bytes, mech.params ?? {}));

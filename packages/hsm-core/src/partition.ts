@@ -44,6 +44,7 @@ import { PATH, FIRST_HANDLE, enc, type PartitionRecord } from './partition/recor
 import { PartitionState } from './partition/state.js';
 import { TxnEngine } from './partition/txn.js';
 import type { UserInfo, UserRecord } from './users/users.js';
+import type { ResetChallenge } from './users/officer_reset.js';
 import { hashPassword } from './users/users.js';
 import { PartitionBackup } from './backup/partition_backup.js';
 import type { BackupHeader } from './backup/format.js';
@@ -191,6 +192,8 @@ export class Partition {
   changePassword(ctx: CallContext, role: string, name: string, newPassword: string): Promise<UserInfo> { return this.accounts.changePassword(ctx, role, name, newPassword); }
   deleteUser(ctx: CallContext, name: string): Promise<void> { return this.accounts.deleteUser(ctx, name); }
   unlockUser(ctx: CallContext, name: string): Promise<UserInfo> { return this.accounts.unlockUser(ctx, name); }
+  officerResetChallenge(name: string): Promise<ResetChallenge> { return this.accounts.officerResetChallenge(name); }
+  resetOfficerPassword(poCert: Uint8Array | undefined, name: string, newPassword: string, time: number, signature: Uint8Array): Promise<UserInfo> { return this.accounts.resetOfficerPassword(poCert, name, newPassword, time, signature); }
   listUsers(): Promise<UserInfo[]> { return this.accounts.listUsers(); }
   getUserInfo(name: string): Promise<UserInfo> { return this.accounts.getUserInfo(name); }
 

@@ -110,6 +110,25 @@ describe('users and sign-in', () => {
     assert.equal((await p.getUserInfo('cu1')).failures, 0);
   });
 
+  test('lockout cannot be raced: of 40 concurrent wrong passwords on three partitions, at most the limit are checked', async () => {
+    const store = new MemoryStore();
+    const { p, co, maskingKey } = await claimedPartition(store);
+    await p.createUser(co, 'CU', 'cu9', 'user9999');
+    const nodes = [p, await Partition.open({ store, maskingKey, config: FAST }), await Partition.open({ store, maskingKey, config: FAST })];
+    const results = await Promise.allSettled(Array.from({ length: 40 }, (_, i) => nodes[i % 3]!.login('cu9', i === 39 ? 'user9999' : `wrong-${i}`)));
+    const codes = results.map((r) => (r.status === 'rejected' && r.reason instanceof HsmError ? r.reason.code : 'ok'));
+    const checked = codes.filter((c) => c === 'ERR_LOGIN_FAILED').length;
+    assert.ok(checked <= 5, `${checked} wrong passwords were checked`);
+    assert.equal(checked + codes.filter((c) => c === 'ERR_ACCOUNT_LOCKED').length + codes.filter((c) => c === 'ok').length, 40);
+    if (!codes.includes('ok')) {
+      assert.equal(checked, 5);
+      assert.equal((await nodes[1]!.getUserInfo('cu9')).locked, true);
+      await assert.rejects(nodes[2]!.login('cu9', 'user9999'), code('ERR_ACCOUNT_LOCKED'));
+    }
+    const audited = (await p.auditRecords(1, 100000)).filter((r) => r.user === 'cu9' && r.action === 'login' && r.result === 'ERR_LOGIN_FAILED');
+    assert.equal(audited.length, checked);
+  });
+
   test('the lockout limit is configurable', async () => {
     const store = new MemoryStore();
     const key = crypto.randomBytes(32);

@@ -13,12 +13,13 @@ import type { MechanismParams } from '../../hsm-core/src/mechanisms/types.js';
 import type { CallContext, MechanismRequest, Partition, Principal } from '../../hsm-core/src/partition.js';
 import type { KeyValueStore } from '../../store/src/types.js';
 import type { UserInfo } from '../../hsm-core/src/users/users.js';
-import { Ownership } from './ownership.js';
+import { Ownership, SLOT_PO } from './ownership.js';
 import type { NodeAuditLog } from './audit_log.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { removesAccess } from '../../hsm-core/src/partition/consistency.js';
 import { admit } from '../../hsm-core/src/authz/door.js';
 import type { QuorumGuard } from './quorum.js';
+import { SignInThrottle } from '../../hsm-core/src/authz/signin_throttle.js';
 
 /** Beyond the freshness bound: timer and clock granularity. */
 const SETTLE_MARGIN_MS = 5;
@@ -58,6 +59,8 @@ export interface ConnectionState {
   principal: Principal | undefined;
   /** Every user this connection has been signed in as (a session may be closed after signing out). */
   readonly formerUsers?: Set<string>;
+  /** The peer's address: failed sign-ins slow down their own source only. */
+  readonly source?: string;
 }
 
 type MechRecord = RequestOf<'sign'>['mechanism'];
@@ -88,6 +91,8 @@ const RENEW_EVERY_MS = 60_000;
 export class NodeHandler {
   private readonly env: NodeEnv;
   private readonly renewed = new Map<number, number>();
+  /** Sign-in delay per source address and account name (hsm-core authz/signin_throttle.ts). */
+  readonly signIns = new SignInThrottle(() => Date.now());
 
   constructor(env: NodeEnv) {
     this.env = env;
@@ -186,13 +191,29 @@ export class NodeHandler {
       case 'hello':
         throw new HsmError('ERR_PROTOCOL', 'hello is answered by the connection layer');
       case 'login': {
-        st.principal = await p.login(req.obj.user, req.obj.password, req.obj.role);
+        /* A locked account checks no password, so its answer (0xA4) is not delayed. */
+        const locked = await p.getUserInfo(req.obj.user).then((u) => u.locked, () => false);
+        const slot = locked ? { waitMs: 0, done: () => undefined } : this.signIns.begin(`${st.source ?? '?'} ${String(req.obj.user).slice(0, 64)}`);
+        let ok = false;
+        try {
+          if (slot.waitMs > 0) await sleep(slot.waitMs);
+          st.principal = await p.login(req.obj.user, req.obj.password, req.obj.role);
+          ok = true;
+        } finally {
+          slot.done(ok);
+        }
         st.formerUsers?.add(st.principal.user);
         return { user: st.principal.user, role: st.principal.role };
       }
       case 'logout':
         st.principal = undefined;
         return {};
+      case 'getChallenge': {
+        const c = await p.officerResetChallenge(req.obj.user);
+        return { user: c.user, serial: c.serial, time: c.time, challenge: c.challenge };
+      }
+      case 'unlockCO':
+        return { user: userRecord(await p.resetOfficerPassword(await ownership.cert(SLOT_PO), req.obj.user, req.obj.password, req.obj.time, req.obj.signature)) };
       case 'loginStatus':
         return st.principal ? { loggedIn: true, user: st.principal.user, role: st.principal.role } : { loggedIn: false };
       case 'openSession':

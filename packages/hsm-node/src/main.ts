@@ -40,6 +40,20 @@ interface NodeConfig {
   limits: NodeLimits;
   /** Data bytes of one operation (the partition's maxDataBytes; absent = the core's default). Every node of a cluster must agree. */
   maxDataBytes?: number;
+  /** Partition settings every node must share: per-user quotas and the lockout limit (docs/protocol.md §4). */
+  partition: Partial<Record<(typeof PARTITION_KEYS)[number], number>>;
+}
+
+const PARTITION_KEYS = ['maxObjectsPerUser', 'maxObjectBytesPerUser', 'maxLoginFailures'] as const;
+
+function readPartitionSettings(v: unknown, path: string): NodeConfig['partition'] {
+  const out: NodeConfig['partition'] = {};
+  for (const [k, n] of Object.entries((v ?? {}) as Record<string, unknown>)) {
+    if (!(PARTITION_KEYS as readonly string[]).includes(k)) throw new Error(`${path}: unknown partition setting "${k}" (known: ${PARTITION_KEYS.join(', ')})`);
+    if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1) throw new Error(`${path}: partition setting "${k}" must be a positive integer`);
+    out[k as (typeof PARTITION_KEYS)[number]] = n;
+  }
+  return out;
 }
 
 function readConfig(path: string): NodeConfig {
@@ -62,7 +76,7 @@ function readConfig(path: string): NodeConfig {
   if (maxDataBytes !== undefined && (!Number.isSafeInteger(maxDataBytes) || (maxDataBytes as number) < 1024 || (maxDataBytes as number) > 1 << 24)) {
     throw new Error(`${path}: maxDataBytes must be an integer from 1024 to ${1 << 24}`);
   }
-  return { id: j.id!, host: j.host ?? '127.0.0.1', port, dir: j.dir, cluster, store: parseStoreConfig(j.store, path), limits, ...(maxDataBytes !== undefined ? { maxDataBytes: maxDataBytes as number } : {}) };
+  return { id: j.id!, host: j.host ?? '127.0.0.1', port, dir: j.dir, cluster, store: parseStoreConfig(j.store, path), limits, partition: readPartitionSettings((j as { partition?: unknown }).partition, path), ...(maxDataBytes !== undefined ? { maxDataBytes: maxDataBytes as number } : {}) };
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -83,7 +97,7 @@ async function main(argv: string[]): Promise<number> {
   nodeMetrics().watchAuditLog(() => auditLog.stats);
   const { partition, store } = await openLocalPartition(cfg.dir, {
     store: cfg.store,
-    ...(cfg.maxDataBytes !== undefined ? { config: { maxDataBytes: cfg.maxDataBytes } } : {}),
+    config: { ...cfg.partition, ...(cfg.maxDataBytes !== undefined ? { maxDataBytes: cfg.maxDataBytes } : {}) },
     onStoreFault: (message, state) => (state === 'failing' ? log.error('store fault', { reason: message }) : log.info('store recovered', { reason: message })),
     partition: { useLog: () => auditLog, onProblem: (message) => log.warn(message) },
   });

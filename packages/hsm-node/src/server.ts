@@ -204,7 +204,7 @@ export class NodeServer {
         this.connectedCount--;
         this.connectedBySource.add(src, -1);
       });
-      const state: ConnectionState = { principal: undefined, formerUsers: new Set() };
+      const state: ConnectionState = { principal: undefined, formerUsers: new Set(), source: src };
       socket.setNoDelay(true);
       /* A peer that goes silent is dropped; live clients send health checks. */
       socket.setTimeout(L.idleTimeoutMs, () => socket.destroy());

@@ -203,6 +203,9 @@ export const OPS = {
   changePassword: { opcode: 0x0302, mutating: true, request: mutating({ role: opt(str(1)), user: str(2), password: str(3) }), response: { user: rec(4, 'UserInfo', USER_INFO) } },
   listUsers: { opcode: 0x0303, mutating: false, request: {}, response: { users: recs(4, 'UserInfo', USER_INFO) } },
   unlockUser: { opcode: 0x0304, mutating: true, request: mutating({ user: str(1) }), response: { user: rec(4, 'UserInfo', USER_INFO) } },
+  /* A crypto officer's password reset with the partition owner key (docs/cli.md, unlockCO): the challenge, then the signed reset. */
+  getChallenge: { opcode: 0x0305, mutating: false, request: { user: str(1) }, response: { user: str(4), serial: str(5), time: u64(6), challenge: str(7) } },
+  unlockCO: { opcode: 0x0306, mutating: true, request: mutating({ user: str(1), password: str(2), time: u64(3), signature: bytes(4) }), response: { user: rec(4, 'UserInfo', USER_INFO) } },
 
   /* 0x04xx cluster and administration */
   getClusterInfo: { opcode: 0x0400, mutating: false, request: {}, response: { nodes: recs(4, 'NodeInfo', NODE_INFO) } },

@@ -52,6 +52,8 @@ export interface ClusterOptions {
   readonly store?: StoreConfig | ((id: number) => StoreConfig);
   /** The address of each node (default 127.0.0.1), e.g. inside its own network namespace. */
   readonly host?: (id: number) => string;
+  /** node.json "partition" settings for every node (per-user quotas, lockout limit). */
+  readonly partition?: Readonly<Record<string, number>>;
   /** Prefix of a node's command line (e.g. `ip netns exec ns1`). */
   readonly wrap?: (id: number) => string[];
 }
@@ -68,10 +70,10 @@ export async function freePort(): Promise<number> {
 }
 
 /** A protocol client to a node, TLS-verified against `ca` (PO.crt) or, unclaimed, unverified. */
-export async function connectNode(port: number, ca?: string | Buffer, host = '127.0.0.1'): Promise<ProtocolClient> {
+export async function connectNode(port: number, ca?: string | Buffer, host = '127.0.0.1', localAddress?: string): Promise<ProtocolClient> {
   const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
     const s = tls.connect({
-      host, port, minVersion: 'TLSv1.3',
+      host, port, minVersion: 'TLSv1.3', ...(localAddress ? { localAddress } : {}),
       ...(ca ? { ca, checkServerIdentity: () => undefined } : { rejectUnauthorized: false }),
     });
     s.once('secureConnect', () => resolve(s));
@@ -232,7 +234,7 @@ export async function startCluster(dir: string, opts: ClusterOptions = {}): Prom
   const nodes: NodeProc[] = cluster.map((n) => {
     const config = join(runDir, `hsm${n.id}.json`);
     const store = storeOf(n.id);
-    writeFileSync(config, JSON.stringify({ id: n.id, host: n.hostname, port: n.port, dir, cluster, ...(store ? { store } : {}), ...(opts.maxDataBytes !== undefined ? { maxDataBytes: opts.maxDataBytes } : {}) }, null, 2) + '\n', { mode: 0o600 });
+    writeFileSync(config, JSON.stringify({ id: n.id, host: n.hostname, port: n.port, dir, cluster, ...(store ? { store } : {}), ...(opts.maxDataBytes !== undefined ? { maxDataBytes: opts.maxDataBytes } : {}), ...(opts.partition ? { partition: opts.partition } : {}) }, null, 2) + '\n', { mode: 0o600 });
     return { id: n.id, host: n.hostname, port: n.port, config, pidFile: join(runDir, `hsm${n.id}.pid`), proc: undefined };
   });
   const lc = new LocalCluster(dir, nodes, opts);

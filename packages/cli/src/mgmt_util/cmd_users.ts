@@ -1,6 +1,6 @@
 /**
  * @module User commands: loginHSM, logoutHSM, changePswd, createUser,
- * deleteUser, listUsers, getUserInfo, unlockUser, syncUser.
+ * deleteUser, listUsers, getUserInfo, unlockUser, unlockCO, syncUser.
  *
  * The sign-in belongs to each server's connection, so loginHSM in the
  * cloudmgmt scope signs in on every server. State-changing commands run on
@@ -9,7 +9,9 @@
  * one idempotency key to all; deleteUser and the PRECO promotion check the
  * user list when the server answers that the change is already there).
  */
-import { randomUUID } from 'node:crypto';
+import { createPrivateKey, randomUUID, sign } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { resetMessage } from '../../../hsm-core/src/users/officer_reset.js';
 import { HsmError } from '../../../protocol/src/errors.js';
 import type { ResponseOf } from '../../../protocol/src/messages.js';
 import type { Server, Session } from './session.js';
@@ -188,6 +190,43 @@ const getUserInfo: Command = {
   }, { limited: true }),
 };
 
+/**
+ * unlockCO: reset a crypto officer's password with the partition owner key
+ * (PO.key) when no officer can sign in (locked out, or the password lost).
+ * No sign-in: each server issues a challenge, PO.key signs it here, the
+ * server checks the signature against its PO.crt (hsm-core users/officer_reset.ts).
+ */
+const unlockCO: Command = {
+  name: 'unlockCO',
+  scope: 'both',
+  help: 'Reset a crypto officer\'s password and lockout with the partition owner key (PO.key)',
+  syntax: 'unlockCO <CO user name> <new password | -hpswd> <PO.key file>',
+  details: [
+    'For a crypto officer (CO) that is locked out or has lost its password; no login is needed.',
+    'PO.key is the partition owner private key whose certificate (PO.crt) was stored with storeCert 4.',
+    'Each server issues a challenge (getChallenge); it is signed here with PO.key and valid for 10 minutes.',
+  ],
+  args: [3, 3],
+  secret: [1],
+  caution: true,
+  async run(s, a) {
+    const user = a[0]!;
+    const pw = await password(s, a[1]!, true);
+    let key;
+    try {
+      key = createPrivateKey(readFileSync(a[2]!));
+    } catch (e) {
+      throw new UsageError(`cannot read the partition owner key ${a[2]}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    if (key.asymmetricKeyType !== 'rsa') throw new UsageError(`${a[2]} is not an RSA private key (PO.key is RSA 2048)`);
+    return s.each('unlockCO', async (srv) => {
+      const c = await s.req(srv, 'getChallenge', { user });
+      const signature = sign('sha256', resetMessage(c, pw), key);
+      await s.req(srv, 'unlockCO', { user, password: pw, time: c.time, signature });
+    });
+  },
+};
+
 const unlockUser: Command = {
   name: 'unlockUser',
   scope: 'both',
@@ -245,4 +284,4 @@ const syncUser: Command = {
   },
 };
 
-export const USER_COMMANDS: readonly Command[] = [loginHSM, logoutHSM, changePswd, createUser, deleteUser, listUsers, getUserInfo, unlockUser, syncUser];
+export const USER_COMMANDS: readonly Command[] = [loginHSM, logoutHSM, changePswd, createUser, deleteUser, listUsers, getUserInfo, unlockUser, unlockCO, syncUser];

@@ -12,7 +12,8 @@
  * then show only public objects), and what creates nothing that lasts: the
  * mechanism list, digests, random bytes, and opening (and closing its own)
  * sessions, which PKCS#11 applications do before C_Login. Nothing before
- * sign-in creates, changes or deletes an object or a user.
+ * sign-in creates, changes or deletes an object or a user, except a crypto
+ * officer's password reset that the partition owner's key signed (unlockCO).
  */
 import { HsmError } from '../../../protocol/src/errors.js';
 import type { Principal } from '../partition/context.js';
@@ -50,6 +51,9 @@ export const OP_RULES: Readonly<Record<string, OpRule>> = {
   mechanismInfo: { beforeSignIn: true },
   digest: { beforeSignIn: true },
   generateRandom: { beforeSignIn: true },
+  /* A locked-out crypto officer's recovery, authorised by the partition owner's signature instead of a sign-in (users/officer_reset.ts). */
+  getChallenge: { beforeSignIn: true },
+  unlockCO: { beforeSignIn: true },
   auditRecords: { roles: ['CO'] },
   backupPartition: { roles: ['CO'] },
   /* Into a fresh, unclaimed partition by its PRECO, or a claimed one without keys by a CO (backup/partition_backup.ts). */

@@ -12,6 +12,7 @@ import type { AuditEvent } from '../audit/audit.js';
 import { X509Certificate, createPublicKey } from '../crypto/node.js';
 import { Template, encodeBool, encodeUlong, decodeBool, type Attribute } from './attributes.js';
 import { applyCreateTemplate, checkSetTemplate, isMaterial, isReadable, policyFor } from './policy.js';
+import { checkQuota } from '../users/quotas.js';
 import {
   checkGivenMatches, checkSecretLength, checkValue, privateKeyFromTemplate, publicAttributes, publicKeyFromTemplate, PUBLIC_ONLY_ATTRIBUTES,
 } from './keys.js';
@@ -54,11 +55,12 @@ export class ObjectLifecycle {
   }
 
   /** Allocate `n` consecutive handles; returns the compare and write to include in the transaction. */
-  private async allocateHandles(n: number): Promise<{ first: number; compare: Compare; op: BarrierOp }> {
+  private async allocateHandles(n: number): Promise<{ first: number; version: number; compare: Compare; op: BarrierOp }> {
     const e = await this.k.barrier.get(PATH.nextHandle);
     const first = e ? dec<{ next: number }>(e.value).next : FIRST_HANDLE;
     return {
       first,
+      version: e?.version ?? 0,
       compare: { key: PATH.nextHandle, op: 'version-eq', version: e?.version ?? 0 },
       op: { op: 'put', key: PATH.nextHandle, value: enc({ next: first + n }) },
     };
@@ -78,11 +80,13 @@ export class ObjectLifecycle {
       const alloc = await this.allocateHandles(count);
       const handles = Array.from({ length: count }, (_, i) => alloc.first + i);
       const made = make(handles);
+      const encoded = made.objects.map((o) => encodeObject(o));
+      await this.checkQuotas(made.objects, encoded, alloc.version);
       return {
         compare: [alloc.compare, ...again.compare],
         ops: [
           alloc.op,
-          ...made.objects.map((o): BarrierOp => ({ op: 'put', key: PATH.object(o.handle), value: encodeObject(o), ...(o.lease ? { lease: o.lease } : {}) })),
+          ...made.objects.map((o, i): BarrierOp => ({ op: 'put', key: PATH.object(o.handle), value: encoded[i]!, ...(o.lease ? { lease: o.lease } : {}) })),
           ...again.ops(made.result),
         ],
         events: [this.k.txn.event(ctx, action, { handles, ...made.event })],
@@ -90,6 +94,22 @@ export class ObjectLifecycle {
       };
     });
     return result;
+  }
+
+  /**
+   * Per-user quotas (users/quotas.ts), on a replica that has applied every
+   * creation up to the handle counter this transaction compares.
+   */
+  private async checkQuotas(objects: readonly StoredObject[], encoded: readonly Buffer[], counterVersion: number): Promise<void> {
+    await this.k.state.waitApplied(counterVersion);
+    const all = await this.k.state.objects();
+    for (const owner of new Set(objects.map((o) => o.owner))) {
+      const usage = { objects: 0, bytes: 0 };
+      for (const r of all) if (r.obj.owner === owner) { usage.objects++; usage.bytes += r.masked.value.length; }
+      const adding = { objects: 0, bytes: 0 };
+      objects.forEach((o, i) => { if (o.owner === owner) { adding.objects++; adding.bytes += encoded[i]!.length; } });
+      checkQuota(owner, usage, adding, this.k.config);
+    }
   }
 
   sessionLeaseFor(ctx: CallContext, attrs: ReadonlyMap<number, Uint8Array>): number {

@@ -4,16 +4,19 @@
  */
 import type { MechanismParams } from '../mechanisms/types.js';
 import { DEFAULT_SCRYPT, type Role, type ScryptParams } from '../users/users.js';
+import { DEFAULT_QUOTAS, type QuotaConfig } from '../users/quotas.js';
 
-export interface PartitionConfig {
+export interface PartitionConfig extends QuotaConfig {
   /** Consecutive failed sign-ins that lock an account. */
   readonly maxLoginFailures: number;
   readonly scrypt: ScryptParams;
   /** Largest data accepted by one single-part operation. */
   readonly maxDataBytes: number;
+  /** The guides' DEFAULT_WRAP_WITH_TRUSTED: every wrap needs a CKA_TRUSTED wrapping key (authz/export_policy.ts). */
+  readonly defaultWrapWithTrusted: boolean;
 }
 
-export const DEFAULT_CONFIG: PartitionConfig = { maxLoginFailures: 5, scrypt: DEFAULT_SCRYPT, maxDataBytes: 1 << 20 };
+export const DEFAULT_CONFIG: PartitionConfig = { maxLoginFailures: 5, scrypt: DEFAULT_SCRYPT, maxDataBytes: 1 << 20, defaultWrapWithTrusted: false, ...DEFAULT_QUOTAS };
 
 export interface Principal {
   readonly user: string;

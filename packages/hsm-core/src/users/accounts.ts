@@ -6,8 +6,9 @@
 import { HsmError, LOGIN_FAILED_MESSAGE } from '../../../protocol/src/errors.js';
 import type { CallContext, Principal } from '../partition/context.js';
 import type { Kernel } from '../partition/kernel.js';
-import { PATH, enc, dec } from '../partition/records.js';
+import { PATH, enc, dec, type PartitionRecord } from '../partition/records.js';
 import { requireRole } from './roles.js';
+import { challengeFor, checkReset, type ResetChallenge } from './officer_reset.js';
 import {
   hashPassword, parseRole, userInfo, validatePassword, validateUserName, verifyPassword,
   type UserInfo, type UserRecord,
@@ -37,47 +38,115 @@ export class Accounts {
       await this.k.txn.mutate(async () => ({ events: [{ user: String(name).slice(0, 64), role: claimed ?? '', action: 'login', result: 'ERR_LOGIN_FAILED' }], result: undefined }));
       throw new HsmError('ERR_LOGIN_FAILED', LOGIN_FAILED_MESSAGE);
     }
-    if (found.rec.locked) {
-      await this.k.txn.mutate(async () => ({ events: [{ user: name, role: found!.rec.role, action: 'login', result: 'ERR_ACCOUNT_LOCKED' }], result: undefined }));
-      throw new HsmError('ERR_ACCOUNT_LOCKED', `account ${name} is locked after ${this.k.config.maxLoginFailures} failed sign-ins; a crypto officer must unlock it`);
-    }
-    const check = async (rec: UserRecord) => typeof password === 'string' && (await verifyPassword(password, rec)) && (claimed === undefined || claimed === rec.role);
-    let ok = await check(found.rec);
+    /*
+     * Reserve the attempt before the password is checked: in one store
+     * transaction the count is read and raised, so however many attempts run at
+     * once on however many nodes, no more than maxLoginFailures passwords are
+     * ever checked before the account locks. An attempt that succeeds gives its
+     * reservation back (the count returns to 0); one that fails keeps it; one
+     * whose node dies before the check counts as a failure (fail closed).
+     */
+    const reserved = await this.reserveAttempt(name);
+    if (!reserved.ok) throw this.lockedError(name, found.rec.role);
+    const rec = reserved.rec;
+    const ok = typeof password === 'string' && (await verifyPassword(password, rec)) && (claimed === undefined || claimed === rec.role);
     if (!ok) {
-      /* A refusal is decided on current state: the password may have been changed through another node a moment ago. */
-      await this.k.state.sync();
-      const now = await this.k.state.user(name);
-      if (now && now.version !== found.version && !now.rec.locked) {
-        found = now;
-        ok = await check(now.rec);
-      }
-    }
-    if (!ok) {
-      await this.k.txn.mutate(async () => {
-        const cur = await this.k.state.user(name);
-        if (!cur) return { result: undefined };
-        const failures = cur.rec.failures + 1;
-        const locked = failures >= this.k.config.maxLoginFailures;
-        return {
-          compare: [{ key: PATH.user(name), op: 'version-eq', version: cur.version }],
-          ops: [{ op: 'put', key: PATH.user(name), value: enc({ ...cur.rec, failures, locked }) }],
-          events: [{ user: name, role: cur.rec.role, action: 'login', result: 'ERR_LOGIN_FAILED', ...(locked ? { detail: 'account locked' } : {}) }],
-          result: undefined,
-        };
-      });
+      await this.k.txn.mutate(async () => ({
+        events: [{ user: name, role: rec.role, action: 'login', result: 'ERR_LOGIN_FAILED', detail: `attempt ${reserved.attempt} of ${this.k.config.maxLoginFailures}${reserved.attempt >= this.k.config.maxLoginFailures ? '; account locked' : ''}` }],
+        result: undefined,
+      }));
       throw new HsmError('ERR_LOGIN_FAILED', LOGIN_FAILED_MESSAGE);
     }
     await this.k.txn.mutate(async () => {
       const cur = await this.k.state.user(name);
-      const reset = cur && cur.rec.failures > 0;
+      /* The password may have been changed or the account deleted meanwhile: then this attempt is refused. */
+      if (!cur || cur.rec.salt !== rec.salt || cur.rec.hash !== rec.hash) throw new HsmError('ERR_LOGIN_FAILED', LOGIN_FAILED_MESSAGE);
+      const reset = cur.rec.failures > 0 || cur.rec.locked;
       return {
         compare: reset ? [{ key: PATH.user(name), op: 'version-eq', version: cur.version }] : [],
-        ops: reset ? [{ op: 'put', key: PATH.user(name), value: enc({ ...cur.rec, failures: 0 }) }] : [],
-        events: [{ user: name, role: found!.rec.role, action: 'login', result: 'ok' }],
+        ops: reset ? [{ op: 'put', key: PATH.user(name), value: enc({ ...cur.rec, failures: 0, locked: false }) }] : [],
+        events: [{ user: name, role: rec.role, action: 'login', result: 'ok' }],
         result: undefined,
       };
     });
-    return { user: name, role: found.rec.role };
+    return { user: name, role: rec.role };
+  }
+
+  /**
+   * Count one sign-in attempt in the store, checking the limit in the same
+   * transaction: refused (ok false) when the account is locked or the limit is
+   * reached. The reservation is a failure until the password proves right.
+   */
+  private async reserveAttempt(name: string): Promise<{ ok: true; rec: UserRecord; attempt: number } | { ok: false }> {
+    const max = this.k.config.maxLoginFailures;
+    let denied: UserRecord | undefined;
+    const got = await this.k.txn.mutate(async () => {
+      denied = undefined;
+      const cur = await this.k.state.user(name);
+      if (!cur) throw new HsmError('ERR_LOGIN_FAILED', LOGIN_FAILED_MESSAGE);
+      if (cur.rec.locked || cur.rec.failures >= max) {
+        denied = cur.rec;
+        /* The compare makes a stale view (an unlock through another node a moment ago) rebuild instead of refusing. */
+        return { compare: [{ key: PATH.user(name), op: 'version-eq', version: cur.version }], events: [{ user: name, role: cur.rec.role, action: 'login', result: 'ERR_ACCOUNT_LOCKED' }], result: undefined };
+      }
+      const failures = cur.rec.failures + 1;
+      const rec: UserRecord = { ...cur.rec, failures, locked: failures >= max };
+      return {
+        compare: [{ key: PATH.user(name), op: 'version-eq', version: cur.version }],
+        ops: [{ op: 'put', key: PATH.user(name), value: enc(rec) }],
+        result: { rec: cur.rec, attempt: failures },
+      };
+    });
+    if (denied || !got) return { ok: false };
+    return { ok: true, rec: got.rec, attempt: got.attempt };
+  }
+
+  private lockedError(name: string, role: string): HsmError {
+    const how = role === 'CO' || role === 'PRECO'
+      ? 'another crypto officer can unlock it (unlockUser), or the partition owner resets its password with PO.key (azcloudhsm_mgmt_util: unlockCO <user> <new password> <PO.key>)'
+      : 'a crypto officer must unlock it (unlockUser)';
+    return new HsmError('ERR_ACCOUNT_LOCKED', `account ${name} is locked after ${this.k.config.maxLoginFailures} failed sign-ins; ${how}`);
+  }
+
+  /** The challenge a partition owner signs to reset a CO's password (./officer_reset.ts). */
+  async officerResetChallenge(name: string): Promise<ResetChallenge> {
+    validateUserName(name);
+    /* Current state: a reset through another node a moment ago gave the officer a new salt. */
+    await this.k.state.sync();
+    const u = await this.k.state.user(name);
+    if (!u || u.rec.role !== 'CO') throw new HsmError('ERR_USER_NOT_FOUND', `no crypto officer (CO) named ${name}`);
+    return challengeFor(u.rec, await this.serial(), this.k.clock());
+  }
+
+  /**
+   * Reset a CO's password, authorised by the partition owner's signature
+   * (PO.key) over a fresh challenge; also clears its lockout. No sign-in.
+   */
+  async resetOfficerPassword(poCert: Uint8Array | undefined, name: string, newPassword: string, time: number, signature: Uint8Array): Promise<UserInfo> {
+    validateUserName(name);
+    validatePassword(newPassword);
+    const serial = await this.serial();
+    await this.k.state.sync();
+    const first = await this.k.state.user(name);
+    checkReset({ rec: first?.rec, poCert, serial, now: this.k.clock(), time, newPassword, signature });
+    const hashed = await hashPassword(newPassword, this.k.config.scrypt);
+    return this.k.txn.mutate(async () => {
+      const cur = await this.k.state.user(name);
+      /* The challenge names the salt it was made for: a reset in between (or a replay) leaves this one stale. */
+      if (!cur || cur.rec.salt !== first!.rec.salt) throw new HsmError('ERR_SIGNATURE_INVALID', 'the crypto officer\'s password changed after the challenge was issued; ask for a new one with getChallenge');
+      const rec: UserRecord = { ...cur.rec, ...hashed, failures: 0, locked: false };
+      return {
+        compare: [{ key: PATH.user(name), op: 'version-eq', version: cur.version }],
+        ops: [{ op: 'put', key: PATH.user(name), value: enc(rec) }],
+        events: [{ user: 'PO', role: '', action: 'unlockCO', detail: `${name}: password reset with the partition owner key`, result: 'ok' }],
+        result: userInfo(rec),
+      };
+    });
+  }
+
+  private async serial(): Promise<string> {
+    const e = await this.k.barrier.get(PATH.partition);
+    return e ? dec<PartitionRecord>(e.value).serial : '';
   }
 
   async createUser(ctx: CallContext, role: string, name: string, password: string): Promise<UserInfo> {

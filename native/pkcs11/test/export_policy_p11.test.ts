@@ -1,0 +1,115 @@
+/**
+ * The core's export and wrap table (hsm-core authz/export_policy.ts) through
+ * libazcloudhsm_pkcs11.so's C_WrapKey (pkcs11js in this process), against
+ * three real nodes and a real daemon: each row's refusal arrives as its
+ * PKCS#11 code, and a request that satisfies the row wraps. The
+ * DEFAULT_WRAP_WITH_TRUSTED row is covered in the core's test only.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pkcs11js from 'pkcs11js';
+import { attr } from '../../../packages/hsm-core/src/objects/attributes.js';
+import { startCluster, startDaemon, connectNode, type DaemonHandle, type LocalCluster } from '../../../packages/cli/src/cluster.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = resolve(here, '..', '..', '..', '..');
+const MODULE = join(repo, 'dist', 'lib64', 'libazcloudhsm_pkcs11.so');
+const P256 = Buffer.from('06082a8648ce3d030107', 'hex');
+const KW = { mechanism: pkcs11js.CKM_AES_KEY_WRAP_PAD };
+
+let dir = '';
+let lc: LocalCluster | undefined;
+let daemon: DaemonHandle | undefined;
+let p11: pkcs11js.PKCS11 | undefined;
+const savedCfg = process.env.AZCLOUDHSM_APPLICATION_CFG;
+
+before(async () => {
+  assert.ok(existsSync(MODULE), `${MODULE} is missing: run make build`);
+  dir = mkdtempSync(join(tmpdir(), 'ochsm-p11-export-'));
+  lc = await startCluster(join(dir, 'cluster'), { users: [{ user: 'cu1', password: 'user1234', role: 'CU' }, { user: 'cub', password: 'userb123', role: 'CU' }] });
+  daemon = await startDaemon(lc, { sessionMode: 'APPLICATION' });
+  process.env.AZCLOUDHSM_APPLICATION_CFG = join(daemon.binDir, 'azcloudhsm_application.cfg');
+  p11 = new pkcs11js.PKCS11();
+  p11.load(MODULE);
+  p11.C_Initialize();
+});
+
+after(async () => {
+  try { p11?.C_Finalize(); } catch { /* already gone */ }
+  await daemon?.stop().catch(() => undefined);
+  await lc?.stop().catch(() => undefined);
+  if (savedCfg === undefined) delete process.env.AZCLOUDHSM_APPLICATION_CFG;
+  else process.env.AZCLOUDHSM_APPLICATION_CFG = savedCfg;
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const handleNo = (h: Buffer) => Number(h.readBigUInt64LE(0));
+const aes = (m: pkcs11js.PKCS11, s: Buffer, extra: pkcs11js.Template = []) => m.C_GenerateKey(s, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, [
+  ...[
+    { type: pkcs11js.CKA_VALUE_LEN, value: 32 }, { type: pkcs11js.CKA_TOKEN, value: true }, { type: pkcs11js.CKA_WRAP, value: true },
+    { type: pkcs11js.CKA_ENCRYPT, value: true }, { type: pkcs11js.CKA_EXTRACTABLE, value: true },
+  ].filter((a) => !extra.some((x) => x.type === a.type)),
+  ...extra,
+]);
+const refused = (name: string) => (e: unknown) => {
+  assert.ok(e instanceof pkcs11js.Pkcs11Error, String(e));
+  assert.equal(e.message, name);
+  return true;
+};
+
+/** A CO marks a key trusted, or cu1 shares it, over a node connection (as the mgmt_util commands do). */
+async function asNode(login: { user: string; password: string }, fn: (c: Awaited<ReturnType<typeof connectNode>>) => Promise<unknown>) {
+  const c = await connectNode(lc!.nodes[0]!.port, lc!.poCrt);
+  try {
+    await c.request('login', login);
+    await fn(c);
+  } finally {
+    c.close();
+  }
+}
+
+test('C_WrapKey asks the core: class, extractable and wrap-with-trusted rows refuse (owner over a node connection) with their codes; allowed wraps work', async () => {
+  const m = p11!;
+  const slot = m.C_GetSlotList(true)[0]!;
+  const s = m.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+  m.C_Login(s, pkcs11js.CKU_USER, 'cu1:user1234');
+  const kek = aes(m, s);
+  const trusted = aes(m, s);
+  await asNode({ user: 'admin', password: 'adminpassword' }, (c) => c.request('setAttributeValue', { handle: handleNo(trusted), template: [{ type: pkcs11js.CKA_TRUSTED, value: Uint8Array.of(1) }] }));
+
+  /* class: a public key is not wrapped; the private key of the pair is. */
+  const pair = m.C_GenerateKeyPair(s, { mechanism: pkcs11js.CKM_EC_KEY_PAIR_GEN },
+    [{ type: pkcs11js.CKA_EC_PARAMS, value: P256 }, { type: pkcs11js.CKA_TOKEN, value: true }, { type: pkcs11js.CKA_VERIFY, value: true }],
+    [{ type: pkcs11js.CKA_TOKEN, value: true }, { type: pkcs11js.CKA_SIGN, value: true }, { type: pkcs11js.CKA_EXTRACTABLE, value: true }, { type: pkcs11js.CKA_SENSITIVE, value: true }, { type: pkcs11js.CKA_PRIVATE, value: true }]);
+  assert.throws(() => m.C_WrapKey(s, KW, kek, pair.publicKey, Buffer.alloc(4096)), refused('CKR_KEY_NOT_WRAPPABLE'));
+  assert.ok(m.C_WrapKey(s, KW, kek, pair.privateKey, Buffer.alloc(4096)).length > 0);
+
+  /* extractable */
+  const fixed = aes(m, s, [{ type: pkcs11js.CKA_EXTRACTABLE, value: false }]);
+  assert.throws(() => m.C_WrapKey(s, KW, kek, fixed, Buffer.alloc(256)), refused('CKR_KEY_UNEXTRACTABLE'));
+
+  /* wrap-with-trusted */
+  const guarded = aes(m, s, [{ type: pkcs11js.CKA_WRAP_WITH_TRUSTED, value: true }]);
+  assert.throws(() => m.C_WrapKey(s, KW, kek, guarded, Buffer.alloc(256)), refused('CKR_KEY_NOT_WRAPPABLE'));
+  assert.equal(m.C_WrapKey(s, KW, trusted, guarded, Buffer.alloc(256)).length, 40);
+
+  /* owner: cub, with cu1's extractable key shared to it, cannot wrap it under its own KEK (finding 5). */
+  const shared = aes(m, s);
+  await asNode({ user: 'cu1', password: 'user1234' }, (c) => c.request('shareKey', { handle: handleNo(shared), users: ['cub'], share: true }));
+  /* Signed in as cub over a node connection (the module's re-login as another user in one process is not covered here). */
+  const c = await connectNode(lc!.nodes[1]!.port, lc!.poCrt);
+  try {
+    await c.request('login', { user: 'cub', password: 'userb123' });
+    const { handle: cubKek } = await c.request('generateKey', { mechanism: { mechanism: pkcs11js.CKM_AES_KEY_GEN }, template: [attr.ulong(pkcs11js.CKA_VALUE_LEN, 32), attr.bool(pkcs11js.CKA_TOKEN, true), attr.bool(pkcs11js.CKA_WRAP, true)] });
+    await assert.rejects(c.request('wrapKey', { mechanism: { mechanism: pkcs11js.CKM_AES_KEY_WRAP_PAD }, wrappingHandle: cubKek, keyHandle: handleNo(shared) }), /only its owner \(cu1\) may wrap or export it/);
+  } finally {
+    c.close();
+  }
+  assert.ok(m.C_WrapKey(s, KW, kek, shared, Buffer.alloc(256)).length > 0, 'the owner wraps it through PKCS#11');
+  m.C_Logout(s);
+  m.C_CloseSession(s);
+});

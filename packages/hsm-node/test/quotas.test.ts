@@ -1,0 +1,58 @@
+/**
+ * Per-user quotas with real node processes on one real SQLite store: one
+ * user creating at once through all three nodes gets exactly its quota, then
+ * a specific ERR_LIMIT; another user keeps working.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as P from '../../protocol/src/pkcs11.js';
+import { HsmError } from '../../protocol/src/errors.js';
+import { attr } from '../../hsm-core/src/objects/attributes.js';
+import type { ProtocolClient } from '../../protocol/src/connection.js';
+import { startCluster, connectNode, EXAMPLE_CO, EXAMPLE_CU, type LocalCluster } from '../../cli/src/cluster.js';
+
+const QUOTA = 6;
+let dir: string;
+let cluster: LocalCluster;
+const clients: ProtocolClient[] = [];
+
+async function client(node: number, login: { user: string; password: string }): Promise<ProtocolClient> {
+  const c = await connectNode(cluster.node(node).port, cluster.poCrt);
+  clients.push(c);
+  await c.request('login', login);
+  return c;
+}
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'ochsm-quotas-'));
+  cluster = await startCluster(dir, { partition: { maxObjectsPerUser: QUOTA } });
+});
+
+after(async () => {
+  for (const c of clients) c.close();
+  await cluster?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test(`maxObjectsPerUser ${QUOTA}: 24 concurrent creations over three nodes give exactly ${QUOTA}; the rest get ERR_LIMIT naming the quota`, async () => {
+  const co = await client(1, EXAMPLE_CO);
+  await co.request('createUser', { role: 'CU', user: 'cu2', password: 'user5678' });
+  const cus = [await client(1, EXAMPLE_CU), await client(2, EXAMPLE_CU), await client(3, EXAMPLE_CU)];
+  const tpl = (i: number) => [attr.ulong(P.CKA_CLASS, P.CKO_DATA), attr.bool(P.CKA_TOKEN, true), attr.bool(P.CKA_PRIVATE, true), attr.bytes(P.CKA_VALUE, Buffer.from(`v${i}`))];
+  const rs = await Promise.allSettled(Array.from({ length: 24 }, (_, i) => cus[i % 3]!.request('createObject', { template: tpl(i) })));
+  const ok = rs.filter((r) => r.status === 'fulfilled').length;
+  assert.equal(ok, QUOTA);
+  for (const r of rs) {
+    if (r.status === 'rejected') assert.ok(r.reason instanceof HsmError && r.reason.code === 'ERR_LIMIT' && new RegExp(`per-user quota is ${QUOTA} objects \\(maxObjectsPerUser\\)`).test(r.reason.message), String(r.reason));
+  }
+  const { handles } = await cus[1]!.request('findObjects', { template: [] });
+  assert.equal(handles.length, QUOTA);
+  /* Another user is not affected; deleting frees room. */
+  const other = await client(2, { user: 'cu2', password: 'user5678' });
+  await other.request('createObject', { template: tpl(99) });
+  await cus[0]!.request('destroyObject', { handle: handles[0]! });
+  await cus[2]!.request('createObject', { template: tpl(100) });
+});
