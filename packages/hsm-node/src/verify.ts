@@ -24,9 +24,8 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { MemoryStore } from '../../store/src/memory.js';
-import { integrityCheck } from '../../store/src/sqlite.js';
+import { readSqliteStoreOffline, type SqliteRow } from '../../store/src/sqlite.js';
 import { Barrier, BARRIER_PREFIX } from '../../hsm-core/src/barrier/barrier.js';
 import { verifyChain, type AuditRecord } from '../../hsm-core/src/audit/audit.js';
 import { PATH, FIRST_HANDLE, dec, decodeObject } from '../../hsm-core/src/partition/records.js';
@@ -66,32 +65,22 @@ export async function verifyInstallation(dir: string): Promise<VerifyReport> {
   }
 
   /* ---- the file ---- */
-  let rows: { key: string; value: Buffer; version: number; lease: number }[];
-  let db: Database.Database;
+  let rows: SqliteRow[];
   try {
-    db = new Database(paths.database, { readonly: true, fileMustExist: true });
+    const read = readSqliteStoreOffline(paths.database);
+    if (read.integrity.length === 0) summary.push(`sqlite store ${paths.database}: integrity check ok`);
+    for (const c of read.integrity) problems.push(`sqlite store ${paths.database}: ${c}`);
+    rows = read.rows;
   } catch (e) {
-    problems.push(`sqlite store ${paths.database} cannot be opened: ${describe(e)}`);
-    return { summary, problems, notes };
-  }
-  try {
-    try {
-      const check = integrityCheck(db);
-      if (check.length === 0) summary.push(`sqlite store ${paths.database}: integrity check ok`);
-      for (const c of check) problems.push(`sqlite store ${paths.database}: ${c}`);
-      /* A table scan: a record the index lost is still read. */
-      rows = db.prepare('SELECT key, value, version, lease FROM kv NOT INDEXED ORDER BY rowid').all() as typeof rows;
-    } catch (e) {
-      const code = (e as { code?: string }).code;
-      if (code === 'SQLITE_READONLY_ROLLBACK') {
-        problems.push(`sqlite store ${paths.database}: a write was interrupted (hot journal ${paths.database}-journal); start a node once to roll it back, then verify again`);
-      } else {
-        problems.push(`sqlite store ${paths.database} cannot be read: ${describe(e)}`);
-      }
-      return { summary, problems, notes };
+    const { code, stage } = e as { code?: string; stage?: string };
+    if (stage === 'open') {
+      problems.push(`sqlite store ${paths.database} cannot be opened: ${describe(e)}`);
+    } else if (code === 'SQLITE_READONLY_ROLLBACK') {
+      problems.push(`sqlite store ${paths.database}: a write was interrupted (hot journal ${paths.database}-journal); start a node once to roll it back, then verify again`);
+    } else {
+      problems.push(`sqlite store ${paths.database} cannot be read: ${describe(e)}`);
     }
-  } finally {
-    db.close();
+    return { summary, problems, notes };
   }
 
   /* ---- every record ---- */

@@ -588,6 +588,32 @@ export function integrityCheck(db: Database.Database, max = 20): string[] {
   return rows.length === 1 && rows[0]!.integrity_check === 'ok' ? [] : rows.map((r) => r.integrity_check);
 }
 
+/** One row of the store's table, as `readSqliteStoreOffline` returns it. */
+export interface SqliteRow { key: string; value: Buffer; version: number; lease: number }
+
+/**
+ * Read a store file offline for `ochsm verify`: opened read-only (nothing written, a hot journal
+ * is not rolled back), SQLite's full integrity check, then every row by a table scan (a row the
+ * key index lost is still read). Throws with `stage` 'open' or 'read' and SQLite's `code`.
+ */
+export function readSqliteStoreOffline(path: string): { integrity: string[]; rows: SqliteRow[] } {
+  let db: Database.Database;
+  try {
+    db = new Database(path, { readonly: true, fileMustExist: true });
+  } catch (e) {
+    throw Object.assign(e as Error, { stage: 'open' });
+  }
+  try {
+    const integrity = integrityCheck(db);
+    const rows = db.prepare('SELECT key, value, version, lease FROM kv NOT INDEXED ORDER BY rowid').all() as SqliteRow[];
+    return { integrity, rows };
+  } catch (e) {
+    throw Object.assign(e as Error, { stage: 'read' });
+  } finally {
+    db.close();
+  }
+}
+
 /** An SQLite error with its code (SQLITE_FULL, SQLITE_IOERR_WRITE, ...), for messages and logs. */
 function describe(e: unknown): string {
   const msg = (e as Error)?.message ?? String(e);

@@ -9,9 +9,9 @@
  * one idempotency key to all; deleteUser and the PRECO promotion check the
  * user list when the server answers that the change is already there).
  */
-import { createPrivateKey, randomUUID, sign } from 'node:crypto';
+import { createHash, createPrivateKey, randomUUID, sign } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { resetMessage } from '../../../hsm-core/src/users/officer_reset.js';
+import { resetMessageBytes } from '../../../protocol/src/officer_reset.js';
 import { HsmError } from '../../../protocol/src/errors.js';
 import type { ResponseOf } from '../../../protocol/src/messages.js';
 import type { Server, Session } from './session.js';
@@ -194,7 +194,7 @@ const getUserInfo: Command = {
  * unlockCO: reset a crypto officer's password with the partition owner key
  * (PO.key) when no officer can sign in (locked out, or the password lost).
  * No sign-in: each server issues a challenge, PO.key signs it here, the
- * server checks the signature against its PO.crt (hsm-core users/officer_reset.ts).
+ * server checks the signature against its PO.crt (hsm-core users/officer_reset.ts; the message format is protocol/src/officer_reset.ts).
  */
 const unlockCO: Command = {
   name: 'unlockCO',
@@ -221,7 +221,7 @@ const unlockCO: Command = {
     if (key.asymmetricKeyType !== 'rsa') throw new UsageError(`${a[2]} is not an RSA private key (PO.key is RSA 2048)`);
     return s.each('unlockCO', async (srv) => {
       const c = await s.req(srv, 'getChallenge', { user });
-      const signature = sign('sha256', resetMessage(c, pw), key);
+      const signature = sign('sha256', resetMessageBytes(c, createHash('sha256').update(pw, 'utf8').digest('hex')), key);
       await s.req(srv, 'unlockCO', { user, password: pw, time: c.time, signature });
     });
   },

@@ -15,18 +15,12 @@
 import { createHash, createPublicKey, verify } from '../crypto/node.js';
 import { HsmError } from '../../../protocol/src/errors.js';
 import type { UserRecord } from './users.js';
+import { resetMessageBytes, type ResetChallenge } from '../../../protocol/src/officer_reset.js';
 
 /** How long a challenge may be used after the node issued it. */
 export const RESET_WINDOW_MS = 10 * 60_000;
 
-export interface ResetChallenge {
-  readonly user: string;
-  readonly serial: string;
-  /** The node's clock when it issued the challenge (ms since 1970). */
-  readonly time: number;
-  /** Hex: binds the challenge to the CO's current password (its salt). */
-  readonly challenge: string;
-}
+export type { ResetChallenge };
 
 export function challengeFor(rec: Pick<UserRecord, 'name' | 'salt'>, serial: string, time: number): ResetChallenge {
   const challenge = createHash('sha256').update(`ochsm co reset challenge\0${serial}\0${rec.name}\0${rec.salt}\0${time}`).digest('hex');
@@ -35,8 +29,7 @@ export function challengeFor(rec: Pick<UserRecord, 'name' | 'salt'>, serial: str
 
 /** The exact bytes the partition owner signs. */
 export function resetMessage(c: ResetChallenge, newPassword: string): Buffer {
-  const pw = createHash('sha256').update(newPassword, 'utf8').digest('hex');
-  return Buffer.from(`OpenCloudHSM CO password reset v1\npartition ${c.serial}\nuser ${c.user}\ntime ${c.time}\nchallenge ${c.challenge}\nnew-password-sha256 ${pw}\n`, 'utf8');
+  return resetMessageBytes(c, createHash('sha256').update(newPassword, 'utf8').digest('hex'));
 }
 
 /**
