@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import type { ProtocolClient } from '../../../packages/protocol/src/connection.js';
 import { EXAMPLE_CO, connectDaemon, connectNode, freePort, startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../../packages/testkit/src/cluster.js';
 import { ecKeyReference, markerBlock, readPrivateKeyFile, referencedHandle, rsaKeyReference } from '../../../packages/cli/src/util/keyref.js';
-import { AuditFollower, failed, ok, run, show, uses, type Run } from '../../../packages/testkit/src/tool_run.js';
+import { AuditFollower, failed, ok, run, show, uses, type Run, toolEnv, utilTool } from '../../../packages/testkit/src/tool_run.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const REPO = resolve(here, '..', '..', '..', '..');
@@ -41,14 +41,7 @@ let env: NodeJS.ProcessEnv;
 
 /** The environment of the seed (the Azure Cloud HSM authentication guide, OpenSSL section). */
 function engineEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
-  const e: NodeJS.ProcessEnv = { ...process.env, OPENSSL_ENGINES: ENGINES, azcloudhsm_password: 'cu1:user1234', azcloudhsm_openssl_conf: conf };
-  delete e.AZCLOUDHSM_APPLICATION_CFG;
-  delete e.OPENSSL_CONF;
-  for (const [k, v] of Object.entries(extra)) {
-    if (v === undefined) delete e[k];
-    else e[k] = v;
-  }
-  return e;
+  return toolEnv({ OPENSSL_ENGINES: ENGINES, azcloudhsm_password: 'cu1:user1234', azcloudhsm_openssl_conf: conf }, [], extra);
 }
 
 const openssl = (args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string } = {}) =>
@@ -56,15 +49,7 @@ const openssl = (args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?:
 
 
 
-const util = (args: readonly string[], user = ['-s', 'cu1', '-p', 'user1234']) =>
-  run(process.execPath, [UTIL, 'singlecmd', 'loginHSM', '-u', 'CU', ...user, ...args], { cwd: work, env: engineEnv() });
-
-async function totalKeys(): Promise<number> {
-  const r = ok(await util(['findKey']), 'findKey');
-  const m = /Total number of keys present: (\d+)/.exec(r.stdout);
-  assert.ok(m, r.stdout);
-  return Number(m[1]);
-}
+const { util, totalKeys } = utilTool(UTIL, () => work, () => engineEnv());
 
 /** The handle a key-reference file names (the project's own reader, packages/cli/src/util/keyref.ts). */
 function handleOf(file: string): number {

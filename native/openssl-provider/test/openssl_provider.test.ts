@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import type { ProtocolClient } from '../../../packages/protocol/src/connection.js';
 import { EXAMPLE_CO, connectNode, freePort, startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../../packages/testkit/src/cluster.js';
 import { readPrivateKeyFile, referencedHandle, rsaKeyReference } from '../../../packages/cli/src/util/keyref.js';
-import { AuditFollower, failed, ok, run, show, uses, type Run } from '../../../packages/testkit/src/tool_run.js';
+import { AuditFollower, failed, ok, run, show, uses, type Run, toolEnv, utilTool } from '../../../packages/testkit/src/tool_run.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const REPO = resolve(here, '..', '..', '..', '..');
@@ -42,15 +42,7 @@ let env: NodeJS.ProcessEnv;
 
 /** The engine's variables (the provider reads the same), and OPENSSL_MODULES for -provider azcloudhsm. */
 function provEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
-  const e: NodeJS.ProcessEnv = { ...process.env, OPENSSL_MODULES: MODULES, azcloudhsm_password: 'cu1:user1234', azcloudhsm_openssl_conf: conf };
-  delete e.AZCLOUDHSM_APPLICATION_CFG;
-  delete e.OPENSSL_CONF;
-  delete e.OPENSSL_ENGINES;
-  for (const [k, v] of Object.entries(extra)) {
-    if (v === undefined) delete e[k];
-    else e[k] = v;
-  }
-  return e;
+  return toolEnv({ OPENSSL_MODULES: MODULES, azcloudhsm_password: 'cu1:user1234', azcloudhsm_openssl_conf: conf }, ['OPENSSL_ENGINES'], extra);
 }
 
 const openssl = (args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string } = {}) =>
@@ -58,15 +50,7 @@ const openssl = (args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?:
 
 
 
-const util = (args: readonly string[], user = ['-s', 'cu1', '-p', 'user1234']) =>
-  run(process.execPath, [UTIL, 'singlecmd', 'loginHSM', '-u', 'CU', ...user, ...args], { cwd: work, env: provEnv() });
-
-async function totalKeys(): Promise<number> {
-  const r = ok(await util(['findKey']), 'findKey');
-  const m = /Total number of keys present: (\d+)/.exec(r.stdout);
-  assert.ok(m, r.stdout);
-  return Number(m[1]);
-}
+const { util, totalKeys } = utilTool(UTIL, () => work, () => provEnv());
 
 function handleOf(file: string): number {
   const h = referencedHandle(readPrivateKeyFile(readFileSync(file, 'utf8')));

@@ -18,7 +18,7 @@ import { HsmError } from '../../protocol/src/errors.js';
 import { attr } from '../../hsm-core/src/objects/attributes.js';
 import { SqliteStore } from '../../store/src/sqlite.js';
 import type { ProtocolClient } from '../../protocol/src/connection.js';
-import { startCluster, connectNode, EXAMPLE_CU, type LocalCluster } from '../../cli/src/cluster.js';
+import { startCluster, connectNode, freezeOutsideStoreLock, EXAMPLE_CU, type LocalCluster } from '../../testkit/src/cluster.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ochsm-watch-behind-'));
 let cluster: LocalCluster | undefined;
@@ -57,7 +57,7 @@ test('a stalled node resumed after the change log was compacted refuses the dele
     const { handle: doomed } = await n1.request('generateKey', { mechanism: { mechanism: P.CKM_AES_KEY_GEN }, template: aesTpl });
     /* Node 2 holds the key, its material unmasked. */
     await n2.request('encrypt', { mechanism: gcm, handle: doomed, data: Buffer.from('x') });
-    process.kill(pid, 'SIGSTOP');
+    await freezeOutsideStoreLock(pid, join(dir, 'data', 'partition.db'));
     let made: number[] = [];
     try {
       await n1.request('destroyObject', { handle: doomed });

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as P from '../../protocol/src/pkcs11.js';
 import { attr } from '../../hsm-core/src/objects/attributes.js';
-import { connectNode, startCluster, type LocalCluster } from '../../testkit/src/cluster.js';
+import { connectNode, freezeOutsideStoreLock, startCluster, type LocalCluster } from '../../testkit/src/cluster.js';
 import { parseMetrics, scrape, sum, type Sample } from '../src/metrics/scrape.js';
 import { heartbeatIntervalFromEnv } from '../src/metrics/store.js';
 
@@ -81,7 +81,7 @@ test('nodes: watch lag and replication latency move with writes and with a node 
   const before = await get(2);
   const lateBefore = replCount(before, 1) - replCount(before, 1, '1');
   const pid2 = lc.node(2).proc!.pid!;
-  process.kill(pid2, 'SIGSTOP');
+  await freezeOutsideStoreLock(pid2, join(dir, 'data', 'partition.db'));
   let during = 0;
   try {
     for (let i = 0; i < 3; i++) await app.request('generateKey', { mechanism: { mechanism: P.CKM_AES_KEY_GEN }, template });

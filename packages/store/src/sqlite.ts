@@ -588,6 +588,26 @@ export function integrityCheck(db: Database.Database, max = 20): string[] {
   return rows.length === 1 && rows[0]!.integrity_check === 'ok' ? [] : rows.map((r) => r.integrity_check);
 }
 
+/**
+ * Whether, at this instant, no process holds any lock on the store file (no reader inside a read,
+ * no writer inside a write): an EXCLUSIVE transaction begun without waiting, then rolled back.
+ * Tests that freeze a node (SIGSTOP) use it to be sure the frozen node holds no lock, since a
+ * process frozen inside a transaction blocks every writer until it runs again.
+ */
+export function sqliteLockFree(path: string): boolean {
+  const db = new Database(path, { fileMustExist: true, timeout: 0 });
+  try {
+    db.exec('BEGIN EXCLUSIVE');
+    db.exec('ROLLBACK');
+    return true;
+  } catch (e) {
+    if ((e as { code?: string }).code === 'SQLITE_BUSY') return false;
+    throw e;
+  } finally {
+    db.close();
+  }
+}
+
 /** One row of the store's table, as `readSqliteStoreOffline` returns it. */
 export interface SqliteRow { key: string; value: Buffer; version: number; lease: number }
 

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { ProtocolClient } from '../../protocol/src/connection.js';
 import { openLocalPartition } from '../../hsm-node/src/local_partition.js';
 import type { StoreConfig } from '../../hsm-node/src/store_config.js';
+import { sqliteLockFree } from '../../store/src/sqlite.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const NODE_MAIN = resolve(here, '..', '..', 'hsm-node', 'src', 'main.js');
@@ -313,4 +314,22 @@ export async function connectDaemon(socketPath: string, name = 'app'): Promise<P
 /** Extra flags for the node and daemon processes (benchmarks: OCHSM_NODE_FLAGS="--cpu-prof --cpu-prof-dir=..."). */
 function nodeFlags(): string[] {
   return (process.env.OCHSM_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
+}
+
+/**
+ * Freeze a node (SIGSTOP) at an instant it holds no lock on the SQLite store `db`. A process
+ * frozen inside a store transaction blocks every other node's writes until it runs again, which
+ * is not the stalled follower a test means; so freeze, wait until the kernel reports the process
+ * stopped, check the file is unlocked, and otherwise let it run a moment and try again.
+ */
+export async function freezeOutsideStoreLock(pid: number, db: string, tries = 500): Promise<void> {
+  const stopped = () => /^\d+ \(.*\) T/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  for (let i = 0; i < tries; i++) {
+    process.kill(pid, 'SIGSTOP');
+    for (let w = 0; w < 100 && !stopped(); w++) await new Promise((r) => setTimeout(r, 1));
+    if (sqliteLockFree(db)) return;
+    process.kill(pid, 'SIGCONT');
+    await new Promise((r) => setTimeout(r, 1 + Math.floor(Math.random() * 5)));
+  }
+  throw new Error(`node ${pid} could not be frozen outside a store transaction in ${tries} tries`);
 }

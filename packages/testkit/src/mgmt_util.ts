@@ -46,7 +46,10 @@ export async function storeListing(db: string): Promise<{ state: string; audits:
   try {
     const all = await s.list('');
     const moving = (k: string) => k.startsWith('audit/') || k === 'sys/audit/head' || k.startsWith('sys/probe/');
-    return { state: all.filter((e) => !moving(e.key)).map((e) => `${e.key}@${e.version}`).join('\n'), audits: all.filter((e) => e.key.startsWith('audit/')).length };
+    /* Every sign-in writes its user record twice (the attempt is reserved in the store before the
+       password is checked, then cleared), so a user record is listed by key, not by version. */
+    const entry = (e: { key: string; version: number }) => (e.key.startsWith('user/') ? e.key : `${e.key}@${e.version}`);
+    return { state: all.filter((e) => !moving(e.key)).map(entry).join('\n'), audits: all.filter((e) => e.key.startsWith('audit/')).length };
   } finally {
     await s.close();
   }

@@ -100,3 +100,31 @@ export class AuditFollower {
 export function uses(records: readonly Audited[], action: string, handle: number): number {
   return records.filter((r) => r.action === action && r.result === 'ok' && (r.handles ?? []).includes(handle)).length;
 }
+
+/**
+ * The environment of an OpenSSL engine or provider run (the Azure Cloud HSM authentication
+ * guide, OpenSSL section): `set` on top of this process's environment, without any
+ * AZCLOUDHSM_APPLICATION_CFG or OPENSSL_CONF inherited from it, then `extra` (undefined removes).
+ */
+export function toolEnv(set: Record<string, string>, remove: readonly string[], extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const e: NodeJS.ProcessEnv = { ...process.env, ...set };
+  for (const k of ['AZCLOUDHSM_APPLICATION_CFG', 'OPENSSL_CONF', ...remove]) delete e[k];
+  for (const [k, v] of Object.entries(extra)) {
+    if (v === undefined) delete e[k];
+    else e[k] = v;
+  }
+  return e;
+}
+
+/** `azcloudhsm_util singlecmd loginHSM -u CU …` (the built CLI at `utilPath`) and its findKey count. */
+export function utilTool(utilPath: string, cwd: () => string, env: () => NodeJS.ProcessEnv) {
+  const util = (args: readonly string[], user = ['-s', 'cu1', '-p', 'user1234']) =>
+    run(process.execPath, [utilPath, 'singlecmd', 'loginHSM', '-u', 'CU', ...user, ...args], { cwd: cwd(), env: env() });
+  async function totalKeys(): Promise<number> {
+    const r = ok(await util(['findKey']), 'findKey');
+    const m = /Total number of keys present: (\d+)/.exec(r.stdout);
+    assert.ok(m, r.stdout);
+    return Number(m[1]);
+  }
+  return { util, totalKeys };
+}
