@@ -35,8 +35,11 @@ before(async () => {
   p11.C_Initialize();
 });
 
+let hostDaemon: DaemonHandle | undefined;
+
 after(async () => {
   try { p11?.C_Finalize(); } catch { /* already gone */ }
+  await hostDaemon?.stop().catch(() => undefined);
   await daemon?.stop().catch(() => undefined);
   await lc?.stop().catch(() => undefined);
   if (savedCfg === undefined) delete process.env.AZCLOUDHSM_APPLICATION_CFG;
@@ -100,4 +103,22 @@ test('on a node connection: a session stays bound to its user unless that user\'
   } finally {
     c.close();
   }
+});
+
+test('HOST mode (a second daemon, the module initialised again): the same sequence works', async () => {
+  const m = p11!;
+  m.C_Finalize();
+  hostDaemon = await startDaemon(lc!, { sessionMode: 'HOST' });
+  process.env.AZCLOUDHSM_APPLICATION_CFG = join(hostDaemon.binDir, 'azcloudhsm_application.cfg');
+  m.C_Initialize();
+  const slot = m.C_GetSlotList(true)[0]!;
+  const s = m.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+  m.C_Login(s, pkcs11js.CKU_USER, 'cua:usera123');
+  gen(s, false);
+  m.C_Logout(s);
+  m.C_Login(s, pkcs11js.CKU_USER, 'cub:userb123');
+  gen(s, true);
+  gen(s, false);
+  m.C_Logout(s);
+  m.C_CloseSession(s);
 });
