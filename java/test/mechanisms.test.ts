@@ -9,12 +9,13 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../packages/cli/src/cluster.js';
+import { startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../packages/testkit/src/cluster.js';
+import { run as runTool } from '../../packages/testkit/src/tool_run.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '..', '..', '..');
@@ -23,28 +24,11 @@ const MODULE = join(repo, 'dist', 'lib64', 'libazcloudhsm_pkcs11.so');
 const has = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
 const JAVA = has('javac') && has('java');
 
-function run(cmd: string, args: readonly string[], cwd: string, timeoutMs = 120_000): Promise<{ stdout: string; stderr: string; code: number | null }> {
-  return new Promise((resolveRun, reject) => {
-    const env = { ...process.env };
-    for (const k of ['HSM_USER', 'HSM_PASSWORD', 'HSM_PARTITION', 'AZCLOUDHSM_APPLICATION_CFG', 'JAVA_TOOL_OPTIONS', 'CLASSPATH']) delete env[k];
-    const p = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout = (stdout + d.toString()).slice(-200_000)));
-    p.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-200_000)));
-    const timer = setTimeout(() => {
-      p.kill('SIGKILL');
-      reject(new Error(`${cmd} ${args.join(' ')} did not finish within ${timeoutMs} ms\n${stdout}\n${stderr}`));
-    }, timeoutMs);
-    p.once('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    p.once('close', (code) => {
-      clearTimeout(timer);
-      resolveRun({ stdout, stderr, code });
-    });
-  });
+/** A tool run with the JVM's and the provider's sign-in variables cleared, through the test kit's runner. */
+function run(cmd: string, args: readonly string[], cwd: string, timeoutMs = 120_000) {
+  const env = { ...process.env };
+  for (const k of ['HSM_USER', 'HSM_PASSWORD', 'HSM_PARTITION', 'AZCLOUDHSM_APPLICATION_CFG', 'JAVA_TOOL_OPTIONS', 'CLASSPATH']) delete env[k];
+  return runTool(cmd, args, { cwd, env, timeoutMs });
 }
 
 let dir = '';
