@@ -53,25 +53,30 @@ test('three nodes on a three-member TLS+auth etcd: claim, sign-in, key generatio
         const { signature } = await app.request('sign', { mechanism: { mechanism: P.CKM_ECDSA_SHA256 }, handle: pair.privateHandle, data });
         await app.request('verify', { mechanism: { mechanism: P.CKM_ECDSA_SHA256 }, handle: pair.publicHandle, data, signature });
       }
-      /* Every node serves the key, straight to it. */
+      /* Every node serves the key, straight to it, once it has applied the store's revision of now
+         (a direct caller's way to read what others wrote: pass the revision on; docs/consistency.md). */
+      const [{ Status: st }] = JSON.parse(await etcd.etcdctl(['endpoint', 'status', '-w', 'json'], { endpoints: [etcd.endpoints[0]!] })) as [{ Status: { header: { revision: number } } }];
+      const now = st.header.revision;
       for (const n of cluster.nodes) {
         const c = await connectNode(n.port, cluster.poCrt);
         try {
           await c.request('login', { user: EXAMPLE_CU.user, password: EXAMPLE_CU.password });
-          const { signature } = await c.request('sign', { mechanism: { mechanism: P.CKM_ECDSA_SHA256 }, handle: pair.privateHandle, data });
+          const { signature } = await c.request('sign', { mechanism: { mechanism: P.CKM_ECDSA_SHA256 }, handle: pair.privateHandle, data, minRevision: now });
           await app.request('verify', { mechanism: { mechanism: P.CKM_ECDSA_SHA256 }, handle: pair.publicHandle, data, signature });
         } finally {
           c.close();
         }
       }
-      /* A key made on node 3 is usable on node 1 at once. */
+      /* A key made on node 3 is found on node 1 at once by a caller that passes on the revision it
+         saw (the consistency token the daemon carries for applications; docs/consistency.md). */
       const n3 = await connectNode(cluster.node(3).port, cluster.poCrt);
       const n1 = await connectNode(cluster.node(1).port, cluster.poCrt);
       try {
         await n3.request('login', { user: EXAMPLE_CU.user, password: EXAMPLE_CU.password });
         await n1.request('login', { user: EXAMPLE_CU.user, password: EXAMPLE_CU.password });
-        const aes = await n3.request('generateKey', { mechanism: { mechanism: P.CKM_AES_KEY_GEN }, template: [attr.bool(P.CKA_TOKEN, true), attr.ulong(P.CKA_VALUE_LEN, 32), attr.bool(P.CKA_ENCRYPT, true), attr.bool(P.CKA_DECRYPT, true)] });
-        const found = await n1.request('findObjects', { template: [] });
+        const aes = await n3.request('generateKey', { mechanism: { mechanism: P.CKM_AES_KEY_GEN }, template: [attr.bool(P.CKA_TOKEN, true), attr.ulong(P.CKA_VALUE_LEN, 32), attr.bool(P.CKA_ENCRYPT, true), attr.bool(P.CKA_DECRYPT, true)], minRevision: 0 });
+        assert.ok((aes.revision ?? 0) > 0, 'node 3 tells the revision it had applied');
+        const found = await n1.request('findObjects', { template: [], minRevision: aes.revision });
         assert.ok(found.handles.includes(aes.handle), 'node 1 finds the key node 3 made');
       } finally {
         n3.close();
