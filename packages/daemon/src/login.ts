@@ -23,6 +23,11 @@
  *  - APPLICATION: each application's login opens its own links and signs them
  *    in; its logout or disconnect closes them. Applications without a login
  *    use the host's anonymous links.
+ *
+ * In both, a logout first tells one signed-in node which sessions stay open
+ * (`logout` with `sessions`): the node unbinds those bound to the user, so
+ * that after C_Logout and C_Login as another user the application's open
+ * sessions serve the new user, as PKCS#11 has it (docs/pkcs11.md "Sessions and session objects").
  */
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { HsmError } from '../../protocol/src/errors.js';
@@ -227,6 +232,8 @@ export class SignIn implements RouteContext {
 /** One connected application, as the sign-in logic sees it. */
 export interface AppHandle {
   readonly id: number;
+  /** The sessions the application has open (they outlive its sign-out). */
+  readonly sessions?: ReadonlySet<number>;
   notifyLogin(state: NoticeOf<'loginChanged'>): void;
 }
 
@@ -249,6 +256,29 @@ export interface LoginManager {
   close(): Promise<void>;
 }
 
+/** The most sessions one `logout` names (the protocol's bound on the list). */
+const RELEASE_BATCH = 4096;
+
+/**
+ * Before a sign-out: unbind `sessions` from the signed-in user on one node
+ * (the binding is in the cluster's store, so one node does it for all). A
+ * failure is logged, not thrown: the sign-out goes on, and a session left
+ * bound answers its next user ERR_NOT_PERMITTED as before.
+ */
+async function releaseSessions(s: SignIn, sessions: Iterable<number>, log: Logger, timeouts: () => LoginTimeouts): Promise<void> {
+  const list = [...sessions];
+  if (list.length === 0 || !s.signedIn) return;
+  const link = s.pool.links().find((l) => s.ready(l));
+  if (!link) return;
+  try {
+    for (let i = 0; i < list.length; i += RELEASE_BATCH) {
+      await link.request('logout', { sessions: list.slice(i, i + RELEASE_BATCH) }, timeouts().requestTimeoutMs);
+    }
+  } catch (e) {
+    log.warn('could not release the sessions of a sign-out', { pool: s.pool.name, node: link.name, error: e instanceof Error ? e.message : String(e) });
+  }
+}
+
 /** Run one task at a time. */
 class Serial {
   private tail: Promise<unknown> = Promise.resolve();
@@ -266,6 +296,7 @@ export class HostLogin implements LoginManager {
   readonly signIn: SignIn;
   private readonly apps: () => Iterable<AppHandle>;
   private readonly log: Logger;
+  private readonly timeouts: () => LoginTimeouts;
   private readonly serial = new Serial();
   /** The applications that signed in (the first) or joined with the same user. */
   private readonly holders = new Set<number>();
@@ -284,6 +315,7 @@ export class HostLogin implements LoginManager {
     this.signIn = new SignIn('host', pool, log, timeouts);
     this.apps = apps;
     this.log = log;
+    this.timeouts = timeouts;
   }
 
   get signerId(): number | undefined {
@@ -334,6 +366,11 @@ export class HostLogin implements LoginManager {
     return this.serial.run(async () => {
       if (!this.signIn.signedIn || this.ending) throw new HsmError('ERR_USER_NOT_LOGGED_IN', 'nobody is signed in on this host');
       this.log.info('an application signs the host out', { app: app.id, user: this.signIn.user });
+      /* Every application shared the sign-in, so every application's open sessions are released. */
+      const open = new Set<number>();
+      for (const a of this.apps()) for (const s of a.sessions ?? []) open.add(s);
+      for (const s of app.sessions ?? []) open.add(s);
+      await releaseSessions(this.signIn, open, this.log, this.timeouts);
       await this.endSignIn();
     });
   }
@@ -455,6 +492,7 @@ export class ApplicationLogin implements LoginManager {
     return this.serial(app).run(async () => {
       const ctx = this.contexts.get(app.id);
       if (!ctx) throw new HsmError('ERR_USER_NOT_LOGGED_IN', 'this application is not signed in');
+      await releaseSessions(ctx.signIn, app.sessions ?? [], this.log, this.timeouts);
       await this.drop(app.id, ctx);
     });
   }
