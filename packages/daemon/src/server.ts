@@ -196,7 +196,8 @@ export class Daemon {
     this.trust = new TrustStore(poCertPath(config.client), log);
     this.env = { settings: () => this.linkSettings(), trust: this.trust, log, clientName: DAEMON_SOFTWARE };
     this.hostPool = new LinkPool('host', this.directory, this.env);
-    const timeouts = () => ({ requestTimeoutMs: this.config.client.requestTimeoutMs, connectTimeoutMs: this.config.client.connectTimeoutMs });
+    /* A sign-out waits on a node no longer than a health check does (a node that silent is dropped anyway). */
+    const timeouts = () => ({ requestTimeoutMs: this.config.client.requestTimeoutMs, connectTimeoutMs: this.config.client.connectTimeoutMs, signOutTimeoutMs: Math.min(this.config.client.healthTimeoutMs, this.config.client.requestTimeoutMs) });
     this.login = config.application.sessionMode === 'APPLICATION'
       ? new ApplicationLogin(this.hostPool, (name) => new LinkPool(name, this.directory, this.env), log, timeouts)
       : new HostLogin(this.hostPool, () => this.apps.values(), log, timeouts);
