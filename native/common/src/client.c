@@ -76,6 +76,7 @@ struct ochsm_conn {
     ochsm_limits limits;
     uint32_t send_max;
     uint64_t max_data; /* hello's maxData: data bytes of one operation (0: not said) */
+    uint64_t max_user, min_password, max_password; /* hello's account rules (0: not said) */
     uint32_t call_timeout_ms;
     ochsm_notice_fn on_notice;
     void *notice_ctx;
@@ -815,6 +816,9 @@ static int hello(ochsm_conn *c, const char *client_name, uint32_t timeout_ms, oc
         }
         if (f.id == 6) ochsm_field_u64(&f, &max_body);
         if (f.id == OCHSM_R_HELLO_MAX_DATA) ochsm_field_u64(&f, &c->max_data);
+        if (f.id == OCHSM_R_HELLO_MAX_USER_NAME) ochsm_field_u64(&f, &c->max_user);
+        if (f.id == OCHSM_R_HELLO_MIN_PASSWORD) ochsm_field_u64(&f, &c->min_password);
+        if (f.id == OCHSM_R_HELLO_MAX_PASSWORD) ochsm_field_u64(&f, &c->max_password);
     }
     ochsm_response_free(&r);
     if (version != OCHSM_PROTOCOL_VERSION) {
@@ -940,4 +944,10 @@ uint32_t ochsm_conn_max_body(const ochsm_conn *c) {
 
 uint64_t ochsm_conn_max_data(const ochsm_conn *c) {
     return c != NULL ? c->max_data : 0;
+}
+
+void ochsm_conn_account_rules(const ochsm_conn *c, uint64_t *max_user, uint64_t *min_password, uint64_t *max_password) {
+    *max_user = c != NULL ? c->max_user : 0;
+    *min_password = c != NULL ? c->min_password : 0;
+    *max_password = c != NULL ? c->max_password : 0;
 }

@@ -79,6 +79,7 @@ static pthread_mutex_t g_init_mu = PTHREAD_MUTEX_INITIALIZER;
 static atomic_ulong g_fork_gen;
 static atomic_int g_login;
 static atomic_ullong g_max_data; /* hello's maxData; 0 = not said */
+static atomic_ullong g_pin_min, g_pin_max; /* from hello's account rules; 0 = not said */
 static pthread_once_t g_atfork_once = PTHREAD_ONCE_INIT;
 
 /* fork() waits for a C_Initialize or C_Finalize in progress, so the child
@@ -192,8 +193,22 @@ static int open_conn(uint32_t connect_timeout_ms, ochsm_conn **out, ochsm_error 
     o.no_threads = g.no_threads;
     int rc = ochsm_conn_open(&o, out, err);
     /* The data limit the daemon announced (from the nodes); every connection, reconnects included, refreshes it. */
-    if (rc == OCHSM_OK) atomic_store(&g_max_data, (unsigned long long)ochsm_conn_max_data(*out));
+    if (rc == OCHSM_OK) {
+        atomic_store(&g_max_data, (unsigned long long)ochsm_conn_max_data(*out));
+        uint64_t user, pmin, pmax;
+        ochsm_conn_account_rules(*out, &user, &pmin, &pmax);
+        /* A PIN is "<user>:<password>": at least one character of name, the colon, the shortest password. */
+        int said = user > 0 && pmin > 0 && pmax >= pmin && user < 4096 && pmax < 4096;
+        atomic_store(&g_pin_min, said ? (unsigned long long)(1 + 1 + pmin) : 0ULL);
+        atomic_store(&g_pin_max, said ? (unsigned long long)(user + 1 + pmax) : 0ULL);
+    }
     return rc;
+}
+
+void p11_pin_lengths(CK_ULONG *min, CK_ULONG *max) {
+    unsigned long long lo = atomic_load(&g_pin_min), hi = atomic_load(&g_pin_max);
+    *min = lo ? (CK_ULONG)lo : P11_PIN_MIN_DEFAULT;
+    *max = hi ? (CK_ULONG)hi : P11_PIN_MAX_DEFAULT;
 }
 
 size_t p11_max_data(void) {

@@ -21,7 +21,9 @@
  *   CK_RSA_PKCS_OAEP_PARAMS RSA_PKCS_OAEP         → hashAlg, mgf, sourceData
  *   CK_RSA_AES_KEY_WRAP_PARAMS RSA_AES_KEY_WRAP   → aesKeyBits + the OAEP fields
  *   CK_ECDH1_DERIVE_PARAMS ECDH1_(COFACTOR_)DERIVE → kdf, sharedData, publicData
- *   CK_MAC_GENERAL_PARAMS  *_HMAC_GENERAL         → length
+ *   CK_MAC_GENERAL_PARAMS  *_HMAC_GENERAL, AES_CMAC_GENERAL → length
+ *   CK_CCM_PARAMS     AES_CCM (v3.0)              → iv = pNonce, aad,
+ *                     tagBits = ulMACLen * 8, length = ulDataLen
  * Any other mechanism is sent with its type alone: it takes no parameter in
  * this HSM (a parameter given anyway is ignored, as most tokens do), or the HSM
  * does not implement it and answers CKR_MECHANISM_INVALID.
@@ -36,6 +38,7 @@ enum {
     K_IV,
     K_CTR,
     K_GCM,
+    K_CCM,
     K_PSS,
     K_OAEP,
     K_RSA_AES,
@@ -63,6 +66,8 @@ static int kind_of(CK_MECHANISM_TYPE t) {
     case CKM_AES_GCM:
     case CKM_CLOUDHSM_AES_GCM:
         return K_GCM;
+    case CKM_AES_CCM:
+        return K_CCM;
     case CKM_RSA_PKCS_PSS:
     case CKM_SHA1_RSA_PKCS_PSS:
     case CKM_SHA224_RSA_PKCS_PSS:
@@ -82,6 +87,7 @@ static int kind_of(CK_MECHANISM_TYPE t) {
     case CKM_SHA256_HMAC_GENERAL:
     case CKM_SHA384_HMAC_GENERAL:
     case CKM_SHA512_HMAC_GENERAL:
+    case CKM_AES_CMAC_GENERAL:
         return K_MAC_GENERAL;
     case CKM_EDDSA:
         return K_EDDSA;
@@ -177,6 +183,24 @@ static CK_RV translate(const CK_MECHANISM *in, p11_mech *m, pending *pend, int *
         if (aad_len) {
             m->r.present |= OCHSM_M_AAD;
             if ((rv = want_bytes(pend, n, &m->r.aad, aad, aad_len)) != CKR_OK) return rv;
+        }
+        return CKR_OK;
+    }
+    case K_CCM: {
+        if (len != sizeof(CK_CCM_PARAMS)) return CKR_MECHANISM_PARAM_INVALID;
+        const CK_CCM_PARAMS *p = pp;
+        /* ulMACLen is in bytes; the record's tagBits is in bits, as for GCM.
+         * Which lengths are allowed is the HSM's to say. */
+        if (p->ulMACLen > P11_MAX_NUMBER / 8) return CKR_MECHANISM_PARAM_INVALID;
+        if ((rv = set_u64(m, OCHSM_M_TAG_BITS, &m->r.tag_bits, p->ulMACLen * 8)) != CKR_OK) return rv;
+        if ((rv = set_u64(m, OCHSM_M_LENGTH, &m->r.length, p->ulDataLen)) != CKR_OK) return rv;
+        if (p->ulNonceLen) {
+            m->r.present |= OCHSM_M_IV;
+            if ((rv = want_bytes(pend, n, &m->r.iv, p->pNonce, p->ulNonceLen)) != CKR_OK) return rv;
+        }
+        if (p->ulAADLen) {
+            m->r.present |= OCHSM_M_AAD;
+            if ((rv = want_bytes(pend, n, &m->r.aad, p->pAAD, p->ulAADLen)) != CKR_OK) return rv;
         }
         return CKR_OK;
     }

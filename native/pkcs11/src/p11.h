@@ -50,6 +50,13 @@
 /* Data bytes of one operation: hello's maxData of the current connection, else the default. */
 size_t p11_max_data(void);
 
+/* The PIN ("<user>:<password>") lengths for CK_TOKEN_INFO, from the nodes' account rules in the
+ * daemon's hello (maxUserName, minPassword, maxPassword); before the daemon has heard from a node,
+ * the rules of this version (user 1-32, password 7-32 characters; docs/pkcs11.md "Token"). */
+#define P11_PIN_MIN_DEFAULT 9UL
+#define P11_PIN_MAX_DEFAULT 65UL
+void p11_pin_lengths(CK_ULONG *min, CK_ULONG *max);
+
 /* A mechanism parameter byte string larger than this is refused
  * (CKR_MECHANISM_PARAM_INVALID) before anything is read from it. */
 #define P11_MAX_PARAM_BYTES 65536u

@@ -195,9 +195,8 @@ P11_EXPORT CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo) {
     pInfo->ulSessionCount = all;
     pInfo->ulMaxRwSessionCount = CK_EFFECTIVELY_INFINITE;
     pInfo->ulRwSessionCount = rw;
-    /* "<user>:<password>": user 1-32, password 7-32 characters (docs/decisions.md). */
-    pInfo->ulMaxPinLen = 65;
-    pInfo->ulMinPinLen = 9;
+    /* "<user>:<password>", the lengths from the nodes' account rules (daemon hello). */
+    p11_pin_lengths(&pInfo->ulMinPinLen, &pInfo->ulMaxPinLen);
     pInfo->ulTotalPublicMemory = CK_UNAVAILABLE_INFORMATION;
     pInfo->ulFreePublicMemory = CK_UNAVAILABLE_INFORMATION;
     pInfo->ulTotalPrivateMemory = CK_UNAVAILABLE_INFORMATION;

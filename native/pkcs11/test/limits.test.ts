@@ -5,6 +5,10 @@
  * (the digest is checked against node:crypto) and is refused 5000 bytes at C_DigestUpdate with
  * CKR_DATA_LEN_RANGE, before anything reaches the HSM. With the compiled-in 1 MiB the 5000 bytes
  * would pass the update and be refused, if at all, at C_DigestFinal.
+ *
+ * The PIN lengths of C_GetTokenInfo come the same way, from the nodes' account rules in hello
+ * (maxUserName, minPassword, maxPassword; the core's rules, its one home), not from numbers
+ * copied into the module.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,6 +18,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pkcs11js from 'pkcs11js';
+import { NAME_MAX, PASSWORD_MAX, PASSWORD_MIN } from '../../../packages/hsm-core/src/users/users.js';
 import { connectDaemon, startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../../packages/cli/src/cluster.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -29,6 +35,16 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ochsm-p11-limits-'));
   lc = await startCluster(join(dir, 'cluster'), { users: [{ user: 'cu1', password: 'user1234', role: 'CU' }], maxDataBytes: LIMIT });
   daemon = await startDaemon(lc, { sessionMode: 'HOST' });
+  /* The daemon's socket accepts before its first node has answered; the limits come with that answer. */
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const c = await connectDaemon(daemon.socketPath, 'limits-wait');
+    const st = await c.request('status', {});
+    c.close();
+    if (st.nodes?.some((n) => n.state === 'up')) break;
+    if (Date.now() > deadline) throw new Error(`no node link up in the daemon: ${JSON.stringify(st.nodes)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 });
 
 after(async () => {
@@ -60,4 +76,26 @@ test(`the nodes' limit (${LIMIT} bytes) reaches the module through the daemon's 
   assert.notEqual(refused.status, 0, 'a 5000-byte digest passed a 4096-byte limit');
   assert.match(refused.stderr, /C_DigestUpdate failed: rv = CKR_DATA_LEN_RANGE \(0x21\)/, refused.stderr);
   console.log(`# limits: hello maxData ${hello.maxData}; 3000 bytes digested, 5000 bytes refused at C_DigestUpdate`);
+});
+
+test('C_GetTokenInfo: the PIN lengths ("<user>:<password>") are the nodes\' account rules, from the daemon\'s hello', async () => {
+  const c = await connectDaemon(daemon!.socketPath, 'limits-rules');
+  const hello = await c.hello('limits-rules again');
+  c.close();
+  assert.deepEqual([hello.maxUserName, hello.minPassword, hello.maxPassword], [NAME_MAX, PASSWORD_MIN, PASSWORD_MAX], 'the daemon passes on what the nodes said');
+  const saved = process.env.AZCLOUDHSM_APPLICATION_CFG;
+  process.env.AZCLOUDHSM_APPLICATION_CFG = join(daemon!.binDir, 'azcloudhsm_application.cfg');
+  const m = new pkcs11js.PKCS11();
+  m.load(MODULE);
+  m.C_Initialize();
+  try {
+    const token = m.C_GetTokenInfo(m.C_GetSlotList(true)[0]!);
+    assert.equal(token.minPinLen, 1 + 1 + PASSWORD_MIN, 'one character of name, the colon, the shortest password');
+    assert.equal(token.maxPinLen, NAME_MAX + 1 + PASSWORD_MAX);
+    console.log(`# limits: token PIN lengths ${token.minPinLen}-${token.maxPinLen}`);
+  } finally {
+    m.C_Finalize();
+    if (saved === undefined) delete process.env.AZCLOUDHSM_APPLICATION_CFG;
+    else process.env.AZCLOUDHSM_APPLICATION_CFG = saved;
+  }
 });

@@ -23,6 +23,18 @@
  *  - APPLICATION: each application's login opens its own links and signs them
  *    in; its logout or disconnect closes them. Applications without a login
  *    use the host's anonymous links.
+ *
+ * In both, a logout first tells one signed-in node which sessions stay open
+ * (`logout` with `sessions`): the node unbinds those bound to the user, so
+ * that after C_Logout and C_Login as another user the application's open
+ * sessions serve the new user, as PKCS#11 has it (docs/pkcs11.md "Sessions and session objects").
+ *
+ * A sign-out never waits on a dead or cut-off node for long: the release goes
+ * only over a link that is up and signed in, and every request of a sign-out
+ * (the release and each link's `logout`) has the short sign-out bound
+ * (`signOutTimeoutMs`, the health-check timeout) instead of the request
+ * timeout; a link that does not answer in time is dropped, so it reconnects
+ * signed out. The application's answer waits for that bound at most.
  */
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { HsmError } from '../../protocol/src/errors.js';
@@ -41,7 +53,12 @@ export interface RouteContext {
 export interface LoginTimeouts {
   readonly requestTimeoutMs: number;
   readonly connectTimeoutMs: number;
+  /** The bound of each request of a sign-out (default: requestTimeoutMs). */
+  readonly signOutTimeoutMs?: number;
 }
+
+/** The most sessions one `logout` names (the protocol's bound on the list). */
+export const RELEASE_MAX = 4096;
 
 interface Current {
   readonly gen: number;
@@ -147,14 +164,61 @@ export class SignIn implements RouteContext {
     return result;
   }
 
-  /** Sign every link out and forget the credentials. */
-  async signOut(): Promise<void> {
+  /**
+   * Forget the credentials (no request is sent signed in after this point),
+   * release `sessions` (see `release`), then sign every link out.
+   */
+  async signOut(sessions: readonly number[] = []): Promise<void> {
     const cur = this.current;
     if (!cur) return;
     this.current = undefined;
     cur.password.fill(0);
     this.log.info('signed out', { pool: this.pool.name, user: cur.user });
+    if (sessions.length > 0) await this.releaseOn(cur.gen, cur.user, sessions);
     await Promise.all(this.pool.links().filter((l) => l.authGen !== 0).map((l) => this.sync(l, false).catch(() => undefined)));
+  }
+
+  /**
+   * Unbind `sessions` from the signed-in user on one node (the binding is in
+   * the cluster's store, so one node does it for all), before a sign-out. A
+   * failure is logged, not thrown: the sign-out goes on, and a session left
+   * bound answers its next user ERR_NOT_PERMITTED, as before the release.
+   */
+  release(sessions: readonly number[]): Promise<void> {
+    const cur = this.current;
+    return cur && sessions.length > 0 ? this.releaseOn(cur.gen, cur.user, sessions) : Promise.resolve();
+  }
+
+  /**
+   * On one link that is up and still signed in with `gen`, in that link's
+   * chain (so its sign-out comes after), with the sign-out bound. The node
+   * signs the connection out with the release (`logout`); a link that does not
+   * answer in time is dropped.
+   */
+  private releaseOn(gen: number, user: string, sessions: readonly number[]): Promise<void> {
+    const link = this.pool.links().find((l) => l.state === 'up' && l.authGen === gen);
+    if (!link) {
+      this.log.warn('no node is up to release the sessions of a sign-out; they stay bound to the user', { pool: this.pool.name, user, sessions: sessions.length });
+      return Promise.resolve();
+    }
+    if (sessions.length > RELEASE_MAX) this.log.warn('a sign-out names more sessions than one logout carries; the rest stay bound to the user', { pool: this.pool.name, sessions: sessions.length, max: RELEASE_MAX });
+    return this.chain(link, async () => {
+      if (link.state !== 'up' || link.authGen !== gen) return;
+      const epoch = link.epoch;
+      try {
+        await link.request('logout', { sessions: sessions.slice(0, RELEASE_MAX) }, this.signOutTimeout());
+        /* Signed out with it; while the sign-in is still kept (APPLICATION mode drops the links next) the link stays as it is. */
+        if (this.gen !== gen) link.setAuthGen(0, epoch);
+      } catch (e) {
+        this.log.warn('could not release the sessions of a sign-out; they stay bound to the user', { pool: this.pool.name, node: link.name, error: e instanceof Error ? e.message : String(e) });
+        if (isTransient(e)) link.reset(`no answer to the sign-out in time: ${(e as Error).message}`);
+      }
+    });
+  }
+
+  private signOutTimeout(): number {
+    const t = this.timeouts();
+    return t.signOutTimeoutMs ?? t.requestTimeoutMs;
   }
 
   /** The kept password, replaced after a join proved that the user's password has changed. */
@@ -173,8 +237,13 @@ export class SignIn implements RouteContext {
 
   /** Bring one link's sign-in in line with the current state; serialized per link. */
   sync(link: LinkLike, strict: boolean): Promise<void> {
+    return this.chain(link, () => this.syncOnce(link, strict));
+  }
+
+  /** Run `step` after every step queued before on this link. */
+  private chain(link: LinkLike, step: () => Promise<void>): Promise<void> {
     const prev = this.chains.get(link) ?? Promise.resolve();
-    const next = prev.catch(() => undefined).then(() => this.syncOnce(link, strict));
+    const next = prev.catch(() => undefined).then(step);
     this.chains.set(link, next);
     return next;
   }
@@ -194,7 +263,7 @@ export class SignIn implements RouteContext {
       if (cur && this.refused.get(link) === `${epoch}:${target}`) return;
       try {
         if (!cur) {
-          await link.request('logout', {}, t.requestTimeoutMs);
+          await link.request('logout', {}, t.signOutTimeoutMs ?? t.requestTimeoutMs);
           link.setAuthGen(0, epoch);
         } else {
           await link.request('login', { user: cur.user, password: cur.password.toString('utf8'), role: cur.role }, t.requestTimeoutMs);
@@ -227,6 +296,8 @@ export class SignIn implements RouteContext {
 /** One connected application, as the sign-in logic sees it. */
 export interface AppHandle {
   readonly id: number;
+  /** The sessions the application has open (they outlive its sign-out). */
+  readonly sessions?: ReadonlySet<number>;
   notifyLogin(state: NoticeOf<'loginChanged'>): void;
 }
 
@@ -334,14 +405,18 @@ export class HostLogin implements LoginManager {
     return this.serial.run(async () => {
       if (!this.signIn.signedIn || this.ending) throw new HsmError('ERR_USER_NOT_LOGGED_IN', 'nobody is signed in on this host');
       this.log.info('an application signs the host out', { app: app.id, user: this.signIn.user });
-      await this.endSignIn();
+      /* Every application shared the sign-in, so every application's open sessions are released. */
+      const open = new Set<number>();
+      for (const a of this.apps()) for (const s of a.sessions ?? []) open.add(s);
+      for (const s of app.sessions ?? []) open.add(s);
+      await this.endSignIn(true, [...open]);
     });
   }
 
-  private async endSignIn(announce = true): Promise<void> {
+  private async endSignIn(announce = true, sessions: readonly number[] = []): Promise<void> {
     this.holders.clear();
     this.signer = undefined;
-    await this.signIn.signOut();
+    await this.signIn.signOut(sessions);
     if (announce) this.broadcast({ loggedIn: false });
   }
 
@@ -455,6 +530,7 @@ export class ApplicationLogin implements LoginManager {
     return this.serial(app).run(async () => {
       const ctx = this.contexts.get(app.id);
       if (!ctx) throw new HsmError('ERR_USER_NOT_LOGGED_IN', 'this application is not signed in');
+      await ctx.signIn.release([...(app.sessions ?? [])]);
       await this.drop(app.id, ctx);
     });
   }

@@ -108,6 +108,15 @@ export interface LinkLike {
   reset(reason: string): void;
   /** Data bytes of one operation, as the node said in hello (undefined before the first hello, or from an older node). */
   readonly maxData?: number;
+  /** The account rules the node said in hello (user name and password lengths). */
+  readonly accountRules?: AccountRules;
+}
+
+/** The user name and password lengths a node accepts (hello's maxUserName, minPassword, maxPassword). */
+export interface AccountRules {
+  readonly maxUserName: number;
+  readonly minPassword: number;
+  readonly maxPassword: number;
 }
 
 export interface LinkPoolLike {
@@ -317,6 +326,7 @@ export function backoffDelay(failures: number, random: () => number = Math.rando
 
 export class NodeLink implements LinkLike {
   maxData: number | undefined;
+  accountRules: AccountRules | undefined;
   readonly endpoint: Endpoint;
   readonly name: string;
   private readonly pool: LinkPool;
@@ -428,6 +438,10 @@ export class NodeLink implements LinkLike {
       client.onClose((e) => this.lost(client, e));
       if (opened.hello.node !== undefined) this.pool.noteNodeId(this, opened.hello.node);
       this.maxData = opened.hello.maxData;
+      const h = opened.hello;
+      this.accountRules = h.maxUserName !== undefined && h.minPassword !== undefined && h.maxPassword !== undefined
+        ? { maxUserName: h.maxUserName, minPassword: h.minPassword, maxPassword: h.maxPassword }
+        : undefined;
       if (this.stopped) return;
       if (this.pool.prepare) await this.pool.prepare(this);
       if (client.closed || this.client !== client) throw new ConnectionLostError(`${this.name}: connection closed while it was being prepared`);

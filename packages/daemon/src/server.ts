@@ -25,7 +25,7 @@ import {
 } from './config.js';
 import { createLogger, type Logger } from './log.js';
 import { ApplicationLogin, HostLogin, type AppHandle, type LoginManager, type RouteContext } from './login.js';
-import { LinkPool, NodeDirectory, TrustStore, isTransient, type LinkEnv, type LinkLike, type LinkSettings } from './nodes.js';
+import { LinkPool, NodeDirectory, TrustStore, isTransient, type AccountRules, type LinkEnv, type LinkLike, type LinkSettings } from './nodes.js';
 import { Router, type RevisionToken } from './router.js';
 import { DAEMON_SOFTWARE, VERSION } from './version.js';
 
@@ -196,7 +196,8 @@ export class Daemon {
     this.trust = new TrustStore(poCertPath(config.client), log);
     this.env = { settings: () => this.linkSettings(), trust: this.trust, log, clientName: DAEMON_SOFTWARE };
     this.hostPool = new LinkPool('host', this.directory, this.env);
-    const timeouts = () => ({ requestTimeoutMs: this.config.client.requestTimeoutMs, connectTimeoutMs: this.config.client.connectTimeoutMs });
+    /* A sign-out waits on a node no longer than a health check does (a node that silent is dropped anyway). */
+    const timeouts = () => ({ requestTimeoutMs: this.config.client.requestTimeoutMs, connectTimeoutMs: this.config.client.connectTimeoutMs, signOutTimeoutMs: Math.min(this.config.client.healthTimeoutMs, this.config.client.requestTimeoutMs) });
     this.login = config.application.sessionMode === 'APPLICATION'
       ? new ApplicationLogin(this.hostPool, (name) => new LinkPool(name, this.directory, this.env), log, timeouts)
       : new HostLogin(this.hostPool, () => this.apps.values(), log, timeouts);
@@ -289,7 +290,7 @@ export class Daemon {
       hello: (ctx, req) => {
         ctx.client = req.client;
         const maxData = this.nodesMaxData();
-        return { server: DAEMON_SOFTWARE, ...(maxData !== undefined ? { maxData } : {}) };
+        return { server: DAEMON_SOFTWARE, ...(maxData !== undefined ? { maxData } : {}), ...this.nodesAccountRules() };
       },
       handle: (ctx, req) => daemonMetrics().instrument(req, () => this.handle(ctx, req)),
       onClose: (ctx) => this.onAppClose(ctx),
@@ -308,6 +309,21 @@ export class Daemon {
     let min: number | undefined;
     for (const l of this.hostPool.links()) if (l.maxData !== undefined && (min === undefined || l.maxData < min)) min = l.maxData;
     return min;
+  }
+
+  /**
+   * The account rules the nodes announced in their hello, the strictest of them (a sign-in may go
+   * to any node); empty before any node has answered. The PKCS#11 module's token info says the PIN
+   * lengths from them.
+   */
+  private nodesAccountRules(): Partial<AccountRules> {
+    let r: AccountRules | undefined;
+    for (const l of this.hostPool.links()) {
+      const a = l.accountRules;
+      if (!a) continue;
+      r = r ? { maxUserName: Math.min(r.maxUserName, a.maxUserName), minPassword: Math.max(r.minPassword, a.minPassword), maxPassword: Math.min(r.maxPassword, a.maxPassword) } : a;
+    }
+    return r ?? {};
   }
 
   /** The consistency token is between the daemon and the nodes: an application never sees it. */

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { HsmError } from '../../protocol/src/errors.js';
 import * as P from '../../protocol/src/pkcs11.js';
 import type { NoticeOf } from '../../protocol/src/messages.js';
-import { ApplicationLogin, HostLogin, anotherUserMessage, type AppHandle } from '../src/login.js';
+import { ApplicationLogin, HostLogin, anotherUserMessage, type AppHandle, type LoginTimeouts } from '../src/login.js';
 import { silentLogger } from '../src/log.js';
 import { Router } from '../src/router.js';
 import { MemCluster, MemPool, type MemLink } from './helpers/memory_links.js';
@@ -18,19 +18,23 @@ const ROUTER = new Router(() => ({ retry: { attempts: 3, backoffMs: 1, deadlineM
 
 class App implements AppHandle {
   readonly notices: NoticeOf<'loginChanged'>[] = [];
+  readonly sessions = new Set<number>();
   constructor(readonly id: number) {}
   notifyLogin(s: NoticeOf<'loginChanged'>): void {
     this.notices.push(s);
   }
 }
 
-function host(nodes = 3) {
+/* A request timeout no test waits out, and a short sign-out bound: a sign-out that waited on a silent node for the request timeout would hang the test. */
+const SHORT_SIGN_OUT = () => ({ requestTimeoutMs: 600_000, connectTimeoutMs: 200, signOutTimeoutMs: 50 });
+
+function host(nodes = 3, timeouts: () => LoginTimeouts = TIMEOUTS) {
   const cluster = new MemCluster();
   cluster.addUser('cu1', 'user1234');
   cluster.addUser('cu2', 'password2');
   const pool = new MemPool('host', cluster, nodes);
   const apps: App[] = [new App(1), new App(2)];
-  const mgr = new HostLogin(pool, () => apps, silentLogger(), TIMEOUTS);
+  const mgr = new HostLogin(pool, () => apps, silentLogger(), timeouts);
   pool.start();
   return { cluster, pool, apps, mgr, links: pool.all };
 }
@@ -200,6 +204,47 @@ describe('HOST mode (default): one host-wide sign-in', () => {
     assert.ok(links.every((l) => l.authGen === 0));
   });
 
+  test('a logout releases every application\'s open sessions on one signed-in node, then signs every node out', async () => {
+    const { mgr, apps, links } = host();
+    apps[0]!.sessions.add(7);
+    apps[1]!.sessions.add(9);
+    await mgr.login(apps[0]!, 'cu1', 'user1234', undefined);
+    await mgr.logout(apps[0]!);
+    const released = links.flatMap((l) => l.released);
+    assert.deepEqual(released, [{ user: 'cu1', sessions: [7, 9] }], 'once, by the user signing out');
+    assert.deepEqual(signedInUsers(links), [undefined, undefined, undefined]);
+    assert.ok(links.every((l) => l.authGen === 0));
+  });
+
+  test('a node that is down is not asked to release: an up node is', async () => {
+    const { mgr, apps, links } = host();
+    apps[0]!.sessions.add(7);
+    await mgr.login(apps[0]!, 'cu1', 'user1234', undefined);
+    links[0]!.drop();
+    await mgr.logout(apps[0]!);
+    assert.deepEqual(links[0]!.released, []);
+    assert.deepEqual(links[1]!.released, [{ user: 'cu1', sessions: [7] }]);
+    assert.deepEqual(signedInUsers(links), [undefined, undefined, undefined]);
+  });
+
+  test('a cut-off node (connected, silent) holds a logout up for the sign-out bound only, not the request timeout: it is dropped, the others are signed out', { timeout: 10_000 }, async () => {
+    for (const silent of [0, 1]) {
+      /* 0: the node the release goes to; 1: a node that only signs out. */
+      const { mgr, apps, links } = host(3, SHORT_SIGN_OUT);
+      apps[0]!.sessions.add(7);
+      await mgr.login(apps[0]!, 'cu1', 'user1234', undefined);
+      links[silent]!.cutOff = true;
+      await mgr.logout(apps[0]!);
+      assert.equal(links[silent]!.state, 'down', 'the silent node\'s connection is dropped (it reconnects signed out)');
+      assert.deepEqual(mgr.status(), { loggedIn: false });
+      for (const [i, l] of links.entries()) if (i !== silent) assert.equal(l.connUser, undefined, `node ${i + 1} is signed out`);
+      assert.deepEqual(links.flatMap((l) => l.released), silent === 0 ? [] : [{ user: 'cu1', sessions: [7] }], 'released where a node answered');
+      /* The next sign-in works on the nodes that answer. */
+      links[silent]!.cutOff = false;
+      assert.deepEqual(await mgr.login(apps[1]!, 'cu2', 'password2', undefined), { user: 'cu2', role: 'CU' });
+    }
+  });
+
   test('concurrent logins are serialized: one signs in, the other joins or is refused', async () => {
     const { mgr, apps } = host();
     const [a, b] = await Promise.allSettled([mgr.login(apps[0]!, 'cu1', 'user1234', undefined), mgr.login(apps[1]!, 'cu2', 'password2', undefined)]);
@@ -229,7 +274,7 @@ describe('HOST mode (default): one host-wide sign-in', () => {
 });
 
 describe('APPLICATION mode: each application its own sign-in', () => {
-  function appMode() {
+  function appMode(timeouts: () => LoginTimeouts = TIMEOUTS) {
     const cluster = new MemCluster();
     cluster.addUser('cu1', 'user1234');
     cluster.addUser('cu2', 'password2');
@@ -239,7 +284,7 @@ describe('APPLICATION mode: each application its own sign-in', () => {
       const p = new MemPool(name, cluster, 3);
       made.push(p);
       return p;
-    }, silentLogger(), TIMEOUTS);
+    }, silentLogger(), timeouts);
     hostPool.start();
     return { cluster, hostPool, made, mgr, apps: [new App(1), new App(2)] };
   }
@@ -272,6 +317,19 @@ describe('APPLICATION mode: each application its own sign-in', () => {
     await mgr.disconnected(apps[1]!);
     assert.equal(made[1]!.closed, true);
     await rejectsWith(mgr.logout(apps[0]!), 'ERR_USER_NOT_LOGGED_IN', 0x101);
+  });
+
+  test('a logout releases the application\'s sessions on one of its links; a cut-off link holds it up for the sign-out bound only', { timeout: 10_000 }, async () => {
+    const { mgr, apps, made } = appMode(SHORT_SIGN_OUT);
+    apps[0]!.sessions.add(5);
+    await mgr.login(apps[0]!, 'cu1', 'user1234', undefined);
+    await mgr.logout(apps[0]!);
+    assert.deepEqual(made[0]!.all.flatMap((l) => l.released), [{ user: 'cu1', sessions: [5] }]);
+    await mgr.login(apps[0]!, 'cu2', 'password2', undefined);
+    made[1]!.all[0]!.cutOff = true;
+    await mgr.logout(apps[0]!);
+    assert.equal(made[1]!.closed, true);
+    assert.deepEqual(mgr.status(apps[0]!), { loggedIn: false });
   });
 
   test('double login is refused; a refused login leaves nothing open', async () => {

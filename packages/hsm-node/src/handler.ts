@@ -205,9 +205,13 @@ export class NodeHandler {
         st.formerUsers?.add(st.principal.user);
         return { user: st.principal.user, role: st.principal.role };
       }
-      case 'logout':
+      case 'logout': {
+        /* The sessions the application keeps open after its sign-out serve its next user (PKCS#11 C_Logout). */
+        const principal = st.principal;
         st.principal = undefined;
+        if (principal && req.obj.sessions?.length) await p.releaseSessions(principal, req.obj.sessions);
         return {};
+      }
       case 'getChallenge': {
         const c = await p.officerResetChallenge(req.obj.user);
         return { user: c.user, serial: c.serial, time: c.time, challenge: c.challenge };

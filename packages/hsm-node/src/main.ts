@@ -44,6 +44,8 @@ interface NodeConfig {
   partition: Partial<Record<(typeof PARTITION_KEYS)[number], number>>;
 }
 
+/** From SIGTERM to exit at most (ms): the request drain (5 s), then closing the store; past it the node exits with 1 (docs/operations.md). */
+const STOP_BOUND_MS = 10_000;
 const PARTITION_KEYS = ['maxObjectsPerUser', 'maxObjectBytesPerUser', 'maxLoginFailures'] as const;
 
 function readPartitionSettings(v: unknown, path: string): NodeConfig['partition'] {
@@ -144,6 +146,12 @@ async function main(argv: string[]): Promise<number> {
     process.once('SIGINT', stop);
   });
   log.info('stopping: draining in-flight requests');
+  /* The drain is bounded (5 s); closing the store must be too, so that a store that stopped answering never keeps a stopping node alive. */
+  const giveUp = setTimeout(() => {
+    log.error('stopping: the store did not finish in time; exiting without waiting for it', { boundMs: STOP_BOUND_MS });
+    process.exit(1);
+  }, STOP_BOUND_MS);
+  giveUp.unref();
   await server.stop();
   await quorum?.stop();
   await metricsServer?.close();
@@ -152,6 +160,7 @@ async function main(argv: string[]): Promise<number> {
   partition.close();
   await auditLog.close();
   await store.close();
+  clearTimeout(giveUp);
   log.info('stopped');
   return 0;
 }

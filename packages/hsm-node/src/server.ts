@@ -11,6 +11,7 @@ import * as tls from 'node:tls';
 import type { AddressInfo, Socket } from 'node:net';
 import { serveConnection, type ConnectionBounds, type ServedConnection } from '../../protocol/src/connection.js';
 import type { Partition } from '../../hsm-core/src/partition.js';
+import { NAME_MAX, PASSWORD_MAX, PASSWORD_MIN } from '../../hsm-core/src/users/users.js';
 import type { KeyValueStore } from '../../store/src/types.js';
 import { NodeHandler, type ConnectionState, type NodeInfo } from './handler.js';
 import { Ownership, PATHS, type TlsCredentials } from './ownership.js';
@@ -211,7 +212,8 @@ export class NodeServer {
       const conn = serveConnection(socket, {
         context: state,
         bounds: L,
-        hello: () => ({ server: `OpenCloudHSM/${VERSION} node`, node: this.opts.id, maxData: this.opts.partition.config.maxDataBytes }),
+        /* The account rules go with the limits, so that clients (the PKCS#11 module's token info) need no copy of them. */
+        hello: () => ({ server: `OpenCloudHSM/${VERSION} node`, node: this.opts.id, maxData: this.opts.partition.config.maxDataBytes, maxUserName: NAME_MAX, minPassword: PASSWORD_MIN, maxPassword: PASSWORD_MAX }),
         handle: (st, req) => metrics.instrument(this.opts.id, req, () => handler.handle(st, req), this.opts.partition),
         onClose: () => {
           this.connections.delete(conn);

@@ -157,9 +157,9 @@ export interface OpSpec {
 
 export const OPS = {
   /* 0x00xx session and meta */
-  hello: { opcode: 0x0001, mutating: false, request: { versions: u64s(1), client: opt(str(2)) }, response: { version: u64(4), server: str(5), maxBody: u64(6), node: opt(u64(7)), maxData: opt(u64(8)) } },
+  hello: { opcode: 0x0001, mutating: false, request: { versions: u64s(1), client: opt(str(2)) }, response: { version: u64(4), server: str(5), maxBody: u64(6), node: opt(u64(7)), maxData: opt(u64(8)), maxUserName: opt(u64(9)), minPassword: opt(u64(10)), maxPassword: opt(u64(11)) } },
   login: { opcode: 0x0010, mutating: false, request: { user: str(1), password: str(2), role: opt(str(3)) }, response: { user: str(4), role: str(5) } },
-  logout: { opcode: 0x0011, mutating: false, request: {}, response: {} },
+  logout: { opcode: 0x0011, mutating: false, request: { sessions: opt(u64s(1, 4096)) }, response: {} },
   loginStatus: { opcode: 0x0012, mutating: false, request: {}, response: { loggedIn: bool(4), user: opt(str(5)), role: opt(str(6)) } },
   openSession: { opcode: 0x0020, mutating: false, request: { flags: opt(u64(1)) }, response: { session: u64(4) } },
   closeSession: { opcode: 0x0021, mutating: false, request: { session: u64(1) }, response: {} },

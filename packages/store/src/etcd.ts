@@ -28,9 +28,13 @@
  * Reads are linearizable (etcd's default), so a node never reads older state
  * than a write that was acknowledged anywhere in the cluster. A node cut off
  * from the quorum gets errors (after `requestTimeoutMs`), never stale data.
+ *
+ * Each member is guarded by `MemberBreaker` instead of the client library's
+ * default circuit breaker, which could make calls wait forever after a member
+ * restart (see there).
  */
 import { randomInt } from 'node:crypto';
-import { Etcd3, type IOptions } from 'etcd3';
+import { Etcd3, isRecoverableError, type IOptions } from 'etcd3';
 import {
   StoreCompactedError, StoreError,
   type Bytes, type Compare, type Entry, type KeyValueStore, type ListOptions, type Op,
@@ -56,6 +60,59 @@ const LIST_PAGE = 1000;
 /** Reconnect delays of a broken watch stream (ms). */
 const WATCH_BACKOFF_MIN_MS = 100;
 const WATCH_BACKOFF_MAX_MS = 2000;
+
+/** Consecutive recoverable failures after which a member is skipped, and for how long (ms). */
+export const MEMBER_FAILURES = 3;
+export const MEMBER_SKIP_MS = 5000;
+
+type MemberPolicy = ReturnType<NonNullable<NonNullable<IOptions['faultHandling']>['host']>>;
+
+/** A member skipped by its breaker: the client goes on to the next member. */
+class MemberSkippedError extends Error {}
+
+/**
+ * The per-member fault policy given to the etcd client. The library's default
+ * (a cockatiel circuit breaker) lets one trial call through once a broken
+ * member's pause is over and makes every other call to that member wait for
+ * the trial. The library retries a call that a member refused with "invalid
+ * auth token" from inside that trial, and a member restarted after a kill
+ * refuses the tokens it knew before (simple tokens live in its memory): when
+ * the retry is sent to the same member it waits for the trial, which is
+ * itself, and so does every later call to that member, forever. No deadline
+ * helps, since the wait comes before the gRPC call. A node in that state
+ * stopped following the store, stopped renewing its quorum lease, and did not
+ * exit on SIGTERM (its shutdown waited for a store write): the host-kill test
+ * through PKCS#11 (netns_hostkill_pkcs11) hung one run in three or so.
+ *
+ * This breaker never makes a call wait. After MEMBER_FAILURES consecutive
+ * recoverable failures (unavailable, deadline, ...) it refuses calls to the
+ * member for MEMBER_SKIP_MS without sending them (the client then tries the
+ * next member); after that every call goes through again, the first success
+ * closes it and the next failure skips the member again.
+ */
+export class MemberBreaker {
+  #failures = 0;
+  #skipUntil = 0;
+
+  constructor(readonly member: string, private readonly now: () => number = Date.now) {}
+
+  async execute<T>(fn: (context: { signal: AbortSignal }) => PromiseLike<T> | T, signal: AbortSignal = new AbortController().signal): Promise<T> {
+    if (this.now() < this.#skipUntil) throw new MemberSkippedError(`etcd member ${this.member} skipped after ${MEMBER_FAILURES} failures in a row`);
+    try {
+      const r = await fn({ signal });
+      this.#failures = 0;
+      return r;
+    } catch (e) {
+      if (typeof e === 'object' && e !== null && isRecoverableError(e as Error)) {
+        this.#failures = Math.min(this.#failures + 1, MEMBER_FAILURES);
+        if (this.#failures >= MEMBER_FAILURES) this.#skipUntil = this.now() + MEMBER_SKIP_MS;
+      } else {
+        this.#failures = 0;
+      }
+      throw e;
+    }
+  }
+}
 
 interface RawKv {
   key: Buffer;
@@ -98,6 +155,7 @@ export class EtcdStore implements KeyValueStore {
       hosts: [...opts.endpoints],
       dialTimeout: timeoutMs,
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeoutMs }),
+      faultHandling: { host: (member) => new MemberBreaker(member) as unknown as MemberPolicy },
       grpcOptions: { 'grpc.max_receive_message_length': 64 * 1024 * 1024, 'grpc.max_send_message_length': 8 * 1024 * 1024 },
     };
     if (opts.tls) {

@@ -48,6 +48,14 @@ export class MemLink implements LinkLike {
   /** Make the next requests fail: 'lost' (connection lost) or 'timeout'. */
   failNext: { kind: 'lost' | 'timeout'; count: number } | undefined;
   delayMs = 0;
+  /**
+   * Cut off: the connection looks up but nothing answers. A request fails with
+   * RequestTimeoutError after its timeout, as the real link's deadline sweep
+   * does (without a timeout it never settles).
+   */
+  cutOff = false;
+  /** The `sessions` of every logout served, with the user signed in on the connection then. */
+  readonly released: { user: string | undefined; sessions: number[] }[] = [];
   handler: Handler | undefined;
 
   constructor(name: string, pool: MemPool, cluster: MemCluster) {
@@ -63,11 +71,16 @@ export class MemLink implements LinkLike {
     this.pool.changed(this);
   }
 
-  async request<K extends OpName>(op: K, obj: RequestOf<K>): Promise<ResponseOf<K>> {
+  async request<K extends OpName>(op: K, obj: RequestOf<K>, timeoutMs?: number): Promise<ResponseOf<K>> {
     if (this.state === 'down') throw new ConnectionLostError(`${this.name}: not connected`);
     const epoch = this.epoch;
     this.inFlight++;
     try {
+      if (this.cutOff) {
+        await new Promise<void>((r) => { if (timeoutMs !== undefined) setTimeout(r, timeoutMs); });
+        if (this.epoch !== epoch) throw new ConnectionLostError(`connection to ${this.name} closed`);
+        throw new RequestTimeoutError(`${op} on ${this.name}: no answer within ${timeoutMs} ms`);
+      }
       if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
       else await Promise.resolve();
       if (this.failNext && this.failNext.count > 0) {
@@ -108,6 +121,7 @@ export class MemLink implements LinkLike {
         return { user: obj.user, role: u.role };
       }
       case 'logout':
+        if (Array.isArray(obj.sessions)) this.released.push({ user: this.connUser, sessions: [...(obj.sessions as number[])] });
         if (this.connUser === undefined) throw new HsmError('ERR_USER_NOT_LOGGED_IN', 'not signed in');
         this.connUser = undefined;
         return {};

@@ -8,6 +8,12 @@
  * only that user, or a connection that was signed in as that user, closes it
  * (an application may sign out before it closes its sessions). A stranger
  * who guesses a session number gets ERR_NOT_PERMITTED and changes nothing.
+ *
+ * A PKCS#11 application's sessions outlive its C_Logout and serve whoever it
+ * signs in as next (the sign-in is the application's, not the session's), so
+ * a sign-out may name the sessions the application keeps open: those bound
+ * to the user signing out are unbound (`release`), and the next signed-in user
+ * of the application binds them at first use as above.
  */
 import { HsmError } from '../../../protocol/src/errors.js';
 import type { Principal } from '../partition/context.js';
@@ -52,6 +58,29 @@ export class Sessions {
       await this.k.state.sync();
     }
     throw new HsmError('ERR_STORE', `session ${lease} could not be bound; try again`);
+  }
+
+  /**
+   * Unbind the sessions in `leases` that are bound to `principal` (at sign-out).
+   * Sessions of other users, unbound, closed or unknown ones are left as they are.
+   */
+  async release(principal: Principal, leases: readonly number[]): Promise<void> {
+    for (const lease of leases) {
+      if (!Number.isSafeInteger(lease) || lease < 1) throw new HsmError('ERR_ARGUMENTS_BAD', `session ${String(lease)} is not a session number`);
+    }
+    let changed = false;
+    for (const lease of leases) {
+      const s = await this.k.state.sessionFor(lease);
+      if (!s || s.rec.owner !== principal.user) continue;
+      const r = await this.k.barrier.txn(
+        [{ key: PATH.session(lease), op: 'version-eq', version: s.version }],
+        [{ op: 'put', key: PATH.session(lease), value: enc({ owner: '' }), lease }],
+      ).catch((e: unknown) => {
+        throw new HsmError('ERR_STORE', `releasing session ${lease} failed: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+      });
+      changed ||= r.succeeded;
+    }
+    if (changed) await this.k.state.sync();
   }
 
   /** Close a session: its owner, or a connection once signed in as its owner; an unbound one by anyone. */
