@@ -9,7 +9,10 @@
  * wrapped masking key over TLS; it writes sealing.key 0600, withdraws the
  * request, and signs with the key made before it existed. An etcd snapshot
  * and the member's data directory afterwards hold no form of the masking
- * key. A fifth node's request, never approved, lapses and that node exits.
+ * key. A request in a running node's name is not approved; node 3's host is
+ * replaced (the new node 3 waits until the old one's entry lapses) and
+ * joins the same way. A fifth node's request, never approved, lapses and
+ * that node exits.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,6 +25,8 @@ import * as P from '../../protocol/src/pkcs11.js';
 import { HsmError } from '../../protocol/src/errors.js';
 import { attr } from '../../hsm-core/src/objects/attributes.js';
 import { loadSealingKeyFile } from '../../hsm-node/src/sealing_key_file.js';
+import { joinKeyPair } from '../../hsm-core/src/barrier/join_wrap.js';
+import { makeJoinRequest } from '../../hsm-core/src/cluster/joins.js';
 import { connectNode, freePort, startCluster, EXAMPLE_CO, EXAMPLE_CU, NODE_MAIN, type LocalCluster } from '../src/cluster.js';
 import { EtcdCluster } from '../src/etcd.js';
 import { mgmtInstall, mgmtUtil } from '../src/mgmt_util.js';
@@ -86,7 +91,7 @@ async function until<T>(what: string, probe: () => Promise<T | undefined> | T | 
   }
 }
 
-test('a fourth node joins on etcd by a CO\'s approval of its fingerprint and signs with an existing key; an unapproved request lapses', { timeout: 180_000 }, async () => {
+test('a fourth node and a replaced node 3 join on etcd by a CO\'s approval of their fingerprints and sign with an existing key; an unapproved request lapses', { timeout: 180_000 }, async () => {
   const root = mkdtempSync(join(tmpdir(), 'ochsm-join-'));
   const etcd = await EtcdCluster.start({ dir: join(root, 'etcd') });
   const joiners: Joiner[] = [];
@@ -164,6 +169,31 @@ test('a fourth node joins on etcd by a CO\'s approval of its fingerprint and sig
       { where: 'the snapshot', bytes: readFileSync(snap) },
       { where: 'the member data directory', bytes: readAll(filesUnder(etcd.dataDir(etcd.members[0]!.name))) },
     ], [['masking key', maskingKey]], canary), []);
+
+    /* A request in the name of a running node is not approved (written here as an impostor would). */
+    const impostor = makeJoinRequest(2, '127.0.0.9', 2225, joinKeyPair().publicKey, Date.now());
+    await etcd.etcdctl(['put', '/ochsm/sys/join/request/2', JSON.stringify(impostor)]);
+    const impostorOut = await mgmtUtil(mgmt, [`loginHSM CO ${EXAMPLE_CO.user} ${EXAMPLE_CO.password}`, `approveNode 2 ${impostor.fingerprint}`, 'y', 'quit']);
+    assert.match(impostorOut, /approveNode failed on server 0\(127\.0\.0\.1\): .*node 2 is running and registered in this cluster/);
+    assert.equal((await etcd.etcdctl(['get', '--keys-only', '/ochsm/sys/join/approved/2'])).trim(), '');
+    await etcd.etcdctl(['del', '/ochsm/sys/join/request/2']);
+
+    /* A replaced host: node 3 is lost with its disk. A new node 3 cannot join while the old one is registered; once it is gone, it can. */
+    const early = await startJoiner(root, 3, etcd, cluster, 120);
+    joiners.push(early);
+    assert.equal(await within(early.exited, 30_000), 1);
+    assert.match(early.output(), /node 3 is running and registered in this cluster/);
+    await cluster.killNode(3);
+    await until('node 3\'s entry lapses', async () => ((await etcd.etcdctl(['get', '--keys-only', '/ochsm/cluster/nodes/3'])).trim() === '' ? true : undefined));
+    const j3 = await startJoiner(root, 3, etcd, cluster, 120);
+    joiners.push(j3);
+    const fp3 = await until('the new node 3 prints its fingerprint', () => /join request fingerprint: ([0-9a-f-]{29})/.exec(j3.output())?.[1]);
+    assert.match(await mgmtUtil(mgmt, [`loginHSM CO ${EXAMPLE_CO.user} ${EXAMPLE_CO.password}`, `approveNode 3 ${fp3}`, 'y', 'quit']), /approveNode success on server 0/);
+    const n3 = await until('the new node 3 joins', () => connectNode(j3.port, cluster!.poCrt));
+    await n3.request('login', { user: EXAMPLE_CU.user, password: EXAMPLE_CU.password });
+    const again = await n3.request('sign', { mechanism: { mechanism: P.CKM_ECDSA_SHA256 }, handle: pair.privateHandle, data });
+    await n1.request('verify', { mechanism: { mechanism: P.CKM_ECDSA_SHA256 }, handle: pair.publicHandle, data, signature: again.signature });
+    n3.close();
 
     /* Node 5's request is never approved: it lapses, node 5 says so and exits, and leaves nothing behind. */
     const j5 = await startJoiner(root, 5, etcd, cluster, 3);
