@@ -180,15 +180,17 @@ function parseTerm(v: Uint8Array | undefined): number {
 export const HEARTBEAT_PREFIX = 'sys/probe/';
 /** Join requests of nodes that have no masking key yet (docs/deployment.md §5): plain, written by the joining node. */
 export const JOIN_REQUEST_PREFIX = 'sys/join/request/';
+/** The running nodes' entries on etcd (hsm-node quorum.ts): plain {id, hostname, port}, on each node's lease. */
+export const PEERS_PREFIX = 'cluster/nodes/';
 
 function isReserved(path: string): boolean {
-  return path.startsWith(BARRIER_PREFIX) || path.startsWith(HEARTBEAT_PREFIX) || path.startsWith(JOIN_REQUEST_PREFIX);
+  return path.startsWith(BARRIER_PREFIX) || path.startsWith(HEARTBEAT_PREFIX) || path.startsWith(JOIN_REQUEST_PREFIX) || path.startsWith(PEERS_PREFIX);
 }
 
 function checkPath(path: string, access: 'read' | 'write'): void {
   if (typeof path !== 'string' || path.length === 0) throw new TypeError('barrier path must be a non-empty string');
   if (isReserved(path)) {
-    throw new HsmError('ERR_BARRIER', `cannot ${access} ${path}: paths under ${BARRIER_PREFIX} (barrier metadata), ${HEARTBEAT_PREFIX} (node heartbeats) and ${JOIN_REQUEST_PREFIX} (join requests) are reserved`);
+    throw new HsmError('ERR_BARRIER', `cannot ${access} ${path}: paths under ${BARRIER_PREFIX} (barrier metadata), ${HEARTBEAT_PREFIX} (node heartbeats), ${JOIN_REQUEST_PREFIX} (join requests) and ${PEERS_PREFIX} (the running nodes) are reserved`);
   }
 }
 

@@ -128,3 +128,14 @@ test('an approval that is not for the request read (a new request in between) is
   await assert.rejects(p.approveNode(co, 6, first.fingerprint), code('ERR_ARGUMENTS_BAD', /does not match/));
   assert.equal((await p.approveNode(co, 6, second.fingerprint)).fingerprint, second.fingerprint);
 });
+
+test('the plain entries beside the partition (running nodes, join requests) do not break a backup, and are not in it', async () => {
+  const store = new MemoryStore();
+  const { p, co } = await claimedPartition(store);
+  await store.put('cluster/nodes/1', Buffer.from(JSON.stringify({ id: 1, hostname: '10.0.0.1', port: 2225 })));
+  await store.put(JOIN_PATH.request(4), encodeJoinRequest(makeJoinRequest(4, 'h', 1, joinKeyPair().publicKey, 1)));
+  const { header } = await p.backupPartition(co, 'test');
+  const keys = (await p.barrier.list('')).map((e) => e.key);
+  assert.equal(keys.some((k) => k.startsWith('cluster/nodes/') || k.startsWith('sys/join/request/')), false);
+  assert.equal(header.entries, keys.filter((k) => !k.startsWith('idem/')).length);
+});
