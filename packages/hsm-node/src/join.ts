@@ -96,24 +96,25 @@ async function runningNodes(store: KeyValueStore): Promise<NodeInfo[]> {
 }
 
 /** While waiting: TLS 1.3 with a throwaway certificate; hello is answered, everything else refused with the reason. */
-function waitingListener(o: JoinOptions, fingerprint: string): Promise<tls.Server> {
+async function waitingListener(o: JoinOptions, fingerprint: string): Promise<{ close: () => Promise<void> }> {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const cert = selfSignedCertPem(privateKey, derName([['CN', `OpenCloudHSM node ${o.id} (joining)`]]), new Date(), 2);
   const key = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
   const refusal = () => new HsmError('ERR_NODE_BEHIND', `node ${o.id} has not joined the cluster yet: it waits for a crypto officer to approve its join request (azcloudhsm_mgmt_util: approveNode ${o.id} ${fingerprint}); retry on another node`);
-  const server = tls.createServer({ ...tlsContextOptions({ key, cert }), handshakeTimeout: DEFAULT_NODE_LIMITS.handshakeTimeoutMs });
+  const L = DEFAULT_NODE_LIMITS;
+  const server = tls.createServer({ ...tlsContextOptions({ key, cert }), handshakeTimeout: L.handshakeTimeoutMs });
   const sockets = new Set<tls.TLSSocket>();
   server.on('secureConnection', (socket) => {
-    if (sockets.size >= DEFAULT_NODE_LIMITS.maxConnectionsPerSource) {
+    if (sockets.size >= L.maxConnectionsPerSource) {
       socket.destroy();
       return;
     }
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
-    socket.setTimeout(DEFAULT_NODE_LIMITS.idleTimeoutMs, () => socket.destroy());
+    socket.setTimeout(L.idleTimeoutMs, () => socket.destroy());
     serveConnection(socket, {
       context: undefined,
-      bounds: DEFAULT_NODE_LIMITS,
+      bounds: L,
       hello: () => ({ server: `OpenCloudHSM/${VERSION} node (joining)`, node: o.id }),
       handle: async () => {
         throw refusal();
@@ -121,22 +122,20 @@ function waitingListener(o: JoinOptions, fingerprint: string): Promise<tls.Serve
     });
   });
   server.on('tlsClientError', () => undefined);
-  server.on('close', () => {
-    for (const s of sockets) s.destroy();
-  });
-  return new Promise((resolve, reject) => {
+  await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(o.port, o.host, () => {
       server.off('error', reject);
-      const close = server.close.bind(server);
-      /* Closing also drops the connections still open, so the node's own server can take the port. */
-      server.close = (cb?: (err?: Error) => void) => {
-        for (const s of sockets) s.destroy();
-        return close(cb);
-      };
-      resolve(server);
+      resolve();
     });
   });
+  return {
+    /* Also drop the connections still open, so the node's own server can take the port at once. */
+    close: () => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      for (const s of sockets) s.destroy();
+    }),
+  };
 }
 
 /** Ask one running node for the wrapped masking key. */
@@ -166,16 +165,22 @@ function describe(e: unknown): string {
 
 /**
  * Join: resolves 'joined' once sealing.key is written, 'stopped' when
- * signalled; rejects when the request lapses unapproved or the store fails.
+ * signalled; rejects when the request lapses unapproved, the store cannot be
+ * reached at the start, or sealing.key cannot be written.
  */
 export async function joinCluster(o: JoinOptions): Promise<'joined' | 'stopped'> {
   if (o.store.kind !== 'etcd') throw new Error('a node joins a cluster on etcd ("store": { "kind": "etcd", ... }); nodes over one SQLite file share the sealing.key beside it');
   if (existsSync(o.sealingKeyPath)) throw new Error(`sealing-key file ${o.sealingKeyPath} exists; this node has joined already`);
-  const ca = o.join.poCert ? readFileSync(o.join.poCert) : undefined;
+  let ca: Buffer | undefined;
+  try {
+    ca = o.join.poCert ? readFileSync(o.join.poCert) : undefined;
+  } catch (e) {
+    throw new Error(`join.poCert ${o.join.poCert} is not readable: ${describe(e)}`);
+  }
   const store = await EtcdStore.open(etcdOptions(o.store));
   const noisy = new RateLimitedLog(o.log);
   let lease = 0;
-  let server: tls.Server | undefined;
+  let server: { close: () => Promise<void> } | undefined;
   try {
     if ((await store.get(`${PEERS_PREFIX}${o.id}`)) !== undefined) {
       throw new Error(`node ${o.id} is running and registered in this cluster; stop it first (a replaced node's entry lapses a few seconds after it stops), or give this node another id`);
@@ -198,33 +203,45 @@ export async function joinCluster(o: JoinOptions): Promise<'joined' | 'stopped'>
     const aad = joinAad(o.id, request.fingerprint);
     for (;;) {
       if (o.signal.aborted) return 'stopped';
-      const mine = await store.get(JOIN_PATH.request(o.id));
+      let mine, approved, peers: NodeInfo[] = [];
+      try {
+        mine = await store.get(JOIN_PATH.request(o.id));
+        approved = mine && (await store.get(JOIN_PATH.approved(o.id)));
+        if (approved) peers = (await runningNodes(store)).filter((n) => n.id !== o.id);
+      } catch (e) {
+        /* The store out of reach for a moment: the request waits on its lease meanwhile. */
+        noisy.warn('join-store', 'the store cannot be read; retrying', { reason: describe(e) });
+        await sleep(POLL_MS, undefined, { signal: o.signal }).catch(() => undefined);
+        continue;
+      }
       if (!mine || mine.lease !== lease) {
         lease = 0;
         throw new Error(`the join request of node ${o.id} expired after ${o.join.expirySeconds} s without approval (or was withdrawn); start the node again for a new request and fingerprint`);
       }
-      if (await store.get(JOIN_PATH.approved(o.id))) {
-        for (const peer of (await runningNodes(store)).filter((n) => n.id !== o.id).sort(() => Math.random() - 0.5)) {
-          let key: Buffer | undefined;
-          try {
-            key = unwrapFromPeer(privateKey, await ask(peer, o.id, ca), aad);
-            /* It must be this cluster's key: it opens the barrier (key check value) or it is refused. */
-            await Barrier.open(store, key);
-            writeSealingKeyFile(o.sealingKeyPath, key);
-          } catch (e) {
-            noisy.warn(`join-${peer.id}`, 'asking a running node for the masking key failed', { peer: peer.id, reason: describe(e) });
-            continue;
-          } finally {
-            key?.fill(0);
-          }
-          o.log.info('joined: masking key received and sealing.key written', { from: peer.id, path: o.sealingKeyPath });
-          return 'joined';
+      for (const peer of peers.sort(() => Math.random() - 0.5)) {
+        let key: Buffer | undefined;
+        try {
+          key = unwrapFromPeer(privateKey, await ask(peer, o.id, ca), aad);
+          /* It must be this cluster's key: it opens the barrier (key check value) or it is refused. */
+          await Barrier.open(store, key);
+        } catch (e) {
+          key?.fill(0);
+          noisy.warn(`join-${peer.id}`, 'asking a running node for the masking key failed', { peer: peer.id, reason: describe(e) });
+          continue;
         }
+        try {
+          /* A file that cannot be written is the operator's to fix: stop, rather than ask again. */
+          writeSealingKeyFile(o.sealingKeyPath, key);
+        } finally {
+          key.fill(0);
+        }
+        o.log.info('joined: masking key received and sealing.key written', { from: peer.id, path: o.sealingKeyPath });
+        return 'joined';
       }
       await sleep(POLL_MS, undefined, { signal: o.signal }).catch(() => undefined);
     }
   } finally {
-    if (server) await new Promise<void>((r) => server!.close(() => r()));
+    await server?.close();
     /* The request and its approval go with the lease: nothing of the join stays in the store. */
     if (lease) await store.revokeLease(lease).catch(() => undefined);
     await store.close();
