@@ -20,6 +20,7 @@
  *   audit/use_log.ts       where key-use records go
  *   users/sessions.ts      sessions and the user each is bound to
  *   authz/door.ts          what a request may ask before sign-in, in limited mode, by role
+ *   cluster/joins.ts       a new node's join: its request, a CO's approval, the wrapped masking key
  *
  * Entry points mirror the PKCS#11 functions (PKCS#11 v2.40 Base §5) and the
  * Azure user-management commands; each takes a CallContext saying who calls.
@@ -48,6 +49,7 @@ import type { ResetChallenge } from './users/officer_reset.js';
 import { hashPassword } from './users/users.js';
 import { PartitionBackup } from './backup/partition_backup.js';
 import type { BackupHeader } from './backup/format.js';
+import { NodeJoins } from './cluster/joins.js';
 
 export { PATH, FIRST_HANDLE, DEFAULT_CONFIG };
 export type { AttributeResult, CallContext, MechanismRequest, PartitionConfig, PartitionRecord, Principal };
@@ -82,6 +84,7 @@ export class Partition {
   private readonly chain: StoreAuditChain;
   private readonly backups: PartitionBackup;
   private readonly sessions: Sessions;
+  private readonly joins: NodeJoins;
 
   private constructor(k: Kernel) {
     this.k = k;
@@ -93,6 +96,7 @@ export class Partition {
     this.chain = new StoreAuditChain(k.barrier);
     this.backups = new PartitionBackup(k);
     this.sessions = new Sessions(k);
+    this.joins = new NodeJoins(k);
   }
 
   /**
@@ -257,6 +261,14 @@ export class Partition {
 
   /** Replace a partition that holds no objects with a backup's contents, in one transaction; CO or PRECO. */
   restorePartition(ctx: CallContext, file: Uint8Array): Promise<{ header: BackupHeader; auditSeq: number }> { return this.backups.restore(ctx, file); }
+
+  /* ───────────────────────────── joining nodes ───────────────────────────── */
+
+  /** A CO approves node `node`'s join request by its fingerprint (cluster/joins.ts). */
+  approveNode(ctx: CallContext, node: number, fingerprint: string): Promise<{ fingerprint: string; host: string; port: number; already: boolean }> { return this.joins.approve(ctx, node, fingerprint); }
+
+  /** The masking key wrapped for node `node`'s approved join key; refused without an approval (cluster/joins.ts). */
+  joinKey(node: number): Promise<Buffer> { return this.joins.wrappedKey(node); }
 
   /** Wait for queued audit writes (used at shutdown). */
   flush(): Promise<void> { return this.k.useLog.flush(); }

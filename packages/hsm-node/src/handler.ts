@@ -328,6 +328,16 @@ export class NodeHandler {
         this.env.onCertificatesChanged();
         return { entries: r.header.entries, auditSeq: r.auditSeq };
       }
+      case 'approveNode': {
+        /* A node that is alive and registered keeps its id: a request in its name is someone else's. */
+        if (this.env.quorum?.peers().some((n) => n.id === req.obj.node)) {
+          throw new HsmError('ERR_ARGUMENTS_BAD', `node ${req.obj.node} is running and registered in this cluster; a join request in its name is not approved (stop that node first, or give the new node another id)`);
+        }
+        const r = await p.approveNode(this.ctx(st, req.obj), req.obj.node, req.obj.fingerprint);
+        return this.committed(req.op, { fingerprint: r.fingerprint, host: r.host, port: r.port });
+      }
+      case 'joinKey':
+        return { wrapped: await p.joinKey(req.obj.node) };
       case 'getCertReq':
         return { csr: Buffer.from(await ownership.certReq()) };
       case 'storeCert': {

@@ -55,7 +55,7 @@ export async function openLocalPartition(
   ensurePrivateDir(dir);
   ensurePrivateDir(join(dir, 'data'));
   if (!existsSync(paths.sealingKey)) {
-    if (!opts.create) throw new Error(`sealing-key file ${paths.sealingKey} does not exist; run cluster initialisation (ochsm up) first`);
+    if (!opts.create) throw new Error(`sealing-key file ${paths.sealingKey} does not exist; run cluster initialisation (ochsm up) first, or, for a new node of a cluster on etcd, start it with --join (docs/deployment.md §5)`);
     if (opts.store?.kind !== 'etcd' && existsSync(paths.database)) throw new Error(`store ${paths.database} exists but its sealing key ${paths.sealingKey} is missing; refusing to create a new key`);
     createSealingKeyFile(paths.sealingKey);
   }

@@ -4,10 +4,12 @@
  *
  * node.json: { "id": 1, "host": "127.0.0.1", "port": 2225, "dir": "<installation dir
  * with sealing.key and data/>", "cluster": [{ "id", "hostname", "port" }, ...],
- * "store": <optional: the etcd store, see ./store_config.ts> }.
- * SIGTERM drains and exits; SIGHUP re-reads the cluster list.
+ * "store": <optional: the etcd store, see ./store_config.ts>, "join": <optional: see ./join.ts> }.
+ * With no sealing.key in dir and "join" set (or --join), the node first joins
+ * the cluster (./join.ts: a CO approves it, a running node sends it the
+ * masking key), then starts. SIGTERM drains and exits; SIGHUP re-reads the cluster list.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { HsmError } from '../../protocol/src/errors.js';
 import { makeLogger } from './log.js';
 import { openLocalPartition, nodeAuditLogPath } from './local_partition.js';
@@ -22,9 +24,11 @@ import { heartbeatIntervalFromEnv } from '../../ops/src/metrics/store.js';
 
 const PROGRAM = {
   name: 'hsm-node',
-  usage: 'usage: hsm-node <node.json> [--pid-file <path>]',
-  description: 'One OpenCloudHSM node: serves one partition over TLS 1.3 (port 2225 by default). See docs/operations.md.',
+  usage: 'usage: hsm-node <node.json> [--pid-file <path>] [--join]',
+  description: 'One OpenCloudHSM node: serves one partition over TLS 1.3 (port 2225 by default). With --join (or "join" in node.json) and no sealing.key, it first joins the cluster (docs/deployment.md §5). See docs/operations.md.',
 };
+import { joinCluster, parseJoinSettings, DEFAULT_JOIN_EXPIRY_S, type JoinSettings } from './join.js';
+import { localPaths } from './local_partition.js';
 import { parseStoreConfig, type StoreConfig } from './store_config.js';
 import { QuorumGuard } from './quorum.js';
 import { performance } from 'node:perf_hooks';
@@ -42,6 +46,8 @@ interface NodeConfig {
   maxDataBytes?: number;
   /** Partition settings every node must share: per-user quotas and the lockout limit (docs/protocol.md §4). */
   partition: Partial<Record<(typeof PARTITION_KEYS)[number], number>>;
+  /** Join the cluster when there is no sealing.key yet (./join.ts). */
+  join?: JoinSettings;
 }
 
 /** From SIGTERM to exit at most (ms): the request drain (5 s), then closing the store; past it the node exits with 1 (docs/operations.md). */
@@ -78,19 +84,42 @@ function readConfig(path: string): NodeConfig {
   if (maxDataBytes !== undefined && (!Number.isSafeInteger(maxDataBytes) || (maxDataBytes as number) < 1024 || (maxDataBytes as number) > 1 << 24)) {
     throw new Error(`${path}: maxDataBytes must be an integer from 1024 to ${1 << 24}`);
   }
-  return { id: j.id!, host: j.host ?? '127.0.0.1', port, dir: j.dir, cluster, store: parseStoreConfig(j.store, path), limits, partition: readPartitionSettings((j as { partition?: unknown }).partition, path), ...(maxDataBytes !== undefined ? { maxDataBytes: maxDataBytes as number } : {}) };
+  const join = parseJoinSettings((j as { join?: unknown }).join, path);
+  return { id: j.id!, host: j.host ?? '127.0.0.1', port, dir: j.dir, cluster, store: parseStoreConfig(j.store, path), limits, partition: readPartitionSettings((j as { partition?: unknown }).partition, path), ...(maxDataBytes !== undefined ? { maxDataBytes: maxDataBytes as number } : {}), ...(join ? { join } : {}) };
 }
 
 async function main(argv: string[]): Promise<number> {
   if (answerStandardFlags(PROGRAM, argv)) return 0;
-  const cfgPath = argv[0];
-  if (!cfgPath || argv.length > 3) {
+  const args = [...argv];
+  const joinFlag = args.includes('--join');
+  if (joinFlag) args.splice(args.indexOf('--join'), 1);
+  const cfgPath = args[0];
+  if (!cfgPath || (args.length !== 1 && !(args.length === 3 && args[1] === '--pid-file'))) {
     process.stderr.write(`${PROGRAM.usage}\n`);
     return 2;
   }
-  const pidFile = argv[1] === '--pid-file' ? argv[2] : undefined;
+  const pidFile = args[1] === '--pid-file' ? args[2] : undefined;
   let cfg = readConfig(cfgPath);
   const log = makeLogger('node', { node: cfg.id });
+  const join = cfg.join ?? (joinFlag ? { expirySeconds: DEFAULT_JOIN_EXPIRY_S } : undefined);
+  const sealingKey = localPaths(cfg.dir).sealingKey;
+  if (join && !existsSync(sealingKey)) {
+    if (pidFile) writeFileSync(pidFile, `${process.pid}\n`);
+    const stop = new AbortController();
+    const onSignal = () => stop.abort();
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+    const r = await joinCluster({
+      id: cfg.id, host: cfg.host, port: cfg.port, sealingKeyPath: sealingKey, store: cfg.store, join, log,
+      print: (line) => void process.stdout.write(line + '\n'), signal: stop.signal,
+    });
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    if (r === 'stopped') {
+      log.info('stopped before joining; the join request is withdrawn');
+      return 0;
+    }
+  }
   /* Raw CKM_ECDSA in libcrypto (off the event loop) when the addon is built. */
   const nativeCrypto = installNativeCrypto();
   if (nativeCrypto.reason) log.warn('raw ECDSA runs in JavaScript (slower)', { reason: nativeCrypto.reason });

@@ -27,6 +27,7 @@
  */
 import { HsmError } from '../../protocol/src/errors.js';
 import type { KeyValueStore } from '../../store/src/types.js';
+import { PEERS_PREFIX } from '../../hsm-core/src/barrier/barrier.js';
 import type { NodeInfo } from './handler.js';
 
 /** Renew this often (ms). */
@@ -41,8 +42,8 @@ export const QUORUM_INTERVAL_MS = 300;
 export const QUORUM_BOUND_MS = 3000;
 /** The lease's time to live (ms): an entry outlives a dead node by at most this (etcd's minimum is about 2 s). */
 export const PEER_LEASE_TTL_MS = 3000;
-/** The store prefix of the nodes' entries. */
-export const PEERS_PREFIX = 'cluster/nodes/';
+/** The store prefix of the nodes' entries (plain; reserved in the barrier, so partition listings and backups skip them). */
+export { PEERS_PREFIX };
 /** Renewals in flight at once (each waits for its own answer). */
 const MAX_IN_FLIGHT = 8;
 /** Re-read the list of nodes after this many renewals. */

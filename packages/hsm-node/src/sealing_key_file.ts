@@ -38,12 +38,22 @@ function describe(e: unknown): string {
  */
 export function createSealingKeyFile(path: string): Buffer {
   const key = randomBytes(32);
-  const content = Buffer.from(formatSealingKey(key), 'utf8');
+  writeSealingKeyFile(path, key);
+  return key;
+}
+
+/**
+ * Write `key` (the masking key a joining node received, docs/deployment.md §5)
+ * as a new sealing-key file, mode 0600. O_CREAT|O_EXCL|O_NOFOLLOW: an existing
+ * key, a planted file or a symbolic link is never written through or clobbered.
+ */
+export function writeSealingKeyFile(path: string, key: Uint8Array): void {
+  const content = Buffer.from(formatSealingKey(Buffer.from(key)), 'utf8');
   let fd: number;
   try {
-    /* 'wx': O_CREAT|O_EXCL, so an existing key (or a planted file or symlink) is never clobbered. */
-    fd = openSync(path, 'wx', 0o600);
+    fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
   } catch (e) {
+    content.fill(0);
     throw fail(`sealing key file ${path} ${describe(e)}`, e);
   }
   try {
@@ -64,7 +74,6 @@ export function createSealingKeyFile(path: string): Buffer {
   }
   closeSync(fd);
   syncDirectory(dirname(path));
-  return key;
 }
 
 /** Make the new directory entry durable too (POSIX needs an fsync of the directory). */

@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HsmError } from '../../protocol/src/errors.js';
 import { formatSealingKey, parseSealingKey, SEALING_KEY_HEADER } from '../../hsm-core/src/barrier/sealing_key.js';
-import { createSealingKeyFile, loadSealingKeyFile } from '../src/sealing_key_file.js';
+import { createSealingKeyFile, loadSealingKeyFile, writeSealingKeyFile } from '../src/sealing_key_file.js';
+import { parseJoinSettings } from '../src/join.js';
 
 const root = mkdtempSync(join(tmpdir(), 'ochsm-sealkey-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -120,4 +121,30 @@ test('parseSealingKey: exact format, clear errors, never quoting the content', (
     });
   }
   assert.throws(() => formatSealingKey(randomBytes(16)), TypeError);
+});
+
+test('writeSealingKeyFile (a joined node\'s key): mode 0600, loads back; never through a symbolic link or over a file', () => {
+  const key = randomBytes(32);
+  const p = fresh();
+  writeSealingKeyFile(p, key);
+  assert.equal(statSync(p).mode & 0o777, 0o600);
+  assert.ok(loadSealingKeyFile(p).equals(key));
+  assert.throws(() => writeSealingKeyFile(p, randomBytes(32)), barrierError(p, 'already exists'));
+  assert.ok(loadSealingKeyFile(p).equals(key), 'the existing key is unchanged');
+  /* A link planted where the key goes, pointing at a file that does not exist yet: nothing is created through it. */
+  const target = fresh();
+  const link = fresh();
+  symlinkSync(target, link);
+  assert.throws(() => writeSealingKeyFile(link, key), barrierError(link));
+  assert.throws(() => statSync(target), /ENOENT/, 'nothing written where the link points');
+});
+
+test('node.json "join": true, or poCert and expirySeconds; anything else named in the error', () => {
+  assert.equal(parseJoinSettings(undefined, 'n.json'), undefined);
+  assert.deepEqual(parseJoinSettings(true, 'n.json'), { expirySeconds: 3600 });
+  assert.deepEqual(parseJoinSettings({ poCert: '/etc/ochsm/PO.crt', expirySeconds: 600 }, 'n.json'), { poCert: '/etc/ochsm/PO.crt', expirySeconds: 600 });
+  assert.throws(() => parseJoinSettings({ expirySeconds: 1 }, 'n.json'), /n\.json: "join.expirySeconds" must be an integer from 2 to 86400/);
+  assert.throws(() => parseJoinSettings({ poCert: '' }, 'n.json'), /"join.poCert" must name the PO.crt file/);
+  assert.throws(() => parseJoinSettings({ ttl: 5 }, 'n.json'), /unknown join setting "ttl"/);
+  assert.throws(() => parseJoinSettings('yes', 'n.json'), /"join" must be true or an object/);
 });

@@ -225,6 +225,9 @@ export const OPS = {
   /* The whole partition as one authenticated, encrypted file (docs/operations.md); the backup fits one frame. */
   backupPartition: { opcode: 0x0407, mutating: false, request: {}, response: { backup: bytes(4), entries: u64(5), auditSeq: u64(6) } },
   restorePartition: { opcode: 0x0408, mutating: true, request: mutating({ backup: bytes(1) }), response: { entries: u64(4), auditSeq: u64(5) } },
+  /* A new node's join (docs/deployment.md §5): a CO approves its request by fingerprint; the joining node asks a running node for the wrapped masking key. */
+  approveNode: { opcode: 0x0409, mutating: true, request: mutating({ node: u64(1), fingerprint: str(2) }), response: { fingerprint: str(4), host: str(5), port: u64(6) } },
+  joinKey: { opcode: 0x040a, mutating: false, request: { node: u64(1) }, response: { wrapped: bytes(4) } },
 } as const satisfies Readonly<Record<string, OpSpec>>;
 
 /** Notices: kind 3, request id 0, server to client. Their fields start at id 1. */

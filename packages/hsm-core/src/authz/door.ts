@@ -54,6 +54,9 @@ export const OP_RULES: Readonly<Record<string, OpRule>> = {
   /* A locked-out crypto officer's recovery, authorised by the partition owner's signature instead of a sign-in (users/officer_reset.ts). */
   getChallenge: { beforeSignIn: true },
   unlockCO: { beforeSignIn: true },
+  /* A joining node has no account: it asks for the masking key wrapped for its approved key (cluster/joins.ts). */
+  joinKey: { beforeSignIn: true },
+  approveNode: { roles: ['CO'] },
   auditRecords: { roles: ['CO'] },
   backupPartition: { roles: ['CO'] },
   /* Into a fresh, unclaimed partition by its PRECO, or a claimed one without keys by a CO (backup/partition_backup.ts). */

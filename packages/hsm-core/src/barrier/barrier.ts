@@ -23,6 +23,7 @@ import {
   createCipheriv, createDecipheriv, createHmac, createSecretKey, hkdfSync, randomBytes, timingSafeEqual,
   type KeyObject,
 } from '../crypto/node.js';
+import { wrapForJoiner } from './join_wrap.js';
 
 /** The masked value format this code writes (docs/storage-format.md §3, §8). */
 export const FORMAT_VERSION = 1;
@@ -177,15 +178,19 @@ function parseTerm(v: Uint8Array | undefined): number {
 
 /** Node heartbeats for the replication metric (packages/ops/src/metrics/store.ts): plain, never partition state. */
 export const HEARTBEAT_PREFIX = 'sys/probe/';
+/** Join requests of nodes that have no masking key yet (docs/deployment.md §5): plain, written by the joining node. */
+export const JOIN_REQUEST_PREFIX = 'sys/join/request/';
+/** The running nodes' entries on etcd (hsm-node quorum.ts): plain {id, hostname, port}, on each node's lease. */
+export const PEERS_PREFIX = 'cluster/nodes/';
 
 function isReserved(path: string): boolean {
-  return path.startsWith(BARRIER_PREFIX) || path.startsWith(HEARTBEAT_PREFIX);
+  return path.startsWith(BARRIER_PREFIX) || path.startsWith(HEARTBEAT_PREFIX) || path.startsWith(JOIN_REQUEST_PREFIX) || path.startsWith(PEERS_PREFIX);
 }
 
 function checkPath(path: string, access: 'read' | 'write'): void {
   if (typeof path !== 'string' || path.length === 0) throw new TypeError('barrier path must be a non-empty string');
   if (isReserved(path)) {
-    throw new HsmError('ERR_BARRIER', `cannot ${access} ${path}: paths under ${BARRIER_PREFIX} (barrier metadata) and ${HEARTBEAT_PREFIX} (node heartbeats) are reserved`);
+    throw new HsmError('ERR_BARRIER', `cannot ${access} ${path}: paths under ${BARRIER_PREFIX} (barrier metadata), ${HEARTBEAT_PREFIX} (node heartbeats), ${JOIN_REQUEST_PREFIX} (join requests) and ${PEERS_PREFIX} (the running nodes) are reserved`);
   }
 }
 
@@ -265,6 +270,19 @@ export class Barrier {
    */
   deriveKey(salt: Uint8Array, info: string): Buffer {
     return Buffer.from(hkdfSync('sha256', this.#master, salt, info, KEY_BYTES));
+  }
+
+  /**
+   * The masking key wrapped for a joining node's X25519 public key, bound to
+   * `aad` (./join_wrap.ts). The key leaves the barrier only in this form.
+   */
+  wrapMaskingKeyFor(joinerPublicKey: Uint8Array, aad: Uint8Array): Buffer {
+    const raw = this.#master.export();
+    try {
+      return wrapForJoiner(raw, joinerPublicKey, aad);
+    } finally {
+      raw.fill(0);
+    }
   }
 
   /** The term new writes use (for status output). */

@@ -1,0 +1,141 @@
+/**
+ * A new node's join in the core, over the in-memory store: the wrap opens
+ * only with the joiner's key and for its node id and fingerprint; approveNode
+ * needs a CO and the request's fingerprint (a mismatch is refused and
+ * audited, and approves nothing); joinKey answers only once approved; a
+ * join request is plain and reserved (the barrier neither reads nor lists
+ * it), the approval is masked and goes with the request's lease.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as crypto from 'node:crypto';
+import { HsmError } from '../../../protocol/src/errors.js';
+import { MemoryStore } from '../../../store/src/memory.js';
+import { joinAad, joinFingerprint, joinKeyPair, normaliseFingerprint, unwrapFromPeer, wrapForJoiner, WRAPPED_BYTES } from '../../src/barrier/join_wrap.js';
+import { JOIN_PATH, encodeJoinRequest, makeJoinRequest, parseJoinRequest } from '../../src/cluster/joins.js';
+import { Partition, type CallContext } from '../../src/partition.js';
+
+const FAST = { scrypt: { N: 1 << 10, r: 8, p: 1, keyLen: 32 } };
+
+async function claimedPartition(store: MemoryStore) {
+  const maskingKey = crypto.randomBytes(32);
+  const p = await Partition.open({ store, maskingKey, config: FAST });
+  const preco = await p.login('admin', 'tenantadmin', 'PRECO');
+  await p.changePassword({ principal: preco }, 'PRECO', 'admin', 'adminpassword');
+  const co: CallContext = { principal: await p.login('admin', 'adminpassword', 'CO') };
+  await p.createUser(co, 'CU', 'cu1', 'user1234');
+  const cu1: CallContext = { principal: await p.login('cu1', 'user1234', 'CU') };
+  return { p, co, cu1, maskingKey };
+}
+
+const code = (c: string, msg?: RegExp) => (e: unknown) => {
+  if (e instanceof HsmError && e.code === c && (!msg || msg.test(e.message))) return true;
+  throw new assert.AssertionError({ message: `expected ${c}${msg ? ` ${msg}` : ''}, got ${e instanceof HsmError ? `${e.code}: ${e.message}` : String(e)}` });
+};
+
+test('the wrapped masking key opens with the joiner\'s private key, for its node id and fingerprint only', () => {
+  const master = crypto.randomBytes(32);
+  const j = joinKeyPair();
+  const fp = joinFingerprint(4, j.publicKey);
+  const w = wrapForJoiner(master, j.publicKey, joinAad(4, fp));
+  assert.equal(w.length, WRAPPED_BYTES);
+  assert.equal(w.includes(master), false, 'the key is not in the wrap in the clear');
+  assert.deepEqual(unwrapFromPeer(j.privateKey, w, joinAad(4, fp)), master);
+  /* Two wraps of one key differ (a fresh ephemeral key and IV each). */
+  assert.notDeepEqual(wrapForJoiner(master, j.publicKey, joinAad(4, fp)), w);
+  assert.throws(() => unwrapFromPeer(joinKeyPair().privateKey, w, joinAad(4, fp)), code('ERR_WRAPPED_KEY_INVALID'), 'another key');
+  assert.throws(() => unwrapFromPeer(j.privateKey, w, joinAad(5, fp)), code('ERR_WRAPPED_KEY_INVALID'), 'another node id');
+  assert.throws(() => unwrapFromPeer(j.privateKey, w, joinAad(4, joinFingerprint(4, joinKeyPair().publicKey))), code('ERR_WRAPPED_KEY_INVALID'), 'another fingerprint');
+  const bent = Buffer.from(w);
+  bent[60] = bent[60]! ^ 1;
+  assert.throws(() => unwrapFromPeer(j.privateKey, bent, joinAad(4, fp)), code('ERR_WRAPPED_KEY_INVALID'), 'a changed byte');
+  assert.throws(() => unwrapFromPeer(j.privateKey, w.subarray(1), joinAad(4, fp)), code('ERR_WRAPPED_KEY_INVALID', /bytes/), 'truncated');
+});
+
+test('fingerprints: 24 hex digits in groups of four, bound to the node id; typed forms normalised, others refused', () => {
+  const { publicKey } = joinKeyPair();
+  const fp = joinFingerprint(3, publicKey);
+  assert.match(fp, /^[0-9a-f]{4}(-[0-9a-f]{4}){5}$/);
+  assert.notEqual(joinFingerprint(4, publicKey), fp);
+  assert.equal(normaliseFingerprint(fp.toUpperCase()), fp);
+  assert.equal(normaliseFingerprint(fp.replace(/-/g, '')), fp);
+  assert.equal(normaliseFingerprint(fp.replace(/-/g, ':')), fp);
+  for (const bad of ['', 'xyz', fp.slice(0, -1), fp + '0', fp.replace(/[0-9a-f]$/, 'g')]) assert.throws(() => normaliseFingerprint(bad), code('ERR_ARGUMENTS_BAD', /24 hexadecimal digits/), bad);
+});
+
+test('a join request read from the store is checked field by field; its fingerprint must match its key', () => {
+  const { publicKey } = joinKeyPair();
+  const r = makeJoinRequest(4, '10.0.0.4', 2225, publicKey, 1);
+  assert.deepEqual(parseJoinRequest(encodeJoinRequest(r), 4), r);
+  assert.throws(() => parseJoinRequest(encodeJoinRequest(r), 5), code('ERR_ARGUMENTS_BAD', /another node/));
+  assert.throws(() => parseJoinRequest(encodeJoinRequest({ ...r, fingerprint: joinFingerprint(4, joinKeyPair().publicKey) }), 4), code('ERR_ARGUMENTS_BAD', /fingerprint does not match/));
+  assert.throws(() => parseJoinRequest(encodeJoinRequest({ ...r, port: 0 }), 4), code('ERR_ARGUMENTS_BAD', /port/));
+  assert.throws(() => parseJoinRequest(Buffer.from('not json'), 4), code('ERR_ARGUMENTS_BAD', /not JSON/));
+});
+
+test('approveNode: a CO, the request\'s fingerprint, one transaction with its audit record; joinKey only once approved', async () => {
+  const store = new MemoryStore();
+  const { p, co, cu1, maskingKey } = await claimedPartition(store);
+  const j = joinKeyPair();
+  const req = makeJoinRequest(4, '127.0.0.1', 4444, j.publicKey, 1);
+  const lease = await store.grantLease(60_000);
+  await store.put(JOIN_PATH.request(4), encodeJoinRequest(req), { lease });
+
+  /* The request is plain and the barrier's reserved space: not read, not listed, not backed up. */
+  await assert.rejects(p.barrier.get(JOIN_PATH.request(4)), code('ERR_BARRIER', /reserved/));
+  assert.equal((await p.barrier.list('sys/')).some((e) => e.key === JOIN_PATH.request(4)), false);
+
+  await assert.rejects(p.joinKey(4), code('ERR_NOT_PERMITTED', /approveNode 4/), 'no approval yet');
+  await assert.rejects(p.approveNode(cu1, 4, req.fingerprint), code('ERR_NOT_PERMITTED'), 'a CU');
+  await assert.rejects(p.approveNode({ principal: undefined }, 4, req.fingerprint), code('ERR_USER_NOT_LOGGED_IN'));
+  await assert.rejects(p.approveNode(co, 5, req.fingerprint), code('ERR_ARGUMENTS_BAD', /no join request/), 'no request for node 5');
+
+  const before = (await p.auditRecords()).length;
+  const wrong = joinFingerprint(4, joinKeyPair().publicKey);
+  await assert.rejects(p.approveNode(co, 4, wrong), code('ERR_ARGUMENTS_BAD', /does not match/));
+  assert.equal(await store.get(JOIN_PATH.approved(4)), undefined, 'a wrong fingerprint approves nothing');
+  const refused = (await p.auditRecords()).slice(before);
+  assert.deepEqual(refused.map((r) => [r.action, r.result, r.user]), [['approveNode', 'ERR_ARGUMENTS_BAD', 'admin']]);
+  assert.doesNotMatch(refused[0]!.detail ?? '', new RegExp(req.fingerprint), 'the refusal does not tell the right fingerprint');
+  await assert.rejects(p.joinKey(4), code('ERR_NOT_PERMITTED'));
+
+  const ok = await p.approveNode(co, 4, req.fingerprint.toUpperCase().replace(/-/g, ''));
+  assert.deepEqual(ok, { fingerprint: req.fingerprint, host: '127.0.0.1', port: 4444, already: false });
+  const stored = await store.get(JOIN_PATH.approved(4));
+  assert.ok(stored && stored.lease === lease, 'the approval lives on the request\'s lease');
+  assert.equal(Buffer.from(stored.value).includes(Buffer.from(req.fingerprint)), false, 'the approval is masked');
+  assert.equal((await p.approveNode(co, 4, req.fingerprint)).already, true, 'approving again changes nothing');
+  const records = (await p.auditRecords()).slice(before + 1);
+  assert.deepEqual(records.map((r) => [r.action, r.result]), [['approveNode', 'ok']]);
+
+  const w = await p.joinKey(4);
+  assert.deepEqual(unwrapFromPeer(j.privateKey, w, joinAad(4, req.fingerprint)), maskingKey);
+  assert.equal((await p.auditRecords()).at(-1)!.action, 'joinKey');
+
+  /* The request's lease goes: the approval goes with it. */
+  await store.revokeLease(lease);
+  assert.equal(await store.get(JOIN_PATH.approved(4)), undefined);
+  await assert.rejects(p.joinKey(4), code('ERR_NOT_PERMITTED'));
+});
+
+test('an approval that is not for the request read (a new request in between) is not written', async () => {
+  const store = new MemoryStore();
+  const { p, co } = await claimedPartition(store);
+  const first = makeJoinRequest(6, 'h', 1, joinKeyPair().publicKey, 1);
+  await store.put(JOIN_PATH.request(6), encodeJoinRequest(first));
+  const second = makeJoinRequest(6, 'h', 1, joinKeyPair().publicKey, 2);
+  await store.put(JOIN_PATH.request(6), encodeJoinRequest(second));
+  await assert.rejects(p.approveNode(co, 6, first.fingerprint), code('ERR_ARGUMENTS_BAD', /does not match/));
+  assert.equal((await p.approveNode(co, 6, second.fingerprint)).fingerprint, second.fingerprint);
+});
+
+test('the plain entries beside the partition (running nodes, join requests) do not break a backup, and are not in it', async () => {
+  const store = new MemoryStore();
+  const { p, co } = await claimedPartition(store);
+  await store.put('cluster/nodes/1', Buffer.from(JSON.stringify({ id: 1, hostname: '10.0.0.1', port: 2225 })));
+  await store.put(JOIN_PATH.request(4), encodeJoinRequest(makeJoinRequest(4, 'h', 1, joinKeyPair().publicKey, 1)));
+  const { header } = await p.backupPartition(co, 'test');
+  const keys = (await p.barrier.list('')).map((e) => e.key);
+  assert.equal(keys.some((k) => k.startsWith('cluster/nodes/') || k.startsWith('sys/join/request/')), false);
+  assert.equal(header.entries, keys.filter((k) => !k.startsWith('idem/')).length);
+});
