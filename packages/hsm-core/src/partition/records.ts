@@ -23,6 +23,11 @@ export const PATH = {
   idem: (id: string) => `idem/${id}`,
   session: (lease: number) => `sess/${String(lease).padStart(12, '0')}`,
   sessions: 'sess/',
+  /** The partition key (PKCS#8 PEM), shared by every node (partition/ownership.ts). */
+  partitionKey: 'partition/key',
+  /** A stored certificate: slot 4 PO.crt, slot 8 POAC.crt (PEM). */
+  cert: (slot: number) => `partition/cert/${slot}`,
+  certs: 'partition/cert/',
 } as const;
 
 /** The first object handle (0x40000), as the real service numbers keys. */
