@@ -5,38 +5,23 @@
  * answers while the connection keeps working. A second partition on the same
  * store stands for another node.
  */
-import { test, describe, before, after } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { HsmError } from '../../protocol/src/errors.js';
 import type { DecodedRequest } from '../../protocol/src/messages.js';
-import { MemoryStore } from '../../store/src/memory.js';
-import { Partition, type CallContext } from '../../hsm-core/src/partition.js';
+import type { CallContext } from '../../hsm-core/src/partition.js';
 import { NodeHandler, type ConnectionState } from '../src/handler.js';
 import { Ownership } from '../src/ownership.js';
 import { signPartitionCsr } from '../../testkit/src/pki.js';
+import { code, tempDirForFile, twoNodePartitions } from './helpers/in_process.js';
 
-const FAST = { scrypt: { N: 1 << 10, r: 8, p: 1, keyLen: 32 } };
-const code = (c: string, message?: RegExp) => (e: unknown) => {
-  if (e instanceof HsmError && e.code === c && (!message || message.test(e.message))) return true;
-  throw new assert.AssertionError({ message: `expected ${c}${message ? ` matching ${message}` : ''}, got ${e instanceof HsmError ? `${e.code}: ${e.message}` : String(e)}` });
-};
-
-let dir: string;
-before(() => {
-  dir = mkdtempSync(join(tmpdir(), 'ochsm-handler-'));
-});
-after(() => rmSync(dir, { recursive: true, force: true }));
+const tmp = tempDirForFile('handler');
 
 /** A node's handler over a fresh store, and a second node's partition on the same store. */
 async function node() {
-  const store = new MemoryStore();
-  const maskingKey = randomBytes(32);
-  const partition = await Partition.open({ store, maskingKey, config: FAST });
-  const other = await Partition.open({ store, maskingKey, config: FAST });
+  const { store, p1: partition, p2: other, close } = await twoNodePartitions();
   const ownership = new Ownership(partition);
   let reloads = 0;
   const handler = new NodeHandler({
@@ -51,13 +36,21 @@ async function node() {
   const claim = async () => {
     const st = connection();
     const { csr } = await ask(st, 'getCertReq');
-    const owner = signPartitionCsr(join(dir, `owner-${randomBytes(4).toString('hex')}`), csr as Buffer);
+    const owner = signPartitionCsr(join(tmp(), `owner-${randomBytes(4).toString('hex')}`), csr as Buffer);
     await ask(st, 'login', { user: 'admin', password: 'tenantadmin', role: 'PRECO' });
     await ask(st, 'storeCert', { slot: 4, cert: readFileSync(owner.poCrt) });
     await ask(st, 'storeCert', { slot: 8, cert: readFileSync(owner.poacCrt) });
     return st;
   };
-  return { store, partition, other, handler, connection, ask, claim, reloads: () => reloads, close: () => { partition.close(); other.close(); } };
+  /** A claimed partition and a connection signed in as its CO (the promoted PRECO). */
+  const signedInCo = async () => {
+    await claim();
+    const st = connection();
+    await ask(st, 'login', { user: 'admin', password: 'tenantadmin', role: 'PRECO' });
+    await ask(st, 'changePassword', { user: 'admin', password: 'adminpassword' });
+    return st;
+  };
+  return { store, partition, other, handler, connection, ask, claim, signedInCo, reloads: () => reloads, close };
 }
 
 describe('the node request handler', () => {
@@ -110,10 +103,7 @@ describe('the node request handler', () => {
   test('minRevision: absent → no revision; present → the revision applied; a change made on another node is waited for; ahead of the store is refused', async () => {
     const n = await node();
     try {
-      await n.claim();
-      const st = n.connection();
-      await n.ask(st, 'login', { user: 'admin', password: 'tenantadmin', role: 'PRECO' });
-      await n.ask(st, 'changePassword', { user: 'admin', password: 'adminpassword' });
+      const st = await n.signedInCo();
       assert.equal('revision' in (await n.ask(st, 'listUsers')), false);
       const zero = await n.ask(st, 'listUsers', { minRevision: 0 });
       assert.equal(zero.revision, n.partition.state.applied);
@@ -135,13 +125,12 @@ describe('the node request handler', () => {
   test('bad requests get specific errors and the connection keeps working', async () => {
     const n = await node();
     try {
-      await n.claim();
+      const anon = (await n.signedInCo(), n.connection());
+      await assert.rejects(n.ask(anon, 'hello', {}), code('ERR_PROTOCOL', /connection layer/));
+      await assert.rejects(n.ask(anon, 'login', { user: 'admin', password: 'wrong-password' }), code('ERR_LOGIN_FAILED'));
+      assert.equal(anon.principal, undefined);
       const st = n.connection();
-      await assert.rejects(n.ask(st, 'hello', {}), code('ERR_PROTOCOL', /connection layer/));
-      await assert.rejects(n.ask(st, 'login', { user: 'admin', password: 'wrong-password' }), code('ERR_LOGIN_FAILED'));
-      assert.equal(st.principal, undefined);
-      await n.ask(st, 'login', { user: 'admin', password: 'tenantadmin', role: 'PRECO' });
-      await n.ask(st, 'changePassword', { user: 'admin', password: 'adminpassword' });
+      await n.ask(st, 'login', { user: 'admin', password: 'adminpassword' });
       await assert.rejects(n.ask(st, 'auditRecords', { chain: 'other' }), code('ERR_ARGUMENTS_BAD', /unknown audit chain "other"/));
       await assert.rejects(n.ask(st, 'auditVerify', { chain: 'node' }), code('ERR_FUNCTION_NOT_SUPPORTED', /store's chain/));
       await assert.rejects(n.ask(st, 'deleteUser', { user: 'ghost' }), code('ERR_USER_NOT_FOUND'));

@@ -5,37 +5,23 @@
  * stand for two nodes. The owner's certificates are made with the real
  * openssl, as the onboarding guide does.
  */
-import { test, describe, before, after } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createPublicKey, randomBytes, X509Certificate } from 'node:crypto';
-import { HsmError } from '../../protocol/src/errors.js';
-import { MemoryStore } from '../../store/src/memory.js';
-import { Partition, PATH, type CallContext } from '../../hsm-core/src/partition.js';
+import { createPublicKey, X509Certificate } from 'node:crypto';
+import type { MemoryStore } from '../../store/src/memory.js';
+import { PATH, type CallContext } from '../../hsm-core/src/partition.js';
 import { Ownership, SLOT_PO, SLOT_POAC } from '../src/ownership.js';
 import { makePki, signPartitionCsr } from '../../testkit/src/pki.js';
+import { code, tempDirForFile, twoNodePartitions } from './helpers/in_process.js';
 
-const FAST = { scrypt: { N: 1 << 10, r: 8, p: 1, keyLen: 32 } };
-const code = (c: string, message?: RegExp) => (e: unknown) => {
-  if (e instanceof HsmError && e.code === c && (!message || message.test(e.message))) return true;
-  throw new assert.AssertionError({ message: `expected ${c}${message ? ` matching ${message}` : ''}, got ${e instanceof HsmError ? `${e.code}: ${e.message}` : String(e)}` });
-};
-
-let dir: string;
-before(() => {
-  dir = mkdtempSync(join(tmpdir(), 'ochsm-ownership-'));
-});
-after(() => rmSync(dir, { recursive: true, force: true }));
+const tmp = tempDirForFile('ownership');
 
 async function twoNodes() {
-  const store = new MemoryStore();
-  const maskingKey = randomBytes(32);
-  const p1 = await Partition.open({ store, maskingKey, config: FAST });
-  const p2 = await Partition.open({ store, maskingKey, config: FAST });
-  const preco: CallContext = { principal: await p1.login('admin', 'tenantadmin', 'PRECO') };
-  return { store, p1, p2, o1: new Ownership(p1), o2: new Ownership(p2), preco, close: () => { p1.close(); p2.close(); } };
+  const n = await twoNodePartitions();
+  const preco: CallContext = { principal: await n.p1.login('admin', 'tenantadmin', 'PRECO') };
+  return { ...n, o1: new Ownership(n.p1), o2: new Ownership(n.p2), preco };
 }
 
 /** Keys and versions of everything in the store: equal snapshots mean nothing changed. */
@@ -71,7 +57,7 @@ describe('ownership', () => {
       assert.match(cert.subject, /CN=HSM:[0-9A-F]{30}:PARTN:1\\, for non-FIPS mode/);
       /* The other node presents the same key (the subject is the same partition's). */
       assert.ok(new X509Certificate((await o2.tlsCredentials(new Date())).cert).checkPrivateKey(await o1.partitionKey()));
-      const owner = signPartitionCsr(join(dir, 'csr-check'), await o2.certReq());
+      const owner = signPartitionCsr(join(tmp(), 'csr-check'), await o2.certReq());
       assert.ok(new X509Certificate(readFileSync(owner.poacCrt)).checkPrivateKey(await o1.partitionKey()), 'the CSR carries the partition key');
     } finally {
       close();
@@ -81,7 +67,7 @@ describe('ownership', () => {
   test('storeCert refuses the wrong caller, slot, order and certificates, and then changes nothing', async () => {
     const { store, p1, o1, preco, close } = await twoNodes();
     try {
-      const owner = signPartitionCsr(join(dir, 'refusals'), await o1.certReq());
+      const owner = signPartitionCsr(join(tmp(), 'refusals'), await o1.certReq());
       const po = readFileSync(owner.poCrt);
       const before = await snapshot(store);
       await assert.rejects(o1.storeCert({ principal: undefined }, SLOT_PO, po), code('ERR_USER_NOT_LOGGED_IN'));
@@ -89,7 +75,7 @@ describe('ownership', () => {
       await assert.rejects(o1.storeCert(preco, 5, po), code('ERR_ARGUMENTS_BAD', /slot 5 cannot be written/));
       await assert.rejects(o1.storeCert(preco, SLOT_POAC, readFileSync(owner.poacCrt)), code('ERR_ARGUMENTS_BAD', /slot 4\) before the POAC/));
       await assert.rejects(o1.storeCert(preco, SLOT_PO, Buffer.from('not a certificate')), code('ERR_ARGUMENTS_BAD', /PO\.crt is not an X\.509 certificate/));
-      const ec = makePki(join(dir, 'ec'));
+      const ec = makePki(join(tmp(), 'ec'));
       await assert.rejects(o1.storeCert(preco, SLOT_PO, readFileSync(ec.ca)), code('ERR_ARGUMENTS_BAD', /must hold an RSA key/));
       assert.equal(await snapshot(store), before, 'a refused storeCert wrote nothing');
       assert.equal((await p1.partitionRecord()).state, 'factory');
@@ -101,7 +87,7 @@ describe('ownership', () => {
   test('claiming: each certificate, the partition state and its audit record commit in one transaction; the other node follows', async () => {
     const { store, p1, p2, o1, o2, preco, close } = await twoNodes();
     try {
-      const owner = signPartitionCsr(join(dir, 'claim'), await o1.certReq());
+      const owner = signPartitionCsr(join(tmp(), 'claim'), await o1.certReq());
       assert.equal(await o1.storeCert(preco, SLOT_PO, readFileSync(owner.poCrt)), false);
       const one = async (slot: number) => {
         const [cert, part, head] = await Promise.all([store.get(PATH.cert(slot)), store.get(PATH.partition), store.get(PATH.auditHead)]);
@@ -113,7 +99,7 @@ describe('ownership', () => {
       const rec = (await p1.auditRecords(1, 1000)).at(-1)!;
       assert.deepEqual([rec.action, rec.user, rec.role, rec.detail, rec.result], ['storeCert', 'admin', 'PRECO', 'slot 4, partition po-stored', 'ok']);
       /* PO.crt is write-once. */
-      const other = signPartitionCsr(join(dir, 'claim-other'), await o1.certReq());
+      const other = signPartitionCsr(join(tmp(), 'claim-other'), await o1.certReq());
       await assert.rejects(o1.storeCert(preco, SLOT_PO, readFileSync(other.poCrt)), code('ERR_ARGUMENTS_BAD', /already stored and cannot be changed/));
       assert.equal(await o1.mode(), 'unencrypted');
 
@@ -121,13 +107,13 @@ describe('ownership', () => {
       await assert.rejects(o1.storeCert(preco, SLOT_POAC, readFileSync(other.poacCrt)), code('ERR_ARGUMENTS_BAD', /not signed by the stored partition owner certificate/));
       const stranger = await twoNodes();
       try {
-        const foreign = signPartitionCsr(join(dir, 'claim'), await stranger.o1.certReq());
+        const foreign = signPartitionCsr(join(tmp(), 'claim'), await stranger.o1.certReq());
         await assert.rejects(o1.storeCert(preco, SLOT_POAC, readFileSync(foreign.poacCrt)), code('ERR_ARGUMENTS_BAD', /does not certify this partition's key/));
       } finally {
         stranger.close();
       }
 
-      const mine = signPartitionCsr(join(dir, 'claim'), await o1.certReq());
+      const mine = signPartitionCsr(join(tmp(), 'claim'), await o1.certReq());
       assert.equal(await o1.storeCert(preco, SLOT_POAC, readFileSync(mine.poacCrt)), true);
       const poac = await one(SLOT_POAC);
       assert.deepEqual([poac.part, poac.head], [poac.cert, poac.cert]);
