@@ -12,22 +12,22 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ProtocolClient } from '../../../packages/protocol/src/connection.js';
-import { EXAMPLE_CO, connectDaemon, connectNode, freePort, startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../../packages/testkit/src/cluster.js';
+import { EXAMPLE_CO, connectDaemon, connectNode, startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../../packages/testkit/src/cluster.js';
 import { ecKeyReference, markerBlock, readPrivateKeyFile, referencedHandle, rsaKeyReference } from '../../../packages/cli/src/util/keyref.js';
 import { AuditFollower, failed, ok, run, show, uses, type Run, toolEnv, utilTool } from '../../../packages/testkit/src/tool_run.js';
+import { NGINX, startNginx as startNginxAt, type Nginx } from '../../../packages/testkit/src/nginx.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const REPO = resolve(here, '..', '..', '..', '..');
 const UTIL = join(REPO, 'dist', 'packages', 'cli', 'src', 'azcloudhsm_util.js');
 const ENGINES = join(REPO, 'dist', 'lib64', 'engines-3');
 const ENGINE = ['-engine', 'azcloudhsm_openssl'];
-const NGINX = ['/usr/sbin/nginx', '/usr/local/sbin/nginx'].find((p) => existsSync(p));
 
 
 let root: string;
@@ -390,99 +390,20 @@ test('bad key references: truncated, forged, another key\'s handle, a handle of 
 
 /* ───────────────────────────── nginx: TLS offload (the Azure Cloud HSM guides) ───────────────────────────── */
 
-interface Nginx {
-  readonly port: number;
-  readonly dir: string;
-  readonly proc: ChildProcess;
-  log(): string;
-  stop(): Promise<void>;
-}
-
-/** Children of a process (nginx workers), from /proc. */
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid) out.push(Number(d));
-    } catch {
-      /* gone */
-    }
-  }
-  return out;
-}
-
-async function startNginx(name: string, cert: string, key: string): Promise<Nginx> {
+/** nginx with the engine named in its main context (the guide's `ssl_engine azcloudhsm_openssl;`). */
+function startNginx(name: string, cert: string, key: string): Promise<Nginx> {
   assert.ok(NGINX, 'nginx is not installed (Debian package nginx; .ci/run installs it)');
-  const dir = join(root, `nginx-${name}`);
-  mkdirSync(join(dir, 'tmp'), { recursive: true });
-  const port = await freePort();
-  const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${join(dir, 'tmp', t)};`);
-  writeFileSync(join(dir, 'nginx.conf'), [
-    'daemon off;',
-    'master_process on;',
-    'worker_processes 2;',
-    'user root;',
-    `pid ${join(dir, 'nginx.pid')};`,
-    `error_log ${join(dir, 'error.log')} info;`,
-    /* Before any key is read: the engine's methods become the defaults (ENGINE_set_default ALL). */
-    'ssl_engine azcloudhsm_openssl;',
-    /* nginx clears the workers' environment except what is listed here. */
-    'env azcloudhsm_password;',
-    'env azcloudhsm_openssl_conf;',
-    'env OPENSSL_ENGINES;',
-    'events { worker_connections 64; }',
-    'http {',
-    '  access_log off;',
-    ...temp,
-    '  server {',
-    `    listen 127.0.0.1:${port} ssl;`,
-    '    server_name localhost;',
-    `    ssl_certificate ${cert};`,
-    `    ssl_certificate_key ${key};`,
-    '    ssl_protocols TLSv1.2 TLSv1.3;',
-    '    ssl_session_cache off;',
-    '    ssl_session_tickets off;',
-    '    location / { return 200 "hello from an HSM key\\n"; }',
-    '  }',
-    '}',
-    '',
-  ].join('\n'));
-  /* The working directory holds azcloudhsm_application.cfg, as the guide's `cd /etc/nginx` does. */
-  const proc = spawn(NGINX, ['-p', dir, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf')], { cwd: work, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const log = () => out + (existsSync(join(dir, 'error.log')) ? readFileSync(join(dir, 'error.log'), 'utf8') : '');
-  const stop = async () => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return;
-    const workers = proc.pid ? childrenOf(proc.pid) : [];
-    const exited = new Promise((r) => proc.once('exit', r));
-    proc.kill('SIGTERM');
-    const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(t);
-    for (const w of workers) {
-      try {
-        process.kill(w, 'SIGKILL');
-      } catch {
-        /* already gone */
-      }
-    }
-  };
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    if (proc.exitCode !== null) throw new Error(`nginx exited with ${proc.exitCode}:\n${log()}`);
-    if (log().includes('start worker processes') && (proc.pid ? childrenOf(proc.pid).length : 0) >= 2) break;
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`nginx did not start:\n${log()}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { port, dir, proc, log, stop };
+  return startNginxAt({
+    dir: join(root, `nginx-${name}`), cert, key, cwd: work, env,
+    main: [
+      /* Before any key is read: the engine's methods become the defaults (ENGINE_set_default ALL). */
+      'ssl_engine azcloudhsm_openssl;',
+      /* nginx clears the workers' environment except what is listed here. */
+      'env azcloudhsm_password;',
+      'env azcloudhsm_openssl_conf;',
+      'env OPENSSL_ENGINES;',
+    ],
+  });
 }
 
 async function handshake(port: number, ca: string, args: readonly string[]): Promise<Run> {

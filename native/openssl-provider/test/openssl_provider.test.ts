@@ -11,15 +11,16 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ProtocolClient } from '../../../packages/protocol/src/connection.js';
-import { EXAMPLE_CO, connectNode, freePort, startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../../packages/testkit/src/cluster.js';
+import { EXAMPLE_CO, connectNode, startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../../packages/testkit/src/cluster.js';
 import { readPrivateKeyFile, referencedHandle, rsaKeyReference } from '../../../packages/cli/src/util/keyref.js';
 import { AuditFollower, failed, ok, run, show, uses, type Run, toolEnv, utilTool } from '../../../packages/testkit/src/tool_run.js';
+import { NGINX, startNginx as startNginxAt, type Nginx } from '../../../packages/testkit/src/nginx.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const REPO = resolve(here, '..', '..', '..', '..');
@@ -29,7 +30,6 @@ const MODULES = join(LIB64, 'ossl-modules');
 const ENGINES = join(LIB64, 'engines-3');
 const PROVIDER = ['-provider', 'azcloudhsm', '-provider', 'default'];
 const DEFAULT_ONLY = ['-provider', 'default'];
-const NGINX = ['/usr/sbin/nginx', '/usr/local/sbin/nginx'].find((p) => existsSync(p));
 
 
 let root: string;
@@ -435,92 +435,15 @@ test('threads and fork: 8 threads sign with one key at once, then a forked child
 
 /* ───────────────────────────── nginx: TLS 1.3 through the provider ───────────────────────────── */
 
-interface Nginx {
-  readonly port: number;
-  log(): string;
-  stop(): Promise<void>;
-}
-
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(d));
-    } catch {
-      /* gone */
-    }
-  }
-  return out;
-}
-
 /** nginx with no ssl_engine: the provider is activated in the OpenSSL configuration nginx reads. */
-async function startNginx(name: string, cert: string, key: string, cnf: string): Promise<Nginx> {
+function startNginx(name: string, cert: string, key: string, cnf: string): Promise<Nginx> {
   assert.ok(NGINX, 'nginx is not installed (Debian package nginx; .ci/run installs it)');
-  const dir = join(root, `nginx-${name}`);
-  mkdirSync(join(dir, 'tmp'), { recursive: true });
-  const port = await freePort();
-  const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${join(dir, 'tmp', t)};`);
-  writeFileSync(join(dir, 'nginx.conf'), [
-    'daemon off;',
-    'master_process on;',
-    'worker_processes 2;',
-    'user root;',
-    `pid ${join(dir, 'nginx.pid')};`,
-    `error_log ${join(dir, 'error.log')} info;`,
-    'env OPENSSL_CONF;',
-    'events { worker_connections 64; }',
-    'http {',
-    '  access_log off;',
-    ...temp,
-    '  server {',
-    `    listen 127.0.0.1:${port} ssl;`,
-    '    server_name localhost;',
-    `    ssl_certificate ${cert};`,
-    `    ssl_certificate_key ${key};`,
-    '    ssl_protocols TLSv1.2 TLSv1.3;',
-    '    ssl_session_cache off;',
-    '    ssl_session_tickets off;',
-    '    location / { return 200 "hello from an HSM key\\n"; }',
-    '  }',
-    '}',
-    '',
-  ].join('\n'));
-  /* Only OPENSSL_CONF: the credentials come from the provider's section. */
-  const nenv = provEnv({ OPENSSL_CONF: cnf, OPENSSL_MODULES: undefined, azcloudhsm_password: undefined, azcloudhsm_openssl_conf: undefined });
-  const proc: ChildProcess = spawn(NGINX, ['-p', dir, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf')], { cwd: work, env: nenv, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const log = () => out + (existsSync(join(dir, 'error.log')) ? readFileSync(join(dir, 'error.log'), 'utf8') : '');
-  const stop = async () => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return;
-    const workers = proc.pid ? childrenOf(proc.pid) : [];
-    const exited = new Promise((r) => proc.once('exit', r));
-    proc.kill('SIGTERM');
-    const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(t);
-    for (const w of workers) {
-      try {
-        process.kill(w, 'SIGKILL');
-      } catch {
-        /* already gone */
-      }
-    }
-  };
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    if (proc.exitCode !== null) throw new Error(`nginx exited with ${proc.exitCode}:\n${log()}`);
-    if (log().includes('start worker processes') && (proc.pid ? childrenOf(proc.pid).length : 0) >= 2) break;
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`nginx did not start:\n${log()}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { port, log, stop };
+  return startNginxAt({
+    dir: join(root, `nginx-${name}`), cert, key, cwd: work,
+    main: ['env OPENSSL_CONF;'],
+    /* Only OPENSSL_CONF: the credentials come from the provider's section. */
+    env: provEnv({ OPENSSL_CONF: cnf, OPENSSL_MODULES: undefined, azcloudhsm_password: undefined, azcloudhsm_openssl_conf: undefined }),
+  });
 }
 
 const clientEnv = () => provEnv({ OPENSSL_MODULES: undefined, azcloudhsm_password: undefined, azcloudhsm_openssl_conf: undefined });
