@@ -21,6 +21,7 @@
 import { existsSync } from 'node:fs';
 import { readTrustedFile, UnsafeFileError } from '../../protocol/src/file_safety.js';
 import { dirname, join, resolve } from 'node:path';
+import { CfgFileError } from '../../protocol/src/cfg_file_error.js';
 import { ClientConfigError, defaultClientConfig as defaultClientSettings, parseClientConfigText, type ParsedClientConfig } from '../../protocol/src/clientcfg.js';
 import { APPLICATION_CFG, ApplicationConfigError, defaultSocketPath, parseApplicationConfigText, type ParsedApplicationConfig } from '../../protocol/src/appcfg.js';
 
@@ -31,14 +32,8 @@ export { CLIENT_CFG };
 /** The node port the service uses (the Azure Cloud HSM onboarding guide; mgmt_util screenshots). */
 export const DEFAULT_NODE_PORT = 2225;
 
-export class ConfigError extends Error {
-  readonly file: string;
-  constructor(file: string, message: string) {
-    super(message);
-    this.name = 'ConfigError';
-    this.file = file;
-  }
-}
+/** A daemon configuration file that cannot be used (packages/protocol/src/cfg_file_error.ts). */
+export class ConfigError extends CfgFileError {}
 
 /* ─────────────────────────────── azcloudhsm_resource.cfg ─────────────────────────────── */
 

@@ -6,6 +6,7 @@
  * are the caller's (an absent file means every default: defaultClientConfig).
  */
 import { dirname, isAbsolute, resolve } from 'node:path';
+import { CfgFileError } from './cfg_file_error.js';
 import { DAEMON_RETRY, RETRY_LIMITS, type RetryPolicy } from './retry.js';
 
 export const CLIENT_CFG = 'azcloudhsm_client.cfg';
@@ -26,14 +27,7 @@ export interface ParsedClientConfig {
 }
 
 /** A file that is not a valid client cfg; the message starts with the file. */
-export class ClientConfigError extends Error {
-  readonly file: string;
-  constructor(file: string, message: string) {
-    super(message);
-    this.name = 'ClientConfigError';
-    this.file = file;
-  }
-}
+export class ClientConfigError extends CfgFileError {}
 
 interface NumberKey {
   readonly key: string;
