@@ -12,14 +12,15 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ProtocolClient } from '../../../packages/protocol/src/connection.js';
-import { EXAMPLE_CO, connectNode, startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../../packages/testkit/src/cluster.js';
-import { readPrivateKeyFile, referencedHandle, rsaKeyReference } from '../../../packages/cli/src/util/keyref.js';
-import { AuditFollower, failed, ok, run, show, uses, type Run, toolEnv, utilTool } from '../../../packages/testkit/src/tool_run.js';
+import { startDaemon, type DaemonHandle, type LocalCluster } from '../../../packages/testkit/src/cluster.js';
+import { startOpensslWorld, stopOpensslWorld } from '../../../packages/testkit/src/openssl_world.js';
+import { auditOf, handleOf, opensslRunner } from '../../openssl-common/test/openssl_tests.js';
+import { readPrivateKeyFile, rsaKeyReference } from '../../../packages/cli/src/util/keyref.js';
+import { failed, ok, run, show, uses, type Run, toolEnv, utilTool } from '../../../packages/testkit/src/tool_run.js';
 import { NGINX, startNginx as startNginxAt, type Nginx } from '../../../packages/testkit/src/nginx.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -37,7 +38,6 @@ let cluster: LocalCluster;
 let daemon: DaemonHandle;
 let work: string;
 let conf: string;
-let co: ProtocolClient;
 let env: NodeJS.ProcessEnv;
 
 /** The engine's variables (the provider reads the same), and OPENSSL_MODULES for -provider azcloudhsm. */
@@ -45,25 +45,17 @@ function provEnv(extra: Record<string, string | undefined> = {}): NodeJS.Process
   return toolEnv({ OPENSSL_MODULES: MODULES, azcloudhsm_password: 'cu1:user1234', azcloudhsm_openssl_conf: conf }, ['OPENSSL_ENGINES'], extra);
 }
 
-const openssl = (args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string } = {}) =>
-  run('openssl', args, { cwd: opts.cwd ?? work, env: opts.env ?? env, ...(opts.input !== undefined ? { input: opts.input } : {}) });
+const openssl = opensslRunner(() => work, () => env);
 
 
 
 const { util, totalKeys } = utilTool(UTIL, () => work, () => provEnv());
 
-function handleOf(file: string): number {
-  const h = referencedHandle(readPrivateKeyFile(readFileSync(file, 'utf8')));
-  assert.ok(h !== undefined, `${file} is not a key reference`);
-  return h;
-}
-
 /* ───────────── the audit log (CO, straight from a node) ───────────── */
 
 /* The store's chain (state changes) and each node's key-use log, followed from where the last call stopped. */
 let nodeCos: ProtocolClient[] = [];
-const follower = new AuditFollower(() => co, () => nodeCos);
-const newAudit = () => follower.next();
+const newAudit = auditOf(() => nodeCos);
 
 /** `openssl dgst -verify` with the default provider alone. */
 async function verifiedByDefault(pub: string, sig: string, file: string, extra: readonly string[] = ['-sha256']): Promise<boolean> {
@@ -73,39 +65,15 @@ async function verifiedByDefault(pub: string, sig: string, file: string, extra: 
 
 before(async () => {
   assert.ok(existsSync(join(MODULES, 'azcloudhsm.so')), `the provider is not built (${MODULES}/azcloudhsm.so): run make build`);
-  root = mkdtempSync(join(tmpdir(), 'ochsm-provider-'));
-  cluster = await startCluster(root, {
-    users: [
-      { user: 'cu1', password: 'user1234', role: 'CU' },
-      { user: 'cu2', password: 'user5678', role: 'CU' },
-    ],
-  });
-  daemon = await startDaemon(cluster);
-  work = join(root, 'home');
-  mkdirSync(work, { mode: 0o700 });
-  copyFileSync(join(daemon.binDir, 'azcloudhsm_application.cfg'), join(work, 'azcloudhsm_application.cfg'));
+  ({ root, cluster, daemon, work, nodeCos } = await startOpensslWorld('ochsm-provider-'));
   conf = join(root, 'azcloudhsm_openssl_dynamic.conf');
   writeFileSync(conf, 'Partition_Name=PARTITION_1\nECDSA_Sign=1\n');
   env = provEnv();
   writeFileSync(join(work, 'file_to_sign.txt'), 'Azure Cloud HSM Plain Text File\n');
-  co = await connectNode(cluster.node(1).port, cluster.poCrt);
-  await co.request('login', { user: EXAMPLE_CO.user, password: EXAMPLE_CO.password, role: 'CO' });
-  nodeCos = [co];
-  for (const id of [2, 3]) {
-    const c = await connectNode(cluster.node(id).port, cluster.poCrt);
-    await c.request('login', { user: EXAMPLE_CO.user, password: EXAMPLE_CO.password, role: 'CO' });
-    nodeCos.push(c);
-  }
   await newAudit();
 });
 
-after(async () => {
-  for (const c of nodeCos.slice(1)) c.close();
-  co?.close();
-  await daemon?.stop();
-  await cluster?.stop();
-  if (root) rmSync(root, { recursive: true, force: true });
-});
+after(() => stopOpensslWorld({ root, cluster, daemon, nodeCos }));
 
 /* ───────────────────────────── key generation ───────────────────────────── */
 
