@@ -61,9 +61,11 @@ NATIVE_CFLAGS := -O2 -g -fPIC -Wall -Wextra -Werror -std=c11 -D_GNU_SOURCE -pthr
 # packages/protocol/src/messages.ts (compiled on its own) into dist/native/gen.
 NATIVE_GEN := dist/native/gen
 NATIVE_GEN_HDRS := $(NATIVE_GEN)/ochsm_schema_gen.h $(NATIVE_GEN)/ochsm_schema_tables.inc
+# The version (package.json) and the module's reconnect policy (packages/protocol/src/retry.ts), likewise.
+NATIVE_SHARED_HDRS := $(NATIVE_GEN)/ochsm_shared_gen.h $(NATIVE_GEN)/ochsm_reconnect.inc
 NATIVE_INC := -Inative/common/include -I$(NATIVE_GEN)
 NATIVE_SRCS := $(wildcard native/common/src/*.c)
-NATIVE_HDRS := $(wildcard native/common/include/*.h) $(NATIVE_GEN_HDRS)
+NATIVE_HDRS := $(wildcard native/common/include/*.h) $(NATIVE_GEN_HDRS) $(NATIVE_SHARED_HDRS)
 NATIVE_OBJS := $(patsubst native/common/src/%.c,dist/native/obj/common/%.o,$(NATIVE_SRCS))
 
 native: dist/native/libochsm_common.a
@@ -71,11 +73,15 @@ native: dist/native/libochsm_common.a
 $(NATIVE_GEN)/protocol/messages.js: $(wildcard packages/protocol/src/*.ts) | node_modules/.installed
 	$(NODE) node_modules/typescript/bin/tsc --target ES2022 --module NodeNext --moduleResolution NodeNext --lib ES2022 \
 	  --types node --strict --skipLibCheck --rootDir packages/protocol/src --outDir $(NATIVE_GEN)/protocol \
-	  packages/protocol/src/messages.ts
+	  packages/protocol/src/messages.ts packages/protocol/src/retry.ts
 
 $(NATIVE_GEN_HDRS) &: native/common/gen/gen_schema.mjs $(NATIVE_GEN)/protocol/messages.js
 	$(NODE) native/common/gen/gen_schema.mjs $(NATIVE_GEN)/protocol/messages.js $(NATIVE_GEN)
 	@touch $(NATIVE_GEN_HDRS)
+
+$(NATIVE_SHARED_HDRS) &: native/common/gen/gen_shared.mjs package.json $(NATIVE_GEN)/protocol/messages.js
+	$(NODE) native/common/gen/gen_shared.mjs package.json $(NATIVE_GEN)/protocol/retry.js $(NATIVE_GEN)
+	@touch $(NATIVE_SHARED_HDRS)
 
 dist/native/obj/common/%.o: native/common/src/%.c $(NATIVE_HDRS)
 	@mkdir -p $(@D)

@@ -6,7 +6,11 @@
  * Every other package's sources follow the rule its README states, written
  * once below as data (PACKAGE_RULES): which packages it may import, which npm
  * packages (each must also be a dependency in package.json), which Node
- * built-ins. A package folder without a rule is itself a violation. Run by
+ * built-ins. A package folder without a rule is itself a violation. The
+ * barrier is the core's own (every write through it is an audited change of
+ * the core): no other package reaches `Partition.barrier` or any `.barrier`,
+ * and only the offline store verifier and a joining node's key check
+ * (BARRIER_OPENERS) open a Barrier of their own. Run by
  * the test suite (tools/check_imports.test.ts plants a violation of every
  * rule; packages/hsm-core/test/architecture.test.ts checks the core), like
  * jose's bundle checks.
@@ -104,6 +108,17 @@ export const PACKAGE_RULES: readonly PackageRule[] = [
   { pkg: 'cli', packages: ['protocol', 'hsm-node', 'daemon', 'ops', 'sdk', 'testkit'], npm: ['@peculiar/x509', 'reflect-metadata'], node: 'all', says: 'the CLIs import protocol, hsm-node, daemon, ops, sdk, testkit and Node built-ins, never hsm-core but through hsm-node (packages/cli/README.md)' },
 ];
 
+/**
+ * Files outside hsm-core that may open a Barrier themselves, read only: the offline verifier reads a
+ * copy of a store; a joining node checks that the masking key it was handed opens this store's
+ * barrier before it writes sealing.key (docs/deployment.md §5).
+ */
+export const BARRIER_OPENERS: readonly string[] = ['packages/hsm-node/src/verify.ts', 'packages/hsm-node/src/join.ts'];
+const BARRIER_MODULE = '/packages/hsm-core/src/barrier/barrier.js';
+/** A member access `.barrier` (Partition.barrier, kernel.barrier …) in code, not in a comment. */
+const BARRIER_REACH = /\.barrier\b/;
+const BARRIER_RULE = 'the barrier is the core\'s own: outside hsm-core nothing reaches Partition.barrier or opens a Barrier (only the offline verifier and a joining node\'s key check, BARRIER_OPENERS)';
+
 function dependencies(root: string): Set<string> {
   try {
     const j = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
@@ -129,6 +144,10 @@ export function checkPackage(root: string, rule: PackageRule): Violation[] {
     const rel = relative(root, file).split(sep).join('/');
     readFileSync(file, 'utf8').split('\n').forEach((text, i) => {
       const m = IMPORT.exec(text);
+      const trimmed = text.trim();
+      if (!m && !trimmed.startsWith('//') && !trimmed.startsWith('*') && !trimmed.startsWith('/*') && BARRIER_REACH.test(text.replace(/'[^']*'|"[^"]*"|`[^`]*`/g, "''"))) {
+        out.push({ file: rel, line: i + 1, spec: trimmed, rule: BARRIER_RULE });
+      }
       if (!m) return;
       const spec = m[3] ?? m[4] ?? m[5] ?? '';
       const bad = (why: string) => out.push({ file: rel, line: i + 1, spec, rule: why });
@@ -137,7 +156,10 @@ export function checkPackage(root: string, rule: PackageRule): Violation[] {
         if (!target.startsWith(pkgsDir)) return bad(`${rule.says}: ${spec} leaves packages/`);
         const inside = target.slice(pkgsDir.length);
         const pkg = inside.split('/')[0]!;
-        if (pkg === rule.pkg || rule.packages.includes(pkg)) return;
+        if (pkg === rule.pkg || rule.packages.includes(pkg)) {
+          if (target.endsWith(BARRIER_MODULE) && !BARRIER_OPENERS.includes(rel)) return bad(BARRIER_RULE);
+          return;
+        }
         return bad(rule.says);
       }
       if (spec.startsWith('node:') || !/^[@a-z]/.test(spec) || (!spec.includes('/') && NODE_BUILTINS.has(spec))) {

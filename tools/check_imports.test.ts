@@ -34,7 +34,9 @@ test('a planted violation of every rule is found, allowed imports are not', () =
     plant('packages/sdk/src/a.ts', ["import { codec } from '../../protocol/src/codec.js';", "import Database from 'better-sqlite3';", "import { Router } from '../../daemon/src/router.js';"]);
     plant('packages/ops/src/a.ts', ["import { Counter } from 'prom-client';", "import { Partition } from '../../hsm-core/src/partition.js';"]);
     plant('packages/daemon/src/a.ts', ["import { nodeMetrics } from '../../ops/src/metrics/node.js';", "import { attr } from '../../hsm-core/src/objects/attributes.js';"]);
-    plant('packages/hsm-node/src/a.ts', ["import { Partition } from '../../hsm-core/src/partition.js';", "import { startCluster } from '../../testkit/src/cluster.js';"]);
+    plant('packages/hsm-node/src/a.ts', ["import { Partition } from '../../hsm-core/src/partition.js';", "import { startCluster } from '../../testkit/src/cluster.js';",
+      'export const f = (p: Partition) => p.barrier.get(\'partition/key\');', '/* the barrier masks what p.barrier writes (a comment) */', "import { Barrier } from '../../hsm-core/src/barrier/barrier.js';"]);
+    plant('packages/hsm-node/src/verify.ts', ["import { Barrier } from '../../hsm-core/src/barrier/barrier.js';"]);
     plant('packages/testkit/src/a.ts', ["import { SqliteStore } from '../../store/src/sqlite.js';", "import { main } from '../../cli/src/ochsm.js';"]);
     plant('packages/cli/src/ochsm.ts', ["import { attr } from '../../hsm-core/src/objects/attributes.js';", "import { Partition } from '../../hsm-core/src/partition.js';", "import { x } from '../../../elsewhere/x.js';"]);
     plant('packages/newpkg/src/a.ts', ["export const x = 1;"]);
@@ -46,6 +48,8 @@ test('a planted violation of every rule is found, allowed imports are not', () =
       'packages/daemon/src/a.ts:2', // hsm-core
       'packages/hsm-core/src/a.ts:1', // I/O in the core
       'packages/hsm-node/src/a.ts:2', // a layer above
+      'packages/hsm-node/src/a.ts:3', // Partition.barrier outside the core
+      'packages/hsm-node/src/a.ts:5', // opens a Barrier, not the offline verifier
       'packages/newpkg:0', // no rule
       'packages/ops/src/a.ts:2', // hsm-core
       'packages/protocol/src/a.ts:2', // node:net
@@ -59,6 +63,7 @@ test('a planted violation of every rule is found, allowed imports are not', () =
     ].sort());
     const why = checkImports(root).find((x) => x.file === 'packages/store/src/a.ts' && x.line === 2)!;
     assert.equal(why.rule, 'etcd3 is not a dependency in package.json');
+    assert.match(checkImports(root).find((x) => x.file === 'packages/hsm-node/src/a.ts' && x.line === 3)!.rule, /Partition\.barrier/);
     console.log(`checked: ${got.length} planted violations found across ${PACKAGE_RULES.length + 2} rules (core, every package, a package without a rule); allowed imports pass`);
   } finally {
     rmSync(root, { recursive: true, force: true });

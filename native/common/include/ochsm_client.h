@@ -57,7 +57,7 @@ typedef struct ochsm_conn_opts {
     int socket_type;             /* OCHSM_SOCKET_UNIX (also when 0) or OCHSM_SOCKET_TCP */
     const char *socket_path;     /* Unix: the daemon's socket, at most 107 bytes */
     uint16_t port;               /* TCP: 127.0.0.1:port */
-    const char *client_name;     /* hello's `client` (e.g. "libazcloudhsm_pkcs11/0.1.0"); NULL: "ochsm-c" */
+    const char *client_name;     /* hello's `client` (e.g. "libazcloudhsm_pkcs11/" OCHSM_VERSION); NULL: "ochsm-c" */
     uint32_t connect_timeout_ms; /* connect plus hello; 0: 10000 */
     uint32_t call_timeout_ms;    /* default timeout of ochsm_call; 0: wait as long as the connection lives */
     const ochsm_limits *limits;  /* NULL: docs/protocol.md §4 defaults */

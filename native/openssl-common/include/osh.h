@@ -11,7 +11,7 @@
  *
  * What a module supplies (link-time hooks, defined once in each module):
  *   osh_error         put one error on OpenSSL's queue under the module's library
- *   osh_client_name   the daemon's client name ("azcloudhsm_openssl/0.1.0")
+ *   osh_client_name   the daemon's client name ("azcloudhsm_openssl/" OCHSM_VERSION)
  *
  * The rule for all of it (docs/decisions.md, "Keep the C thin"): translate
  * one OpenSSL request into one HSM request, send it through the daemon, hand

@@ -23,11 +23,12 @@
 #include <openssl/engine.h>
 #include <openssl/evp.h>
 
+#include "ochsm_shared_gen.h"
 #include "osh.h"
 
 #define ENG_ID "azcloudhsm_openssl"
 #define ENG_NAME "Azure Cloud HSM compatible engine (OpenCloudHSM)"
-#define ENG_VERSION "0.1.0"
+#define ENG_VERSION OCHSM_VERSION /* package.json, through the generated header */
 
 /* ───────────── errors.c: the engine's error library ─────────────
  * The reasons (OSH_R_*) and OSH_ERR are native/openssl-common's (osh.h); errors.c

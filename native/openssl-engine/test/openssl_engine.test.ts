@@ -12,22 +12,23 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ProtocolClient } from '../../../packages/protocol/src/connection.js';
-import { EXAMPLE_CO, connectDaemon, connectNode, freePort, startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../../packages/testkit/src/cluster.js';
-import { ecKeyReference, markerBlock, readPrivateKeyFile, referencedHandle, rsaKeyReference } from '../../../packages/cli/src/util/keyref.js';
-import { AuditFollower, failed, ok, run, show, uses, type Run, toolEnv, utilTool } from '../../../packages/testkit/src/tool_run.js';
+import { connectDaemon, startDaemon, type DaemonHandle, type LocalCluster } from '../../../packages/testkit/src/cluster.js';
+import { startOpensslWorld, stopOpensslWorld } from '../../../packages/testkit/src/openssl_world.js';
+import { auditOf, handleOf, opensslRunner } from '../../openssl-common/test/openssl_tests.js';
+import { ecKeyReference, markerBlock, readPrivateKeyFile, rsaKeyReference } from '../../../packages/cli/src/util/keyref.js';
+import { failed, ok, run, show, uses, type Run, toolEnv, utilTool } from '../../../packages/testkit/src/tool_run.js';
+import { NGINX, startNginx as startNginxAt, type Nginx } from '../../../packages/testkit/src/nginx.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const REPO = resolve(here, '..', '..', '..', '..');
 const UTIL = join(REPO, 'dist', 'packages', 'cli', 'src', 'azcloudhsm_util.js');
 const ENGINES = join(REPO, 'dist', 'lib64', 'engines-3');
 const ENGINE = ['-engine', 'azcloudhsm_openssl'];
-const NGINX = ['/usr/sbin/nginx', '/usr/local/sbin/nginx'].find((p) => existsSync(p));
 
 
 let root: string;
@@ -36,7 +37,6 @@ let daemon: DaemonHandle;
 /** The working directory of every openssl command: azcloudhsm_application.cfg is here (the Azure Cloud HSM guides). */
 let work: string;
 let conf: string;
-let co: ProtocolClient;
 let env: NodeJS.ProcessEnv;
 
 /** The environment of the seed (the Azure Cloud HSM authentication guide, OpenSSL section). */
@@ -44,26 +44,17 @@ function engineEnv(extra: Record<string, string | undefined> = {}): NodeJS.Proce
   return toolEnv({ OPENSSL_ENGINES: ENGINES, azcloudhsm_password: 'cu1:user1234', azcloudhsm_openssl_conf: conf }, [], extra);
 }
 
-const openssl = (args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string } = {}) =>
-  run('openssl', args, { cwd: opts.cwd ?? work, env: opts.env ?? env, ...(opts.input !== undefined ? { input: opts.input } : {}) });
+const openssl = opensslRunner(() => work, () => env);
 
 
 
 const { util, totalKeys } = utilTool(UTIL, () => work, () => engineEnv());
 
-/** The handle a key-reference file names (the project's own reader, packages/cli/src/util/keyref.ts). */
-function handleOf(file: string): number {
-  const h = referencedHandle(readPrivateKeyFile(readFileSync(file, 'utf8')));
-  assert.ok(h !== undefined, `${file} is not a key reference`);
-  return h;
-}
-
 /* ───────────── the audit log (CO, straight from a node) ───────────── */
 
 /* The store's chain (state changes) and each node's key-use log, followed from where the last call stopped. */
 let nodeCos: ProtocolClient[] = [];
-const follower = new AuditFollower(() => co, () => nodeCos);
-const newAudit = () => follower.next();
+const newAudit = auditOf(() => nodeCos);
 
 function writeConf(path: string, lines: readonly string[]): string {
   writeFileSync(path, lines.join('\n') + '\n');
@@ -72,38 +63,13 @@ function writeConf(path: string, lines: readonly string[]): string {
 
 before(async () => {
   assert.ok(existsSync(join(ENGINES, 'azcloudhsm_openssl.so')), `the engine is not built (${ENGINES}/azcloudhsm_openssl.so): run make build`);
-  root = mkdtempSync(join(tmpdir(), 'ochsm-openssl-'));
-  cluster = await startCluster(root, {
-    users: [
-      { user: 'cu1', password: 'user1234', role: 'CU' },
-      { user: 'cu2', password: 'user5678', role: 'CU' },
-    ],
-  });
-  daemon = await startDaemon(cluster);
-  work = join(root, 'home');
-  mkdirSync(work, { mode: 0o700 });
-  /* the Azure Cloud HSM guides: cp /opt/azurecloudhsm/bin/azcloudhsm_application.cfg ~/ */
-  copyFileSync(join(daemon.binDir, 'azcloudhsm_application.cfg'), join(work, 'azcloudhsm_application.cfg'));
+  ({ root, cluster, daemon, work, nodeCos } = await startOpensslWorld('ochsm-openssl-'));
   conf = writeConf(join(root, 'azcloudhsm_openssl_dynamic.conf'), ['Partition_Name=PARTITION_1', 'ECDSA_Sign=1', 'ECDSA_Verify=1']);
   env = engineEnv();
-  co = await connectNode(cluster.node(1).port, cluster.poCrt);
-  await co.request('login', { user: EXAMPLE_CO.user, password: EXAMPLE_CO.password, role: 'CO' });
-  nodeCos = [co];
-  for (const id of [2, 3]) {
-    const c = await connectNode(cluster.node(id).port, cluster.poCrt);
-    await c.request('login', { user: EXAMPLE_CO.user, password: EXAMPLE_CO.password, role: 'CO' });
-    nodeCos.push(c);
-  }
   await newAudit();
 });
 
-after(async () => {
-  for (const c of nodeCos.slice(1)) c.close();
-  co?.close();
-  await daemon?.stop();
-  await cluster?.stop();
-  if (root) rmSync(root, { recursive: true, force: true });
-});
+after(() => stopOpensslWorld({ root, cluster, daemon, nodeCos }));
 
 /* ───────────────────────────── the seed's flow (the Azure Cloud HSM guides) ───────────────────────────── */
 
@@ -390,99 +356,20 @@ test('bad key references: truncated, forged, another key\'s handle, a handle of 
 
 /* ───────────────────────────── nginx: TLS offload (the Azure Cloud HSM guides) ───────────────────────────── */
 
-interface Nginx {
-  readonly port: number;
-  readonly dir: string;
-  readonly proc: ChildProcess;
-  log(): string;
-  stop(): Promise<void>;
-}
-
-/** Children of a process (nginx workers), from /proc. */
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid) out.push(Number(d));
-    } catch {
-      /* gone */
-    }
-  }
-  return out;
-}
-
-async function startNginx(name: string, cert: string, key: string): Promise<Nginx> {
+/** nginx with the engine named in its main context (the guide's `ssl_engine azcloudhsm_openssl;`). */
+function startNginx(name: string, cert: string, key: string): Promise<Nginx> {
   assert.ok(NGINX, 'nginx is not installed (Debian package nginx; .ci/run installs it)');
-  const dir = join(root, `nginx-${name}`);
-  mkdirSync(join(dir, 'tmp'), { recursive: true });
-  const port = await freePort();
-  const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${join(dir, 'tmp', t)};`);
-  writeFileSync(join(dir, 'nginx.conf'), [
-    'daemon off;',
-    'master_process on;',
-    'worker_processes 2;',
-    'user root;',
-    `pid ${join(dir, 'nginx.pid')};`,
-    `error_log ${join(dir, 'error.log')} info;`,
-    /* Before any key is read: the engine's methods become the defaults (ENGINE_set_default ALL). */
-    'ssl_engine azcloudhsm_openssl;',
-    /* nginx clears the workers' environment except what is listed here. */
-    'env azcloudhsm_password;',
-    'env azcloudhsm_openssl_conf;',
-    'env OPENSSL_ENGINES;',
-    'events { worker_connections 64; }',
-    'http {',
-    '  access_log off;',
-    ...temp,
-    '  server {',
-    `    listen 127.0.0.1:${port} ssl;`,
-    '    server_name localhost;',
-    `    ssl_certificate ${cert};`,
-    `    ssl_certificate_key ${key};`,
-    '    ssl_protocols TLSv1.2 TLSv1.3;',
-    '    ssl_session_cache off;',
-    '    ssl_session_tickets off;',
-    '    location / { return 200 "hello from an HSM key\\n"; }',
-    '  }',
-    '}',
-    '',
-  ].join('\n'));
-  /* The working directory holds azcloudhsm_application.cfg, as the guide's `cd /etc/nginx` does. */
-  const proc = spawn(NGINX, ['-p', dir, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf')], { cwd: work, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const log = () => out + (existsSync(join(dir, 'error.log')) ? readFileSync(join(dir, 'error.log'), 'utf8') : '');
-  const stop = async () => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return;
-    const workers = proc.pid ? childrenOf(proc.pid) : [];
-    const exited = new Promise((r) => proc.once('exit', r));
-    proc.kill('SIGTERM');
-    const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(t);
-    for (const w of workers) {
-      try {
-        process.kill(w, 'SIGKILL');
-      } catch {
-        /* already gone */
-      }
-    }
-  };
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    if (proc.exitCode !== null) throw new Error(`nginx exited with ${proc.exitCode}:\n${log()}`);
-    if (log().includes('start worker processes') && (proc.pid ? childrenOf(proc.pid).length : 0) >= 2) break;
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`nginx did not start:\n${log()}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { port, dir, proc, log, stop };
+  return startNginxAt({
+    dir: join(root, `nginx-${name}`), cert, key, cwd: work, env,
+    main: [
+      /* Before any key is read: the engine's methods become the defaults (ENGINE_set_default ALL). */
+      'ssl_engine azcloudhsm_openssl;',
+      /* nginx clears the workers' environment except what is listed here. */
+      'env azcloudhsm_password;',
+      'env azcloudhsm_openssl_conf;',
+      'env OPENSSL_ENGINES;',
+    ],
+  });
 }
 
 async function handshake(port: number, ca: string, args: readonly string[]): Promise<Run> {

@@ -33,12 +33,13 @@
 #include <openssl/core_dispatch.h>
 #include <openssl/evp.h>
 
+#include "ochsm_shared_gen.h"
 #include "osh.h"
 
 #define PROV_NAME "azcloudhsm"                  /* -provider azcloudhsm, provider=azcloudhsm */
 #define PROV_ID "azcloudhsm_provider"           /* the daemon's client name; the default key label */
 #define PROV_LONG_NAME "Azure Cloud HSM compatible provider (OpenCloudHSM)"
-#define PROV_VERSION "0.1.0"
+#define PROV_VERSION OCHSM_VERSION                /* package.json, through the generated header */
 #define PROV_PROPS "provider=azcloudhsm"
 
 /* ───────────── errors (provider.c) ─────────────

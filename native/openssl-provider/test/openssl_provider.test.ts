@@ -11,15 +11,17 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ProtocolClient } from '../../../packages/protocol/src/connection.js';
-import { EXAMPLE_CO, connectNode, freePort, startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../../packages/testkit/src/cluster.js';
-import { readPrivateKeyFile, referencedHandle, rsaKeyReference } from '../../../packages/cli/src/util/keyref.js';
-import { AuditFollower, failed, ok, run, show, uses, type Run, toolEnv, utilTool } from '../../../packages/testkit/src/tool_run.js';
+import { startDaemon, type DaemonHandle, type LocalCluster } from '../../../packages/testkit/src/cluster.js';
+import { startOpensslWorld, stopOpensslWorld } from '../../../packages/testkit/src/openssl_world.js';
+import { auditOf, handleOf, opensslRunner } from '../../openssl-common/test/openssl_tests.js';
+import { readPrivateKeyFile, rsaKeyReference } from '../../../packages/cli/src/util/keyref.js';
+import { failed, ok, run, show, uses, type Run, toolEnv, utilTool } from '../../../packages/testkit/src/tool_run.js';
+import { NGINX, startNginx as startNginxAt, type Nginx } from '../../../packages/testkit/src/nginx.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const REPO = resolve(here, '..', '..', '..', '..');
@@ -29,7 +31,6 @@ const MODULES = join(LIB64, 'ossl-modules');
 const ENGINES = join(LIB64, 'engines-3');
 const PROVIDER = ['-provider', 'azcloudhsm', '-provider', 'default'];
 const DEFAULT_ONLY = ['-provider', 'default'];
-const NGINX = ['/usr/sbin/nginx', '/usr/local/sbin/nginx'].find((p) => existsSync(p));
 
 
 let root: string;
@@ -37,7 +38,6 @@ let cluster: LocalCluster;
 let daemon: DaemonHandle;
 let work: string;
 let conf: string;
-let co: ProtocolClient;
 let env: NodeJS.ProcessEnv;
 
 /** The engine's variables (the provider reads the same), and OPENSSL_MODULES for -provider azcloudhsm. */
@@ -45,25 +45,17 @@ function provEnv(extra: Record<string, string | undefined> = {}): NodeJS.Process
   return toolEnv({ OPENSSL_MODULES: MODULES, azcloudhsm_password: 'cu1:user1234', azcloudhsm_openssl_conf: conf }, ['OPENSSL_ENGINES'], extra);
 }
 
-const openssl = (args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string } = {}) =>
-  run('openssl', args, { cwd: opts.cwd ?? work, env: opts.env ?? env, ...(opts.input !== undefined ? { input: opts.input } : {}) });
+const openssl = opensslRunner(() => work, () => env);
 
 
 
 const { util, totalKeys } = utilTool(UTIL, () => work, () => provEnv());
 
-function handleOf(file: string): number {
-  const h = referencedHandle(readPrivateKeyFile(readFileSync(file, 'utf8')));
-  assert.ok(h !== undefined, `${file} is not a key reference`);
-  return h;
-}
-
 /* ───────────── the audit log (CO, straight from a node) ───────────── */
 
 /* The store's chain (state changes) and each node's key-use log, followed from where the last call stopped. */
 let nodeCos: ProtocolClient[] = [];
-const follower = new AuditFollower(() => co, () => nodeCos);
-const newAudit = () => follower.next();
+const newAudit = auditOf(() => nodeCos);
 
 /** `openssl dgst -verify` with the default provider alone. */
 async function verifiedByDefault(pub: string, sig: string, file: string, extra: readonly string[] = ['-sha256']): Promise<boolean> {
@@ -73,39 +65,15 @@ async function verifiedByDefault(pub: string, sig: string, file: string, extra: 
 
 before(async () => {
   assert.ok(existsSync(join(MODULES, 'azcloudhsm.so')), `the provider is not built (${MODULES}/azcloudhsm.so): run make build`);
-  root = mkdtempSync(join(tmpdir(), 'ochsm-provider-'));
-  cluster = await startCluster(root, {
-    users: [
-      { user: 'cu1', password: 'user1234', role: 'CU' },
-      { user: 'cu2', password: 'user5678', role: 'CU' },
-    ],
-  });
-  daemon = await startDaemon(cluster);
-  work = join(root, 'home');
-  mkdirSync(work, { mode: 0o700 });
-  copyFileSync(join(daemon.binDir, 'azcloudhsm_application.cfg'), join(work, 'azcloudhsm_application.cfg'));
+  ({ root, cluster, daemon, work, nodeCos } = await startOpensslWorld('ochsm-provider-'));
   conf = join(root, 'azcloudhsm_openssl_dynamic.conf');
   writeFileSync(conf, 'Partition_Name=PARTITION_1\nECDSA_Sign=1\n');
   env = provEnv();
   writeFileSync(join(work, 'file_to_sign.txt'), 'Azure Cloud HSM Plain Text File\n');
-  co = await connectNode(cluster.node(1).port, cluster.poCrt);
-  await co.request('login', { user: EXAMPLE_CO.user, password: EXAMPLE_CO.password, role: 'CO' });
-  nodeCos = [co];
-  for (const id of [2, 3]) {
-    const c = await connectNode(cluster.node(id).port, cluster.poCrt);
-    await c.request('login', { user: EXAMPLE_CO.user, password: EXAMPLE_CO.password, role: 'CO' });
-    nodeCos.push(c);
-  }
   await newAudit();
 });
 
-after(async () => {
-  for (const c of nodeCos.slice(1)) c.close();
-  co?.close();
-  await daemon?.stop();
-  await cluster?.stop();
-  if (root) rmSync(root, { recursive: true, force: true });
-});
+after(() => stopOpensslWorld({ root, cluster, daemon, nodeCos }));
 
 /* ───────────────────────────── key generation ───────────────────────────── */
 
@@ -435,92 +403,15 @@ test('threads and fork: 8 threads sign with one key at once, then a forked child
 
 /* ───────────────────────────── nginx: TLS 1.3 through the provider ───────────────────────────── */
 
-interface Nginx {
-  readonly port: number;
-  log(): string;
-  stop(): Promise<void>;
-}
-
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(d));
-    } catch {
-      /* gone */
-    }
-  }
-  return out;
-}
-
 /** nginx with no ssl_engine: the provider is activated in the OpenSSL configuration nginx reads. */
-async function startNginx(name: string, cert: string, key: string, cnf: string): Promise<Nginx> {
+function startNginx(name: string, cert: string, key: string, cnf: string): Promise<Nginx> {
   assert.ok(NGINX, 'nginx is not installed (Debian package nginx; .ci/run installs it)');
-  const dir = join(root, `nginx-${name}`);
-  mkdirSync(join(dir, 'tmp'), { recursive: true });
-  const port = await freePort();
-  const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${join(dir, 'tmp', t)};`);
-  writeFileSync(join(dir, 'nginx.conf'), [
-    'daemon off;',
-    'master_process on;',
-    'worker_processes 2;',
-    'user root;',
-    `pid ${join(dir, 'nginx.pid')};`,
-    `error_log ${join(dir, 'error.log')} info;`,
-    'env OPENSSL_CONF;',
-    'events { worker_connections 64; }',
-    'http {',
-    '  access_log off;',
-    ...temp,
-    '  server {',
-    `    listen 127.0.0.1:${port} ssl;`,
-    '    server_name localhost;',
-    `    ssl_certificate ${cert};`,
-    `    ssl_certificate_key ${key};`,
-    '    ssl_protocols TLSv1.2 TLSv1.3;',
-    '    ssl_session_cache off;',
-    '    ssl_session_tickets off;',
-    '    location / { return 200 "hello from an HSM key\\n"; }',
-    '  }',
-    '}',
-    '',
-  ].join('\n'));
-  /* Only OPENSSL_CONF: the credentials come from the provider's section. */
-  const nenv = provEnv({ OPENSSL_CONF: cnf, OPENSSL_MODULES: undefined, azcloudhsm_password: undefined, azcloudhsm_openssl_conf: undefined });
-  const proc: ChildProcess = spawn(NGINX, ['-p', dir, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf')], { cwd: work, env: nenv, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const log = () => out + (existsSync(join(dir, 'error.log')) ? readFileSync(join(dir, 'error.log'), 'utf8') : '');
-  const stop = async () => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return;
-    const workers = proc.pid ? childrenOf(proc.pid) : [];
-    const exited = new Promise((r) => proc.once('exit', r));
-    proc.kill('SIGTERM');
-    const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(t);
-    for (const w of workers) {
-      try {
-        process.kill(w, 'SIGKILL');
-      } catch {
-        /* already gone */
-      }
-    }
-  };
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    if (proc.exitCode !== null) throw new Error(`nginx exited with ${proc.exitCode}:\n${log()}`);
-    if (log().includes('start worker processes') && (proc.pid ? childrenOf(proc.pid).length : 0) >= 2) break;
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`nginx did not start:\n${log()}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { port, log, stop };
+  return startNginxAt({
+    dir: join(root, `nginx-${name}`), cert, key, cwd: work,
+    main: ['env OPENSSL_CONF;'],
+    /* Only OPENSSL_CONF: the credentials come from the provider's section. */
+    env: provEnv({ OPENSSL_CONF: cnf, OPENSSL_MODULES: undefined, azcloudhsm_password: undefined, azcloudhsm_openssl_conf: undefined }),
+  });
 }
 
 const clientEnv = () => provEnv({ OPENSSL_MODULES: undefined, azcloudhsm_password: undefined, azcloudhsm_openssl_conf: undefined });

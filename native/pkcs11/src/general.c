@@ -71,8 +71,9 @@ static pthread_cond_t g_link_cv = PTHREAD_COND_INITIALIZER; /* a link's refs wen
 static pthread_mutex_t g_reconnect_mu = PTHREAD_MUTEX_INITIALIZER;
 static unsigned long g_attempts;
 
-/* How long one reconnect attempt waits for the daemon to come back. */
-#define RECONNECT_WAIT_MS 10000
+/* How the module waits for a restarted daemon: MODULE_RECONNECT of packages/protocol/src/retry.ts
+ * (attempts, deadline, and the wait before each retry), generated into these two files. */
+#include "ochsm_reconnect.inc"
 
 /* Serialises C_Initialize and C_Finalize (before any application mutex exists). */
 static pthread_mutex_t g_init_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -239,7 +240,8 @@ static void apply_login_status(ochsm_response *r) {
 
 /*
  * The daemon went away under link `failed` (restart, crash). Connect again,
- * waiting up to RECONNECT_WAIT_MS for it to come back; one thread does it
+ * waiting up to OCHSM_RECONNECT_DEADLINE_MS for it to come back (the shared
+ * policy's attempts and waits); one thread does it
  * while the others wait for its outcome (and do not try again when it has just
  * failed). Then find out what survived: the sign-in (loginStatus: a new daemon
  * has none unless another application signed the host in) and the
@@ -267,17 +269,23 @@ static CK_RV reconnect(p11_link *failed) {
     ochsm_error err;
     struct timespec t0, now;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    int delay_ms = 20;
-    for (;;) {
+    /* Jitter for the waits: only this thread reconnects (g_reconnect_mu), so a plain xorshift will do. */
+    uint32_t rnd = (uint32_t)t0.tv_nsec ^ ((uint32_t)t0.tv_sec << 16) ^ 0x9e3779b9u;
+    for (unsigned attempt = 1;; attempt++) {
         if (open_conn(2000, &conn, &err) == OCHSM_OK) break;
         conn = NULL;
+        if (err.code != OCHSM_ERR_CONNECT && err.code != OCHSM_ERR_TIMEOUT && err.code != OCHSM_ERR_DEVICE) break;
+        if (attempt >= OCHSM_RECONNECT_ATTEMPTS) break;
+        rnd ^= rnd << 13;
+        rnd ^= rnd >> 17;
+        rnd ^= rnd << 5;
+        unsigned lo = ochsm_reconnect_wait_lo_ms[attempt - 1], hi = ochsm_reconnect_wait_hi_ms[attempt - 1];
+        unsigned delay_ms = lo + (hi > lo ? rnd % (hi - lo + 1) : 0);
         clock_gettime(CLOCK_MONOTONIC, &now);
         long elapsed = (long)(now.tv_sec - t0.tv_sec) * 1000L + (now.tv_nsec - t0.tv_nsec) / 1000000L;
-        if (err.code != OCHSM_ERR_CONNECT && err.code != OCHSM_ERR_TIMEOUT && err.code != OCHSM_ERR_DEVICE) break;
-        if (elapsed + delay_ms > RECONNECT_WAIT_MS) break;
+        if (elapsed + (long)delay_ms > OCHSM_RECONNECT_DEADLINE_MS) break;
         struct timespec pause = {delay_ms / 1000, (long)(delay_ms % 1000) * 1000000L};
         nanosleep(&pause, NULL);
-        if (delay_ms < 250) delay_ms *= 2;
     }
     if (conn == NULL) {
         if (verbose()) fprintf(stderr, "libazcloudhsm_pkcs11: reconnecting to the client daemon failed: %s\n", err.message);

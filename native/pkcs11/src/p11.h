@@ -35,6 +35,7 @@
 #include "ochsm_client.h"
 #include "ochsm_mech.h"
 #include "ochsm_schema.h"
+#include "ochsm_shared_gen.h"
 #include "ochsm_wire.h"
 
 #define P11_EXPORT __attribute__((visibility("default")))
@@ -64,9 +65,10 @@ void p11_pin_lengths(CK_ULONG *min, CK_ULONG *max);
 /* Largest number the protocol carries (docs/protocol.md §3, 2^53 - 1). */
 #define P11_MAX_NUMBER OCHSM_MAX_SAFE_INTEGER
 
-#define P11_VERSION_MAJOR 0
-#define P11_VERSION_MINOR 1
-#define P11_CLIENT_NAME "libazcloudhsm_pkcs11/0.1.0"
+/* The software version is package.json's (the generated ochsm_shared_gen.h). */
+#define P11_VERSION_MAJOR OCHSM_VERSION_MAJOR
+#define P11_VERSION_MINOR OCHSM_VERSION_MINOR
+#define P11_CLIENT_NAME "libazcloudhsm_pkcs11/" OCHSM_VERSION
 
 /* ───────────────────────────── mechanisms (mech.c) ───────────────────────────── */
 

@@ -12,12 +12,12 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import * as P from '../../protocol/src/pkcs11.js';
 import { PATH, enc } from '../../hsm-core/src/partition/records.js';
 import { Barrier } from '../../hsm-core/src/barrier/barrier.js';
 import { SqliteStore } from '../../store/src/sqlite.js';
 import { loadSealingKeyFile } from '../../hsm-node/src/sealing_key_file.js';
-import { startCluster, connectNode, EXAMPLE_CU } from '../src/cluster.js';
+import { startCluster, EXAMPLE_CU } from '../src/cluster.js';
+import { ECDSA_SHA256, exampleCuSigningPair } from '../../testkit/src/keys.js';
 
 const OCHSM = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'ochsm.js');
 let base: string;
@@ -29,16 +29,10 @@ before(async () => {
   good = join(base, 'good');
   const cluster = await startCluster(good, { nodes: 1 });
   try {
-    const c = await connectNode(cluster.node(1).port, cluster.poCrt);
-    await c.request('login', { user: EXAMPLE_CU.user, password: EXAMPLE_CU.password, role: 'CU' });
-    const pair = await c.request('generateKeyPair', {
-      mechanism: { mechanism: P.CKM_EC_KEY_PAIR_GEN },
-      publicTemplate: [{ type: P.CKA_TOKEN, value: Uint8Array.of(1) }, { type: P.CKA_EC_PARAMS, value: Buffer.from('06082a8648ce3d030107', 'hex') }, { type: P.CKA_VERIFY, value: Uint8Array.of(1) }],
-      privateTemplate: [{ type: P.CKA_TOKEN, value: Uint8Array.of(1) }, { type: P.CKA_SIGN, value: Uint8Array.of(1) }],
-    });
-    keyHandle = pair.privateHandle;
-    for (let i = 0; i < 5; i++) await c.request('sign', { mechanism: { mechanism: P.CKM_ECDSA_SHA256 }, handle: keyHandle, data: Buffer.from(`m${i}`) });
-    c.close();
+    /* Keys, and signatures for the key-use audit log. */
+    keyHandle = (await exampleCuSigningPair(cluster, async (c, pair) => {
+      for (let i = 0; i < 5; i++) await c.request('sign', { mechanism: ECDSA_SHA256, handle: pair.privateHandle, data: Buffer.from(`m${i}`) });
+    })).privateHandle;
   } finally {
     await cluster.stop();
   }

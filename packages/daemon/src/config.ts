@@ -9,6 +9,10 @@
  *  - `azcloudhsm_client.cfg` (JSON, optional) beside it: certificates, timeouts,
  *    retries.
  *
+ * The application and client cfg are parsed by packages/protocol (appcfg.ts,
+ * clientcfg.ts: one parser each, with shared test vectors); this module reads
+ * the files and turns their errors into ConfigError.
+ *
  * Every problem is a ConfigError whose message starts with the file (and, for
  * KEY=VALUE files, the line) and says what is wrong and what is allowed.
  * Unknown keys are warnings, not errors, so that a file written for a newer
@@ -16,25 +20,20 @@
  */
 import { existsSync } from 'node:fs';
 import { readTrustedFile, UnsafeFileError } from '../../protocol/src/file_safety.js';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
-import type { LogLevel } from './log.js';
-import { DAEMON_RETRY, RETRY_LIMITS, type RetryPolicy } from '../../protocol/src/retry.js';
+import { dirname, join, resolve } from 'node:path';
+import { CfgFileError } from '../../protocol/src/cfg_file_error.js';
+import { ClientConfigError, defaultClientConfig as defaultClientSettings, parseClientConfigText, type ParsedClientConfig } from '../../protocol/src/clientcfg.js';
 import { APPLICATION_CFG, ApplicationConfigError, defaultSocketPath, parseApplicationConfigText, type ParsedApplicationConfig } from '../../protocol/src/appcfg.js';
 
 export const RESOURCE_CFG = 'azcloudhsm_resource.cfg';
 export { APPLICATION_CFG, SOCKET_FILE, MAX_SOCKET_PATH_BYTES } from '../../protocol/src/appcfg.js';
-export const CLIENT_CFG = 'azcloudhsm_client.cfg';
+import { CLIENT_CFG } from '../../protocol/src/clientcfg.js';
+export { CLIENT_CFG };
 /** The node port the service uses (the Azure Cloud HSM onboarding guide; mgmt_util screenshots). */
 export const DEFAULT_NODE_PORT = 2225;
 
-export class ConfigError extends Error {
-  readonly file: string;
-  constructor(file: string, message: string) {
-    super(message);
-    this.name = 'ConfigError';
-    this.file = file;
-  }
-}
+/** A daemon configuration file that cannot be used (packages/protocol/src/cfg_file_error.ts). */
+export class ConfigError extends CfgFileError {}
 
 /* ─────────────────────────────── azcloudhsm_resource.cfg ─────────────────────────────── */
 
@@ -142,89 +141,24 @@ export function loadApplicationConfig(path: string, warn: (w: string) => void = 
 
 export type { RetryPolicy } from '../../protocol/src/retry.js';
 
-export interface ClientConfig {
+export interface ClientConfig extends ParsedClientConfig {
+  /** The file read, or undefined when it does not exist (defaults only). */
   readonly path: string | undefined;
-  /** Directory holding PO.crt. */
-  readonly certDir: string;
-  readonly connectTimeoutMs: number;
-  readonly requestTimeoutMs: number;
-  readonly healthIntervalMs: number;
-  readonly healthTimeoutMs: number;
-  readonly retry: RetryPolicy;
-  readonly logLevel: LogLevel;
-}
-
-interface NumberKey {
-  readonly key: string;
-  readonly min: number;
-  readonly max: number;
-  readonly dflt: number;
-}
-
-const CLIENT_NUMBERS = {
-  connectTimeoutMs: { key: 'connect_timeout_ms', min: 1, max: 600_000, dflt: 5000 },
-  requestTimeoutMs: { key: 'request_timeout_ms', min: 1, max: 3_600_000, dflt: 30_000 },
-  healthIntervalMs: { key: 'health_interval_ms', min: 10, max: 3_600_000, dflt: 1000 },
-  healthTimeoutMs: { key: 'health_timeout_ms', min: 1, max: 600_000, dflt: 2000 },
-} as const satisfies Record<string, NumberKey>;
-
-/* The limits and defaults are the protocol's (packages/protocol/src/retry.ts); these are the cfg's key names. */
-const RETRY_NUMBERS = {
-  attempts: { key: 'attempts', ...RETRY_LIMITS.attempts, dflt: DAEMON_RETRY.attempts },
-  backoffMs: { key: 'backoff_ms', ...RETRY_LIMITS.backoffMs, dflt: DAEMON_RETRY.backoffMs },
-  deadlineMs: { key: 'deadline_ms', ...RETRY_LIMITS.deadlineMs, dflt: DAEMON_RETRY.deadlineMs },
-} as const satisfies Record<string, NumberKey>;
-
-const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
-
-function numberFrom(o: Record<string, unknown>, spec: NumberKey, path: string, where: string): number {
-  const v = o[spec.key];
-  if (v === undefined) return spec.dflt;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < spec.min || v > spec.max) {
-    throw new ConfigError(path, `${path}: ${where}${spec.key} must be a whole number from ${spec.min} to ${spec.max} (got ${show(v)})`);
-  }
-  return v;
 }
 
 /** The defaults, for a daemon without azcloudhsm_client.cfg. */
 export function defaultClientConfig(resourceDir: string): ClientConfig {
-  return parseClientConfigObject({}, undefined, resourceDir, () => undefined);
+  return { path: undefined, ...defaultClientSettings(resourceDir) };
 }
 
-function parseClientConfigObject(j: Record<string, unknown>, path: string | undefined, resourceDir: string, warn: (w: string) => void): ClientConfig {
-  const file = path ?? CLIENT_CFG;
-  const known = new Set(['cert_dir', 'retry', 'log_level', ...Object.values(CLIENT_NUMBERS).map((s) => s.key)]);
-  for (const k of Object.keys(j)) if (!known.has(k)) warn(`${file}: unknown key "${k}" (ignored)`);
-  let certDir = resolve(resourceDir, '..', 'cert');
-  if (j.cert_dir !== undefined) {
-    if (typeof j.cert_dir !== 'string' || j.cert_dir === '') throw new ConfigError(file, `${file}: cert_dir must be a directory path (got ${show(j.cert_dir)})`);
-    certDir = isAbsolute(j.cert_dir) ? j.cert_dir : resolve(path ? dirname(path) : resourceDir, j.cert_dir);
-  }
-  const nums = {} as Record<keyof typeof CLIENT_NUMBERS, number>;
-  for (const [name, spec] of Object.entries(CLIENT_NUMBERS)) nums[name as keyof typeof CLIENT_NUMBERS] = numberFrom(j, spec, file, '');
-  let retryObj: Record<string, unknown> = {};
-  if (j.retry !== undefined) {
-    if (!isObject(j.retry)) throw new ConfigError(file, `${file}: retry must be an object such as {"attempts": 3, "backoff_ms": 50, "deadline_ms": 10000}`);
-    retryObj = j.retry;
-    const knownRetry = new Set<string>(Object.values(RETRY_NUMBERS).map((s) => s.key));
-    for (const k of Object.keys(retryObj)) if (!knownRetry.has(k)) warn(`${file}: unknown key "retry.${k}" (ignored)`);
-  }
-  const retry = {} as Record<keyof typeof RETRY_NUMBERS, number>;
-  for (const [name, spec] of Object.entries(RETRY_NUMBERS)) retry[name as keyof typeof RETRY_NUMBERS] = numberFrom(retryObj, spec, file, 'retry.');
-  let logLevel: LogLevel = 'info';
-  if (j.log_level !== undefined) {
-    if (typeof j.log_level !== 'string' || !(LOG_LEVELS as readonly string[]).includes(j.log_level)) {
-      throw new ConfigError(file, `${file}: log_level must be one of ${LOG_LEVELS.join(', ')} (got ${show(j.log_level)})`);
-    }
-    logLevel = j.log_level as LogLevel;
-  }
-  return { path, certDir, ...nums, retry, logLevel };
-}
-
+/** The one parser (packages/protocol/src/clientcfg.ts, docs/config-format.md), with the daemon's ConfigError. */
 export function parseClientConfig(text: string, path: string, resourceDir: string, warn: (w: string) => void = () => undefined): ClientConfig {
-  const j = parseJson(text, path);
-  if (!isObject(j)) throw new ConfigError(path, `${path}: must be a JSON object such as {"cert_dir": "/opt/azurecloudhsm/cert"}`);
-  return parseClientConfigObject(j, path, resourceDir, warn);
+  try {
+    return { path, ...parseClientConfigText(text, path, resourceDir, warn) };
+  } catch (e) {
+    if (e instanceof ClientConfigError) throw new ConfigError(e.file, e.message);
+    throw e;
+  }
 }
 
 /** Read the client cfg if it exists; the defaults otherwise. */

@@ -5,7 +5,9 @@
  * Never pass a password, a PIN or key material as a field: the daemon logs
  * user names, node addresses, operation names and error codes only.
  */
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+import type { LogLevel } from '../../protocol/src/clientcfg.js';
+
+export type { LogLevel };
 
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 

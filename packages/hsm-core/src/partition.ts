@@ -13,6 +13,7 @@
  *   partition/txn.ts       the transaction engine (CAS + audit record in one transaction)
  *   partition/state.ts     reading users, objects and the partition record
  *   partition/material.ts  unmasked key material (KeyObjects), bounded
+ *   partition/ownership.ts the partition key and certificates (claiming), audited
  *   users/accounts.ts      sign-in, lockout, user management
  *   objects/lifecycle.ts   create, generate, copy, find, change, share, destroy
  *   keyuse.ts              sign, verify, encrypt, decrypt, digest, wrap, unwrap, derive
@@ -21,6 +22,10 @@
  *   users/sessions.ts      sessions and the user each is bound to
  *   authz/door.ts          what a request may ask before sign-in, in limited mode, by role
  *   cluster/joins.ts       a new node's join: its request, a CO's approval, the wrapped masking key
+ *
+ * The barrier is the core's own: nothing outside hsm-core reads or writes the
+ * store through it (tools/check-imports.ts checks that no other package names
+ * `Partition.barrier`), so every write is one of the audited changes here.
  *
  * Entry points mirror the PKCS#11 functions (PKCS#11 v2.40 Base §5) and the
  * Azure user-management commands; each takes a CallContext saying who calls.
@@ -43,6 +48,7 @@ import type { Kernel } from './partition/kernel.js';
 import { MaterialCache } from './partition/material.js';
 import { PATH, FIRST_HANDLE, enc, type PartitionRecord } from './partition/records.js';
 import { PartitionState } from './partition/state.js';
+import { PartitionOwnership, type OwnershipMode } from './partition/ownership.js';
 import { TxnEngine } from './partition/txn.js';
 import type { UserInfo, UserRecord } from './users/users.js';
 import type { ResetChallenge } from './users/officer_reset.js';
@@ -75,7 +81,6 @@ export interface PartitionOptions {
 export const DEFAULT_FRESHNESS_MS = 50;
 
 export class Partition {
-  readonly barrier: Barrier;
   readonly config: PartitionConfig;
   private readonly k: Kernel;
   private readonly accounts: Accounts;
@@ -85,10 +90,10 @@ export class Partition {
   private readonly backups: PartitionBackup;
   private readonly sessions: Sessions;
   private readonly joins: NodeJoins;
+  private readonly ownership: PartitionOwnership;
 
   private constructor(k: Kernel) {
     this.k = k;
-    this.barrier = k.barrier;
     this.config = k.config;
     this.accounts = new Accounts(k);
     this.objects = new ObjectLifecycle(k);
@@ -97,6 +102,7 @@ export class Partition {
     this.backups = new PartitionBackup(k);
     this.sessions = new Sessions(k);
     this.joins = new NodeJoins(k);
+    this.ownership = new PartitionOwnership(k);
   }
 
   /**
@@ -175,19 +181,16 @@ export class Partition {
     return (await this.k.state.requirePartition()).rec;
   }
 
-  /** Change the ownership state (used by the cluster layer's claiming flow). */
-  async setPartitionState(state: PartitionRecord['state'], ctx: CallContext): Promise<void> {
-    await this.k.txn.mutate(async () => {
-      const e = await this.k.state.requirePartition();
-      const rec = { ...e.rec, state };
-      return {
-        compare: [{ key: PATH.partition, op: 'version-eq', version: e.version }],
-        ops: [{ op: 'put', key: PATH.partition, value: enc(rec) }],
-        events: [this.k.txn.event(ctx, 'setPartitionState', { detail: state })],
-        result: undefined,
-      };
-    });
-  }
+  /* ─────────────────────────────── ownership ─────────────────────────────── */
+
+  /** The partition key (PKCS#8 PEM) the nodes present over TLS, created once for the cluster (audited). */
+  partitionKeyPem(): Promise<string> { return this.ownership.partitionKeyPem(); }
+  /** The certificate in a slot (4 PO.crt, 8 POAC.crt), PEM, if stored. */
+  ownershipCert(slot: number): Promise<Buffer | undefined> { return this.ownership.cert(slot); }
+  /** 'e2e' once POAC.crt is stored, 'unencrypted' before. */
+  ownershipMode(): Promise<OwnershipMode> { return this.ownership.mode(); }
+  /** storeCert: the certificate, the partition state and the audit record in one transaction; true when E2E mode was just enabled. */
+  storeCert(ctx: CallContext, slot: number, cert: Uint8Array): Promise<boolean> { return this.ownership.storeCert(ctx, slot, cert); }
 
   /* ───────────────────────────────── users ───────────────────────────────── */
 

@@ -14,6 +14,7 @@ import { MemoryStore } from '../../store/src/memory.js';
 import type { KeyValueStore } from '../../store/src/types.js';
 import { attr, type Attribute } from '../src/objects/attributes.js';
 import { Partition, FIRST_HANDLE, PATH, type CallContext } from '../src/partition.js';
+import { Barrier } from '../src/barrier/barrier.js';
 
 /** Fixtures live beside the sources; tests run from dist/, so look in both places. */
 function fixture(name: string): string {
@@ -428,7 +429,7 @@ describe('objects, keys and policy', () => {
 
 describe('audit', () => {
   test('state changes and key uses are recorded in a verifiable chain; tampering is located', async () => {
-    const { p, cu1, store } = await claimedPartition();
+    const { p, cu1, store, maskingKey } = await claimedPartition();
     const h = await p.generateKey(cu1, { mechanism: P.CKM_AES_KEY_GEN }, aesTemplate());
     await Promise.all(Array.from({ length: 20 }, () => p.encrypt(cu1, { mechanism: P.CKM_AES_ECB }, h, Buffer.alloc(16))));
     await assert.rejects(p.decrypt(cu1, { mechanism: P.CKM_AES_ECB }, h, Buffer.alloc(15)));
@@ -443,12 +444,13 @@ describe('audit', () => {
 
     /* Someone with the masking key rewrites record 5: the chain names it. */
     const victim = recs[4]!;
-    await p.barrier.put(PATH.audit(victim.seq), Buffer.from(JSON.stringify({ ...victim, user: 'mallory' })));
+    const barrier = await Barrier.open(store, maskingKey);
+    await barrier.put(PATH.audit(victim.seq), Buffer.from(JSON.stringify({ ...victim, user: 'mallory' })));
     const v = await p.auditVerify();
     assert.equal(v.ok, false);
     assert.equal(v.brokenAt, 5);
     /* Deleting the last record is caught too. */
-    await p.barrier.put(PATH.audit(victim.seq), Buffer.from(JSON.stringify(victim)));
+    await barrier.put(PATH.audit(victim.seq), Buffer.from(JSON.stringify(victim)));
     await store.delete(PATH.audit(recs.length));
     assert.equal((await p.auditVerify()).ok, false);
   });

@@ -27,7 +27,7 @@
  */
 import { HsmError } from '../../protocol/src/errors.js';
 import type { KeyValueStore } from '../../store/src/types.js';
-import { PEERS_PREFIX } from '../../hsm-core/src/barrier/barrier.js';
+import { PEERS_PREFIX } from '../../hsm-core/src/barrier/reserved.js';
 import type { NodeInfo } from './handler.js';
 
 /** Renew this often (ms). */

@@ -14,7 +14,7 @@ import type { Partition } from '../../hsm-core/src/partition.js';
 import { NAME_MAX, PASSWORD_MAX, PASSWORD_MIN } from '../../hsm-core/src/users/users.js';
 import type { KeyValueStore } from '../../store/src/types.js';
 import { NodeHandler, type ConnectionState, type NodeInfo } from './handler.js';
-import { Ownership, PATHS, type TlsCredentials } from './ownership.js';
+import { CERTS_PREFIX, Ownership, type TlsCredentials } from './ownership.js';
 import { RateLimitedLog, type Logger } from './log.js';
 import { VERSION } from '../../ops/src/version.js';
 import { nodeMetrics } from '../../ops/src/metrics/node.js';
@@ -237,7 +237,7 @@ export class NodeServer {
     });
     this.server = server;
     /* A claim made through another node changes what this one must present. */
-    this.unwatch = this.opts.store.watch(PATHS.certs, () => void this.reloadIdentity());
+    this.unwatch = this.opts.store.watch(CERTS_PREFIX, () => void this.reloadIdentity());
     this.opts.log.info(this.creds.mode === 'e2e' ? 'E2E enabled' : 'unencrypted mode, limited commands', { port: this.address?.port ?? this.opts.port });
   }
 

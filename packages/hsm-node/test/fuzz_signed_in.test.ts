@@ -26,7 +26,8 @@ import fc from 'fast-check';
 import * as P from '../../protocol/src/pkcs11.js';
 import { FrameReader, KIND_NOTICE, KIND_RESPONSE, encodeFrame, type Frame } from '../../protocol/src/codec.js';
 import { OPS, encodeRequest, decodeResponseMessage, type FieldSpec, type OpName, type Schema } from '../../protocol/src/messages.js';
-import { startCluster, startDaemon, connectNode, EXAMPLE_CU, type DaemonHandle, type LocalCluster } from '../../cli/src/cluster.js';
+import { startCluster, startDaemon, EXAMPLE_CU, type DaemonHandle, type LocalCluster } from '../../testkit/src/cluster.js';
+import { exampleCuSigningPair } from '../../testkit/src/keys.js';
 
 let dir: string;
 let cluster: LocalCluster;
@@ -38,15 +39,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ochsm-fuzz-in-'));
   cluster = await startCluster(dir, { nodes: 1 });
   daemon = await startDaemon(cluster);
-  const c = await connectNode(cluster.node(1).port, cluster.poCrt);
-  await c.request('login', { user: EXAMPLE_CU.user, password: EXAMPLE_CU.password, role: 'CU' });
-  const pair = await c.request('generateKeyPair', {
-    mechanism: { mechanism: P.CKM_EC_KEY_PAIR_GEN },
-    publicTemplate: [{ type: P.CKA_TOKEN, value: Uint8Array.of(1) }, { type: P.CKA_EC_PARAMS, value: Buffer.from('06082a8648ce3d030107', 'hex') }, { type: P.CKA_VERIFY, value: Uint8Array.of(1) }],
-    privateTemplate: [{ type: P.CKA_TOKEN, value: Uint8Array.of(1) }, { type: P.CKA_SIGN, value: Uint8Array.of(1) }],
-  });
-  keyHandle = pair.privateHandle;
-  c.close();
+  keyHandle = (await exampleCuSigningPair(cluster)).privateHandle;
 });
 
 after(async () => {

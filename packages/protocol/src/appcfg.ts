@@ -8,6 +8,7 @@
  * order are the caller's (docs/config-format.md "Lookup").
  */
 import { dirname, isAbsolute, resolve } from 'node:path';
+import { CfgFileError } from './cfg_file_error.js';
 
 export const APPLICATION_CFG = 'azcloudhsm_application.cfg';
 export const ENV_APPLICATION_CFG = 'AZCLOUDHSM_APPLICATION_CFG';
@@ -36,14 +37,7 @@ export interface ParsedApplicationConfig {
 }
 
 /** A file that is not a valid application cfg; the message names `<file>:<line>`. */
-export class ApplicationConfigError extends Error {
-  readonly file: string;
-  constructor(file: string, message: string) {
-    super(message);
-    this.name = 'ApplicationConfigError';
-    this.file = file;
-  }
-}
+export class ApplicationConfigError extends CfgFileError {}
 
 /** The default socket: `<dir of the cfg>/../run/azcloudhsm_client.sock`. */
 export function defaultSocketPath(cfgDir: string): string {

@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DAEMON_RETRY, RETRY_LIMITS, SDK_RETRY, retryDelay, retryPolicyProblem } from '../src/retry.js';
+import { DAEMON_RETRY, MODULE_RECONNECT, RETRY_LIMITS, SDK_RETRY, retryDelay, retryPolicyProblem } from '../src/retry.js';
 
 test('retryDelay doubles per retry and is drawn from [d/2, d]', () => {
   const p = { attempts: 5, backoffMs: 200, deadlineMs: 15_000 };
@@ -18,9 +18,17 @@ test('retryDelay doubles per retry and is drawn from [d/2, d]', () => {
   assert.ok(Number.isFinite(retryDelay(p, 1000, () => 1)), 'a huge retry count does not overflow');
 });
 
-test('both defaults are inside the limits', () => {
+test('maxBackoffMs stops the doubling, and the jitter stays below it', () => {
+  const p = { attempts: 10, backoffMs: 20, deadlineMs: 10_000, maxBackoffMs: 250 };
+  assert.deepEqual([1, 2, 3, 4, 5, 6, 9].map((n) => retryDelay(p, n, () => 1)), [20, 40, 80, 160, 250, 250, 250]);
+  assert.deepEqual([1, 5, 9].map((n) => retryDelay(p, n, () => 0)), [10, 125, 125]);
+});
+
+test('every default is inside the limits', () => {
   assert.equal(retryPolicyProblem(DAEMON_RETRY), undefined);
   assert.equal(retryPolicyProblem(SDK_RETRY), undefined);
+  assert.equal(retryPolicyProblem(MODULE_RECONNECT), undefined);
+  assert.equal(retryPolicyProblem({ ...MODULE_RECONNECT, maxBackoffMs: 0 }), 'retry.maxBackoffMs must be a whole number from 1 to 60000 (got 0)');
 });
 
 test('each field out of its limits is named', () => {

@@ -5,7 +5,7 @@
  * created. Used by `ochsm up` and by the integration tests, so both exercise
  * the same path a user's first day takes.
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
@@ -15,6 +15,7 @@ import { ProtocolClient } from '../../protocol/src/connection.js';
 import { openLocalPartition } from '../../hsm-node/src/local_partition.js';
 import type { StoreConfig } from '../../hsm-node/src/store_config.js';
 import { sqliteLockFree } from '../../store/src/sqlite.js';
+import { signPartitionCsr, type OwnerFiles } from './pki.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const NODE_MAIN = resolve(here, '..', '..', 'hsm-node', 'src', 'main.js');
@@ -158,24 +159,18 @@ export class LocalCluster {
   /** The real ownership flow of the onboarding guide, through node 1. */
   async claim(): Promise<void> {
     const n1 = this.nodes[0]!;
-    mkdirSync(this.certDir, { recursive: true, mode: 0o700 });
     let c = await connectNode(n1.port, undefined, n1.host);
+    let owner: OwnerFiles;
     try {
-      const { csr } = await c.request('getCertReq', {});
-      writeFileSync(join(this.certDir, 'P1.csr'), csr);
+      owner = signPartitionCsr(this.certDir, (await c.request('getCertReq', {})).csr);
     } finally {
       c.close();
     }
-    const run = (args: string[]) => execFileSync('openssl', args, { cwd: this.certDir, stdio: ['ignore', 'ignore', 'pipe'] });
-    if (!existsSync(join(this.certDir, 'PO.key'))) {
-      run(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'PO.key', '-x509', '-days', '3650', '-out', 'PO.crt', '-subj', '/CN=OpenCloudHSM Partition Owner']);
-    }
-    run(['x509', '-days', '3650', '-req', '-in', 'P1.csr', '-CA', 'PO.crt', '-CAkey', 'PO.key', '-set_serial', '01', '-out', 'POAC.crt']);
     c = await connectNode(n1.port, undefined, n1.host);
     try {
       await c.request('login', { user: FACTORY.user, password: FACTORY.password, role: 'PRECO' });
-      await c.request('storeCert', { slot: 4, cert: readFileSync(join(this.certDir, 'PO.crt')) });
-      await c.request('storeCert', { slot: 8, cert: readFileSync(join(this.certDir, 'POAC.crt')) });
+      await c.request('storeCert', { slot: 4, cert: readFileSync(owner.poCrt) });
+      await c.request('storeCert', { slot: 8, cert: readFileSync(owner.poacCrt) });
     } finally {
       c.close();
     }

@@ -74,3 +74,27 @@ export function makePki(dir: string): Pki {
     ]),
   };
 }
+
+/** The partition owner's files of the onboarding flow, in one owner-only directory. */
+export interface OwnerFiles {
+  readonly poKey: string;
+  readonly poCrt: string;
+  readonly poacCrt: string;
+}
+
+/**
+ * The owner's side of claiming a partition (the onboarding guide's steps, with
+ * the real `openssl`): make PO.key and the self-signed PO.crt in `dir` unless
+ * they exist, and sign the partition's CSR (PEM, from getCertReq) into POAC.crt.
+ */
+export function signPartitionCsr(dir: string, csrPem: string | Uint8Array): OwnerFiles {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const files = { poKey: join(dir, 'PO.key'), poCrt: join(dir, 'PO.crt'), poacCrt: join(dir, 'POAC.crt') };
+  writeFileSync(join(dir, 'P1.csr'), csrPem);
+  if (!existsSync(files.poKey) || !existsSync(files.poCrt)) {
+    openssl(dir, ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'PO.key', '-x509', '-days', '3650', '-out', 'PO.crt', '-subj', '/CN=OpenCloudHSM Partition Owner']);
+    chmodSync(files.poKey, 0o600);
+  }
+  openssl(dir, ['x509', '-days', '3650', '-req', '-in', 'P1.csr', '-CA', 'PO.crt', '-CAkey', 'PO.key', '-set_serial', '01', '-out', 'POAC.crt']);
+  return files;
+}

@@ -9,13 +9,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connectDaemon, startCluster, startDaemon, type LocalCluster, type DaemonHandle } from '../../cli/src/cluster.js';
-import { EtcdCluster } from '../src/etcd.js';
-import { HostNetwork } from '../src/netns.js';
+import { skipWithoutRoot, waitNodeState, withHostCluster } from '../src/netns_cluster.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /* dist/packages/testkit/test → the repository and dist. */
@@ -24,44 +20,12 @@ const repo = join(dist, '..');
 const MODULE = join(dist, 'lib64', 'libazcloudhsm_pkcs11.so');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function waitNodeState(admin: Awaited<ReturnType<typeof connectDaemon>>, id: number, state: string, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const st = await admin.request('status', {});
-    if (st.nodes?.find((n) => n.id === id)?.state === state) return;
-    if (Date.now() > deadline) assert.fail(`node ${id} not ${state} in the daemon within ${ms} ms: ${JSON.stringify(st.nodes)}`);
-    await sleep(100);
-  }
-}
-
 test('SIGKILL every process of one host under 16 PKCS#11 threads signing: every C_Sign returns CKR_OK; the host comes back', { timeout: 180_000 }, async (t) => {
-  if (process.getuid?.() !== 0) {
-    t.skip('network-namespace tests need root (CAP_NET_ADMIN); not running as root');
-    return;
-  }
-  const net = HostNetwork.create(3);
-  const dir = mkdtempSync(join(tmpdir(), 'ochsm-netns-p11-'));
-  let etcd: EtcdCluster | undefined;
-  let cluster: LocalCluster | undefined;
-  let daemon: DaemonHandle | undefined;
-  let admin: Awaited<ReturnType<typeof connectDaemon>> | undefined;
-  try {
+  if (skipWithoutRoot(t)) return;
+  await withHostCluster({ prefix: 'netns-p11', endpoints: 'rotated' }, async ({ net, dir, etcd, cluster, daemon, connect }) => {
     const speed = join(dir, 'pkcs11_speed');
     execFileSync('gcc', ['-O2', '-Wall', '-I', join(dist, 'pkcs11_headers', 'include'), '-o', speed, join(repo, 'bench', 'pkcs11_speed.c'), '-ldl', '-lpthread', '-lm']);
-    etcd = await EtcdCluster.start({
-      dir: join(dir, 'etcd'),
-      members: net.hosts.map((h) => ({ name: `etcd${h.index}`, host: h.address, clientPort: 2379, peerPort: 2380 })),
-      wrap: (m) => net.exec(Number(m.name.slice(4))),
-    });
-    const base = etcd.clientConfig();
-    cluster = await startCluster(join(dir, 'hsm'), {
-      ports: [2225, 2225, 2225],
-      host: (id) => net.host(id).address,
-      wrap: (id) => net.exec(id),
-      store: (id) => ({ kind: 'etcd', ...base, endpoints: [...base.endpoints.slice(id - 1), ...base.endpoints.slice(0, id - 1)] }),
-    });
-    daemon = await startDaemon(cluster);
-    admin = await connectDaemon(daemon.socketPath, 'p11-admin');
+    const admin = await connect('p11-admin');
     for (const id of [1, 2, 3]) await waitNodeState(admin, id, 'up', 15_000);
 
     /* 16 threads for 12 s through the module (its cfg is in the daemon's directory). */
@@ -88,13 +52,5 @@ test('SIGKILL every process of one host under 16 PKCS#11 threads signing: every 
     assert.equal(Number(m[2]), 0, `every C_Sign returned CKR_OK: ${line} ${err}`);
     assert.ok(Number(m[1]) > 0, 'signatures were made');
     assert.equal(code, 0);
-  } finally {
-    admin?.close();
-    await daemon?.stop().catch(() => undefined);
-    await cluster?.stop().catch(() => undefined);
-    await etcd?.stop().catch(() => undefined);
-    net.destroy();
-    rmSync(dir, { recursive: true, force: true });
-  }
-  assert.deepEqual(net.leftovers(), [], 'the namespaces, veths and bridge are gone');
+  });
 });

@@ -16,22 +16,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
-import * as P from '../../protocol/src/pkcs11.js';
-import { attr } from '../../hsm-core/src/objects/attributes.js';
-import { connectDaemon, connectNode, startCluster, startDaemon, EXAMPLE_CU, type LocalCluster, type DaemonHandle } from '../../cli/src/cluster.js';
-import { EtcdCluster } from '../src/etcd.js';
-import { HostNetwork } from '../src/netns.js';
+import { connectNode, EXAMPLE_CU } from '../src/cluster.js';
+import { ECDSA_SHA256 as ECDSA, generateEcSigningPair } from '../src/keys.js';
+import { skipWithoutRoot, waitNodeState, withHostCluster } from '../src/netns_cluster.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const PROBE = join(here, 'helpers', 'node_probe.js');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const EC_P256 = Buffer.from('06082a8648ce3d030107', 'hex');
-const ECDSA = { mechanism: P.CKM_ECDSA_SHA256 };
 
 interface Answer { ok: boolean; code?: string; message?: string; result?: Record<string, unknown> }
 
@@ -77,58 +72,20 @@ class Probe {
   }
 }
 
-async function waitNodeState(admin: Awaited<ReturnType<typeof connectDaemon>>, id: number, state: string, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const st = await admin.request('status', {});
-    if (st.nodes?.find((n) => n.id === id)?.state === state) return;
-    if (Date.now() > deadline) assert.fail(`node ${id} not ${state} in the daemon within ${ms} ms: ${JSON.stringify(st.nodes)}`);
-    await sleep(100);
-  }
-}
-
 test('a host cut off from the etcd quorum stops serving, never uses a key deleted meanwhile, and catches up when it is back; the others serve with 0 failed operations', { timeout: 240_000 }, async (t) => {
-  if (process.getuid?.() !== 0) {
-    t.skip('network-namespace tests need root (CAP_NET_ADMIN); not running as root');
-    return;
-  }
-  const net = HostNetwork.create(3);
-  const dir = mkdtempSync(join(tmpdir(), 'ochsm-netns-'));
-  let etcd: EtcdCluster | undefined;
-  let cluster: LocalCluster | undefined;
-  let daemon: DaemonHandle | undefined;
-  let probe: Probe | undefined;
-  const clients: Awaited<ReturnType<typeof connectDaemon>>[] = [];
-  try {
-    etcd = await EtcdCluster.start({
-      dir: join(dir, 'etcd'),
-      members: net.hosts.map((h) => ({ name: `etcd${h.index}`, host: h.address, clientPort: 2379, peerPort: 2380 })),
-      wrap: (m) => net.exec(Number(m.name.slice(4))),
-    });
-    const base = etcd.clientConfig();
-    /* Each node talks to its own host's member only: cut off with its host, as on a real host whose link fails. */
-    cluster = await startCluster(join(dir, 'hsm'), {
-      ports: [2225, 2225, 2225],
-      host: (id) => net.host(id).address,
-      wrap: (id) => net.exec(id),
-      store: (id) => ({ kind: 'etcd', ...base, endpoints: [base.endpoints[id - 1]!] }),
-    });
-    daemon = await startDaemon(cluster);
-    const admin = await connectDaemon(daemon.socketPath, 'isolation-admin');
-    clients.push(admin);
+  if (skipWithoutRoot(t)) return;
+  /* Each node talks to its own host's member only: cut off with its host, as on a real host whose link fails. */
+  await withHostCluster({ prefix: 'netns', endpoints: 'own' }, async ({ net, dir, etcd, cluster, connect, onTeardown }) => {
+    const admin = await connect('isolation-admin');
     await admin.request('login', { user: EXAMPLE_CU.user, password: EXAMPLE_CU.password, role: 'CU' });
-    const genPair = () => admin.request('generateKeyPair', {
-      mechanism: { mechanism: P.CKM_EC_KEY_PAIR_GEN },
-      publicTemplate: [attr.bool(P.CKA_TOKEN, true), attr.bytes(P.CKA_EC_PARAMS, EC_P256), attr.bool(P.CKA_VERIFY, true)],
-      privateTemplate: [attr.bool(P.CKA_TOKEN, true), attr.bool(P.CKA_SIGN, true)],
-    });
+    const genPair = () => generateEcSigningPair(admin);
     const doomed = await genPair();
     const kept = await genPair();
     for (const id of [1, 2, 3]) await waitNodeState(admin, id, 'up', 15_000);
 
     /* The nodes learnt their peers from the store: every node lists all three, with its host. */
     const n1 = await connectNode(2225, cluster.poCrt, net.host(1).address);
-    clients.push(n1 as never);
+    onTeardown(() => n1.close());
     const listed = async () => (await n1.request('getClusterInfo', {})).nodes.map((n) => `${n.id}@${n.hostname}:${n.port}`).sort();
     const all = net.hosts.map((h) => `${h.index}@${h.address}:2225`).sort();
     assert.deepEqual(await listed(), all);
@@ -136,22 +93,24 @@ test('a host cut off from the etcd quorum stops serving, never uses a key delete
     /* Host 2's node, from inside host 2: signed in, and it signs with both keys (so both are in its memory). */
     const poPath = join(dir, 'po.crt');
     writeFileSync(poPath, cluster.poCrt);
-    probe = new Probe([...net.exec(2), process.execPath, PROBE, net.host(2).address, '2225', poPath]);
+    const probe = new Probe([...net.exec(2), process.execPath, PROBE, net.host(2).address, '2225', poPath]);
+    onTeardown(() => probe.close());
     assert.equal((await probe.next()).ok, true, 'the probe connected to node 2');
     assert.equal((await probe.ask('login', { user: EXAMPLE_CU.user, password: EXAMPLE_CU.password })).ok, true);
     const data = Buffer.from('cut off');
-    const signOn2 = (handle: number) => probe!.ask('sign', { mechanism: ECDSA, handle, data: { $hex: data.toString('hex') } });
+    const signOn2 = (handle: number) => probe.ask('sign', { mechanism: ECDSA, handle, data: { $hex: data.toString('hex') } });
     assert.equal((await signOn2(doomed.privateHandle)).ok, true, 'node 2 signs with the key before the cut');
     assert.equal((await signOn2(kept.privateHandle)).ok, true);
     assert.deepEqual(((await probe.ask('getClusterInfo')).result?.nodes as { id: number }[]).map((n) => n.id).sort(), [1, 2, 3]);
 
     /* 16 applications sign through the daemon for the whole test. */
-    for (let i = 0; i < 16; i++) clients.push(await connectDaemon(daemon.socketPath, `signer-${i}`));
+    const clients = [];
+    for (let i = 0; i < 16; i++) clients.push(await connect(`signer-${i}`));
     let ok = 0;
     const failures: string[] = [];
     let stop = false;
     let phase = 'before the cut';
-    const loops = clients.slice(2).map(async (c) => {
+    const loops = clients.map(async (c) => {
       while (!stop) {
         try {
           const { signature } = await c.request('sign', { mechanism: ECDSA, handle: kept.privateHandle, data });
@@ -232,14 +191,5 @@ test('a host cut off from the etcd quorum stops serving, never uses a key delete
     t.diagnostic(`signatures: ${beforeCut} before the cut, ${duringCut} while host 2 was cut off, ${ok} in all; ${madeWhileCut.length} key pairs acknowledged during the cut, all present on node 2`);
     assert.deepEqual(failures.slice(0, 20), [], `no application saw a failed operation (${failures.length} failed)`);
     assert.ok(beforeCut > 0 && duringCut > 0, `signatures before (${beforeCut}) and during the cut (${duringCut})`);
-  } finally {
-    probe?.close();
-    for (const c of clients) c.close();
-    await daemon?.stop().catch(() => undefined);
-    await cluster?.stop().catch(() => undefined);
-    await etcd?.stop().catch(() => undefined);
-    net.destroy();
-    rmSync(dir, { recursive: true, force: true });
-  }
-  assert.deepEqual(net.leftovers(), [], 'the namespaces, veths and bridge are gone');
+  });
 });

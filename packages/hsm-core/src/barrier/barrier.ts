@@ -36,8 +36,9 @@ const KEY_BYTES = 32;
 const SALT_BYTES = 32;
 const MAX_TERM = 0xffffffff;
 
-/** Reserved for barrier metadata, stored plain; callers may neither read nor write here. */
-export const BARRIER_PREFIX = 'sys/barrier/';
+import { BARRIER_PREFIX, HEARTBEAT_PREFIX, JOIN_REQUEST_PREFIX, PEERS_PREFIX, isReserved } from './reserved.js';
+
+export { BARRIER_PREFIX, HEARTBEAT_PREFIX, JOIN_REQUEST_PREFIX, PEERS_PREFIX };
 export const SALT_PATH = 'sys/barrier/salt';
 export const TERM_PATH = 'sys/barrier/term';
 export const CHECK_PATH = 'sys/barrier/check';
@@ -176,16 +177,6 @@ function parseTerm(v: Uint8Array | undefined): number {
   return Number(s);
 }
 
-/** Node heartbeats for the replication metric (packages/ops/src/metrics/store.ts): plain, never partition state. */
-export const HEARTBEAT_PREFIX = 'sys/probe/';
-/** Join requests of nodes that have no masking key yet (docs/deployment.md §5): plain, written by the joining node. */
-export const JOIN_REQUEST_PREFIX = 'sys/join/request/';
-/** The running nodes' entries on etcd (hsm-node quorum.ts): plain {id, hostname, port}, on each node's lease. */
-export const PEERS_PREFIX = 'cluster/nodes/';
-
-function isReserved(path: string): boolean {
-  return path.startsWith(BARRIER_PREFIX) || path.startsWith(HEARTBEAT_PREFIX) || path.startsWith(JOIN_REQUEST_PREFIX) || path.startsWith(PEERS_PREFIX);
-}
 
 function checkPath(path: string, access: 'read' | 'write'): void {
   if (typeof path !== 'string' || path.length === 0) throw new TypeError('barrier path must be a non-empty string');

@@ -23,6 +23,11 @@ export const PATH = {
   idem: (id: string) => `idem/${id}`,
   session: (lease: number) => `sess/${String(lease).padStart(12, '0')}`,
   sessions: 'sess/',
+  /** The partition key (PKCS#8 PEM), shared by every node (partition/ownership.ts). */
+  partitionKey: 'partition/key',
+  /** A stored certificate: slot 4 PO.crt, slot 8 POAC.crt (PEM). */
+  cert: (slot: number) => `partition/cert/${slot}`,
+  certs: 'partition/cert/',
 } as const;
 
 /** The first object handle (0x40000), as the real service numbers keys. */
@@ -76,13 +81,49 @@ export function encodeObject(o: StoredObject): Buffer {
   });
 }
 
+const HEX = /^(?:[0-9a-f]{2})*$/;
+const MATERIAL_KINDS: ReadonlySet<string> = new Set(['secret', 'pkcs8', 'spki']);
+
+/** A stored record that does not have the shape its format says; names the field, never a value. */
+function malformed(field: string): HsmError {
+  return new HsmError('ERR_STORE', `object record: ${field} is malformed`);
+}
+
+/**
+ * Decode what encodeObject wrote. Anything else — not JSON, another format
+ * version, a field of the wrong type — is an ERR_STORE that says which part is
+ * wrong (never the content: the record holds key material).
+ */
 export function decodeObject(b: Uint8Array): StoredObject {
-  const j = dec<{ v: number; handle: number; owner: string; shared: string[]; lease: number; attrs: [number, string][]; material?: { kind: 'secret' | 'pkcs8' | 'spki'; hex: string } }>(b);
-  if (j.v !== 1) throw new HsmError('ERR_STORE', `object record version ${j.v} is not supported`);
+  let j: unknown;
+  try {
+    j = JSON.parse(Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8'));
+  } catch {
+    throw new HsmError('ERR_STORE', 'object record is not JSON');
+  }
+  if (j === null || typeof j !== 'object' || Array.isArray(j)) throw new HsmError('ERR_STORE', 'object record is not a JSON object');
+  const o = j as Record<string, unknown>;
+  if (o.v !== 1) throw new HsmError('ERR_STORE', `object record version ${typeof o.v === 'number' ? o.v : JSON.stringify(o.v ?? null)} is not supported`);
+  if (!Number.isSafeInteger(o.handle) || (o.handle as number) <= 0) throw malformed('handle');
+  if (typeof o.owner !== 'string') throw malformed('owner');
+  if (!Array.isArray(o.shared) || !o.shared.every((u) => typeof u === 'string')) throw malformed('shared');
+  if (!Number.isSafeInteger(o.lease) || (o.lease as number) < 0) throw malformed('lease');
+  if (!Array.isArray(o.attrs)) throw malformed('attrs');
+  const attrs = new Map<number, Buffer>();
+  for (const a of o.attrs as unknown[]) {
+    if (!Array.isArray(a) || a.length !== 2 || !Number.isSafeInteger(a[0]) || a[0] < 0 || typeof a[1] !== 'string' || !HEX.test(a[1])) throw malformed('attrs');
+    attrs.set(a[0] as number, Buffer.from(a[1] as string, 'hex'));
+  }
+  let material: StoredObject['material'];
+  if (o.material !== undefined) {
+    const m = o.material as { kind?: unknown; hex?: unknown } | null;
+    if (m === null || typeof m !== 'object' || typeof m.kind !== 'string' || !MATERIAL_KINDS.has(m.kind)) throw malformed('material kind');
+    if (typeof m.hex !== 'string' || !HEX.test(m.hex)) throw malformed('material');
+    material = { kind: m.kind as 'secret' | 'pkcs8' | 'spki', bytes: Buffer.from(m.hex, 'hex') };
+  }
   return {
-    handle: j.handle, owner: j.owner, shared: j.shared, lease: j.lease,
-    attrs: new Map(j.attrs.map(([t, h]) => [t, Buffer.from(h, 'hex')])),
-    ...(j.material ? { material: { kind: j.material.kind, bytes: Buffer.from(j.material.hex, 'hex') } } : {}),
+    handle: o.handle as number, owner: o.owner, shared: o.shared as string[], lease: o.lease as number, attrs,
+    ...(material ? { material } : {}),
   };
 }
 

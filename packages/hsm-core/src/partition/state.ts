@@ -375,7 +375,8 @@ export class PartitionState {
       }
       broken.delete(raw.key);
     } catch (err) {
-      const why = err instanceof HsmError ? err.code : 'undecodable';
+      /* A malformed record says which part is wrong (records.ts names fields, never values); the barrier's refusal is its code. */
+      const why = err instanceof HsmError ? (err.code === 'ERR_STORE' ? err.message : err.code) : 'undecodable';
       broken.set(raw.key, why);
       if (raw.key.startsWith(USER_PREFIX)) users.delete(raw.key.slice(USER_PREFIX.length));
       else objs.delete(Number(raw.key.slice(OBJ_PREFIX.length)));

@@ -14,6 +14,7 @@ import { MemoryStore } from '../../../store/src/memory.js';
 import { joinAad, joinFingerprint, joinKeyPair, normaliseFingerprint, unwrapFromPeer, wrapForJoiner, WRAPPED_BYTES } from '../../src/barrier/join_wrap.js';
 import { JOIN_PATH, encodeJoinRequest, makeJoinRequest, parseJoinRequest } from '../../src/cluster/joins.js';
 import { Partition, type CallContext } from '../../src/partition.js';
+import { Barrier } from '../../src/barrier/barrier.js';
 
 const FAST = { scrypt: { N: 1 << 10, r: 8, p: 1, keyLen: 32 } };
 
@@ -82,8 +83,9 @@ test('approveNode: a CO, the request\'s fingerprint, one transaction with its au
   await store.put(JOIN_PATH.request(4), encodeJoinRequest(req), { lease });
 
   /* The request is plain and the barrier's reserved space: not read, not listed, not backed up. */
-  await assert.rejects(p.barrier.get(JOIN_PATH.request(4)), code('ERR_BARRIER', /reserved/));
-  assert.equal((await p.barrier.list('sys/')).some((e) => e.key === JOIN_PATH.request(4)), false);
+  const barrier = await Barrier.open(store, maskingKey);
+  await assert.rejects(barrier.get(JOIN_PATH.request(4)), code('ERR_BARRIER', /reserved/));
+  assert.equal((await barrier.list('sys/')).some((e) => e.key === JOIN_PATH.request(4)), false);
 
   await assert.rejects(p.joinKey(4), code('ERR_NOT_PERMITTED', /approveNode 4/), 'no approval yet');
   await assert.rejects(p.approveNode(cu1, 4, req.fingerprint), code('ERR_NOT_PERMITTED'), 'a CU');
@@ -131,11 +133,11 @@ test('an approval that is not for the request read (a new request in between) is
 
 test('the plain entries beside the partition (running nodes, join requests) do not break a backup, and are not in it', async () => {
   const store = new MemoryStore();
-  const { p, co } = await claimedPartition(store);
+  const { p, co, maskingKey } = await claimedPartition(store);
   await store.put('cluster/nodes/1', Buffer.from(JSON.stringify({ id: 1, hostname: '10.0.0.1', port: 2225 })));
   await store.put(JOIN_PATH.request(4), encodeJoinRequest(makeJoinRequest(4, 'h', 1, joinKeyPair().publicKey, 1)));
   const { header } = await p.backupPartition(co, 'test');
-  const keys = (await p.barrier.list('')).map((e) => e.key);
+  const keys = (await (await Barrier.open(store, maskingKey)).list('')).map((e) => e.key);
   assert.equal(keys.some((k) => k.startsWith('cluster/nodes/') || k.startsWith('sys/join/request/')), false);
   assert.equal(header.entries, keys.filter((k) => !k.startsWith('idem/')).length);
 });
