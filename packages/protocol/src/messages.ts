@@ -114,6 +114,12 @@ export const USER_INFO = {
   failures: u64(5),
 } as const;
 
+/** One partition policy and its value (getPolicy, setPolicy). */
+export const POLICY = {
+  name: str(1),
+  value: u64(2),
+} as const;
+
 export const NODE_INFO = {
   id: u64(1),
   hostname: str(2),
@@ -225,6 +231,9 @@ export const OPS = {
   /* The whole partition as one authenticated, encrypted file (docs/operations.md); the backup fits one frame. */
   backupPartition: { opcode: 0x0407, mutating: false, request: {}, response: { backup: bytes(4), entries: u64(5), auditSeq: u64(6) } },
   restorePartition: { opcode: 0x0408, mutating: true, request: mutating({ backup: bytes(1) }), response: { entries: u64(4), auditSeq: u64(5) } },
+  /* Partition policies a crypto officer sets (hsm-core authz/partition_policy.ts), e.g. DEFAULT_WRAP_WITH_TRUSTED. */
+  getPolicy: { opcode: 0x0409, mutating: false, request: {}, response: { policies: recs(4, 'Policy', POLICY) } },
+  setPolicy: { opcode: 0x040a, mutating: true, request: mutating({ name: str(1), value: u64(2) }), response: { policies: recs(4, 'Policy', POLICY) } },
 } as const satisfies Readonly<Record<string, OpSpec>>;
 
 /** Notices: kind 3, request id 0, server to client. Their fields start at id 1. */
