@@ -7,7 +7,8 @@
  * "store": <optional: the etcd store, see ./store_config.ts> }.
  * SIGTERM drains and exits; SIGHUP re-reads the cluster list.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
+import { readTrustedFile, UnsafeFileError } from '../../protocol/src/file_safety.js';
 import { HsmError } from '../../protocol/src/errors.js';
 import { makeLogger, RateLimitedLog } from './log.js';
 import { openLocalPartition, nodeAuditLogPath } from './local_partition.js';
@@ -59,8 +60,10 @@ function readPartitionSettings(v: unknown, path: string): NodeConfig['partition'
 function readConfig(path: string): NodeConfig {
   let j: Partial<NodeConfig>;
   try {
-    j = JSON.parse(readFileSync(path, 'utf8')) as Partial<NodeConfig>;
+    /* Owned by this user or root and writable by nobody else, or refused naming the fix (docs/security.md "Files"). */
+    j = JSON.parse(readTrustedFile(path, 'node configuration file')) as Partial<NodeConfig>;
   } catch (e) {
+    if (e instanceof UnsafeFileError) throw e;
     throw new Error(`${path}: ${e instanceof Error ? e.message : String(e)}`);
   }
   if (!Number.isInteger(j.id) || j.id! < 1) throw new Error(`${path}: "id" must be a positive integer`);
