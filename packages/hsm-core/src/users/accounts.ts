@@ -45,6 +45,8 @@ export class Accounts {
       /*
        * Nothing is written to the store: a stranger trying names must not grow
        * it. The node's log has it (rate-limited); no account's count changes.
+       * (A known name's attempt also writes the store, so it takes longer;
+       * names are not secret here: listUsers answers before sign-in.)
        */
       this.k.onRefusedSignIn?.({ user: String(name).slice(0, 64), reason: 'unknown user' });
       throw new HsmError('ERR_LOGIN_FAILED', LOGIN_FAILED_MESSAGE);
