@@ -412,6 +412,56 @@ test('setAttribute <handle> 134 1 marks a CU key trusted; other attributes are r
   }
 });
 
+test('getPolicy / setPolicy DEFAULT_WRAP_WITH_TRUSTED: a CO sets the partition policy once for every server, in the audit log; a CU may not; bad names and values are refused', { timeout: 120_000 }, async () => {
+  const cfg = install(claimed.dir, claimed.nodes[0]!.port);
+  const r = await runTool(cfg, [
+    'loginHSM CO admin adminpassword',
+    'getPolicy',
+    'setPolicy DEFAULT_WRAP_WITH_TRUSTED 1',
+    'y',
+    'getPolicy',
+    'setPolicy NO_SUCH_POLICY 1',
+    'setPolicy DEFAULT_WRAP_WITH_TRUSTED 2',
+    'getAuditLog 1 1000',
+    'setPolicy default_wrap_with_trusted 0',
+    'y',
+    'quit',
+  ], claimed.dir);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assertLinesInOrder(r.stdout, [
+    'cloudmgmt>getPolicy',
+    `Partition policies on server 0(${HOST}):`,
+    /^\tDEFAULT_WRAP_WITH_TRUSTED\s+0$/,
+    `getPolicy success on server 2(${HOST})`,
+    'cloudmgmt>setPolicy DEFAULT_WRAP_WITH_TRUSTED 1',
+    ...CAUTION,
+    `setPolicy success on server 0(${HOST})`,
+    `setPolicy success on server 1(${HOST})`,
+    `setPolicy success on server 2(${HOST})`,
+    'cloudmgmt>getPolicy',
+    `Partition policies on server 1(${HOST}):`,
+    /^\tDEFAULT_WRAP_WITH_TRUSTED\s+1$/,
+    'cloudmgmt>setPolicy NO_SUCH_POLICY 1',
+    "setPolicy: Invalid policy 'NO_SUCH_POLICY': expected DEFAULT_WRAP_WITH_TRUSTED",
+    'Syntax: setPolicy <policy name> <0|1>',
+    'cloudmgmt>setPolicy DEFAULT_WRAP_WITH_TRUSTED 2',
+    "setPolicy: Invalid policy value '2': expected 0 or 1",
+    'cloudmgmt>getAuditLog 1 1000',
+    /^#\d+ \S+ admin\(CO\) setPolicy ok detail="DEFAULT_WRAP_WITH_TRUSTED=1"$/,
+    'cloudmgmt>setPolicy default_wrap_with_trusted 0',
+    `setPolicy success on server 2(${HOST})`,
+  ]);
+  /* One request id for all servers: the change and its audit record exist once (each server lists the same record of the shared chain). */
+  const records = r.stdout.split('\n').filter((l) => /setPolicy ok detail="DEFAULT_WRAP_WITH_TRUSTED=1"/.test(l));
+  assert.equal(new Set(records).size, 1, records.join('\n'));
+  const cu = await runTool(cfg, ['loginHSM CU cu1 user1234', 'getPolicy', 'setPolicy DEFAULT_WRAP_WITH_TRUSTED 1', 'y', 'quit'], claimed.dir);
+  assertLinesInOrder(cu.stdout, [
+    /^\tDEFAULT_WRAP_WITH_TRUSTED\s+0$/,
+    ...CAUTION,
+    new RegExp(`^setPolicy failed on server 0\\(${HOST.replace(/\./g, '\\.')}\\): .*setPolicy is for a CO, not a CU`),
+  ]);
+});
+
 test('user lifecycle and information: createUser, getUserInfo, lockout and unlockUser, deleteUser, getHSMInfo, getPartitionInfo', { timeout: 120_000 }, async () => {
   const root = claimed.dir;
   install(root, claimed.nodes[0]!.port);

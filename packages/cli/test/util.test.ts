@@ -642,3 +642,88 @@ test('export policy in the core: a user a key is shared with cannot wrap it out 
     owner.close();
   }
 });
+
+/** A CO sets a partition policy over its own node connection (as azcloudhsm_mgmt_util setPolicy does). */
+async function coSetsPolicy(name: string, value: number): Promise<void> {
+  const c = await connectNode(cluster.nodes[2]!.port, cluster.poCrt);
+  try {
+    await c.request('login', { user: 'admin', password: 'adminpassword', role: 'CO' });
+    await c.request('setPolicy', { name, value });
+  } finally {
+    c.close();
+  }
+}
+
+test('export table through azcloudhsm_util: wrapKey and exSymKey refused per row with their codes (extractable, CKA_WRAP_WITH_TRUSTED, DEFAULT_WRAP_WITH_TRUSTED, a shared user); allowed ones work', async () => {
+  const dir = mkdtempSync(join(root, 'export-table-'));
+  const file = (n: string) => join(dir, n);
+  const [g1, g2, g3, g4, g5] = await batch(
+    'genSymKey -t 31 -s 32 -l guarded -wrap_with_trusted 1',
+    'genSymKey -t 31 -s 32 -l plainkek',
+    'genSymKey -t 31 -s 32 -l trustedkek',
+    'genSymKey -t 31 -s 32 -l fixed -nex',
+    'genSymKey -t 31 -s 32 -l plain',
+  );
+  const [guarded, plainKek, trustedKek, fixed, plain] = [g1, g2, g3, g4, g5].map((b) => symHandle(b!));
+  await coTrusts(trustedKek!);
+  const refusedLine = (api: string, code: string) => new RegExp(`\\t${api} returned: 0x[0-9A-F]+ : HSM Error: ${code}`);
+
+  /* wrap-with-trusted: the guarded key under an untrusted KEK is refused by the core; under the trusted one it wraps. */
+  const [wwt, wwtOk, nex, nexEx, plainOk] = await batch(
+    `wrapKey -k ${guarded} -w ${plainKek} -out ${file('guarded-untrusted.bin')}`,
+    `wrapKey -k ${guarded} -w ${trustedKek} -out ${file('guarded-trusted.bin')}`,
+    `wrapKey -k ${fixed} -w ${trustedKek} -out ${file('fixed.bin')}`,
+    `exSymKey -k ${fixed} -w ${trustedKek} -out ${file('fixed.key')}`,
+    `wrapKey -k ${plain} -w ${plainKek} -out ${file('plain-untrusted.bin')}`,
+  );
+  assert.match(wwt!, refusedLine('Cfm3WrapKey', 'CKR_KEY_NOT_WRAPPABLE'), wwt);
+  assert.match(wwt!, new RegExp(`key ${guarded} can be wrapped only by a trusted key \\(CKA_WRAP_WITH_TRUSTED\\)`), wwt);
+  assert.equal(existsSync(file('guarded-untrusted.bin')), false, 'nothing was written');
+  ok(wwtOk!, 'Cfm3WrapKey');
+  /* extractable: -nex keys are refused by wrapKey and by exSymKey. */
+  assert.match(nex!, refusedLine('Cfm3WrapKey', 'CKR_KEY_UNEXTRACTABLE'), nex);
+  assert.match(nexEx!, refusedLine('Cfm3ExportWrapKeyWithMech', 'CKR_KEY_UNEXTRACTABLE'), nexEx);
+  assert.equal(existsSync(file('fixed.key')), false);
+  ok(plainOk!, 'Cfm3WrapKey');
+
+  /* default-wrap-with-trusted: with the partition policy on, the plain key (no CKA_WRAP_WITH_TRUSTED) wraps only under the trusted KEK. */
+  await coSetsPolicy('DEFAULT_WRAP_WITH_TRUSTED', 1);
+  try {
+    const [dflt, dfltOk, exOk] = await batch(
+      `wrapKey -k ${plain} -w ${plainKek} -out ${file('plain-default.bin')}`,
+      `wrapKey -k ${plain} -w ${trustedKek} -out ${file('plain-trusted.bin')}`,
+      `exSymKey -k ${plain} -w ${trustedKek} -out ${file('plain.key')}`,
+    );
+    assert.match(dflt!, refusedLine('Cfm3WrapKey', 'CKR_KEY_NOT_WRAPPABLE'), dflt);
+    assert.match(dflt!, /this partition wraps keys only with trusted keys \(DEFAULT_WRAP_WITH_TRUSTED\); key \d+ is not CKA_TRUSTED/, dflt);
+    assert.equal(existsSync(file('plain-default.bin')), false);
+    ok(dfltOk!, 'Cfm3WrapKey');
+    assert.match(exOk!, /Exported Symmetric Key written to file/, exOk);
+    assert.equal(readFileSync(file('plain.key')).length, 32);
+  } finally {
+    await coSetsPolicy('DEFAULT_WRAP_WITH_TRUSTED', 0);
+  }
+
+  /* owner: a user the key is shared with, under a KEK of its own that a CO trusted, gets neither wrapKey nor exSymKey. */
+  const co = await connectNode(cluster.nodes[0]!.port, cluster.poCrt);
+  const owner = await connectNode(cluster.nodes[1]!.port, cluster.poCrt);
+  try {
+    await co.request('login', { user: 'admin', password: 'adminpassword', role: 'CO' });
+    await co.request('createUser', { role: 'CU', user: 'cuc', password: 'userc123' });
+    await owner.request('login', { user: 'cu1', password: 'user1234' });
+    await owner.request('shareKey', { handle: plain!, users: ['cuc'], share: true });
+  } finally {
+    co.close();
+    owner.close();
+  }
+  const asCuc = (...cmds: string[]) => runUtil([], { cwd: bin, input: ['loginHSM -u CU -s cuc -p userc123', ...cmds, 'exit'] });
+  const cucKek = symHandle((await asCuc('genSymKey -t 31 -s 32 -l cuckek')).stdout);
+  await coTrusts(cucKek);
+  const w = await asCuc(`wrapKey -k ${plain} -w ${cucKek} -out ${file('stolen.bin')}`);
+  assert.match(w.stdout, refusedLine('Cfm3WrapKey', 'CKR_KEY_NOT_WRAPPABLE'), show(w));
+  assert.match(w.stdout, /only its owner \(cu1\) may wrap or export it/, show(w));
+  const x = await asCuc(`exSymKey -k ${plain} -w ${cucKek} -out ${file('stolen.key')}`);
+  assert.match(x.stdout, /Cfm3ExportWrapKeyWithMech returned: 0x[0-9A-F]+ : HSM Error: CKR_\w+/, show(x));
+  assert.match(x.stdout, new RegExp(`only the owner of key ${plain} \\(cu1\\) can export it`), show(x));
+  assert.equal(existsSync(file('stolen.bin')) || existsSync(file('stolen.key')), false, 'nothing was written');
+});

@@ -18,6 +18,7 @@ import type { Kernel } from './partition/kernel.js';
 import { boolAttr, classOf, keyTypeOfObj, isKeyClass, ulongAttr, type LoadedObject, type StoredObject } from './partition/records.js';
 import { requireRole } from './users/roles.js';
 import { checkWrap } from './authz/export_policy.js';
+import { defaultWrapWithTrusted } from './authz/partition_policy.js';
 
 /** The usage attribute each operation needs (PKCS#11 v2.40 Base Table 25). */
 const USAGE = {
@@ -119,8 +120,8 @@ export class KeyUse {
   }
 
   /**
-   * C_WrapKey. The wrapped key must be extractable; a key with
-   * CKA_WRAP_WITH_TRUSTED TRUE may be wrapped only by a key with CKA_TRUSTED TRUE.
+   * C_WrapKey. The export table decides (authz/export_policy.ts), with the
+   * partition's DEFAULT_WRAP_WITH_TRUSTED as it is in the store now.
    */
   async wrapKey(ctx: CallContext, mech: MechanismRequest, wrappingHandle: number, keyHandle: number): Promise<Buffer> {
     const { lo: wrapping, m, km } = await this.keyFor(ctx, wrappingHandle, mech.mechanism, 'wrap', 'wrap', 'ERR_WRAPPING_KEY_HANDLE_INVALID');
@@ -130,7 +131,8 @@ export class KeyUse {
       throw new HsmError('ERR_KEY_HANDLE_INVALID', `key handle ${keyHandle} is not valid for this user`);
     }
     /* The export and wrap policy is one table (authz/export_policy.ts). */
-    checkWrap({ caller: p.user, key: target.obj, wrappingKey: wrapping.obj, defaultWrapWithTrusted: this.k.config.defaultWrapWithTrusted });
+    const policy = (await this.k.state.requirePartition()).rec.policy;
+    checkWrap({ caller: p.user, key: target.obj, wrappingKey: wrapping.obj, defaultWrapWithTrusted: defaultWrapWithTrusted(policy) });
     const full = await this.k.state.withMaterial(target);
     const bytes = full.material!.bytes;
     return this.audited(ctx, 'wrapKey', keyHandle, await this.k.material.get(target, async () => full), m.mechanism, () => m.wrap!(km, bytes, mech.params ?? {}));

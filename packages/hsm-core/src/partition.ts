@@ -22,6 +22,7 @@
  *   users/sessions.ts      sessions and the user each is bound to
  *   authz/door.ts          what a request may ask before sign-in, in limited mode, by role
  *   cluster/joins.ts       a new node's join: its request, a CO's approval, the wrapped masking key
+ *   authz/partition_policy.ts  the policies a CO sets (DEFAULT_WRAP_WITH_TRUSTED)
  *
  * The barrier is the core's own: nothing outside hsm-core reads or writes the
  * store through it (tools/check-imports.ts checks that no other package names
@@ -44,7 +45,7 @@ import { KeyUse } from './keyuse.js';
 import { Accounts } from './users/accounts.js';
 import { Sessions } from './users/sessions.js';
 import { DEFAULT_CONFIG, type AttributeResult, type CallContext, type MechanismRequest, type PartitionConfig, type Principal } from './partition/context.js';
-import type { Kernel } from './partition/kernel.js';
+import type { Kernel, RefusedSignIn } from './partition/kernel.js';
 import { MaterialCache } from './partition/material.js';
 import { PATH, FIRST_HANDLE, enc, type PartitionRecord } from './partition/records.js';
 import { PartitionState } from './partition/state.js';
@@ -54,11 +55,13 @@ import type { UserInfo, UserRecord } from './users/users.js';
 import type { ResetChallenge } from './users/officer_reset.js';
 import { hashPassword } from './users/users.js';
 import { PartitionBackup } from './backup/partition_backup.js';
+import { policyRow, policyValue, policyValues } from './authz/partition_policy.js';
+import { requireRole } from './users/roles.js';
 import type { BackupHeader } from './backup/format.js';
 import { NodeJoins } from './cluster/joins.js';
 
 export { PATH, FIRST_HANDLE, DEFAULT_CONFIG };
-export type { AttributeResult, CallContext, MechanismRequest, PartitionConfig, PartitionRecord, Principal };
+export type { AttributeResult, CallContext, MechanismRequest, PartitionConfig, PartitionRecord, Principal, RefusedSignIn };
 
 export const FACTORY_PRECO = { name: 'admin', password: 'tenantadmin' } as const;
 
@@ -75,6 +78,8 @@ export interface PartitionOptions {
   freshnessMs?: number;
   /** Told of unreadable records and resyncs (for the node's log); never given secrets. */
   onProblem?: (message: string) => void;
+  /** Told of sign-ins refused without a store write: an unknown user, a locked account (for the node's log). */
+  onRefusedSignIn?: (e: RefusedSignIn) => void;
 }
 
 /** Default freshness bound of the in-memory state (ms); docs/consistency.md. */
@@ -125,6 +130,7 @@ export class Partition {
     const k: Kernel = {
       barrier, config: { ...DEFAULT_CONFIG, ...opts.config }, clock, txn, state, material,
       useLog: opts.useLog ? opts.useLog(txn) : new StoreUseLog(txn),
+      onRefusedSignIn: opts.onRefusedSignIn,
     };
     const p = new Partition(k);
     await state.start();
@@ -191,6 +197,35 @@ export class Partition {
   ownershipMode(): Promise<OwnershipMode> { return this.ownership.mode(); }
   /** storeCert: the certificate, the partition state and the audit record in one transaction; true when E2E mode was just enabled. */
   storeCert(ctx: CallContext, slot: number, cert: Uint8Array): Promise<boolean> { return this.ownership.storeCert(ctx, slot, cert); }
+
+  /** Every partition policy's value (authz/partition_policy.ts). */
+  async getPolicy(): Promise<{ name: string; value: number }[]> {
+    return policyValues((await this.k.state.requirePartition()).rec.policy);
+  }
+
+  /**
+   * A crypto officer sets a partition policy: one transaction on the partition
+   * record with its audit record, so every node decides on the same value.
+   */
+  async setPolicy(ctx: CallContext, name: string, value: number): Promise<{ name: string; value: number }[]> {
+    const caller = requireRole(ctx, ['CO'], 'setting a partition policy');
+    const row = policyRow(name);
+    const v = policyValue(row, value);
+    return this.k.txn.mutate(async () => {
+      /* A retry with the same request id (mgmt_util sends one to every server) changes nothing more. */
+      const prior = await this.k.txn.priorResult<{ name: string; value: number }[]>(ctx, 'setPolicy');
+      if (prior.found) return { result: prior.result };
+      const e = await this.k.state.requirePartition();
+      const rec: PartitionRecord = { ...e.rec, policy: { ...e.rec.policy, [row.field]: v === 1 } };
+      const result = policyValues(rec.policy);
+      return {
+        compare: [{ key: PATH.partition, op: 'version-eq', version: e.version }, ...prior.compare],
+        ops: [{ op: 'put', key: PATH.partition, value: enc(rec) }, ...prior.ops(result)],
+        events: [{ user: caller.user, role: caller.role, action: 'setPolicy', detail: `${row.name}=${v}`, result: 'ok' }],
+        result,
+      };
+    });
+  }
 
   /* ───────────────────────────────── users ───────────────────────────────── */
 

@@ -292,6 +292,10 @@ export class NodeHandler {
       }
       case 'listUsers':
         return { users: (await p.listUsers()).map(userRecord) };
+      case 'getPolicy':
+        return { policies: await p.getPolicy() };
+      case 'setPolicy':
+        return this.committed(req.op, { policies: await p.setPolicy(this.ctx(st, req.obj), req.obj.name, req.obj.value) });
       case 'unlockUser':
         return this.committed(req.op, { user: userRecord(await p.unlockUser(this.ctx(st, req.obj), req.obj.user)) });
 

@@ -46,7 +46,7 @@ function ensurePrivateDir(dir: string): void {
 export async function openLocalPartition(
   dir: string,
   opts: {
-    create?: boolean; config?: Partial<PartitionConfig>; store?: StoreConfig; partition?: Pick<PartitionOptions, 'useLog' | 'onProblem' | 'freshnessMs'>;
+    create?: boolean; config?: Partial<PartitionConfig>; store?: StoreConfig; partition?: Pick<PartitionOptions, 'useLog' | 'onProblem' | 'onRefusedSignIn' | 'freshnessMs'>;
     /** Told once per store fault (a message naming the file; never values): the node's log line. */
     onStoreFault?: (message: string, state: 'failing' | 'recovered') => void;
   } = {},

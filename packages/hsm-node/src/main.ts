@@ -9,9 +9,10 @@
  * the cluster (./join.ts: a CO approves it, a running node sends it the
  * masking key), then starts. SIGTERM drains and exits; SIGHUP re-reads the cluster list.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
+import { readTrustedFile, UnsafeFileError } from '../../protocol/src/file_safety.js';
 import { HsmError } from '../../protocol/src/errors.js';
-import { makeLogger } from './log.js';
+import { makeLogger, RateLimitedLog } from './log.js';
 import { openLocalPartition, nodeAuditLogPath } from './local_partition.js';
 import { NodeAuditLog } from './audit_log.js';
 import { installNativeCrypto } from './native_crypto.js';
@@ -67,8 +68,10 @@ function readPartitionSettings(v: unknown, path: string): NodeConfig['partition'
 function readConfig(path: string): NodeConfig {
   let j: Partial<NodeConfig>;
   try {
-    j = JSON.parse(readFileSync(path, 'utf8')) as Partial<NodeConfig>;
+    /* Owned by this user or root and writable by nobody else, or refused naming the fix (docs/security.md "Files"). */
+    j = JSON.parse(readTrustedFile(path, 'node configuration file')) as Partial<NodeConfig>;
   } catch (e) {
+    if (e instanceof UnsafeFileError) throw e;
     throw new Error(`${path}: ${e instanceof Error ? e.message : String(e)}`);
   }
   if (!Number.isInteger(j.id) || j.id! < 1) throw new Error(`${path}: "id" must be a positive integer`);
@@ -124,13 +127,19 @@ async function main(argv: string[]): Promise<number> {
   const nativeCrypto = installNativeCrypto();
   if (nativeCrypto.reason) log.warn('raw ECDSA runs in JavaScript (slower)', { reason: nativeCrypto.reason });
   /* Key-use records go to this node's own log; state changes stay in the store's chain. */
+  const refusedSignIns = new RateLimitedLog(log);
   const auditLog = await NodeAuditLog.open(nodeAuditLogPath(cfg.dir, cfg.id), cfg.id);
   nodeMetrics().watchAuditLog(() => auditLog.stats);
   const { partition, store } = await openLocalPartition(cfg.dir, {
     store: cfg.store,
     config: { ...cfg.partition, ...(cfg.maxDataBytes !== undefined ? { maxDataBytes: cfg.maxDataBytes } : {}) },
     onStoreFault: (message, state) => (state === 'failing' ? log.error('store fault', { reason: message }) : log.info('store recovered', { reason: message })),
-    partition: { useLog: () => auditLog, onProblem: (message) => log.warn(message) },
+    partition: {
+      useLog: () => auditLog,
+      onProblem: (message) => log.warn(message),
+      /* Sign-ins refused without a store write (unknown user, locked account): here only, at most 10 a minute. */
+      onRefusedSignIn: (e) => refusedSignIns.warn('refused sign-in', 'sign-in refused', { user: e.user, reason: e.reason }),
+    },
   });
   /* On etcd: hold a lease on the quorum and register in the store's list of nodes (./quorum.ts). */
   const quorum = cfg.store.kind === 'etcd'

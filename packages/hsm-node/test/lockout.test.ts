@@ -2,13 +2,16 @@
  * Lockout with real node processes on one real SQLite store: many wrong
  * passwords sent at once over every node are reserved in the store before
  * they are checked, so no more than the limit are ever checked, the account
- * locks, and the right password afterwards is refused with 0xA4.
+ * locks, and the right password afterwards is refused with 0xA4. Attempts
+ * that nobody could count (unknown names, a locked account) write nothing to
+ * the store.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { HsmError } from '../../protocol/src/errors.js';
 import * as P from '../../protocol/src/pkcs11.js';
 import type { ProtocolClient } from '../../protocol/src/connection.js';
@@ -94,4 +97,37 @@ test('one source flooding wrong passwords is slowed and refused by itself; the a
   assert.equal((await attacker[1]!.request('login', EXAMPLE_CU)).user, 'cu1');
   /* The owner, from elsewhere, signs in at once. */
   assert.equal((await (await client(2, '127.0.2.3')).request('login', { user: 'cux', password: 'target123' })).user, 'cux');
+});
+
+/** What the SQLite store holds: entries and their bytes, the change log, the revision (read beside the running nodes). */
+function storeFootprint(): { entries: number; bytes: number; changes: number; revision: number } {
+  const db = new Database(join(dir, 'data', 'partition.db'), { readonly: true, fileMustExist: true });
+  try {
+    const kv = db.prepare('SELECT count(*) AS n, coalesce(sum(length(key) + length(value)), 0) AS b FROM kv').get() as { n: number; b: number };
+    const changes = (db.prepare('SELECT count(*) AS n FROM changes').get() as { n: number }).n;
+    const revision = (db.prepare('SELECT revision FROM meta WHERE id = 0').get() as { revision: number }).revision;
+    return { entries: kv.n, bytes: kv.b, changes, revision };
+  } finally {
+    db.close();
+  }
+}
+
+test('a stranger\'s flood writes nothing to the store: 60 unknown user names and 60 attempts on a locked account over three nodes; the real users still sign in', async () => {
+  const co = await client(1);
+  await co.request('login', EXAMPLE_CO);
+  await co.request('createUser', { role: 'CU', user: 'cul', password: 'locked123' });
+  const lockers = await Promise.all(Array.from({ length: LIMIT }, (_, i) => client((i % 3) + 1, `127.0.3.${i + 1}`)));
+  for (const c of lockers) await assert.rejects(c.request('login', { user: 'cul', password: 'wrong-pass' }), (e: unknown) => e instanceof HsmError && e.code === 'ERR_LOGIN_FAILED');
+  const before = storeFootprint();
+  const strangers = await Promise.all([1, 2, 3].map((n) => client(n, `127.0.3.${100 + n}`)));
+  const unknown = await Promise.allSettled(Array.from({ length: 60 }, (_, i) => strangers[i % 3]!.request('login', { user: `nobody${i}`, password: 'guess1234' })));
+  const onLocked = await Promise.allSettled(Array.from({ length: 60 }, (_, i) => strangers[i % 3]!.request('login', { user: 'cul', password: i % 2 ? 'locked123' : 'guess1234' })));
+  const code = (r: PromiseSettledResult<unknown>) => (r.status === 'rejected' ? (r.reason instanceof HsmError ? r.reason.code : String(r.reason)) : 'ok');
+  assert.deepEqual([...new Set(unknown.map(code))], ['ERR_LOGIN_FAILED']);
+  assert.deepEqual([...new Set(onLocked.map(code))], ['ERR_ACCOUNT_LOCKED']);
+  assert.deepEqual(storeFootprint(), before, 'no entry, byte, change or revision was added');
+  /* The real users are not affected; a CO's unlock then lets the locked one in. */
+  assert.equal((await (await client(2)).request('login', EXAMPLE_CU)).user, 'cu1');
+  await co.request('unlockUser', { user: 'cul' });
+  assert.equal((await (await client(3)).request('login', { user: 'cul', password: 'locked123' })).user, 'cul');
 });

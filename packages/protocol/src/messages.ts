@@ -114,6 +114,12 @@ export const USER_INFO = {
   failures: u64(5),
 } as const;
 
+/** One partition policy and its value (getPolicy, setPolicy). */
+export const POLICY = {
+  name: str(1),
+  value: u64(2),
+} as const;
+
 export const NODE_INFO = {
   id: u64(1),
   hostname: str(2),
@@ -228,6 +234,9 @@ export const OPS = {
   /* A new node's join (docs/deployment.md §5): a CO approves its request by fingerprint; the joining node asks a running node for the wrapped masking key. */
   approveNode: { opcode: 0x0409, mutating: true, request: mutating({ node: u64(1), fingerprint: str(2) }), response: { fingerprint: str(4), host: str(5), port: u64(6) } },
   joinKey: { opcode: 0x040a, mutating: false, request: { node: u64(1) }, response: { wrapped: bytes(4) } },
+  /* Partition policies a crypto officer sets (hsm-core authz/partition_policy.ts), e.g. DEFAULT_WRAP_WITH_TRUSTED. */
+  getPolicy: { opcode: 0x040b, mutating: false, request: {}, response: { policies: recs(4, 'Policy', POLICY) } },
+  setPolicy: { opcode: 0x040c, mutating: true, request: mutating({ name: str(1), value: u64(2) }), response: { policies: recs(4, 'Policy', POLICY) } },
 } as const satisfies Readonly<Record<string, OpSpec>>;
 
 /** Notices: kind 3, request id 0, server to client. Their fields start at id 1. */

@@ -13,7 +13,7 @@ import {
   DEFAULT_LIMITS, FIELD_TYPES, KIND_NOTICE, KIND_REQUEST, decodeBody, decodeFrame, encodeFrame, fromHex, toHex, type Field, type Frame,
 } from '../src/codec.js';
 import {
-  AUDIT_RECORD, MECHANISM, NODE_INFO, NODE_STATUS, NOTICES, OPS, REQUEST_ID_FIELD, USER_INFO,
+  AUDIT_RECORD, MECHANISM, NODE_INFO, NODE_STATUS, NOTICES, OPS, POLICY, REQUEST_ID_FIELD, USER_INFO,
   decodeNotice, decodeRequest, decodeResponse, decodeResponseMessage, encodeErrorResponse, encodeNotice, encodeRequest, encodeResponse,
   fromJson, toJson, type FieldSpec, type NoticeName, type OpName, type OpSpec, type Schema,
 } from '../src/messages.js';
@@ -141,7 +141,7 @@ describe('the opcode table', () => {
     const mechSection = doc.slice(doc.indexOf('`Mechanism` (a'), doc.indexOf('`UserInfo`:'));
     const mech = [...mechSection.matchAll(/^\| (\d+) \| (\w+\??) \| (\w+) \|/gm)].map((m) => `${m[1]} ${m[2]}: ${m[3]}`).join('; ');
     assert.equal(mech, fieldsText(MECHANISM));
-    for (const [name, schema] of [['UserInfo', USER_INFO], ['NodeInfo', NODE_INFO], ['NodeStatus', NODE_STATUS], ['AuditRecord', AUDIT_RECORD]] as const) {
+    for (const [name, schema] of [['UserInfo', USER_INFO], ['NodeInfo', NODE_INFO], ['NodeStatus', NODE_STATUS], ['AuditRecord', AUDIT_RECORD], ['Policy', POLICY]] as const) {
       const start = doc.indexOf('`' + name + '`');
       const para = doc.slice(start, doc.indexOf('\n\n', start)).replace(/\([^)]*\)/g, '');
       const fields = [...para.matchAll(/(\d+) (\w+\??): ([\w[\]]+)/g)].map((m) => `${m[1]} ${m[2]}: ${m[3]}`).join('; ');
@@ -155,6 +155,7 @@ describe('the opcode table', () => {
       createObject: 1, copyObject: 1, destroyObject: 1, getAttributeValue: 1, setAttributeValue: 1, findObjects: 1, shareKey: 1, keyInfo: 1,
       createUser: 3, deleteUser: 3, changePassword: 3, listUsers: 3, unlockUser: 3, getChallenge: 3, unlockCO: 3,
       getClusterInfo: 4, status: 4, auditRecords: 4, auditVerify: 4, getCertReq: 4, storeCert: 4, getCert: 4, backupPartition: 4, restorePartition: 4, approveNode: 4, joinKey: 4,
+      getPolicy: 4, setPolicy: 4,
     };
     for (const [name, o] of OP_LIST) {
       assert.equal(o.opcode >> 8, range[name] ?? 2, name);

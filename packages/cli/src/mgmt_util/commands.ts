@@ -12,6 +12,7 @@ import { CERT_COMMANDS } from './cmd_certs.js';
 import { INFO_COMMANDS, QUIT } from './cmd_info.js';
 import { KEY_COMMANDS } from './cmd_keys.js';
 import { JOIN_COMMANDS } from './cmd_join.js';
+import { POLICY_COMMANDS } from './cmd_policy.js';
 import { USER_COMMANDS } from './cmd_users.js';
 import type { Session } from './session.js';
 import { UsageError, type Command, type CommandScope } from './types.js';
@@ -59,7 +60,7 @@ const help: Command = {
 
 function buildTable(): Map<string, Command> {
   const table = new Map<string, Command>();
-  for (const c of [...USER_COMMANDS, ...CERT_COMMANDS, ...BACKUP_COMMANDS, ...KEY_COMMANDS, ...INFO_COMMANDS, ...JOIN_COMMANDS, help]) {
+  for (const c of [...USER_COMMANDS, ...CERT_COMMANDS, ...BACKUP_COMMANDS, ...KEY_COMMANDS, ...POLICY_COMMANDS, ...INFO_COMMANDS, ...JOIN_COMMANDS, help]) {
     if (table.has(c.name)) throw new Error(`command ${c.name} is defined twice`);
     table.set(c.name, c);
   }

@@ -61,6 +61,7 @@ export const OP_RULES: Readonly<Record<string, OpRule>> = {
   backupPartition: { roles: ['CO'] },
   /* Into a fresh, unclaimed partition by its PRECO, or a claimed one without keys by a CO (backup/partition_backup.ts). */
   restorePartition: { unclaimed: true, roles: ['CO', 'PRECO'] },
+  setPolicy: { roles: ['CO'] },
 };
 
 /**

@@ -8,7 +8,7 @@
  * The rows follow the Azure Cloud HSM guides: only the owner exports or
  * wraps a key (a user it is shared with may use it, not take it out); a key
  * must be CKA_EXTRACTABLE; a key with CKA_WRAP_WITH_TRUSTED (or any key when
- * the partition sets defaultWrapWithTrusted, the guides' DEFAULT_WRAP_WITH_TRUSTED)
+ * the partition's policy DEFAULT_WRAP_WITH_TRUSTED is 1, authz/partition_policy.ts)
  * is wrapped only by a key a crypto officer marked CKA_TRUSTED; the wrapping
  * key itself must allow CKA_WRAP and belong to, or be shared with, the caller
  * (checked where the wrapping key is looked up). Rows are checked in order;
@@ -29,7 +29,7 @@ export interface WrapRequest {
   readonly caller: string;
   readonly key: KeyFacts;
   readonly wrappingKey: KeyFacts;
-  /** The partition's DEFAULT_WRAP_WITH_TRUSTED. */
+  /** The partition's DEFAULT_WRAP_WITH_TRUSTED (authz/partition_policy.ts). */
   readonly defaultWrapWithTrusted: boolean;
 }
 

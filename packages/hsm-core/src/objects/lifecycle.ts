@@ -102,13 +102,11 @@ export class ObjectLifecycle {
    */
   private async checkQuotas(objects: readonly StoredObject[], encoded: readonly Buffer[], counterVersion: number): Promise<void> {
     await this.k.state.waitApplied(counterVersion);
-    const all = await this.k.state.objects();
+    await this.k.state.fresh();
     for (const owner of new Set(objects.map((o) => o.owner))) {
-      const usage = { objects: 0, bytes: 0 };
-      for (const r of all) if (r.obj.owner === owner) { usage.objects++; usage.bytes += r.masked.value.length; }
       const adding = { objects: 0, bytes: 0 };
       objects.forEach((o, i) => { if (o.owner === owner) { adding.objects++; adding.bytes += encoded[i]!.length; } });
-      checkQuota(owner, usage, adding, this.k.config);
+      checkQuota(owner, this.k.state.usage(owner), adding, this.k.config);
     }
   }
 
@@ -313,9 +311,22 @@ export class ObjectLifecycle {
       const attrs = new Map(obj.attrs);
       for (const [t, v] of tpl.map) attrs.set(t, v);
       const full = await this.k.state.withMaterial(lo);
+      const value = encodeObject({ ...full, attrs });
+      /*
+       * An object that grows counts against its owner's byte quota as a new one
+       * does. The growth also moves the handle counter (by 0), so it is ordered
+       * with every creation and every other growth on any node, exactly as the
+       * creating transaction's check is (users/quotas.ts).
+       */
+      const growth = value.length - encodeObject(full).length;
+      const counter = growth > 0 ? await this.allocateHandles(0) : undefined;
+      if (counter) {
+        await this.k.state.waitApplied(counter.version);
+        checkQuota(obj.owner, this.k.state.usage(obj.owner), { objects: 0, bytes: growth }, this.k.config);
+      }
       return {
-        compare: [{ key: PATH.object(handle), op: 'version-eq', version }],
-        ops: [{ op: 'put', key: PATH.object(handle), value: encodeObject({ ...full, attrs }), ...(obj.lease ? { lease: obj.lease } : {}) }],
+        compare: [{ key: PATH.object(handle), op: 'version-eq', version }, ...(counter ? [counter.compare] : [])],
+        ops: [{ op: 'put', key: PATH.object(handle), value, ...(obj.lease ? { lease: obj.lease } : {}) }, ...(counter ? [counter.op] : [])],
         events: [this.k.txn.event(ctx, 'setAttribute', { handles: [handle], detail: [...tpl.map.keys()].map(ckaName).join(',') })],
         result: undefined,
       };

@@ -10,6 +10,8 @@ const REMOVING = new Set([
   'destroyObject', 'deleteUser', 'changePassword', 'setAttributeValue', 'closeSession',
   /* replaces every user and object (backup/partition_backup.ts) */
   'restorePartition',
+  /* a partition policy may restrict wrapping (DEFAULT_WRAP_WITH_TRUSTED, authz/partition_policy.ts) */
+  'setPolicy',
 ]);
 
 /**

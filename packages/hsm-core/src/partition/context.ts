@@ -12,11 +12,9 @@ export interface PartitionConfig extends QuotaConfig {
   readonly scrypt: ScryptParams;
   /** Largest data accepted by one single-part operation. */
   readonly maxDataBytes: number;
-  /** The guides' DEFAULT_WRAP_WITH_TRUSTED: every wrap needs a CKA_TRUSTED wrapping key (authz/export_policy.ts). */
-  readonly defaultWrapWithTrusted: boolean;
 }
 
-export const DEFAULT_CONFIG: PartitionConfig = { maxLoginFailures: 5, scrypt: DEFAULT_SCRYPT, maxDataBytes: 1 << 20, defaultWrapWithTrusted: false, ...DEFAULT_QUOTAS };
+export const DEFAULT_CONFIG: PartitionConfig = { maxLoginFailures: 5, scrypt: DEFAULT_SCRYPT, maxDataBytes: 1 << 20, ...DEFAULT_QUOTAS };
 
 export interface Principal {
   readonly user: string;

@@ -18,4 +18,12 @@ export interface Kernel {
   readonly state: PartitionState;
   readonly material: MaterialCache;
   readonly useLog: UseLog;
+  /** Told of sign-ins refused without a store write (unknown user, locked account), for the node's log. */
+  readonly onRefusedSignIn?: ((e: RefusedSignIn) => void) | undefined;
+}
+
+export interface RefusedSignIn {
+  /** The name tried (at most 64 characters); never the password. */
+  readonly user: string;
+  readonly reason: 'unknown user' | 'account locked';
 }

@@ -7,6 +7,7 @@ import * as P from '../../../protocol/src/pkcs11.js';
 import { HsmError } from '../../../protocol/src/errors.js';
 import { decodeBool, decodeUlong } from '../objects/attributes.js';
 import type { UserRecord } from '../users/users.js';
+import type { PartitionPolicy } from '../authz/partition_policy.js';
 
 /* Storage paths (docs/storage-format.md). */
 export const PATH = {
@@ -40,6 +41,8 @@ export interface PartitionRecord {
   /** Ownership state; the cluster layer drives claiming (storeCert...). */
   readonly state: 'factory' | 'po-stored' | 'e2e' | 'operational';
   readonly serial: string;
+  /** What a crypto officer set with setPolicy (authz/partition_policy.ts); absent: every default. */
+  readonly policy?: PartitionPolicy;
 }
 
 /** What is stored at obj/<handle>, masked by the barrier. */

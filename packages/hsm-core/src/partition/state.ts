@@ -52,9 +52,60 @@ export interface ReplicaObject extends LoadedObject {
   readonly masked: Entry;
 }
 
+/** What one user owns: objects and their stored (masked) bytes (users/quotas.ts). */
+export interface Usage {
+  readonly objects: number;
+  readonly bytes: number;
+}
+
+/**
+ * The replica's objects by handle, with a running total per owner, so a
+ * quota check reads one entry instead of scanning every object.
+ */
+class ObjectTable {
+  readonly #byHandle = new Map<number, ReplicaObject>();
+  readonly #usage = new Map<string, { objects: number; bytes: number }>();
+
+  get size(): number {
+    return this.#byHandle.size;
+  }
+
+  get(handle: number): ReplicaObject | undefined {
+    return this.#byHandle.get(handle);
+  }
+
+  values(): IterableIterator<ReplicaObject> {
+    return this.#byHandle.values();
+  }
+
+  set(handle: number, ro: ReplicaObject): void {
+    this.delete(handle);
+    this.#byHandle.set(handle, ro);
+    const u = this.#usage.get(ro.obj.owner) ?? { objects: 0, bytes: 0 };
+    u.objects++;
+    u.bytes += ro.masked.value.length;
+    this.#usage.set(ro.obj.owner, u);
+  }
+
+  delete(handle: number): void {
+    const old = this.#byHandle.get(handle);
+    if (!old) return;
+    this.#byHandle.delete(handle);
+    const u = this.#usage.get(old.obj.owner)!;
+    u.objects--;
+    u.bytes -= old.masked.value.length;
+    if (u.objects === 0) this.#usage.delete(old.obj.owner);
+  }
+
+  usage(owner: string): Usage {
+    const u = this.#usage.get(owner);
+    return { objects: u?.objects ?? 0, bytes: u?.bytes ?? 0 };
+  }
+}
+
 export class PartitionState {
   #users = new Map<string, LoadedUser>();
-  #objs = new Map<number, ReplicaObject>();
+  #objs = new ObjectTable();
   /** Records that exist but cannot be read (corrupt): reads of them fail instead of finding nothing. */
   #broken = new Map<string, string>();
   #part: { rec: PartitionRecord; version: number } | undefined;
@@ -160,6 +211,15 @@ export class PartitionState {
     return [...this.#objs.values()];
   }
 
+  /**
+   * What `owner` owns (objects, stored bytes) in this replica, kept as a
+   * running total. Not catching up: the quota check first waits for the
+   * revision its transaction compares (objects/lifecycle.ts).
+   */
+  usage(owner: string): Usage {
+    return this.#objs.usage(owner);
+  }
+
   async partition(): Promise<{ rec: PartitionRecord; version: number } | undefined> {
     await this.fresh();
     return this.#part;
@@ -241,7 +301,7 @@ export class PartitionState {
       onError: (err) => this.#watchFailed(gen, err),
     });
     const users = new Map<string, LoadedUser>();
-    const objs = new Map<number, ReplicaObject>();
+    const objs = new ObjectTable();
     const broken = new Map<string, string>();
     const sessions = new Map<number, { rec: SessionRecord; version: number }>();
     for (const e of await this.#rawList(USER_PREFIX)) await this.#decodeInto(e, users, objs, broken);
@@ -360,7 +420,7 @@ export class PartitionState {
     }
   }
 
-  async #decodeInto(raw: Entry, users: Map<string, LoadedUser>, objs: Map<number, ReplicaObject>, broken: Map<string, string>): Promise<void> {
+  async #decodeInto(raw: Entry, users: Map<string, LoadedUser>, objs: ObjectTable, broken: Map<string, string>): Promise<void> {
     try {
       const e = await this.barrier.unmask(raw);
       if (raw.key.startsWith(USER_PREFIX)) {

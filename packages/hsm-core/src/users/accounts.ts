@@ -22,6 +22,13 @@ export class Accounts {
    * malformed names all give the same ERR_LOGIN_FAILED (0xA3) after the same
    * work; a locked account gives ERR_ACCOUNT_LOCKED. Failures are counted in
    * the store, so the limit holds across every node of the cluster.
+   *
+   * What reaches the store: a known, unlocked account's attempt is reserved
+   * (the user record) and then either released with the success's audit
+   * record or kept with the failure's; both writes of a success are needed,
+   * the first to bound the checks, the second to end the count. An unknown
+   * name or a locked account writes nothing (told to onRefusedSignIn, the
+   * node's rate-limited log), so attempts nobody could count cannot grow it.
    */
   async login(name: string, password: string, role?: string): Promise<Principal> {
     const claimed = role === undefined ? undefined : parseRole(role);
@@ -35,7 +42,13 @@ export class Accounts {
     if (!found) {
       /* Same cost as a real check, so timing does not reveal which names exist. */
       await verifyPassword(String(password), { salt: '00', hash: '00'.repeat(32), scrypt: this.k.config.scrypt });
-      await this.k.txn.mutate(async () => ({ events: [{ user: String(name).slice(0, 64), role: claimed ?? '', action: 'login', result: 'ERR_LOGIN_FAILED' }], result: undefined }));
+      /*
+       * Nothing is written to the store: a stranger trying names must not grow
+       * it. The node's log has it (rate-limited); no account's count changes.
+       * (A known name's attempt also writes the store, so it takes longer;
+       * names are not secret here: listUsers answers before sign-in.)
+       */
+      this.k.onRefusedSignIn?.({ user: String(name).slice(0, 64), reason: 'unknown user' });
       throw new HsmError('ERR_LOGIN_FAILED', LOGIN_FAILED_MESSAGE);
     }
     /*
@@ -47,7 +60,11 @@ export class Accounts {
      * whose node dies before the check counts as a failure (fail closed).
      */
     const reserved = await this.reserveAttempt(name);
-    if (!reserved.ok) throw this.lockedError(name, found.rec.role);
+    if (!reserved.ok) {
+      /* A locked account checks no password and writes nothing (the lock is already recorded); the node logs it. */
+      this.k.onRefusedSignIn?.({ user: name, reason: 'account locked' });
+      throw this.lockedError(name, found.rec.role);
+    }
     const rec = reserved.rec;
     const ok = typeof password === 'string' && (await verifyPassword(password, rec)) && (claimed === undefined || claimed === rec.role);
     if (!ok) {
@@ -79,15 +96,21 @@ export class Accounts {
    */
   private async reserveAttempt(name: string): Promise<{ ok: true; rec: UserRecord; attempt: number } | { ok: false }> {
     const max = this.k.config.maxLoginFailures;
+    const isLocked = (u: UserRecord) => u.locked || u.failures >= max;
     let denied: UserRecord | undefined;
     const got = await this.k.txn.mutate(async () => {
       denied = undefined;
-      const cur = await this.k.state.user(name);
+      let cur = await this.k.state.user(name);
+      /* Locked here may be a stale view (an unlock through another node a moment ago): catch up before refusing. */
+      if (cur && isLocked(cur.rec)) {
+        await this.k.state.sync();
+        cur = await this.k.state.user(name);
+      }
       if (!cur) throw new HsmError('ERR_LOGIN_FAILED', LOGIN_FAILED_MESSAGE);
-      if (cur.rec.locked || cur.rec.failures >= max) {
+      if (isLocked(cur.rec)) {
         denied = cur.rec;
-        /* The compare makes a stale view (an unlock through another node a moment ago) rebuild instead of refusing. */
-        return { compare: [{ key: PATH.user(name), op: 'version-eq', version: cur.version }], events: [{ user: name, role: cur.rec.role, action: 'login', result: 'ERR_ACCOUNT_LOCKED' }], result: undefined };
+        /* Refused without a write: the lock was recorded when it took effect, so a flood of attempts grows nothing. */
+        return { result: undefined };
       }
       const failures = cur.rec.failures + 1;
       const rec: UserRecord = { ...cur.rec, failures, locked: failures >= max };

@@ -19,8 +19,8 @@ const B = (t: number, v: boolean) => attr.bool(t, v);
 const KW = { mechanism: P.CKM_AES_KEY_WRAP_PAD };
 const aes = (extra: ReturnType<typeof B>[] = []) => [B(P.CKA_TOKEN, true), attr.ulong(P.CKA_VALUE_LEN, 32), B(P.CKA_ENCRYPT, true), B(P.CKA_WRAP, true), B(P.CKA_UNWRAP, true), B(P.CKA_EXTRACTABLE, true), ...extra];
 
-async function setup(config: Record<string, unknown> = {}) {
-  const p = await Partition.open({ store: new MemoryStore(), maskingKey: crypto.randomBytes(32), config: { ...FAST, ...config } });
+async function setup(opts: { defaultWrapWithTrusted?: boolean } = {}) {
+  const p = await Partition.open({ store: new MemoryStore(), maskingKey: crypto.randomBytes(32), config: FAST });
   const preco = await p.login('admin', 'tenantadmin', 'PRECO');
   await p.changePassword({ principal: preco }, 'PRECO', 'admin', 'adminpassword');
   const co: CallContext = { principal: await p.login('admin', 'adminpassword', 'CO') };
@@ -31,6 +31,7 @@ async function setup(config: Record<string, unknown> = {}) {
   const kek = await p.generateKey(cu1, { mechanism: P.CKM_AES_KEY_GEN }, aes());
   const trusted = await p.generateKey(cu1, { mechanism: P.CKM_AES_KEY_GEN }, aes());
   await p.setAttributeValue(co, trusted, [B(P.CKA_TRUSTED, true)]);
+  if (opts.defaultWrapWithTrusted) await p.setPolicy(co, 'DEFAULT_WRAP_WITH_TRUSTED', 1);
   return { p, co, cu1, cub, kek, trusted };
 }
 
@@ -71,11 +72,16 @@ const CASES: Record<string, () => Promise<void>> = {
     assert.ok((await p.wrapKey(cu1, KW, trusted, guarded)).length > 0);
   },
   async 'default-wrap-with-trusted'() {
-    const { p, cu1, kek, trusted } = await setup({ defaultWrapWithTrusted: true });
+    /* A key made without CKA_WRAP_WITH_TRUSTED, wrapped before and after a CO turns the partition policy on, and off again. */
+    const { p, co, cu1, kek, trusted } = await setup();
     const plain = await p.generateKey(cu1, { mechanism: P.CKM_AES_KEY_GEN }, aes());
-    await assert.rejects(p.wrapKey(cu1, KW, kek, plain), refusedBy('default-wrap-with-trusted'));
+    assert.ok((await p.wrapKey(cu1, KW, kek, plain)).length > 0, 'policy off (the default): an untrusted KEK wraps it');
+    await p.setPolicy(co, 'DEFAULT_WRAP_WITH_TRUSTED', 1);
+    await assert.rejects(p.wrapKey(cu1, KW, kek, plain), (e: unknown) => refusedBy('default-wrap-with-trusted')(e) && /DEFAULT_WRAP_WITH_TRUSTED/.test((e as Error).message));
     assert.ok((await p.wrapKey(cu1, KW, trusted, plain)).length > 0);
-    /* Without the partition setting the same wrap is allowed. */
+    await p.setPolicy(co, 'DEFAULT_WRAP_WITH_TRUSTED', 0);
+    assert.ok((await p.wrapKey(cu1, KW, kek, plain)).length > 0, 'policy off again');
+    /* Another partition without the policy wraps with an untrusted KEK. */
     const open = await setup();
     const k2 = await open.p.generateKey(open.cu1, { mechanism: P.CKM_AES_KEY_GEN }, aes());
     assert.ok((await open.p.wrapKey(open.cu1, KW, open.kek, k2)).length > 0);
@@ -84,6 +90,39 @@ const CASES: Record<string, () => Promise<void>> = {
 
 test('every row of the export table has a case', () => {
   assert.deepEqual(EXPORT_RULES.map((r) => r.id).sort(), Object.keys(CASES).sort());
+});
+
+test('DEFAULT_WRAP_WITH_TRUSTED is partition state: set by a CO only, in one audited transaction, seen by every partition over the store', async () => {
+  const store = new MemoryStore();
+  const maskingKey = crypto.randomBytes(32);
+  const p = await Partition.open({ store, maskingKey, config: FAST });
+  const preco = await p.login('admin', 'tenantadmin', 'PRECO');
+  await p.changePassword({ principal: preco }, 'PRECO', 'admin', 'adminpassword');
+  const co: CallContext = { principal: await p.login('admin', 'adminpassword', 'CO') };
+  await p.createUser(co, 'CU', 'cu1', 'user1234');
+  const cu1: CallContext = { principal: { user: 'cu1', role: 'CU' } };
+  const other = await Partition.open({ store, maskingKey, config: FAST });
+  assert.deepEqual(await other.getPolicy(), [{ name: 'DEFAULT_WRAP_WITH_TRUSTED', value: 0 }], 'the default is 0');
+  await assert.rejects(p.setPolicy(cu1, 'DEFAULT_WRAP_WITH_TRUSTED', 1), (e: unknown) => e instanceof HsmError && e.code === 'ERR_NOT_PERMITTED');
+  await assert.rejects(p.setPolicy({}, 'DEFAULT_WRAP_WITH_TRUSTED', 1), (e: unknown) => e instanceof HsmError && e.code === 'ERR_USER_NOT_LOGGED_IN');
+  await assert.rejects(p.setPolicy(co, 'NO_SUCH_POLICY', 1), (e: unknown) => e instanceof HsmError && e.code === 'ERR_ARGUMENTS_BAD' && /known: DEFAULT_WRAP_WITH_TRUSTED/.test(e.message));
+  await assert.rejects(p.setPolicy(co, 'DEFAULT_WRAP_WITH_TRUSTED', 2), (e: unknown) => e instanceof HsmError && e.code === 'ERR_ARGUMENTS_BAD' && /0 or 1/.test(e.message));
+  const before = (await p.auditRecords()).length;
+  assert.deepEqual(await p.setPolicy({ ...co, requestId: 'policy-req-1' }, 'default_wrap_with_trusted', 1), [{ name: 'DEFAULT_WRAP_WITH_TRUSTED', value: 1 }]);
+  /* The same request id again (mgmt_util sends one to every server): no second change. */
+  await other.setPolicy({ ...co, requestId: 'policy-req-1' }, 'DEFAULT_WRAP_WITH_TRUSTED', 1);
+  const added = (await p.auditRecords()).slice(before);
+  assert.deepEqual(added.map((r) => [r.action, r.user, r.detail]), [['setPolicy', 'admin', 'DEFAULT_WRAP_WITH_TRUSTED=1']]);
+  await other.state.sync();
+  assert.deepEqual(await other.getPolicy(), [{ name: 'DEFAULT_WRAP_WITH_TRUSTED', value: 1 }], 'the other partition reads it from the store');
+  assert.equal((await other.partitionRecord()).policy?.defaultWrapWithTrusted, true);
+  /* And decides by it: a key without CKA_WRAP_WITH_TRUSTED, an untrusted KEK. */
+  const kek = await p.generateKey(cu1, { mechanism: P.CKM_AES_KEY_GEN }, aes());
+  const plain = await p.generateKey(cu1, { mechanism: P.CKM_AES_KEY_GEN }, aes());
+  await other.state.sync();
+  await assert.rejects(other.wrapKey(cu1, KW, kek, plain), refusedBy('default-wrap-with-trusted'));
+  p.close();
+  other.close();
 });
 
 for (const rule of EXPORT_RULES) {

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { HsmError, LOGIN_FAILED_MESSAGE } from '../../../protocol/src/errors.js';
 import { MemoryStore } from '../../../store/src/memory.js';
-import { Partition, type CallContext } from '../../src/partition.js';
+import { Partition, type CallContext, type RefusedSignIn } from '../../src/partition.js';
 import {
   hashPassword, parseRole, userInfo, validatePassword, validateUserName, verifyPassword,
   NAME_MAX, PASSWORD_MAX, PASSWORD_MIN, type UserRecord,
@@ -27,14 +27,16 @@ const code = (c: string, message?: RegExp) => (e: unknown) => {
 async function setUp(config: Record<string, unknown> = FAST) {
   const store = new MemoryStore();
   const maskingKey = randomBytes(32);
-  const p = await Partition.open({ store, maskingKey, config });
+  /* What the node's log is told: attempts nobody can count (unknown names, locked accounts) write nothing to the store. */
+  const refused: RefusedSignIn[] = [];
+  const p = await Partition.open({ store, maskingKey, config, onRefusedSignIn: (e) => refused.push(e) });
   const preco = await p.login('admin', 'tenantadmin', 'PRECO');
   await p.changePassword({ principal: preco }, 'PRECO', 'admin', 'adminpassword');
   const co: CallContext = { principal: await p.login('admin', 'adminpassword', 'CO') };
   await p.createUser(co, 'CU', 'alice', 'alicepass1');
   await p.createUser(co, 'CU', 'bob', 'bobpass12');
-  const second = await Partition.open({ store, maskingKey, config });
-  return { p, second, co, close: () => { p.close(); second.close(); } };
+  const second = await Partition.open({ store, maskingKey, config, onRefusedSignIn: (e) => refused.push(e) });
+  return { p, second, co, refused, close: () => { p.close(); second.close(); } };
 }
 
 describe('credential rules (users.ts)', () => {
@@ -87,15 +89,16 @@ describe('credential rules (users.ts)', () => {
 });
 
 describe('sign-in and lockout (accounts.ts)', () => {
-  test('unknown users, wrong passwords, wrong roles and malformed names fail alike, and each is audited', async () => {
-    const { p, close } = await setUp();
+  test('unknown users, wrong passwords, wrong roles and malformed names fail alike; the countable ones are audited, the others told to the log', async () => {
+    const { p, refused, close } = await setUp();
     try {
       const before = (await p.auditRecords(1, 10000)).length;
       for (const attempt of [() => p.login('nobody', 'alicepass1'), () => p.login('alice', 'wrongpass1'), () => p.login('alice', 'alicepass1', 'CO'), () => p.login('a:b', 'alicepass1')]) {
         await assert.rejects(attempt(), (e: unknown) => e instanceof HsmError && e.code === 'ERR_LOGIN_FAILED' && e.message === LOGIN_FAILED_MESSAGE);
       }
       const failed = (await p.auditRecords(1, 10000)).slice(before).filter((r) => r.action === 'login' && r.result === 'ERR_LOGIN_FAILED');
-      assert.deepEqual(failed.map((r) => r.user), ['nobody', 'alice', 'alice', 'a:b']);
+      assert.deepEqual(failed.map((r) => r.user), ['alice', 'alice']);
+      assert.deepEqual(refused.map((r) => [r.user, r.reason]), [['nobody', 'unknown user'], ['a:b', 'unknown user']]);
       /* Two of them counted against alice. */
       assert.equal((await p.getUserInfo('alice')).failures, 2);
     } finally {
@@ -104,7 +107,7 @@ describe('sign-in and lockout (accounts.ts)', () => {
   });
 
   test('the limit locks the account on every node; the right password then fails too, and a success before it resets the count', async () => {
-    const { p, second, close } = await setUp();
+    const { p, second, refused, close } = await setUp();
     try {
       await assert.rejects(p.login('alice', 'wrongpass1'), code('ERR_LOGIN_FAILED'));
       await assert.rejects(second.login('alice', 'wrongpass2'), code('ERR_LOGIN_FAILED'));
@@ -119,10 +122,11 @@ describe('sign-in and lockout (accounts.ts)', () => {
       assert.deepEqual([info.failures, info.locked], [FAST.maxLoginFailures, true]);
       await assert.rejects(p.login('alice', 'alicepass1'), code('ERR_ACCOUNT_LOCKED', /alice is locked after 3 failed sign-ins; a crypto officer must unlock it/));
       await assert.rejects(second.login('alice', 'alicepass1'), code('ERR_ACCOUNT_LOCKED'));
-      /* Locked attempts are not counted further, but they are audited. */
+      /* Locked attempts are not counted further and write nothing to the store; the node's log is told. */
       assert.equal((await p.getUserInfo('alice')).failures, FAST.maxLoginFailures);
       const locked = (await p.auditRecords(1, 10000)).filter((r) => r.user === 'alice' && r.result === 'ERR_ACCOUNT_LOCKED');
-      assert.equal(locked.length, 2);
+      assert.equal(locked.length, 0);
+      assert.deepEqual(refused.filter((r) => r.user === 'alice').map((r) => r.reason), ['account locked', 'account locked']);
       /* Bob is not affected. */
       await p.login('bob', 'bobpass12');
     } finally {
