@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ProtocolClient } from '../../protocol/src/connection.js';
@@ -98,10 +98,24 @@ test('the same through the daemon socket: the daemon stays bounded and another a
   good.close();
 });
 
+/** Sockets the process holds open (its file descriptors that are sockets). */
+function socketsHeld(pid: number): number {
+  let n = 0;
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:')) n++;
+    } catch {
+      /* closed while we looked */
+    }
+  }
+  return n;
+}
+
 test('thousands of idle connections before the TLS handshake are capped; a client still connects', { timeout: 120_000 }, async () => {
   const n2 = cluster.node(2);
   const pid = n2.proc!.pid!;
   const before = rssMiB(pid);
+  const heldBefore = socketsHeld(pid);
   const idle: net.Socket[] = [];
   let dropped = 0;
   for (let i = 0; i < 3000; i++) {
@@ -117,11 +131,17 @@ test('thousands of idle connections before the TLS handshake are capped; a clien
   assert.deepEqual(await good.request('login', { user: EXAMPLE_CU.user, password: EXAMPLE_CU.password, role: 'CU' }), { user: EXAMPLE_CU.user, role: 'CU' });
   good.close();
   const peak = rssMiB(pid);
-  /* The node refuses the excess as it accepts them; on a loaded machine that takes a while, so wait (bounded) for the closes to arrive. */
-  for (const until = Date.now() + 30_000; dropped < 3000 - 64 && Date.now() < until;) await sleep(100);
-  process.stdout.write(`# node RSS before ${before.toFixed(0)} MiB, with 3000 idle connections ${peak.toFixed(0)} MiB; ${dropped} of them dropped\n`);
-  /* At most maxHandshakesPerSource (64) of the silent connections are kept. */
-  assert.ok(dropped >= 3000 - 64, `only ${dropped} of 3000 idle connections were dropped`);
+  /*
+   * At most maxHandshakesPerSource (64) of the silent connections are kept by the node. Counted in
+   * the node's own file descriptors: on a loaded machine part of a burst of 3000 overflows the
+   * kernel's accept queue and never reaches the node at all (nor is it closed back to the client),
+   * so the client-side count of closes is only printed. Waited for (bounded): the node evicts as it accepts.
+   */
+  let held = socketsHeld(pid) - heldBefore;
+  for (const until = Date.now() + 30_000; held > 64 && Date.now() < until; held = socketsHeld(pid) - heldBefore) await sleep(100);
+  process.stdout.write(`# node RSS before ${before.toFixed(0)} MiB, with 3000 idle connections ${peak.toFixed(0)} MiB; the node holds ${held} more sockets than before; ${dropped} closes seen by the clients\n`);
+  assert.ok(held <= 64, `the node holds ${held} more sockets than before the flood`);
+  assert.ok(dropped > 0, 'the node refused some of the flood');
   assert.ok(peak < RSS_BOUND_MIB, `node RSS reached ${peak.toFixed(0)} MiB`);
   for (const s of idle) s.destroy();
 });
