@@ -28,6 +28,7 @@ import { X509Certificate } from 'node:crypto';
 import { HsmError, isHsmError } from '../../protocol/src/errors.js';
 import { ConnectionLostError, ProtocolClient } from '../../protocol/src/connection.js';
 import type { DecodedNotice, OpName, RequestOf, ResponseOf } from '../../protocol/src/messages.js';
+import type { Frame } from '../../protocol/src/codec.js';
 import type { Logger } from './log.js';
 
 /* ─────────────────────────────── errors ─────────────────────────────── */
@@ -104,6 +105,8 @@ export interface LinkLike {
   setAuthGen(gen: number, epoch: number): void;
   /** Send one request on the current connection (works while the link prepares, too). */
   request<K extends OpName>(op: K, obj: RequestOf<K>, timeoutMs?: number): Promise<ResponseOf<K>>;
+  /** Send an already encoded request body; resolves with the response frame undecoded (the forwarding path). */
+  requestRaw?(op: OpName, opcode: number, body: Uint8Array, timeoutMs?: number): Promise<Frame>;
   /** Drop the current connection; the link reconnects with backoff. */
   reset(reason: string): void;
   /** Data bytes of one operation, as the node said in hello (undefined before the first hello, or from an older node). */
@@ -409,6 +412,18 @@ export class NodeLink implements LinkLike {
     this.inFlight_++;
     try {
       return await c.request(op, obj, { timeoutMs: ms, timeoutError: () => new RequestTimeoutError(`${op} on ${this.name}: no answer within ${ms} ms`) });
+    } finally {
+      this.inFlight_--;
+    }
+  }
+
+  async requestRaw(op: OpName, opcode: number, body: Uint8Array, timeoutMs?: number): Promise<Frame> {
+    const c = this.client;
+    if (!c) throw new ConnectionLostError(`${this.name}: not connected`);
+    const ms = timeoutMs ?? this.env.settings().requestTimeoutMs;
+    this.inFlight_++;
+    try {
+      return await c.requestRaw(op, opcode, body, { timeoutMs: ms, timeoutError: () => new RequestTimeoutError(`${op} on ${this.name}: no answer within ${ms} ms`) });
     } finally {
       this.inFlight_--;
     }

@@ -18,7 +18,10 @@ import { dirname, join } from 'node:path';
 import { HsmError } from '../../protocol/src/errors.js';
 import { serveConnection, type ServedConnection } from '../../protocol/src/connection.js';
 import { daemonMetrics } from '../../ops/src/metrics/daemon.js';
-import type { DecodedRequest, NoticeOf, OpName, ResponseOf } from '../../protocol/src/messages.js';
+import { OPS, errorFromResponse, opByOpcode, type DecodedRequest, type NoticeOf, type OpName, type ResponseOf } from '../../protocol/src/messages.js';
+import type { Frame } from '../../protocol/src/codec.js';
+import { peekMechanism, replyFrame, rewriteRequest } from '../../protocol/src/forward.js';
+import { randomUUID } from 'node:crypto';
 import {
   APPLICATION_CFG, CLIENT_CFG, loadApplicationConfig, loadClientConfig, loadDaemonConfig, loadResourceConfig, poCertPath,
   type DaemonConfig,
@@ -43,6 +46,15 @@ export const DAEMON_LIMITS = Object.freeze({
   /** Repeated refusals and violations: at most this many log lines a minute per kind. */
   logPerMinute: 10,
 });
+
+/**
+ * What the daemon answers or tracks itself (handleApp): these are decoded;
+ * generateRandom too, as its small request asks for a large answer (the
+ * server loop's reply reservation reads its length). Every other operation
+ * is forwarded undecoded (forwardFrame).
+ */
+const DECODED_OPS: ReadonlySet<OpName> = new Set<OpName>(['hello', 'login', 'logout', 'loginStatus', 'status', 'openSession', 'closeSession', 'generateRandom']);
+const FORWARDED_OPCODES: ReadonlySet<number> = new Set((Object.keys(OPS) as OpName[]).filter((op) => !DECODED_OPS.has(op)).map((op) => OPS[op].opcode));
 
 /** At most `perMinute` lines a minute per kind; the count of the rest is logged when the next minute opens. */
 function rateLimited(log: Logger, perMinute: number): (kind: string, msg: string, fields?: Record<string, unknown>) => void {
@@ -293,6 +305,8 @@ export class Daemon {
         return { server: DAEMON_SOFTWARE, ...(maxData !== undefined ? { maxData } : {}), ...this.nodesAccountRules() };
       },
       handle: (ctx, req) => daemonMetrics().instrument(req, () => this.handle(ctx, req)),
+      forwardOps: FORWARDED_OPCODES,
+      forward: (ctx, frame) => this.forwardFrame(ctx, frame),
       onClose: (ctx) => this.onAppClose(ctx),
       bounds: DAEMON_LIMITS.bounds,
       onViolation: (ctx, reason, detail) => this.limited(`closed-${reason}`, 'closed an application connection', { app: ctx.id, reason, detail }),
@@ -370,6 +384,30 @@ export class Daemon {
     } finally {
       app.inFlight--;
     }
+  }
+
+  /**
+   * The lean path for every operation the daemon does not answer or track
+   * itself: the application's body goes to a node with only the token (and a
+   * request id) set, the node's answer comes back with only its `revision`
+   * removed (../../protocol/src/forward.ts). Undefined: decode it as usual
+   * (a body whose top-level fields are unusual gets the full decoder's answer).
+   */
+  private forwardFrame(app: App, frame: Frame): Promise<Uint8Array> | undefined {
+    const op = opByOpcode(frame.opcode)!;
+    const body = rewriteRequest(frame.body, app.revision, OPS[op].mutating ? randomUUID : undefined);
+    if (!body) return undefined;
+    return daemonMetrics().instrumentForwarded(op, peekMechanism(frame.body), async () => {
+      if (this.stopping) throw new HsmError('ERR_DEVICE_ERROR', 'the daemon is shutting down');
+      app.inFlight++;
+      try {
+        const { frame: answer, reply } = await this.router.forwardRaw(this.login.contextFor(app), op, frame.opcode, body, app);
+        const bytes = reply.ok ? replyFrame(frame.requestId, frame.opcode, answer.body, reply.cutStart, reply.cutEnd) : replyFrame(frame.requestId, frame.opcode, answer.body);
+        return { bytes, error: reply.ok ? undefined : errorFromResponse(reply.code, reply.message).code };
+      } finally {
+        app.inFlight--;
+      }
+    }).then((r) => r.bytes);
   }
 
   private async closeSessions(app: App, sessions: readonly number[]): Promise<void> {

@@ -22,10 +22,21 @@ function setup(opts: { attempts?: number; deadlineMs?: number; nodes?: number } 
   return { cluster, pool, ctx, router, links: pool.all };
 }
 
-test('single-part operations are spread round robin over the ready nodes', async () => {
+const nextTurn = () => new Promise<void>((r) => setImmediate(r));
+
+test('single-part operations are spread round robin over the ready nodes, one node per turn of the event loop', async () => {
   const { router, ctx, links } = setup();
-  for (let i = 0; i < 9; i++) await router.forward(ctx, 'generateRandom', { length: 4 });
+  for (let i = 0; i < 9; i++) {
+    await router.forward(ctx, 'generateRandom', { length: 4 });
+    await nextTurn();
+  }
   assert.deepEqual(links.map((l) => l.served.length), [3, 3, 3]);
+  /* Requests that arrive together go to one node (one write, fewer records back); the next batch to the next node. */
+  await Promise.all(Array.from({ length: 5 }, () => router.forward(ctx, 'generateRandom', { length: 4 })));
+  assert.deepEqual(links.map((l) => l.served.length).sort((a, b) => a - b), [3, 3, 8]);
+  await nextTurn();
+  await Promise.all(Array.from({ length: 4 }, () => router.forward(ctx, 'generateRandom', { length: 4 })));
+  assert.deepEqual(links.map((l) => l.served.length).sort((a, b) => a - b), [3, 7, 8]);
 });
 
 test('a mutating request gets a requestId unless it has one; others get none', () => {

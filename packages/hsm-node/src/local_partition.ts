@@ -15,6 +15,7 @@ import { createSealingKeyFile, loadSealingKeyFile } from './sealing_key_file.js'
 import { StoreUseLog } from '../../hsm-core/src/audit/use_log.js';
 import type { TxnEngine } from '../../hsm-core/src/partition/txn.js';
 import { nodeMetrics } from '../../ops/src/metrics/node.js';
+import { holdWatchWhile } from './fault_hold_watch.js';
 
 export interface LocalPaths {
   readonly dir: string;
@@ -49,6 +50,8 @@ export async function openLocalPartition(
     create?: boolean; config?: Partial<PartitionConfig>; store?: StoreConfig; partition?: Pick<PartitionOptions, 'useLog' | 'onProblem' | 'onRefusedSignIn' | 'freshnessMs'>;
     /** Told once per store fault (a message naming the file; never values): the node's log line. */
     onStoreFault?: (message: string, state: 'failing' | 'recovered') => void;
+    /** Test hook (OCHSM_FAULT_HOLD_WATCH): hold the store watch while this file exists (./fault_hold_watch.ts). */
+    holdWatch?: string;
   } = {},
 ): Promise<{ partition: Partition; store: KeyValueStore; paths: LocalPaths }> {
   const paths = localPaths(dir);
@@ -62,7 +65,8 @@ export async function openLocalPartition(
   const maskingKey = loadSealingKeyFile(paths.sealingKey);
   /* Store-transaction and audit-append timing for the metrics (docs/operations.md). */
   const metrics = nodeMetrics().store;
-  const store = metrics.instrumentStore(opts.store?.kind === 'etcd' ? await EtcdStore.open(etcdOptions(opts.store)) : SqliteStore.open(paths.database, opts.onStoreFault ? { onFault: opts.onStoreFault } : {}));
+  const opened = metrics.instrumentStore(opts.store?.kind === 'etcd' ? await EtcdStore.open(etcdOptions(opts.store)) : SqliteStore.open(paths.database, opts.onStoreFault ? { onFault: opts.onStoreFault } : {}));
+  const store = opts.holdWatch ? holdWatchWhile(opened, opts.holdWatch) : opened;
   try {
     /* The audit log the caller chose (or the store's chain), timed for the metrics. */
     const useLog = opts.partition?.useLog ?? ((txn: TxnEngine) => new StoreUseLog(txn));

@@ -130,8 +130,11 @@ async function main(argv: string[]): Promise<number> {
   const refusedSignIns = new RateLimitedLog(log);
   const auditLog = await NodeAuditLog.open(nodeAuditLogPath(cfg.dir, cfg.id), cfg.id);
   nodeMetrics().watchAuditLog(() => auditLog.stats);
+  const holdWatch = process.env.OCHSM_FAULT_HOLD_WATCH || undefined;
+  if (holdWatch) log.warn('fault injection: the store watch is held while this file exists', { file: holdWatch });
   const { partition, store } = await openLocalPartition(cfg.dir, {
     store: cfg.store,
+    ...(holdWatch ? { holdWatch } : {}),
     config: { ...cfg.partition, ...(cfg.maxDataBytes !== undefined ? { maxDataBytes: cfg.maxDataBytes } : {}) },
     onStoreFault: (message, state) => (state === 'failing' ? log.error('store fault', { reason: message }) : log.info('store recovered', { reason: message })),
     partition: {

@@ -10,7 +10,7 @@
  */
 import type { Duplex } from 'node:stream';
 import { HsmError } from './errors.js';
-import { FrameError, FrameReader, HEADER_BYTES, KIND_NOTICE, KIND_REQUEST, KIND_RESPONSE, resolveLimits, type Frame, type Limits } from './codec.js';
+import { FrameError, FrameReader, HEADER_BYTES, KIND_NOTICE, KIND_REQUEST, KIND_RESPONSE, MAGIC, PROTOCOL_VERSION, resolveLimits, type Frame, type Limits } from './codec.js';
 import {
   decodeNotice, decodeRequest, decodeResponse, encodeErrorResponse, encodeNotice, encodeRequest, encodeResponse, OPS,
   type DecodedNotice, type DecodedRequest, type NoticeName, type NoticeOf, type OpName, type RequestOf, type ResponseOf,
@@ -41,6 +41,8 @@ const SWEEP_MS = 50;
 
 interface Pending {
   readonly op: OpName;
+  /** Set for `requestRaw`: resolve with the response frame itself, undecoded, if it answers this opcode. */
+  readonly rawOpcode?: number;
   readonly resolve: (v: unknown) => void;
   readonly reject: (e: unknown) => void;
   deadline?: number;
@@ -129,6 +131,50 @@ export class ProtocolClient {
     });
   }
 
+  /**
+   * Send a request whose body is already encoded and resolve with the
+   * response frame undecoded (the daemon's forwarding, ./forward.ts). The
+   * frame is checked to answer `opcode`; its body is not decoded here.
+   */
+  requestRaw(op: OpName, opcode: number, body: Uint8Array, opts: RequestOptions = {}): Promise<Frame> {
+    if (this.closedWith) return Promise.reject(new ConnectionLostError(this.closedWith.message));
+    if ((this.socket as Duplex & { writableLength: number }).writableLength > this.maxUnsentBytes) {
+      return Promise.reject(new HsmError('ERR_DEVICE_ERROR', `${op} to ${this.name}: more than ${this.maxUnsentBytes} request bytes are waiting to be sent; the peer is not reading`));
+    }
+    if (body.length > this.limits.maxBodyBytes) return Promise.reject(new HsmError('ERR_LIMIT', `frame body of ${body.length} bytes exceeds maxBodyBytes (${this.limits.maxBodyBytes})`));
+    let id = this.nextId;
+    while (this.pending.has(id)) id = id >= 0xffffffff ? 1 : id + 1;
+    this.nextId = id >= 0xffffffff ? 1 : id + 1;
+    const frame = new Uint8Array(HEADER_BYTES + body.length);
+    frame[0] = MAGIC >>> 8;
+    frame[1] = MAGIC & 0xff;
+    frame[2] = PROTOCOL_VERSION;
+    frame[3] = KIND_REQUEST;
+    frame[4] = id >>> 24;
+    frame[5] = (id >>> 16) & 0xff;
+    frame[6] = (id >>> 8) & 0xff;
+    frame[7] = id & 0xff;
+    frame[8] = opcode >>> 8;
+    frame[9] = opcode & 0xff;
+    frame[12] = body.length >>> 24;
+    frame[13] = (body.length >>> 16) & 0xff;
+    frame[14] = (body.length >>> 8) & 0xff;
+    frame[15] = body.length & 0xff;
+    frame.set(body, HEADER_BYTES);
+    return new Promise<Frame>((resolve, reject) => {
+      const p: Pending = { op, rawOpcode: opcode, resolve: resolve as (v: unknown) => void, reject };
+      this.pending.set(id, p);
+      if (opts.timeoutMs !== undefined) {
+        p.deadline = Date.now() + opts.timeoutMs;
+        p.timeoutMs = opts.timeoutMs;
+        p.timeoutError = opts.timeoutError;
+        this.timed++;
+        this.armSweep();
+      }
+      this.send(frame);
+    });
+  }
+
   private corked = false;
 
   /** Requests made in the same turn of the event loop leave in one socket write. */
@@ -203,6 +249,11 @@ export class ProtocolClient {
       const p = this.pending.get(f.requestId);
       if (!p) continue; /* answer to a request we gave up on (timeout, abort) */
       this.settle(f.requestId, p);
+      if (p.rawOpcode !== undefined) {
+        if (f.opcode === p.rawOpcode) p.resolve(f);
+        else p.reject(new HsmError('ERR_PROTOCOL', `response opcode 0x${f.opcode.toString(16).padStart(4, '0')} does not answer ${p.op}`));
+        continue;
+      }
       try {
         p.resolve(decodeResponse(f, p.op, this.limits));
       } catch (e) {
@@ -280,6 +331,18 @@ export interface ServeOptions<C> {
   readonly hello: (ctx: C, req: RequestOf<'hello'>) => Omit<ResponseOf<'hello'>, 'version' | 'maxBody'>;
   /** Run one request; resolve with its result object or throw an HsmError. */
   readonly handle: (ctx: C, req: DecodedRequest) => Promise<unknown>;
+  /**
+   * Operations that `forward` answers without the body being decoded here
+   * (the daemon's lean path). Each must answer with at most 4096 bytes more
+   * than its request (not generateRandom).
+   */
+  readonly forwardOps?: ReadonlySet<number>;
+  /**
+   * Answer a request of `forwardOps` from its frame: resolve with the whole
+   * response frame (for `frame.requestId`) or reject with an HsmError; return
+   * undefined to have it decoded and given to `handle` as usual.
+   */
+  readonly forward?: (ctx: C, frame: Frame) => Promise<Uint8Array> | undefined;
   /** @deprecated use bounds.maxInFlight */
   readonly maxInFlight?: number;
   readonly onClose?: (ctx: C) => void;
@@ -404,18 +467,31 @@ export function serveConnection<C>(socket: Duplex, opts: ServeOptions<C>): Serve
     write(bytes);
   };
 
+  const runForwarded = async (f: Frame, answer: Promise<Uint8Array>) => {
+    let bytes: Uint8Array;
+    try {
+      bytes = await answer;
+    } catch (e) {
+      bytes = encodeErrorResponse(f.opcode, f.requestId, e, limits);
+    }
+    write(bytes);
+  };
+
   /* Start queued requests while the bounds allow; pause reading while any wait. */
   const pump = () => {
     while (!closed && queue.length > 0 && running.size < bounds.maxInFlight) {
       const f = queue[0]!;
+      const forwardable = greeted && opts.forward !== undefined && opts.forwardOps?.has(f.opcode) === true;
       let req: DecodedRequest | undefined;
       let decodeError: unknown;
-      try {
-        req = decodeRequest(f, limits);
-      } catch (e) {
-        decodeError = e;
+      if (!forwardable) {
+        try {
+          req = decodeRequest(f, limits);
+        } catch (e) {
+          decodeError = e;
+        }
       }
-      const expect = req ? expectedReplyBytes(req, HEADER_BYTES + f.body.length) : 4096;
+      const expect = forwardable ? 4096 + HEADER_BYTES + f.body.length : req ? expectedReplyBytes(req, HEADER_BYTES + f.body.length) : 4096;
       /* One request may always run while nothing is unread, so any single reply gets through. */
       const room = running.size === 0 ? unread() < bounds.maxUnreadReplyBytes : unread() + reserved + expect <= bounds.maxUnreadReplyBytes;
       if (!room) break;
@@ -423,7 +499,22 @@ export function serveConnection<C>(socket: Duplex, opts: ServeOptions<C>): Serve
       queued.delete(f.requestId);
       running.add(f.requestId);
       reserved += expect;
-      void run(f, req, decodeError).finally(() => {
+      let answer: Promise<Uint8Array> | undefined;
+      if (forwardable) {
+        try {
+          answer = opts.forward!(opts.context, f);
+        } catch (e) {
+          answer = Promise.reject(e);
+        }
+        if (answer === undefined) {
+          try {
+            req = decodeRequest(f, limits);
+          } catch (e) {
+            decodeError = e;
+          }
+        }
+      }
+      void (answer ? runForwarded(f, answer) : run(f, req, decodeError)).finally(() => {
         running.delete(f.requestId);
         reserved -= expect;
         pump();

@@ -55,6 +55,27 @@ export class DaemonMetrics {
     this.links = links;
   }
 
+  /** As `instrument`, for a request forwarded undecoded: the mechanism number read from its frame, the result as the node's error code. */
+  async instrumentForwarded<T extends { readonly error?: string | undefined }>(op: string, mechanism: number | undefined, run: () => Promise<T>): Promise<T> {
+    const opL = opLabel(op);
+    const mech = mechanismLabel(mechanism === undefined ? undefined : { mechanism: { mechanism } });
+    this.inFlight.inc();
+    const end = this.duration.startTimer({ op: opL, mechanism: mech });
+    let result = 'ERR_INTERNAL';
+    try {
+      const r = await run();
+      result = r.error ?? 'ok';
+      return r;
+    } catch (e) {
+      result = resultLabel(e ?? new Error('undefined thrown'));
+      throw e;
+    } finally {
+      end();
+      this.inFlight.dec();
+      this.requests.inc({ op: opL, mechanism: mech, result });
+    }
+  }
+
   async instrument<T>(req: { readonly op: string; readonly obj: unknown }, run: () => Promise<T>): Promise<T> {
     const op = opLabel(req.op);
     const mechanism = mechanismLabel(req.obj);
