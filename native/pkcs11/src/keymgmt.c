@@ -17,18 +17,14 @@
 
 #include "p11.h"
 
-/* The new handles of a key-creating request; the session objects among them
- * are remembered as the session's (session.c). */
-static CK_RV handles_of(p11_session *s, ochsm_response *r, uint16_t id4, CK_OBJECT_HANDLE_PTR h4, uint16_t id5,
-                        CK_OBJECT_HANDLE_PTR h5) {
+/* The new handles of a key-creating request. (Each such request carries the
+ * session's creator tag, so the HSM destroys the session objects among them
+ * when the session closes: session.c.) */
+static CK_RV handles_of(ochsm_response *r, uint16_t id4, CK_OBJECT_HANDLE_PTR h4, uint16_t id5, CK_OBJECT_HANDLE_PTR h5) {
     uint64_t a, b = 0;
     if (!p11_result_u64(r, id4, &a) || (h5 && !p11_result_u64(r, id5, &b))) return CKR_DEVICE_ERROR;
     *h4 = (CK_OBJECT_HANDLE)a;
-    p11_track_new_object(s, *h4);
-    if (h5) {
-        *h5 = (CK_OBJECT_HANDLE)b;
-        p11_track_new_object(s, *h5);
-    }
+    if (h5) *h5 = (CK_OBJECT_HANDLE)b;
     return CKR_OK;
 }
 
@@ -45,12 +41,14 @@ static CK_RV gen_build(p11_req *q) {
     if (a->out == NULL) return CKR_ARGUMENTS_BAD;
     ochsm_put_u64(&q->b, OCHSM_Q_GENERATE_KEY_SESSION, q->s->remote);
     p11_mech_put(&q->b, OCHSM_Q_GENERATE_KEY_MECHANISM, &q->m);
-    return p11_put_template(&q->b, OCHSM_Q_GENERATE_KEY_TEMPLATE, a->t, a->n);
+    CK_RV rv = p11_put_template(&q->b, OCHSM_Q_GENERATE_KEY_TEMPLATE, a->t, a->n);
+    if (rv == CKR_OK) p11_put_creator(q->s, &q->b, OCHSM_Q_GENERATE_KEY_CREATOR); /* the last field: ids ascend */
+    return rv;
 }
 
 static CK_RV gen_parse(p11_req *q) {
     gen_args *a = q->ctx;
-    return handles_of(q->s, &q->r, OCHSM_R_GENERATE_KEY_HANDLE, a->out, 0, NULL);
+    return handles_of(&q->r, OCHSM_R_GENERATE_KEY_HANDLE, a->out, 0, NULL);
 }
 
 P11_EXPORT CK_RV C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_ATTRIBUTE_PTR pTemplate,
@@ -74,12 +72,14 @@ static CK_RV pair_build(p11_req *q) {
     ochsm_put_u64(&q->b, OCHSM_Q_GENERATE_KEY_PAIR_SESSION, q->s->remote);
     p11_mech_put(&q->b, OCHSM_Q_GENERATE_KEY_PAIR_MECHANISM, &q->m);
     if ((rv = p11_put_template(&q->b, OCHSM_Q_GENERATE_KEY_PAIR_PUBLIC_TEMPLATE, a->pub, a->npub)) != CKR_OK) return rv;
-    return p11_put_template(&q->b, OCHSM_Q_GENERATE_KEY_PAIR_PRIVATE_TEMPLATE, a->priv, a->npriv);
+    rv = p11_put_template(&q->b, OCHSM_Q_GENERATE_KEY_PAIR_PRIVATE_TEMPLATE, a->priv, a->npriv);
+    if (rv == CKR_OK) p11_put_creator(q->s, &q->b, OCHSM_Q_GENERATE_KEY_PAIR_CREATOR); /* the last field: ids ascend */
+    return rv;
 }
 
 static CK_RV pair_parse(p11_req *q) {
     pair_args *a = q->ctx;
-    return handles_of(q->s, &q->r, OCHSM_R_GENERATE_KEY_PAIR_PUBLIC_HANDLE, a->hpub, OCHSM_R_GENERATE_KEY_PAIR_PRIVATE_HANDLE, a->hpriv);
+    return handles_of(&q->r, OCHSM_R_GENERATE_KEY_PAIR_PUBLIC_HANDLE, a->hpub, OCHSM_R_GENERATE_KEY_PAIR_PRIVATE_HANDLE, a->hpriv);
 }
 
 P11_EXPORT CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
@@ -145,12 +145,14 @@ static CK_RV unwrap_build(p11_req *q) {
     p11_mech_put(&q->b, OCHSM_Q_UNWRAP_KEY_MECHANISM, &q->m);
     ochsm_put_u64(&q->b, OCHSM_Q_UNWRAP_KEY_UNWRAPPING_HANDLE, a->unwrapping);
     ochsm_put_bytes(&q->b, OCHSM_Q_UNWRAP_KEY_WRAPPED, a->wrapped_len ? a->wrapped : (const uint8_t *)"", a->wrapped_len);
-    return p11_put_template(&q->b, OCHSM_Q_UNWRAP_KEY_TEMPLATE, a->t, a->n);
+    CK_RV rv = p11_put_template(&q->b, OCHSM_Q_UNWRAP_KEY_TEMPLATE, a->t, a->n);
+    if (rv == CKR_OK) p11_put_creator(q->s, &q->b, OCHSM_Q_UNWRAP_KEY_CREATOR); /* the last field: ids ascend */
+    return rv;
 }
 
 static CK_RV unwrap_parse(p11_req *q) {
     unwrap_args *a = q->ctx;
-    return handles_of(q->s, &q->r, OCHSM_R_UNWRAP_KEY_HANDLE, a->out, 0, NULL);
+    return handles_of(&q->r, OCHSM_R_UNWRAP_KEY_HANDLE, a->out, 0, NULL);
 }
 
 P11_EXPORT CK_RV C_UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hUnwrappingKey,
@@ -176,12 +178,14 @@ static CK_RV derive_build(p11_req *q) {
     ochsm_put_u64(&q->b, OCHSM_Q_DERIVE_KEY_SESSION, q->s->remote);
     p11_mech_put(&q->b, OCHSM_Q_DERIVE_KEY_MECHANISM, &q->m);
     ochsm_put_u64(&q->b, OCHSM_Q_DERIVE_KEY_BASE_HANDLE, a->base);
-    return p11_put_template(&q->b, OCHSM_Q_DERIVE_KEY_TEMPLATE, a->t, a->n);
+    CK_RV rv = p11_put_template(&q->b, OCHSM_Q_DERIVE_KEY_TEMPLATE, a->t, a->n);
+    if (rv == CKR_OK) p11_put_creator(q->s, &q->b, OCHSM_Q_DERIVE_KEY_CREATOR); /* the last field: ids ascend */
+    return rv;
 }
 
 static CK_RV derive_parse(p11_req *q) {
     derive_args *a = q->ctx;
-    return handles_of(q->s, &q->r, OCHSM_R_DERIVE_KEY_HANDLE, a->out, 0, NULL);
+    return handles_of(&q->r, OCHSM_R_DERIVE_KEY_HANDLE, a->out, 0, NULL);
 }
 
 P11_EXPORT CK_RV C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hBaseKey,

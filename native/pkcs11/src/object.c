@@ -71,7 +71,6 @@ static CK_RV new_handle(p11_req *q, uint16_t id) {
     uint64_t h;
     if (!p11_result_u64(&q->r, id, &h)) return CKR_DEVICE_ERROR;
     *a->out = (CK_OBJECT_HANDLE)h;
-    p11_track_new_object(q->s, (CK_OBJECT_HANDLE)h);
     return CKR_OK;
 }
 
@@ -79,7 +78,9 @@ static CK_RV create_build(p11_req *q) {
     obj_args *a = q->ctx;
     if (a->out == NULL) return CKR_ARGUMENTS_BAD;
     ochsm_put_u64(&q->b, OCHSM_Q_CREATE_OBJECT_SESSION, q->s->remote);
-    return p11_put_template(&q->b, OCHSM_Q_CREATE_OBJECT_TEMPLATE, a->t, a->n);
+    CK_RV rv = p11_put_template(&q->b, OCHSM_Q_CREATE_OBJECT_TEMPLATE, a->t, a->n);
+    if (rv == CKR_OK) p11_put_creator(q->s, &q->b, OCHSM_Q_CREATE_OBJECT_CREATOR); /* the last field: ids ascend */
+    return rv;
 }
 
 static CK_RV create_parse(p11_req *q) { return new_handle(q, OCHSM_R_CREATE_OBJECT_HANDLE); }
@@ -96,7 +97,9 @@ static CK_RV copy_build(p11_req *q) {
     if (!p11_number_ok(a->h)) return CKR_OBJECT_HANDLE_INVALID;
     ochsm_put_u64(&q->b, OCHSM_Q_COPY_OBJECT_SESSION, q->s->remote);
     ochsm_put_u64(&q->b, OCHSM_Q_COPY_OBJECT_HANDLE, a->h);
-    return p11_put_template(&q->b, OCHSM_Q_COPY_OBJECT_TEMPLATE, a->t, a->n);
+    CK_RV rv = p11_put_template(&q->b, OCHSM_Q_COPY_OBJECT_TEMPLATE, a->t, a->n);
+    if (rv == CKR_OK) p11_put_creator(q->s, &q->b, OCHSM_Q_COPY_OBJECT_CREATOR); /* the last field: ids ascend */
+    return rv;
 }
 
 static CK_RV copy_parse(p11_req *q) { return new_handle(q, OCHSM_R_COPY_OBJECT_HANDLE); }
@@ -115,15 +118,9 @@ static CK_RV destroy_build(p11_req *q) {
     return CKR_OK;
 }
 
-static CK_RV destroy_parse(p11_req *q) {
-    obj_args *a = q->ctx;
-    p11_untrack_object(a->h);
-    return CKR_OK;
-}
-
 P11_EXPORT CK_RV C_DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject) {
     obj_args a = {hObject, NULL, 0, NULL};
-    return p11_request(hSession, OCHSM_OP_DESTROY_OBJECT, NULL, destroy_build, destroy_parse, &a);
+    return p11_request(hSession, OCHSM_OP_DESTROY_OBJECT, NULL, destroy_build, NULL, &a);
 }
 
 P11_EXPORT CK_RV C_GetObjectSize(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ULONG_PTR pulSize) {

@@ -132,6 +132,7 @@ typedef struct p11_session {
     int busy;        /* a call is running on this session (under the lock) */
     int refs;        /* the table's reference + running calls (under the lock) */
     int closed;      /* removed from the table; freed by the last reference */
+    int created;     /* a request that creates objects was sent with this session's creator tag */
     p11_op ops[P11_OP_COUNT];
     int find_active;
     CK_OBJECT_HANDLE *found;
@@ -145,8 +146,8 @@ CK_RV p11_session_acquire(CK_SESSION_HANDLE h, p11_session **out);
 void p11_session_release(p11_session *s);
 void p11_op_reset(p11_op *op);
 void p11_session_free_all_unlocked(void);
-/* Forget the application's cluster session and its list of session objects
- * (C_Finalize; C_Initialize in a child after fork). */
+/* Forget the application's cluster session (C_Finalize; C_Initialize in a
+ * child after fork). */
 void p11_lease_reset_unlocked(void);
 /* The current cluster session and its number (1 when there is one); readable
  * without the lock, for the reconnect. */
@@ -155,10 +156,10 @@ int p11_lease_current(uint64_t *lease, uint64_t *gen);
  * gen: its PKCS #11 sessions answer CKR_SESSION_HANDLE_INVALID from now on, and
  * the next C_OpenSession opens a new one. Takes no lock. */
 void p11_lease_lost(uint64_t gen);
-/* After a call created object h in session s: if the HSM says it is a session
- * object, remember that s owns it (destroyed when s closes). */
-void p11_track_new_object(p11_session *s, CK_OBJECT_HANDLE h);
-void p11_untrack_object(CK_OBJECT_HANDLE h);
+/* Put s's creator tag (its handle) as field id of an object-creating request:
+ * the HSM keeps it on the session objects the request makes and destroys them
+ * when s closes (closeSession with the tag). Marks s as having created. */
+void p11_put_creator(p11_session *s, ochsm_builder *b, uint16_t id);
 void p11_session_counts(CK_ULONG *all, CK_ULONG *rw);
 
 /* ───────────────────────────── module state (general.c) ───────────────────────────── */

@@ -11,11 +11,14 @@
  * in another. The HSM scopes session objects to one cluster session (a store
  * lease from `openSession`, docs/protocol.md §6), so the module opens ONE
  * cluster session per C_Initialize and names it in every request of every
- * PKCS #11 session of the application. The second rule is kept by the module:
- * it remembers which PKCS #11 session created each session object (asking the
- * HSM for the new object's CKA_TOKEN) and destroys those objects when that
- * session closes. C_Finalize disconnects, and the daemon closes the cluster
- * session with whatever it still holds.
+ * PKCS #11 session of the application. The second rule is kept by the HSM:
+ * every object-creating request carries the PKCS #11 session's handle as its
+ * `creator` tag, the HSM keeps the tag on the session objects it makes, and
+ * C_CloseSession (C_CloseAllSessions) sends `closeSession` with the session and
+ * that tag, which destroys exactly those objects and leaves the cluster
+ * session open. The module keeps no list of objects. C_Finalize disconnects,
+ * and the daemon closes the cluster session with whatever it still holds (as
+ * when the process dies).
  *
  * The handle the application sees is local: the slot index in the low 20 bits
  * and a sequence number above, so a stale handle is recognised.
@@ -91,12 +94,6 @@ static void unlink_session(p11_session *s) {
 static uint64_t g_lease;            /* 0: none yet */
 static uint64_t g_lease_gen;        /* its number; counts up, never reused */
 static _Atomic uint64_t g_pub_lease, g_pub_gen; /* copies for p11_lease_current */
-typedef struct owned {
-    CK_OBJECT_HANDLE object;
-    CK_SESSION_HANDLE session;      /* the PKCS #11 session that created it */
-} owned;
-static owned *g_owned;
-static size_t g_nowned, g_owned_cap;
 
 int p11_lease_current(uint64_t *lease, uint64_t *gen) {
     *lease = atomic_load(&g_pub_lease);
@@ -110,15 +107,12 @@ void p11_lease_lost(uint64_t gen) {
     }
 }
 
-/* Under the lock: forget a cluster session the cluster no longer holds, with
- * the list of its session objects (they went with it). */
+/* Under the lock: forget a cluster session the cluster no longer holds (its
+ * session objects went with it). */
 static void drop_dead_lease(void) {
     if (g_lease != 0 && g_lease_gen < atomic_load(&g_dead_below)) {
         g_lease = 0;
         atomic_store(&g_pub_lease, 0);
-        free(g_owned);
-        g_owned = NULL;
-        g_nowned = g_owned_cap = 0;
     }
 }
 
@@ -150,86 +144,26 @@ static CK_RV ensure_lease(uint64_t *out, uint64_t *gen) {
 void p11_lease_reset_unlocked(void) {
     g_lease = 0;
     atomic_store(&g_pub_lease, 0);
-    free(g_owned);
-    g_owned = NULL;
-    g_nowned = g_owned_cap = 0;
 }
 
-static void destroy_remote(uint64_t lease, CK_OBJECT_HANDLE h) {
-    if (!p11_ready()) return;
+void p11_put_creator(p11_session *s, ochsm_builder *b, uint16_t id) {
+    s->created = 1;
+    ochsm_put_u64(b, id, (uint64_t)s->handle);
+}
+
+/* Session s is closed (no call runs on it): the HSM destroys the session
+ * objects it created. Sessions that never sent a creating request skip the
+ * round trip. A failure leaves them to the cluster session's end. */
+static void destroy_created(const p11_session *s) {
+    if (!s->created || !p11_ready()) return;
     ochsm_builder b;
     ochsm_response r;
     ochsm_builder_init(&b, NULL);
-    ochsm_put_u64(&b, 1, lease);
-    ochsm_put_u64(&b, 2, h);
-    p11_call(OCHSM_OP_DESTROY_OBJECT, &b, &r);
+    ochsm_put_u64(&b, OCHSM_Q_CLOSE_SESSION_SESSION, s->remote);
+    ochsm_put_u64(&b, OCHSM_Q_CLOSE_SESSION_CREATOR, (uint64_t)s->handle);
+    p11_call(OCHSM_OP_CLOSE_SESSION, &b, &r);
     ochsm_response_free(&r);
     ochsm_builder_free(&b);
-}
-
-void p11_track_new_object(p11_session *s, CK_OBJECT_HANDLE h) {
-    ochsm_builder b;
-    ochsm_response r;
-    uint64_t type = CKA_TOKEN;
-    int session_object = 0;
-    ochsm_builder_init(&b, NULL);
-    ochsm_put_u64(&b, 1, s->remote);
-    ochsm_put_u64(&b, 2, h);
-    ochsm_put_u64_list(&b, 3, &type, 1);
-    if (p11_call(OCHSM_OP_GET_ATTRIBUTE_VALUE, &b, &r) == CKR_OK) {
-        ochsm_field f;
-        ochsm_iter it;
-        ochsm_attr a;
-        if (p11_result_field(&r, 4, &f) && ochsm_field_iter(&f, &it) == OCHSM_OK && ochsm_iter_attr(&it, &a) == 1 &&
-            a.type == CKA_TOKEN && a.len == 1)
-            session_object = ((const uint8_t *)a.value)[0] == CK_FALSE;
-    }
-    ochsm_response_free(&r);
-    ochsm_builder_free(&b);
-    if (!session_object || p11_lock() != CKR_OK) return;
-    if (g_nowned == g_owned_cap) {
-        size_t cap = g_owned_cap ? g_owned_cap * 2 : 64;
-        owned *o = realloc(g_owned, cap * sizeof *o);
-        if (o) g_owned = o, g_owned_cap = cap;
-    }
-    if (g_nowned < g_owned_cap) {
-        g_owned[g_nowned].object = h;
-        g_owned[g_nowned].session = s->handle;
-        g_nowned++;
-    }
-    p11_unlock();
-}
-
-void p11_untrack_object(CK_OBJECT_HANDLE h) {
-    if (p11_lock() != CKR_OK) return;
-    for (size_t i = 0; i < g_nowned; i++) {
-        if (g_owned[i].object == h) {
-            g_owned[i] = g_owned[--g_nowned];
-            break;
-        }
-    }
-    p11_unlock();
-}
-
-/* Session objects of session sh: taken out of the list (under the lock), destroyed after. */
-static void destroy_owned(uint64_t lease, CK_SESSION_HANDLE sh) {
-    CK_OBJECT_HANDLE *mine = NULL;
-    size_t n = 0;
-    if (p11_lock() != CKR_OK) return;
-    for (size_t i = 0; i < g_nowned; i++) n += g_owned[i].session == sh;
-    if (n) mine = malloc(n * sizeof *mine);
-    size_t k = 0, j = 0;
-    for (size_t i = 0; i < g_nowned; i++) {
-        if (g_owned[i].session == sh) {
-            if (mine) mine[k++] = g_owned[i].object;
-        } else {
-            g_owned[j++] = g_owned[i];
-        }
-    }
-    g_nowned = j;
-    p11_unlock();
-    for (size_t i = 0; i < k; i++) destroy_remote(lease, mine[i]);
-    free(mine);
 }
 
 CK_RV p11_session_acquire(CK_SESSION_HANDLE h, p11_session **out) {
@@ -258,7 +192,7 @@ void p11_session_release(p11_session *s) {
     last = s->closed && s->refs == 0;
     p11_unlock();
     if (last) {
-        destroy_owned(s->remote, s->handle);
+        destroy_created(s);
         session_free(s);
     }
 }
@@ -359,7 +293,7 @@ P11_EXPORT CK_RV C_CloseSession(CK_SESSION_HANDLE hSession) {
     }
     p11_unlock();
     if (free_now) {
-        destroy_owned(s->remote, s->handle);
+        destroy_created(s);
         session_free(s);
     }
     return rv;
@@ -380,7 +314,7 @@ P11_EXPORT CK_RV C_CloseAllSessions(CK_SLOT_ID slotID) {
         }
         p11_unlock();
         if (!victim) break;
-        destroy_owned(victim->remote, victim->handle);
+        destroy_created(victim);
         session_free(victim);
     }
     return CKR_OK;

@@ -662,11 +662,30 @@ int main(int argc, char **argv) {
     handles(rw);
     session_objects(rw, ro);
     forked(rw);
+    /* Session objects of every session go with C_CloseAllSessions (the cluster session stays). */
+    CK_OBJECT_HANDLE krw = gen_aes(rw, 16, 0, 0), kro = gen_aes(ro, 16, 0, 0);
+    CK_BYTE before[16];
+    ecb(ro, krw, before);
     CHECK("C_Logout", f->C_Logout(rw), CKR_OK);
     CHECK("C_Logout again", f->C_Logout(rw), CKR_USER_NOT_LOGGED_IN);
     CHECK("C_CloseAllSessions slot 3", f->C_CloseAllSessions(3), CKR_SLOT_ID_INVALID);
     CHECK("C_CloseAllSessions", f->C_CloseAllSessions(1), CKR_OK);
     CHECK("sessions are gone", f->C_CloseSession(ro), CKR_SESSION_HANDLE_INVALID);
+    {
+        CK_SESSION_HANDLE s2;
+        CK_MECHANISM m = {CKM_AES_ECB, NULL, 0};
+        CK_BYTE in[16] = {0}, out[16];
+        CHECK("C_OpenSession after C_CloseAllSessions", f->C_OpenSession(1, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s2), CKR_OK);
+        CHECK("C_Login after C_CloseAllSessions", f->C_Login(s2, CKU_USER, (CK_UTF8CHAR_PTR)argv[2], (CK_ULONG)strlen(argv[2])), CKR_OK);
+        CK_OBJECT_HANDLE gone[2] = {krw, kro};
+        for (int i = 0; i < 2; i++) {
+            CK_ULONG n = 16;
+            CHECK("C_EncryptInit", f->C_EncryptInit(s2, &m, gone[i]), CKR_OK);
+            CHECK("C_CloseAllSessions destroyed the session objects", f->C_Encrypt(s2, in, 16, out, &n), CKR_KEY_HANDLE_INVALID);
+        }
+        CHECK("C_Logout", f->C_Logout(s2), CKR_OK);
+        CHECK("C_CloseSession", f->C_CloseSession(s2), CKR_OK);
+    }
     CHECK("C_Finalize(non-NULL)", f->C_Finalize(&a), CKR_ARGUMENTS_BAD);
     CHECK("C_Finalize", f->C_Finalize(NULL), CKR_OK);
     CHECK("C_Finalize again", f->C_Finalize(NULL), CKR_CRYPTOKI_NOT_INITIALIZED);

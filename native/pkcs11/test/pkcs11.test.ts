@@ -11,6 +11,8 @@
  *  - OpenSC pkcs11-tool: the digest's two examples, --list-objects, --sign,
  *    --verify, --test, --test-fork, a wrong PIN;
  *  - p11-kit list-modules with the module file from dist/share/p11-kit;
+ *  - holder.c: a process killed while it holds a session object; the object
+ *    leaves the node's store;
  *  - stress.c: 64 threads with their own sessions, then 16 threads on 4 sessions;
  *  - valgrind memcheck of api_test.c and a short stress.c run: no invalid access, no leak;
  *  - Java 17's SunPKCS11 (SunPkcs11Test.java): KeyStore, EC and RSA key pairs,
@@ -30,6 +32,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../../packages/testkit/src/cluster.js';
+import { readSqliteStoreOffline } from '../../../packages/store/src/sqlite.js';
+import { PATH } from '../../../packages/hsm-core/src/partition/records.js';
 
 /* dist/native/pkcs11/test → the repository */
 const here = dirname(fileURLToPath(import.meta.url));
@@ -106,6 +110,7 @@ before(async () => {
   cc('sample_app', 'sample_app.c', dist);
   cc('api_test', 'api_test.c', join(dist, 'pkcs11_headers', 'include'));
   cc('stress', 'stress.c', join(dist, 'pkcs11_headers', 'include'));
+  cc('holder', 'holder.c', join(dist, 'pkcs11_headers', 'include'));
   const cert = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(dir, 'cert.key'),
     '-subj', '/CN=OpenCloudHSM PKCS11 test', '-days', '2', '-outform', 'DER', '-out', join(dir, 'cert.der')], { encoding: 'utf8' });
   assert.equal(cert.status, 0, cert.stderr);
@@ -274,6 +279,41 @@ test('p11-kit list-modules shows the module from its module file (user config, n
   } finally {
     chmodSync(dir, 0o700);
     rmSync(home, { recursive: true, force: true });
+  }
+});
+
+test('a process killed while it holds a session object: the daemon closes its cluster session and the object leaves the store', async () => {
+  const db = join(dir, 'cluster', 'data', 'partition.db');
+  const inStore = (h: number) => readSqliteStoreOffline(db).rows.some((r) => r.key === PATH.object(h));
+  const p = spawn(join(bin, 'holder'), [MODULE, PIN], { cwd: binDir, stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    const handle = await new Promise<number>((resolveHandle, reject) => {
+      let out = '';
+      const timer = setTimeout(() => reject(new Error(`holder printed no handle within 30 s: ${out}`)), 30_000);
+      p.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /^handle (\d+)$/m.exec(out);
+        if (m) {
+          clearTimeout(timer);
+          resolveHandle(Number(m[1]));
+        }
+      });
+      p.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`holder exited with ${String(code)}: ${out}`));
+      });
+    });
+    assert.ok(inStore(handle), 'the session object is in the store while its process lives');
+    p.kill('SIGKILL');
+    /* The daemon sees the connection close and closes the cluster session (bounded wait, no timing asserted). */
+    let gone = false;
+    for (let i = 0; i < 300 && !gone; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      gone = !inStore(handle);
+    }
+    assert.ok(gone, `session object ${handle} of a killed process is still in the store after 30 s`);
+  } finally {
+    p.kill('SIGKILL');
   }
 });
 

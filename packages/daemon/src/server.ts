@@ -373,7 +373,8 @@ export class Daemon {
         }
         case 'closeSession': {
           const r = await this.router.forward(this.login.contextFor(app), 'closeSession', req.obj, app);
-          app.sessions.delete(req.obj.session);
+          /* With `creator` only that client session's objects went; the cluster session stays open. */
+          if (req.obj.creator === undefined) app.sessions.delete(req.obj.session);
           return r;
         }
         default: {

@@ -244,7 +244,7 @@ export class Partition {
   openSession(principal: Principal | undefined, ttlMs: number): Promise<number> { return this.sessions.open(principal, ttlMs); }
   useSession(principal: Principal | undefined, session: number): Promise<void> { return this.sessions.use(principal, session); }
   releaseSessions(principal: Principal, sessions: readonly number[]): Promise<void> { return this.sessions.release(principal, sessions); }
-  closeSession(principal: Principal | undefined, formerUsers: ReadonlySet<string>, session: number): Promise<void> { return this.sessions.close(principal, formerUsers, session); }
+  closeSession(principal: Principal | undefined, formerUsers: ReadonlySet<string>, session: number, creator?: number): Promise<void> { return this.sessions.close(principal, formerUsers, session, creator); }
 
   /* ──────────────────────────────── objects ──────────────────────────────── */
 

@@ -372,6 +372,35 @@ describe('objects, keys and policy', () => {
     await assert.rejects(p.encrypt(s1, { mechanism: P.CKM_AES_ECB }, h, Buffer.alloc(16)), code('ERR_KEY_HANDLE_INVALID'));
   });
 
+  test('closeSession with a creator tag destroys that tag\'s session objects only; the session and the rest live on', async () => {
+    const { p, cu1, store } = ctx;
+    const lease = await p.openSession(cu1.principal, 60_000);
+    const tagA = { ...cu1, sessionLease: lease, creator: 7 };
+    const tagB = { ...cu1, sessionLease: lease, creator: 8 };
+    const aes = [U(P.CKA_VALUE_LEN, 16), B(P.CKA_ENCRYPT, true), B(P.CKA_DESTROYABLE, false)];
+    const a = await p.generateKey(tagA, { mechanism: P.CKM_AES_KEY_GEN }, aes);
+    const pair = await p.generateKeyPair(tagA, { mechanism: P.CKM_EC_KEY_PAIR_GEN }, [attr.bytes(P.CKA_EC_PARAMS, Buffer.from('06082a8648ce3d030107', 'hex'))], []);
+    const b = await p.generateKey(tagB, { mechanism: P.CKM_AES_KEY_GEN }, aes);
+    const token = await p.generateKey(tagA, { mechanism: P.CKM_AES_KEY_GEN }, aesTemplate());
+    /* Visible through the session whatever the tag (PKCS#11: every session of the application). */
+    await p.encrypt(tagB, { mechanism: P.CKM_AES_ECB }, a, Buffer.alloc(16));
+    await p.encrypt({ ...cu1, sessionLease: lease }, { mechanism: P.CKM_AES_ECB }, b, Buffer.alloc(16));
+    await assert.rejects(p.closeSession(cu1.principal, new Set(), lease, -1), code('ERR_ARGUMENTS_BAD'));
+    await assert.rejects(p.closeSession(undefined, new Set(), lease, 7), code('ERR_NOT_PERMITTED'));
+    await p.closeSession(cu1.principal, new Set(), lease, 7);
+    /* CKA_DESTROYABLE FALSE does not keep a session object past its session. */
+    await assert.rejects(p.encrypt(tagB, { mechanism: P.CKM_AES_ECB }, a, Buffer.alloc(16)), code('ERR_KEY_HANDLE_INVALID'));
+    for (const h of [pair.publicHandle, pair.privateHandle]) assert.equal((await store.get(PATH.object(h))), undefined);
+    await p.encrypt(tagB, { mechanism: P.CKM_AES_ECB }, b, Buffer.alloc(16));
+    await p.encrypt(tagB, { mechanism: P.CKM_AES_ECB }, token, Buffer.alloc(16));
+    /* An unknown tag, or a closed session, finds nothing and fails nothing. */
+    await p.closeSession(cu1.principal, new Set(), lease, 99);
+    await p.closeSession(cu1.principal, new Set(), lease);
+    await assert.rejects(p.encrypt(tagB, { mechanism: P.CKM_AES_ECB }, b, Buffer.alloc(16)), code('ERR_KEY_HANDLE_INVALID'));
+    await p.closeSession(cu1.principal, new Set(), lease, 8);
+    await p.destroyObject(cu1, token);
+  });
+
   test('a retried request id returns the first result and creates nothing more', async () => {
     const { p, cu1, store } = ctx;
     const withId = { ...cu1, requestId: 'req-' + crypto.randomUUID() };

@@ -98,9 +98,9 @@ export class NodeHandler {
     this.env = env;
   }
 
-  private ctx(st: ConnectionState, o: { session?: number | undefined; requestId?: string | undefined }): CallContext {
+  private ctx(st: ConnectionState, o: { session?: number | undefined; creator?: number | undefined; requestId?: string | undefined }): CallContext {
     if (o.session !== undefined) this.renew(o.session);
-    return { principal: st.principal, sessionLease: o.session, requestId: o.requestId };
+    return { principal: st.principal, sessionLease: o.session, creator: o.creator, requestId: o.requestId };
   }
 
   /** A request acting in a session: the session must be open and this caller's (docs/protocol.md, sessions). */
@@ -223,7 +223,7 @@ export class NodeHandler {
       case 'openSession':
         return { session: await p.openSession(st.principal, this.env.sessionTtlMs) };
       case 'closeSession':
-        await p.closeSession(st.principal, st.formerUsers ?? new Set(), req.obj.session);
+        await p.closeSession(st.principal, st.formerUsers ?? new Set(), req.obj.session, req.obj.creator);
         this.renewed.delete(req.obj.session);
         return {};
 

@@ -151,6 +151,14 @@ export const AUDIT_RECORD = {
 
 const mech = (id: number) => rec(id, 'Mechanism', MECHANISM);
 const session = opt(u64(1));
+/**
+ * Field id of `creator`: the client's tag for its own session (the PKCS#11
+ * module's session handle) on the requests that create objects. A session
+ * object (CKA_TOKEN false) made with a tag is destroyed by `closeSession` with
+ * that tag, while the cluster session and the rest of its objects live on.
+ */
+export const CREATOR_FIELD = 16;
+const creator = opt(u64(CREATOR_FIELD));
 
 /* ─────────────────────────────── the opcode table ─────────────────────────────── */
 
@@ -168,11 +176,11 @@ export const OPS = {
   logout: { opcode: 0x0011, mutating: false, request: { sessions: opt(u64s(1, 4096)) }, response: {} },
   loginStatus: { opcode: 0x0012, mutating: false, request: {}, response: { loggedIn: bool(4), user: opt(str(5)), role: opt(str(6)) } },
   openSession: { opcode: 0x0020, mutating: false, request: { flags: opt(u64(1)) }, response: { session: u64(4) } },
-  closeSession: { opcode: 0x0021, mutating: false, request: { session: u64(1) }, response: {} },
+  closeSession: { opcode: 0x0021, mutating: false, request: { session: u64(1), creator }, response: {} },
 
   /* 0x01xx objects */
-  createObject: { opcode: 0x0100, mutating: true, request: mutating({ session, template: attrs(2) }), response: { handle: u64(4) } },
-  copyObject: { opcode: 0x0101, mutating: true, request: mutating({ session, handle: u64(2), template: attrs(3) }), response: { handle: u64(4) } },
+  createObject: { opcode: 0x0100, mutating: true, request: mutating({ session, template: attrs(2), creator }), response: { handle: u64(4) } },
+  copyObject: { opcode: 0x0101, mutating: true, request: mutating({ session, handle: u64(2), template: attrs(3), creator }), response: { handle: u64(4) } },
   destroyObject: { opcode: 0x0102, mutating: true, request: mutating({ session, handle: u64(2) }), response: {} },
   getAttributeValue: { opcode: 0x0103, mutating: false, request: { session, handle: u64(2), types: u64s(3, 64) }, response: { attributes: attrs(4), rvs: u64s(5) } },
   setAttributeValue: { opcode: 0x0104, mutating: true, request: mutating({ session, handle: u64(2), template: attrs(3) }), response: {} },
@@ -181,10 +189,10 @@ export const OPS = {
   keyInfo: { opcode: 0x0107, mutating: false, request: { session, handle: u64(2) }, response: { owner: str(4), shared: strs(5), token: bool(6) } },
 
   /* 0x02xx cryptography */
-  generateKey: { opcode: 0x0200, mutating: true, request: mutating({ session, mechanism: mech(2), template: attrs(3) }), response: { handle: u64(4) } },
+  generateKey: { opcode: 0x0200, mutating: true, request: mutating({ session, mechanism: mech(2), template: attrs(3), creator }), response: { handle: u64(4) } },
   generateKeyPair: {
     opcode: 0x0201, mutating: true,
-    request: mutating({ session, mechanism: mech(2), publicTemplate: attrs(3), privateTemplate: attrs(4) }),
+    request: mutating({ session, mechanism: mech(2), publicTemplate: attrs(3), privateTemplate: attrs(4), creator }),
     response: { publicHandle: u64(4), privateHandle: u64(5) },
   },
   sign: { opcode: 0x0202, mutating: false, request: { session, mechanism: mech(2), handle: u64(3), data: bytes(4) }, response: { signature: bytes(4) } },
@@ -195,10 +203,10 @@ export const OPS = {
   wrapKey: { opcode: 0x0207, mutating: false, request: { session, mechanism: mech(2), wrappingHandle: u64(3), keyHandle: u64(4) }, response: { wrapped: bytes(4) } },
   unwrapKey: {
     opcode: 0x0208, mutating: true,
-    request: mutating({ session, mechanism: mech(2), unwrappingHandle: u64(3), wrapped: bytes(4), template: attrs(5) }),
+    request: mutating({ session, mechanism: mech(2), unwrappingHandle: u64(3), wrapped: bytes(4), template: attrs(5), creator }),
     response: { handle: u64(4) },
   },
-  deriveKey: { opcode: 0x0209, mutating: true, request: mutating({ session, mechanism: mech(2), baseHandle: u64(3), template: attrs(4) }), response: { handle: u64(4) } },
+  deriveKey: { opcode: 0x0209, mutating: true, request: mutating({ session, mechanism: mech(2), baseHandle: u64(3), template: attrs(4), creator }), response: { handle: u64(4) } },
   generateRandom: { opcode: 0x020a, mutating: false, request: { session, length: u64(2) }, response: { data: bytes(4) } },
   mechanismList: { opcode: 0x020b, mutating: false, request: {}, response: { mechanisms: u64s(4) } },
   mechanismInfo: { opcode: 0x020c, mutating: false, request: { mechanism: u64(1) }, response: { minKeySize: u64(4), maxKeySize: u64(5), flags: u64(6) } },

@@ -117,6 +117,12 @@ export class ObjectLifecycle {
     return ctx.sessionLease;
   }
 
+  /** The lease a new object lives in, and for a session object the creator tag of the request that made it. */
+  private sessionBinding(ctx: CallContext, attrs: ReadonlyMap<number, Uint8Array>): { lease: number; creator?: number } {
+    const lease = this.sessionLeaseFor(ctx, attrs);
+    return lease !== 0 && ctx.creator !== undefined ? { lease, creator: ctx.creator } : { lease };
+  }
+
   private ownerFor(ctx: CallContext, cls: number, attrs: ReadonlyMap<number, Uint8Array>): string {
     const priv = decodeBool(attrs.get(P.CKA_PRIVATE) ?? encodeBool(false));
     if (isKeyClass(cls)) {
@@ -154,7 +160,7 @@ export class ObjectLifecycle {
       attrs.set(P.CKA_NEVER_EXTRACTABLE, encodeBool(origin.local && !decodeBool(attrs.get(P.CKA_EXTRACTABLE)!)));
     }
     for (const t of [...attrs.keys()]) if (isMaterial(policy, t) || !policy.has(t)) attrs.delete(t);
-    return { handle, owner: this.ownerFor(ctx, cls, attrs), shared: [], lease: this.sessionLeaseFor(ctx, attrs), attrs, ...(material ? { material } : {}) };
+    return { handle, owner: this.ownerFor(ctx, cls, attrs), shared: [], ...this.sessionBinding(ctx, attrs), attrs, ...(material ? { material } : {}) };
   }
 
   /** C_CreateObject: data objects, certificates, and keys from their components. */
@@ -372,7 +378,7 @@ export class ObjectLifecycle {
     }
     const { material } = await this.k.state.withMaterial(lo);
     return this.commitNew(ctx, 'copyObject', 1, ([h]) => {
-      const copy: StoredObject = { handle: h!, owner: obj.owner, shared: [], lease: this.sessionLeaseFor(ctx, attrs), attrs, ...(material ? { material } : {}) };
+      const copy: StoredObject = { handle: h!, owner: obj.owner, shared: [], ...this.sessionBinding(ctx, attrs), attrs, ...(material ? { material } : {}) };
       return { objects: [copy], result: h!, event: { detail: `copy of ${handle}` } };
     });
   }

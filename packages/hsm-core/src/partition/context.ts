@@ -26,6 +26,8 @@ export interface CallContext {
   readonly principal?: Principal | undefined;
   /** The store lease that owns this caller's session objects (CKA_TOKEN FALSE). */
   readonly sessionLease?: number | undefined;
+  /** The client's tag for its own session within `sessionLease` (the request's `creator`), kept on the session objects it creates. */
+  readonly creator?: number | undefined;
   /** Idempotency key of a state-changing request: a retry returns the first result. */
   readonly requestId?: string | undefined;
 }

@@ -51,6 +51,11 @@ export interface StoredObject {
   owner: string;
   shared: string[];
   lease: number;
+  /**
+   * A session object's creator tag within its session (the request's `creator`:
+   * the PKCS#11 module's session handle); `closeSession` with that tag destroys it.
+   */
+  creator?: number;
   attrs: Map<number, Uint8Array>;
   material?: { kind: 'secret' | 'pkcs8' | 'spki'; bytes: Buffer };
 }
@@ -79,6 +84,7 @@ export const dec = <T>(b: Uint8Array): T => JSON.parse(Buffer.from(b.buffer, b.b
 export function encodeObject(o: StoredObject): Buffer {
   return enc({
     v: 1, handle: o.handle, owner: o.owner, shared: o.shared, lease: o.lease,
+    ...(o.creator !== undefined ? { creator: o.creator } : {}),
     attrs: [...o.attrs].map(([t, v]) => [t, Buffer.from(v).toString('hex')]),
     material: o.material ? { kind: o.material.kind, hex: o.material.bytes.toString('hex') } : undefined,
   });
@@ -111,6 +117,7 @@ export function decodeObject(b: Uint8Array): StoredObject {
   if (typeof o.owner !== 'string') throw malformed('owner');
   if (!Array.isArray(o.shared) || !o.shared.every((u) => typeof u === 'string')) throw malformed('shared');
   if (!Number.isSafeInteger(o.lease) || (o.lease as number) < 0) throw malformed('lease');
+  if (o.creator !== undefined && (!Number.isSafeInteger(o.creator) || (o.creator as number) < 0 || o.lease === 0)) throw malformed('creator');
   if (!Array.isArray(o.attrs)) throw malformed('attrs');
   const attrs = new Map<number, Buffer>();
   for (const a of o.attrs as unknown[]) {
@@ -125,7 +132,9 @@ export function decodeObject(b: Uint8Array): StoredObject {
     material = { kind: m.kind as 'secret' | 'pkcs8' | 'spki', bytes: Buffer.from(m.hex, 'hex') };
   }
   return {
-    handle: o.handle as number, owner: o.owner, shared: o.shared as string[], lease: o.lease as number, attrs,
+    handle: o.handle as number, owner: o.owner, shared: o.shared as string[], lease: o.lease as number,
+    ...(o.creator !== undefined ? { creator: o.creator as number } : {}),
+    attrs,
     ...(material ? { material } : {}),
   };
 }

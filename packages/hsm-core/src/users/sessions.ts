@@ -19,6 +19,8 @@ import { HsmError } from '../../../protocol/src/errors.js';
 import type { Principal } from '../partition/context.js';
 import type { Kernel } from '../partition/kernel.js';
 import { PATH, enc } from '../partition/records.js';
+import type { Compare } from '../../../store/src/types.js';
+import type { BarrierOp } from '../barrier/barrier.js';
 
 export class Sessions {
   constructor(private readonly k: Kernel) {}
@@ -83,17 +85,45 @@ export class Sessions {
     if (changed) await this.k.state.sync();
   }
 
-  /** Close a session: its owner, or a connection once signed in as its owner; an unbound one by anyone. */
-  async close(principal: Principal | undefined, formerUsers: ReadonlySet<string>, lease: number): Promise<void> {
+  /**
+   * Close a session: its owner, or a connection once signed in as its owner; an unbound one by anyone.
+   * With `creator`, only the session objects made with that creator tag are destroyed (one client
+   * session of the several that share this cluster session closed); the session stays open.
+   */
+  async close(principal: Principal | undefined, formerUsers: ReadonlySet<string>, lease: number, creator?: number): Promise<void> {
     if (!Number.isSafeInteger(lease) || lease < 1) throw new HsmError('ERR_ARGUMENTS_BAD', `session ${String(lease)} is not a session number`);
+    if (creator !== undefined && (!Number.isSafeInteger(creator) || creator < 0)) throw new HsmError('ERR_ARGUMENTS_BAD', `creator ${String(creator)} is not a creator tag`);
     const s = await this.k.state.sessionFor(lease);
     if (s && s.rec.owner !== '' && s.rec.owner !== principal?.user && !formerUsers.has(s.rec.owner)) {
       throw new HsmError('ERR_NOT_PERMITTED', `session ${lease} belongs to another user; only its owner can close it`);
+    }
+    if (creator !== undefined) {
+      /* Unknown or expired: its objects went with the lease. */
+      if (s) await this.destroyCreated(principal, lease, creator);
+      return;
     }
     /* Unknown or expired: the keys are gone either way (as revoking an unknown lease). */
     await this.k.barrier.store.revokeLease(lease).catch((e: unknown) => {
       throw new HsmError('ERR_STORE', `closing session ${lease} failed: ${(e as Error)?.message ?? String(e)}`, { cause: e });
     });
     await this.k.state.sync();
+  }
+
+  /** Destroy the session objects of `lease` made with `creator`, in one audited transaction (PKCS#11: regardless of CKA_DESTROYABLE). */
+  private async destroyCreated(principal: Principal | undefined, lease: number, creator: number): Promise<void> {
+    const gone = await this.k.txn.mutate(async () => {
+      const mine = (await this.k.state.objects()).filter((r) => r.obj.lease === lease && r.obj.creator === creator);
+      const handles = mine.map((r) => r.obj.handle);
+      return {
+        compare: mine.map((r): Compare => ({ key: PATH.object(r.obj.handle), op: 'version-eq', version: r.version })),
+        ops: mine.map((r): BarrierOp => ({ op: 'delete', key: PATH.object(r.obj.handle) })),
+        events: handles.length ? [this.k.txn.event({ principal }, 'deleteObject', { handles, detail: 'session objects of a closed session' })] : [],
+        result: handles,
+      };
+    }).catch((e: unknown) => {
+      if (e instanceof HsmError) throw e;
+      throw new HsmError('ERR_STORE', `destroying the session objects of session ${lease} failed: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+    });
+    for (const h of gone) this.k.material.drop(h);
   }
 }

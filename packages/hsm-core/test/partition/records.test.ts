@@ -38,12 +38,14 @@ const storeError = (part: RegExp) => (e: unknown) => {
 
 describe('object records (records.ts)', () => {
   test('encode → decode is the identity, with and without key material, for empty values and session objects', () => {
-    for (const o of [sample(), sample({ material: undefined, shared: [] }), sample({ lease: 77, handle: 4294967295 }), sample({ material: { kind: 'spki', bytes: Buffer.alloc(0) } })]) {
+    for (const o of [sample(), sample({ material: undefined, shared: [] }), sample({ lease: 77, handle: 4294967295 }), sample({ lease: 77, creator: 0x100003 }), sample({ material: { kind: 'spki', bytes: Buffer.alloc(0) } })]) {
       const back = decodeObject(encodeObject(o));
       assert.equal(back.handle, o.handle);
       assert.equal(back.owner, o.owner);
       assert.deepEqual(back.shared, o.shared);
       assert.equal(back.lease, o.lease);
+      assert.equal(back.creator, o.creator);
+      assert.equal('creator' in back, o.creator !== undefined);
       assert.deepEqual([...back.attrs].map(([t, v]) => [t, Buffer.from(v).toString('hex')]), [...o.attrs].map(([t, v]) => [t, Buffer.from(v).toString('hex')]));
       assert.deepEqual(back.material, o.material);
       assert.equal('material' in back, o.material !== undefined);
@@ -68,6 +70,9 @@ describe('object records (records.ts)', () => {
     assert.throws(() => decodeObject(bad({ shared: 'cu2' })), storeError(/shared is malformed/));
     assert.throws(() => decodeObject(bad({ shared: ['cu2', 3] })), storeError(/shared is malformed/));
     assert.throws(() => decodeObject(bad({ lease: -1 })), storeError(/lease is malformed/));
+    assert.throws(() => decodeObject(bad({ lease: 77, creator: -1 })), storeError(/creator is malformed/));
+    assert.throws(() => decodeObject(bad({ lease: 77, creator: '7' })), storeError(/creator is malformed/));
+    assert.throws(() => decodeObject(bad({ lease: 0, creator: 7 })), storeError(/creator is malformed/));
     assert.throws(() => decodeObject(bad({ attrs: {} })), storeError(/attrs is malformed/));
     assert.throws(() => decodeObject(bad({ attrs: [[0, 'zz']] })), storeError(/attrs is malformed/));
     assert.throws(() => decodeObject(bad({ attrs: [[0, 'abc']] })), storeError(/attrs is malformed/));
