@@ -76,6 +76,11 @@ export class Router {
   }
 
   async forward<K extends OpName>(ctx: RouteContext, op: K, obj: RequestOf<K>, token?: RevisionToken): Promise<ResponseOf<K>> {
+    return (await this.forwardOn(ctx, op, obj, token)).result;
+  }
+
+  /** As `forward`, and which link answered: a multi-part operation's later requests go there (sticky). */
+  async forwardOn<K extends OpName>(ctx: RouteContext, op: K, obj: RequestOf<K>, token?: RevisionToken): Promise<{ result: ResponseOf<K>; link: LinkLike; epoch: number }> {
     const min = Math.max(token?.revision ?? 0, (obj as { minRevision?: number }).minRevision ?? 0);
     /* Always sent (0 included): it also asks the node to say which revision it answered at. */
     const req = { ...withRequestId(op, obj), minRevision: min };
@@ -92,12 +97,13 @@ export class Router {
         if (!link) throw noNodeError(last);
       }
       tried.add(link);
+      const epoch = link.epoch;
       try {
         const res = await link.request(op, req, requestTimeoutMs);
         if (attempt > 1) daemonMetrics().failovers.inc({ op });
         const { revision, ...rest } = res as ResponseOf<K> & { revision?: number };
         if (token && revision !== undefined && revision > token.revision) token.revision = revision;
-        return rest as ResponseOf<K>;
+        return { result: rest as ResponseOf<K>, link, epoch };
       } catch (e) {
         if (!retryable(e)) throw e;
         last = e;

@@ -225,6 +225,15 @@ export const OPS = {
   /* The whole partition as one authenticated, encrypted file (docs/operations.md); the backup fits one frame. */
   backupPartition: { opcode: 0x0407, mutating: false, request: {}, response: { backup: bytes(4), entries: u64(5), auditSeq: u64(6) } },
   restorePartition: { opcode: 0x0408, mutating: true, request: mutating({ backup: bytes(1) }), response: { entries: u64(4), auditSeq: u64(5) } },
+
+  /*
+   * 0x05xx multi-part operations (docs/protocol.md "Multi-part operations"): a context on the node
+   * that began it, fed in bounded parts. `kind` is digest, sign, verify, encrypt or decrypt.
+   */
+  streamInit: { opcode: 0x0500, mutating: false, request: { session, kind: str(2), mechanism: mech(3), handle: opt(u64(4)) }, response: { stream: u64(4) } },
+  streamUpdate: { opcode: 0x0501, mutating: false, request: { stream: u64(1), data: bytes(2) }, response: { data: bytes(4) } },
+  streamFinal: { opcode: 0x0502, mutating: false, request: { stream: u64(1), data: opt(bytes(2)), signature: opt(bytes(3)) }, response: { data: bytes(4) } },
+  streamCancel: { opcode: 0x0503, mutating: false, request: { stream: u64(1) }, response: {} },
 } as const satisfies Readonly<Record<string, OpSpec>>;
 
 /** Notices: kind 3, request id 0, server to client. Their fields start at id 1. */
