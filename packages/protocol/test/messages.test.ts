@@ -155,6 +155,7 @@ describe('the opcode table', () => {
       createObject: 1, copyObject: 1, destroyObject: 1, getAttributeValue: 1, setAttributeValue: 1, findObjects: 1, shareKey: 1, keyInfo: 1,
       createUser: 3, deleteUser: 3, changePassword: 3, listUsers: 3, unlockUser: 3, getChallenge: 3, unlockCO: 3,
       getClusterInfo: 4, status: 4, auditRecords: 4, auditVerify: 4, getCertReq: 4, storeCert: 4, getCert: 4, backupPartition: 4, restorePartition: 4,
+      streamInit: 5, streamUpdate: 5, streamFinal: 5, streamCancel: 5,
     };
     for (const [name, o] of OP_LIST) {
       assert.equal(o.opcode >> 8, range[name] ?? 2, name);
