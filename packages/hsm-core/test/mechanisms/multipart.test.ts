@@ -266,3 +266,41 @@ test('MultiPartTable: contexts belong to their owner, end on delete, session clo
   assert.equal(multiPartKind('encrypt'), 'encrypt');
   assert.throws(() => multiPartKind('wrap'), code('ERR_ARGUMENTS_BAD'));
 });
+
+/* ─────────────────────────── hashing signatures ─────────────────────────── */
+
+import { MECHANISMS as RSA } from '../../src/mechanisms/rsa.js';
+import { MECHANISMS as EC } from '../../src/mechanisms/ec.js';
+import { generateKeyPairSync } from '../../src/crypto/node.js';
+
+test('hashing RSA (PKCS#1 v1.5, PSS) and ECDSA signatures in parts: verified by the single-part call and the other way round', async () => {
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const cases: [string, readonly Mechanism[], number, KeyMaterial, KeyMaterial, MechanismParams][] = [
+    ['SHA256_RSA_PKCS', RSA, P.CKM_SHA256_RSA_PKCS, { kind: 'private', keyType: P.CKK_RSA, key: rsa.privateKey, publicKey: rsa.publicKey }, { kind: 'public', keyType: P.CKK_RSA, key: rsa.publicKey }, {}],
+    ['SHA384_RSA_PKCS_PSS', RSA, P.CKM_SHA384_RSA_PKCS_PSS, { kind: 'private', keyType: P.CKK_RSA, key: rsa.privateKey, publicKey: rsa.publicKey }, { kind: 'public', keyType: P.CKK_RSA, key: rsa.publicKey }, { hashAlg: P.CKM_SHA384, mgf: P.CKG_MGF1_SHA384, saltLen: 48 }],
+    ['ECDSA_SHA256', EC, P.CKM_ECDSA_SHA256, { kind: 'private', keyType: P.CKK_EC, key: ec.privateKey, publicKey: ec.publicKey }, { kind: 'public', keyType: P.CKK_EC, key: ec.publicKey }, {}],
+  ];
+  const data = Buffer.alloc(100_003);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 13) & 0xff;
+  for (const [name, list, ckm, priv, pub, params] of cases) {
+    const m = find(list, ckm);
+    const sig = stream(m.multiPart!('sign', priv, params), data, [1, 4096, 65536, 17], false);
+    assert.equal(await m.verify!(pub, data, sig, params), true, `${name}: a streamed signature verifies single-part`);
+    const one = await m.sign!(priv, data, params);
+    const v = m.multiPart!('verify', pub, params);
+    for (const p of parts(data, [999, 7])) v.update(p);
+    assert.equal(v.verifyFinal!(one), true, `${name}: a single-part signature verifies streamed`);
+    const bad = Buffer.from(one);
+    bad[5]! ^= 1;
+    const v2 = m.multiPart!('verify', pub, params);
+    v2.update(data);
+    assert.equal(v2.verifyFinal!(bad), false, `${name}: a wrong signature`);
+    const v3 = m.multiPart!('verify', pub, params);
+    v3.update(data);
+    assert.throws(() => v3.verifyFinal!(one.subarray(1)), code('ERR_SIGNATURE_LEN_RANGE'), `${name}: a signature of the wrong length`);
+    assert.throws(() => m.multiPart!('encrypt', priv, params), code('ERR_MECHANISM_INVALID'));
+  }
+  assert.throws(() => find(RSA, P.CKM_SHA256_RSA_PKCS_PSS).multiPart!('sign', cases[0]![3], { hashAlg: P.CKM_SHA_1, mgf: P.CKG_MGF1_SHA1, saltLen: 20 }), code('ERR_MECHANISM_PARAM_INVALID'), 'PSS hashAlg must match the mechanism');
+  assert.equal(RSA.find((e) => e.mechanism === P.CKM_RSA_PKCS)!.multiPart, undefined, 'raw RSA has no multi-part form');
+});
