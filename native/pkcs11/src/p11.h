@@ -272,6 +272,9 @@ CK_RV p11_stream_update(CK_SESSION_HANDLE h, int kind, const CK_BYTE *in, CK_ULO
  * kept for the retried call; or, for verify, the node's answer on sig. */
 CK_RV p11_stream_final(p11_session *s, p11_op *op, CK_BYTE_PTR out, CK_ULONG_PTR pulOut);
 CK_RV p11_stream_verify_final(p11_session *s, p11_op *op, const CK_BYTE *sig, CK_ULONG sig_len);
+/* C_CloseSession: cancel the session's streams on the node (the cluster session, shared by all
+ * the application's sessions, stays open). Outside the lock; s is no longer in the table. */
+void p11_stream_cancel_session(p11_session *s);
 
 /* Checks of the (pointer, length) pairs of the C_* functions. */
 static inline int p11_buf_ok(const void *p, CK_ULONG len) { return p != NULL || len == 0; }

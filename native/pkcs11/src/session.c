@@ -258,6 +258,7 @@ void p11_session_release(p11_session *s) {
     last = s->closed && s->refs == 0;
     p11_unlock();
     if (last) {
+        p11_stream_cancel_session(s);
         destroy_owned(s->remote, s->handle);
         session_free(s);
     }
@@ -359,6 +360,7 @@ P11_EXPORT CK_RV C_CloseSession(CK_SESSION_HANDLE hSession) {
     }
     p11_unlock();
     if (free_now) {
+        p11_stream_cancel_session(s);
         destroy_owned(s->remote, s->handle);
         session_free(s);
     }
@@ -380,6 +382,7 @@ P11_EXPORT CK_RV C_CloseAllSessions(CK_SLOT_ID slotID) {
         }
         p11_unlock();
         if (!victim) break;
+        p11_stream_cancel_session(victim);
         destroy_owned(victim->remote, victim->handle);
         session_free(victim);
     }

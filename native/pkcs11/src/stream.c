@@ -335,3 +335,8 @@ CK_RV p11_stream_verify_final(p11_session *s, p11_op *op, const CK_BYTE *sig, CK
     p11_op_reset(op);
     return rv;
 }
+
+void p11_stream_cancel_session(p11_session *s) {
+    for (int k = 0; k < P11_OP_COUNT; k++)
+        if (s->ops[k].mode == P11_MODE_STREAM) stream_end(s, &s->ops[k]);
+}

@@ -412,16 +412,27 @@ static void encryption(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE k) {
     total += part;
     TRUTH("multi-part round trip", total == 100 && memcmp(pt, big, 100) == 0);
 
-    /* A mechanism the node cannot stream (GCM) is buffered in the module, up to maxData. */
+    /* A mechanism the node cannot stream (GCM decryption: no plaintext before the tag) is buffered in the module, up to maxData. */
     CK_BYTE *mb = calloc(1, 600 * 1024);
-    CHECK("C_EncryptInit GCM", f->C_EncryptInit(s, &gcm, k), CKR_OK);
+    CHECK("C_DecryptInit GCM", f->C_DecryptInit(s, &gcm, k), CKR_OK);
     part = 0;
-    CHECK("C_EncryptUpdate GCM 600 KiB", f->C_EncryptUpdate(s, mb, 600 * 1024, NULL, &part), CKR_OK);
+    CHECK("C_DecryptUpdate GCM 600 KiB", f->C_DecryptUpdate(s, mb, 600 * 1024, NULL, &part), CKR_OK);
     part = 0;
-    CHECK("C_EncryptUpdate GCM 600 KiB", f->C_EncryptUpdate(s, mb, 600 * 1024, ct, &part), CKR_OK);
+    CHECK("C_DecryptUpdate GCM 600 KiB", f->C_DecryptUpdate(s, mb, 600 * 1024, ct, &part), CKR_OK);
     TRUTH("a buffered Update returns 0 bytes", part == 0);
-    CHECK("C_EncryptUpdate GCM past 1 MiB", f->C_EncryptUpdate(s, mb, 600 * 1024, ct, &part), CKR_DATA_LEN_RANGE);
-    CHECK("operation ended", f->C_EncryptFinal(s, NULL, &part), CKR_OPERATION_NOT_INITIALIZED);
+    CHECK("C_DecryptUpdate GCM past 1 MiB", f->C_DecryptUpdate(s, mb, 600 * 1024, ct, &part), CKR_DATA_LEN_RANGE);
+    CHECK("operation ended", f->C_DecryptFinal(s, NULL, &part), CKR_OPERATION_NOT_INITIALIZED);
+    /* GCM encryption streams: ciphertext at each Update, the tag at Final, as single-part. */
+    CHECK("C_EncryptInit GCM", f->C_EncryptInit(s, &gcm, k), CKR_OK);
+    part = 32;
+    CHECK("C_EncryptUpdate GCM", f->C_EncryptUpdate(s, data, 32, ct, &part), CKR_OK);
+    TRUTH("GCM Update returns its ciphertext", part == 32);
+    total = sizeof ct - 32;
+    CHECK("C_EncryptFinal GCM", f->C_EncryptFinal(s, ct + 32, &total), CKR_OK);
+    CHECK("C_EncryptInit GCM", f->C_EncryptInit(s, &gcm, k), CKR_OK);
+    part = sizeof one;
+    CHECK("C_Encrypt GCM", f->C_Encrypt(s, data, 32, one, &part), CKR_OK);
+    TRUTH("GCM in parts = single-part (ciphertext || tag)", total == 16 && part == 48 && memcmp(one, ct, 48) == 0);
     /* A streamed one has no such limit: 2 x 600 KiB of CBC in and out. */
     CK_MECHANISM plain_cbc = {CKM_AES_CBC, civ, sizeof civ};
     CK_BYTE *mo = malloc(600 * 1024);

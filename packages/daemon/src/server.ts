@@ -18,7 +18,7 @@ import { dirname, join } from 'node:path';
 import { HsmError } from '../../protocol/src/errors.js';
 import { serveConnection, type ServedConnection } from '../../protocol/src/connection.js';
 import { daemonMetrics } from '../../ops/src/metrics/daemon.js';
-import type { DecodedRequest, NoticeOf, OpName, RequestOf, ResponseOf } from '../../protocol/src/messages.js';
+import { STREAM_IDLE_MS, type DecodedRequest, type NoticeOf, type OpName, type RequestOf, type ResponseOf } from '../../protocol/src/messages.js';
 import {
   APPLICATION_CFG, CLIENT_CFG, loadApplicationConfig, loadClientConfig, loadDaemonConfig, loadResourceConfig, poCertPath,
   type DaemonConfig,
@@ -54,6 +54,7 @@ interface Stream {
   /** The node's id for it. */
   readonly remote: number;
   readonly session: number | undefined;
+  lastUsed: number;
 }
 
 /** At most `perMinute` lines a minute per kind; the count of the rest is logged when the next minute opens. */
@@ -383,6 +384,12 @@ export class Daemon {
   /* ───────────── multi-part operations: sticky to the node that began them ───────────── */
 
   private async streamInit(app: App, obj: RequestOf<'streamInit'>): Promise<ResponseOf<'streamInit'>> {
+    /* Streams the application abandoned have expired on their nodes: forget them here too. */
+    const now = Date.now();
+    for (const id of [...app.streams]) {
+      const s = this.streams.get(id);
+      if (s && now - s.lastUsed > STREAM_IDLE_MS) this.dropStream(id);
+    }
     if (app.streams.size >= DAEMON_LIMITS.streamsPerApplication) {
       throw new HsmError('ERR_LIMIT', `this application already has ${DAEMON_LIMITS.streamsPerApplication} multi-part operations in progress; finish or cancel one first`);
     }
@@ -393,7 +400,7 @@ export class Daemon {
     }
     const id = this.nextStreamId;
     this.nextStreamId = this.nextStreamId >= Number.MAX_SAFE_INTEGER ? 1 : this.nextStreamId + 1;
-    this.streams.set(id, { app, link, epoch, remote: result.stream, session: obj.session });
+    this.streams.set(id, { app, link, epoch, remote: result.stream, session: obj.session, lastUsed: Date.now() });
     app.streams.add(id);
     return { stream: id };
   }
@@ -427,6 +434,7 @@ export class Daemon {
       throw lost();
     }
     const request = s.link.request.bind(s.link) as (op: OpName, obj: unknown, timeoutMs?: number) => Promise<unknown>;
+    s.lastUsed = Date.now();
     try {
       const r = await request(op, { ...obj, stream: s.remote }, this.config.client.requestTimeoutMs);
       if (op !== 'streamUpdate') this.dropStream(id);

@@ -92,7 +92,7 @@ export class KeyUse {
    */
   async beginMultiPart(ctx: CallContext, kind: MultiPartKind, mech: MechanismRequest, handle: number | undefined): Promise<MultiPart> {
     const m = mechanismFor(mech.mechanism, kind);
-    if (typeof m.multiPart !== 'function') {
+    if (typeof m.multiPart !== 'function' || (m.multiPartKinds !== undefined && !m.multiPartKinds.includes(kind))) {
       throw new HsmError('ERR_FUNCTION_NOT_SUPPORTED', `${ckmName(mech.mechanism)} has no multi-part form here; send the whole input in one ${kind} request`);
     }
     if (kind === 'digest') return m.multiPart('digest', undefined, mech.params ?? {});

@@ -11,6 +11,7 @@
  * from the injected clock, and nothing here does I/O.
  */
 import { HsmError } from '../../protocol/src/errors.js';
+import { STREAM_IDLE_MS } from '../../protocol/src/messages.js';
 import type { MultiPart, MultiPartKind } from './mechanisms/types.js';
 
 export interface MultiPartLimits {
@@ -27,7 +28,7 @@ export interface MultiPartLimits {
  * over one connection per node, hence the generous per-connection bound; each
  * context holds a hash or cipher state and at most one block of data.
  */
-export const MULTIPART_LIMITS: MultiPartLimits = Object.freeze({ perOwner: 4096, total: 16384, idleMs: 300_000 });
+export const MULTIPART_LIMITS: MultiPartLimits = Object.freeze({ perOwner: 4096, total: 16384, idleMs: STREAM_IDLE_MS });
 
 export const MULTIPART_KINDS: readonly MultiPartKind[] = ['digest', 'sign', 'verify', 'encrypt', 'decrypt'];
 

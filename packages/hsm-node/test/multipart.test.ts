@@ -88,7 +88,10 @@ test('keyed streams: the single-part policy at init, one key-use record, output 
   await assert.rejects(cu.request('streamInit', { session, kind: 'encrypt', mechanism: { mechanism: P.CKM_AES_CBC, iv: iv.subarray(1) }, handle: aes }), code('ERR_MECHANISM_PARAM_INVALID'));
   await assert.rejects(cu.request('streamInit', { session, kind: 'sign', mechanism: { mechanism: P.CKM_AES_CBC, iv }, handle: aes }), code('ERR_MECHANISM_INVALID'));
   await assert.rejects(cu.request('streamInit', { session, kind: 'sign', mechanism: hmac }), code('ERR_ARGUMENTS_BAD'), 'a keyed kind needs a handle');
-  await assert.rejects(cu.request('streamInit', { session, kind: 'encrypt', mechanism: { mechanism: P.CKM_AES_GCM, iv: randomBytes(12), tagBits: 128 }, handle: aes }), code('ERR_FUNCTION_NOT_SUPPORTED'), 'GCM has no multi-part form');
+  await assert.rejects(cu.request('streamInit', { session, kind: 'wrap' as 'encrypt', mechanism: { mechanism: P.CKM_AES_GCM, iv: randomBytes(12), tagBits: 128 }, handle: aes }), code('ERR_ARGUMENTS_BAD'));
+  await assert.rejects(cu.request('streamInit', { session, kind: 'encrypt', mechanism: { mechanism: P.CKM_AES_KEY_WRAP }, handle: aes }), code('ERR_FUNCTION_NOT_SUPPORTED'), 'key wrap has no multi-part form');
+  /* GCM decryption has none (no plaintext before the tag): answered before the key is looked at, so the single-part call's checks decide. */
+  await assert.rejects(cu.request('streamInit', { session, kind: 'decrypt', mechanism: { mechanism: P.CKM_AES_GCM, iv: randomBytes(12), tagBits: 128 }, handle: aes }), code('ERR_FUNCTION_NOT_SUPPORTED'));
 
   /* One key-use record, at init, for the whole stream. */
   const co = await client(1, EXAMPLE_CO);

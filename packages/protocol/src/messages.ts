@@ -236,6 +236,9 @@ export const OPS = {
   streamCancel: { opcode: 0x0503, mutating: false, request: { stream: u64(1) }, response: {} },
 } as const satisfies Readonly<Record<string, OpSpec>>;
 
+/** A multi-part operation unused this long ends, on its node and in the daemon (docs/protocol.md §6.4). */
+export const STREAM_IDLE_MS = 300_000;
+
 /** Notices: kind 3, request id 0, server to client. Their fields start at id 1. */
 export const NOTICES = {
   loginChanged: { opcode: 0x0040, fields: { loggedIn: bool(1), user: opt(str(2)), role: opt(str(3)) } },

@@ -305,6 +305,21 @@ function gcmOpen(op: CipherOp, key: Buffer, data: Bytes, params: MechanismParams
   }
 }
 
+/**
+ * GCM encryption in parts: the ciphertext of each part at once (GCM is a
+ * counter mode), the tag at final. Decryption has no multi-part form: PKCS#11
+ * lets no plaintext out before the tag is checked, so it stays single-part.
+ */
+function gcmSealStream(key: Buffer, params: MechanismParams): MultiPart {
+  const { iv, aad, tagLength } = gcmParams(params);
+  const c = createCipheriv(GCM_NAMES[bits(key)], key, iv, { authTagLength: tagLength });
+  if (aad.length > 0) c.setAAD(aad);
+  return {
+    update: (data) => c.update(data),
+    final: () => Buffer.concat([c.final(), c.getAuthTag()]),
+  };
+}
+
 /* ---- KW (RFC 3394) and KWP (RFC 5649) ---- */
 
 const KW_DEFAULT_IV = Buffer.from('a6a6a6a6a6a6a6a6', 'hex');
@@ -427,7 +442,14 @@ export const MECHANISMS: readonly Mechanism[] = [
       return ctrStream(cipherKind(kind), aesKey(key!), params);
     },
   },
-  allDirections(P.CKM_AES_GCM, gcm),
+  {
+    ...allDirections(P.CKM_AES_GCM, gcm),
+    multiPartKinds: ['encrypt'],
+    multiPart(kind, key, params) {
+      if (kind !== 'encrypt') throw new HsmError('ERR_FUNCTION_NOT_SUPPORTED', 'AES-GCM decryption has no multi-part form');
+      return gcmSealStream(aesKey(key!), params);
+    },
+  },
   allDirections(P.CKM_AES_KEY_WRAP, kw),
   allDirections(P.CKM_AES_KEY_WRAP_PAD, kwp),
 ];

@@ -137,4 +137,6 @@ export interface Mechanism {
    * undefined for a digest. Checks parameters as the single-part call does.
    */
   multiPart?(kind: MultiPartKind, key: KeyMaterial | undefined, params: MechanismParams): MultiPart;
+  /** The kinds `multiPart` serves, when not every kind the mechanism offers (AES-GCM: encrypt only). */
+  readonly multiPartKinds?: readonly MultiPartKind[];
 }

@@ -219,10 +219,30 @@ test('DES3-CBC in parts (8-byte blocks) equals one-shot', async () => {
   assert.deepEqual(stream(m.multiPart!('encrypt', key, params), pt, ODD), await m.encrypt!(key, pt, params));
 });
 
-test('the mechanisms without a multi-part form (GCM, key wrap) say so by having none', () => {
-  for (const ckm of [P.CKM_AES_GCM, P.CKM_AES_KEY_WRAP, P.CKM_AES_KEY_WRAP_PAD]) {
+test('the mechanisms without a multi-part form (key wrap) say so by having none; GCM streams encryption only', () => {
+  for (const ckm of [P.CKM_AES_KEY_WRAP, P.CKM_AES_KEY_WRAP_PAD]) {
     assert.equal(AES.find((e) => e.mechanism === ckm)!.multiPart, undefined);
   }
+  assert.deepEqual(AES.find((e) => e.mechanism === P.CKM_AES_GCM)!.multiPartKinds, ['encrypt']);
+});
+
+test('AES-GCM encryption in parts: NIST gcmEncryptExtIV vectors at odd part sizes (ciphertext || tag, as single-part)', async () => {
+  const m = find(AES, P.CKM_AES_GCM);
+  let n = 0;
+  for (const file of ['gcmEncryptExtIV128.rsp', 'gcmEncryptExtIV256.rsp']) {
+    for (const { section, fields } of readRsp('nist', 'aes', file)) {
+      const key = aesKey(hex(fields.Key));
+      const params: MechanismParams = { iv: hex(fields.IV), aad: hex(fields.AAD ?? ''), tagBits: Number(section.Taglen) };
+      const pt = hex(fields.PT ?? '');
+      const mp = m.multiPart!('encrypt', key, params);
+      const out = stream(mp, pt, ODD);
+      assert.equal(out.toString('hex'), (fields.CT ?? '') + fields.Tag, `${file} ${fields.Count}`);
+      assert.deepEqual(out, await m.encrypt!(key, pt, params));
+      n++;
+    }
+  }
+  assert.ok(n >= 100, `${n} GCM records`);
+  assert.throws(() => m.multiPart!('decrypt', aesKey(Buffer.alloc(16)), { iv: Buffer.alloc(12), tagBits: 128 }), code('ERR_FUNCTION_NOT_SUPPORTED'));
 });
 
 /* ─────────────────────────── the context table ─────────────────────────── */
