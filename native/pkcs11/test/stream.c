@@ -11,7 +11,7 @@
  * through C_EncryptUpdate, each ciphertext part straight into
  * C_DecryptUpdate, the plaintext compared with the input as it comes back,
  * and the first 64 KiB of ciphertext compared with single-part C_Encrypt;
- * then HMAC-SHA256 and AES-CTR in parts against their single-part results.
+ * then HMAC-SHA256, ECDSA-SHA256 and AES-CTR in parts against their single-part results.
  * Memory stays flat: nothing is kept beyond one 3 MiB part. The data is
  * block k of 1 MiB = pattern(j) = (j * 131) ^ (j >> 9), with the first 8
  * bytes the little-endian k (the test recomputes the digest from that).
@@ -229,7 +229,35 @@ static void hmac_and_ctr(CK_SESSION_HANDLE s, CK_BYTE *buf) {
     }
     check("C_VerifyFinal 3 MiB", f->C_VerifyFinal(s, multi, n2), CKR_OK);
 
-    /* CTR: a stream cipher, so a buffer of exactly the part's length is enough. */
+    /* ECDSA with SHA-256 over 3 MiB + 100 bytes: hashed on the node as the parts come. */
+    static CK_BYTE p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+    CK_MECHANISM kg = {CKM_EC_KEY_PAIR_GEN, NULL, 0};
+    CK_ATTRIBUTE pt[] = {{CKA_EC_PARAMS, p256, sizeof p256}, {CKA_VERIFY, &yes, 1}};
+    CK_ATTRIBUTE kt[] = {{CKA_SIGN, &yes, 1}};
+    CK_OBJECT_HANDLE pub = 0, priv = 0;
+    check("C_GenerateKeyPair EC", f->C_GenerateKeyPair(s, &kg, pt, 2, kt, 1, &pub, &priv), CKR_OK);
+    CK_MECHANISM em = {CKM_ECDSA_SHA256, NULL, 0};
+    CK_BYTE esig[64], esig1[64];
+    CK_ULONG en = sizeof esig, en1 = sizeof esig1;
+    check("C_SignInit ECDSA", f->C_SignInit(s, &em, priv), CKR_OK);
+    check("C_SignUpdate 1 byte", f->C_SignUpdate(s, buf, 1), CKR_OK);
+    check("C_SignUpdate 3 MiB + 99", f->C_SignUpdate(s, buf + 1, 3 * MIB + 99), CKR_OK);
+    check("C_SignFinal ECDSA", f->C_SignFinal(s, esig, &en), CKR_OK);
+    truth("ECDSA P-256 signature 64 bytes", en == 64);
+    check("C_VerifyInit ECDSA", f->C_VerifyInit(s, &em, pub), CKR_OK);
+    check("C_VerifyUpdate 3 MiB + 100", f->C_VerifyUpdate(s, buf, 3 * MIB + 100), CKR_OK);
+    check("C_VerifyFinal ECDSA", f->C_VerifyFinal(s, esig, en), CKR_OK);
+    check("C_SignInit ECDSA", f->C_SignInit(s, &em, priv), CKR_OK);
+    check("C_Sign ECDSA 1000 bytes", f->C_Sign(s, buf, 1000, esig1, &en1), CKR_OK);
+    check("C_VerifyInit ECDSA", f->C_VerifyInit(s, &em, pub), CKR_OK);
+    check("C_VerifyUpdate", f->C_VerifyUpdate(s, buf, 400), CKR_OK);
+    check("C_VerifyUpdate", f->C_VerifyUpdate(s, buf + 400, 600), CKR_OK);
+    check("C_VerifyFinal: a single-part signature verifies streamed", f->C_VerifyFinal(s, esig1, en1), CKR_OK);
+    check("C_VerifyInit ECDSA", f->C_VerifyInit(s, &em, pub), CKR_OK);
+    check("C_VerifyUpdate", f->C_VerifyUpdate(s, buf, 999), CKR_OK);
+    check("C_VerifyFinal other data", f->C_VerifyFinal(s, esig1, en1), CKR_SIGNATURE_INVALID);
+
+        /* CTR: a stream cipher, so a buffer of exactly the part's length is enough. */
     CK_OBJECT_HANDLE ak = gen_key(s, CKM_AES_KEY_GEN, 16, 0);
     CK_AES_CTR_PARAMS cp;
     memset(&cp, 0, sizeof cp);

@@ -7,7 +7,7 @@
  *    while the resident memory (VmRSS) of the program, the daemon and every
  *    node is sampled: none may grow by more than RSS_BOUND_MIB over its value
  *    when the program was ready (the data is 12x that);
- *  - HMAC-SHA256 and AES-CTR in parts equal their single-part results;
+ *  - HMAC-SHA256, ECDSA-SHA256 and AES-CTR in parts equal their single-part results;
  *  - a digest stream whose node is killed ends with CKR_DEVICE_ERROR, and the
  *    next C_DigestInit works on the nodes left;
  *  - OpenSC `pkcs11-tool --hash` of a 256 MiB file.
