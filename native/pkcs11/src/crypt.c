@@ -4,13 +4,14 @@
  * C_DecryptUpdate, C_DecryptFinal — the dual-function calls of §5.13
  * (not supported), and the operation plumbing that sign.c and digest.c share.
  *
- * The protocol is single-part (docs/protocol.md §6.2: encrypt, decrypt, sign,
- * digest each carry the whole input). Multi-part calls therefore buffer their
- * input in the module, up to 1 MiB (the node's limit for one operation; more is
- * CKR_DATA_LEN_RANGE), and send one request at *Final. C_EncryptUpdate and
- * C_DecryptUpdate always return 0 bytes, and the whole output comes from
- * C_EncryptFinal / C_DecryptFinal — allowed by §5.8, since an Update may
- * return less than it was given (docs/pkcs11.md "Multi-part operations").
+ * Single-part calls are one request each (docs/protocol.md §6.2: encrypt,
+ * decrypt, sign, digest carry the whole input, at most hello's maxData).
+ * Multi-part calls stream through a context on the node (stream.c): each
+ * C_EncryptUpdate / C_DecryptUpdate returns the whole blocks processed so far,
+ * with no limit on the total. A mechanism the node cannot stream (AES-GCM,
+ * RSA without hashing, ...) is buffered here instead, up to maxData (more is
+ * CKR_DATA_LEN_RANGE), and sent in one request at *Final; its Updates return
+ * 0 bytes (docs/pkcs11.md "Multi-part operations").
  *
  * Output buffers follow §5.2: a NULL buffer asks for the length and a short one
  * gets CKR_BUFFER_TOO_SMALL; either way the operation stays active. The module
@@ -217,33 +218,20 @@ CK_RV p11_op_single(CK_SESSION_HANDLE h, int kind, uint16_t opcode, CK_BYTE_PTR 
     return rv;
 }
 
-/* Update: buffer the part; nothing comes out until Final. */
+/* Update: the part goes to the node now, and the whole blocks processed so far come back (stream.c). */
 static CK_RV op_update_out(CK_SESSION_HANDLE h, int kind, CK_BYTE_PTR in, CK_ULONG in_len, CK_BYTE_PTR out,
                            CK_ULONG_PTR pulOut) {
-    (void)out;
-    p11_session *s;
-    CK_RV rv = p11_session_acquire(h, &s);
-    if (rv != CKR_OK) return rv;
-    p11_op *op = &s->ops[kind];
-    if (!op->active) {
-        rv = CKR_OPERATION_NOT_INITIALIZED;
-    } else if (pulOut == NULL) {
-        p11_op_reset(op);
-        rv = CKR_ARGUMENTS_BAD;
-    } else if ((rv = p11_op_update(op, in, in_len)) == CKR_OK) {
-        *pulOut = 0;
-    }
-    p11_session_release(s);
-    return rv;
+    return p11_stream_update(h, kind, in, in_len, out, pulOut, 1);
 }
 
-/* Final: the buffered input, one request. */
+/* Final: the node's context finishes (stream.c), or the buffered input goes in one request. */
 CK_RV p11_op_final(CK_SESSION_HANDLE h, int kind, uint16_t opcode, CK_BYTE_PTR out, CK_ULONG_PTR pulOut) {
     p11_session *s;
     CK_RV rv = p11_session_acquire(h, &s);
     if (rv != CKR_OK) return rv;
     p11_op *op = &s->ops[kind];
     if (!op->active) rv = CKR_OPERATION_NOT_INITIALIZED;
+    else if (op->mode == P11_MODE_STREAM) rv = p11_stream_final(s, op, out, pulOut);
     else rv = p11_op_run_output(s, op, opcode, op->acc, op->acc_len, out, pulOut);
     p11_session_release(s);
     return rv;
@@ -286,15 +274,9 @@ P11_EXPORT CK_RV C_DecryptFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pLastPar
     return p11_op_final(hSession, P11_OP_DECRYPT, OCHSM_OP_DECRYPT, pLastPart, pulLastPartLen);
 }
 
-/* Update without output (sign, verify, digest). */
+/* Update without output (sign, verify, digest): streamed to the node (stream.c). */
 CK_RV p11_op_feed(CK_SESSION_HANDLE h, int kind, CK_BYTE_PTR in, CK_ULONG in_len) {
-    p11_session *s;
-    CK_RV rv = p11_session_acquire(h, &s);
-    if (rv != CKR_OK) return rv;
-    p11_op *op = &s->ops[kind];
-    rv = op->active ? p11_op_update(op, in, in_len) : CKR_OPERATION_NOT_INITIALIZED;
-    p11_session_release(s);
-    return rv;
+    return p11_stream_update(h, kind, in, in_len, NULL, NULL, 0);
 }
 
 /* ───────────────────────────── dual-function (§5.13): not supported ───────────────────────────── */

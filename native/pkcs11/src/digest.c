@@ -4,7 +4,7 @@
  * offers no digest over a key's value).
  *
  * A digest needs no key and no sign-in; it is one `digest` request with the
- * whole input (multi-part input buffered, see crypt.c), and the output follows
+ * whole input, or, in parts, a stream through the node (stream.c), and the output follows
  * the §5.2 convention.
  */
 #include "p11.h"

@@ -122,7 +122,17 @@ typedef struct p11_op {
     size_t out_len;
     uint8_t *in;
     size_t in_len;
+    /* Multi-part (stream.c): decided at the first *Update. P11_MODE_STREAM: the
+     * parts go to the node's context `stream` as they come; P11_MODE_BUFFER:
+     * the node has no multi-part form of the mechanism, so the parts are
+     * buffered in acc and sent at *Final. `pending`: an *Update's output that
+     * did not fit the caller's buffer, in out, with its input in in. */
+    int mode;
+    uint64_t stream;
+    int pending;
 } p11_op;
+
+enum { P11_MODE_NONE = 0, P11_MODE_STREAM = 1, P11_MODE_BUFFER = 2 };
 
 typedef struct p11_session {
     CK_SESSION_HANDLE handle;
@@ -259,6 +269,22 @@ CK_RV p11_op_single(CK_SESSION_HANDLE h, int kind, uint16_t opcode, CK_BYTE_PTR 
                     CK_ULONG_PTR pulOut);
 CK_RV p11_op_final(CK_SESSION_HANDLE h, int kind, uint16_t opcode, CK_BYTE_PTR out, CK_ULONG_PTR pulOut);
 CK_RV p11_op_feed(CK_SESSION_HANDLE h, int kind, CK_BYTE_PTR in, CK_ULONG in_len);
+
+/* ───────────────────────────── multi-part through the node (stream.c) ───────────────────────────── */
+
+/* C_*Update: stream in[0..in_len) to the node in parts of at most hello's maxData. With output
+ * (encrypt, decrypt), out / pulOut follow §5.2; the output is at most in_len rounded up to whole
+ * 16-byte blocks, which a NULL out is told without sending. Without output, out and pulOut are
+ * unused. Falls back to buffering (p11_op_update) when the node has no multi-part form. */
+CK_RV p11_stream_update(CK_SESSION_HANDLE h, int kind, const CK_BYTE *in, CK_ULONG in_len, CK_BYTE_PTR out,
+                        CK_ULONG_PTR pulOut, int with_output);
+/* C_*Final of a streamed operation (op->mode == P11_MODE_STREAM), s held: the output by §5.2,
+ * kept for the retried call; or, for verify, the node's answer on sig. */
+CK_RV p11_stream_final(p11_session *s, p11_op *op, CK_BYTE_PTR out, CK_ULONG_PTR pulOut);
+CK_RV p11_stream_verify_final(p11_session *s, p11_op *op, const CK_BYTE *sig, CK_ULONG sig_len);
+/* C_CloseSession: cancel the session's streams on the node (the cluster session, shared by all
+ * the application's sessions, stays open). Outside the lock; s is no longer in the table. */
+void p11_stream_cancel_session(p11_session *s);
 
 /* Checks of the (pointer, length) pairs of the C_* functions. */
 static inline int p11_buf_ok(const void *p, CK_ULONG len) { return p != NULL || len == 0; }

@@ -192,6 +192,7 @@ void p11_session_release(p11_session *s) {
     last = s->closed && s->refs == 0;
     p11_unlock();
     if (last) {
+        p11_stream_cancel_session(s);
         destroy_created(s);
         session_free(s);
     }
@@ -293,6 +294,7 @@ P11_EXPORT CK_RV C_CloseSession(CK_SESSION_HANDLE hSession) {
     }
     p11_unlock();
     if (free_now) {
+        p11_stream_cancel_session(s);
         destroy_created(s);
         session_free(s);
     }
@@ -314,6 +316,7 @@ P11_EXPORT CK_RV C_CloseAllSessions(CK_SLOT_ID slotID) {
         }
         p11_unlock();
         if (!victim) break;
+        p11_stream_cancel_session(victim);
         destroy_created(victim);
         session_free(victim);
     }

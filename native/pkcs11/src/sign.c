@@ -5,8 +5,9 @@
  * C_VerifyRecoverInit, C_VerifyRecover, which the Azure guide lists as not
  * supported (the Azure Cloud HSM guides) and which return CKR_FUNCTION_NOT_SUPPORTED.
  *
- * Single- and multi-part calls become one sign or verify request (the
- * multi-part input is buffered, see crypt.c). C_Sign and C_SignFinal follow
+ * Single-part calls are one sign or verify request; multi-part calls stream
+ * through the node's context (stream.c; buffered when the node has no
+ * multi-part form of the mechanism, see crypt.c). C_Sign and C_SignFinal follow
  * the output convention of §5.2 with the result kept for the retried call. A
  * wrong signature is the HSM's CKR_SIGNATURE_INVALID (or
  * CKR_SIGNATURE_LEN_RANGE), passed through.
@@ -46,6 +47,11 @@ static CK_RV verify(CK_SESSION_HANDLE hSession, int final, CK_BYTE_PTR pData, CK
     if (!op->active) {
         p11_session_release(s);
         return CKR_OPERATION_NOT_INITIALIZED;
+    }
+    if (final && op->mode == P11_MODE_STREAM) {
+        rv = p11_stream_verify_final(s, op, pSignature, ulSignatureLen);
+        p11_session_release(s);
+        return rv;
     }
     const uint8_t *data = final ? op->acc : pData;
     size_t len = final ? op->acc_len : ulDataLen;

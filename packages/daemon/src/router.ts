@@ -148,14 +148,22 @@ export class Router {
   }
 
   async forward<K extends OpName>(ctx: RouteContext, op: K, obj: RequestOf<K>, token?: RevisionToken): Promise<ResponseOf<K>> {
+    return (await this.forwardOn(ctx, op, obj, token)).result;
+  }
+
+  /** As `forward`, and which link answered: a multi-part operation's later requests go there (sticky). */
+  async forwardOn<K extends OpName>(ctx: RouteContext, op: K, obj: RequestOf<K>, token?: RevisionToken): Promise<{ result: ResponseOf<K>; link: LinkLike; epoch: number }> {
     const min = Math.max(token?.revision ?? 0, (obj as { minRevision?: number }).minRevision ?? 0);
     /* Always sent (0 included): it also asks the node to say which revision it answered at. */
     const req = { ...withRequestId(op, obj), minRevision: min };
     const { requestTimeoutMs } = this.settings();
-    const res = await this.attempts(ctx, op, (link) => link.request(op, req, requestTimeoutMs));
-    const { revision, ...rest } = res as ResponseOf<K> & { revision?: number };
+    const r = await this.attempts(ctx, op, async (link) => {
+      const epoch = link.epoch;
+      return { res: await link.request(op, req, requestTimeoutMs), link, epoch };
+    });
+    const { revision, ...rest } = r.res as ResponseOf<K> & { revision?: number };
     if (token && revision !== undefined && revision > token.revision) token.revision = revision;
-    return rest as ResponseOf<K>;
+    return { result: rest as ResponseOf<K>, link: r.link, epoch: r.epoch };
   }
 
   /**

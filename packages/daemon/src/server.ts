@@ -18,7 +18,7 @@ import { dirname, join } from 'node:path';
 import { HsmError } from '../../protocol/src/errors.js';
 import { serveConnection, type ServedConnection } from '../../protocol/src/connection.js';
 import { daemonMetrics } from '../../ops/src/metrics/daemon.js';
-import { OPS, errorFromResponse, opByOpcode, type DecodedRequest, type NoticeOf, type OpName, type ResponseOf } from '../../protocol/src/messages.js';
+import { OPS, STREAM_IDLE_MS, errorFromResponse, opByOpcode, type DecodedRequest, type NoticeOf, type OpName, type RequestOf, type ResponseOf } from '../../protocol/src/messages.js';
 import type { Frame } from '../../protocol/src/codec.js';
 import { peekMechanism, replyFrame, rewriteRequest } from '../../protocol/src/forward.js';
 import { randomUUID } from 'node:crypto';
@@ -45,16 +45,30 @@ export const DAEMON_LIMITS = Object.freeze({
   bounds: { maxInFlight: 256, maxUnreadReplyBytes: 8 * 1024 * 1024, maxBufferedReplyBytes: 48 * 1024 * 1024, partialFrameTimeoutMs: 30_000, helloTimeoutMs: 30_000 },
   /** Repeated refusals and violations: at most this many log lines a minute per kind. */
   logPerMinute: 10,
+  /** Multi-part operations one application may have in progress (docs/protocol.md "Multi-part operations"). */
+  streamsPerApplication: 1024,
 });
 
 /**
- * What the daemon answers or tracks itself (handleApp): these are decoded;
+ * What the daemon answers or tracks itself (handleApp): these are decoded
+ * (the multi-part operations too: they are sticky to one node and renumbered);
  * generateRandom too, as its small request asks for a large answer (the
  * server loop's reply reservation reads its length). Every other operation
  * is forwarded undecoded (forwardFrame).
  */
-const DECODED_OPS: ReadonlySet<OpName> = new Set<OpName>(['hello', 'login', 'logout', 'loginStatus', 'status', 'openSession', 'closeSession', 'generateRandom']);
+const DECODED_OPS: ReadonlySet<OpName> = new Set<OpName>(['hello', 'login', 'logout', 'loginStatus', 'status', 'openSession', 'closeSession', 'generateRandom', 'streamInit', 'streamUpdate', 'streamFinal', 'streamCancel']);
 const FORWARDED_OPCODES: ReadonlySet<number> = new Set((Object.keys(OPS) as OpName[]).filter((op) => !DECODED_OPS.has(op)).map((op) => OPS[op].opcode));
+
+/** A multi-part operation in progress: the node link (and its connection) that holds the context. */
+interface Stream {
+  readonly app: App;
+  readonly link: LinkLike;
+  readonly epoch: number;
+  /** The node's id for it. */
+  readonly remote: number;
+  readonly session: number | undefined;
+  lastUsed: number;
+}
 
 /** At most `perMinute` lines a minute per kind; the count of the rest is logged when the next minute opens. */
 function rateLimited(log: Logger, perMinute: number): (kind: string, msg: string, fields?: Record<string, unknown>) => void {
@@ -170,6 +184,8 @@ interface App extends AppHandle {
   served: ServedConnection | undefined;
   inFlight: number;
   readonly sessions: Set<number>;
+  /** The daemon ids of its multi-part operations in progress. */
+  readonly streams: Set<number>;
   client: string | undefined;
   closed: boolean;
   /** The highest store revision this application has seen (docs/consistency.md). */
@@ -195,6 +211,8 @@ export class Daemon {
   private readonly startedAt = Date.now();
   private readonly discovered = new WeakMap<object, number>();
   private nextAppId = 1;
+  private readonly streams = new Map<number, Stream>();
+  private nextStreamId = 1;
   private stopping: Promise<void> | undefined;
   private listening = false;
   private readonly limited: (kind: string, msg: string, fields?: Record<string, unknown>) => void;
@@ -289,6 +307,7 @@ export class Daemon {
       served: undefined,
       inFlight: 0,
       sessions: new Set(),
+      streams: new Set(),
       client: undefined,
       closed: false,
       revision: 0,
@@ -374,9 +393,19 @@ export class Daemon {
         case 'closeSession': {
           const r = await this.router.forward(this.login.contextFor(app), 'closeSession', req.obj, app);
           /* With `creator` only that client session's objects went; the cluster session stays open. */
-          if (req.obj.creator === undefined) app.sessions.delete(req.obj.session);
+          /* Its multi-part operations end with the cluster session; a client session's own (with `creator`) the client cancels itself. */
+          if (req.obj.creator === undefined) {
+            app.sessions.delete(req.obj.session);
+            this.cancelStreams(app, req.obj.session);
+          }
           return r;
         }
+        case 'streamInit':
+          return await this.streamInit(app, req.obj);
+        case 'streamUpdate':
+        case 'streamFinal':
+        case 'streamCancel':
+          return await this.streamStep(app, req.op, req.obj);
         default: {
           const forward = this.router.forward.bind(this.router) as (ctx: RouteContext, op: OpName, obj: unknown, token: RevisionToken) => Promise<unknown>;
           return await forward(this.login.contextFor(app), req.op, req.obj, app);
@@ -411,6 +440,81 @@ export class Daemon {
     }).then((r) => r.bytes);
   }
 
+  /* ───────────── multi-part operations: sticky to the node that began them ───────────── */
+
+  private async streamInit(app: App, obj: RequestOf<'streamInit'>): Promise<ResponseOf<'streamInit'>> {
+    /* Streams the application abandoned have expired on their nodes: forget them here too. */
+    const now = Date.now();
+    for (const id of [...app.streams]) {
+      const s = this.streams.get(id);
+      if (s && now - s.lastUsed > STREAM_IDLE_MS) this.dropStream(id);
+    }
+    if (app.streams.size >= DAEMON_LIMITS.streamsPerApplication) {
+      throw new HsmError('ERR_LIMIT', `this application already has ${DAEMON_LIMITS.streamsPerApplication} multi-part operations in progress; finish or cancel one first`);
+    }
+    const { result, link, epoch } = await this.router.forwardOn(this.login.contextFor(app), 'streamInit', obj, app);
+    if (app.closed) {
+      void link.request('streamCancel', { stream: result.stream }, this.config.client.requestTimeoutMs).catch(() => undefined);
+      throw new HsmError('ERR_DEVICE_ERROR', 'the application went away');
+    }
+    const id = this.nextStreamId;
+    this.nextStreamId = this.nextStreamId >= Number.MAX_SAFE_INTEGER ? 1 : this.nextStreamId + 1;
+    this.streams.set(id, { app, link, epoch, remote: result.stream, session: obj.session, lastUsed: Date.now() });
+    app.streams.add(id);
+    return { stream: id };
+  }
+
+  private dropStream(id: number): void {
+    const s = this.streams.get(id);
+    if (!s) return;
+    this.streams.delete(id);
+    s.app.streams.delete(id);
+  }
+
+  /**
+   * An update, final or cancel goes to the link (and the very connection) that began the
+   * operation, never retried elsewhere: no other node has its context. A lost node ends it with
+   * ERR_DEVICE_ERROR (CKR_DEVICE_ERROR); any answer but an update's success ends it too.
+   */
+  private async streamStep(app: App, op: 'streamUpdate' | 'streamFinal' | 'streamCancel', obj: { readonly stream: number }): Promise<unknown> {
+    const id = obj.stream;
+    const s = this.streams.get(id);
+    if (!s || s.app !== app) {
+      if (op === 'streamCancel') return {};
+      throw new HsmError('ERR_OPERATION_NOT_INITIALIZED', `multi-part operation ${id} is not active for this application; begin it again`);
+    }
+    const lost = (cause?: unknown) => {
+      this.dropStream(id);
+      this.log.info('a multi-part operation ended: its node was lost', { app: app.id, node: s.link.name });
+      return new HsmError('ERR_DEVICE_ERROR', `the HSM node ${s.link.name} that held this multi-part operation was lost; the operation has ended, begin it again`, cause === undefined ? undefined : { cause });
+    };
+    if (s.link.epoch !== s.epoch || s.link.state !== 'up') {
+      if (op === 'streamCancel') return (this.dropStream(id), {});
+      throw lost();
+    }
+    const request = s.link.request.bind(s.link) as (op: OpName, obj: unknown, timeoutMs?: number) => Promise<unknown>;
+    s.lastUsed = Date.now();
+    try {
+      const r = await request(op, { ...obj, stream: s.remote }, this.config.client.requestTimeoutMs);
+      if (op !== 'streamUpdate') this.dropStream(id);
+      return r;
+    } catch (e) {
+      if (isTransient(e)) throw lost(e);
+      this.dropStream(id);
+      throw e;
+    }
+  }
+
+  /** End an application's multi-part operations (of one session, or all), telling their nodes. */
+  private cancelStreams(app: App, session?: number): void {
+    for (const id of [...app.streams]) {
+      const s = this.streams.get(id);
+      if (!s || (session !== undefined && s.session !== session)) continue;
+      this.dropStream(id);
+      if (s.link.epoch === s.epoch && s.link.state === 'up') void s.link.request('streamCancel', { stream: s.remote }, this.config.client.requestTimeoutMs).catch(() => undefined);
+    }
+  }
+
   private async closeSessions(app: App, sessions: readonly number[]): Promise<void> {
     const ctx = this.login.contextFor(app);
     await Promise.all(sessions.map(async (session) => {
@@ -428,6 +532,7 @@ export class Daemon {
     this.apps.delete(app.id);
     this.log.debug('application disconnected', { app: app.id, sessions: app.sessions.size });
     this.login.departing(app);
+    this.cancelStreams(app);
     const p = (async () => {
       /* Sessions first: closing them may need the sign-in that the departure may end. */
       try {

@@ -12,7 +12,7 @@ import { applyCreateTemplate, policyFor, SECRET_KEY_TYPES } from './objects/poli
 import { checkCurveKeyType, checkGivenMatches, checkSecretLength, checkValue, curveOfKeyObject, keyTypeOf, publicAttributes, PUBLIC_ONLY_ATTRIBUTES } from './objects/keys.js';
 import { mechanismFor, type ObjectLifecycle } from './objects/lifecycle.js';
 import { curveByParams } from './mechanisms/curves.js';
-import type { KeyMaterial, Mechanism } from './mechanisms/types.js';
+import type { KeyMaterial, Mechanism, MultiPart, MultiPartKind } from './mechanisms/types.js';
 import type { CallContext, MechanismRequest } from './partition/context.js';
 import type { Kernel } from './partition/kernel.js';
 import { boolAttr, classOf, keyTypeOfObj, isKeyClass, ulongAttr, type LoadedObject, type StoredObject } from './partition/records.js';
@@ -66,17 +66,40 @@ export class KeyUse {
   }
 
   /** Run a key use, then append its audit record (for private and secret keys) before answering. */
-  private async audited<T>(ctx: CallContext, action: string, handle: number, km: KeyMaterial, mech: number, run: () => Promise<T>): Promise<T> {
+  private async audited<T>(ctx: CallContext, action: string, handle: number, km: KeyMaterial, mech: number, run: () => Promise<T>, detail?: string): Promise<T> {
     const needsRecord = km.kind !== 'public';
+    const more = { handles: [handle], mechanism: mech, ...(detail !== undefined ? { detail } : {}) };
     let result: T;
     try {
       result = await run();
     } catch (e) {
-      if (needsRecord) await this.k.useLog.append(this.k.txn.event(ctx, action, { handles: [handle], mechanism: mech }, e instanceof HsmError ? e.code : 'ERR_GENERAL')).catch(() => undefined);
+      if (needsRecord) await this.k.useLog.append(this.k.txn.event(ctx, action, more, e instanceof HsmError ? e.code : 'ERR_GENERAL')).catch(() => undefined);
       throw e;
     }
-    if (needsRecord) await this.k.useLog.append(this.k.txn.event(ctx, action, { handles: [handle], mechanism: mech }));
+    if (needsRecord) await this.k.useLog.append(this.k.txn.event(ctx, action, more));
     return result;
+  }
+
+  /**
+   * Begin a multi-part operation (C_DigestInit ... C_DecryptInit followed by
+   * updates). The key is resolved and every policy check of the single-part
+   * call is made here, once; the key-use record is written here too, with
+   * detail "multi-part": the key is put to use from the first update on (an
+   * encryption hands out ciphertext before its final call, and an abandoned
+   * operation never reaches one). A mechanism without a multi-part form is
+   * ERR_FUNCTION_NOT_SUPPORTED, before any key check and without a record:
+   * the client then buffers the parts and makes the single-part call, which
+   * checks and records as usual.
+   */
+  async beginMultiPart(ctx: CallContext, kind: MultiPartKind, mech: MechanismRequest, handle: number | undefined): Promise<MultiPart> {
+    const m = mechanismFor(mech.mechanism, kind);
+    if (typeof m.multiPart !== 'function' || (m.multiPartKinds !== undefined && !m.multiPartKinds.includes(kind))) {
+      throw new HsmError('ERR_FUNCTION_NOT_SUPPORTED', `${ckmName(mech.mechanism)} has no multi-part form here; send the whole input in one ${kind} request`);
+    }
+    if (kind === 'digest') return m.multiPart('digest', undefined, mech.params ?? {});
+    if (handle === undefined) throw new HsmError('ERR_ARGUMENTS_BAD', `a multi-part ${kind} needs a key handle`);
+    const { km } = await this.keyFor(ctx, handle, mech.mechanism, kind, kind);
+    return this.audited(ctx, kind, handle, km, m.mechanism, async () => m.multiPart!(kind, km, mech.params ?? {}), 'multi-part');
   }
 
   async sign(ctx: CallContext, mech: MechanismRequest, handle: number, data: Uint8Array): Promise<Buffer> {

@@ -42,6 +42,7 @@ import { ObjectLifecycle } from './objects/lifecycle.js';
 import { getMechanism, listMechanisms } from './mechanisms/index.js';
 import * as P from '../../protocol/src/pkcs11.js';
 import { KeyUse } from './keyuse.js';
+import type { MultiPart, MultiPartKind } from './mechanisms/types.js';
 import { Accounts } from './users/accounts.js';
 import { Sessions } from './users/sessions.js';
 import { DEFAULT_CONFIG, type AttributeResult, type CallContext, type MechanismRequest, type PartitionConfig, type Principal } from './partition/context.js';
@@ -268,6 +269,8 @@ export class Partition {
   encrypt(ctx: CallContext, mech: MechanismRequest, handle: number, data: Uint8Array): Promise<Buffer> { return this.keys.encrypt(ctx, mech, handle, data); }
   decrypt(ctx: CallContext, mech: MechanismRequest, handle: number, data: Uint8Array): Promise<Buffer> { return this.keys.decrypt(ctx, mech, handle, data); }
   digest(mech: MechanismRequest, data: Uint8Array): Promise<Buffer> { return this.keys.digest(mech, data); }
+  /** A multi-part operation's context, after the single-part call's policy checks (keyuse.ts); keep it in a MultiPartTable (multipart.ts). */
+  beginMultiPart(ctx: CallContext, kind: MultiPartKind, mech: MechanismRequest, handle: number | undefined): Promise<MultiPart> { return this.keys.beginMultiPart(ctx, kind, mech, handle); }
   generateRandom(length: number): Promise<Buffer> { return this.keys.generateRandom(length); }
   wrapKey(ctx: CallContext, mech: MechanismRequest, wrappingHandle: number, keyHandle: number): Promise<Buffer> { return this.keys.wrapKey(ctx, mech, wrappingHandle, keyHandle); }
   unwrapKey(ctx: CallContext, mech: MechanismRequest, unwrappingHandle: number, wrapped: Uint8Array, template: readonly Attribute[]): Promise<number> {

@@ -20,6 +20,9 @@ import { removesAccess } from '../../hsm-core/src/partition/consistency.js';
 import { admit } from '../../hsm-core/src/authz/door.js';
 import type { QuorumGuard } from './quorum.js';
 import { SignInThrottle } from '../../hsm-core/src/authz/signin_throttle.js';
+import { MultiPartTable, multiPartKind, type MultiPartEntry } from '../../hsm-core/src/multipart.js';
+
+const EMPTY = Buffer.alloc(0);
 
 /** Beyond the freshness bound: timer and clock granularity. */
 const SETTLE_MARGIN_MS = 5;
@@ -93,9 +96,41 @@ export class NodeHandler {
   private readonly renewed = new Map<number, number>();
   /** Sign-in delay per source address and account name (hsm-core authz/signin_throttle.ts). */
   readonly signIns = new SignInThrottle(() => Date.now());
+  /** Multi-part operations in progress, each owned by the connection that began it (hsm-core multipart.ts). */
+  readonly multiParts = new MultiPartTable<ConnectionState>(() => Date.now());
 
   constructor(env: NodeEnv) {
     this.env = env;
+  }
+
+  /** The connection closed: its multi-part operations end with it. */
+  connectionClosed(st: ConnectionState): void {
+    this.multiParts.dropOwner(st);
+  }
+
+  /** This connection's multi-part operation `id`, still run by the user who began it. */
+  private stream(st: ConnectionState, id: number): MultiPartEntry<ConnectionState> {
+    const e = this.multiParts.get(st, id);
+    if (e.user !== st.principal?.user) {
+      this.multiParts.delete(st, id);
+      throw new HsmError('ERR_OPERATION_NOT_INITIALIZED', `multi-part operation ${id} was begun by another sign-in on this connection; it has ended`);
+    }
+    return e;
+  }
+
+  private streamData(data: Uint8Array | undefined, what: string): void {
+    const max = this.env.partition.config.maxDataBytes;
+    if (data !== undefined && data.length > max) throw new HsmError('ERR_DATA_LEN_RANGE', `${what} is ${data.length} bytes; one part may carry at most ${max} (hello maxData)`);
+  }
+
+  /** Run a step of a multi-part operation; any error ends it. */
+  private step<T>(st: ConnectionState, e: MultiPartEntry<ConnectionState>, run: () => T): T {
+    try {
+      return run();
+    } catch (err) {
+      this.multiParts.delete(st, e.id);
+      throw err;
+    }
   }
 
   private ctx(st: ConnectionState, o: { session?: number | undefined; creator?: number | undefined; requestId?: string | undefined }): CallContext {
@@ -225,6 +260,8 @@ export class NodeHandler {
       case 'closeSession':
         await p.closeSession(st.principal, st.formerUsers ?? new Set(), req.obj.session, req.obj.creator);
         this.renewed.delete(req.obj.session);
+        /* With `creator` only that client session's objects went and the cluster session stays open, so its other client sessions' multi-part operations go on. */
+        if (req.obj.creator === undefined) this.multiParts.dropSession(req.obj.session);
         return {};
 
       case 'createObject':
@@ -265,6 +302,41 @@ export class NodeHandler {
         return { data: await p.decrypt(this.ctx(st, req.obj), mech(req.obj.mechanism), req.obj.handle, req.obj.data) };
       case 'digest':
         return { digest: await p.digest(mech(req.obj.mechanism), req.obj.data) };
+      case 'streamInit': {
+        const kind = multiPartKind(req.obj.kind);
+        const context = await p.beginMultiPart(this.ctx(st, req.obj), kind, mech(req.obj.mechanism), req.obj.handle);
+        const stream = this.multiParts.add(st, { kind, mechanism: req.obj.mechanism.mechanism, session: req.obj.session, user: st.principal?.user }, context);
+        return { stream };
+      }
+      case 'streamUpdate': {
+        const e = this.stream(st, req.obj.stream);
+        return {
+          data: this.step(st, e, () => {
+            this.streamData(req.obj.data, 'a part');
+            return e.context.update(req.obj.data);
+          }),
+        };
+      }
+      case 'streamFinal': {
+        const e = this.stream(st, req.obj.stream);
+        const out = this.step(st, e, () => {
+          this.streamData(req.obj.data, 'the last part');
+          this.streamData(req.obj.signature, 'the signature');
+          const head = req.obj.data?.length ? e.context.update(req.obj.data) : EMPTY;
+          if (e.kind === 'verify') {
+            if (req.obj.signature === undefined) throw new HsmError('ERR_ARGUMENTS_BAD', 'the final call of a multi-part verify needs the signature');
+            if (!e.context.verifyFinal?.(req.obj.signature)) throw new HsmError('ERR_SIGNATURE_INVALID', 'the signature does not verify');
+            return EMPTY;
+          }
+          const tail = e.context.final();
+          return head.length ? Buffer.concat([head, tail]) : tail;
+        });
+        this.multiParts.delete(st, e.id);
+        return { data: out };
+      }
+      case 'streamCancel':
+        this.multiParts.delete(st, req.obj.stream);
+        return {};
       case 'wrapKey':
         return { wrapped: await p.wrapKey(this.ctx(st, req.obj), mech(req.obj.mechanism), req.obj.wrappingHandle, req.obj.keyHandle) };
       case 'unwrapKey':

@@ -108,6 +108,7 @@ export class NodeServer {
   private server: tls.Server | undefined;
   private readonly connections = new Set<ServedConnection>();
   private unwatch: (() => void) | undefined;
+  private sweeper: NodeJS.Timeout | undefined;
   private creds: TlsCredentials | undefined;
   readonly limits: NodeLimits;
   private readonly failures: RateLimitedLog;
@@ -185,6 +186,9 @@ export class NodeServer {
       ...(this.opts.auditLog ? { auditLog: this.opts.auditLog } : {}),
       ...(this.opts.quorum ? { quorum: this.opts.quorum } : {}),
     });
+    /* Idle multi-part contexts go even when no new one is begun (hsm-core multipart.ts). */
+    this.sweeper = setInterval(() => handler.multiParts.sweep(), 30_000);
+    this.sweeper.unref();
     const metrics = nodeMetrics();
     metrics.addNode(this.opts.id);
     const L = this.limits;
@@ -216,6 +220,7 @@ export class NodeServer {
         hello: () => ({ server: `OpenCloudHSM/${VERSION} node`, node: this.opts.id, maxData: this.opts.partition.config.maxDataBytes, maxUserName: NAME_MAX, minPassword: PASSWORD_MIN, maxPassword: PASSWORD_MAX }),
         handle: (st, req) => metrics.instrument(this.opts.id, req, () => handler.handle(st, req), this.opts.partition),
         onClose: () => {
+          handler.connectionClosed(state);
           this.connections.delete(conn);
           metrics.connections.dec({ node: String(this.opts.id) });
         },
@@ -256,6 +261,7 @@ export class NodeServer {
   /** Stop accepting, let in-flight requests finish (bounded), then close every connection. */
   async stop(drainMs = 5000): Promise<void> {
     this.unwatch?.();
+    if (this.sweeper) clearInterval(this.sweeper);
     const server = this.server;
     if (!server) return;
     const closed = new Promise<void>((r) => server.close(() => r()));

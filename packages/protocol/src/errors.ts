@@ -35,6 +35,7 @@ export type HsmErrorCode =
   | 'ERR_MECHANISM_INVALID'
   | 'ERR_MECHANISM_PARAM_INVALID'
   | 'ERR_OBJECT_HANDLE_INVALID'
+  | 'ERR_OPERATION_NOT_INITIALIZED'
   | 'ERR_LOGIN_FAILED'
   | 'ERR_ACCOUNT_LOCKED'
   | 'ERR_PIN_INVALID'
@@ -90,6 +91,8 @@ export const CKR_OF: Readonly<Record<HsmErrorCode, number>> = {
   ERR_MECHANISM_INVALID: P.CKR_MECHANISM_INVALID,
   ERR_MECHANISM_PARAM_INVALID: P.CKR_MECHANISM_PARAM_INVALID,
   ERR_OBJECT_HANDLE_INVALID: P.CKR_OBJECT_HANDLE_INVALID,
+  /* A multi-part operation that is not (or no longer) active: finished, cancelled, idle too long. */
+  ERR_OPERATION_NOT_INITIALIZED: P.CKR_OPERATION_NOT_INITIALIZED,
   /* Azure Cloud HSM answers a bad PIN format or a wrong password with 0xA3. */
   ERR_LOGIN_FAILED: P.CKR_PIN_EXPIRED,
   ERR_ACCOUNT_LOCKED: P.CKR_PIN_LOCKED,

@@ -245,7 +245,19 @@ export const OPS = {
   /* Partition policies a crypto officer sets (hsm-core authz/partition_policy.ts), e.g. DEFAULT_WRAP_WITH_TRUSTED. */
   getPolicy: { opcode: 0x040b, mutating: false, request: {}, response: { policies: recs(4, 'Policy', POLICY) } },
   setPolicy: { opcode: 0x040c, mutating: true, request: mutating({ name: str(1), value: u64(2) }), response: { policies: recs(4, 'Policy', POLICY) } },
+
+  /*
+   * 0x05xx multi-part operations (docs/protocol.md "Multi-part operations"): a context on the node
+   * that began it, fed in bounded parts. `kind` is digest, sign, verify, encrypt or decrypt.
+   */
+  streamInit: { opcode: 0x0500, mutating: false, request: { session, kind: str(2), mechanism: mech(3), handle: opt(u64(4)) }, response: { stream: u64(4) } },
+  streamUpdate: { opcode: 0x0501, mutating: false, request: { stream: u64(1), data: bytes(2) }, response: { data: bytes(4) } },
+  streamFinal: { opcode: 0x0502, mutating: false, request: { stream: u64(1), data: opt(bytes(2)), signature: opt(bytes(3)) }, response: { data: bytes(4) } },
+  streamCancel: { opcode: 0x0503, mutating: false, request: { stream: u64(1) }, response: {} },
 } as const satisfies Readonly<Record<string, OpSpec>>;
+
+/** A multi-part operation unused this long ends, on its node and in the daemon (docs/protocol.md §6.4). */
+export const STREAM_IDLE_MS = 300_000;
 
 /** Notices: kind 3, request id 0, server to client. Their fields start at id 1. */
 export const NOTICES = {

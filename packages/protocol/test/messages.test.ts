@@ -156,6 +156,7 @@ describe('the opcode table', () => {
       createUser: 3, deleteUser: 3, changePassword: 3, listUsers: 3, unlockUser: 3, getChallenge: 3, unlockCO: 3,
       getClusterInfo: 4, status: 4, auditRecords: 4, auditVerify: 4, getCertReq: 4, storeCert: 4, getCert: 4, backupPartition: 4, restorePartition: 4, approveNode: 4, joinKey: 4,
       getPolicy: 4, setPolicy: 4,
+      streamInit: 5, streamUpdate: 5, streamFinal: 5, streamCancel: 5,
     };
     for (const [name, o] of OP_LIST) {
       assert.equal(o.opcode >> 8, range[name] ?? 2, name);

@@ -50,6 +50,11 @@ export const OP_RULES: Readonly<Record<string, OpRule>> = {
   mechanismList: { beforeSignIn: true },
   mechanismInfo: { beforeSignIn: true },
   digest: { beforeSignIn: true },
+  /* Multi-part: a digest needs no sign-in; the core requires a CU for the keyed kinds at streamInit. */
+  streamInit: { beforeSignIn: true },
+  streamUpdate: { beforeSignIn: true },
+  streamFinal: { beforeSignIn: true },
+  streamCancel: { beforeSignIn: true },
   generateRandom: { beforeSignIn: true },
   /* A locked-out crypto officer's recovery, authorised by the partition owner's signature instead of a sign-in (users/officer_reset.ts). */
   getChallenge: { beforeSignIn: true },

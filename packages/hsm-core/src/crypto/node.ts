@@ -11,6 +11,8 @@ export {
   createDecipheriv,
   createHash,
   createHmac,
+  createSign,
+  createVerify,
   createPrivateKey,
   createPublicKey,
   createSecretKey,

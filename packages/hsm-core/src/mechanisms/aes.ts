@@ -28,7 +28,9 @@ import * as P from '../../../protocol/src/pkcs11.js';
 import { HsmError, type HsmErrorCode } from '../../../protocol/src/errors.js';
 import { createCipheriv, createDecipheriv, randomBytes } from '../crypto/node.js';
 import { secretValue } from './generic.js';
-import type { Bytes, KeyMaterial, Mechanism, MechanismParams } from './types.js';
+import type { Bytes, KeyMaterial, Mechanism, MechanismParams, MultiPart, MultiPartKind } from './types.js';
+
+const EMPTY = Buffer.alloc(0);
 
 /** Which of the four data-moving functions is running: it decides the error codes. */
 export type CipherOp = 'encrypt' | 'decrypt' | 'wrap' | 'unwrap';
@@ -145,6 +147,52 @@ export function blockMode(op: CipherOp, spec: BlockModeSpec, key: Buffer, data: 
   return unpadded;
 }
 
+/**
+ * The multi-part form of `blockMode`: each update releases the whole blocks
+ * received so far and holds the rest (less than one block; with padding on
+ * decrypt, the last whole block too, so that final can strip the padding).
+ * Final checks lengths and padding exactly as the single-part call does.
+ */
+export function blockModeStream(op: 'encrypt' | 'decrypt', spec: BlockModeSpec, key: Buffer, params: MechanismParams): MultiPart {
+  const iv = blockIv(spec, params);
+  const bs = spec.blockSize;
+  const c = op === 'encrypt' ? createCipheriv(spec.cipherName(key), key, iv) : createDecipheriv(spec.cipherName(key), key, iv);
+  c.setAutoPadding(false);
+  const holdLast = op === 'decrypt' && spec.pad;
+  let held: Buffer = EMPTY;
+  return {
+    update(data) {
+      const all = held.length ? Buffer.concat([held, data]) : Buffer.from(data.buffer, data.byteOffset, data.length);
+      const take = holdLast ? (all.length > bs ? Math.floor((all.length - 1) / bs) * bs : 0) : Math.floor(all.length / bs) * bs;
+      held = Buffer.from(all.subarray(take));
+      return take ? c.update(all.subarray(0, take)) : EMPTY;
+    },
+    final() {
+      if (op === 'encrypt') {
+        if (spec.pad) return Buffer.concat([c.update(pkcs7Pad(held, bs)), c.final()]);
+        if (held.length) throw lengthError(op, `the data must be a multiple of ${bs} bytes`);
+        return c.final();
+      }
+      if (held.length % bs !== 0 || (spec.pad && held.length === 0)) {
+        throw lengthError(op, `the encrypted data must be a non-empty multiple of ${bs} bytes`);
+      }
+      if (!spec.pad) return c.final();
+      const plain = Buffer.concat([c.update(held), c.final()]);
+      const unpadded = pkcs7Unpad(plain, bs);
+      if (unpadded === undefined) {
+        plain.fill(0);
+        throw invalidError(op);
+      }
+      return Buffer.from(unpadded);
+    },
+  };
+}
+
+function cipherKind(kind: MultiPartKind): 'encrypt' | 'decrypt' {
+  if (kind !== 'encrypt' && kind !== 'decrypt') throw new HsmError('ERR_MECHANISM_INVALID', `a cipher mechanism cannot ${kind}`);
+  return kind;
+}
+
 /** A mechanism entry for a block mode: encrypt/decrypt, plus wrap/unwrap when `wraps`. */
 export function blockModeEntry(
   mechanism: number,
@@ -163,6 +211,9 @@ export function blockModeEntry(
     async decrypt(key, data, params) {
       return blockMode('decrypt', spec, keyOf(key), data, params);
     },
+    multiPart(kind, key, params) {
+      return blockModeStream(cipherKind(kind), spec, keyOf(key!), params);
+    },
   };
   if (!wraps) return entry;
   return {
@@ -178,7 +229,8 @@ export function blockModeEntry(
 
 /* ---- CTR ---- */
 
-function ctr(op: CipherOp, key: Buffer, data: Bytes, params: MechanismParams): Buffer {
+/** The counter block and how many blocks it may count before its low counterBits would wrap. */
+function ctrParams(params: MechanismParams): { iv: Bytes; room: bigint } {
   const { iv, counterBits } = params;
   if (iv === undefined || iv.length !== AES_BLOCK) throw paramError('the counter block must be 16 bytes');
   if (counterBits === undefined || !Number.isInteger(counterBits) || counterBits < 1 || counterBits > 128) {
@@ -188,10 +240,29 @@ function ctr(op: CipherOp, key: Buffer, data: Bytes, params: MechanismParams): B
   // out of the low counterBits makes that identical to PKCS#11's counter.
   const width = BigInt(counterBits);
   const start = BigInt('0x' + Buffer.from(iv).toString('hex')) & ((1n << width) - 1n);
-  const blocks = BigInt(Math.ceil(data.length / AES_BLOCK));
-  if (start + blocks > 1n << width) throw lengthError(op, 'the data would wrap the counter');
+  return { iv, room: (1n << width) - start };
+}
+
+function ctr(op: CipherOp, key: Buffer, data: Bytes, params: MechanismParams): Buffer {
+  const { iv, room } = ctrParams(params);
+  if (BigInt(Math.ceil(data.length / AES_BLOCK)) > room) throw lengthError(op, 'the data would wrap the counter');
   const c = createCipheriv(`aes-${bits(key)}-ctr`, key, iv);
   return Buffer.concat([c.update(data), c.final()]);
+}
+
+/** CTR in parts: a stream cipher, so each update returns exactly its own length. */
+function ctrStream(op: 'encrypt' | 'decrypt', key: Buffer, params: MechanismParams): MultiPart {
+  const { iv, room } = ctrParams(params);
+  const c = createCipheriv(`aes-${bits(key)}-ctr`, key, iv);
+  let total = 0;
+  return {
+    update(data) {
+      if (BigInt(Math.ceil((total + data.length) / AES_BLOCK)) > room) throw lengthError(op, 'the data would wrap the counter');
+      total += data.length;
+      return c.update(data);
+    },
+    final: () => c.final(),
+  };
 }
 
 /* ---- GCM ---- */
@@ -232,6 +303,21 @@ function gcmOpen(op: CipherOp, key: Buffer, data: Bytes, params: MechanismParams
     plain.fill(0);
     throw invalidError(op);
   }
+}
+
+/**
+ * GCM encryption in parts: the ciphertext of each part at once (GCM is a
+ * counter mode), the tag at final. Decryption has no multi-part form: PKCS#11
+ * lets no plaintext out before the tag is checked, so it stays single-part.
+ */
+function gcmSealStream(key: Buffer, params: MechanismParams): MultiPart {
+  const { iv, aad, tagLength } = gcmParams(params);
+  const c = createCipheriv(GCM_NAMES[bits(key)], key, iv, { authTagLength: tagLength });
+  if (aad.length > 0) c.setAAD(aad);
+  return {
+    update: (data) => c.update(data),
+    final: () => Buffer.concat([c.final(), c.getAuthTag()]),
+  };
 }
 
 /* ---- KW (RFC 3394) and KWP (RFC 5649) ---- */
@@ -352,8 +438,18 @@ export const MECHANISMS: readonly Mechanism[] = [
     async decrypt(key, data, params) {
       return ctr('decrypt', aesKey(key), data, params);
     },
+    multiPart(kind, key, params) {
+      return ctrStream(cipherKind(kind), aesKey(key!), params);
+    },
   },
-  allDirections(P.CKM_AES_GCM, gcm),
+  {
+    ...allDirections(P.CKM_AES_GCM, gcm),
+    multiPartKinds: ['encrypt'],
+    multiPart(kind, key, params) {
+      if (kind !== 'encrypt') throw new HsmError('ERR_FUNCTION_NOT_SUPPORTED', 'AES-GCM decryption has no multi-part form');
+      return gcmSealStream(aesKey(key!), params);
+    },
+  },
   allDirections(P.CKM_AES_KEY_WRAP, kw),
   allDirections(P.CKM_AES_KEY_WRAP_PAD, kwp),
 ];

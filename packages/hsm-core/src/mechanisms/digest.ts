@@ -11,6 +11,8 @@ import { createHash } from '../crypto/node.js';
 import { HASHES, hashByMechanism } from './hashes.js';
 import type { Bytes, Mechanism } from './types.js';
 
+const EMPTY = Buffer.alloc(0);
+
 /** The node:crypto hash name of a CKM_SHA* digest mechanism, or undefined for any other value. */
 export function digestNameOf(ckm: number): string | undefined {
   return hashByMechanism(ckm)?.name;
@@ -26,6 +28,10 @@ function digestEntry(mechanism: number, hash: string): Mechanism {
     flags: P.CKF_DIGEST,
     async digest(data: Bytes) {
       return createHash(hash).update(data).digest();
+    },
+    multiPart() {
+      const h = createHash(hash);
+      return { update: (data) => (h.update(data), EMPTY), final: () => h.digest() };
     },
   };
 }

@@ -43,6 +43,7 @@ import { nativeRawEcdsaSign } from '../crypto/raw_ecdsa.js';
 import { derOctetString, derRead, derTlv, unwrapOctetString } from '../objects/der.js';
 import { CURVES, curveByParams, type Curve } from './curves.js';
 import { hashByMechanism, type HashInfo } from './hashes.js';
+import { hashSignStream } from './hash_sign.js';
 import type { Bytes, GeneratedPair, KeyMaterial, KeyPairSpec, Mechanism } from './types.js';
 
 /* ------------------------------------------------------------------------ */
@@ -276,6 +277,22 @@ function hashingEcdsa(mechanism: number, hash: HashInfo): Mechanism {
       const pub = publicOf(key);
       checkSignatureLength(ecdsaCurve(pub), signature);
       return verifyAsync(hash.name, data, { key: pub, dsaEncoding: 'ieee-p1363' }, signature);
+    },
+    multiPart(kind, key) {
+      return hashSignStream(kind, {
+        hash: hash.name,
+        signKey: () => {
+          const priv = privateOf(key!);
+          ecdsaCurve(priv);
+          return { key: priv, dsaEncoding: 'ieee-p1363' };
+        },
+        verifyKey: () => {
+          const pub = publicOf(key!);
+          ecdsaCurve(pub);
+          return { key: pub, dsaEncoding: 'ieee-p1363' };
+        },
+        checkSignature: (signature) => checkSignatureLength(ecdsaCurve(publicOf(key!)), signature),
+      });
     },
   };
 }

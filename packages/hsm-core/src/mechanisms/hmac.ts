@@ -24,6 +24,14 @@ function mac(hash: string, key: KeyMaterial, data: Bytes): Buffer {
   return createHmac(hash, secretValue(key, HMAC_KEY_TYPES)).update(data).digest();
 }
 
+const EMPTY = Buffer.alloc(0);
+
+function sameMac(expected: Buffer, signature: Bytes): boolean {
+  // timingSafeEqual throws on unequal lengths; a MAC of the wrong length is simply wrong.
+  if (signature.length !== expected.length) return false;
+  return timingSafeEqual(expected, signature);
+}
+
 function hmacEntry(mechanism: number, hash: string): Mechanism {
   return {
     mechanism,
@@ -36,10 +44,15 @@ function hmacEntry(mechanism: number, hash: string): Mechanism {
       return mac(hash, key, data);
     },
     async verify(key, data, signature) {
-      const expected = mac(hash, key, data);
-      // timingSafeEqual throws on unequal lengths; a MAC of the wrong length is simply wrong.
-      if (signature.length !== expected.length) return false;
-      return timingSafeEqual(expected, signature);
+      return sameMac(mac(hash, key, data), signature);
+    },
+    multiPart(_kind, key) {
+      const h = createHmac(hash, secretValue(key!, HMAC_KEY_TYPES));
+      return {
+        update: (data) => (h.update(data), EMPTY),
+        final: () => h.digest(),
+        verifyFinal: (signature) => sameMac(h.digest(), signature),
+      };
     },
   };
 }

@@ -44,6 +44,7 @@ import {
 } from '../crypto/node.js';
 import { rfc5649Unwrap, rfc5649Wrap } from './aes.js';
 import { hashByMechanism, hashByMgf, type HashInfo } from './hashes.js';
+import { hashSignStream } from './hash_sign.js';
 import type { Bytes, GeneratedPair, KeyMaterial, KeyPairSpec, Mechanism, MechanismParams } from './types.js';
 
 /* ------------------------------------------------------------------------ */
@@ -464,7 +465,20 @@ function hashingPkcs1(mechanism: number, hash: HashInfo): Mechanism {
       if (signature.length !== k) throw new HsmError('ERR_SIGNATURE_LEN_RANGE', `the signature must be ${k} bytes`);
       return verifyAsync(hash.name, data, { key: pub, padding: constants.RSA_PKCS1_PADDING }, signature);
     },
+    multiPart(kind, key) {
+      return hashSignStream(kind, {
+        hash: hash.name,
+        signKey: () => ({ key: privateOf(key!), padding: constants.RSA_PKCS1_PADDING }),
+        verifyKey: () => ({ key: publicOf(key!), padding: constants.RSA_PKCS1_PADDING }),
+        checkSignature: (signature) => checkRsaSignatureLength(publicOf(key!), signature),
+      });
+    },
   };
+}
+
+function checkRsaSignatureLength(pub: KeyObject, signature: Bytes): void {
+  const k = modulusBytes(pub);
+  if (signature.length !== k) throw new HsmError('ERR_SIGNATURE_LEN_RANGE', `the signature must be ${k} bytes`);
 }
 
 function hashingPss(mechanism: number, hash: HashInfo): Mechanism {
@@ -485,6 +499,23 @@ function hashingPss(mechanism: number, hash: HashInfo): Mechanism {
       if (signature.length !== k) throw new HsmError('ERR_SIGNATURE_LEN_RANGE', `the signature must be ${k} bytes`);
       checkSaltFits(modulusBits(pub), p);
       return verifyAsync(hash.name, data, { key: pub, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: p.saltLen }, signature);
+    },
+    multiPart(kind, key, params) {
+      const p = pssParams(params, hash);
+      return hashSignStream(kind, {
+        hash: hash.name,
+        signKey: () => {
+          const priv = privateOf(key!);
+          checkSaltFits(modulusBits(priv), p);
+          return { key: priv, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: p.saltLen };
+        },
+        verifyKey: () => {
+          const pub = publicOf(key!);
+          checkSaltFits(modulusBits(pub), p);
+          return { key: pub, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: p.saltLen };
+        },
+        checkSignature: (signature) => checkRsaSignatureLength(publicOf(key!), signature),
+      });
     },
   };
 }

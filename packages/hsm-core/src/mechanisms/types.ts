@@ -81,6 +81,28 @@ export interface KeyPairSpec {
   readonly ecParams?: Bytes;
 }
 
+/** The operations that have a multi-part (streamed) form: C_DigestUpdate, C_SignUpdate, ... */
+export type MultiPartKind = 'digest' | 'sign' | 'verify' | 'encrypt' | 'decrypt';
+
+/**
+ * One multi-part operation in progress (PKCS#11 v2.40 Base §5.8-5.12). It
+ * holds at most one block of input between calls, so its memory does not
+ * grow with the data. Errors are thrown as HsmError with the same codes as
+ * the single-part function; after an error the context must be dropped.
+ */
+export interface MultiPart {
+  /**
+   * Feed one part. Returns the output it releases: for encrypt and decrypt,
+   * the whole blocks processed so far (never more than the part's length
+   * rounded up to whole 16-byte blocks); for digest, sign and verify, nothing.
+   */
+  update(data: Bytes): Buffer;
+  /** Finish: the last output (encrypt, decrypt), the digest (digest) or the signature/MAC (sign). */
+  final(): Buffer;
+  /** Finish a verify: whether `signature` is right (false for a wrong one, as `verify`). */
+  verifyFinal?(signature: Bytes): boolean;
+}
+
 export interface Mechanism {
   /** CKM_* value */
   readonly mechanism: number;
@@ -108,4 +130,13 @@ export interface Mechanism {
   /** Key derivation: the raw derived secret; the core truncates to CKA_VALUE_LEN. */
   derive?(baseKey: KeyMaterial, params: MechanismParams): Promise<Buffer>;
   digest?(data: Bytes): Promise<Buffer>;
+  /**
+   * The multi-part form of `kind` (one of the functions above, which must be
+   * present too), or absent when this mechanism has none (the client then
+   * buffers the parts and calls the single-part function once). `key` is
+   * undefined for a digest. Checks parameters as the single-part call does.
+   */
+  multiPart?(kind: MultiPartKind, key: KeyMaterial | undefined, params: MechanismParams): MultiPart;
+  /** The kinds `multiPart` serves, when not every kind the mechanism offers (AES-GCM: encrypt only). */
+  readonly multiPartKinds?: readonly MultiPartKind[];
 }
