@@ -188,6 +188,11 @@ export class Partition {
     return (await this.k.state.requirePartition()).rec;
   }
 
+  /** The partition record as this node has applied it, without waiting to catch up with the store (status, health checks). */
+  async partitionRecordApplied(): Promise<PartitionRecord> {
+    return this.k.state.partitionApplied()?.rec ?? this.partitionRecord();
+  }
+
   /* ─────────────────────────────── ownership ─────────────────────────────── */
 
   /** The partition key (PKCS#8 PEM) the nodes present over TLS, created once for the cluster (audited). */

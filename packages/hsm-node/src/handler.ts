@@ -377,7 +377,8 @@ export class NodeHandler {
       case 'status':
         return {
           component: 'node', version: this.env.version, uptime: Math.floor((Date.now() - this.env.startedAt) / 1000),
-          partitionState: (await p.partitionRecord()).state,
+          /* As applied here, never waiting on the store: the daemon's health check must not time out on a node that is only behind. */
+          partitionState: (await p.partitionRecordApplied()).state,
         };
       case 'auditRecords': {
         const from = req.obj.fromSeq ?? 1;

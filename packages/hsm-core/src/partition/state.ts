@@ -225,6 +225,11 @@ export class PartitionState {
     return this.#part;
   }
 
+  /** The partition record as this node last applied it, without catching up: for a liveness answer (status) that must not wait on a lagging store. */
+  partitionApplied(): { rec: PartitionRecord; version: number } | undefined {
+    return this.#part;
+  }
+
   async requirePartition(): Promise<{ rec: PartitionRecord; version: number }> {
     const p = await this.partition();
     if (!p) throw new HsmError('ERR_PARTITION_STATE', 'the partition is not initialised');
