@@ -53,6 +53,7 @@ public final class UnitTests {
         refusals();
         config();
         encoders();
+        clientName(System.getProperty("ochsm.version"));
         C.summary();
     }
 
@@ -230,6 +231,12 @@ public final class UnitTests {
             for (Path p : new Path[] {d.resolve("azcloudhsm_application.cfg")}) Files.deleteIfExists(p);
             Files.deleteIfExists(d);
         }
+    }
+
+    /** The name given in hello carries package.json's version (the test passes it as -Dochsm.version). */
+    static void clientName(String expected) {
+        C.check(expected != null && !expected.isEmpty(), "the test passes the package.json version (-Dochsm.version)");
+        C.check(Connection.CLIENT.equals("OpenCloudHSM-jce/" + expected), "hello names the client OpenCloudHSM-jce/<package.json version>, got " + Connection.CLIENT);
     }
 
     static void encoders() {
