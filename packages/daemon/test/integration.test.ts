@@ -26,7 +26,7 @@ import * as P from '../../protocol/src/pkcs11.js';
 import { connectDaemon, startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../testkit/src/cluster.js';
 import { CERT_SIGNATURE_FAILURE_LINE } from '../src/nodes.js';
 import { anotherUserMessage } from '../src/login.js';
-import { hasOpenssl } from './helpers/pki.js';
+import { hasOpenssl } from '../../testkit/src/pki.js';
 
 const SKIP = hasOpenssl() ? false : 'openssl is not installed';
 const USERS = [{ user: 'cu1', password: 'user1234', role: 'CU' as const }, { user: 'cu2', password: 'password2', role: 'CU' as const }];
