@@ -155,6 +155,7 @@ $(NATIVE_TEST_DIR)/protocol/messages.js: $(wildcard packages/protocol/src/*.ts) 
 
 $(NATIVE_TEST_DIR)/frames.txt: native/common/test/gen_vectors.mjs test-vectors/protocol/frames.json \
                                test-vectors/protocol/malformed.json test-vectors/cfg/application.json \
+                               test-vectors/cfg/lookup.json \
                                $(NATIVE_TEST_DIR)/protocol/messages.js
 	$(NODE) native/common/test/gen_vectors.mjs . $(NATIVE_TEST_DIR) $(NATIVE_TEST_DIR)/protocol/messages.js
 
