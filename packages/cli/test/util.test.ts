@@ -1,7 +1,7 @@
 /**
  * azcloudhsm_util: the parser, formatter and key-reference layouts as units;
  * then the compiled CLI as a real process against a real daemon and three
- * real node processes: the seed's two command forms, key generation, sign and
+ * real node processes: the guide's two command forms, key generation, sign and
  * verify, the user KEK flow of the Azure Cloud HSM onboarding guide, key-reference PEM files
  * (the Azure Cloud HSM OpenSSL guide), Error2String, unsupported commands and bad arguments.
  */
@@ -297,11 +297,11 @@ after(async () => {
   if (root) rmSync(root, { recursive: true, force: true });
 });
 
-/** singlecmd with the seed's sign-in, from the client's bin directory. */
+/** singlecmd with the guide's sign-in, from the client's bin directory. */
 const single = (...cmd: string[]) => runUtil(['singlecmd', ...SEED_LOGIN, ...cmd], { cwd: bin });
 const piped = (...input: string[]) => runUtil([], { cwd: bin, input });
 
-test('interactive: the seed\'s loginHSM piped on stdin', async () => {
+test('interactive: the guide\'s loginHSM piped on stdin', async () => {
   const r = await piped(SEED_LOGIN.join(' '), 'loginStatus', 'exit');
   assert.equal(r.code, 0, show(r));
   assertLinesInOrder(r.stdout, [
@@ -353,7 +353,7 @@ test('the daemon\'s host-wide sign-in: another user signed in elsewhere refuses 
 });
 
 /**
- * Several commands in one interactive run after the seed's sign-in (one sign-in
+ * Several commands in one interactive run after the guide's sign-in (one sign-in
  * instead of one per command): the output block of each command, in order.
  */
 async function batch(...cmds: string[]): Promise<string[]> {

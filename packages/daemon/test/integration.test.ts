@@ -2,7 +2,7 @@
  * The daemon as a real process in front of a real 3-node cluster
  * (packages/testkit/src/cluster.ts: node processes, claimed partition, CU cu1):
  *
- *  (a) the seed's client session handling, with two applications on the
+ *  (a) the guide's "Cloud HSM client session handling", with two applications on the
  *      daemon socket, in HOST mode and in APPLICATION mode;
  *  (b) a wrong PO.crt: the exact Azure line, and no node is used;
  *  (c) fuzzing the daemon socket with malformed, truncated, oversize and
