@@ -4,7 +4,8 @@
  * front of it, and libazcloudhsm_pkcs11.so loaded and initialised in this
  * process through pkcs11js, finding the daemon through
  * AZCLOUDHSM_APPLICATION_CFG (restored afterwards). Call it at the top of a
- * test file: it registers the before/after hooks; `ready` runs at the end of
+ * test file: it registers the before/after hooks (`initialize: false` leaves
+ * C_Initialize to the tests; C_Finalize at the end tolerates either); `ready` runs at the end of
  * its before (a file's own before hook may run before the world is up).
  */
 import { before, after } from 'node:test';
@@ -29,7 +30,7 @@ export interface P11World {
   useDaemon(d: DaemonHandle): void;
 }
 
-export function p11World(name: string, opts: { users: { user: string; password: string; role: 'CU' }[]; sessionMode?: 'HOST' | 'APPLICATION'; ready?: (p11: pkcs11js.PKCS11) => void }): P11World {
+export function p11World(name: string, opts: { users: { user: string; password: string; role: 'CU' }[]; sessionMode?: 'HOST' | 'APPLICATION'; initialize?: boolean; ready?: (p11: pkcs11js.PKCS11) => void }): P11World {
   let dir = '';
   let lc: LocalCluster | undefined;
   let daemon: DaemonHandle | undefined;
@@ -47,7 +48,7 @@ export function p11World(name: string, opts: { users: { user: string; password: 
     useDaemon(daemon);
     p11 = new pkcs11js.PKCS11();
     p11.load(MODULE);
-    p11.C_Initialize();
+    if (opts.initialize !== false) p11.C_Initialize();
     opts.ready?.(p11);
   });
 
