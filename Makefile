@@ -79,9 +79,9 @@ $(NATIVE_GEN_HDRS) &: native/common/gen/gen_schema.mjs $(NATIVE_GEN)/protocol/me
 	$(NODE) native/common/gen/gen_schema.mjs $(NATIVE_GEN)/protocol/messages.js $(NATIVE_GEN)
 	@touch $(NATIVE_GEN_HDRS)
 
-$(NATIVE_SHARED_HDRS) &: native/common/gen/gen_shared.mjs package.json $(NATIVE_GEN)/protocol/messages.js
+$(NATIVE_SHARED_HDRS) $(NATIVE_GEN)/version.txt &: native/common/gen/gen_shared.mjs package.json $(NATIVE_GEN)/protocol/messages.js
 	$(NODE) native/common/gen/gen_shared.mjs package.json $(NATIVE_GEN)/protocol/retry.js $(NATIVE_GEN)
-	@touch $(NATIVE_SHARED_HDRS)
+	@touch $(NATIVE_SHARED_HDRS) $(NATIVE_GEN)/version.txt
 
 dist/native/obj/common/%.o: native/common/src/%.c $(NATIVE_HDRS)
 	@mkdir -p $(@D)
@@ -155,6 +155,7 @@ $(NATIVE_TEST_DIR)/protocol/messages.js: $(wildcard packages/protocol/src/*.ts) 
 
 $(NATIVE_TEST_DIR)/frames.txt: native/common/test/gen_vectors.mjs test-vectors/protocol/frames.json \
                                test-vectors/protocol/malformed.json test-vectors/cfg/application.json \
+                               test-vectors/cfg/lookup.json \
                                $(NATIVE_TEST_DIR)/protocol/messages.js
 	$(NODE) native/common/test/gen_vectors.mjs . $(NATIVE_TEST_DIR) $(NATIVE_TEST_DIR)/protocol/messages.js
 
@@ -284,7 +285,9 @@ $(PROV_LINK): $(PROV_LIB)
 
 # ─── java: the JCE provider com.cavium.provider.CaviumProvider (java/), docs/jce.md ───
 # Built with the JDK's own javac and jar (no Maven or Gradle). The opcode table is not written
-# again in Java: ops.txt, dumped from messages.ts by gen_vectors.mjs, goes into the jar.
+# again in Java: ops.txt, dumped from messages.ts by gen_vectors.mjs, goes into the jar; so does
+# version.txt, the version of package.json written by gen_shared.mjs (the client name the
+# provider gives in hello).
 # dist/jce/java.security is the snippet for static registration. Tests: java/test/jce.test.ts.
 JAVAC ?= javac
 JAR ?= jar
@@ -303,10 +306,11 @@ jce-skipped:
 	@echo "javac not found: the JCE provider is not built (Debian package openjdk-17-jdk-headless)"
 endif
 
-$(JCE_JAR): $(JCE_SRCS) $(NATIVE_TEST_DIR)/frames.txt
+$(JCE_JAR): $(JCE_SRCS) $(NATIVE_TEST_DIR)/frames.txt $(NATIVE_GEN)/version.txt
 	@rm -rf $(JCE_DIR)/classes && mkdir -p $(JCE_DIR)/classes/org/opencloudhsm/jce
 	$(JAVAC) --release 17 -Xlint:all -Xlint:-serial -Werror -d $(JCE_DIR)/classes $(JCE_SRCS)
 	cp $(NATIVE_TEST_DIR)/ops.txt $(JCE_DIR)/classes/org/opencloudhsm/jce/ops.txt
+	cp $(NATIVE_GEN)/version.txt $(JCE_DIR)/classes/org/opencloudhsm/jce/version.txt
 	$(JAR) --create --file $@ -C $(JCE_DIR)/classes .
 	ln -sfn $(notdir $@) $(JCE_DIR)/azcloudhsm_jca-17-jar-with-dependencies.jar
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
- * One HSM provider per worker thread (docs/sdk.md, "Threads"): the seed's
- * multithreading advice for the JCE ("initialize the provider only once; do
+ * One HSM provider per worker thread (docs/sdk.md, "Threads"): the Azure Cloud HSM
+ * authentication guide's multithreading advice for the JCE ("initialize the provider only once; do
  * not share SPI objects across threads") in Node terms.
  *
  *   cd /opt/azurecloudhsm/bin            # a folder holding azcloudhsm_application.cfg

@@ -20,7 +20,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +33,8 @@ const dist = join(repo, 'dist');
 const JAR = join(dist, 'jce', 'azure-cloud-hsm-jca-17-jar-with-dependencies.jar');
 const SECURITY = join(dist, 'jce', 'java.security');
 const UTIL = join(dist, 'bin', 'azcloudhsm_util');
+/* The version the provider must name itself with in hello, read from package.json here. */
+const PACKAGE_VERSION = (JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { version: string }).version;
 const has = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
 const JAVA = has('javac') && has('java') && has('keytool') && has('jarsigner');
 
@@ -142,8 +144,8 @@ after(async () => {
 
 const skip = !JAVA && 'a JDK (javac, java, keytool, jarsigner) is not installed (Debian package openjdk-17-jdk-headless)';
 
-test('unit tests: the codec passes the protocol vectors; specs, refusals and the cfg reader', { skip }, async () => {
-  const r = await run('java', ['-cp', `${JAR}:${tests}`, 'org.opencloudhsm.jce.UnitTests', join(dist, 'native-test')], { cwd: dir });
+test('unit tests: the codec passes the protocol vectors; specs, refusals, the cfg reader, the client name', { skip }, async () => {
+  const r = await run('java', [`-Dochsm.version=${PACKAGE_VERSION}`, '-cp', `${JAR}:${tests}`, 'org.opencloudhsm.jce.UnitTests', join(dist, 'native-test')], { cwd: dir });
   const c = counts(r.stdout);
   assert.equal(c.failed, 0, r.stdout + r.stderr);
   assert.ok(c.passed >= 600, r.stdout);

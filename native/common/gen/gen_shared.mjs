@@ -8,7 +8,8 @@
 //   node gen_shared.mjs <package.json> <compiled retry.js> <out dir>
 //
 // writes <out dir>/ochsm_shared_gen.h (OCHSM_VERSION[_MAJOR|_MINOR], OCHSM_RECONNECT_*) and
-// <out dir>/ochsm_reconnect.inc (the table of waits, included by native/pkcs11/src/general.c).
+// <out dir>/ochsm_reconnect.inc (the table of waits, included by native/pkcs11/src/general.c), and
+// <out dir>/version.txt (the version alone, the resource the JCE provider's jar carries).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -61,3 +62,4 @@ const inc = [
 mkdirSync(outDir, { recursive: true });
 writeFileSync(join(outDir, 'ochsm_shared_gen.h'), hdr.join('\n'));
 writeFileSync(join(outDir, 'ochsm_reconnect.inc'), inc.join('\n'));
+writeFileSync(join(outDir, 'version.txt'), `${version}\n`);

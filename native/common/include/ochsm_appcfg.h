@@ -17,9 +17,11 @@
  *   USER_KEK_HANDLE  key handle 1..2^53-1                   (default: none)
  *   SESSION_MODE     HOST | APPLICATION (any case)          (default HOST)
  *
- * Lookup: the current working directory, then the folder of the executable
+ * Lookup (docs/config-format.md "Lookup", test-vectors/cfg/lookup.json): the
+ * current working directory, then the folder of the executable
  * (/proc/self/exe), then the file named by the environment variable
- * AZCLOUDHSM_APPLICATION_CFG, then the product's own copy,
+ * AZCLOUDHSM_APPLICATION_CFG (or the file in the folder it names), then the
+ * product's own copy,
  * /opt/azurecloudhsm/bin/azcloudhsm_application.cfg (for daemons such as
  * ssh-agent, systemd services and nginx workers, whose working directory is /).
  * The first file that exists is read; if it is invalid, or not trusted (owned
@@ -81,6 +83,16 @@ int ochsm_appcfg_find_in(const char *cwd, const char *exe_dir, const char *env_p
 /* The same with the fourth place, the product's copy (NULL: not tried). */
 int ochsm_appcfg_find_in4(const char *cwd, const char *exe_dir, const char *env_path, const char *product_path, ochsm_appcfg *out,
                           ochsm_error *err);
+
+/* What is at a path, for ochsm_appcfg_lookup (OCHSM_PATH_ERROR sets *error to an errno). */
+enum { OCHSM_PATH_MISSING = 0, OCHSM_PATH_FILE = 1, OCHSM_PATH_DIR = 2, OCHSM_PATH_ERROR = 3 };
+typedef int (*ochsm_path_kind_fn)(const char *path, void *ctx, int *error);
+
+/* The lookup rule alone: the path to read in found (OCHSM_OK), or OCHSM_ERR_NOT_FOUND with the
+ * message listing every place. kind says what is at a path (stat() in ochsm_appcfg_find_in4; a
+ * vector's table in the tests). product_path NULL: the fourth place is not tried. */
+int ochsm_appcfg_lookup(const char *cwd, const char *exe_dir, const char *env_path, const char *product_path, ochsm_path_kind_fn kind,
+                        void *ctx, char *found, size_t foundsz, ochsm_error *err);
 
 /* Fill the endpoint of connection options from a cfg (socket type, path, port). */
 void ochsm_appcfg_conn_opts(const ochsm_appcfg *cfg, ochsm_conn_opts *o);

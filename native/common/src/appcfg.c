@@ -356,15 +356,24 @@ int ochsm_appcfg_find_in(const char *cwd, const char *exe_dir, const char *env_p
     return ochsm_appcfg_find_in4(cwd, exe_dir, env_path, NULL, out, err);
 }
 
-int ochsm_appcfg_find_in4(const char *cwd, const char *exe_dir, const char *env_path, const char *product_path, ochsm_appcfg *out,
-                          ochsm_error *err) {
+/* What stat() says is at path (the file system's answer for ochsm_appcfg_lookup). */
+static int stat_kind(const char *path, void *ctx, int *error) {
+    (void)ctx;
+    struct stat st;
+    if (stat(path, &st) == 0) return S_ISDIR(st.st_mode) ? OCHSM_PATH_DIR : OCHSM_PATH_FILE;
+    *error = errno;
+    return errno == ENOENT || errno == ENOTDIR ? OCHSM_PATH_MISSING : OCHSM_PATH_ERROR;
+}
+
+int ochsm_appcfg_lookup(const char *cwd, const char *exe_dir, const char *env_path, const char *product_path, ochsm_path_kind_fn kind,
+                        void *ctx, char *found, size_t foundsz, ochsm_error *err) {
     char cand[4][OCHSM_APPCFG_PATH_MAX];
     const char *what[4] = {"working directory", "executable's folder", "$" OCHSM_APPCFG_ENV, "the product's folder"};
     int have[4] = {0, 0, 0, 0};
     int places = product_path != NULL ? 4 : 3;
     char tried[OCHSM_ERROR_MESSAGE_MAX - 200];
     tried[0] = '\0';
-    if (out == NULL) return ochsm_error_set(err, OCHSM_ERR_ARGUMENTS_BAD, "ochsm_appcfg_find: NULL argument");
+    if (kind == NULL || found == NULL || foundsz == 0) return ochsm_error_set(err, OCHSM_ERR_ARGUMENTS_BAD, "ochsm_appcfg_lookup: NULL argument");
 
     if (cwd != NULL && cwd[0] != '\0' &&
         resolve_path(cwd, OCHSM_APPCFG_FILE, sizeof OCHSM_APPCFG_FILE - 1, cand[0], sizeof cand[0]) == 0) {
@@ -376,7 +385,14 @@ int ochsm_appcfg_find_in4(const char *cwd, const char *exe_dir, const char *env_
     }
     if (env_path != NULL && env_path[0] != '\0' &&
         resolve_path(cwd != NULL && cwd[0] == '/' ? cwd : "/", env_path, strlen(env_path), cand[2], sizeof cand[2]) == 0) {
+        int e = 0;
         have[2] = 1;
+        /* A folder: the file in it. */
+        if (kind(cand[2], ctx, &e) == OCHSM_PATH_DIR) {
+            char dir[OCHSM_APPCFG_PATH_MAX];
+            memcpy(dir, cand[2], strlen(cand[2]) + 1);
+            have[2] = resolve_path(dir, OCHSM_APPCFG_FILE, sizeof OCHSM_APPCFG_FILE - 1, cand[2], sizeof cand[2]) == 0;
+        }
     }
     if (product_path != NULL && product_path[0] == '/' && strlen(product_path) < sizeof cand[3]) {
         memcpy(cand[3], product_path, strlen(product_path) + 1);
@@ -394,17 +410,30 @@ int ochsm_appcfg_find_in4(const char *cwd, const char *exe_dir, const char *env_
             tried_add(tried, sizeof tried, "%s%s: the same path", sep, what[i]);
             continue;
         }
-        struct stat st;
-        if (stat(cand[i], &st) == 0) return ochsm_appcfg_load(cand[i], out, err);
-        int e = errno;
+        int e = 0;
+        int k = kind(cand[i], ctx, &e);
+        if (k == OCHSM_PATH_FILE || k == OCHSM_PATH_DIR) {
+            if (strlen(cand[i]) >= foundsz) return ochsm_error_set(err, OCHSM_ERR_ARGUMENTS_BAD, "ochsm_appcfg_lookup: path too long");
+            memcpy(found, cand[i], strlen(cand[i]) + 1);
+            return OCHSM_OK;
+        }
         tried_add(tried, sizeof tried, "%s%s", sep, cand[i]);
-        tried_add(tried, sizeof tried, " (%s%s)", what[i], e != ENOENT && e != ENOTDIR ? ": " : "");
-        if (e != ENOENT && e != ENOTDIR) tried_add(tried, sizeof tried, "%s%s", strerror(e), "");
+        tried_add(tried, sizeof tried, " (%s%s)", what[i], k == OCHSM_PATH_ERROR ? ": " : "");
+        if (k == OCHSM_PATH_ERROR) tried_add(tried, sizeof tried, "%s%s", strerror(e), "");
     }
     return ochsm_error_set(err, OCHSM_ERR_NOT_FOUND,
                            OCHSM_APPCFG_FILE " is not present (Cannot find file). Tried: %s. Put it in " OCHSM_APPCFG_PRODUCT_DIR
                            " or next to the application, or set " OCHSM_APPCFG_ENV " to its path",
                            tried);
+}
+
+int ochsm_appcfg_find_in4(const char *cwd, const char *exe_dir, const char *env_path, const char *product_path, ochsm_appcfg *out,
+                          ochsm_error *err) {
+    char found[OCHSM_APPCFG_PATH_MAX];
+    if (out == NULL) return ochsm_error_set(err, OCHSM_ERR_ARGUMENTS_BAD, "ochsm_appcfg_find: NULL argument");
+    int rc = ochsm_appcfg_lookup(cwd, exe_dir, env_path, product_path, stat_kind, NULL, found, sizeof found, err);
+    if (rc != OCHSM_OK) return rc;
+    return ochsm_appcfg_load(found, out, err);
 }
 
 int ochsm_appcfg_find(ochsm_appcfg *out, ochsm_error *err) {

@@ -14,6 +14,9 @@
 //                  then name, text (utf-8 hex), and either
 //                  ok, daemonId, UNIXSOCKET|TCPSOCKET, port, socketPath (utf-8 hex), userKekHandle or -, HOST|APPLICATION
 //                  or error, message (utf-8 hex)
+//   lookup.txt     (test-vectors/cfg/lookup.json) name, cwd, exeDir, env (utf-8 hex, or - when absent),
+//                  exist (path:file|dir entries, the path utf-8 hex, joined by ',', or -),
+//                  found, path (utf-8 hex) or error, message (utf-8 hex)
 //
 // "fields" is the message as a flat field list built from the vector's JSON
 // `object` and the schema (never from the hex), so the C decoder is checked
@@ -141,8 +144,17 @@ const appcfgLines = [
   }),
 ];
 
+const lookup = JSON.parse(readFileSync(join(root, 'test-vectors', 'cfg', 'lookup.json'), 'utf8'));
+const opt = (x) => (x === undefined ? '-' : utf8hex(x));
+const lookupLines = lookup.vectors.map((v) => {
+  const exist = Object.entries(v.exist).map(([p, k]) => `${utf8hex(p)}:${k}`).join(',');
+  const tail = v.error !== undefined ? ['error', utf8hex(v.error)] : ['found', utf8hex(v.found)];
+  return [clean(v.name), opt(v.cwd), opt(v.exeDir), opt(v.env), exist === '' ? '-' : exist, ...tail].join('\t');
+});
+
 mkdirSync(outDir, { recursive: true });
 writeFileSync(join(outDir, 'appcfg.txt'), appcfgLines.join('\n') + '\n');
+writeFileSync(join(outDir, 'lookup.txt'), lookupLines.join('\n') + '\n');
 writeFileSync(join(outDir, 'frames.txt'), frameLines.join('\n') + '\n');
 writeFileSync(join(outDir, 'malformed.txt'), malformedLines.join('\n') + '\n');
 writeFileSync(join(outDir, 'ops.txt'), opLines.join('\n') + '\n');

@@ -358,9 +358,75 @@ static void test_vectors(const char *dir) {
     CHECK(count >= 20, "%u cfg vectors read", count);
 }
 
+/* The shared lookup vectors (test-vectors/cfg/lookup.json, as dir/lookup.txt): the same path read, or
+ * the same message, as the TypeScript and Java lookups. What exists comes from the vector's table. */
+typedef struct {
+    char *paths[16];
+    int kinds[16];
+    int n;
+} vec_fs;
+
+static int vec_kind(const char *path, void *ctx, int *error) {
+    vec_fs *fs = ctx;
+    (void)error;
+    for (int i = 0; i < fs->n; i++)
+        if (strcmp(fs->paths[i], path) == 0) return fs->kinds[i];
+    return OCHSM_PATH_MISSING;
+}
+
+static void test_lookup_vectors(const char *dir) {
+    char file[4096], line[16384], *f[10];
+    FILE *in;
+    unsigned count = 0;
+    snprintf(file, sizeof file, "%s/lookup.txt", dir);
+    in = fopen(file, "r");
+    CHECK(in != NULL, "%s can be read (make native-test writes it)", file);
+    if (in == NULL) return;
+    while (fgets(line, sizeof line, in) != NULL) {
+        int nf = split_tabs(line, f, 10);
+        CHECK(nf == 7, "lookup vector line: %d fields", nf);
+        if (nf != 7) continue;
+        count++;
+        char *cwd = strcmp(f[1], "-") == 0 ? NULL : hex_string(f[1]);
+        char *exe = strcmp(f[2], "-") == 0 ? NULL : hex_string(f[2]);
+        char *env = strcmp(f[3], "-") == 0 ? NULL : hex_string(f[3]);
+        char *want = hex_string(f[6]);
+        vec_fs fs = {.n = 0};
+        if (strcmp(f[4], "-") != 0) {
+            for (char *save = NULL, *e = strtok_r(f[4], ",", &save); e != NULL && fs.n < 16; e = strtok_r(NULL, ",", &save)) {
+                char *colon = strchr(e, ':');
+                if (colon == NULL) continue;
+                *colon = '\0';
+                fs.paths[fs.n] = hex_string(e);
+                fs.kinds[fs.n] = strcmp(colon + 1, "dir") == 0 ? OCHSM_PATH_DIR : OCHSM_PATH_FILE;
+                fs.n++;
+            }
+        }
+        char found[OCHSM_APPCFG_PATH_MAX];
+        ochsm_error e;
+        memset(&e, 0, sizeof e);
+        int rc = ochsm_appcfg_lookup(cwd, exe, env, OCHSM_APPCFG_PRODUCT_DIR "/" OCHSM_APPCFG_FILE, vec_kind, &fs, found, sizeof found, &e);
+        if (strcmp(f[5], "found") == 0) {
+            CHECK(rc == OCHSM_OK && want != NULL && strcmp(found, want) == 0, "lookup vector %s: got %s, want %s", f[0],
+                  rc == OCHSM_OK ? found : e.message, want != NULL ? want : "?");
+        } else {
+            CHECK(rc == OCHSM_ERR_NOT_FOUND && want != NULL && strcmp(e.message, want) == 0, "lookup vector %s: got \"%s\", want \"%s\"", f[0],
+                  rc == OCHSM_OK ? found : e.message, want != NULL ? want : "?");
+        }
+        for (int i = 0; i < fs.n; i++) free(fs.paths[i]);
+        free(cwd);
+        free(exe);
+        free(env);
+        free(want);
+    }
+    fclose(in);
+    CHECK(count >= 10, "%u lookup vectors read", count);
+}
+
 int main(int argc, char **argv) {
     printf("test_appcfg: azcloudhsm_application.cfg parsing and lookup\n");
     test_vectors(argc > 1 ? argv[1] : "dist/native-test");
+    test_lookup_vectors(argc > 1 ? argv[1] : "dist/native-test");
     test_parse_good();
     test_parse_bad();
     test_lookup();

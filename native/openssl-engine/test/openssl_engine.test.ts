@@ -1,7 +1,7 @@
 /**
  * The azcloudhsm_openssl engine (native/openssl-engine, docs/openssl.md) driven by
  * the real `openssl` binary and by nginx, against a real daemon and three real node
- * processes: the seed's flow (the Azure Cloud HSM OpenSSL guide), the use cases of §2.2, EC key
+ * processes: the flow of the Azure Cloud HSM OpenSSL guide, its use cases, EC key
  * references with ECDSA_Sign=1, TLS 1.2 and 1.3 offload in nginx with RSA and
  * P-256 key references (§4), and the error cases (§5).
  *
@@ -39,7 +39,7 @@ let work: string;
 let conf: string;
 let env: NodeJS.ProcessEnv;
 
-/** The environment of the seed (the Azure Cloud HSM authentication guide, OpenSSL section). */
+/** The environment of the guide (the Azure Cloud HSM authentication guide, OpenSSL section). */
 function engineEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   return toolEnv({ OPENSSL_ENGINES: ENGINES, azcloudhsm_password: 'cu1:user1234', azcloudhsm_openssl_conf: conf }, [], extra);
 }
@@ -71,14 +71,14 @@ before(async () => {
 
 after(() => stopOpensslWorld({ root, cluster, daemon, nodeCos }));
 
-/* ───────────────────────────── the seed's flow (the Azure Cloud HSM guides) ───────────────────────────── */
+/* ───────────────────────────── the guide's flow (the Azure Cloud HSM OpenSSL guide) ───────────────────────────── */
 
 let rsaKey: string; // private_key.pem, a key reference made by genpkey
 let rsaHandle: number;
 
-test('seed flow: with the variables exported, genpkey -algorithm RSA -engine makes the key in the HSM (findKey +1)', async () => {
+test('the guide\'s flow: with the variables exported, genpkey -algorithm RSA -engine makes the key in the HSM (findKey +1)', async () => {
   const before = await totalKeys();
-  /* The seed's lines, verbatim but for the paths. */
+  /* The guide's lines, verbatim but for the paths. */
   const script = [
     'set -e',
     `export azcloudhsm_password="cu1:user1234"`,
@@ -110,7 +110,7 @@ test('seed flow: with the variables exported, genpkey -algorithm RSA -engine mak
   assert.ok(audit.some((x) => x.action === 'generateKeyPair' && x.result === 'ok' && x.user === 'cu1'), JSON.stringify(audit));
 });
 
-test('seed flow: req -new -x509 signs in the HSM; rsa -pubout gives the key\'s public key', async () => {
+test('the guide\'s flow: req -new -x509 signs in the HSM; rsa -pubout gives the key\'s public key', async () => {
   ok(await openssl(['req', '-new', '-x509', '-key', rsaKey, '-out', 'certificate.crt', '-days', '365', '-subj', '/CN=openssl engine test', ...ENGINE]), 'req -x509');
   assert.equal(uses(await newAudit(), 'sign', rsaHandle), 1, 'one HSM signature for the certificate');
   ok(await openssl(['verify', '-CAfile', 'certificate.crt', 'certificate.crt']), 'verify the self-signed certificate');
@@ -119,7 +119,7 @@ test('seed flow: req -new -x509 signs in the HSM; rsa -pubout gives the key\'s p
   assert.equal(fromCert, readFileSync(join(work, 'public_key.pem'), 'utf8'));
 });
 
-test('seed flow: encrypt with the public key, decrypt with the key reference in the HSM (pkeyutl, rsautl, OAEP)', async () => {
+test('the guide\'s flow: encrypt with the public key, decrypt with the key reference in the HSM (pkeyutl, rsautl, OAEP)', async () => {
   const plain = 'Azure Cloud HSM OpenSSL engine plaintext\n';
   writeFileSync(join(work, 'plaintext.txt'), plain);
   ok(await openssl(['rsautl', '-encrypt', '-pubin', '-inkey', 'public_key.pem', '-in', 'plaintext.txt', '-out', 'enc_plaintext.txt', ...ENGINE]), 'rsautl -encrypt');

@@ -23,7 +23,7 @@
  * The handle the application sees is local: the slot index in the low 20 bits
  * and a sequence number above, so a stale handle is recognised.
  *
- * Sign-in follows the Azure client (seed "Cloud HSM client session handling",
+ * Sign-in follows the Azure client (the Azure Cloud HSM authentication guide, "Cloud HSM client session handling";
  * docs/daemon.md "Sign-in modes"): C_Login once per slot, later sessions share
  * it; the daemon decides — a second C_Login by this application is
  * CKR_USER_ALREADY_LOGGED_IN, another user while one is signed in on the host is

@@ -6,48 +6,18 @@
  * policy DEFAULT_WRAP_WITH_TRUSTED (set by a CO, as mgmt_util setPolicy does)
  * makes C_WrapKey of a key without CKA_WRAP_WITH_TRUSTED need a trusted KEK.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pkcs11js from 'pkcs11js';
 import { attr } from '../../../packages/hsm-core/src/objects/attributes.js';
-import { startCluster, startDaemon, connectNode, type DaemonHandle, type LocalCluster } from '../../../packages/cli/src/cluster.js';
+import { connectNode } from '../../../packages/testkit/src/cluster.js';
+import { p11World, MODULE, REPO } from './p11_world.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const repo = resolve(here, '..', '..', '..', '..');
-const MODULE = join(repo, 'dist', 'lib64', 'libazcloudhsm_pkcs11.so');
 const P256 = Buffer.from('06082a8648ce3d030107', 'hex');
 const KW = { mechanism: pkcs11js.CKM_AES_KEY_WRAP_PAD };
 
-let dir = '';
-let lc: LocalCluster | undefined;
-let daemon: DaemonHandle | undefined;
-let p11: pkcs11js.PKCS11 | undefined;
-const savedCfg = process.env.AZCLOUDHSM_APPLICATION_CFG;
-
-before(async () => {
-  assert.ok(existsSync(MODULE), `${MODULE} is missing: run make build`);
-  dir = mkdtempSync(join(tmpdir(), 'ochsm-p11-export-'));
-  lc = await startCluster(join(dir, 'cluster'), { users: [{ user: 'cu1', password: 'user1234', role: 'CU' }, { user: 'cub', password: 'userb123', role: 'CU' }] });
-  daemon = await startDaemon(lc, { sessionMode: 'APPLICATION' });
-  process.env.AZCLOUDHSM_APPLICATION_CFG = join(daemon.binDir, 'azcloudhsm_application.cfg');
-  p11 = new pkcs11js.PKCS11();
-  p11.load(MODULE);
-  p11.C_Initialize();
-});
-
-after(async () => {
-  try { p11?.C_Finalize(); } catch { /* already gone */ }
-  await daemon?.stop().catch(() => undefined);
-  await lc?.stop().catch(() => undefined);
-  if (savedCfg === undefined) delete process.env.AZCLOUDHSM_APPLICATION_CFG;
-  else process.env.AZCLOUDHSM_APPLICATION_CFG = savedCfg;
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+const w = p11World('export', { users: [{ user: 'cu1', password: 'user1234', role: 'CU' }, { user: 'cub', password: 'userb123', role: 'CU' }], sessionMode: 'APPLICATION' });
 
 const handleNo = (h: Buffer) => Number(h.readBigUInt64LE(0));
 const aes = (m: pkcs11js.PKCS11, s: Buffer, extra: pkcs11js.Template = []) => m.C_GenerateKey(s, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, [
@@ -65,7 +35,7 @@ const refused = (name: string) => (e: unknown) => {
 
 /** A CO marks a key trusted, or cu1 shares it, over a node connection (as the mgmt_util commands do). */
 async function asNode(login: { user: string; password: string }, fn: (c: Awaited<ReturnType<typeof connectNode>>) => Promise<unknown>) {
-  const c = await connectNode(lc!.nodes[0]!.port, lc!.poCrt);
+  const c = await connectNode(w.lc.nodes[0]!.port, w.lc.poCrt);
   try {
     await c.request('login', login);
     await fn(c);
@@ -75,7 +45,7 @@ async function asNode(login: { user: string; password: string }, fn: (c: Awaited
 }
 
 test('C_WrapKey asks the core: class, extractable and wrap-with-trusted rows refuse (owner over a node connection) with their codes; allowed wraps work', async () => {
-  const m = p11!;
+  const m = w.p11;
   const slot = m.C_GetSlotList(true)[0]!;
   const s = m.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
   m.C_Login(s, pkcs11js.CKU_USER, 'cu1:user1234');
@@ -103,7 +73,7 @@ test('C_WrapKey asks the core: class, extractable and wrap-with-trusted rows ref
   const shared = aes(m, s);
   await asNode({ user: 'cu1', password: 'user1234' }, (c) => c.request('shareKey', { handle: handleNo(shared), users: ['cub'], share: true }));
   /* Signed in as cub over a node connection (the module's re-login as another user in one process is not covered here). */
-  const c = await connectNode(lc!.nodes[1]!.port, lc!.poCrt);
+  const c = await connectNode(w.lc.nodes[1]!.port, w.lc.poCrt);
   try {
     await c.request('login', { user: 'cub', password: 'userb123' });
     const { handle: cubKek } = await c.request('generateKey', { mechanism: { mechanism: pkcs11js.CKM_AES_KEY_GEN }, template: [attr.ulong(pkcs11js.CKA_VALUE_LEN, 32), attr.bool(pkcs11js.CKA_TOKEN, true), attr.bool(pkcs11js.CKA_WRAP, true)] });
@@ -164,13 +134,13 @@ process.stdout.write(JSON.stringify(out) + '\\n');
 `;
 
 test('owner row through the module: an application signed in as cub, C_WrapKey of cu1\'s key shared to cub under cub\'s own KEK is CKR_KEY_NOT_WRAPPABLE; cub still encrypts with it', async () => {
-  const m = p11!;
+  const m = w.p11;
   const slot = m.C_GetSlotList(true)[0]!;
   const s = m.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
   m.C_Login(s, pkcs11js.CKU_USER, 'cu1:user1234');
   const shared = aes(m, s);
   await asNode({ user: 'cu1', password: 'user1234' }, (c) => c.request('shareKey', { handle: handleNo(shared), users: ['cub'], share: true }));
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', CUB_APP, MODULE, String(handleNo(shared))], { cwd: repo, env: process.env, encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', CUB_APP, MODULE, String(handleNo(shared))], { cwd: REPO, env: process.env, encoding: 'utf8', timeout: 60_000 });
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(JSON.parse(r.stdout.trim()), { wrap: 'CKR_KEY_NOT_WRAPPABLE', encrypted: 16 }, r.stderr);
   assert.ok(m.C_WrapKey(s, KW, aes(m, s), shared, Buffer.alloc(256)).length > 0, 'the owner wraps it');

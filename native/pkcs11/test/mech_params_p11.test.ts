@@ -4,51 +4,26 @@
  * with pkcs11js in this process, against three real nodes and a real daemon:
  * an NIST SP 800-38C vector (test-vectors/nist/ccm) and RFC 4493's example 2.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import pkcs11js from 'pkcs11js';
-import { startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../../packages/cli/src/cluster.js';
+import { p11World, REPO } from './p11_world.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const repo = resolve(here, '..', '..', '..', '..');
-const MODULE = join(repo, 'dist', 'lib64', 'libazcloudhsm_pkcs11.so');
-
-let dir = '';
-let lc: LocalCluster | undefined;
-let daemon: DaemonHandle | undefined;
-let p11: pkcs11js.PKCS11 | undefined;
 let session: Buffer | undefined;
-const savedCfg = process.env.AZCLOUDHSM_APPLICATION_CFG;
-
-before(async () => {
-  assert.ok(existsSync(MODULE), `${MODULE} is missing: run make build`);
-  dir = mkdtempSync(join(tmpdir(), 'ochsm-p11-mech-'));
-  lc = await startCluster(join(dir, 'cluster'), { users: [{ user: 'cu1', password: 'user1234', role: 'CU' }] });
-  daemon = await startDaemon(lc, { sessionMode: 'APPLICATION' });
-  process.env.AZCLOUDHSM_APPLICATION_CFG = join(daemon.binDir, 'azcloudhsm_application.cfg');
-  p11 = new pkcs11js.PKCS11();
-  p11.load(MODULE);
-  p11.C_Initialize();
-  const slot = p11.C_GetSlotList(true)[0]!;
-  session = p11.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
-  p11.C_Login(session, pkcs11js.CKU_USER, 'cu1:user1234');
-});
-
-after(async () => {
-  try { p11?.C_Finalize(); } catch { /* already gone */ }
-  await daemon?.stop().catch(() => undefined);
-  await lc?.stop().catch(() => undefined);
-  if (savedCfg === undefined) delete process.env.AZCLOUDHSM_APPLICATION_CFG;
-  else process.env.AZCLOUDHSM_APPLICATION_CFG = savedCfg;
-  if (dir) rmSync(dir, { recursive: true, force: true });
+const w = p11World('mech', {
+  users: [{ user: 'cu1', password: 'user1234', role: 'CU' }],
+  sessionMode: 'APPLICATION',
+  ready: (p11) => {
+    const slot = p11.C_GetSlotList(true)[0]!;
+    session = p11.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+    p11.C_Login(session, pkcs11js.CKU_USER, 'cu1:user1234');
+  },
 });
 
 /** An AES key with a known value, made with C_CreateObject. */
-const aesKey = (value: Buffer, use: pkcs11js.Template) => p11!.C_CreateObject(session!, [
+const aesKey = (value: Buffer, use: pkcs11js.Template) => w.p11.C_CreateObject(session!, [
   { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY }, { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_AES },
   { type: pkcs11js.CKA_VALUE, value }, { type: pkcs11js.CKA_TOKEN, value: false }, ...use,
 ]);
@@ -60,14 +35,14 @@ const code = (name: string) => (e: unknown) => {
 
 /** The first case of the [Tlen = 16] section of VTT128.rsp (128-bit key, 13-byte nonce, 32-byte AAD). */
 function ccmVector(): { key: Buffer; nonce: Buffer; aad: Buffer; payload: Buffer; ct: Buffer; tlen: number } {
-  const text = readFileSync(join(repo, 'test-vectors', 'nist', 'ccm', 'VTT128.rsp'), 'utf8');
+  const text = readFileSync(join(REPO, 'test-vectors', 'nist', 'ccm', 'VTT128.rsp'), 'utf8');
   const section = text.slice(text.indexOf('[Tlen = 16]'));
   const field = (name: string) => Buffer.from(new RegExp(`^${name} = ([0-9a-f]*)`, 'm').exec(section)![1]!, 'hex');
   return { key: field('Key'), nonce: field('Nonce'), aad: field('Adata'), payload: field('Payload'), ct: field('CT'), tlen: 16 };
 }
 
 test('CKM_AES_CCM with CK_CCM_PARAMS: the NIST SP 800-38C vector encrypts to ciphertext||tag and decrypts back; a wrong tag and bad parameters are refused', () => {
-  const m = p11!;
+  const m = w.p11;
   const s = session!;
   const v = ccmVector();
   assert.equal(v.ct.length, v.payload.length + v.tlen);
@@ -100,7 +75,7 @@ test('CKM_AES_CCM with CK_CCM_PARAMS: the NIST SP 800-38C vector encrypts to cip
 });
 
 test('CKM_AES_CMAC_GENERAL with an 8-byte CK_MAC_GENERAL_PARAMS gives RFC 4493 example 2 truncated; CKM_AES_CMAC the whole of it', () => {
-  const m = p11!;
+  const m = w.p11;
   const s = session!;
   /* RFC 4493 §4, example 2: a 16-byte message. */
   const key = aesKey(Buffer.from('2b7e151628aed2a6abf7158809cf4f3c', 'hex'), [{ type: pkcs11js.CKA_SIGN, value: true }, { type: pkcs11js.CKA_VERIFY, value: true }]);

@@ -15,20 +15,12 @@
  *
  * The module finds the daemon through AZCLOUDHSM_APPLICATION_CFG.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createDecipheriv, createPublicKey, randomBytes, verify as cryptoVerify } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pkcs11js from 'pkcs11js';
-import { startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../../packages/testkit/src/cluster.js';
+import { p11World } from './p11_world.js';
 
-/* dist/native/pkcs11/test → the repository */
-const here = dirname(fileURLToPath(import.meta.url));
-const repo = resolve(here, '..', '..', '..', '..');
-const MODULE = join(repo, 'dist', 'lib64', 'libazcloudhsm_pkcs11.so');
 const PIN = 'cu1:user1234';
 /** DER of the OID prime256v1 (1.2.840.10045.3.1.7). */
 const P256 = Buffer.from('06082a8648ce3d030107', 'hex');
@@ -40,49 +32,16 @@ const CKS_RW_PUBLIC_SESSION = 2;
 const CKS_RW_USER_FUNCTIONS = 3;
 const P256_SPKI_PREFIX = Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107034200', 'hex');
 
-let dir = '';
-let lc: LocalCluster | undefined;
-let daemon: DaemonHandle | undefined;
-let p11: pkcs11js.PKCS11 | undefined;
-let initialized = false;
-const savedCfg = process.env.AZCLOUDHSM_APPLICATION_CFG;
-
-before(async () => {
-  assert.ok(existsSync(MODULE), `${MODULE} is missing: run make build`);
-  dir = mkdtempSync(join(tmpdir(), 'ochsm-p11js-'));
-  lc = await startCluster(join(dir, 'cluster'), { users: [{ user: 'cu1', password: 'user1234', role: 'CU' }] });
-  daemon = await startDaemon(lc);
-  /* The module reads the variable in C_Initialize (getenv of this process). */
-  process.env.AZCLOUDHSM_APPLICATION_CFG = join(daemon.binDir, 'azcloudhsm_application.cfg');
-  p11 = new pkcs11js.PKCS11();
-  p11.load(MODULE);
-});
-
-after(async () => {
-  if (p11 && initialized) {
-    try {
-      p11.C_Finalize();
-    } catch {
-      /* already finalized or the daemon is gone */
-    }
-  }
-  await daemon?.stop().catch(() => undefined);
-  await lc?.stop().catch(() => undefined);
-  if (savedCfg === undefined) delete process.env.AZCLOUDHSM_APPLICATION_CFG;
-  else process.env.AZCLOUDHSM_APPLICATION_CFG = savedCfg;
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+/* The module is loaded but not initialised: the tests call initialize() and finalize(). */
+const w = p11World('node', { users: [{ user: 'cu1', password: 'user1234', role: 'CU' }], sessionMode: 'HOST', initialize: false });
 
 function initialize(): pkcs11js.PKCS11 {
-  assert.ok(p11);
-  p11.C_Initialize();
-  initialized = true;
-  return p11;
+  w.p11.C_Initialize();
+  return w.p11;
 }
 
 function finalize(m: pkcs11js.PKCS11): void {
   m.C_Finalize();
-  initialized = false;
 }
 
 /** The public key of an EC P-256 key pair, from its CKA_EC_POINT (a DER OCTET STRING, or the bare point). */
@@ -228,7 +187,6 @@ test('pkcs11js in this process: slot [1], token, wrong PIN 0xA3, cu1:user1234, E
 });
 
 test('a node killed with SIGKILL while C_Sign calls are in flight: every C_Sign returns CKR_OK (the daemon retries on another node)', async (t) => {
-  assert.ok(lc);
   const m = initialize();
   const session = m.C_OpenSession(SLOT, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
   m.C_Login(session, pkcs11js.CKU_USER, PIN);
@@ -245,7 +203,7 @@ test('a node killed with SIGKILL while C_Sign calls are in flight: every C_Sign 
   const killer = (async () => {
     await new Promise((r) => setTimeout(r, 800));
     killedAt = ok;
-    await lc!.killNode(2, 'SIGKILL');
+    await w.lc.killNode(2, 'SIGKILL');
   })();
   /* Four sessions sign concurrently so that requests are in flight on every node when node 2 dies. */
   const loop = async (s: Buffer, id: number) => {
@@ -265,14 +223,14 @@ test('a node killed with SIGKILL while C_Sign calls are in flight: every C_Sign 
   await Promise.all(sessions.map((s, id) => loop(s, id)));
   for (const s of sessions.slice(1)) m.C_CloseSession(s);
   await killer;
-  const node2 = lc.node(2).proc;
+  const node2 = w.lc.node(2).proc;
   assert.ok(node2 && node2.signalCode === 'SIGKILL', 'node 2 was killed');
   assert.deepEqual(failures, [], `${failures.length} C_Sign calls failed`);
   assert.equal(unverified, 0, 'every signature verifies');
   assert.ok(ok > 0, 'signatures were made');
   assert.ok(killedAt >= 0 && ok > killedAt, `signatures after the kill (${killedAt} before, ${ok} in all)`);
 
-  await lc.startNode(2);
+  await w.lc.startNode(2);
   /* Still fine with node 2 back. */
   m.C_SignInit(session, { mechanism: pkcs11js.CKM_ECDSA_SHA256 }, pair.privateKey);
   const last = m.C_Sign(session, Buffer.from('after restart'), Buffer.alloc(256));
@@ -283,6 +241,6 @@ test('a node killed with SIGKILL while C_Sign calls are in flight: every C_Sign 
   m.C_Logout(session);
   m.C_CloseSession(session);
   finalize(m);
-  const retries = (daemon?.log().match(/retrying on another/g) ?? []).length;
+  const retries = (w.daemon.log().match(/retrying on another/g) ?? []).length;
   t.diagnostic(`${ok} signatures in ${Date.now() - started} ms, node 2 killed after ${killedAt}; the daemon retried ${retries} request(s) on another node`);
 });

@@ -4,56 +4,27 @@
  * nodes: C_Login as CU A, C_Logout, C_Login as CU B, then C_GenerateKey in the
  * session that was open all along.
  */
-import { test, before, after } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pkcs11js from 'pkcs11js';
 import { attr } from '../../../packages/hsm-core/src/objects/attributes.js';
-import { startCluster, startDaemon, connectNode, type DaemonHandle, type LocalCluster } from '../../../packages/cli/src/cluster.js';
+import { connectNode, startDaemon, type DaemonHandle } from '../../../packages/testkit/src/cluster.js';
+import { p11World } from './p11_world.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const repo = resolve(here, '..', '..', '..', '..');
-const MODULE = join(repo, 'dist', 'lib64', 'libazcloudhsm_pkcs11.so');
-
-let dir = '';
-let lc: LocalCluster | undefined;
-let daemon: DaemonHandle | undefined;
-let p11: pkcs11js.PKCS11 | undefined;
-const savedCfg = process.env.AZCLOUDHSM_APPLICATION_CFG;
-
-before(async () => {
-  assert.ok(existsSync(MODULE), `${MODULE} is missing: run make build`);
-  dir = mkdtempSync(join(tmpdir(), 'ochsm-p11-relogin-'));
-  lc = await startCluster(join(dir, 'cluster'), { users: [{ user: 'cua', password: 'usera123', role: 'CU' }, { user: 'cub', password: 'userb123', role: 'CU' }] });
-  daemon = await startDaemon(lc, { sessionMode: 'APPLICATION' });
-  process.env.AZCLOUDHSM_APPLICATION_CFG = join(daemon.binDir, 'azcloudhsm_application.cfg');
-  p11 = new pkcs11js.PKCS11();
-  p11.load(MODULE);
-  p11.C_Initialize();
-});
-
+const w = p11World('relogin', { users: [{ user: 'cua', password: 'usera123', role: 'CU' }, { user: 'cub', password: 'userb123', role: 'CU' }], sessionMode: 'APPLICATION' });
 let hostDaemon: DaemonHandle | undefined;
 
 after(async () => {
-  try { p11?.C_Finalize(); } catch { /* already gone */ }
   await hostDaemon?.stop().catch(() => undefined);
-  await daemon?.stop().catch(() => undefined);
-  await lc?.stop().catch(() => undefined);
-  if (savedCfg === undefined) delete process.env.AZCLOUDHSM_APPLICATION_CFG;
-  else process.env.AZCLOUDHSM_APPLICATION_CFG = savedCfg;
-  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 const aesTemplate = (token: boolean): pkcs11js.Template => [
   { type: pkcs11js.CKA_VALUE_LEN, value: 32 }, { type: pkcs11js.CKA_TOKEN, value: token }, { type: pkcs11js.CKA_ENCRYPT, value: true },
 ];
-const gen = (s: Buffer, token: boolean) => p11!.C_GenerateKey(s, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, aesTemplate(token));
+const gen = (s: Buffer, token: boolean) => w.p11.C_GenerateKey(s, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, aesTemplate(token));
 
 test('APPLICATION mode, one process: C_Login A, C_Logout, C_Login B, then C_GenerateKey in the session open all along', () => {
-  const m = p11!;
+  const m = w.p11;
   const slot = m.C_GetSlotList(true)[0]!;
   const s = m.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
   m.C_Login(s, pkcs11js.CKU_USER, 'cua:usera123');
@@ -78,7 +49,7 @@ test('APPLICATION mode, one process: C_Login A, C_Logout, C_Login B, then C_Gene
 });
 
 test('on a node connection: a session stays bound to its user unless that user\'s logout names it; another user\'s logout cannot release it', async () => {
-  const c = await connectNode(lc!.nodes[0]!.port, lc!.poCrt);
+  const c = await connectNode(w.lc.nodes[0]!.port, w.lc.poCrt);
   const A = { user: 'cua', password: 'usera123' };
   const B = { user: 'cub', password: 'userb123' };
   const genIn = (session: number) => c.request('generateKey', {
@@ -106,10 +77,10 @@ test('on a node connection: a session stays bound to its user unless that user\'
 });
 
 test('HOST mode (a second daemon, the module initialised again): the same sequence works', async () => {
-  const m = p11!;
+  const m = w.p11;
   m.C_Finalize();
-  hostDaemon = await startDaemon(lc!, { sessionMode: 'HOST' });
-  process.env.AZCLOUDHSM_APPLICATION_CFG = join(hostDaemon.binDir, 'azcloudhsm_application.cfg');
+  hostDaemon = await startDaemon(w.lc, { sessionMode: 'HOST' });
+  w.useDaemon(hostDaemon);
   m.C_Initialize();
   const slot = m.C_GetSlotList(true)[0]!;
   const s = m.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);

@@ -19,6 +19,10 @@ const here = dirname(fileURLToPath(import.meta.url));
 const TOOL = resolve(here, '..', 'src', 'azcloudhsm_mgmt_util.js');
 const HOST = '127.0.0.1';
 const RUN_TIMEOUT_MS = 60_000;
+/* The version lines show the version of the repository's package.json (read here, not through
+ * packages/ops, so a hand-written version anywhere in between fails this test). */
+const PACKAGE_VERSION = (JSON.parse(readFileSync(resolve(here, '..', '..', '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
+const VERSION_RE = PACKAGE_VERSION.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 let unclaimed: LocalCluster;
 let claimed: LocalCluster;
@@ -99,9 +103,9 @@ test('the onboarding flow of the guide: getCertReq, openssl, storeCert 4 and 8, 
   const r1 = await runTool('./azcloudhsm_resource.cfg', ['getClusterInfo', 'server 0', 'getCertReq ../cert/P1.csr', 'exit', 'quit'], bin);
   assert.equal(r1.code, 0, r1.stdout + r1.stderr);
   assertLinesInOrder(r1.stdout, [
-    /^Liquidsec MGMT Util Version {12}: {7}\S+$/,
-    /^SDK API Version {24}: {7}\S+$/,
-    /^SDK Package Version {20}: {7}\S+$/,
+    new RegExp(`^Liquidsec MGMT Util Version {12}: {7}${VERSION_RE}$`),
+    new RegExp(`^SDK API Version {24}: {7}${VERSION_RE}$`),
+    new RegExp(`^SDK Package Version {20}: {7}${VERSION_RE}$`),
     '',
     'Connecting to the server(s), it may take time',
     'depending on the server(s) load, please wait...',

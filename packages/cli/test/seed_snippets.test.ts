@@ -1,5 +1,5 @@
 /**
- * The seed document's two CLI snippets, verbatim, run from dist/bin after
+ * The two CLI forms of the Azure Cloud HSM authentication guide (docs/cli.md), verbatim, run from dist/bin after
  * `make run` (here: `ochsm up` on private ports and a private OCHSM_HOME):
  * the interactive `loginHSM -u CU -s cu1 -p user1234` through a real
  * pseudo-terminal (util-linux `script`), and the `singlecmd ... findKey` line.
@@ -19,7 +19,7 @@ const DIST = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const BIN = join(DIST, 'bin');
 const OCHSM = join(DIST, 'packages', 'cli', 'src', 'ochsm.js');
 
-test("the seed's azcloudhsm_util snippets work verbatim from dist/bin after make run", { timeout: 120_000 }, async (t) => {
+test("the guide's azcloudhsm_util snippets work verbatim from dist/bin after make run", { timeout: 120_000 }, async (t) => {
   if (!existsSync(join(BIN, 'azcloudhsm_util'))) {
     t.skip('dist/bin wrappers are written by `make build`');
     return;

@@ -1,6 +1,6 @@
 /**
- * @module The daemon's sign-in state (seed "Cloud HSM client session
- * handling"; docs/decisions.md; docs/daemon.md "Sign-in modes").
+ * @module The daemon's sign-in state (the Azure Cloud HSM authentication guide, "Cloud HSM client
+ * session handling"; docs/decisions.md; docs/daemon.md "Sign-in modes").
  *
  * On the cluster leg a sign-in belongs to one TLS connection, so "the host is
  * signed in" means "every link of the host's pool has sent `login` on its

@@ -1,6 +1,6 @@
 /**
  * @module Forwarding an application's request to a node (docs/decisions.md
- * "Retries"; seed "Retries for integration of HSM operations").
+ * "Retries"; the Azure Cloud HSM guides, "Retries for integration of HSM operations").
  *
  * Each request goes to the next ready link of the caller's context, round
  * robin, so single-part operations spread over the cluster. A request that

@@ -14,7 +14,7 @@ import * as P from '../../protocol/src/pkcs11.js';
 import { Daemon } from '../src/server.js';
 import { CERT_SIGNATURE_FAILURE_LINE, PO_MISSING_LINE } from '../src/nodes.js';
 import { FakeClusterState, FakeNode } from './helpers/fake_node.js';
-import { hasOpenssl, makePki, type Pki } from './helpers/pki.js';
+import { hasOpenssl, makeOwnerPki, type OwnerPki } from '../../testkit/src/pki.js';
 import { captureLogger, connectApp, until, writeInstall, type AppClient } from './helpers/daemon_env.js';
 
 const SKIP = hasOpenssl() ? false : 'openssl is not installed';
@@ -22,7 +22,7 @@ const ECDSA = { mechanism: P.CKM_ECDSA };
 const AES = { mechanism: P.CKM_AES_KEY_GEN };
 const signReq = { mechanism: ECDSA, handle: 262144, data: new Uint8Array(32) };
 
-let pki: Pki;
+let pki: OwnerPki;
 let root: string;
 
 async function rejectsCode(p: Promise<unknown>, code: string, message?: string | RegExp): Promise<void> {
@@ -86,7 +86,7 @@ const upCount = async (w: World) => (await w.daemon.status()).nodes!.filter((n) 
 describe('daemon against in-process nodes', { skip: SKIP, timeout: 120_000 }, () => {
   before(() => {
     root = mkdtempSync(join(tmpdir(), 'ochsm-daemon-'));
-    pki = makePki(mkdtempSync(join(root, 'pki-')));
+    pki = makeOwnerPki(mkdtempSync(join(root, 'pki-')));
   });
   after(() => rmSync(root, { recursive: true, force: true }));
 

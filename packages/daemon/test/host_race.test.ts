@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import * as P from '../../protocol/src/pkcs11.js';
 import type { ProtocolClient } from '../../protocol/src/connection.js';
 import { connectDaemon, startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../cli/src/cluster.js';
-import { hasOpenssl } from './helpers/pki.js';
+import { hasOpenssl } from '../../testkit/src/pki.js';
 
 const SKIP = hasOpenssl() ? false : 'openssl is not installed';
 const USERS = [{ user: 'cu1', password: 'user1234', role: 'CU' as const }];

@@ -2,7 +2,7 @@
  * The daemon as a real process in front of a real 3-node cluster
  * (packages/testkit/src/cluster.ts: node processes, claimed partition, CU cu1):
  *
- *  (a) the seed's client session handling, with two applications on the
+ *  (a) the guide's "Cloud HSM client session handling", with two applications on the
  *      daemon socket, in HOST mode and in APPLICATION mode;
  *  (b) a wrong PO.crt: the exact Azure line, and no node is used;
  *  (c) fuzzing the daemon socket with malformed, truncated, oversize and
@@ -26,7 +26,7 @@ import * as P from '../../protocol/src/pkcs11.js';
 import { connectDaemon, startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../testkit/src/cluster.js';
 import { CERT_SIGNATURE_FAILURE_LINE } from '../src/nodes.js';
 import { anotherUserMessage } from '../src/login.js';
-import { hasOpenssl } from './helpers/pki.js';
+import { hasOpenssl } from '../../testkit/src/pki.js';
 
 const SKIP = hasOpenssl() ? false : 'openssl is not installed';
 const USERS = [{ user: 'cu1', password: 'user1234', role: 'CU' as const }, { user: 'cu2', password: 'password2', role: 'CU' as const }];

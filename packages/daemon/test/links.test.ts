@@ -14,17 +14,17 @@ import { performance } from 'node:perf_hooks';
 import { createLogger } from '../src/log.js';
 import { backoffDelay, CERT_SIGNATURE_FAILURE_LINE, LinkPool, NodeDirectory, TrustStore, type LinkEnv, type LinkLike } from '../src/nodes.js';
 import { FakeClusterState, FakeNode } from './helpers/fake_node.js';
-import { hasOpenssl, makePki, type Pki } from './helpers/pki.js';
+import { hasOpenssl, makeOwnerPki, type OwnerPki } from '../../testkit/src/pki.js';
 import { until } from './helpers/daemon_env.js';
 
 const SKIP = hasOpenssl() ? false : 'openssl is not installed';
-let pki: Pki;
+let pki: OwnerPki;
 let root: string;
 
 before(() => {
   if (SKIP) return;
   root = mkdtempSync(join(tmpdir(), 'ochsm-links-'));
-  pki = makePki(root);
+  pki = makeOwnerPki(root);
 });
 after(() => {
   if (root) rmSync(root, { recursive: true, force: true });

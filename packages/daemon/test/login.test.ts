@@ -1,5 +1,5 @@
 /**
- * The sign-in state machine (src/login.ts) over in-memory links: the seed's
+ * The sign-in state machine (src/login.ts) over in-memory links: the Azure Cloud HSM authentication guide's
  * "Cloud HSM client session handling" in HOST mode, and the stricter
  * APPLICATION mode.
  */

@@ -13,23 +13,12 @@ import { MemoryStore } from '../../store/src/memory.js';
 import { StoreCompactedError, type KeyValueStore, type WatchEvent, type WatchOptions } from '../../store/src/types.js';
 import { Partition, PATH, type CallContext } from '../src/partition.js';
 import { attr, type Attribute } from '../src/objects/attributes.js';
-import { randomBytes } from 'node:crypto';
+import { FAST, claimedPartition } from './helpers/claimed.js';
 
-const FAST = { scrypt: { N: 1 << 10, r: 8, p: 1, keyLen: 32 } };
 const aesTemplate = (): Attribute[] => [
   attr.bool(P.CKA_TOKEN, true), attr.ulong(P.CKA_VALUE_LEN, 32), attr.bool(P.CKA_ENCRYPT, true), attr.bool(P.CKA_DECRYPT, true),
 ];
 
-async function claimedPartition(store: KeyValueStore) {
-  const maskingKey = randomBytes(32);
-  const p = await Partition.open({ store, maskingKey, config: FAST });
-  const preco = await p.login('admin', 'tenantadmin', 'PRECO');
-  await p.changePassword({ principal: preco }, 'PRECO', 'admin', 'adminpassword');
-  const co: CallContext = { principal: await p.login('admin', 'adminpassword', 'CO') };
-  await p.createUser(co, 'CU', 'cu1', 'user1234');
-  const cu1: CallContext = { principal: await p.login('cu1', 'user1234', 'CU') };
-  return { p, store, maskingKey, co, cu1 };
-}
 
 const code = (c: string) => (e: unknown) => e instanceof HsmError && e.code === c;
 const gcm = (iv: Buffer) => ({ mechanism: P.CKM_AES_GCM, params: { iv, tagBits: 128 } });

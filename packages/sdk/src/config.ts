@@ -9,20 +9,21 @@
  * the file's folder and defaults to `<folder>/../run/azcloudhsm_client.sock`;
  * `SOCKET_TYPE=TCPSOCKET` means 127.0.0.1:`PORT`.
  *
- * Lookup (the JCE guide: "azcloudhsm_application.cfg must be present in the
- * working directory"): the working directory first, then the path in
- * `AZCLOUDHSM_APPLICATION_CFG` (a file, or a folder holding it). The first
- * file that exists is read; an invalid one is an error, with no fall-through;
- * when none exists the error lists every path tried.
+ * Lookup: the one order of docs/config-format.md "Lookup"
+ * (packages/protocol/src/appcfg_lookup.ts): the working directory, the
+ * executable's folder (for a Node program, its main script's), then
+ * `AZCLOUDHSM_APPLICATION_CFG` (a file, or a folder holding it), then
+ * /opt/azurecloudhsm/bin. The first that exists is read; an invalid one is an
+ * error, with no fall-through; when none exists the error lists every place.
  *
  * The parser is the protocol's (packages/protocol/src/appcfg.ts), shared with the
  * daemon and the CLIs; the rules are in docs/config-format.md.
  */
-import { existsSync, statSync } from 'node:fs';
 import { readTrustedFile, UnsafeFileError } from '../../protocol/src/file_safety.js';
-import { join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
+import { fsPathKind, lookupApplicationConfig } from '../../protocol/src/appcfg_lookup.js';
 import { ConfigError, ConfigNotFoundError } from './errors.js';
-import { APPLICATION_CFG, ApplicationConfigError, ENV_APPLICATION_CFG, parseApplicationConfigText } from '../../protocol/src/appcfg.js';
+import { ApplicationConfigError, ENV_APPLICATION_CFG, parseApplicationConfigText } from '../../protocol/src/appcfg.js';
 
 export { APPLICATION_CFG, ENV_APPLICATION_CFG } from '../../protocol/src/appcfg.js';
 
@@ -52,31 +53,17 @@ export function parseApplicationConfig(text: string, path: string): ApplicationC
   return { path, endpoint, sessionMode: c.sessionMode, userKekHandle: c.userKekHandle };
 }
 
-export interface Candidate {
-  readonly path: string;
-  /** Why this path is tried, for the message when none exists. */
-  readonly why: string;
+/** The folder of the program's main script (the "executable's folder" of a Node program), if any. */
+function mainScriptDir(): string | undefined {
+  const main = process.argv[1];
+  return main !== undefined && main !== '' ? dirname(resolve(main)) : undefined;
 }
 
-/** The paths tried, in order. */
-export function configCandidates(cwd: string = process.cwd(), env: NodeJS.ProcessEnv = process.env): Candidate[] {
-  const out: Candidate[] = [{ path: join(resolve(cwd), APPLICATION_CFG), why: 'working directory' }];
-  const e = env[ENV_APPLICATION_CFG];
-  if (e !== undefined && e !== '') {
-    const p = resolve(cwd, e);
-    const isDir = existsSync(p) && statSync(p).isDirectory();
-    out.push({ path: isDir ? join(p, APPLICATION_CFG) : p, why: ENV_APPLICATION_CFG });
-  }
-  return out;
-}
-
-/** Find and parse the first existing candidate; ConfigNotFoundError lists what was tried. */
-export function findApplicationConfig(cwd: string = process.cwd(), env: NodeJS.ProcessEnv = process.env): ApplicationConfig {
-  const tried = configCandidates(cwd, env);
-  for (const c of tried) {
-    if (existsSync(c.path) && statSync(c.path).isFile()) return loadApplicationConfig(c.path);
-  }
-  throw new ConfigNotFoundError(tried, Boolean(env[ENV_APPLICATION_CFG]));
+/** Find and parse the cfg by the one lookup order; ConfigNotFoundError lists every place tried. */
+export function findApplicationConfig(cwd: string = process.cwd(), env: NodeJS.ProcessEnv = process.env, exeDir: string | undefined = mainScriptDir()): ApplicationConfig {
+  const r = lookupApplicationConfig({ cwd: resolve(cwd), exeDir, env: env[ENV_APPLICATION_CFG] }, fsPathKind);
+  if (r.found === undefined) throw new ConfigNotFoundError(r.message, r.tried);
+  return loadApplicationConfig(r.found);
 }
 
 export function loadApplicationConfig(path: string): ApplicationConfig {

@@ -3,7 +3,7 @@
  *
  * The JCE provider's implicit sign-in (azure-jce-the Azure Cloud HSM guides) reads
  * `HSM_USER`, `HSM_PASSWORD` and `HSM_PARTITION`; the OpenSSL engine reads
- * `azcloudhsm_password="user:password"` (the seed, "OpenSSL authentication").
+ * `azcloudhsm_password="user:password"` (the Azure Cloud HSM authentication guide, "OpenSSL authentication").
  * The SDK accepts both, with this precedence:
  *
  * 1. an explicit `LoginManager.login(partition, user, password)` — always wins;

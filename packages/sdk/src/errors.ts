@@ -45,18 +45,12 @@ export class ConfigError extends SdkError {
 
 /** No `azcloudhsm_application.cfg` was found; `tried` lists where the SDK looked. */
 export class ConfigNotFoundError extends ConfigError {
-  readonly tried: readonly { readonly path: string; readonly why: string }[];
+  /** Each place tried, as the message lists it (packages/protocol/src/appcfg_lookup.ts). */
+  readonly tried: readonly string[];
 
-  constructor(tried: readonly { readonly path: string; readonly why: string }[], envSet: boolean) {
-    super(
-      [
-        'azcloudhsm_application.cfg not found; tried:',
-        ...tried.map((c) => `  ${c.path} (${c.why})`),
-        ...(envSet ? [] : ['  AZCLOUDHSM_APPLICATION_CFG is not set']),
-        'Run the application from the folder that holds azcloudhsm_application.cfg, or set AZCLOUDHSM_APPLICATION_CFG to its path.',
-      ].join('\n'),
-      'ERR_SDK_CONFIG_NOT_FOUND',
-    );
+  /** `message`: the one "not found" message of every client (docs/config-format.md "Lookup"). */
+  constructor(message: string, tried: readonly string[]) {
+    super(message, 'ERR_SDK_CONFIG_NOT_FOUND');
     this.name = 'ConfigNotFoundError';
     this.tried = tried;
   }

@@ -6,7 +6,7 @@
 export { HsmClient, DEFAULT_RETRY, resolveEndpoint, type HsmClientOptions, type CallOptions, type RetryPolicy, type ConnectionHook, type RawCall } from './client.js';
 export { LoginManager, type LoginManagerOptions, type LoginState, type SignInKind } from './login_manager.js';
 export { implicitCredentials, DEFAULT_PARTITION, type Credentials, type CredentialSource } from './credentials.js';
-export { findApplicationConfig, loadApplicationConfig, parseApplicationConfig, configCandidates, APPLICATION_CFG, ENV_APPLICATION_CFG, type ApplicationConfig, type Endpoint } from './config.js';
+export { findApplicationConfig, loadApplicationConfig, parseApplicationConfig, APPLICATION_CFG, ENV_APPLICATION_CFG, type ApplicationConfig, type Endpoint } from './config.js';
 export {
   SdkError, ConfigError, ConfigNotFoundError, CredentialsError, HostSessionConflictError, NotLoggedInError, SessionKeyLostError, DaemonUnavailableError,
   type SdkErrorCode,

@@ -1,6 +1,6 @@
 /**
  * @module LoginManager: the JCE provider's sign-in model for Node
- * (azure-jce-the Azure Cloud HSM guides fact 1; the seed's "JCE authentication").
+ * (docs/jce.md "Signing in"; the Azure Cloud HSM authentication guide, "JCE authentication").
  *
  * One sign-in state per process — per worker thread in Node terms, since
  * each worker has its own module instances — obtained with
@@ -8,7 +8,7 @@
  *
  * - **Explicit**: `login(partition, user, password)` signs in as a crypto
  *   user (CU); `logout()` signs out. Always wins over implicit credentials.
- * - **Implicit** (the seed's recommendation): when an operation needs a
+ * - **Implicit** (the guide's recommendation): when an operation needs a
  *   sign-in and there is none, the credentials of the environment are used
  *   (credentials.ts: `HSM_USER`/`HSM_PASSWORD`/`HSM_PARTITION`, then
  *   `azcloudhsm_password`).
@@ -152,7 +152,7 @@ export class LoginManager extends EventEmitter<LoginManagerEvents> {
 
   /**
    * Sign out. In HOST mode this signs the whole host out, every application
-   * with it (the seed: the client "signs in and out of all HSM sessions
+   * with it (the authentication guide: the client "signs in and out of all HSM sessions
    * whenever any application performs a sign-in or sign-out").
    */
   async logout(opts: { signal?: AbortSignal } = {}): Promise<void> {

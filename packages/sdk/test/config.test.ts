@@ -6,9 +6,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { parseApplicationConfig as daemonParse } from '../../daemon/src/config.js';
-import { configCandidates, findApplicationConfig, parseApplicationConfig } from '../src/config.js';
+import { findApplicationConfig, parseApplicationConfig } from '../src/config.js';
 import { ConfigError, ConfigNotFoundError } from '../src/errors.js';
 
 test('defaults: a Unix socket at <dir>/../run/azcloudhsm_client.sock, HOST mode', () => {
@@ -53,26 +53,32 @@ test('errors name the file and the line, as the daemon does', () => {
   }
 });
 
-test('lookup: the working directory, then AZCLOUDHSM_APPLICATION_CFG (a file or a folder); none lists what was tried', () => {
+test("lookup: the working directory, the executable's folder, then AZCLOUDHSM_APPLICATION_CFG (a file or a folder); none gives the one message", () => {
   const root = mkdtempSync(join(tmpdir(), 'sdk-cfg-'));
   try {
     const cwd = join(root, 'app');
     const other = join(root, 'other');
+    const exe = join(root, 'exe');
     mkdirSync(cwd);
     mkdirSync(other);
-    assert.throws(() => findApplicationConfig(cwd, {}), (e: unknown) => {
+    mkdirSync(exe);
+    assert.throws(() => findApplicationConfig(cwd, {}, exe), (e: unknown) => {
       assert.ok(e instanceof ConfigNotFoundError);
       assert.equal(e.code, 'ERR_SDK_CONFIG_NOT_FOUND');
-      assert.match(e.message, new RegExp(`${join(cwd, 'azcloudhsm_application.cfg')} \\(working directory\\)`));
-      assert.match(e.message, /AZCLOUDHSM_APPLICATION_CFG is not set/);
+      assert.equal(
+        e.message,
+        `azcloudhsm_application.cfg is not present (Cannot find file). Tried: ${join(cwd, 'azcloudhsm_application.cfg')} (working directory); ${join(exe, 'azcloudhsm_application.cfg')} (executable's folder); $AZCLOUDHSM_APPLICATION_CFG not set; /opt/azurecloudhsm/bin/azcloudhsm_application.cfg (the product's folder). Put it in /opt/azurecloudhsm/bin or next to the application, or set AZCLOUDHSM_APPLICATION_CFG to its path`,
+      );
+      assert.equal(e.tried.length, 4);
       return true;
     });
+    writeFileSync(join(exe, 'azcloudhsm_application.cfg'), 'SOCKET_PATH=/tmp/from-exe.sock\n');
+    assert.deepEqual(findApplicationConfig(cwd, { AZCLOUDHSM_APPLICATION_CFG: other }, exe).endpoint, { kind: 'unix', path: '/tmp/from-exe.sock' });
     writeFileSync(join(other, 'azcloudhsm_application.cfg'), 'SOCKET_PATH=/tmp/from-env.sock\n');
     assert.deepEqual(findApplicationConfig(cwd, { AZCLOUDHSM_APPLICATION_CFG: other }).endpoint, { kind: 'unix', path: '/tmp/from-env.sock' });
     assert.deepEqual(findApplicationConfig(cwd, { AZCLOUDHSM_APPLICATION_CFG: join(other, 'azcloudhsm_application.cfg') }).endpoint, { kind: 'unix', path: '/tmp/from-env.sock' });
     writeFileSync(join(cwd, 'azcloudhsm_application.cfg'), 'SOCKET_PATH=/tmp/from-cwd.sock\n');
     assert.deepEqual(findApplicationConfig(cwd, { AZCLOUDHSM_APPLICATION_CFG: other }).endpoint, { kind: 'unix', path: '/tmp/from-cwd.sock' });
-    assert.deepEqual(configCandidates(cwd, { AZCLOUDHSM_APPLICATION_CFG: 'rel.cfg' }).map((c) => c.path), [join(cwd, 'azcloudhsm_application.cfg'), resolve(cwd, 'rel.cfg')]);
     /* An invalid file is an error, with no fall-through to the next candidate. */
     writeFileSync(join(cwd, 'azcloudhsm_application.cfg'), 'PORT=0\n');
     assert.throws(() => findApplicationConfig(cwd, { AZCLOUDHSM_APPLICATION_CFG: other }), /PORT must be a TCP port/);

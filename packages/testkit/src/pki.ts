@@ -1,5 +1,8 @@
 /**
- * @module A cluster CA for etcd, made with the real `openssl` at initialisation.
+ * @module The test certificates, made with the real `openssl`: a cluster CA for
+ * etcd (makePki), the partition owner's side of the onboarding flow
+ * (signPartitionCsr), and the owner's files plus wrong owners and an unclaimed
+ * node's identity for the daemon's trust tests (makeOwnerPki).
  *
  * Trust boundary: the CA key signs every member and client certificate of
  * one etcd cluster; it and every private key are written owner-only (0600)
@@ -9,7 +12,7 @@
  * which etcd's client-certificate authentication maps to that user.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
@@ -23,6 +26,16 @@ export interface Pki {
   readonly ca: string;
   member(name: string, ips?: readonly string[]): CertFiles;
   client(user: string): CertFiles;
+}
+
+/** Whether the `openssl` command is installed (tests that need it skip without it). */
+export function hasOpenssl(): boolean {
+  try {
+    execFileSync('openssl', ['version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function openssl(dir: string, args: string[]): void {
@@ -92,9 +105,57 @@ export function signPartitionCsr(dir: string, csrPem: string | Uint8Array): Owne
   const files = { poKey: join(dir, 'PO.key'), poCrt: join(dir, 'PO.crt'), poacCrt: join(dir, 'POAC.crt') };
   writeFileSync(join(dir, 'P1.csr'), csrPem);
   if (!existsSync(files.poKey) || !existsSync(files.poCrt)) {
-    openssl(dir, ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'PO.key', '-x509', '-days', '3650', '-out', 'PO.crt', '-subj', '/CN=OpenCloudHSM Partition Owner']);
+    selfSigned(dir, 'PO', PO_SUBJECT, 'PO.crt');
     chmodSync(files.poKey, 0o600);
   }
   openssl(dir, ['x509', '-days', '3650', '-req', '-in', 'P1.csr', '-CA', 'PO.crt', '-CAkey', 'PO.key', '-set_serial', '01', '-out', 'POAC.crt']);
   return files;
+}
+
+const PO_SUBJECT = '/CN=OpenCloudHSM Partition Owner';
+/** The subject of a partition's certificate as the Azure onboarding guide shows it. */
+const PARTITION_SUBJECT = '/C=US/ST=CA/O=Cavium/OU=N3FIPS/L=SanJose/CN=HSM:0123456789ABCDEF:PARTN:1, for non-FIPS mode';
+
+/** An RSA-2048 key `<name>.key` and a self-signed certificate `out` for it. */
+function selfSigned(dir: string, name: string, subject: string, out: string): void {
+  openssl(dir, ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-x509', '-days', '3650', '-out', out, '-subj', subject]);
+}
+
+/** A claimed partition's certificates and the wrong ones a client must refuse. */
+export interface OwnerPki {
+  readonly dir: string;
+  /** PO.crt as a file path. */
+  readonly poCrt: string;
+  /** A PO.crt with the same subject but another key (CERT_SIGNATURE_FAILURE). */
+  readonly wrongPoSameName: string;
+  /** A PO.crt with another subject and key (SELF_SIGNED_CERT_IN_CHAIN). */
+  readonly wrongPoOtherName: string;
+  /** The partition's TLS identity: key and the chain [POAC, PO] (PEM). */
+  readonly node: { key: string; cert: string };
+  /** An unclaimed node: a self-signed certificate (PEM). */
+  readonly unclaimed: { key: string; cert: string };
+}
+
+/**
+ * The onboarding guide's certificates for a partition whose key is made here
+ * (P1.key, its CSR signed by PO into POAC.crt through signPartitionCsr), plus a
+ * wrong PO.crt of the same subject, one of another subject, and an unclaimed
+ * node's self-signed certificate.
+ */
+export function makeOwnerPki(dir: string): OwnerPki {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  openssl(dir, ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'P1.key', '-out', 'P1.csr', '-subj', PARTITION_SUBJECT]);
+  const owner = signPartitionCsr(dir, readFileSync(join(dir, 'P1.csr')));
+  selfSigned(dir, 'W1', PO_SUBJECT, 'wrong-same.crt');
+  selfSigned(dir, 'W2', '/CN=Somebody Else', 'wrong-other.crt');
+  selfSigned(dir, 'U', PARTITION_SUBJECT, 'unclaimed.crt');
+  const read = (f: string) => readFileSync(join(dir, f), 'latin1');
+  return {
+    dir,
+    poCrt: owner.poCrt,
+    wrongPoSameName: join(dir, 'wrong-same.crt'),
+    wrongPoOtherName: join(dir, 'wrong-other.crt'),
+    node: { key: read('P1.key'), cert: read('POAC.crt') + read('PO.crt') },
+    unclaimed: { key: read('U.key'), cert: read('unclaimed.crt') },
+  };
 }

@@ -11,8 +11,10 @@ import type { OpName, RequestOf, ResponseOf } from '../../../protocol/src/messag
 import { openServer, type ConnectResult, type Mode } from './connect.js';
 import type { MgmtConfig } from './config.js';
 import type { LineSource } from './io.js';
+import { VERSION } from '../../../ops/src/version.js';
 
-export const TOOL_VERSION = '0.1.0';
+/** The tool's version lines show the one software version (packages/ops/src/version.ts, from package.json). */
+export const TOOL_VERSION = VERSION;
 
 export interface Server {
   readonly index: number;

@@ -13,21 +13,10 @@ import { HsmError } from '../../../protocol/src/errors.js';
 import { MemoryStore } from '../../../store/src/memory.js';
 import { joinAad, joinFingerprint, joinKeyPair, normaliseFingerprint, unwrapFromPeer, wrapForJoiner, WRAPPED_BYTES } from '../../src/barrier/join_wrap.js';
 import { JOIN_PATH, encodeJoinRequest, makeJoinRequest, parseJoinRequest } from '../../src/cluster/joins.js';
-import { Partition, type CallContext } from '../../src/partition.js';
 import { Barrier } from '../../src/barrier/barrier.js';
+import { claimedPartition } from '../helpers/claimed.js';
 
-const FAST = { scrypt: { N: 1 << 10, r: 8, p: 1, keyLen: 32 } };
 
-async function claimedPartition(store: MemoryStore) {
-  const maskingKey = crypto.randomBytes(32);
-  const p = await Partition.open({ store, maskingKey, config: FAST });
-  const preco = await p.login('admin', 'tenantadmin', 'PRECO');
-  await p.changePassword({ principal: preco }, 'PRECO', 'admin', 'adminpassword');
-  const co: CallContext = { principal: await p.login('admin', 'adminpassword', 'CO') };
-  await p.createUser(co, 'CU', 'cu1', 'user1234');
-  const cu1: CallContext = { principal: await p.login('cu1', 'user1234', 'CU') };
-  return { p, co, cu1, maskingKey };
-}
 
 const code = (c: string, msg?: RegExp) => (e: unknown) => {
   if (e instanceof HsmError && e.code === c && (!msg || msg.test(e.message))) return true;

@@ -16,7 +16,7 @@
  * Sign-in goes through a LoginManager — `LoginManager.getInstance()` unless
  * one is given — so explicit and implicit sign-in work as in the JCE.
  *
- * Threads: as the seed says of the JCE ("initialize the provider only once;
+ * Threads: as the Azure Cloud HSM authentication guide says of the JCE ("initialize the provider only once;
  * avoid sharing SPI objects across threads"), use one HsmCrypto per process,
  * or one per worker thread: each worker has its own LoginManager singleton
  * and its own connection. Keys cannot be sent between workers (a CryptoKey

@@ -17,10 +17,11 @@ import java.util.Map;
  * azcloudhsm_application.cfg, read with the rules of
  * docs/config-format.md (the vectors of test-vectors/cfg/application.json, which the TypeScript
  * and C parsers pass too), and found as
- * the C module finds it, with the provider jar's folder in place of the
- * executable's folder (the guide puts the cfg next to the jar): the working
- * directory, the jar's folder, then $AZCLOUDHSM_APPLICATION_CFG. The first file
- * that exists is read; an invalid one is the error (no fall-through).
+ * the C module finds it (test-vectors/cfg/lookup.json), with the provider jar's
+ * folder in place of the executable's folder (the guide puts the cfg next to the
+ * jar): the working directory, the jar's folder, $AZCLOUDHSM_APPLICATION_CFG (a
+ * file, or a folder holding it), then /opt/azurecloudhsm/bin. The first that
+ * exists is read; an invalid one is the error (no fall-through).
  */
 public final class AppConfig {
     public static final String FILE = "azcloudhsm_application.cfg";
@@ -194,14 +195,39 @@ public final class AppConfig {
         return findIn(System.getProperty("user.dir"), jarDir(), System.getenv(ENV));
     }
 
+    /** The product's own folder, the fourth place (services whose working directory is /). */
+    public static final String PRODUCT_DIR = "/opt/azurecloudhsm/bin";
+
+    /** What is at a path, for {@link #lookup}. */
+    enum Kind { MISSING, FILE, DIR }
+
+    static Kind fsKind(String p) {
+        Path path = Paths.get(p);
+        return Files.isDirectory(path) ? Kind.DIR : Files.exists(path) ? Kind.FILE : Kind.MISSING;
+    }
+
     public static AppConfig findIn(String cwd, String jarDir, String envPath) throws ConfigException {
-        String[] what = {"working directory", "provider jar's folder", "$" + ENV};
-        String[] cand = new String[3];
+        return load(Paths.get(lookup(cwd, jarDir, envPath, PRODUCT_DIR + "/" + FILE, AppConfig::fsKind)));
+    }
+
+    /**
+     * The lookup rule alone (docs/config-format.md "Lookup", test-vectors/cfg/lookup.json, as the C
+     * module's ochsm_appcfg_lookup): the path to read, or the one "not found" message listing every
+     * place. The provider jar's folder stands for the executable's folder.
+     */
+    static String lookup(String cwd, String jarDir, String envPath, String productPath, java.util.function.Function<String, Kind> kind)
+            throws ConfigException {
+        String[] what = {"working directory", "executable's folder", "$" + ENV, "the product's folder"};
+        String[] cand = new String[4];
         if (cwd != null && !cwd.isEmpty()) cand[0] = Paths.get(cwd).resolve(FILE).normalize().toString();
         if (jarDir != null && !jarDir.isEmpty()) cand[1] = Paths.get(jarDir).resolve(FILE).normalize().toString();
-        if (envPath != null && !envPath.isEmpty()) cand[2] = Paths.get(cwd != null && cwd.startsWith("/") ? cwd : "/").resolve(envPath).normalize().toString();
+        if (envPath != null && !envPath.isEmpty()) {
+            cand[2] = Paths.get(cwd != null && cwd.startsWith("/") ? cwd : "/").resolve(envPath).normalize().toString();
+            if (kind.apply(cand[2]) == Kind.DIR) cand[2] = Paths.get(cand[2]).resolve(FILE).toString();
+        }
+        cand[3] = productPath;
         List<String> tried = new ArrayList<>();
-        for (int i = 0; i < 3; i++) {
+        for (int i = 0; i < cand.length; i++) {
             if (cand[i] == null) {
                 tried.add(what[i] + (i == 2 ? " not set" : " unknown"));
                 continue;
@@ -212,12 +238,11 @@ public final class AppConfig {
                 tried.add(what[i] + ": the same path");
                 continue;
             }
-            Path p = Paths.get(cand[i]);
-            if (Files.exists(p)) return load(p);
+            if (kind.apply(cand[i]) != Kind.MISSING) return cand[i];
             tried.add(cand[i] + " (" + what[i] + ")");
         }
         throw new ConfigException(true, FILE + " is not present (Cannot find file). Tried: " + String.join("; ", tried)
-                + ". Copy it from /opt/azurecloudhsm/bin next to the application, or set " + ENV + " to its path");
+                + ". Put it in " + PRODUCT_DIR + " or next to the application, or set " + ENV + " to its path");
     }
 
     public String endpoint() {

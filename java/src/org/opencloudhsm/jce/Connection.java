@@ -2,11 +2,13 @@ package org.opencloudhsm.jce;
 
 import java.io.Closeable;
 import java.io.IOException;
+import java.io.InputStream;
 import java.net.InetSocketAddress;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -29,6 +31,24 @@ import org.opencloudhsm.jce.Wire.WireException;
  * fails with {@link Lost}, and the caller may reconnect.
  */
 public final class Connection implements Closeable {
+    /**
+     * The name this provider gives in hello: "OpenCloudHSM-jce/" and the one software version,
+     * which the build copies from package.json into the resource version.txt of the jar (the
+     * Makefile's JCE rule), as it copies ops.txt.
+     */
+    static final String CLIENT = "OpenCloudHSM-jce/" + readVersion();
+
+    private static String readVersion() {
+        try (InputStream in = Connection.class.getResourceAsStream("version.txt")) {
+            if (in == null) throw new IllegalStateException("version.txt is missing from the provider jar (written from package.json by the build)");
+            String v = new String(in.readAllBytes(), StandardCharsets.US_ASCII).trim();
+            if (v.isEmpty()) throw new IllegalStateException("version.txt in the provider jar is empty");
+            return v;
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot read version.txt: " + e.getMessage(), e);
+        }
+    }
+
     /** The connection is gone (daemon stopped or restarted, socket closed, invalid frame). */
     public static final class Lost extends Exception {
         private static final long serialVersionUID = 1L;
@@ -63,7 +83,7 @@ public final class Connection implements Closeable {
         Thread t = new Thread(this::readLoop, "cavium-daemon-reader");
         t.setDaemon(true);
         t.start();
-        Msg hello = call("hello", Msg.of("versions", new long[] {1}, "client", "OpenCloudHSM-jce/0.1.0"), timeoutMs);
+        Msg hello = call("hello", Msg.of("versions", new long[] {1}, "client", CLIENT), timeoutMs);
         this.server = hello.str("server");
     }
 

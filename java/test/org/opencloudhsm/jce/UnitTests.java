@@ -48,12 +48,45 @@ public final class UnitTests {
     public static void main(String[] args) throws Exception {
         WireTest.run(Paths.get(args.length > 0 ? args[0] : "dist/native-test"));
         cfgVectors(Paths.get(args.length > 0 ? args[0] : "dist/native-test"));
+        lookupVectors(Paths.get(args.length > 0 ? args[0] : "dist/native-test"));
         Security.addProvider(new CaviumProvider());
         specs();
         refusals();
         config();
         encoders();
+        clientName(System.getProperty("ochsm.version"));
         C.summary();
+    }
+
+    /** The shared lookup vectors (test-vectors/cfg/lookup.json as lookup.txt): the same path read, or the
+     * same message, as the TypeScript and C lookups; what exists comes from the vector's table. */
+    static void lookupVectors(Path dir) throws Exception {
+        int count = 0;
+        for (String line : Files.readAllLines(dir.resolve("lookup.txt"))) {
+            String[] f = line.split("\t", -1);
+            C.check(f.length == 7, "lookup vector line: " + f.length + " fields");
+            if (f.length != 7) continue;
+            count++;
+            Map<String, AppConfig.Kind> exist = new LinkedHashMap<>();
+            if (!f[4].equals("-")) {
+                for (String e : f[4].split(",")) {
+                    String[] pk = e.split(":");
+                    exist.put(unhex(pk[0]), pk[1].equals("dir") ? AppConfig.Kind.DIR : AppConfig.Kind.FILE);
+                }
+            }
+            String cwd = f[1].equals("-") ? null : unhex(f[1]);
+            String exe = f[2].equals("-") ? null : unhex(f[2]);
+            String env = f[3].equals("-") ? null : unhex(f[3]);
+            String want = unhex(f[6]);
+            String name = "lookup vector " + f[0];
+            try {
+                String got = AppConfig.lookup(cwd, exe, env, AppConfig.PRODUCT_DIR + "/" + AppConfig.FILE, p -> exist.getOrDefault(p, AppConfig.Kind.MISSING));
+                C.check(f[5].equals("found") && got.equals(want), name + ": got " + got + ", want " + want);
+            } catch (AppConfig.ConfigException e) {
+                C.check(f[5].equals("error") && e.getMessage().equals(want), name + ": got \"" + e.getMessage() + "\", want \"" + want + "\"");
+            }
+        }
+        C.check(count >= 10, count + " lookup vectors read");
     }
 
     static void specs() {
@@ -230,6 +263,12 @@ public final class UnitTests {
             for (Path p : new Path[] {d.resolve("azcloudhsm_application.cfg")}) Files.deleteIfExists(p);
             Files.deleteIfExists(d);
         }
+    }
+
+    /** The name given in hello carries package.json's version (the test passes it as -Dochsm.version). */
+    static void clientName(String expected) {
+        C.check(expected != null && !expected.isEmpty(), "the test passes the package.json version (-Dochsm.version)");
+        C.check(Connection.CLIENT.equals("OpenCloudHSM-jce/" + expected), "hello names the client OpenCloudHSM-jce/<package.json version>, got " + Connection.CLIENT);
     }
 
     static void encoders() {
