@@ -418,6 +418,25 @@ describe('objects, keys and policy', () => {
     await assert.rejects(p.generateKey({ ...cu1, requestId: 'bad id!' }, { mechanism: P.CKM_AES_KEY_GEN }, aesTemplate()), code('ERR_ARGUMENTS_BAD'));
   });
 
+  test('a retried delete (its answer lost, retried with the same request id, also on another node) answers as the first did', async () => {
+    const { p, cu1, store, maskingKey } = ctx;
+    const other = await Partition.open({ store, maskingKey, config: FAST });
+    try {
+      const h = await p.generateKey(cu1, { mechanism: P.CKM_AES_KEY_GEN }, aesTemplate());
+      const del = { ...cu1, requestId: 'req-' + crypto.randomUUID() };
+      await p.destroyObject(del, h);
+      await p.destroyObject(del, h);
+      await other.destroyObject(del, h);
+      /* A new request for the same handle is a new delete: the object is gone. */
+      await assert.rejects(p.destroyObject({ ...cu1, requestId: 'req-' + crypto.randomUUID() }, h), code('ERR_OBJECT_HANDLE_INVALID'));
+      await assert.rejects(p.destroyObject(cu1, h), code('ERR_OBJECT_HANDLE_INVALID'));
+      /* The id was a delete's: reusing it for another request is refused. */
+      await assert.rejects(p.generateKey(del, { mechanism: P.CKM_AES_KEY_GEN }, aesTemplate()), (e: unknown) => e instanceof HsmError && e.code === 'ERR_ARGUMENTS_BAD' && /different request/.test(e.message));
+    } finally {
+      other.close();
+    }
+  });
+
   test('bad input gets specific errors and leaves the store unchanged', async () => {
     const { p, cu1, store } = ctx;
     const h = await p.generateKey(cu1, { mechanism: P.CKM_AES_KEY_GEN }, aesTemplate());

@@ -342,14 +342,21 @@ export class ObjectLifecycle {
   /** C_DestroyObject: the owner deletes a private object; anyone may delete a public one. */
   async destroyObject(ctx: CallContext, handle: number): Promise<void> {
     await this.k.txn.mutate(async () => {
+      /*
+       * The one state change that is not idempotent by itself: a retry of a delete whose answer
+       * was lost (the daemon retries on another node with the same request id) must answer what
+       * the first attempt did, not "no such object".
+       */
+      const prior = await this.k.txn.priorResult<number>(ctx, 'destroyObject');
+      if (prior.found) return { result: undefined };
       const { obj, version } = await this.visibleObject(ctx, handle);
       if (boolAttr(obj, P.CKA_PRIVATE) && obj.owner !== ctx.principal?.user) {
         throw new HsmError('ERR_NOT_PERMITTED', `only the owner of object ${handle} can delete it`);
       }
       if (!boolAttr(obj, P.CKA_DESTROYABLE)) throw new HsmError('ERR_ACTION_PROHIBITED', `object ${handle} has CKA_DESTROYABLE FALSE`);
       return {
-        compare: [{ key: PATH.object(handle), op: 'version-eq', version }],
-        ops: [{ op: 'delete', key: PATH.object(handle) }],
+        compare: [{ key: PATH.object(handle), op: 'version-eq', version }, ...prior.compare],
+        ops: [{ op: 'delete', key: PATH.object(handle) }, ...prior.ops(handle)],
         events: [this.k.txn.event(ctx, 'deleteObject', { handles: [handle] })],
         result: undefined,
       };
