@@ -39,6 +39,17 @@ function ip(args: string[], opts: { quiet?: boolean } = {}): string {
   }
 }
 
+/** `tc`, in the root namespace or (with `prefix` = `ip netns exec <ns>`) inside one. */
+function tc(prefix: string[], args: string[]): void {
+  const argv = [...prefix, 'tc', ...args];
+  try {
+    execFileSync(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], timeout: 10_000 });
+  } catch (e) {
+    const err = (e as { stderr?: Buffer }).stderr?.toString().trim() ?? (e as Error).message;
+    throw new Error(`${argv.join(' ')}: ${err}`);
+  }
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -166,6 +177,32 @@ export class HostNetwork {
   /** Cut host i off the network (link down on the bridge side), or reconnect it. */
   setLink(i: number, up: boolean): void {
     ip(['link', 'set', this.host(i).link, up ? 'up' : 'down']);
+  }
+
+  /**
+   * Starve host i's TCP traffic on `port`, both ways (sent at 8 bit/s, so
+   * nothing gets through in practice), while everything else flows; or lift
+   * that. Outgoing on the host's eth0, incoming on the bridge end of its
+   * veth. With the etcd peer port, host i's member is cut off from the other
+   * members while every client still reaches it and it still reaches their
+   * client ports. (HTB and u32 only: this kernel has no tc drop action.)
+   */
+  starvePort(i: number, port: number, starved: boolean): void {
+    const h = this.host(i);
+    const sides: [string[], string][] = [[['ip', 'netns', 'exec', h.netns], 'eth0'], [[], h.link]];
+    for (const [prefix, dev] of sides) {
+      const run = (args: string[]) => tc(prefix, args);
+      if (!starved) {
+        run(['qdisc', 'del', 'dev', dev, 'root']);
+        continue;
+      }
+      run(['qdisc', 'add', 'dev', dev, 'root', 'handle', '1:', 'htb', 'default', '10']);
+      run(['class', 'add', 'dev', dev, 'parent', '1:', 'classid', '1:10', 'htb', 'rate', '10gbit']);
+      run(['class', 'add', 'dev', dev, 'parent', '1:', 'classid', '1:20', 'htb', 'rate', '8bit', 'ceil', '8bit']);
+      for (const dir of ['dport', 'sport']) {
+        run(['filter', 'add', 'dev', dev, 'parent', '1:', 'protocol', 'ip', 'prio', '1', 'u32', 'match', 'ip', dir, String(port), '0xffff', 'classid', '1:20']);
+      }
+    }
   }
 
   /** Kill everything in the namespaces and delete them, the veths and the bridge. Idempotent. */

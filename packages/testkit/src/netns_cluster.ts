@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import type { ProtocolClient } from '../../protocol/src/connection.js';
-import { connectDaemon, startCluster, startDaemon, type DaemonHandle, type LocalCluster } from './cluster.js';
+import { connectDaemon, startCluster, startDaemon, type ClusterOptions, type DaemonHandle, type LocalCluster } from './cluster.js';
 import { EtcdCluster } from './etcd.js';
 import { HostNetwork } from './netns.js';
 
@@ -51,8 +51,9 @@ export function skipWithoutRoot(t: TestContext): boolean {
  * Build the three hosts, their etcd members and nodes (claimed the way the
  * onboarding guide does) and the daemon; run `body`; tear everything down.
  * When `body` succeeds, also check that no namespace, veth or bridge is left.
+ * `users` are the accounts made at claiming (default: the example CU).
  */
-export async function withHostCluster(o: { prefix: string; endpoints: NodeEndpoints }, body: (w: HostCluster) => Promise<void>): Promise<void> {
+export async function withHostCluster(o: { prefix: string; endpoints: NodeEndpoints; users?: ClusterOptions['users'] }, body: (w: HostCluster) => Promise<void>): Promise<void> {
   const net = HostNetwork.create(3);
   const dir = mkdtempSync(join(tmpdir(), `ochsm-${o.prefix}-`));
   let etcd: EtcdCluster | undefined;
@@ -69,6 +70,7 @@ export async function withHostCluster(o: { prefix: string; endpoints: NodeEndpoi
     const base = etcd.clientConfig();
     cluster = await startCluster(join(dir, 'hsm'), {
       ports: [2225, 2225, 2225],
+      ...(o.users ? { users: o.users } : {}),
       host: (id) => net.host(id).address,
       wrap: (id) => net.exec(id),
       store: (id) => ({

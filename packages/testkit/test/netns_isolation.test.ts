@@ -1,15 +1,18 @@
 /**
  * Three simulated hosts, each with an etcd member and an HSM node; the daemon
  * and 16 signing applications in the root namespace. Host 2 is cut off (its
- * link set down) while a key it has in memory is deleted elsewhere:
+ * link set down) while a key it has in memory is deleted elsewhere, and the
+ * share of another key with a second CU signed in on host 2 is revoked:
  * - the isolated node stops serving (ERR_NODE_BEHIND, retryable) once it has
  *   no contact with the etcd quorum for its bound, and never signs with the
- *   deleted key;
+ *   deleted key, nor for the second CU with the key no longer shared (that
+ *   CU asks node 2 for a signature all through the cut and the restore);
  * - the other nodes serve, the daemon fails over: no application sees a
  *   failed operation, and every key pair acknowledged during the cut is there;
  * - the other nodes drop host 2 from their list of nodes (its lease lapses);
  * - when the link is back, host 2 catches up: the deleted key is gone there,
- *   it serves the keys made while it was cut off, and it lists all three nodes.
+ *   it serves the keys made while it was cut off, it answers the second CU
+ *   that the key is not valid for it, and it lists all three nodes.
  * Host 2's node is driven by a probe process inside its namespace, since the
  * root namespace cannot reach it while it is cut off.
  */
@@ -27,6 +30,8 @@ import { skipWithoutRoot, waitNodeState, withHostCluster } from '../src/netns_cl
 const here = dirname(fileURLToPath(import.meta.url));
 const PROBE = join(here, 'helpers', 'node_probe.js');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The CU the example CU shares a key with, and takes the share back from while host 2 is cut off. */
+const CU2 = { user: 'cu2', password: 'user5678' } as const;
 
 interface Answer { ok: boolean; code?: string; message?: string; result?: Record<string, unknown> }
 
@@ -72,15 +77,17 @@ class Probe {
   }
 }
 
-test('a host cut off from the etcd quorum stops serving, never uses a key deleted meanwhile, and catches up when it is back; the others serve with 0 failed operations', { timeout: 240_000 }, async (t) => {
+test('a host cut off from the etcd quorum stops serving, never uses a key deleted or a share revoked meanwhile, and catches up when it is back; the others serve with 0 failed operations', { timeout: 240_000 }, async (t) => {
   if (skipWithoutRoot(t)) return;
   /* Each node talks to its own host's member only: cut off with its host, as on a real host whose link fails. */
-  await withHostCluster({ prefix: 'netns', endpoints: 'own' }, async ({ net, dir, etcd, cluster, connect, onTeardown }) => {
+  await withHostCluster({ prefix: 'netns', endpoints: 'own', users: [{ ...EXAMPLE_CU, role: 'CU' }, { ...CU2, role: 'CU' }] }, async ({ net, dir, etcd, cluster, connect, onTeardown }) => {
     const admin = await connect('isolation-admin');
     await admin.request('login', { user: EXAMPLE_CU.user, password: EXAMPLE_CU.password, role: 'CU' });
     const genPair = () => generateEcSigningPair(admin);
     const doomed = await genPair();
     const kept = await genPair();
+    const revoked = await genPair();
+    assert.deepEqual(await admin.request('shareKey', { handle: revoked.privateHandle, users: [CU2.user], share: true }), { shared: [CU2.user] });
     for (const id of [1, 2, 3]) await waitNodeState(admin, id, 'up', 15_000);
 
     /* The nodes learnt their peers from the store: every node lists all three, with its host. */
@@ -102,6 +109,19 @@ test('a host cut off from the etcd quorum stops serving, never uses a key delete
     assert.equal((await signOn2(doomed.privateHandle)).ok, true, 'node 2 signs with the key before the cut');
     assert.equal((await signOn2(kept.privateHandle)).ok, true);
     assert.deepEqual(((await probe.ask('getClusterInfo')).result?.nodes as { id: number }[]).map((n) => n.id).sort(), [1, 2, 3]);
+
+    /* The second CU, signed in on node 2 too, signs with the key shared with it (so node 2 has it in memory). */
+    const probe2 = new Probe([...net.exec(2), process.execPath, PROBE, net.host(2).address, '2225', poPath]);
+    onTeardown(() => probe2.close());
+    assert.equal((await probe2.next()).ok, true, 'the second probe connected to node 2');
+    assert.equal((await probe2.ask('login', { user: CU2.user, password: CU2.password })).ok, true);
+    const cu2SignsOn2 = () => probe2.ask('sign', { mechanism: ECDSA, handle: revoked.privateHandle, data: { $hex: data.toString('hex') } });
+    const shared = await cu2SignsOn2();
+    assert.equal(shared.ok, true, `node 2 signs for the second CU with the shared key before the cut: ${shared.message}`);
+    /* From the cut on, the second CU keeps asking node 2 for a signature with that key (answers kept with the phase they came in). */
+    const cu2Answers: (Answer & { phase: string })[] = [];
+    let cu2Stop = false;
+    let cu2Loop: Promise<void> = Promise.resolve();
 
     /* 16 applications sign through the daemon for the whole test. */
     const clients = [];
@@ -129,6 +149,12 @@ test('a host cut off from the etcd quorum stops serving, never uses a key delete
     net.setLink(2, false);
     phase = 'cut';
     const cutAt = Date.now();
+    cu2Loop = (async () => {
+      while (!cu2Stop) {
+        cu2Answers.push({ ...(await cu2SignsOn2()), phase });
+        await sleep(50);
+      }
+    })();
     let refused: Answer | undefined;
     while (Date.now() - cutAt < 30_000) {
       const a = await signOn2(kept.privateHandle);
@@ -150,6 +176,10 @@ test('a host cut off from the etcd quorum stops serving, never uses a key delete
     const afterDelete = await signOn2(doomed.privateHandle);
     assert.equal(afterDelete.ok, false, 'the isolated node never signs with the key deleted elsewhere');
     assert.equal(afterDelete.code, 'ERR_NODE_BEHIND');
+    /* The owner takes the share back through the nodes that still have the quorum: acknowledged though node 2 is cut off. */
+    assert.deepEqual(await admin.request('shareKey', { handle: revoked.privateHandle, users: [CU2.user], share: false }), { shared: [] });
+    const revokedAt = cu2Answers.length;
+    phase = 'cut, share revoked';
 
     /* The others drop node 2 from their list once its lease lapses. */
     const lapse = Date.now();
@@ -173,6 +203,23 @@ test('a host cut off from the etcd quorum stops serving, never uses a key delete
     const gone = await signOn2(doomed.privateHandle);
     assert.equal(gone.ok, false, 'the deleted key stays unusable on node 2');
     assert.match(gone.code ?? '', /^ERR_(KEY|OBJECT)_HANDLE_INVALID$/, `${gone.code} ${gone.message}`);
+    /* The second CU: node 2 answers that the key is not valid for it (the share is gone), no longer that it is behind. */
+    const cu2Back = Date.now();
+    while (cu2Answers.at(-1)?.code !== 'ERR_KEY_HANDLE_INVALID' && Date.now() - cu2Back < 10_000) await sleep(100);
+    cu2Stop = true;
+    await cu2Loop;
+    const unshared = await cu2SignsOn2();
+    assert.equal(unshared.ok, false, 'node 2 never signs for the second CU once the share is revoked');
+    assert.equal(unshared.code, 'ERR_KEY_HANDLE_INVALID', `${unshared.code} ${unshared.message}`);
+    const kinds: Record<string, number> = {};
+    for (const a of cu2Answers) kinds[`${a.phase}: ${a.ok ? 'signed' : a.code}`] = (kinds[`${a.phase}: ${a.ok ? 'signed' : a.code}`] ?? 0) + 1;
+    t.diagnostic(`the second CU's signing attempts on node 2 from the cut on: ${JSON.stringify(kinds)}`);
+    const firstRefusal = cu2Answers.findIndex((a) => !a.ok);
+    assert.ok(firstRefusal >= 0 && firstRefusal < revokedAt, 'node 2 refused the second CU before the share was revoked');
+    assert.equal(cu2Answers[firstRefusal]!.code, 'ERR_NODE_BEHIND', `the first refusal is the retryable one: ${cu2Answers[firstRefusal]!.message}`);
+    const after = cu2Answers.slice(firstRefusal);
+    assert.deepEqual(after.filter((a) => a.ok), [], 'once node 2 had stopped serving, the second CU never got a signature with the key (cut off, revoked, catching up)');
+    assert.deepEqual([...new Set(after.map((a) => a.code))].filter((c) => c !== 'ERR_NODE_BEHIND' && c !== 'ERR_KEY_HANDLE_INVALID'), [], 'refused only as behind or as the key not valid for it');
     const found = (await probe.ask('findObjects', { template: [] })).result?.handles as number[];
     for (const k of [kept, ...madeWhileCut]) {
       assert.ok(found.includes(k.privateHandle) && found.includes(k.publicHandle), `node 2 has key pair ${k.privateHandle} made while it was cut off`);

@@ -52,6 +52,8 @@ interface JoinApproval {
   readonly fingerprint: string;
   readonly approvedBy: string;
   readonly approvedAt: number;
+  /** When the masking key was first wrapped for it (joinKey): its one audit record is written then. */
+  readonly handedOverAt?: number;
 }
 
 export function checkNodeId(node: unknown): number {
@@ -134,19 +136,32 @@ export class NodeJoins {
 
   /**
    * joinKey: the masking key wrapped for node `node`'s approved join key.
-   * Refused without an approval. Whoever asks gets the same kind of answer,
-   * which only the holder of the approved private key can open; each answer
-   * is an audit record.
+   * Refused without an approval (nothing written). Whoever asks gets the same
+   * kind of answer, which only the holder of the approved private key can
+   * open. It is asked before sign-in, so what it writes is bounded by the
+   * approvals a CO made: the first answer for an approval marks the approval
+   * handed over and writes the one `joinKey` audit record, in one
+   * transaction; later asks (the joiner retrying, other nodes, anyone) get
+   * the same kind of answer and write nothing.
    */
   async wrappedKey(node: number): Promise<Buffer> {
     checkNodeId(node);
-    const e = await this.k.barrier.get(JOIN_PATH.approved(node));
-    if (!e) throw new HsmError('ERR_NOT_PERMITTED', `node ${node} has no approved join request; a crypto officer approves it first (azcloudhsm_mgmt_util: approveNode ${node} <fingerprint>)`);
-    const a = dec<JoinApproval>(e.value);
-    const publicKey = Buffer.from(a.publicKey, 'base64url');
-    if (a.node !== node || joinFingerprint(node, publicKey) !== a.fingerprint) throw new HsmError('ERR_BARRIER', `the join approval of node ${node} is inconsistent`);
-    const wrapped = this.k.barrier.wrapMaskingKeyFor(publicKey, joinAad(node, a.fingerprint));
-    await this.k.txn.mutate(async () => ({ events: [{ user: '', role: '', action: 'joinKey', result: 'ok', detail: `masking key wrapped for node ${node}, fingerprint ${a.fingerprint}` }], result: undefined }));
-    return wrapped;
+    return this.k.txn.mutate(async () => {
+      const e = await this.k.barrier.get(JOIN_PATH.approved(node));
+      if (!e) throw new HsmError('ERR_NOT_PERMITTED', `node ${node} has no approved join request; a crypto officer approves it first (azcloudhsm_mgmt_util: approveNode ${node} <fingerprint>)`);
+      const a = dec<JoinApproval>(e.value);
+      const publicKey = Buffer.from(a.publicKey, 'base64url');
+      if (a.node !== node || joinFingerprint(node, publicKey) !== a.fingerprint) throw new HsmError('ERR_BARRIER', `the join approval of node ${node} is inconsistent`);
+      const wrapped = this.k.barrier.wrapMaskingKeyFor(publicKey, joinAad(node, a.fingerprint));
+      if (a.handedOverAt !== undefined) return { result: wrapped };
+      const handed: JoinApproval = { ...a, handedOverAt: this.k.clock() };
+      return {
+        /* Two first asks at once: one commits the record, the other rebuilds and finds it handed over. */
+        compare: [{ key: JOIN_PATH.approved(node), op: 'version-eq', version: e.version }],
+        ops: [{ op: 'put', key: JOIN_PATH.approved(node), value: enc(handed), ...(e.lease ? { lease: e.lease } : {}) }],
+        events: [{ user: '', role: '', action: 'joinKey', result: 'ok', detail: `masking key wrapped for node ${node}, fingerprint ${a.fingerprint}` }],
+        result: wrapped,
+      };
+    });
   }
 }

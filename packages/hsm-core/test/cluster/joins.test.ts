@@ -2,7 +2,8 @@
  * A new node's join in the core, over the in-memory store: the wrap opens
  * only with the joiner's key and for its node id and fingerprint; approveNode
  * needs a CO and the request's fingerprint (a mismatch is refused and
- * audited, and approves nothing); joinKey answers only once approved; a
+ * audited, and approves nothing); joinKey answers only once approved, and
+ * writes one audit record per approval however often it is asked; a
  * join request is plain and reserved (the barrier neither reads nor lists
  * it), the approval is masked and goes with the request's lease.
  */
@@ -102,11 +103,46 @@ test('approveNode: a CO, the request\'s fingerprint, one transaction with its au
   const w = await p.joinKey(4);
   assert.deepEqual(unwrapFromPeer(j.privateKey, w, joinAad(4, req.fingerprint)), maskingKey);
   assert.equal((await p.auditRecords()).at(-1)!.action, 'joinKey');
+  const handed = await store.get(JOIN_PATH.approved(4));
+  assert.ok(handed && handed.lease === lease, 'the approval, marked handed over, keeps the request\'s lease');
+
+  /* joinKey is asked before sign-in: asked again (at once and one after another), it answers the same and writes nothing. */
+  const auditBefore = (await p.auditRecords()).length;
+  const again = [...await Promise.all(Array.from({ length: 8 }, () => p.joinKey(4))), await p.joinKey(4), await p.joinKey(4)];
+  for (const x of again) assert.deepEqual(unwrapFromPeer(j.privateKey, x, joinAad(4, req.fingerprint)), maskingKey);
+  assert.equal((await p.auditRecords()).length, auditBefore, 'no audit record for a later ask of the same approval');
+  assert.equal((await store.get(JOIN_PATH.approved(4)))!.version, handed.version, 'nor any other write');
+  assert.equal((await p.approveNode(co, 4, req.fingerprint)).already, true, 'approving again after the hand-over changes nothing either');
+  assert.equal((await p.auditRecords()).length, auditBefore);
 
   /* The request's lease goes: the approval goes with it. */
   await store.revokeLease(lease);
   assert.equal(await store.get(JOIN_PATH.approved(4)), undefined);
   await assert.rejects(p.joinKey(4), code('ERR_NOT_PERMITTED'));
+});
+
+test('the first asks of joinKey for one approval, at once on two nodes, write one audit record between them', async () => {
+  const store = new MemoryStore();
+  const { p, co, maskingKey } = await claimedPartition(store);
+  const other = await Partition.open({ store, maskingKey, config: FAST });
+  const j = joinKeyPair();
+  const req = makeJoinRequest(7, 'h', 1, j.publicKey, 1);
+  await store.put(JOIN_PATH.request(7), encodeJoinRequest(req));
+  await p.approveNode(co, 7, req.fingerprint);
+  const before = (await p.auditRecords()).length;
+  const answers = await Promise.all([p.joinKey(7), other.joinKey(7), p.joinKey(7), other.joinKey(7)]);
+  for (const w of answers) assert.deepEqual(unwrapFromPeer(j.privateKey, w, joinAad(7, req.fingerprint)), maskingKey);
+  const records = (await p.auditRecords()).slice(before);
+  assert.deepEqual(records.map((r) => [r.action, r.result]), [['joinKey', 'ok']]);
+  assert.match(records[0]!.detail ?? '', new RegExp(`node 7, fingerprint ${req.fingerprint}`));
+  /* A new approval (the node starts its join again: a new key) gets its own record. */
+  const j2 = joinKeyPair();
+  const req2 = makeJoinRequest(7, 'h', 1, j2.publicKey, 2);
+  await store.put(JOIN_PATH.request(7), encodeJoinRequest(req2));
+  await p.approveNode(co, 7, req2.fingerprint);
+  assert.deepEqual(unwrapFromPeer(j2.privateKey, await other.joinKey(7), joinAad(7, req2.fingerprint)), maskingKey);
+  await other.joinKey(7);
+  assert.deepEqual((await p.auditRecords()).slice(before).map((r) => r.action), ['joinKey', 'approveNode', 'joinKey']);
 });
 
 test('an approval that is not for the request read (a new request in between) is not written', async () => {
