@@ -15,7 +15,8 @@ import { MemoryStore } from '../../../store/src/memory.js';
 import { joinAad, joinFingerprint, joinKeyPair, normaliseFingerprint, unwrapFromPeer, wrapForJoiner, WRAPPED_BYTES } from '../../src/barrier/join_wrap.js';
 import { JOIN_PATH, encodeJoinRequest, makeJoinRequest, parseJoinRequest } from '../../src/cluster/joins.js';
 import { Barrier } from '../../src/barrier/barrier.js';
-import { claimedPartition } from '../helpers/claimed.js';
+import { claimedPartition, FAST } from '../helpers/claimed.js';
+import { Partition } from '../../src/partition.js';
 
 
 
