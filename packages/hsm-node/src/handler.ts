@@ -406,8 +406,8 @@ export class NodeHandler {
         return { entries: r.header.entries, auditSeq: r.auditSeq };
       }
       case 'approveNode': {
-        /* A node that is alive and registered keeps its id: a request in its name is someone else's. */
-        if (this.env.quorum?.peers().some((n) => n.id === req.obj.node)) {
+        /* A node that is alive and registered keeps its id: a request in its name is someone else's. Asked of the store, not the cached peer list: a replaced node's entry may have lapsed a moment ago. */
+        if (await this.env.quorum?.registered(req.obj.node)) {
           throw new HsmError('ERR_ARGUMENTS_BAD', `node ${req.obj.node} is running and registered in this cluster; a join request in its name is not approved (stop that node first, or give the new node another id)`);
         }
         const r = await p.approveNode(this.ctx(st, req.obj), req.obj.node, req.obj.fingerprint);

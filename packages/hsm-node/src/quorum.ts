@@ -123,6 +123,11 @@ export class QuorumGuard {
     return this.#peers.length ? this.#peers : [this.#opts.self];
   }
 
+  /** Whether node `id` has a live entry in the store now (read there, not from the periodically refreshed peer list). */
+  async registered(id: number): Promise<boolean> {
+    return (await this.#store.get(`${PEERS_PREFIX}${id}`)) !== undefined;
+  }
+
   async #register(): Promise<void> {
     const at = this.#opts.monotonic();
     const lease = await this.#store.grantLease(this.#ttlMs);
