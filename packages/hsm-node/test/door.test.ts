@@ -11,25 +11,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as P from '../../protocol/src/pkcs11.js';
-import { HsmError } from '../../protocol/src/errors.js';
 import { attr } from '../../hsm-core/src/objects/attributes.js';
-import type { ProtocolClient } from '../../protocol/src/connection.js';
-import { startCluster, connectNode, EXAMPLE_CU, EXAMPLE_CO, type LocalCluster } from '../../testkit/src/cluster.js';
+import { startCluster, EXAMPLE_CU, EXAMPLE_CO, type LocalCluster } from '../../testkit/src/cluster.js';
+import { code } from './helpers/in_process.js';
+import { nodeClients } from './helpers/node_clients.js';
 
 let dir: string;
 let cluster: LocalCluster;
-const clients: ProtocolClient[] = [];
-const code = (c: string) => (e: unknown) => {
-  if (e instanceof HsmError && e.code === c) return true;
-  throw new assert.AssertionError({ message: `expected ${c}, got ${e instanceof HsmError ? `${e.code}: ${e.message}` : String(e)}` });
-};
-
-async function client(node: number, login?: { user: string; password: string }): Promise<ProtocolClient> {
-  const c = await connectNode(cluster.node(node).port, cluster.poCrt);
-  clients.push(c);
-  if (login) await c.request('login', login);
-  return c;
-}
+const { client, closeAll } = nodeClients(() => cluster);
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ochsm-door-'));
@@ -39,7 +28,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const c of clients) c.close();
+  closeAll();
   await cluster?.stop();
   rmSync(dir, { recursive: true, force: true });
 });

@@ -113,14 +113,7 @@ export class ProtocolClient {
     }
     return new Promise<ResponseOf<K>>((resolve, reject) => {
       const p: Pending = { op, resolve: resolve as (v: unknown) => void, reject };
-      this.pending.set(id, p);
-      if (opts.timeoutMs !== undefined) {
-        p.deadline = Date.now() + opts.timeoutMs;
-        p.timeoutMs = opts.timeoutMs;
-        p.timeoutError = opts.timeoutError;
-        this.timed++;
-        this.armSweep();
-      }
+      this.track(id, p, opts);
       opts.signal?.addEventListener('abort', () => {
         if (this.pending.get(id) === p) {
           this.settle(id, p);
@@ -163,14 +156,7 @@ export class ProtocolClient {
     frame.set(body, HEADER_BYTES);
     return new Promise<Frame>((resolve, reject) => {
       const p: Pending = { op, rawOpcode: opcode, resolve: resolve as (v: unknown) => void, reject };
-      this.pending.set(id, p);
-      if (opts.timeoutMs !== undefined) {
-        p.deadline = Date.now() + opts.timeoutMs;
-        p.timeoutMs = opts.timeoutMs;
-        p.timeoutError = opts.timeoutError;
-        this.timed++;
-        this.armSweep();
-      }
+      this.track(id, p, opts);
       this.send(frame);
     });
   }
@@ -212,6 +198,17 @@ export class ProtocolClient {
       this.armSweep();
     }, SWEEP_MS);
     this.sweepTimer.unref?.();
+  }
+
+  /** Waits for the answer to request `id`, within its timeout if it has one (the sweep enforces it). */
+  private track(id: number, p: Pending, opts: { readonly timeoutMs?: number | undefined; readonly timeoutError?: (() => Error) | undefined }): void {
+    this.pending.set(id, p);
+    if (opts.timeoutMs === undefined) return;
+    p.deadline = Date.now() + opts.timeoutMs;
+    p.timeoutMs = opts.timeoutMs;
+    p.timeoutError = opts.timeoutError;
+    this.timed++;
+    this.armSweep();
   }
 
   /** Forgets a pending request (answered, timed out, aborted or failed). */
