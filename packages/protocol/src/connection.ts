@@ -10,7 +10,7 @@
  */
 import type { Duplex } from 'node:stream';
 import { HsmError } from './errors.js';
-import { FrameError, FrameReader, HEADER_BYTES, KIND_NOTICE, KIND_REQUEST, KIND_RESPONSE, MAGIC, PROTOCOL_VERSION, resolveLimits, type Frame, type Limits } from './codec.js';
+import { FrameError, FrameReader, HEADER_BYTES, KIND_NOTICE, KIND_REQUEST, KIND_RESPONSE, encodeFrame, resolveLimits, type Frame, type Limits } from './codec.js';
 import {
   decodeNotice, decodeRequest, decodeResponse, encodeErrorResponse, encodeNotice, encodeRequest, encodeResponse, OPS,
   type DecodedNotice, type DecodedRequest, type NoticeName, type NoticeOf, type OpName, type RequestOf, type ResponseOf,
@@ -138,22 +138,7 @@ export class ProtocolClient {
     let id = this.nextId;
     while (this.pending.has(id)) id = id >= 0xffffffff ? 1 : id + 1;
     this.nextId = id >= 0xffffffff ? 1 : id + 1;
-    const frame = new Uint8Array(HEADER_BYTES + body.length);
-    frame[0] = MAGIC >>> 8;
-    frame[1] = MAGIC & 0xff;
-    frame[2] = PROTOCOL_VERSION;
-    frame[3] = KIND_REQUEST;
-    frame[4] = id >>> 24;
-    frame[5] = (id >>> 16) & 0xff;
-    frame[6] = (id >>> 8) & 0xff;
-    frame[7] = id & 0xff;
-    frame[8] = opcode >>> 8;
-    frame[9] = opcode & 0xff;
-    frame[12] = body.length >>> 24;
-    frame[13] = (body.length >>> 16) & 0xff;
-    frame[14] = (body.length >>> 8) & 0xff;
-    frame[15] = body.length & 0xff;
-    frame.set(body, HEADER_BYTES);
+    const frame = encodeFrame({ kind: KIND_REQUEST, requestId: id, opcode, body }, this.limits);
     return new Promise<Frame>((resolve, reject) => {
       const p: Pending = { op, rawOpcode: opcode, resolve: resolve as (v: unknown) => void, reject };
       this.track(id, p, opts);
