@@ -29,7 +29,7 @@ import { HsmError } from '../../protocol/src/errors.js';
 import { ProtocolClient } from '../../protocol/src/connection.js';
 import { attr } from '../../protocol/src/attributes.js';
 import { curveByName } from '../../protocol/src/curves.js';
-import { startCluster, EXAMPLE_CO, EXAMPLE_CU } from './cluster.js';
+import { startCluster, EXAMPLE_CO, EXAMPLE_CU } from '../../testkit/src/cluster.js';
 import { EtcdCluster, formatMemberStatus, type MemberSpec } from '../../testkit/src/etcd.js';
 import type { StoreConfig } from '../../hsm-node/src/store_config.js';
 import { answerStandardFlags } from '../../ops/src/cli_flags.js';

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as P from '../../protocol/src/pkcs11.js';
-import { startCluster, connectNode, type LocalCluster } from '../src/cluster.js';
+import { startCluster, connectNode, type LocalCluster } from '../../testkit/src/cluster.js';
 import { CAUTION_BANNER } from '../src/mgmt_util/session.js';
 
 const here = dirname(fileURLToPath(import.meta.url));

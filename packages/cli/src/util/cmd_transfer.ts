@@ -31,7 +31,7 @@ import { readInput, writeOutput } from './cmd_crypto.js';
 import { sessionFor } from './cmd_keygen.js';
 import { boolOf, requireAttributes, ulongOf } from './cmd_keys.js';
 import { DEFAULT_OAEP_HASH, DEFAULT_WRAP_MECH, KEY_TYPE_NAMES, OAEP_HASHES, SYM_KEY_TYPES, UNSUPPORTED_WRAP_MECHS, WRAP_MECHS, symKeyTypeById, wrapMechById, type WrapMech } from './ids.js';
-import { OID_ED25519, OID_X25519, pem, parseSpki, readPrivateKeyFile, referencedHandle } from './keyref.js';
+import { OID_ED25519, OID_X25519, pem, parseSpki, readPrivateKeyFile, referencedHandle } from '../../../protocol/src/keyref.js';
 import type { UtilSession } from './session.js';
 import { KEY_OPTION_SPEC, keyOptions, keyTemplate } from './templates.js';
 import { ApiFailure, LocalError, UsageError, type UtilCommand } from './types.js';
