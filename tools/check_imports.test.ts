@@ -28,7 +28,8 @@ test('a planted violation of every rule is found, allowed imports are not', () =
   };
   try {
     writeFileSync(join(root, 'package.json'), JSON.stringify({ dependencies: { 'better-sqlite3': '1', 'prom-client': '1' } }));
-    plant('packages/hsm-core/src/a.ts', ["import { readFileSync } from 'node:fs';", "import { x } from '../../protocol/src/errors.js';"]);
+    plant('packages/hsm-core/src/a.ts', ["import { readFileSync } from 'node:fs';", "import { x } from '../../protocol/src/errors.js';", "import { p256 } from '@noble/curves/nist.js';",
+      "import { sha256 } from '@noble/hashes/sha2.js';"]);
     plant('packages/protocol/src/a.ts', ["import { Duplex } from 'node:stream';", "import { connect } from 'node:net';", "import type { Entry } from '../../store/src/types.js';"]);
     plant('packages/store/src/a.ts', ["import Database from 'better-sqlite3';", "import { Etcd3 } from 'etcd3';", "import { Barrier } from '../../hsm-core/src/barrier/barrier.js';", "import _ from 'lodash';",
       "import { HsmError } from '../../protocol/src/errors.js';", "import { encodeFrame } from '../../protocol/src/codec.js';"]);
@@ -81,6 +82,7 @@ test('a planted violation of every rule is found, allowed imports are not', () =
       'packages/store/src/a.ts:6', // protocol beyond its errors
       'packages/daemon/src/a.ts:2', // hsm-core
       'packages/hsm-core/src/a.ts:1', // I/O in the core
+      'packages/hsm-core/src/a.ts:4', // an npm package other than @noble/curves
       'packages/hsm-node/src/a.ts:2', // a layer above
       'packages/hsm-node/src/a.ts:3', // Partition.barrier outside the core
       'packages/hsm-node/src/a.ts:5', // opens a Barrier, not the offline verifier
