@@ -8,7 +8,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, verify } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +16,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ProtocolClient } from '../../protocol/src/connection.js';
 import { startCluster, startDaemon, connectDaemon, connectNode, type DaemonHandle, type LocalCluster } from '../../testkit/src/cluster.js';
+import { run, show, type Run } from '../../testkit/src/tool_run.js';
 import { maskWords, parseOpts, tokenize } from '../src/util/args.js';
 import { COMMANDS, INVENTORY } from '../src/util/commands.js';
 import { ConfigNotFoundError, findApplicationConfig } from '../src/util/config.js';
@@ -27,41 +28,14 @@ import { UsageError } from '../src/util/types.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const TOOL = resolve(here, '..', 'src', 'azcloudhsm_util.js');
-const RUN_TIMEOUT_MS = 60_000;
 const SEED_LOGIN = ['loginHSM', '-u', 'CU', '-s', 'cu1', '-p', 'user1234'];
 const SUCCESS = (api: string) => `\t${api} returned: 0x00 : HSM Return: SUCCESS`;
 
-interface RunResult {
-  readonly stdout: string;
-  readonly stderr: string;
-  readonly code: number | null;
-}
-
 /** Run the compiled CLI; `input` lines are piped on stdin (interactive mode). Bounded in time. */
-function runUtil(args: readonly string[], opts: { cwd: string; input?: readonly string[]; env?: NodeJS.ProcessEnv }): Promise<RunResult> {
-  return new Promise((resolvePromise, reject) => {
-    const p = spawn(process.execPath, [TOOL, ...args], { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      p.kill('SIGKILL');
-      reject(new Error(`azcloudhsm_util ${args.join(' ')} did not finish within ${RUN_TIMEOUT_MS} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`));
-    }, RUN_TIMEOUT_MS);
-    p.once('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    p.once('close', (code) => {
-      clearTimeout(timer);
-      resolvePromise({ stdout, stderr, code });
-    });
-    p.stdin.end((opts.input ?? []).map((l) => l + '\n').join(''));
-  });
+function runUtil(args: readonly string[], opts: { cwd: string; input?: readonly string[]; env?: NodeJS.ProcessEnv }): Promise<Run> {
+  return run(process.execPath, [TOOL, ...args], { cwd: opts.cwd, env: opts.env ?? process.env, input: (opts.input ?? []).map((l) => l + '\n').join(''), encoding: 'utf8' });
 }
 
-const show = (r: RunResult) => `exit ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
 
 function lines(out: string): string[] {
   return out.split('\n');
