@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import { resetMessageBytes } from '../../../protocol/src/officer_reset.js';
 import { HsmError } from '../../../protocol/src/errors.js';
 import type { ResponseOf } from '../../../protocol/src/messages.js';
-import type { Server, Session } from './session.js';
+import type { EachOptions, Server, Session } from './session.js';
 import { MANAGED_USER_TYPES, MANAGED_USER_TYPES_LINE, UsageError, integer, userType, type Command } from './types.js';
 
 type UserRow = ResponseOf<'listUsers'>['users'][number];
@@ -132,6 +132,16 @@ const createUser: Command = {
   },
 };
 
+/** `<user type> <user name>` commands (deleteUser, unlockUser): on every server, the user checked to be there with that type, then `op`. */
+function onEachNamedUser(s: Session, a: readonly string[], op: 'deleteUser' | 'unlockUser', opts?: EachOptions): Promise<boolean> {
+  const role = userType(a[0]!, MANAGED_USER_TYPES);
+  const user = a[1]!;
+  return s.each(op, async (srv) => {
+    await requireUser(s, srv, role, user);
+    await s.req(srv, op, { user });
+  }, opts);
+}
+
 const deleteUser: Command = {
   name: 'deleteUser',
   scope: 'both',
@@ -141,16 +151,9 @@ const deleteUser: Command = {
   args: [2, 2],
   caution: true,
   validate: (a) => void userType(a[0]!, MANAGED_USER_TYPES),
-  async run(s, a) {
-    const role = userType(a[0]!, MANAGED_USER_TYPES);
-    const user = a[1]!;
-    return s.each('deleteUser', async (srv) => {
-      await requireUser(s, srv, role, user);
-      await s.req(srv, 'deleteUser', { user });
-    }, {
-      alreadyApplied: async (srv, e) => code(e, 'ERR_USER_NOT_FOUND') && !(await users(s, srv)).some((u) => u.user === user),
-    });
-  },
+  run: (s, a) => onEachNamedUser(s, a, 'deleteUser', {
+    alreadyApplied: async (srv, e) => code(e, 'ERR_USER_NOT_FOUND') && !(await users(s, srv)).some((u) => u.user === a[1]!),
+  }),
 };
 
 const listUsers: Command = {
@@ -236,14 +239,7 @@ const unlockUser: Command = {
   args: [2, 2],
   caution: true,
   validate: (a) => void userType(a[0]!, MANAGED_USER_TYPES),
-  async run(s, a) {
-    const role = userType(a[0]!, MANAGED_USER_TYPES);
-    const user = a[1]!;
-    return s.each('unlockUser', async (srv) => {
-      await requireUser(s, srv, role, user);
-      await s.req(srv, 'unlockUser', { user });
-    });
-  },
+  run: (s, a) => onEachNamedUser(s, a, 'unlockUser'),
 };
 
 /** The target server of syncUser / syncKey, checked. */
