@@ -14,7 +14,8 @@
  * no file outside packages/cli imports them, tests, benchmarks and tools
  * included (checkNoCliImports). The C components include only what their
  * READMEs allow (NATIVE_RULES: libc and pthreads, libcrypto where stated,
- * native/common). `node dist/tools/check-imports.js` prints every violation
+ * native/common), the JCE provider only the JDK (checkJava).
+ * `node dist/tools/check-imports.js` prints every violation
  * and exits 1 when there is one. Run by
  * the test suite (tools/check_imports.test.ts plants a violation of every
  * rule; packages/hsm-core/test/architecture.test.ts checks the core), like
@@ -106,6 +107,7 @@ export function checkImports(root: string): Violation[] {
   for (const rule of PACKAGE_RULES) out.push(...checkPackage(root, rule));
   out.push(...checkNoCliImports(root));
   out.push(...checkNative(root));
+  out.push(...checkJava(root));
   /* Every package has a rule: a new folder cannot slip past the check. */
   const pkgs = join(root, 'packages');
   if (existsSync(pkgs)) {
@@ -338,6 +340,37 @@ export function checkNative(root: string): Violation[] {
         bad();
       });
     }
+  }
+  return out;
+}
+
+/* ───────────────────────────── the JCE provider ───────────────────────────── */
+
+export const JAVA_RULE = 'the JCE provider, its samples and its tests import only the JDK (java.*, javax.*) and the provider itself (com.cavium.*, org.opencloudhsm.*): no dependencies beyond the JDK (docs/jce.md)';
+const JAVA_IMPORT = /^\s*import\s+(static\s+)?([\w.]+(?:\.\*)?)\s*;/;
+const JAVA_ALLOWED = /^(java|javax|com\.cavium|org\.opencloudhsm)\./;
+
+function walkJava(dir: string): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) out.push(...walkJava(p));
+    else if (name.endsWith('.java')) out.push(p);
+  }
+  return out;
+}
+
+/** Every import of every .java file under java/. */
+export function checkJava(root: string): Violation[] {
+  const out: Violation[] = [];
+  const dir = join(root, 'java');
+  if (!existsSync(dir)) return out;
+  for (const file of walkJava(dir)) {
+    const rel = relative(root, file).split(sep).join('/');
+    readFileSync(file, 'utf8').split('\n').forEach((text, i) => {
+      const m = JAVA_IMPORT.exec(text);
+      if (m && !JAVA_ALLOWED.test(m[2]!)) out.push({ file: rel, line: i + 1, spec: m[2]!, rule: JAVA_RULE });
+    });
   }
   return out;
 }

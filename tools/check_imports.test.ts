@@ -17,7 +17,7 @@ const ROOT = resolve(here, '..', '..');
 test('every package of the tree imports only what its rule allows', () => {
   const v = checkImports(ROOT);
   assert.deepEqual(v, [], v.map((x) => `${x.file}:${x.line} ${x.spec} — ${x.rule}`).join('\n'));
-  console.log(`checked: hsm-core, ${PACKAGE_RULES.length} package rules (${PACKAGE_RULES.map((r) => r.pkg).join(', ')}), nothing outside packages/cli importing it, ${NATIVE_RULES.length} C include rules (${NATIVE_RULES.map((r) => r.dir).join(', ')}) over the tree: no violation`);
+  console.log(`checked: hsm-core, ${PACKAGE_RULES.length} package rules (${PACKAGE_RULES.map((r) => r.pkg).join(', ')}), nothing outside packages/cli importing it, ${NATIVE_RULES.length} C include rules (${NATIVE_RULES.map((r) => r.dir).join(', ')}), the JCE provider's imports over the tree: no violation`);
 });
 
 test('a planted violation of every rule is found, allowed imports are not', () => {
@@ -62,6 +62,10 @@ test('a planted violation of every rule is found, allowed imports are not', () =
     plant('native/pkcs11/test/sample.c', ['#include "pkcs11_headers/include/cryptoki.h"', '#include <dlfcn.h>']);
     plant('native/openssl-engine/src/a.c', ['#include <openssl/engine.h>', '#include "prov.h"', '#include "osh.h"', '#include "ochsm_shared_gen.h"']);
     plant('native/newthing/src/a.c', ['#include <stdio.h>']);
+    /* The JCE provider: the JDK and itself only. */
+    plant('java/src/org/opencloudhsm/jce/A.java', ['package org.opencloudhsm.jce;', 'import java.security.Key;', 'import static java.lang.Math.max;', 'import com.cavium.key.CaviumKey;',
+      'import org.bouncycastle.jce.provider.BouncyCastleProvider;']);
+    plant('java/samples/B.java', ['import javax.crypto.Cipher;', 'import com.google.gson.*;']);
     plant('packages/newpkg/src/a.ts', ["export const x = 1;"]);
     const got = checkImports(root).map((x) => `${x.file}:${x.line}`).sort();
     assert.deepEqual(got, [
@@ -78,6 +82,8 @@ test('a planted violation of every rule is found, allowed imports are not', () =
       'native/pkcs11/src/a.c:5', // the same, without a folder
       'native/openssl-engine/src/a.c:2', // a header of the provider
       'native/newthing:0', // a C component without a rule
+      'java/src/org/opencloudhsm/jce/A.java:5', // a library beyond the JDK
+      'java/samples/B.java:2', // the same in a sample
       'packages/sdk/src/b.ts:4', // the daemon, in a multi-line type import
       'packages/store/src/a.ts:6', // protocol beyond its errors
       'packages/daemon/src/a.ts:2', // hsm-core
@@ -102,7 +108,7 @@ test('a planted violation of every rule is found, allowed imports are not', () =
     assert.equal(why.rule, 'etcd3 is not a dependency in package.json');
     assert.match(checkImports(root).find((x) => x.file === 'packages/hsm-node/src/a.ts' && x.line === 3)!.rule, /Partition\.barrier/);
     assert.match(checkImports(root).find((x) => x.file === 'bench/a.mjs')!.rule, /no file outside packages\/cli imports packages\/cli/);
-    console.log(`checked: ${got.length} planted violations found across ${PACKAGE_RULES.length + NATIVE_RULES.length + 4} rules (core, every package, nothing imports the CLIs, every C component, a package and a component without a rule); allowed imports pass`);
+    console.log(`checked: ${got.length} planted violations found across ${PACKAGE_RULES.length + NATIVE_RULES.length + 5} rules (core, every package, nothing imports the CLIs, every C component, the JCE provider, a package and a component without a rule); allowed imports pass`);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
