@@ -23,6 +23,7 @@
  *    32-byte marker block as an unsigned INTEGER. Recognition reads d. The file
  *    is useless as a software key: d is not the private exponent of n.
  */
+import { curveByName } from './curves.js';
 import { derRead, derTlv } from './der.js';
 
 export const MARKER = Buffer.from('eafcfcee', 'hex');
@@ -31,8 +32,9 @@ export const RSA_MARKER_LENGTH = 32;
 
 export const OID_RSA_ENCRYPTION = '06092a864886f70d010101';
 export const OID_EC_PUBLIC_KEY = '06072a8648ce3d0201';
-export const OID_ED25519 = '06032b6570';
-export const OID_X25519 = '06032b656e';
+/* The RFC 8410 curves' OIDs are the curve table's. */
+export const OID_ED25519 = curveByName('Ed25519')!.oidDer;
+export const OID_X25519 = curveByName('X25519')!.oidDer;
 
 /** The marker block for `handle` in a field of `length` bytes (at least 16). */
 export function markerBlock(handle: number, length: number): Buffer {
