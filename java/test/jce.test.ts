@@ -26,6 +26,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../packages/testkit/src/cluster.js';
 import { run as runTool, type Run } from '../../packages/testkit/src/tool_run.js';
+import { cleanEnv } from './jvm_env.js';
 
 /* dist/java/test → the repository */
 const here = dirname(fileURLToPath(import.meta.url));
@@ -64,13 +65,6 @@ function startJava(args: readonly string[], opts: { cwd: string; env?: NodeJS.Pr
     }),
   );
   return { p, ready: Promise.race([ready, done.then((x) => Promise.reject(new Error(`exited before READY: ${x.stdout}\n${x.stderr}`)))]), done };
-}
-
-/** The environment without implicit credentials or a cfg override. */
-function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  for (const k of ['HSM_USER', 'HSM_PASSWORD', 'HSM_PARTITION', 'AZCLOUDHSM_APPLICATION_CFG', 'JAVA_TOOL_OPTIONS', 'CLASSPATH']) delete env[k];
-  return { ...env, ...extra };
 }
 
 const CREDS = { HSM_USER: 'cu1', HSM_PASSWORD: 'user1234', HSM_PARTITION: 'PARTITION_1' };
