@@ -18,7 +18,7 @@ const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(repo, 'dist');
 const total = Number(process.argv[2] ?? 20_000);
 const window = Number(process.argv[3] ?? 16);
-const { startCluster, startDaemon, connectDaemon, EXAMPLE_CU } = await import(join(dist, 'packages', 'cli', 'src', 'cluster.js'));
+const { startCluster, startDaemon, connectDaemon, EXAMPLE_CU } = await import(join(dist, 'packages', 'testkit', 'src', 'cluster.js'));
 const P = await import(join(dist, 'packages', 'protocol', 'src', 'pkcs11.js'));
 
 function cpuSeconds(pid) {

@@ -95,7 +95,7 @@ function softhsmSetup() {
 
 const fmt = (n) => (Number.isFinite(n) ? (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(1)) : 'n/a');
 
-const { startCluster, startDaemon } = await import(join(dist, 'packages', 'cli', 'src', 'cluster.js'));
+const { startCluster, startDaemon } = await import(join(dist, 'packages', 'testkit', 'src', 'cluster.js'));
 if (process.env.OCHSM_BENCH_PROFILE) {
   /* The nodes and the daemon inherit this: each writes a .cpuprofile there when it exits. */
   mkdirSync(process.env.OCHSM_BENCH_PROFILE, { recursive: true });

@@ -47,7 +47,7 @@ const lines = (path) => {
 };
 const parse = (out) => /ops=(\d+) seconds=([\d.]+) ops_per_s=([\d.]+) errors=(\d+) p50_us=([\d.]+|nan) p99_us=([\d.]+|nan)/.exec(out ?? '');
 
-const { startCluster, startDaemon } = await import(join(dist, 'packages', 'cli', 'src', 'cluster.js'));
+const { startCluster, startDaemon } = await import(join(dist, 'packages', 'testkit', 'src', 'cluster.js'));
 const lc = await startCluster(join(dir, 'cluster'));
 const daemon = await startDaemon(lc);
 const cleanup = async () => {

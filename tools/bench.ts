@@ -18,36 +18,21 @@ import * as P from '../packages/protocol/src/pkcs11.js';
 import type { ProtocolClient } from '../packages/protocol/src/connection.js';
 import { attr } from '../packages/hsm-core/src/objects/attributes.js';
 import { connectDaemon, connectNode, startCluster, startDaemon, EXAMPLE_CU } from '../packages/testkit/src/cluster.js';
+import { drive, percentile } from './bench_drive.js';
 
 const SECONDS = Number(process.argv[2] ?? 3);
 
 interface Result { readonly name: string; readonly clients: number; readonly ops: number; readonly seconds: number; readonly lat: number[] }
 
-function pct(sorted: number[], p: number): number {
-  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : NaN;
-}
-
 function row(r: Result): string {
   const lat = [...r.lat].sort((a, b) => a - b);
   const f = (n: number) => (Number.isNaN(n) ? '-' : n.toFixed(2));
-  return `${r.name.padEnd(44)} ${String(r.clients).padStart(7)} ${(r.ops / r.seconds).toFixed(0).padStart(10)} ${f(pct(lat, 50)).padStart(9)} ${f(pct(lat, 95)).padStart(9)} ${f(pct(lat, 99)).padStart(9)}`;
+  return `${r.name.padEnd(44)} ${String(r.clients).padStart(7)} ${(r.ops / r.seconds).toFixed(0).padStart(10)} ${f(percentile(lat, 50)).padStart(9)} ${f(percentile(lat, 95)).padStart(9)} ${f(percentile(lat, 99)).padStart(9)}`;
 }
 
-async function drive(name: string, clients: ProtocolClient[], op: (c: ProtocolClient) => Promise<unknown>): Promise<Result> {
+async function measure(name: string, clients: ProtocolClient[], op: (c: ProtocolClient) => Promise<unknown>): Promise<Result> {
   process.stderr.write(`bench: ${name}, ${clients.length} client(s), ${SECONDS} s...\n`);
-  const lat: number[] = [];
-  let ops = 0;
-  const end = Date.now() + SECONDS * 1000;
-  const t0 = process.hrtime.bigint();
-  await Promise.all(clients.map(async (c) => {
-    while (Date.now() < end) {
-      const s = process.hrtime.bigint();
-      await op(c);
-      lat.push(Number(process.hrtime.bigint() - s) / 1e6);
-      ops++;
-    }
-  }));
-  return { name, clients: clients.length, ops, seconds: Number(process.hrtime.bigint() - t0) / 1e9, lat };
+  return { name, clients: clients.length, ...(await drive(clients, op, SECONDS)) };
 }
 
 function inProcess(name: string, keyType: 'ec' | 'rsa'): Result {
@@ -106,12 +91,12 @@ async function main(): Promise<void> {
     results.push(inProcess('reference: node:crypto RSA-2048 in-process', 'rsa'));
     const direct = await connectNode(cluster.node(1).port, cluster.poCrt);
     await direct.request('login', { user: EXAMPLE_CU.user, password: EXAMPLE_CU.password });
-    results.push(await drive('reference: ECDSA P-256, one client → node 1', [direct], signEc));
+    results.push(await measure('reference: ECDSA P-256, one client → node 1', [direct], signEc));
     direct.close();
     for (const n of [1, 4, 16]) {
       const clients = await Promise.all(Array.from({ length: n }, (_, i) => connectDaemon(daemon.socketPath, `bench-${i}`)));
-      results.push(await drive('ECDSA P-256 sign, app → daemon → nodes', clients, signEc));
-      results.push(await drive('RSA-2048 SHA256_RSA_PKCS sign, app → daemon → nodes', clients, signRsa));
+      results.push(await measure('ECDSA P-256 sign, app → daemon → nodes', clients, signEc));
+      results.push(await measure('RSA-2048 SHA256_RSA_PKCS sign, app → daemon → nodes', clients, signRsa));
       for (const c of clients) c.close();
     }
     admin.close();

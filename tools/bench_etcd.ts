@@ -18,27 +18,17 @@ import { attr } from '../packages/hsm-core/src/objects/attributes.js';
 import { connectDaemon, startCluster, startDaemon, EXAMPLE_CU } from '../packages/testkit/src/cluster.js';
 import type { StoreConfig } from '../packages/hsm-node/src/store_config.js';
 import { EtcdCluster, loopbackMembers } from '../packages/testkit/src/etcd.js';
+import { drive, percentile } from './bench_drive.js';
 
 const SECONDS = Number(process.argv[2] ?? 3);
 const EC_P256 = Buffer.from('06082a8648ce3d030107', 'hex');
 
 interface Row { readonly store: string; readonly op: string; readonly clients: number; readonly perSecond: number; readonly p50: number; readonly p99: number }
 
-async function drive(clients: ProtocolClient[], op: (c: ProtocolClient) => Promise<unknown>): Promise<{ perSecond: number; p50: number; p99: number }> {
-  const lat: number[] = [];
-  const end = Date.now() + SECONDS * 1000;
-  const t0 = process.hrtime.bigint();
-  await Promise.all(clients.map(async (c) => {
-    while (Date.now() < end) {
-      const s = process.hrtime.bigint();
-      await op(c);
-      lat.push(Number(process.hrtime.bigint() - s) / 1e6);
-    }
-  }));
-  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+async function rate(clients: ProtocolClient[], op: (c: ProtocolClient) => Promise<unknown>): Promise<{ perSecond: number; p50: number; p99: number }> {
+  const { ops, seconds, lat } = await drive(clients, op, SECONDS);
   lat.sort((a, b) => a - b);
-  const pct = (p: number) => lat[Math.min(lat.length - 1, Math.floor((p / 100) * lat.length))] ?? NaN;
-  return { perSecond: lat.length / secs, p50: pct(50), p99: pct(99) };
+  return { perSecond: ops / seconds, p50: percentile(lat, 50), p99: percentile(lat, 99) };
 }
 
 async function measure(store: string, dir: string, storeConfig?: (id: number) => StoreConfig): Promise<Row[]> {
@@ -60,7 +50,7 @@ async function measure(store: string, dir: string, storeConfig?: (id: number) =>
     for (const n of [1, 16]) {
       const clients = await Promise.all(Array.from({ length: n }, (_, i) => connectDaemon(daemon.socketPath, `bench-${i}`)));
       for (const [op, fn] of [['EC P-256 key pair generation', genEc], ['AES-256 key generation', genAes], ['ECDSA P-256 sign', sign]] as const) {
-        rows.push({ store, op, clients: n, ...(await drive(clients, fn)) });
+        rows.push({ store, op, clients: n, ...(await rate(clients, fn)) });
       }
       for (const c of clients) c.close();
     }

@@ -25,6 +25,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../packages/testkit/src/cluster.js';
+import { run as runTool, type Run } from '../../packages/testkit/src/tool_run.js';
+import { cleanEnv } from './jvm_env.js';
 
 /* dist/java/test → the repository */
 const here = dirname(fileURLToPath(import.meta.url));
@@ -38,35 +40,9 @@ const PACKAGE_VERSION = (JSON.parse(readFileSync(join(repo, 'package.json'), 'ut
 const has = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
 const JAVA = has('javac') && has('java') && has('keytool') && has('jarsigner');
 
-interface Run {
-  readonly stdout: string;
-  readonly stderr: string;
-  readonly code: number | null;
-}
-
+/** A tool to its end through the test kit's runner: in a scratch folder and with the sign-in variables cleared unless told otherwise. */
 function run(cmd: string, args: readonly string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string } = {}): Promise<Run> {
-  const timeoutMs = opts.timeoutMs ?? 60_000;
-  return new Promise((resolveRun, reject) => {
-    const p = spawn(cmd, args, { cwd: opts.cwd ?? tmpdir(), env: opts.env ?? cleanEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout = (stdout + d.toString()).slice(-200_000)));
-    p.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-200_000)));
-    if (opts.input !== undefined) p.stdin.end(opts.input);
-    else p.stdin.end();
-    const timer = setTimeout(() => {
-      p.kill('SIGKILL');
-      reject(new Error(`${cmd} ${args.join(' ')} did not finish within ${timeoutMs} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`));
-    }, timeoutMs);
-    p.once('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    p.once('close', (code) => {
-      clearTimeout(timer);
-      resolveRun({ stdout, stderr, code });
-    });
-  });
+  return runTool(cmd, args, { cwd: opts.cwd ?? tmpdir(), env: opts.env ?? cleanEnv(), timeoutMs: opts.timeoutMs ?? 60_000, encoding: 'utf8', ...(opts.input !== undefined ? { input: opts.input } : {}) });
 }
 
 /** A long-running JVM: resolves `ready` when it prints READY; `done` when it exits. */
@@ -83,19 +59,12 @@ function startJava(args: readonly string[], opts: { cwd: string; env?: NodeJS.Pr
   p.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const timer = setTimeout(() => p.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
   const done = new Promise<Run>((r) =>
-    p.once('close', (code) => {
+    p.once('close', (code, signal) => {
       clearTimeout(timer);
-      r({ stdout, stderr, code });
+      r({ stdout, stderr, code, signal });
     }),
   );
   return { p, ready: Promise.race([ready, done.then((x) => Promise.reject(new Error(`exited before READY: ${x.stdout}\n${x.stderr}`)))]), done };
-}
-
-/** The environment without implicit credentials or a cfg override. */
-function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  for (const k of ['HSM_USER', 'HSM_PASSWORD', 'HSM_PARTITION', 'AZCLOUDHSM_APPLICATION_CFG', 'JAVA_TOOL_OPTIONS', 'CLASSPATH']) delete env[k];
-  return { ...env, ...extra };
 }
 
 const CREDS = { HSM_USER: 'cu1', HSM_PASSWORD: 'user1234', HSM_PARTITION: 'PARTITION_1' };

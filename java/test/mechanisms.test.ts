@@ -16,6 +16,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../packages/testkit/src/cluster.js';
 import { run as runTool } from '../../packages/testkit/src/tool_run.js';
+import { cleanEnv } from './jvm_env.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '..', '..', '..');
@@ -26,9 +27,7 @@ const JAVA = has('javac') && has('java');
 
 /** A tool run with the JVM's and the provider's sign-in variables cleared, through the test kit's runner. */
 function run(cmd: string, args: readonly string[], cwd: string, timeoutMs = 120_000) {
-  const env = { ...process.env };
-  for (const k of ['HSM_USER', 'HSM_PASSWORD', 'HSM_PARTITION', 'AZCLOUDHSM_APPLICATION_CFG', 'JAVA_TOOL_OPTIONS', 'CLASSPATH']) delete env[k];
-  return runTool(cmd, args, { cwd, env, timeoutMs });
+  return runTool(cmd, args, { cwd, env: cleanEnv(), timeoutMs });
 }
 
 let dir = '';

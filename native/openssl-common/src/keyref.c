@@ -1,7 +1,7 @@
 /*
  * keyref.c: key-reference ("fake PEM") files, as azcloudhsm_util
  * getCaviumPrivKey writes them (docs/cli.md "Key-reference PEM files",
- * packages/cli/src/util/keyref.ts).
+ * packages/protocol/src/keyref.ts).
  *
  * Marker block for handle H in a field of L bytes (L >= 16): (L mod 4) zero
  * bytes, then ea fc fc ee, then H as a 64-bit little-endian integer, then

@@ -1,13 +1,13 @@
 /**
  * What the OpenSSL engine's and provider's tests share beyond the test kit's installation
  * (packages/testkit/src/openssl_world.ts): the `openssl` runner in the working directory, the
- * handle a key-reference file names (the project's own reader, packages/cli/src/util/keyref.ts),
+ * handle a key-reference file names (the project's own reader, packages/protocol/src/keyref.ts),
  * and the audit records followed through a CO on every node.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import type { ProtocolClient } from '../../../packages/protocol/src/connection.js';
-import { readPrivateKeyFile, referencedHandle } from '../../../packages/cli/src/util/keyref.js';
+import { readPrivateKeyFile, referencedHandle } from '../../../packages/protocol/src/keyref.js';
 import { AuditFollower, run, type Run } from '../../../packages/testkit/src/tool_run.js';
 
 export interface OpensslOptions { env?: NodeJS.ProcessEnv; cwd?: string; input?: string }

@@ -20,7 +20,7 @@ import type { ProtocolClient } from '../../../packages/protocol/src/connection.j
 import { connectDaemon, startDaemon, type DaemonHandle, type LocalCluster } from '../../../packages/testkit/src/cluster.js';
 import { startOpensslWorld, stopOpensslWorld } from '../../../packages/testkit/src/openssl_world.js';
 import { auditOf, handleOf, opensslRunner } from '../../openssl-common/test/openssl_tests.js';
-import { ecKeyReference, markerBlock, readPrivateKeyFile, rsaKeyReference } from '../../../packages/cli/src/util/keyref.js';
+import { ecKeyReference, markerBlock, readPrivateKeyFile, rsaKeyReference } from '../../../packages/protocol/src/keyref.js';
 import { failed, ok, run, show, uses, type Run, toolEnv, utilTool } from '../../../packages/testkit/src/tool_run.js';
 import { NGINX, startNginx as startNginxAt, type Nginx } from '../../../packages/testkit/src/nginx.js';
 

@@ -93,22 +93,27 @@ OSSL_LIB_CTX *prov_sw(void) {
 
 /* ───────────────────────────── algorithms ───────────────────────────── */
 
+/* The names OpenSSL knows each key type by (its own providers list the same), written once. */
+#define NAMES_RSA "RSA:rsaEncryption:1.2.840.113549.1.1.1"
+#define NAMES_EC "EC:id-ecPublicKey:1.2.840.10045.2.1"
+#define NAMES_ED25519 "ED25519:1.3.101.112"
+
 static const OSSL_ALGORITHM keymgmts[] = {
-    {"RSA:rsaEncryption:1.2.840.113549.1.1.1", PROV_PROPS, prov_rsa_keymgmt, "RSA keys in the HSM"},
-    {"EC:id-ecPublicKey:1.2.840.10045.2.1", PROV_PROPS, prov_ec_keymgmt, "EC keys in the HSM"},
-    {"ED25519:1.3.101.112", PROV_PROPS, prov_ed25519_keymgmt, "Ed25519 keys in the HSM"},
+    {NAMES_RSA, PROV_PROPS, prov_rsa_keymgmt, "RSA keys in the HSM"},
+    {NAMES_EC, PROV_PROPS, prov_ec_keymgmt, "EC keys in the HSM"},
+    {NAMES_ED25519, PROV_PROPS, prov_ed25519_keymgmt, "Ed25519 keys in the HSM"},
     {NULL, NULL, NULL, NULL},
 };
 
 static const OSSL_ALGORITHM signatures[] = {
-    {"RSA:rsaEncryption:1.2.840.113549.1.1.1", PROV_PROPS, prov_rsa_signature, "RSA signatures in the HSM"},
+    {NAMES_RSA, PROV_PROPS, prov_rsa_signature, "RSA signatures in the HSM"},
     {"ECDSA", PROV_PROPS, prov_ecdsa_signature, "ECDSA in the HSM"},
-    {"ED25519:1.3.101.112", PROV_PROPS, prov_ed25519_signature, "Ed25519 in the HSM"},
+    {NAMES_ED25519, PROV_PROPS, prov_ed25519_signature, "Ed25519 in the HSM"},
     {NULL, NULL, NULL, NULL},
 };
 
 static const OSSL_ALGORITHM ciphers[] = {
-    {"RSA:rsaEncryption:1.2.840.113549.1.1.1", PROV_PROPS, prov_rsa_cipher, "RSA decryption in the HSM"},
+    {NAMES_RSA, PROV_PROPS, prov_rsa_cipher, "RSA decryption in the HSM"},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -118,29 +123,29 @@ static const OSSL_ALGORITHM exchanges[] = {
 };
 
 static const OSSL_ALGORITHM decoders[] = {
-    {"RSA:rsaEncryption:1.2.840.113549.1.1.1", PROV_PROPS ",input=der,structure=PrivateKeyInfo", prov_rsa_decoder_pki,
+    {NAMES_RSA, PROV_PROPS ",input=der,structure=PrivateKeyInfo", prov_rsa_decoder_pki,
      "RSA key references (PKCS#8)"},
-    {"RSA:rsaEncryption:1.2.840.113549.1.1.1", PROV_PROPS ",input=der,structure=type-specific", prov_rsa_decoder_ts,
+    {NAMES_RSA, PROV_PROPS ",input=der,structure=type-specific", prov_rsa_decoder_ts,
      "RSA key references (PKCS#1)"},
-    {"EC:id-ecPublicKey:1.2.840.10045.2.1", PROV_PROPS ",input=der,structure=PrivateKeyInfo", prov_ec_decoder_pki,
+    {NAMES_EC, PROV_PROPS ",input=der,structure=PrivateKeyInfo", prov_ec_decoder_pki,
      "EC key references (PKCS#8)"},
-    {"EC:id-ecPublicKey:1.2.840.10045.2.1", PROV_PROPS ",input=der,structure=type-specific", prov_ec_decoder_ts,
+    {NAMES_EC, PROV_PROPS ",input=der,structure=type-specific", prov_ec_decoder_ts,
      "EC key references (SEC1)"},
     {NULL, NULL, NULL, NULL},
 };
 
 static const OSSL_ALGORITHM encoders[] = {
-    {"RSA:rsaEncryption:1.2.840.113549.1.1.1", PROV_PROPS ",output=pem,structure=PrivateKeyInfo", prov_rsa_encoder_pem,
+    {NAMES_RSA, PROV_PROPS ",output=pem,structure=PrivateKeyInfo", prov_rsa_encoder_pem,
      "RSA key references (PKCS#8 PEM)"},
-    {"RSA:rsaEncryption:1.2.840.113549.1.1.1", PROV_PROPS ",output=der,structure=PrivateKeyInfo", prov_rsa_encoder_der,
+    {NAMES_RSA, PROV_PROPS ",output=der,structure=PrivateKeyInfo", prov_rsa_encoder_der,
      "RSA key references (PKCS#8 DER)"},
-    {"EC:id-ecPublicKey:1.2.840.10045.2.1", PROV_PROPS ",output=pem,structure=PrivateKeyInfo", prov_ec_encoder_pem,
+    {NAMES_EC, PROV_PROPS ",output=pem,structure=PrivateKeyInfo", prov_ec_encoder_pem,
      "EC key references (PKCS#8 PEM)"},
-    {"EC:id-ecPublicKey:1.2.840.10045.2.1", PROV_PROPS ",output=der,structure=PrivateKeyInfo", prov_ec_encoder_der,
+    {NAMES_EC, PROV_PROPS ",output=der,structure=PrivateKeyInfo", prov_ec_encoder_der,
      "EC key references (PKCS#8 DER)"},
-    {"RSA:rsaEncryption:1.2.840.113549.1.1.1", PROV_PROPS ",output=text", prov_text_encoder, "HSM keys as text"},
-    {"EC:id-ecPublicKey:1.2.840.10045.2.1", PROV_PROPS ",output=text", prov_text_encoder, "HSM keys as text"},
-    {"ED25519:1.3.101.112", PROV_PROPS ",output=text", prov_text_encoder, "HSM keys as text"},
+    {NAMES_RSA, PROV_PROPS ",output=text", prov_text_encoder, "HSM keys as text"},
+    {NAMES_EC, PROV_PROPS ",output=text", prov_text_encoder, "HSM keys as text"},
+    {NAMES_ED25519, PROV_PROPS ",output=text", prov_text_encoder, "HSM keys as text"},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -20,7 +20,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pkcs11js from 'pkcs11js';
 import { NAME_MAX, PASSWORD_MAX, PASSWORD_MIN } from '../../../packages/hsm-core/src/users/users.js';
-import { connectDaemon, startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../../packages/cli/src/cluster.js';
+import { connectDaemon, startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../../packages/testkit/src/cluster.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const MODULE = join(resolve(here, '..', '..', '..', '..'), 'dist', 'lib64', 'libazcloudhsm_pkcs11.so');

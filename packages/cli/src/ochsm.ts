@@ -20,7 +20,7 @@
  *   ochsm --help | --version
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,12 +29,12 @@ import { HsmError } from '../../protocol/src/errors.js';
 import { ProtocolClient } from '../../protocol/src/connection.js';
 import { attr } from '../../protocol/src/attributes.js';
 import { curveByName } from '../../protocol/src/curves.js';
-import { startCluster, EXAMPLE_CO, EXAMPLE_CU } from './cluster.js';
+import { startCluster, EXAMPLE_CO, EXAMPLE_CU } from '../../testkit/src/cluster.js';
 import { EtcdCluster, formatMemberStatus, type MemberSpec } from '../../testkit/src/etcd.js';
 import type { StoreConfig } from '../../hsm-node/src/store_config.js';
 import { answerStandardFlags } from '../../ops/src/cli_flags.js';
 import { backupRewrap } from '../../hsm-node/src/backup_rewrap.js';
-import { StatusCollector, auditTailReader, combinedAuditTail, type AuditView } from '../../ops/src/status/collector.js';
+import { StatusCollector, auditTailReader, combinedAuditTail, pidOf, type AuditView } from '../../ops/src/status/collector.js';
 import { startStatusServer } from '../../ops/src/status/server.js';
 import { nodeAuditLogPath, openLocalPartition } from '../../hsm-node/src/local_partition.js';
 import { verifyInstallation } from '../../hsm-node/src/verify.js';
@@ -70,18 +70,6 @@ const PORTS = (process.env.OCHSM_PORTS ?? '2225,2226,2227').split(',').map(Numbe
 export const SOCKET = join(RUN, 'azcloudhsm_client.sock');
 const ETCD_DIR = join(ROOT, 'etcd');
 const ETCD_MEMBERS: MemberSpec[] = PORTS.map((p, i) => ({ name: `etcd${i + 1}`, host: '127.0.0.1', clientPort: p + 10_000, peerPort: p + 11_000 }));
-
-function pidAlive(file: string): number | undefined {
-  if (!existsSync(file)) return undefined;
-  const pid = Number(readFileSync(file, 'utf8').trim());
-  if (!Number.isInteger(pid) || pid <= 0) return undefined;
-  try {
-    process.kill(pid, 0);
-    return pid;
-  } catch {
-    return undefined;
-  }
-}
 
 /** The configuration files the CLIs, the daemon and the native libraries read. */
 function writeConfigs(): void {
@@ -119,7 +107,7 @@ function metricsEnv(name: string): Record<string, string> {
 
 async function startDaemon(): Promise<boolean> {
   if (!existsSync(DAEMON_MAIN)) return false;
-  if (pidAlive(join(RUN, 'client.pid'))) return true;
+  if (pidOf(join(RUN, 'client.pid'))) return true;
   const out = openSync(join(RUN, 'client.log'), 'a');
   const child = spawn(process.execPath, [DAEMON_MAIN, join(BIN, 'azcloudhsm_resource.cfg'), '--pid-file', join(RUN, 'client.pid')], { detached: true, stdio: ['ignore', out, out], env: { ...process.env, ...metricsEnv('client') } });
   child.unref();
@@ -155,7 +143,7 @@ async function demo(): Promise<string> {
 
 /** Start the etcd members that are not running; the store configuration of each node (its own member first). */
 async function upEtcd(): Promise<(id: number) => StoreConfig> {
-  const running = ETCD_MEMBERS.filter((m) => pidAlive(join(ETCD_DIR, `${m.name}.pid`))).map((m) => m.name);
+  const running = ETCD_MEMBERS.filter((m) => pidOf(join(ETCD_DIR, `${m.name}.pid`))).map((m) => m.name);
   const etcd = await EtcdCluster.start({ dir: ETCD_DIR, members: ETCD_MEMBERS, detached: true, skip: running });
   if (running.length < ETCD_MEMBERS.length) console.log(`started etcd member(s) ${ETCD_MEMBERS.filter((m) => !running.includes(m.name)).map((m) => m.name).join(', ')} on 127.0.0.1:${ETCD_MEMBERS.map((m) => m.clientPort).join(', ')} (TLS, auth on; state in ${ETCD_DIR})`);
   const base = etcd.clientConfig();
@@ -170,7 +158,7 @@ async function up(argv: string[]): Promise<void> {
   const useEtcd = (storeArg ?? existing) === 'etcd';
   mkdirSync(RUN, { recursive: true, mode: 0o700 });
   const store = useEtcd ? await upEtcd() : undefined;
-  const running = [1, 2, 3].filter((id) => pidAlive(join(RUN, `hsm${id}.pid`)));
+  const running = [1, 2, 3].filter((id) => pidOf(join(RUN, `hsm${id}.pid`)));
   if (running.length < 3) {
     const fresh = !existsSync(join(ROOT, 'sealing.key'));
     progress(fresh
@@ -207,15 +195,15 @@ async function down(): Promise<void> {
   const files = [...['client.pid', 'hsm1.pid', 'hsm2.pid', 'hsm3.pid'].map((f) => join(RUN, f)), ...ETCD_MEMBERS.map((m) => join(ETCD_DIR, `${m.name}.pid`))];
   let stopped = 0;
   for (const f of files) {
-    const pid = pidAlive(f);
+    const pid = pidOf(f);
     if (!pid) {
       rmSync(f, { force: true });
       continue;
     }
     process.kill(pid, 'SIGTERM');
     const deadline = Date.now() + 10_000;
-    while (pidAlive(f) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    if (pidAlive(f)) process.kill(pid, 'SIGKILL');
+    while (pidOf(f) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    if (pidOf(f)) process.kill(pid, 'SIGKILL');
     rmSync(f, { force: true });
     stopped++;
   }
@@ -234,7 +222,7 @@ async function status(): Promise<number> {
   let stopped = 0;
   for (const name of ['hsm1', 'hsm2', 'hsm3', 'client']) {
     const file = join(RUN, `${name}.pid`);
-    const pid = pidAlive(file);
+    const pid = pidOf(file);
     if (!pid) stopped++;
     console.log(`${name.padEnd(7)} ${pid ? `running (pid ${pid})` : existsSync(file) ? `stopped (stale ${file})` : 'stopped'}`);
   }

@@ -6,19 +6,19 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as P from '../../protocol/src/pkcs11.js';
-import { startCluster, connectNode, type LocalCluster } from '../src/cluster.js';
+import { startCluster, connectNode, type LocalCluster } from '../../testkit/src/cluster.js';
+import { run, type Run } from '../../testkit/src/tool_run.js';
 import { CAUTION_BANNER } from '../src/mgmt_util/session.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const TOOL = resolve(here, '..', 'src', 'azcloudhsm_mgmt_util.js');
 const HOST = '127.0.0.1';
-const RUN_TIMEOUT_MS = 60_000;
 /* The version lines show the version of the repository's package.json (read here, not through
  * packages/ops, so a hand-written version anywhere in between fails this test). */
 const PACKAGE_VERSION = (JSON.parse(readFileSync(resolve(here, '..', '..', '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
@@ -28,34 +28,9 @@ let unclaimed: LocalCluster;
 let claimed: LocalCluster;
 const dirs: string[] = [];
 
-interface RunResult {
-  readonly stdout: string;
-  readonly stderr: string;
-  readonly code: number | null;
-}
-
 /** Run the tool with `lines` piped on stdin; bounded in time. */
-function runTool(cfg: string, lines: readonly string[], cwd: string): Promise<RunResult> {
-  return new Promise((resolvePromise, reject) => {
-    const p = spawn(process.execPath, [TOOL, cfg], { cwd, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      p.kill('SIGKILL');
-      reject(new Error(`azcloudhsm_mgmt_util did not finish within ${RUN_TIMEOUT_MS} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`));
-    }, RUN_TIMEOUT_MS);
-    p.once('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    p.once('close', (code) => {
-      clearTimeout(timer);
-      resolvePromise({ stdout, stderr, code });
-    });
-    p.stdin.end(lines.map((l) => l + '\n').join(''));
-  });
+function runTool(cfg: string, lines: readonly string[], cwd: string): Promise<Run> {
+  return run(process.execPath, [TOOL, cfg], { cwd, env: process.env, input: lines.map((l) => l + '\n').join(''), encoding: 'utf8' });
 }
 
 /** Every expected line (string: exact line; RegExp: a matching line) appears, in this order. */

@@ -16,7 +16,7 @@ import { PATH, enc } from '../../hsm-core/src/partition/records.js';
 import { Barrier } from '../../hsm-core/src/barrier/barrier.js';
 import { SqliteStore } from '../../store/src/sqlite.js';
 import { loadSealingKeyFile } from '../../hsm-node/src/sealing_key_file.js';
-import { startCluster, EXAMPLE_CU } from '../src/cluster.js';
+import { startCluster, EXAMPLE_CU } from '../../testkit/src/cluster.js';
 import { ECDSA_SHA256, exampleCuSigningPair } from '../../testkit/src/keys.js';
 
 const OCHSM = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'ochsm.js');

@@ -1,5 +1,6 @@
 /**
- * azcloudhsm_util: the parser, formatter and key-reference layouts as units;
+ * azcloudhsm_util: the parser and formatter as units (the key-reference layouts:
+ * packages/protocol/test/keyref.test.ts);
  * then the compiled CLI as a real process against a real daemon and three
  * real node processes: the guide's two command forms, key generation, sign and
  * verify, the user KEK flow of the Azure Cloud HSM onboarding guide, key-reference PEM files
@@ -7,60 +8,34 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, verify } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ProtocolClient } from '../../protocol/src/connection.js';
-import { startCluster, startDaemon, connectDaemon, connectNode, type DaemonHandle, type LocalCluster } from '../src/cluster.js';
+import { startCluster, startDaemon, connectDaemon, connectNode, type DaemonHandle, type LocalCluster } from '../../testkit/src/cluster.js';
+import { run, show, type Run } from '../../testkit/src/tool_run.js';
 import { maskWords, parseOpts, tokenize } from '../src/util/args.js';
 import { COMMANDS, INVENTORY } from '../src/util/commands.js';
 import { ConfigNotFoundError, findApplicationConfig } from '../src/util/config.js';
 import { clusterStatusLines, returnedLine, rvHex } from '../src/util/format.js';
 import { CURVE_IDS, curveById, signMechById } from '../src/util/ids.js';
-import { ecKeyReference, markerBlock, parseSpki, readMarker, readPrivateKeyFile, referencedHandle, rsaKeyReference } from '../src/util/keyref.js';
+import { ecKeyReference, markerBlock, parseSpki, readPrivateKeyFile } from '../../protocol/src/keyref.js';
 import { USER_KEK_MESSAGE } from '../src/util/cmd_transfer.js';
 import { UsageError } from '../src/util/types.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const TOOL = resolve(here, '..', 'src', 'azcloudhsm_util.js');
-const RUN_TIMEOUT_MS = 60_000;
 const SEED_LOGIN = ['loginHSM', '-u', 'CU', '-s', 'cu1', '-p', 'user1234'];
 const SUCCESS = (api: string) => `\t${api} returned: 0x00 : HSM Return: SUCCESS`;
 
-interface RunResult {
-  readonly stdout: string;
-  readonly stderr: string;
-  readonly code: number | null;
-}
-
 /** Run the compiled CLI; `input` lines are piped on stdin (interactive mode). Bounded in time. */
-function runUtil(args: readonly string[], opts: { cwd: string; input?: readonly string[]; env?: NodeJS.ProcessEnv }): Promise<RunResult> {
-  return new Promise((resolvePromise, reject) => {
-    const p = spawn(process.execPath, [TOOL, ...args], { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      p.kill('SIGKILL');
-      reject(new Error(`azcloudhsm_util ${args.join(' ')} did not finish within ${RUN_TIMEOUT_MS} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`));
-    }, RUN_TIMEOUT_MS);
-    p.once('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    p.once('close', (code) => {
-      clearTimeout(timer);
-      resolvePromise({ stdout, stderr, code });
-    });
-    p.stdin.end((opts.input ?? []).map((l) => l + '\n').join(''));
-  });
+function runUtil(args: readonly string[], opts: { cwd: string; input?: readonly string[]; env?: NodeJS.ProcessEnv }): Promise<Run> {
+  return run(process.execPath, [TOOL, ...args], { cwd: opts.cwd, env: opts.env ?? process.env, input: (opts.input ?? []).map((l) => l + '\n').join(''), encoding: 'utf8' });
 }
 
-const show = (r: RunResult) => `exit ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
 
 function lines(out: string): string[] {
   return out.split('\n');
@@ -150,44 +125,6 @@ test('the command table: the 57 commands of the inventory, each implemented one 
     assert.ok(COMMANDS.get(n)?.run, `${n} is not implemented`);
   }
   assert.equal(COMMANDS.get('genDSAKeyPair')?.run, undefined);
-});
-
-test('the marker block is the digest\'s worked example for handle 262169 (0x40019)', () => {
-  assert.equal(markerBlock(262169, 32).toString('hex'), 'eafcfcee' + '1900040000000000' + 'eafcfcee'.repeat(5));
-  assert.equal(readMarker(markerBlock(262169, 32)), 262169);
-  /* P-521: two zero bytes first, so the value stays below the group order. */
-  const b = markerBlock(786449, 66);
-  assert.equal(b.subarray(0, 6).toString('hex'), '0000eafcfcee');
-  assert.equal(readMarker(b), 786449);
-  assert.equal(readMarker(randomBytes(32)), undefined);
-  const tampered = markerBlock(5, 32);
-  tampered[31] ^= 1;
-  assert.equal(readMarker(tampered), undefined);
-});
-
-test('EC and RSA key references keep the real public key and carry the handle', () => {
-  const ec = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-  const ecPub = parseSpki(ec.publicKey.export({ format: 'der', type: 'spki' }));
-  assert.equal(ecPub.kind, 'ec');
-  const ecRef = ecKeyReference(262169, Buffer.from(ecPub.kind === 'ec' ? ecPub.curveOid : '', 'hex'), ecPub.kind === 'ec' ? ecPub.point : Buffer.alloc(0), 32);
-  assert.match(ecRef, /^-----BEGIN EC PRIVATE KEY-----\n/);
-  const ecFile = readPrivateKeyFile(ecRef);
-  assert.equal(referencedHandle(ecFile), 262169);
-  assert.ok(ecFile.kind === 'ec' && ecFile.priv.equals(markerBlock(262169, 32)));
-  /* node:crypto (OpenSSL) reads the file and finds the genuine public key in it. */
-  assert.deepEqual(createPublicKey(createPrivateKey(ecRef)).export({ format: 'der', type: 'spki' }), ec.publicKey.export({ format: 'der', type: 'spki' }));
-
-  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const rsaPub = parseSpki(rsa.publicKey.export({ format: 'der', type: 'spki' }));
-  assert.ok(rsaPub.kind === 'rsa');
-  const rsaRef = rsaKeyReference(262159, rsaPub.n, rsaPub.e);
-  assert.match(rsaRef, /^-----BEGIN RSA PRIVATE KEY-----\n/);
-  const rsaFile = readPrivateKeyFile(rsaRef);
-  assert.equal(referencedHandle(rsaFile), 262159);
-  assert.deepEqual(createPublicKey(createPrivateKey(rsaRef)).export({ format: 'der', type: 'spki' }), rsa.publicKey.export({ format: 'der', type: 'spki' }));
-  /* A real key is not a reference. */
-  assert.equal(referencedHandle(readPrivateKeyFile(rsa.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string)), undefined);
-  assert.equal(referencedHandle(readPrivateKeyFile(ec.privateKey.export({ format: 'pem', type: 'sec1' }) as string)), undefined);
 });
 
 test('azcloudhsm_application.cfg: working directory, then beside the executable, then the environment; the error is the one message naming every place', () => {

@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as P from '../../protocol/src/pkcs11.js';
 import type { ProtocolClient } from '../../protocol/src/connection.js';
-import { connectDaemon, startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../cli/src/cluster.js';
+import { connectDaemon, startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../testkit/src/cluster.js';
 import { hasOpenssl } from '../../testkit/src/pki.js';
 
 const SKIP = hasOpenssl() ? false : 'openssl is not installed';

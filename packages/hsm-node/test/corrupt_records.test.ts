@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import * as P from '../../protocol/src/pkcs11.js';
 import { PATH } from '../../hsm-core/src/partition/records.js';
-import { startCluster, connectNode, EXAMPLE_CU, NODE_MAIN, type LocalCluster } from '../../cli/src/cluster.js';
+import { startCluster, connectNode, EXAMPLE_CU, NODE_MAIN, type LocalCluster } from '../../testkit/src/cluster.js';
 import type { ProtocolClient } from '../../protocol/src/connection.js';
 
 let dir: string;

@@ -15,7 +15,7 @@ import Database from 'better-sqlite3';
 import { HsmError } from '../../protocol/src/errors.js';
 import * as P from '../../protocol/src/pkcs11.js';
 import type { ProtocolClient } from '../../protocol/src/connection.js';
-import { startCluster, connectNode, EXAMPLE_CO, EXAMPLE_CU, type LocalCluster } from '../../cli/src/cluster.js';
+import { startCluster, connectNode, EXAMPLE_CO, EXAMPLE_CU, type LocalCluster } from '../../testkit/src/cluster.js';
 
 /** The partition's default limit (the core's DEFAULT_CONFIG). */
 const LIMIT = 5;

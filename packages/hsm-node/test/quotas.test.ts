@@ -13,7 +13,7 @@ import * as P from '../../protocol/src/pkcs11.js';
 import { HsmError } from '../../protocol/src/errors.js';
 import { attr } from '../../hsm-core/src/objects/attributes.js';
 import type { ProtocolClient } from '../../protocol/src/connection.js';
-import { startCluster, connectNode, EXAMPLE_CO, EXAMPLE_CU, type LocalCluster } from '../../cli/src/cluster.js';
+import { startCluster, connectNode, EXAMPLE_CO, EXAMPLE_CU, type LocalCluster } from '../../testkit/src/cluster.js';
 
 const QUOTA = 6;
 const BYTES = 200_000;

@@ -17,7 +17,7 @@ import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as P from '../../protocol/src/pkcs11.js';
-import { startCluster, connectNode, EXAMPLE_CU, NODE_MAIN, type LocalCluster } from '../../cli/src/cluster.js';
+import { startCluster, connectNode, EXAMPLE_CU, NODE_MAIN, type LocalCluster } from '../../testkit/src/cluster.js';
 import type { ProtocolClient } from '../../protocol/src/connection.js';
 
 const root = process.getuid?.() === 0;

@@ -18,18 +18,21 @@ export interface Run {
 
 export const show = (r: Run) => `exit ${r.code}${r.signal ? ` (${r.signal})` : ''}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
 
-/** Run `cmd` to its end (killed after `timeoutMs`, default 60 s), with `input` on stdin; stdout as latin1 (it may be binary). */
-export function run(cmd: string, args: readonly string[], opts: { cwd: string; env: NodeJS.ProcessEnv; input?: string; timeoutMs?: number }): Promise<Run> {
+/**
+ * Run `cmd` to its end (killed after `timeoutMs`, default 60 s), with `input` on stdin; stdout as latin1
+ * (it may be binary) unless `encoding` says otherwise. The one process runner of the tool tests.
+ */
+export function run(cmd: string, args: readonly string[], opts: { cwd: string; env: NodeJS.ProcessEnv; input?: string; timeoutMs?: number; encoding?: BufferEncoding }): Promise<Run> {
   return new Promise((resolvePromise, reject) => {
     const p = spawn(cmd, args, { cwd: opts.cwd, env: opts.env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString('latin1')));
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString(opts.encoding ?? 'latin1')));
     p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const limit = opts.timeoutMs ?? RUN_TIMEOUT_MS;
     const timer = setTimeout(() => {
       p.kill('SIGKILL');
-      reject(new Error(`${cmd} ${args.join(' ')} did not finish within ${limit} ms\n${stderr}`));
+      reject(new Error(`${cmd} ${args.join(' ')} did not finish within ${limit} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`));
     }, limit);
     p.once('error', (e) => {
       clearTimeout(timer);

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as P from '../../protocol/src/pkcs11.js';
 import { attr } from '../../hsm-core/src/objects/attributes.js';
-import { connectDaemon, startCluster, startDaemon, EXAMPLE_CU, type LocalCluster, type DaemonHandle } from '../../cli/src/cluster.js';
+import { connectDaemon, startCluster, startDaemon, EXAMPLE_CU, type LocalCluster, type DaemonHandle } from '../src/cluster.js';
 import { EtcdCluster, loopbackMembers } from '../src/etcd.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connectNode, startCluster, EXAMPLE_CO, EXAMPLE_CU, type LocalCluster } from '../../cli/src/cluster.js';
+import { connectNode, startCluster, EXAMPLE_CO, EXAMPLE_CU, type LocalCluster } from '../src/cluster.js';
 import { EtcdCluster, loopbackMembers } from '../src/etcd.js';
 
 const LIMIT = 5;

@@ -14,8 +14,8 @@ import { readFileSync } from 'node:fs';
 import { resetMessageBytes } from '../../../protocol/src/officer_reset.js';
 import { HsmError } from '../../../protocol/src/errors.js';
 import type { ResponseOf } from '../../../protocol/src/messages.js';
-import type { Server, Session } from './session.js';
-import { UsageError, integer, userType, type Command } from './types.js';
+import type { EachOptions, Server, Session } from './session.js';
+import { MANAGED_USER_TYPES, MANAGED_USER_TYPES_LINE, UsageError, integer, userType, type Command } from './types.js';
 
 type UserRow = ResponseOf<'listUsers'>['users'][number];
 
@@ -111,13 +111,13 @@ const createUser: Command = {
   scope: 'both',
   help: 'Create a new user (CO, CU or AU)',
   syntax: 'createUser <user type> <user name> <password | -hpswd>',
-  details: ['user type: CO, CU, AU'],
+  details: [MANAGED_USER_TYPES_LINE],
   args: [3, 3],
   secret: [2],
   caution: true,
-  validate: (a) => void userType(a[0]!, ['CO', 'CU', 'AU']),
+  validate: (a) => void userType(a[0]!, MANAGED_USER_TYPES),
   async run(s, a) {
-    const role = userType(a[0]!, ['CO', 'CU', 'AU']);
+    const role = userType(a[0]!, MANAGED_USER_TYPES);
     const user = a[1]!;
     const pw = await password(s, a[2]!, true);
     const connected = s.targets().filter((t) => t.client).length;
@@ -132,25 +132,28 @@ const createUser: Command = {
   },
 };
 
+/** `<user type> <user name>` commands (deleteUser, unlockUser): on every server, the user checked to be there with that type, then `op`. */
+function onEachNamedUser(s: Session, a: readonly string[], op: 'deleteUser' | 'unlockUser', opts?: EachOptions): Promise<boolean> {
+  const role = userType(a[0]!, MANAGED_USER_TYPES);
+  const user = a[1]!;
+  return s.each(op, async (srv) => {
+    await requireUser(s, srv, role, user);
+    await s.req(srv, op, { user });
+  }, opts);
+}
+
 const deleteUser: Command = {
   name: 'deleteUser',
   scope: 'both',
   help: 'Delete a user',
   syntax: 'deleteUser <user type> <user name>',
-  details: ['user type: CO, CU, AU', 'A user who still owns keys cannot be deleted; the last CO cannot be deleted.'],
+  details: [MANAGED_USER_TYPES_LINE, 'A user who still owns keys cannot be deleted; the last CO cannot be deleted.'],
   args: [2, 2],
   caution: true,
-  validate: (a) => void userType(a[0]!, ['CO', 'CU', 'AU']),
-  async run(s, a) {
-    const role = userType(a[0]!, ['CO', 'CU', 'AU']);
-    const user = a[1]!;
-    return s.each('deleteUser', async (srv) => {
-      await requireUser(s, srv, role, user);
-      await s.req(srv, 'deleteUser', { user });
-    }, {
-      alreadyApplied: async (srv, e) => code(e, 'ERR_USER_NOT_FOUND') && !(await users(s, srv)).some((u) => u.user === user),
-    });
-  },
+  validate: (a) => void userType(a[0]!, MANAGED_USER_TYPES),
+  run: (s, a) => onEachNamedUser(s, a, 'deleteUser', {
+    alreadyApplied: async (srv, e) => code(e, 'ERR_USER_NOT_FOUND') && !(await users(s, srv)).some((u) => u.user === a[1]!),
+  }),
 };
 
 const listUsers: Command = {
@@ -232,18 +235,11 @@ const unlockUser: Command = {
   scope: 'both',
   help: 'Unlock a user locked after too many failed logins, and reset its failure count',
   syntax: 'unlockUser <user type> <user name>',
-  details: ['user type: CO, CU, AU'],
+  details: [MANAGED_USER_TYPES_LINE],
   args: [2, 2],
   caution: true,
-  validate: (a) => void userType(a[0]!, ['CO', 'CU', 'AU']),
-  async run(s, a) {
-    const role = userType(a[0]!, ['CO', 'CU', 'AU']);
-    const user = a[1]!;
-    return s.each('unlockUser', async (srv) => {
-      await requireUser(s, srv, role, user);
-      await s.req(srv, 'unlockUser', { user });
-    });
-  },
+  validate: (a) => void userType(a[0]!, MANAGED_USER_TYPES),
+  run: (s, a) => onEachNamedUser(s, a, 'unlockUser'),
 };
 
 /** The target server of syncUser / syncKey, checked. */

@@ -37,6 +37,10 @@ import { UsageError } from '../common/errors.js';
 
 export const USER_TYPES = ['PRECO', 'CO', 'CU', 'AU'] as const;
 export type UserType = (typeof USER_TYPES)[number];
+/** The users a CO creates, deletes and unlocks (never the PRECO, which claiming turns into the first CO). */
+export const MANAGED_USER_TYPES: readonly UserType[] = ['CO', 'CU', 'AU'];
+/** The details line of a command that takes one of them. */
+export const MANAGED_USER_TYPES_LINE = `user type: ${MANAGED_USER_TYPES.join(', ')}`;
 
 export function userType(arg: string, allowed: readonly UserType[] = USER_TYPES): UserType {
   const t = arg.toUpperCase();

@@ -10,7 +10,7 @@ import { readInput, writeOutput } from './cmd_crypto.js';
 import { requireAttributes, ulongOf } from './cmd_keys.js';
 import { TAB, returnedLine, rvHex } from './format.js';
 import { CURVE_IDS, curveByOid } from './ids.js';
-import { KeyFileError, ecKeyReference, parseSpki, readPrivateKeyFile, referencedHandle, rsaKeyReference, samePublicKey, type PublicKeyInfo } from './keyref.js';
+import { KeyFileError, ecKeyReference, parseSpki, readPrivateKeyFile, referencedHandle, rsaKeyReference, samePublicKey, type PublicKeyInfo } from '../../../protocol/src/keyref.js';
 import type { UtilSession } from './session.js';
 import { ApiFailure, LocalError, UsageError, type UtilCommand } from './types.js';
 

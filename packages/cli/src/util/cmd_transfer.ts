@@ -31,7 +31,7 @@ import { readInput, writeOutput } from './cmd_crypto.js';
 import { sessionFor } from './cmd_keygen.js';
 import { boolOf, requireAttributes, ulongOf } from './cmd_keys.js';
 import { DEFAULT_OAEP_HASH, DEFAULT_WRAP_MECH, KEY_TYPE_NAMES, OAEP_HASHES, SYM_KEY_TYPES, UNSUPPORTED_WRAP_MECHS, WRAP_MECHS, symKeyTypeById, wrapMechById, type WrapMech } from './ids.js';
-import { OID_ED25519, OID_X25519, pem, parseSpki, readPrivateKeyFile, referencedHandle } from './keyref.js';
+import { OID_ED25519, OID_X25519, pem, parseSpki, readPrivateKeyFile, referencedHandle } from '../../../protocol/src/keyref.js';
 import type { UtilSession } from './session.js';
 import { KEY_OPTION_SPEC, keyOptions, keyTemplate } from './templates.js';
 import { ApiFailure, LocalError, UsageError, type UtilCommand } from './types.js';
@@ -144,6 +144,22 @@ const KEK_DETAILS = [
   '-w  the KEK (an AES key); default: USER_KEK_HANDLE of azcloudhsm_application.cfg',
 ];
 
+/** What the two key exports (exportPrivateKey, exSymKey) take: the key, the file, the KEK, the wrap mechanism, a host-side unwrap. */
+const EXPORT_DETAILS = [
+  ...KEK_DETAILS,
+  '-m  5 = NIST_AES_WRAP_NO_PAD, 6 = NIST_AES_WRAP_PAD (default)',
+  '-wk unwrap on this host with the AES key in this file (a copy of the KEK); default: the HSM unwraps with the KEK',
+];
+const EXPORT_OPTS: UtilCommand['opts'] = { '-k': 'value', '-out': 'value', '-w': 'value', '-m': 'value', '-wk': 'value' };
+
+/** The key `-k` of an export, refused unless of class `cls` (the key `notIt` otherwise), wrapped out under the KEK and unwrapped: its bytes. */
+async function exportOfClass(s: UtilSession, o: ReadonlyMap<string, string | true>, cls: number, notIt: string): Promise<Buffer> {
+  const h = handle(need(o, '-k'));
+  const a = await requireAttributes(s, 'Cfm3ExportWrapKeyWithMech', h, [P.CKA_CLASS]);
+  if (ulongOf(a.get(P.CKA_CLASS)) !== cls) throw new ApiFailure('Cfm3ExportWrapKeyWithMech', new HsmError('ERR_KEY_TYPE_INCONSISTENT', `key ${h} ${notIt}`));
+  return (await exportPlain(s, o, h)).plain;
+}
+
 /* ───────────────────────────── public keys ───────────────────────────── */
 
 const exportPubKey: UtilCommand = {
@@ -221,19 +237,11 @@ const exportPrivateKey: UtilCommand = {
   category: 'Key Import/Export',
   help: 'Exports a private key in PEM format (PKCS#8), wrapped under a trusted KEK on the way',
   syntax: 'exportPrivateKey -k <private key handle> -out <key file> [-w <wrapping key handle>] [-m <wrapping mechanism>] [-wk <unwrapping key file>]',
-  details: [
-    ...KEK_DETAILS,
-    '-m  5 = NIST_AES_WRAP_NO_PAD, 6 = NIST_AES_WRAP_PAD (default)',
-    '-wk unwrap on this host with the AES key in this file (a copy of the KEK); default: the HSM unwraps with the KEK',
-    'The key must be extractable, owned by you, and the KEK trusted (setAttribute <KEK> 134 1 by a CO).',
-  ],
-  opts: { '-k': 'value', '-out': 'value', '-w': 'value', '-m': 'value', '-wk': 'value' },
+  details: [...EXPORT_DETAILS, 'The key must be extractable, owned by you, and the KEK trusted (setAttribute <KEK> 134 1 by a CO).'],
+  opts: EXPORT_OPTS,
   required: ['-k', '-out'],
   async run(s, o) {
-    const h = handle(need(o, '-k'));
-    const a = await requireAttributes(s, 'Cfm3ExportWrapKeyWithMech', h, [P.CKA_CLASS]);
-    if (ulongOf(a.get(P.CKA_CLASS)) !== P.CKO_PRIVATE_KEY) throw new ApiFailure('Cfm3ExportWrapKeyWithMech', new HsmError('ERR_KEY_TYPE_INCONSISTENT', `key ${h} is not a private key (use exSymKey for secret keys)`));
-    const { plain } = await exportPlain(s, o, h);
+    const plain = await exportOfClass(s, o, P.CKO_PRIVATE_KEY, 'is not a private key (use exSymKey for secret keys)');
     let der: Buffer;
     try {
       der = createPrivateKey({ key: plain, format: 'der', type: 'pkcs8' }).export({ format: 'der', type: 'pkcs8' });
@@ -291,19 +299,11 @@ const exSymKey: UtilCommand = {
   category: 'Key Import/Export',
   help: 'Exports a symmetric key to a file, wrapped under a trusted KEK on the way',
   syntax: 'exSymKey -k <key to export> -out <key file> [-w <wrapping key handle>] [-m <wrapping mechanism>] [-wk <unwrapping key file>]',
-  details: [
-    ...KEK_DETAILS,
-    '-m  5 = NIST_AES_WRAP_NO_PAD, 6 = NIST_AES_WRAP_PAD (default)',
-    '-wk unwrap on this host with the AES key in this file (a copy of the KEK); default: the HSM unwraps with the KEK',
-    'The file receives the key bytes. The key must be extractable, owned by you, and the KEK trusted.',
-  ],
-  opts: { '-k': 'value', '-out': 'value', '-w': 'value', '-m': 'value', '-wk': 'value' },
+  details: [...EXPORT_DETAILS, 'The file receives the key bytes. The key must be extractable, owned by you, and the KEK trusted.'],
+  opts: EXPORT_OPTS,
   required: ['-k', '-out'],
   async run(s, o) {
-    const h = handle(need(o, '-k'));
-    const a = await requireAttributes(s, 'Cfm3ExportWrapKeyWithMech', h, [P.CKA_CLASS]);
-    if (ulongOf(a.get(P.CKA_CLASS)) !== P.CKO_SECRET_KEY) throw new ApiFailure('Cfm3ExportWrapKeyWithMech', new HsmError('ERR_KEY_TYPE_INCONSISTENT', `key ${h} is not a symmetric key (use exportPrivateKey for private keys)`));
-    const { plain } = await exportPlain(s, o, h);
+    const plain = await exportOfClass(s, o, P.CKO_SECRET_KEY, 'is not a symmetric key (use exportPrivateKey for private keys)');
     const out = need(o, '-out');
     writeOutput(out, plain, 0o600);
     s.para(`Exported Symmetric Key written to file "${out}"`);

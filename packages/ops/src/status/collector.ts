@@ -67,7 +67,8 @@ export interface Snapshot {
 /** The daemon's health checks and discovery: not what an operator means by operations per second. */
 const HEALTH_OPS = ['status', 'getClusterInfo', 'loginStatus'];
 
-function pidOf(file: string): number | undefined {
+/** The pid a pid file names while that process lives; undefined for no file, a bad pid or a process gone. Also `ochsm`'s. */
+export function pidOf(file: string): number | undefined {
   if (!existsSync(file)) return undefined;
   const pid = Number(readFileSync(file, 'utf8').trim());
   if (!Number.isInteger(pid) || pid <= 0) return undefined;

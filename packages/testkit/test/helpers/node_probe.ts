@@ -10,7 +10,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { connectNode } from '../../../cli/src/cluster.js';
+import { connectNode } from '../../src/cluster.js';
 
 const toWire = (v: unknown): unknown => {
   if (Array.isArray(v)) return v.map(toWire);

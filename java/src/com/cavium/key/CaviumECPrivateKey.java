@@ -7,26 +7,11 @@ import java.security.spec.ECParameterSpec;
 import org.opencloudhsm.jce.KeyBase;
 
 /** An EC private key in the HSM. getParams() names its curve; getEncoded() is the PKCS#8 export of an extractable key. */
-public class CaviumECPrivateKey extends KeyBase implements PrivateKey, ECKey {
+public class CaviumECPrivateKey extends KeyBase.Held implements PrivateKey, ECKey {
     private static final long serialVersionUID = 1L;
 
     public CaviumECPrivateKey(long handle, CaviumKeyAttributes attributes) {
-        super(handle, attributes);
-    }
-
-    @Override
-    public String getAlgorithm() {
-        return "EC";
-    }
-
-    @Override
-    public String getFormat() {
-        return "PKCS#8";
-    }
-
-    @Override
-    public byte[] getEncoded() {
-        return isExtractable() ? export() : null;
+        super(handle, attributes, "EC", "PKCS#8");
     }
 
     @Override

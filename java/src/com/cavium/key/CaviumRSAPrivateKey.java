@@ -11,26 +11,11 @@ import org.opencloudhsm.jce.KeyBase;
  * such as keytool and jarsigner learn the key size); getEncoded() is the PKCS#8
  * export of an extractable key, null for one that is not.
  */
-public class CaviumRSAPrivateKey extends KeyBase implements PrivateKey, RSAKey {
+public class CaviumRSAPrivateKey extends KeyBase.Held implements PrivateKey, RSAKey {
     private static final long serialVersionUID = 1L;
 
     public CaviumRSAPrivateKey(long handle, CaviumKeyAttributes attributes) {
-        super(handle, attributes);
-    }
-
-    @Override
-    public String getAlgorithm() {
-        return "RSA";
-    }
-
-    @Override
-    public String getFormat() {
-        return "PKCS#8";
-    }
-
-    @Override
-    public byte[] getEncoded() {
-        return isExtractable() ? export() : null;
+        super(handle, attributes, "RSA", "PKCS#8");
     }
 
     @Override

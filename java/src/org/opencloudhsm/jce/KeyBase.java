@@ -118,6 +118,37 @@ public abstract class KeyBase implements CaviumKey {
                 + ", persistent=" + isPersistent() + "]";
     }
 
+    /**
+     * A private or secret key: its material stays in the HSM. getEncoded() is the HSM's export of
+     * an extractable key (RAW for a secret key, PKCS#8 for a private key), null for one that is not.
+     */
+    public abstract static class Held extends KeyBase {
+        private static final long serialVersionUID = 1L;
+        private final String alg;
+        private final String format;
+
+        protected Held(long handle, CaviumKeyAttributes a, String alg, String format) {
+            super(handle, a);
+            this.alg = alg;
+            this.format = format;
+        }
+
+        @Override
+        public String getAlgorithm() {
+            return alg;
+        }
+
+        @Override
+        public String getFormat() {
+            return format;
+        }
+
+        @Override
+        public byte[] getEncoded() {
+            return isExtractable() ? export() : null;
+        }
+    }
+
     /* ───────────── key objects from handles ───────────── */
 
     /** A key object for an HSM handle, of the class its attributes call for. */

@@ -6,7 +6,7 @@
  *
  * The marker block for handle H and a field of L bytes: (L mod 4) zero bytes,
  * then `ea fc fc ee`, then H as a 64-bit little-endian integer, then
- * `ea fc fc ee` repeated to the end. For L = 32 this is exactly the digest's
+ * `ea fc fc ee` repeated to the end. For L = 32 this is exactly the OpenSSL guide's
  * worked example (P-256, handle 262169):
  * `eafcfcee 1900040000000000 eafcfcee eafcfcee eafcfcee eafcfcee eafcfcee`.
  * The zero prefix keeps P-521's 66-byte scalar below the group order.
@@ -23,7 +23,8 @@
  *    32-byte marker block as an unsigned INTEGER. Recognition reads d. The file
  *    is useless as a software key: d is not the private exponent of n.
  */
-import { derRead, derTlv } from '../../../protocol/src/der.js';
+import { curveByName } from './curves.js';
+import { derRead, derTlv } from './der.js';
 
 export const MARKER = Buffer.from('eafcfcee', 'hex');
 /** Length of the marker block in an RSA key reference (and for P-256 / secp256k1). */
@@ -31,8 +32,9 @@ export const RSA_MARKER_LENGTH = 32;
 
 export const OID_RSA_ENCRYPTION = '06092a864886f70d010101';
 export const OID_EC_PUBLIC_KEY = '06072a8648ce3d0201';
-export const OID_ED25519 = '06032b6570';
-export const OID_X25519 = '06032b656e';
+/* The RFC 8410 curves' OIDs are the curve table's. */
+export const OID_ED25519 = curveByName('Ed25519')!.oidDer;
+export const OID_X25519 = curveByName('X25519')!.oidDer;
 
 /** The marker block for `handle` in a field of `length` bytes (at least 16). */
 export function markerBlock(handle: number, length: number): Buffer {
