@@ -42,6 +42,38 @@ test('many concurrent records share few fdatasyncs; the chain on disk verifies; 
   }
 });
 
+test('group commit: one turn\'s records share one write, records queued during a write form the next; each resolves only once its line is on disk, in call order', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ochsm-auditlog-'));
+  try {
+    const path = join(dir, 'node-4.log');
+    const log = await NodeAuditLog.open(path, 4);
+    const onDisk = (seq: number) => readFileSync(path, 'utf8').split('\n').some((l) => l.includes(`"seq":${seq},`));
+    const seen: string[] = [];
+    /* Ten records in one turn: one write. */
+    const first = Array.from({ length: 10 }, (_, i) => log.append({ ...use(i), detail: `a${i}` }).then(() => {
+      assert.ok(onDisk(i + 1), `record ${i + 1} is in the file when its append resolves`);
+      seen.push(`a${i}`);
+    }));
+    assert.equal(log.stats.syncs, 0, 'nothing is written before the turn ends');
+    /* Once the first write is under way, five more: they wait for it and go together in the next. */
+    await new Promise((r) => setImmediate(r));
+    const second = Array.from({ length: 5 }, (_, i) => log.append({ ...use(i), detail: `b${i}` }).then(() => {
+      assert.ok(onDisk(11 + i), `record ${11 + i} is in the file when its append resolves`);
+      seen.push(`b${i}`);
+    }));
+    await Promise.all([...first, ...second]);
+    assert.equal(log.stats.records, 15);
+    assert.equal(log.stats.syncs, 2, 'two groups, two durable writes');
+    assert.deepEqual(seen, [...Array.from({ length: 10 }, (_, i) => `a${i}`), ...Array.from({ length: 5 }, (_, i) => `b${i}`)]);
+    const recs = await log.records(1, 100);
+    assert.deepEqual(recs.map((r) => r.detail), seen, 'the chain holds the records in the order append was called');
+    assert.deepEqual(await log.verify(), { ok: true, records: 15 });
+    await log.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a torn last line (a write cut by a crash, never acknowledged) is cut off on open', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ochsm-auditlog-'));
   try {

@@ -49,6 +49,40 @@ export function recordHash(r: Omit<AuditRecord, 'hash'>): string {
   return createHash('sha256').update(canonical(r)).digest('hex');
 }
 
+/* An AuditRecord's fields but `hash`, in canonical (sorted) order. */
+const RECORD_FIELDS: ReadonlySet<string> = new Set(['action', 'detail', 'handles', 'mechanism', 'node', 'prev', 'result', 'role', 'seq', 'time', 'user']);
+
+/**
+ * The canonical JSON of `{ ...e, node, seq, time, prev }` (`node` only when
+ * given), exactly as `canonical` writes it, built in one pass without the
+ * intermediate objects: the key-use log writes one of these per operation.
+ * An event with a field the record does not know goes the general way.
+ */
+export function canonicalRecord(e: AuditEvent, seq: number, time: number, prev: string, node?: number): string {
+  let general = e.user === undefined || e.role === undefined || e.action === undefined || e.result === undefined;
+  for (const k in e) if (!RECORD_FIELDS.has(k) || k === 'seq' || k === 'time' || k === 'prev') general = true;
+  if (general) return canonical({ ...e, ...(node !== undefined ? { node } : {}), seq, time, prev });
+  const n = node ?? e.node;
+  let s = '{"action":' + JSON.stringify(e.action);
+  if (e.detail !== undefined) s += ',"detail":' + JSON.stringify(e.detail);
+  if (e.handles !== undefined) s += ',"handles":' + canonical(e.handles);
+  if (e.mechanism !== undefined) s += ',"mechanism":' + JSON.stringify(e.mechanism);
+  if (n !== undefined) s += ',"node":' + JSON.stringify(n);
+  return s + ',"prev":' + JSON.stringify(prev) + ',"result":' + JSON.stringify(e.result) + ',"role":' + JSON.stringify(e.role) +
+    ',"seq":' + JSON.stringify(seq) + ',"time":' + JSON.stringify(time) + ',"user":' + JSON.stringify(e.user) + '}';
+}
+
+/**
+ * One record as a line of JSON text (newline included) and its hash: the
+ * hash covers the canonical JSON of every other field, and the line is that
+ * same text with the hash added last, so it is serialised once.
+ */
+export function recordLine(e: AuditEvent, seq: number, time: number, prev: string, node?: number): { line: string; hash: string } {
+  const json = canonicalRecord(e, seq, time, prev, node);
+  const hash = createHash('sha256').update(json).digest('hex');
+  return { line: json.slice(0, -1) + ',"hash":"' + hash + '"}\n', hash };
+}
+
 export function makeRecord(e: AuditEvent, seq: number, time: number, prev: string): AuditRecord {
   const base = { ...e, seq, time, prev };
   return { ...base, hash: recordHash(base) };

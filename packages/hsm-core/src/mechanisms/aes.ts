@@ -27,7 +27,7 @@
 import * as P from '../../../protocol/src/pkcs11.js';
 import { HsmError, type HsmErrorCode } from '../../../protocol/src/errors.js';
 import { createCipheriv, createDecipheriv, randomBytes } from '../crypto/node.js';
-import { secretValue } from './generic.js';
+import { secretLength, secretValue, type SecretKey } from './generic.js';
 import type { Bytes, KeyMaterial, Mechanism, MechanismParams, MultiPart, MultiPartKind } from './types.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -63,15 +63,16 @@ const AES_KEY_TYPES: readonly number[] = [P.CKK_AES];
 const AES_KEY_LENGTHS: readonly number[] = [16, 24, 32];
 const AES_BLOCK = 16;
 
-export function aesKey(key: KeyMaterial): Buffer {
+export function aesKey(key: KeyMaterial): SecretKey {
   const value = secretValue(key, AES_KEY_TYPES);
   // [16, 32] is the advertised range, but only three lengths in it are AES keys.
-  if (!AES_KEY_LENGTHS.includes(value.length)) throw new HsmError('ERR_KEY_SIZE_RANGE', 'an AES key is 16, 24 or 32 bytes');
+  if (!AES_KEY_LENGTHS.includes(secretLength(value))) throw new HsmError('ERR_KEY_SIZE_RANGE', 'an AES key is 16, 24 or 32 bytes');
   return value;
 }
 
-function bits(key: Buffer): 128 | 192 | 256 {
-  return key.length === 16 ? 128 : key.length === 24 ? 192 : 256;
+function bits(key: SecretKey): 128 | 192 | 256 {
+  const n = secretLength(key);
+  return n === 16 ? 128 : n === 24 ? 192 : 256;
 }
 
 /** PKCS#7 padding: 1..blockSize bytes, each holding the pad length. */
@@ -100,7 +101,7 @@ export function pkcs7Unpad(buf: Buffer, blockSize: number): Buffer | undefined {
 }
 
 /** One-shot ECB or CBC over whole blocks, padding off: the callers pad and check lengths. */
-function rawBlocks(cipherName: string, key: Buffer, iv: Buffer | null, data: Bytes, encrypt: boolean): Buffer {
+function rawBlocks(cipherName: string, key: SecretKey, iv: Buffer | null, data: Bytes, encrypt: boolean): Buffer {
   const c = encrypt ? createCipheriv(cipherName, key, iv) : createDecipheriv(cipherName, key, iv);
   c.setAutoPadding(false);
   return Buffer.concat([c.update(data), c.final()]);
@@ -109,7 +110,7 @@ function rawBlocks(cipherName: string, key: Buffer, iv: Buffer | null, data: Byt
 /** What a block-cipher mode needs to know about its cipher: shared with des3.ts. */
 export interface BlockModeSpec {
   /** node:crypto cipher name for this key. */
-  readonly cipherName: (key: Buffer) => string;
+  readonly cipherName: (key: SecretKey) => string;
   readonly blockSize: number;
   /** IV length when the mode takes one (CBC), else undefined (ECB). */
   readonly ivLength?: number;
@@ -125,7 +126,7 @@ function blockIv(spec: BlockModeSpec, params: MechanismParams): Buffer | null {
 }
 
 /** ECB / CBC / CBC with PKCS padding, for any block cipher described by `spec`. */
-export function blockMode(op: CipherOp, spec: BlockModeSpec, key: Buffer, data: Bytes, params: MechanismParams): Buffer {
+export function blockMode(op: CipherOp, spec: BlockModeSpec, key: SecretKey, data: Bytes, params: MechanismParams): Buffer {
   const iv = blockIv(spec, params);
   const bs = spec.blockSize;
   const name = spec.cipherName(key);
@@ -153,7 +154,7 @@ export function blockMode(op: CipherOp, spec: BlockModeSpec, key: Buffer, data: 
  * decrypt, the last whole block too, so that final can strip the padding).
  * Final checks lengths and padding exactly as the single-part call does.
  */
-export function blockModeStream(op: 'encrypt' | 'decrypt', spec: BlockModeSpec, key: Buffer, params: MechanismParams): MultiPart {
+export function blockModeStream(op: 'encrypt' | 'decrypt', spec: BlockModeSpec, key: SecretKey, params: MechanismParams): MultiPart {
   const iv = blockIv(spec, params);
   const bs = spec.blockSize;
   const c = op === 'encrypt' ? createCipheriv(spec.cipherName(key), key, iv) : createDecipheriv(spec.cipherName(key), key, iv);
@@ -198,7 +199,7 @@ export function blockModeEntry(
   mechanism: number,
   base: Pick<Mechanism, 'keyTypes' | 'minKeySize' | 'maxKeySize' | 'keySizeUnit'>,
   spec: BlockModeSpec,
-  keyOf: (key: KeyMaterial) => Buffer,
+  keyOf: (key: KeyMaterial) => SecretKey,
   wraps: boolean,
 ): Mechanism {
   const entry: Mechanism = {
@@ -243,7 +244,7 @@ function ctrParams(params: MechanismParams): { iv: Bytes; room: bigint } {
   return { iv, room: (1n << width) - start };
 }
 
-function ctr(op: CipherOp, key: Buffer, data: Bytes, params: MechanismParams): Buffer {
+function ctr(op: CipherOp, key: SecretKey, data: Bytes, params: MechanismParams): Buffer {
   const { iv, room } = ctrParams(params);
   if (BigInt(Math.ceil(data.length / AES_BLOCK)) > room) throw lengthError(op, 'the data would wrap the counter');
   const c = createCipheriv(`aes-${bits(key)}-ctr`, key, iv);
@@ -251,7 +252,7 @@ function ctr(op: CipherOp, key: Buffer, data: Bytes, params: MechanismParams): B
 }
 
 /** CTR in parts: a stream cipher, so each update returns exactly its own length. */
-function ctrStream(op: 'encrypt' | 'decrypt', key: Buffer, params: MechanismParams): MultiPart {
+function ctrStream(op: 'encrypt' | 'decrypt', key: SecretKey, params: MechanismParams): MultiPart {
   const { iv, room } = ctrParams(params);
   const c = createCipheriv(`aes-${bits(key)}-ctr`, key, iv);
   let total = 0;
@@ -280,7 +281,7 @@ function gcmParams(params: MechanismParams): { iv: Buffer; aad: Buffer; tagLengt
 }
 
 /** Output is ciphertext ‖ tag, as C_Encrypt returns it for CKM_AES_GCM. */
-function gcmSeal(key: Buffer, data: Bytes, params: MechanismParams): Buffer {
+function gcmSeal(key: SecretKey, data: Bytes, params: MechanismParams): Buffer {
   const { iv, aad, tagLength } = gcmParams(params);
   const c = createCipheriv(GCM_NAMES[bits(key)], key, iv, { authTagLength: tagLength });
   if (aad.length > 0) c.setAAD(aad);
@@ -288,7 +289,7 @@ function gcmSeal(key: Buffer, data: Bytes, params: MechanismParams): Buffer {
   return Buffer.concat([body, c.getAuthTag()]);
 }
 
-function gcmOpen(op: CipherOp, key: Buffer, data: Bytes, params: MechanismParams): Buffer {
+function gcmOpen(op: CipherOp, key: SecretKey, data: Bytes, params: MechanismParams): Buffer {
   const { iv, aad, tagLength } = gcmParams(params);
   if (data.length < tagLength) throw lengthError(op, 'the encrypted data is shorter than the tag');
   const split = data.length - tagLength;
@@ -310,7 +311,7 @@ function gcmOpen(op: CipherOp, key: Buffer, data: Bytes, params: MechanismParams
  * counter mode), the tag at final. Decryption has no multi-part form: PKCS#11
  * lets no plaintext out before the tag is checked, so it stays single-part.
  */
-function gcmSealStream(key: Buffer, params: MechanismParams): MultiPart {
+function gcmSealStream(key: SecretKey, params: MechanismParams): MultiPart {
   const { iv, aad, tagLength } = gcmParams(params);
   const c = createCipheriv(GCM_NAMES[bits(key)], key, iv, { authTagLength: tagLength });
   if (aad.length > 0) c.setAAD(aad);
@@ -332,7 +333,7 @@ function wrapIv(params: MechanismParams, length: number, fallback: Buffer): Buff
 }
 
 /** Whole-message wrap cipher: node's id-aesNNN-wrap[-pad] take all input in one update. */
-function wrapCipher(op: CipherOp, name: string, key: Buffer, iv: Buffer, data: Bytes): Buffer {
+function wrapCipher(op: CipherOp, name: string, key: SecretKey, iv: Buffer, data: Bytes): Buffer {
   if (op === 'encrypt' || op === 'wrap') {
     const c = createCipheriv(name, key, iv);
     return Buffer.concat([c.update(data), c.final()]);
@@ -346,7 +347,7 @@ function wrapCipher(op: CipherOp, name: string, key: Buffer, iv: Buffer, data: B
   }
 }
 
-export function kw(op: CipherOp, key: Buffer, data: Bytes, params: MechanismParams): Buffer {
+export function kw(op: CipherOp, key: SecretKey, data: Bytes, params: MechanismParams): Buffer {
   const iv = wrapIv(params, 8, KW_DEFAULT_IV);
   const sealing = op === 'encrypt' || op === 'wrap';
   // RFC 3394 §2: n >= 2 64-bit blocks in, n + 1 out.
@@ -360,17 +361,17 @@ export function kw(op: CipherOp, key: Buffer, data: Bytes, params: MechanismPara
  * second step of CKM_RSA_AES_KEY_WRAP (rsa.ts) both use it. `key` is 16, 24 or 32 bytes; unwrap
  * throws when the integrity check fails (callers turn that into their own CKR).
  */
-function rfc5649(op: CipherOp, key: Buffer, data: Bytes, iv: Buffer): Buffer {
+function rfc5649(op: CipherOp, key: SecretKey, data: Bytes, iv: Buffer): Buffer {
   return wrapCipher(op, `id-aes${bits(key)}-wrap-pad`, key, iv, data);
 }
-export function rfc5649Wrap(key: Buffer, data: Bytes, iv: Buffer = KWP_DEFAULT_IV): Buffer {
+export function rfc5649Wrap(key: SecretKey, data: Bytes, iv: Buffer = KWP_DEFAULT_IV): Buffer {
   return rfc5649('wrap', key, data, iv);
 }
-export function rfc5649Unwrap(key: Buffer, data: Bytes, iv: Buffer = KWP_DEFAULT_IV): Buffer {
+export function rfc5649Unwrap(key: SecretKey, data: Bytes, iv: Buffer = KWP_DEFAULT_IV): Buffer {
   return rfc5649('unwrap', key, data, iv);
 }
 
-function kwp(op: CipherOp, key: Buffer, data: Bytes, params: MechanismParams): Buffer {
+function kwp(op: CipherOp, key: SecretKey, data: Bytes, params: MechanismParams): Buffer {
   const iv = wrapIv(params, 4, KWP_DEFAULT_IV);
   const sealing = op === 'encrypt' || op === 'wrap';
   if (sealing) {
@@ -386,7 +387,7 @@ function kwp(op: CipherOp, key: Buffer, data: Bytes, params: MechanismParams): B
 
 export const AES_BASE = { keyTypes: AES_KEY_TYPES, minKeySize: 16, maxKeySize: 32, keySizeUnit: 'bytes' } as const;
 
-type ModeFn = (op: CipherOp, key: Buffer, data: Bytes, params: MechanismParams) => Buffer;
+type ModeFn = (op: CipherOp, key: SecretKey, data: Bytes, params: MechanismParams) => Buffer;
 
 /** An entry whose four data functions share one mode function. */
 function allDirections(mechanism: number, mode: ModeFn): Mechanism {
@@ -412,8 +413,8 @@ function allDirections(mechanism: number, mode: ModeFn): Mechanism {
 const gcm: ModeFn = (op, key, data, params) =>
   op === 'encrypt' || op === 'wrap' ? gcmSeal(key, data, params) : gcmOpen(op, key, data, params);
 
-const ecbName = (key: Buffer): string => `aes-${bits(key)}-ecb`;
-const cbcName = (key: Buffer): string => `aes-${bits(key)}-cbc`;
+const ecbName = (key: SecretKey): string => `aes-${bits(key)}-ecb`;
+const cbcName = (key: SecretKey): string => `aes-${bits(key)}-cbc`;
 
 export const MECHANISMS: readonly Mechanism[] = [
   {

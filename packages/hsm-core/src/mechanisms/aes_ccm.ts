@@ -24,14 +24,15 @@
 import * as P from '../../../protocol/src/pkcs11.js';
 import { createCipheriv, createDecipheriv } from '../crypto/node.js';
 import { AES_BASE, aesKey, invalidError, lengthError, paramError, type CipherOp } from './aes.js';
+import { secretLength, type SecretKey } from './generic.js';
 import type { Bytes, KeyMaterial, Mechanism, MechanismParams } from './types.js';
 
 const CCM_TAG_BITS: readonly number[] = [32, 48, 64, 80, 96, 112, 128];
 const CCM_NAMES: Readonly<Record<number, 'aes-128-ccm' | 'aes-192-ccm' | 'aes-256-ccm'>> = { 16: 'aes-128-ccm', 24: 'aes-192-ccm', 32: 'aes-256-ccm' };
 
-function ccmKey(key: KeyMaterial): { name: 'aes-128-ccm' | 'aes-192-ccm' | 'aes-256-ccm'; value: Buffer } {
+function ccmKey(key: KeyMaterial): { name: 'aes-128-ccm' | 'aes-192-ccm' | 'aes-256-ccm'; value: SecretKey } {
   const value = aesKey(key);
-  return { name: CCM_NAMES[value.length]!, value };
+  return { name: CCM_NAMES[secretLength(value)]!, value };
 }
 
 interface CcmParams {

@@ -18,14 +18,15 @@
 import * as P from '../../../protocol/src/pkcs11.js';
 import { createCipheriv, timingSafeEqual } from '../crypto/node.js';
 import { AES_BASE, aesKey, paramError } from './aes.js';
+import { secretLength, type SecretKey } from './generic.js';
 import type { Bytes, KeyMaterial, Mechanism, MechanismParams } from './types.js';
 
 const BLOCK = 16;
 
-const cbcName = (key: Buffer): string => `aes-${key.length * 8}-cbc`;
+const cbcName = (key: SecretKey): string => `aes-${secretLength(key) * 8}-cbc`;
 
 /** AES-CBC, zero IV, no padding: the last block of the output. */
-function cbcLastBlock(key: Buffer, data: Buffer): Buffer {
+function cbcLastBlock(key: SecretKey, data: Buffer): Buffer {
   const c = createCipheriv(cbcName(key), key, Buffer.alloc(BLOCK));
   c.setAutoPadding(false);
   const out = Buffer.concat([c.update(data), c.final()]);
@@ -42,7 +43,7 @@ function dbl(b: Buffer): Buffer {
 }
 
 /** The full 16-byte AES-CMAC of `data` under `key` (16, 24 or 32 bytes, checked by aesKey). */
-export function aesCmac(key: Buffer, data: Bytes): Buffer {
+export function aesCmac(key: SecretKey, data: Bytes): Buffer {
   const l = cbcLastBlock(key, Buffer.alloc(BLOCK));
   const k1 = dbl(l);
   const k2 = dbl(k1);

@@ -17,7 +17,7 @@
  */
 import * as P from '../../../protocol/src/pkcs11.js';
 import { HsmError } from '../../../protocol/src/errors.js';
-import { randomBytes } from '../crypto/node.js';
+import { randomBytes, type KeyObject } from '../crypto/node.js';
 import { blockModeEntry, type BlockModeSpec } from './aes.js';
 import { secretValue } from './generic.js';
 import type { KeyMaterial, Mechanism } from './types.js';
@@ -38,9 +38,9 @@ export function setOddParity(key: Buffer): Buffer {
   return key;
 }
 
-function des3Key(key: KeyMaterial): Buffer {
+function des3Key(key: KeyMaterial): KeyObject {
   const value = secretValue(key, DES3_KEY_TYPES);
-  if (value.length !== DES3_KEY_BYTES) throw new HsmError('ERR_KEY_SIZE_RANGE', 'a DES3 key is 24 bytes');
+  if (value.symmetricKeySize !== DES3_KEY_BYTES) throw new HsmError('ERR_KEY_SIZE_RANGE', 'a DES3 key is 24 bytes');
   return value;
 }
 

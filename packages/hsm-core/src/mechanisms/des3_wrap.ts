@@ -14,7 +14,7 @@
  */
 import * as P from '../../../protocol/src/pkcs11.js';
 import { HsmError } from '../../../protocol/src/errors.js';
-import { createCipheriv, createDecipheriv, timingSafeEqual } from '../crypto/node.js';
+import { createCipheriv, createDecipheriv, timingSafeEqual, type KeyObject } from '../crypto/node.js';
 import { invalidError, lengthError, type CipherOp } from './aes.js';
 import { secretValue } from './generic.js';
 import type { Bytes, KeyMaterial, Mechanism } from './types.js';
@@ -22,14 +22,14 @@ import type { Bytes, KeyMaterial, Mechanism } from './types.js';
 const ICV1 = Buffer.from('a6a6a6a6', 'hex');
 const SEMI = 4;
 
-function des3Key(key: KeyMaterial): Buffer {
+function des3Key(key: KeyMaterial): KeyObject {
   const value = secretValue(key, [P.CKK_DES3]);
-  if (value.length !== 24) throw new HsmError('ERR_KEY_SIZE_RANGE', 'a DES3 key is 24 bytes');
+  if (value.symmetricKeySize !== 24) throw new HsmError('ERR_KEY_SIZE_RANGE', 'a DES3 key is 24 bytes');
   return value;
 }
 
 /** W (SP 800-38F Algorithm 1) over n >= 3 semiblocks of S. */
-function w(key: Buffer, s: Buffer): Buffer {
+function w(key: KeyObject, s: Buffer): Buffer {
   const n = s.length / SEMI;
   const c = createCipheriv('des-ede3', key, null);
   c.setAutoPadding(false);
@@ -48,7 +48,7 @@ function w(key: Buffer, s: Buffer): Buffer {
 }
 
 /** W^-1 (SP 800-38F Algorithm 2). */
-function wInverse(key: Buffer, cText: Bytes): Buffer {
+function wInverse(key: KeyObject, cText: Bytes): Buffer {
   const n = cText.length / SEMI;
   const d = createDecipheriv('des-ede3', key, null);
   d.setAutoPadding(false);

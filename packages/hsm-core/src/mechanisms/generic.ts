@@ -8,22 +8,35 @@
  */
 import * as P from '../../../protocol/src/pkcs11.js';
 import { HsmError } from '../../../protocol/src/errors.js';
-import { randomBytes } from '../crypto/node.js';
+import { createSecretKey, randomBytes, type KeyObject } from '../crypto/node.js';
 import type { KeyMaterial, Mechanism } from './types.js';
 
 /** Largest generic secret this token makes or accepts, in bytes (6400 bits). */
 export const GENERIC_SECRET_MAX_BYTES = 800;
 
+/** A secret key as the ciphers take it: a resident KeyObject, or raw bytes for a key made for one operation. */
+export type SecretKey = Buffer | KeyObject;
+
+/** Its length in bytes. */
+export function secretLength(key: SecretKey): number {
+  return Buffer.isBuffer(key) ? key.length : key.symmetricKeySize!;
+}
+
+/** Key material for a secret key of `keyType` with this value (copied into the KeyObject). */
+export function secretMaterial(keyType: number, value: Uint8Array): KeyMaterial {
+  return { kind: 'secret', keyType, key: createSecretKey(value) };
+}
+
 /**
- * The raw value of a secret key, after checking that it is a secret key of one
- * of `keyTypes`. The core checks the type too; checking again here keeps an
- * entry safe if it is ever called directly.
+ * The KeyObject of a secret key, after checking that it is a secret key of
+ * one of `keyTypes`. The core checks the type too; checking again here keeps
+ * an entry safe if it is ever called directly.
  */
-export function secretValue(key: KeyMaterial, keyTypes: readonly number[]): Buffer {
+export function secretValue(key: KeyMaterial, keyTypes: readonly number[]): KeyObject {
   if (key.kind !== 'secret' || !keyTypes.includes(key.keyType)) {
     throw new HsmError('ERR_KEY_TYPE_INCONSISTENT', 'the key is not a secret key of a type this mechanism accepts');
   }
-  return key.value;
+  return key.key;
 }
 
 export const MECHANISMS: readonly Mechanism[] = [

@@ -19,7 +19,8 @@ export type Bytes = Uint8Array;
 
 /** Key material as a mechanism sees it. Never serialised by a mechanism. */
 export type KeyMaterial =
-  | { readonly kind: 'secret'; readonly keyType: number; readonly value: Buffer }
+  /* A secret key's value lives in the KeyObject (outside the JavaScript heap); `secretMaterial` (generic.ts) makes one. */
+  | { readonly kind: 'secret'; readonly keyType: number; readonly key: KeyObject }
   | { readonly kind: 'private'; readonly keyType: number; readonly key: KeyObject; readonly publicKey: KeyObject }
   | { readonly kind: 'public'; readonly keyType: number; readonly key: KeyObject };
 

@@ -1,10 +1,13 @@
 /**
  * @module Unmasked key material, resident as KeyObjects: a bounded cache keyed
  * by object handle and store version, so a changed object is never served
- * from its old material and an evicted one is parsed again on demand.
+ * from its old material and an evicted one is parsed again on demand. Secret
+ * keys are KeyObjects too (createSecretKey): the value is held by the
+ * KeyObject, not by a Buffer on the JavaScript heap, and the ciphers take it
+ * as it is.
  */
 import { HsmError } from '../../../protocol/src/errors.js';
-import { createPrivateKey, createPublicKey } from '../crypto/node.js';
+import { createPrivateKey, createPublicKey, createSecretKey } from '../crypto/node.js';
 import type { KeyMaterial } from '../mechanisms/types.js';
 import { keyTypeOfObj, type LoadedObject, type StoredObject } from './records.js';
 
@@ -55,7 +58,7 @@ export class MaterialCache {
     const keyType = keyTypeOfObj(lo.obj)!;
     if (!m) throw new HsmError('ERR_KEY_HANDLE_INVALID', `object ${handle} is not a key`);
     let km: KeyMaterial;
-    if (m.kind === 'secret') km = { kind: 'secret', keyType, value: m.bytes };
+    if (m.kind === 'secret') km = { kind: 'secret', keyType, key: createSecretKey(m.bytes) };
     else if (m.kind === 'pkcs8') {
       const key = createPrivateKey({ key: m.bytes, format: 'der', type: 'pkcs8' });
       km = { kind: 'private', keyType, key, publicKey: createPublicKey(key) };

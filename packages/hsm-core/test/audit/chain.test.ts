@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { MemoryStore } from '../../../store/src/memory.js';
 import { Barrier } from '../../src/barrier/barrier.js';
-import { GENESIS_HASH, makeRecord, recordHash, verifyChain, type AuditEvent, type AuditRecord } from '../../src/audit/audit.js';
+import { GENESIS_HASH, makeRecord, recordHash, recordLine, verifyChain, type AuditEvent, type AuditRecord } from '../../src/audit/audit.js';
 import { StoreAuditChain } from '../../src/audit/store_chain.js';
 import { PATH, enc } from '../../src/partition/records.js';
 
@@ -45,6 +45,34 @@ describe('record hashes and links (audit.ts)', () => {
     }
     /* An absent optional field and an undefined one hash alike. */
     assert.equal(recordHash({ ...rest, detail: undefined }), hash);
+  });
+
+  test('recordLine writes each record once: its hash is the general one, its line parses back to the record, the chain verifies', () => {
+    const events: AuditEvent[] = [
+      { user: 'cu1', role: 'CU', action: 'sign', handles: [262145], mechanism: 0x1041, result: 'ok' },
+      { user: 'cu1', role: 'CU', action: 'wrapKey', handles: [262146, 262147], mechanism: 0x2109, detail: 'multi-part "quoted"\n\u2028', result: 'ERR_KEY_FUNCTION_NOT_PERMITTED' },
+      { user: '', role: '', action: 'decrypt', result: 'ok' },
+      { user: 'cu2', role: 'CU', action: 'encrypt', handles: [], detail: undefined, result: 'ok', node: 7 },
+      /* A field the record does not know: the general serialisation, the same hash rule. */
+      { user: 'cu2', role: 'CU', action: 'sign', result: 'ok', extra: 'x' } as unknown as AuditEvent,
+    ];
+    const records: AuditRecord[] = [];
+    let prev = GENESIS_HASH;
+    events.forEach((e, i) => {
+      const node = i === 3 ? undefined : 2;
+      const { line, hash } = recordLine(e, i + 1, 1_700_000_000_000 + i, prev, node);
+      assert.ok(line.endsWith('}\n') && !line.slice(0, -1).includes('\n'), 'one line');
+      const r = JSON.parse(line) as AuditRecord;
+      assert.equal(r.hash, hash);
+      const { hash: _h, ...rest } = r;
+      assert.equal(recordHash(rest), hash, `record ${i + 1}`);
+      const expected = makeRecord({ ...e, ...(node !== undefined ? { node } : {}) }, i + 1, 1_700_000_000_000 + i, prev);
+      assert.deepEqual(r, JSON.parse(JSON.stringify(expected)));
+      records.push(r);
+      prev = hash;
+    });
+    assert.equal(records[3]!.node, 7, 'without a node argument the event keeps its own');
+    assert.deepEqual(verifyChain(records), { ok: true, records: events.length });
   });
 
   test('verify names the first broken link: altered, missing, out of order, relinked', () => {

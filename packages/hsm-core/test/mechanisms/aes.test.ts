@@ -11,6 +11,7 @@ import { generateKeyPairSync } from '../../src/crypto/node.js';
 import { MECHANISMS } from '../../src/mechanisms/aes.js';
 import type { KeyMaterial, Mechanism, MechanismParams } from '../../src/mechanisms/types.js';
 import { hex, readRsp, readVectorJson, type RspRecord } from '../../../../test-vectors/load.js';
+import { secretMaterial } from '../../src/mechanisms/generic.js';
 
 function mech(ckm: number): Mechanism {
   const m = MECHANISMS.find((e) => e.mechanism === ckm);
@@ -18,7 +19,7 @@ function mech(ckm: number): Mechanism {
   return m;
 }
 
-const aesKey = (value: Buffer): KeyMaterial => ({ kind: 'secret', keyType: P.CKK_AES, value });
+const aesKey = (value: Buffer): KeyMaterial => secretMaterial(P.CKK_AES, value);
 const code = (c: string) => (e: unknown) => (e as { code?: string }).code === c;
 
 const ECB = mech(P.CKM_AES_ECB);
@@ -135,7 +136,7 @@ test('AES: keys of the wrong kind, type or size are refused', async () => {
   const wrongKind: KeyMaterial[] = [
     { kind: 'public', keyType: P.CKK_EC_EDWARDS, key: publicKey },
     { kind: 'private', keyType: P.CKK_EC_EDWARDS, key: privateKey, publicKey },
-    { kind: 'secret', keyType: P.CKK_GENERIC_SECRET, value: Buffer.alloc(16) },
+    secretMaterial(P.CKK_GENERIC_SECRET, Buffer.alloc(16)),
   ];
   for (const m of MECHANISMS.filter((e) => e.encrypt)) {
     for (const k of wrongKind) await assert.rejects(m.encrypt!(k, Buffer.alloc(16), { iv: IV16 }), code('ERR_KEY_TYPE_INCONSISTENT'));

@@ -12,13 +12,14 @@ import { constants, generateKeyPairSync, privateDecrypt, publicEncrypt } from '.
 import { findMechanism } from '../../src/mechanisms/index.js';
 import type { KeyMaterial, Mechanism, MechanismParams } from '../../src/mechanisms/types.js';
 import { hex, readVectorText } from '../../../../test-vectors/load.js';
+import { secretMaterial } from '../../src/mechanisms/generic.js';
 
 function mech(ckm: number): Mechanism {
   const m = findMechanism(ckm);
   assert.ok(m, `mechanism 0x${ckm.toString(16)} is registered`);
   return m;
 }
-const aesKey = (value: Buffer): KeyMaterial => ({ kind: 'secret', keyType: P.CKK_AES, value });
+const aesKey = (value: Buffer): KeyMaterial => secretMaterial(P.CKK_AES, value);
 const code = (c: string) => (e: unknown) => (e as { code?: string }).code === c;
 
 const CCM = mech(P.CKM_AES_CCM);

@@ -9,6 +9,7 @@ import * as P from '../../../protocol/src/pkcs11.js';
 import { MECHANISMS, setOddParity } from '../../src/mechanisms/des3.js';
 import type { KeyMaterial, Mechanism } from '../../src/mechanisms/types.js';
 import { hex, readRsp } from '../../../../test-vectors/load.js';
+import { secretMaterial } from '../../src/mechanisms/generic.js';
 
 function mech(ckm: number): Mechanism {
   const m = MECHANISMS.find((e) => e.mechanism === ckm);
@@ -16,7 +17,7 @@ function mech(ckm: number): Mechanism {
   return m;
 }
 
-const desKey = (value: Buffer): KeyMaterial => ({ kind: 'secret', keyType: P.CKK_DES3, value });
+const desKey = (value: Buffer): KeyMaterial => secretMaterial(P.CKK_DES3, value);
 const code = (c: string) => (e: unknown) => (e as { code?: string }).code === c;
 const ECB = mech(P.CKM_DES3_ECB);
 const CBC = mech(P.CKM_DES3_CBC);
@@ -111,6 +112,6 @@ test('DES3: lengths, IV, key type and size errors', async () => {
   }
   for (const m of [ECB, CBC, CBC_PAD]) {
     await assert.rejects(m.encrypt!(desKey(Buffer.alloc(16, 1)), Buffer.alloc(8), { iv: IV }), code('ERR_KEY_SIZE_RANGE'));
-    await assert.rejects(m.encrypt!({ kind: 'secret', keyType: P.CKK_AES, value: Buffer.alloc(24) }, Buffer.alloc(8), { iv: IV }), code('ERR_KEY_TYPE_INCONSISTENT'));
+    await assert.rejects(m.encrypt!(secretMaterial(P.CKK_AES, Buffer.alloc(24)), Buffer.alloc(8), { iv: IV }), code('ERR_KEY_TYPE_INCONSISTENT'));
   }
 });

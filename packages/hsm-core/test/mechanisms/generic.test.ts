@@ -9,7 +9,7 @@ import * as P from '../../../protocol/src/pkcs11.js';
 import { MECHANISMS as AES } from '../../src/mechanisms/aes.js';
 import { MECHANISMS as DES3 } from '../../src/mechanisms/des3.js';
 import { MECHANISMS as DIGEST } from '../../src/mechanisms/digest.js';
-import { MECHANISMS as GENERIC, secretValue } from '../../src/mechanisms/generic.js';
+import { MECHANISMS as GENERIC, secretValue, secretMaterial } from '../../src/mechanisms/generic.js';
 import { MECHANISMS as HMAC } from '../../src/mechanisms/hmac.js';
 import type { Mechanism } from '../../src/mechanisms/types.js';
 
@@ -30,8 +30,8 @@ test('generic secret key generation: 1..800 random bytes', async () => {
 
 test('secretValue: only secret keys of the listed types', () => {
   const value = Buffer.alloc(4, 1);
-  assert.equal(secretValue({ kind: 'secret', keyType: P.CKK_AES, value }, [P.CKK_AES]), value);
-  assert.throws(() => secretValue({ kind: 'secret', keyType: P.CKK_DES3, value }, [P.CKK_AES]), code('ERR_KEY_TYPE_INCONSISTENT'));
+  assert.deepEqual(secretValue(secretMaterial(P.CKK_AES, value), [P.CKK_AES]).export(), value);
+  assert.throws(() => secretValue(secretMaterial(P.CKK_DES3, value), [P.CKK_AES]), code('ERR_KEY_TYPE_INCONSISTENT'));
 });
 
 /** The flags an entry must carry, from the functions it has. */

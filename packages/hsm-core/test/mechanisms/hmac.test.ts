@@ -10,6 +10,7 @@ import { generateKeyPairSync } from '../../src/crypto/node.js';
 import { MECHANISMS } from '../../src/mechanisms/hmac.js';
 import type { KeyMaterial, Mechanism } from '../../src/mechanisms/types.js';
 import { hex, readVectorJson } from '../../../../test-vectors/load.js';
+import { secretMaterial } from '../../src/mechanisms/generic.js';
 
 const BY_HASH: Readonly<Record<string, number>> = {
   'SHA-1': P.CKM_SHA_1_HMAC,
@@ -25,7 +26,7 @@ function mech(ckm: number): Mechanism {
   return m;
 }
 
-const secret = (value: Buffer): KeyMaterial => ({ kind: 'secret', keyType: P.CKK_GENERIC_SECRET, value });
+const secret = (value: Buffer): KeyMaterial => secretMaterial(P.CKK_GENERIC_SECRET, value);
 const code = (c: string) => (e: unknown) => (e as { code?: string }).code === c;
 
 interface HmacFile {
@@ -77,9 +78,9 @@ test('HMAC: full-length MACs, generic secret keys of 1..800 bytes and DES3 keys 
     assert.equal((await m.sign!(secret(Buffer.alloc(1)), Buffer.alloc(0), {})).length, lengths[m.mechanism]);
     /* A DES3 key (the guide's MacExample) MACs with its 24 bytes as an HMAC key. */
     const v = Buffer.alloc(24, 0x3d);
-    assert.deepEqual(await m.sign!({ kind: 'secret', keyType: P.CKK_DES3, value: v }, Buffer.from('abc'), {}), await m.sign!(secret(v), Buffer.from('abc'), {}));
+    assert.deepEqual(await m.sign!(secretMaterial(P.CKK_DES3, v), Buffer.from('abc'), {}), await m.sign!(secret(v), Buffer.from('abc'), {}));
     const wrong: KeyMaterial[] = [
-      { kind: 'secret', keyType: P.CKK_AES, value: Buffer.alloc(16) },
+      secretMaterial(P.CKK_AES, Buffer.alloc(16)),
       { kind: 'public', keyType: P.CKK_EC_EDWARDS, key: publicKey },
       { kind: 'private', keyType: P.CKK_EC_EDWARDS, key: privateKey, publicKey },
     ];

@@ -17,6 +17,7 @@ import { MECHANISMS as DES3 } from '../../src/mechanisms/des3.js';
 import type { Bytes, KeyMaterial, Mechanism, MechanismParams, MultiPart, MultiPartKind } from '../../src/mechanisms/types.js';
 import { MultiPartTable, multiPartKind } from '../../src/multipart.js';
 import { hex, readRsp, readVectorJson } from '../../../../test-vectors/load.js';
+import { secretMaterial } from '../../src/mechanisms/generic.js';
 
 const find = (list: readonly Mechanism[], ckm: number): Mechanism => {
   const m = list.find((e) => e.mechanism === ckm);
@@ -87,7 +88,7 @@ test('HMAC in parts: RFC 4231 and RFC 2202 cases sign and verify at odd part siz
   for (const file of ['rfc4231-hmac-sha2.json', 'rfc2202-hmac-sha1.json']) {
     for (const v of readVectorJson<HmacFile>('rfc', file).vectors) {
       const m = find(HMACS, HMAC_OF[v.hash]!);
-      const key: KeyMaterial = { kind: 'secret', keyType: P.CKK_GENERIC_SECRET, value: hex(v.key) };
+      const key: KeyMaterial = secretMaterial(P.CKK_GENERIC_SECRET, hex(v.key));
       const data = hex(v.data);
       const mac = stream(m.multiPart!('sign', key, {}), data, ODD);
       assert.deepEqual(mac, await m.sign!(key, data, {}));
@@ -110,7 +111,7 @@ test('HMAC in parts: RFC 4231 and RFC 2202 cases sign and verify at odd part siz
   assert.ok(n >= 30, `${n} HMAC cases`);
 });
 
-const aesKey = (value: Buffer): KeyMaterial => ({ kind: 'secret', keyType: P.CKK_AES, value });
+const aesKey = (value: Buffer): KeyMaterial => secretMaterial(P.CKK_AES, value);
 
 test('AES-ECB and AES-CBC in parts: NIST AESVS MMT vectors at odd part sizes, both directions', () => {
   let n = 0;
@@ -213,7 +214,7 @@ test('AES-CTR in parts: SP 800-38A F.5 vectors at odd part sizes; each update re
 test('DES3-CBC in parts (8-byte blocks) equals one-shot', async () => {
   const m = DES3.find((e) => e.multiPart && e.mechanism === P.CKM_DES3_CBC);
   assert.ok(m);
-  const key: KeyMaterial = { kind: 'secret', keyType: P.CKK_DES3, value: Buffer.from('0123456789abcdeffedcba987654321089abcdef01234567', 'hex') };
+  const key: KeyMaterial = secretMaterial(P.CKK_DES3, Buffer.from('0123456789abcdeffedcba987654321089abcdef01234567', 'hex'));
   const pt = Buffer.alloc(8 * 13, 9);
   const params = { iv: Buffer.alloc(8, 1) };
   assert.deepEqual(stream(m.multiPart!('encrypt', key, params), pt, ODD), await m.encrypt!(key, pt, params));

@@ -10,13 +10,14 @@ import { generateKeyPairSync } from '../../src/crypto/node.js';
 import { findMechanism } from '../../src/mechanisms/index.js';
 import type { KeyMaterial, Mechanism } from '../../src/mechanisms/types.js';
 import { hex, readRsp, readVectorJson } from '../../../../test-vectors/load.js';
+import { secretMaterial } from '../../src/mechanisms/generic.js';
 
 function mech(ckm: number): Mechanism {
   const m = findMechanism(ckm);
   assert.ok(m, `mechanism 0x${ckm.toString(16)} is registered`);
   return m;
 }
-const secret = (keyType: number, value: Buffer): KeyMaterial => ({ kind: 'secret', keyType, value });
+const secret = (keyType: number, value: Buffer): KeyMaterial => secretMaterial(keyType, value);
 const code = (c: string) => (e: unknown) => (e as { code?: string }).code === c;
 
 test('CKM_DES3_NIST_WRAP: SP 800-38F TKW-AE and TKW-AD (with FAIL records)', async () => {
