@@ -404,19 +404,24 @@ export class FrameReader {
       for (;;) {
         if (!this.header) {
           const n = Math.min(this.size, HEADER_BYTES);
-          const prefix = this.peek(n);
-          if (n < HEADER_BYTES) {
-            checkHeaderPrefix(prefix, n);
-            break;
+          const first = this.chunks[this.head];
+          if (n === HEADER_BYTES && first !== undefined && first.length - this.offset >= HEADER_BYTES) {
+            /* The whole header in the first chunk (the usual case): read it in place. */
+            this.header = parseHeader(first.subarray(this.offset, this.offset + HEADER_BYTES), this.limits);
+          } else {
+            const prefix = this.peek(n);
+            if (n < HEADER_BYTES) {
+              checkHeaderPrefix(prefix, n);
+              break;
+            }
+            this.header = parseHeader(prefix, this.limits);
           }
-          this.header = parseHeader(prefix, this.limits);
         }
         const need = HEADER_BYTES + this.header.bodyLength;
         if (this.size < need) break;
-        const bytes = this.take(need);
         const h = this.header;
         this.header = undefined;
-        frames.push({ kind: h.kind, requestId: h.requestId, opcode: h.opcode, body: view(bytes, HEADER_BYTES, h.bodyLength) });
+        frames.push({ kind: h.kind, requestId: h.requestId, opcode: h.opcode, body: this.takeBody(need) });
       }
       return frames;
     } catch (e) {
@@ -456,6 +461,27 @@ export class FrameReader {
       off = 0;
     }
     return out;
+  }
+
+  /** Consume a whole frame of n bytes and return its body: a view when the frame lies in one chunk, else one copy. */
+  private takeBody(n: number): Uint8Array {
+    const first = this.chunks[this.head]!;
+    if (first.length - this.offset < n) return view(this.take(n), HEADER_BYTES, n - HEADER_BYTES);
+    const body = view(first, this.offset + HEADER_BYTES, n - HEADER_BYTES);
+    this.offset += n;
+    if (this.offset === first.length) {
+      this.head++;
+      this.offset = 0;
+    }
+    this.size -= n;
+    if (this.head === this.chunks.length) {
+      this.chunks = [];
+      this.head = 0;
+    } else if (this.head > 1024) {
+      this.chunks = this.chunks.slice(this.head);
+      this.head = 0;
+    }
+    return body;
   }
 
   /** Consume n buffered bytes; a view when they lie in one chunk, else one copy. */
