@@ -12,7 +12,8 @@
  *
  * One key (a session object) is generated first; each thread opens its own
  * session and runs Init + the single-part call in a loop. Prints one line:
- * "<op> threads=<n> ops=<count> seconds=<s> ops_per_s=<rate> errors=<n> p50_us=<µs> p99_us=<µs>"
+ * "<op> threads=<n> ops=<count> seconds=<s> ops_per_s=<rate> errors=<n> p50_us=<µs> p99_us=<µs> app_cpu_us=<µs>"
+ * (app_cpu_us: this process's CPU time, all threads, per operation)
  * (latency quantiles from a histogram with buckets about 4 % wide).
  * Built against the project's headers; works with any v2.40 module
  * (SoftHSM2 is measured with it in the same run, bench/pkcs11_speed.mjs).
@@ -23,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "cryptoki.h"
@@ -159,14 +161,21 @@ int main(int argc, char **argv) {
         return 1;
     }
     pthread_t *t = calloc((size_t)threads, sizeof *t);
+    struct rusage ru0, ru1;
+    getrusage(RUSAGE_SELF, &ru0);
     double t0 = now();
     seconds_total = seconds;
     deadline = t0 + seconds;
     for (int i = 0; i < threads; i++) pthread_create(&t[i], NULL, worker, NULL);
     for (int i = 0; i < threads; i++) pthread_join(t[i], NULL);
     double dt = now() - t0;
-    printf("%s threads=%d ops=%ld seconds=%.2f ops_per_s=%.1f errors=%ld p50_us=%.0f p99_us=%.0f\n", op, threads, atomic_load(&ops), dt,
-           atomic_load(&ops) / dt, atomic_load(&errors), quantile_us(0.50), quantile_us(0.99));
+    getrusage(RUSAGE_SELF, &ru1);
+    /* CPU (user + system, all threads) of this process during the measurement, per operation. */
+    double cpu = (ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec) + (ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
+                 ((ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec) + (ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec)) / 1e6;
+    long done = atomic_load(&ops);
+    printf("%s threads=%d ops=%ld seconds=%.2f ops_per_s=%.1f errors=%ld p50_us=%.0f p99_us=%.0f app_cpu_us=%.1f\n", op, threads, done, dt,
+           done / dt, atomic_load(&errors), quantile_us(0.50), quantile_us(0.99), done ? cpu * 1e6 / (double)done : NAN);
     f->C_Logout(s);
     f->C_Finalize(NULL);
     free(t);

@@ -6,7 +6,11 @@
  * measured in the same run on the same machine. Prints a Markdown table (the
  * one in docs/performance.md) with p50/p99 latency and the ratio to SoftHSM2,
  * and draws docs/performance-pkcs11.svg (OCHSM_BENCH_SVG to put it elsewhere).
- * OCHSM_BENCH_PROFILE=<dir> starts the nodes and the daemon with --cpu-prof.
+ * OCHSM_BENCH_PROFILE=<dir> starts the nodes and the daemon with --cpu-prof;
+ * OCHSM_BENCH_WRAP="perf stat" (or "perf record -g -o <file>") runs the C
+ * program of the OpenCloudHSM measurements under that command. The CPU
+ * columns are per operation: the daemon, the three nodes together and the
+ * calling process (all its threads, the PKCS#11 module's reader included).
  *
  *   node bench/pkcs11_speed.mjs [seconds per measurement, default 5]
  */
@@ -47,13 +51,17 @@ function cpuSeconds(pid) {
 
 function measure(module, slot, pin, op, threads, cwd, pids) {
   const before = pids?.map(cpuSeconds);
-  const r = spawnSync(speed, [module, String(slot), pin, op, String(threads), String(seconds)], { cwd, encoding: 'utf8', timeout: (seconds + 120) * 1000 });
-  const m = /ops_per_s=([\d.]+) errors=(\d+) p50_us=([\d.]+|nan) p99_us=([\d.]+|nan)/.exec(r.stdout ?? '');
+  /* OCHSM_BENCH_WRAP="perf record -g -o /tmp/p.data" runs the OpenCloudHSM measurement under that command (the C side's profile). */
+  const wrap = pids && process.env.OCHSM_BENCH_WRAP ? process.env.OCHSM_BENCH_WRAP.split(' ').filter((w) => w !== '') : [];
+  const argv = [...wrap, speed, module, String(slot), pin, op, String(threads), String(seconds)];
+  const r = spawnSync(argv[0], argv.slice(1), { cwd, encoding: 'utf8', timeout: (seconds + 120) * 1000 });
+  if (wrap.length && r.stderr) process.stderr.write(r.stderr);
+  const m = /ops_per_s=([\d.]+) errors=(\d+) p50_us=([\d.]+|nan) p99_us=([\d.]+|nan)(?: app_cpu_us=([\d.]+|nan))?/.exec(r.stdout ?? '');
   if (!m) return { rate: NaN, p50: NaN, p99: NaN, note: (r.stderr || r.stdout || '').trim().split('\n').pop() };
   /* CPU µs per operation of the daemon (pids[0]) and of the nodes together (the rest). */
   const used = pids?.map((p, i) => cpuSeconds(p) - before[i]);
   const ops = Number(m[1]) * seconds;
-  const cpu = used ? { daemon: (used[0] * 1e6) / ops, nodes: (used.slice(1).reduce((a, b) => a + b, 0) * 1e6) / ops } : undefined;
+  const cpu = used ? { daemon: (used[0] * 1e6) / ops, nodes: (used.slice(1).reduce((a, b) => a + b, 0) * 1e6) / ops, app: Number(m[5]) } : { app: Number(m[5]) };
   return { rate: Number(m[1]), p50: Number(m[3]), p99: Number(m[4]), cpu, note: Number(m[2]) ? `${m[2]} errors` : '' };
 }
 
@@ -122,7 +130,7 @@ try {
       const ours = measure(MODULE, 1, 'cu1:user1234', op, t, daemon.binDir, [daemon.proc.pid, ...lc.nodes.map((n) => n.proc?.pid)]);
       const soft = softSlot !== undefined ? measure(SOFTHSM, softSlot, '87654321', op, t, dir) : { rate: NaN, note: 'softhsm2 not installed' };
       rows.push({ label, t, ours, soft, ssl: t === 1 ? ssl[op] : undefined, sslMulti: t === 1 && op === 'rsa' ? ssl.rsaMulti : undefined });
-      process.stderr.write(`${label} ${t} threads: ${fmt(ours.rate)} p50 ${ours.p50} µs p99 ${ours.p99} µs, CPU/op daemon ${ours.cpu?.daemon.toFixed(0)} µs nodes ${ours.cpu?.nodes.toFixed(0)} µs (SoftHSM2 ${fmt(soft.rate)})\n`);
+      process.stderr.write(`${label} ${t} threads: ${fmt(ours.rate)} p50 ${ours.p50} µs p99 ${ours.p99} µs, CPU/op daemon ${ours.cpu?.daemon.toFixed(0)} µs nodes ${ours.cpu?.nodes.toFixed(0)} µs application ${ours.cpu?.app.toFixed(0)} µs (SoftHSM2 ${fmt(soft.rate)}, application ${soft.cpu?.app.toFixed(0)} µs)\n`);
     }
   }
 } finally {
@@ -134,13 +142,13 @@ try {
 const cpu = cpus()[0]?.model ?? 'unknown CPU';
 const ms = (us) => (Number.isFinite(us) ? (us >= 10_000 ? `${(us / 1000).toFixed(0)} ms` : `${(us / 1000).toFixed(2)} ms`) : 'n/a');
 console.log(`Machine: ${cpus().length} × ${cpu}; ${seconds} s per measurement; ${new Date().toISOString().slice(0, 10)}.\n`);
-console.log('| operation | threads | OpenCloudHSM ops/s | p50 | p99 | CPU µs/op daemon; nodes | SoftHSM2 ops/s | p50 | p99 | ratio | openssl speed (1 process; -multi 2) |');
+console.log('| operation | threads | OpenCloudHSM ops/s | p50 | p99 | CPU µs/op daemon; nodes; application | SoftHSM2 ops/s | p50 | p99 | ratio | openssl speed (1 process; -multi 2) |');
 console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of rows) {
   const note = (x) => (x.note ? ` (${x.note})` : '');
   const ratio = r.ours.rate / r.soft.rate;
   const sslCell = r.ssl === undefined ? '' : fmt(r.ssl) + (r.label.startsWith('RSA') && Number.isFinite(r.sslMulti) ? `; ${fmt(r.sslMulti)}` : '');
-  console.log(`| ${r.label} | ${r.t} | ${fmt(r.ours.rate)}${note(r.ours)} | ${ms(r.ours.p50)} | ${ms(r.ours.p99)} | ${r.ours.cpu ? `${r.ours.cpu.daemon.toFixed(0)}; ${r.ours.cpu.nodes.toFixed(0)}` : 'n/a'} | ${fmt(r.soft.rate)}${note(r.soft)} | ${ms(r.soft.p50)} | ${ms(r.soft.p99)} | ${Number.isFinite(ratio) ? ratio.toFixed(2) : 'n/a'} | ${sslCell} |`);
+  console.log(`| ${r.label} | ${r.t} | ${fmt(r.ours.rate)}${note(r.ours)} | ${ms(r.ours.p50)} | ${ms(r.ours.p99)} | ${r.ours.cpu?.daemon !== undefined ? `${r.ours.cpu.daemon.toFixed(0)}; ${r.ours.cpu.nodes.toFixed(0)}; ${r.ours.cpu.app.toFixed(0)}` : 'n/a'} | ${fmt(r.soft.rate)}${note(r.soft)} | ${ms(r.soft.p50)} | ${ms(r.soft.p99)} | ${Number.isFinite(ratio) ? ratio.toFixed(2) : 'n/a'} | ${sslCell} |`);
 }
 
 /* The plot: ops/s of both, per operation and thread count, log scale (docs/performance-pkcs11.svg). */

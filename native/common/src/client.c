@@ -7,11 +7,17 @@
  *    while it blocks on I/O, and mu is never held across a read or a write.
  *  - one reader thread per connection owns the read side: it decodes frames
  *    with ochsm_frame_reader and hands each response to its waiter.
- *  - a waiter is heap-allocated. When its caller gives up (timeout), it stays
- *    in the table as a tombstone so that its request id is not reused while
- *    the daemon may still answer it (§1: ids must not be reused in flight);
- *    the reader frees it when the late answer arrives, conn_fail when the
- *    connection ends.
+ *  - a waiter comes from the connection's pool (c->spare, under mu) and goes
+ *    back there, never to free() while the connection lives: the reader
+ *    signals a waiter's condition variable after it has released mu (so the
+ *    woken caller does not wake only to block on mu), by which time the
+ *    caller may have taken its answer and left; a signal to a recycled
+ *    waiter is a spurious wake-up its loop ignores. When a caller gives up
+ *    (timeout), its waiter stays in the table as a tombstone so that its
+ *    request id is not reused while the daemon may still answer it (§1: ids
+ *    must not be reused in flight); the reader recycles it when the late
+ *    answer arrives, conn_fail when the connection ends. conn_free frees the
+ *    pool.
  *  - conn_fail runs once: it records why, wakes every waiter with
  *    OCHSM_ERR_DEVICE and shuts the socket down, which also wakes the reader
  *    and any writer. The descriptor itself is closed only by ochsm_conn_close,
@@ -71,6 +77,7 @@ struct ochsm_conn {
     unsigned active;      /* calls inside ochsm_call */
     uint32_t next_id;
     struct waiter *buckets[NBUCKETS];
+    struct waiter *spare; /* the pool of waiters not in use (mu) */
     char broken[OCHSM_ERROR_MESSAGE_MAX];
     char goodbye[512];
     ochsm_limits limits;
@@ -188,10 +195,38 @@ static uint32_t next_request_id(ochsm_conn *c) {
     return id;
 }
 
-static void waiter_free(struct waiter *w) {
+/* A waiter from the pool, or a new one; NULL without memory. mu held. */
+static struct waiter *waiter_get(ochsm_conn *c) {
+    struct waiter *w = c->spare;
+    if (w != NULL) {
+        c->spare = w->next;
+    } else {
+        w = calloc(1, sizeof *w);
+        if (w == NULL) return NULL;
+        if (pthread_cond_init(&w->cv, &c->cattr) != 0) {
+            free(w);
+            return NULL;
+        }
+    }
+    w->id = 0;
+    w->opcode = 0;
+    w->done = 0;
+    w->abandoned = 0;
+    w->status = 0;
+    w->resp_opcode = 0;
+    w->body = NULL;
+    w->body_len = 0;
+    w->sleeping = 0;
+    w->next = NULL;
+    return w;
+}
+
+/* Back to the pool, its answer (if any) dropped. mu held. */
+static void waiter_put(ochsm_conn *c, struct waiter *w) {
     free(w->body);
-    pthread_cond_destroy(&w->cv);
-    free(w);
+    w->body = NULL;
+    w->next = c->spare;
+    c->spare = w;
 }
 
 /* The connection is over: say why once, wake everyone, stop the socket. mu held. */
@@ -215,7 +250,7 @@ static void conn_fail(ochsm_conn *c, const char *fmt, ...) {
             struct waiter *next = w->next;
             w->next = NULL;
             if (w->abandoned) {
-                waiter_free(w);
+                waiter_put(c, w);
             } else {
                 w->done = 1;
                 w->status = OCHSM_ERR_DEVICE;
@@ -264,9 +299,9 @@ static int dispatch(ochsm_conn *c, const ochsm_header *h, uint8_t *body, size_t 
         return 0;
     }
     if (w->abandoned) {
+        waiter_put(c, w);
         pthread_mutex_unlock(&c->mu);
         free(body);
-        waiter_free(w);
         return 0;
     }
     w->body = body;
@@ -274,8 +309,11 @@ static int dispatch(ochsm_conn *c, const ochsm_header *h, uint8_t *body, size_t 
     w->resp_opcode = h->opcode;
     w->status = OCHSM_OK;
     w->done = 1;
-    pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&c->mu);
+    /* After the unlock: the caller wakes to a free mu. It may already have
+     * seen done and left; w then is in the pool, and this is a spurious
+     * wake-up of whoever uses it next (every wait loops on its predicate). */
+    pthread_cond_signal(&w->cv);
     return 0;
 }
 
@@ -537,23 +575,19 @@ int ochsm_call_timeout(ochsm_conn *c, uint16_t opcode, const void *body, size_t 
         deadline = mono_after(timeout_ms);
         dl = &deadline;
     }
-    struct waiter *w = calloc(1, sizeof *w);
-    if (w == NULL) return local_fail(r, OCHSM_ERR_NO_MEMORY, 0x2, "no memory for a request");
-    if (pthread_cond_init(&w->cv, &c->cattr) != 0) {
-        free(w);
-        return local_fail(r, OCHSM_ERR_NO_MEMORY, 0x2, "cannot create a condition variable");
-    }
-    w->opcode = opcode;
-
     pthread_mutex_lock(&c->mu);
     if (c->state != ST_OPEN) {
         local_fail(r, OCHSM_ERR_DEVICE, OCHSM_CKR_DEVICE_ERROR, "%s", c->broken);
         r->unsent = 1;
         pthread_mutex_unlock(&c->mu);
-        pthread_cond_destroy(&w->cv);
-        free(w);
         return r->status;
     }
+    struct waiter *w = waiter_get(c);
+    if (w == NULL) {
+        pthread_mutex_unlock(&c->mu);
+        return local_fail(r, OCHSM_ERR_NO_MEMORY, 0x2, "no memory for a request");
+    }
+    w->opcode = opcode;
     c->active++;
     w->id = next_request_id(c);
     table_insert(c, w);
@@ -629,17 +663,23 @@ int ochsm_call_timeout(ochsm_conn *c, uint16_t opcode, const void *body, size_t 
         local_fail(r, w->status, OCHSM_CKR_DEVICE_ERROR, "%s", c->broken);
         r->unsent = sent == SEND_ERROR_CLEAN;
     }
+    uint8_t *rbody = NULL;
+    size_t rlen = 0;
+    uint16_t ropcode = 0;
+    int status = timed_out ? r->status : w->status;
+    if (!abandoned) {
+        /* Left as a tombstone otherwise: the reader or conn_fail recycles it. */
+        rbody = w->body;
+        rlen = w->body_len;
+        ropcode = w->resp_opcode;
+        w->body = NULL;
+        waiter_put(c, w);
+    }
     c->active--;
     if (c->active == 0) pthread_cond_broadcast(&c->idle_cv);
     pthread_mutex_unlock(&c->mu);
 
     if (abandoned) return r->status;
-    uint8_t *rbody = w->body;
-    size_t rlen = w->body_len;
-    uint16_t ropcode = w->resp_opcode;
-    w->body = NULL;
-    int status = timed_out ? r->status : w->status;
-    waiter_free(w);
     if (status != OCHSM_OK) {
         free(rbody);
         return r->status;
@@ -768,7 +808,19 @@ static int open_socket(const ochsm_conn_opts *o, ochsm_conn *c, uint32_t timeout
     return OCHSM_OK;
 }
 
+/* The pool's memory. destroy: also each condition variable (not in the child of a fork, where it may look in use). */
+static void spare_free(ochsm_conn *c, int destroy) {
+    while (c->spare != NULL) {
+        struct waiter *w = c->spare;
+        c->spare = w->next;
+        free(w->body);
+        if (destroy) pthread_cond_destroy(&w->cv);
+        free(w);
+    }
+}
+
 static void conn_free(ochsm_conn *c) {
+    spare_free(c, 1);
     free(c->rbuf);
     ochsm_frame_reader_free(&c->fr);
     pthread_mutex_destroy(&c->mu);
@@ -912,6 +964,7 @@ void ochsm_conn_close(ochsm_conn *c) {
         if (c->fd >= 0) close(c->fd);
         free(c->rbuf);
         ochsm_frame_reader_free(&c->fr);
+        spare_free(c, 0);
         free(c);
         return;
     }

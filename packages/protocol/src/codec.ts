@@ -234,6 +234,53 @@ class Writer {
   result(): Uint8Array {
     return this.buf.slice(0, this.length);
   }
+
+  /** Bytes allocated (what keeping this writer for the next encode holds). */
+  get capacity(): number {
+    return this.buf.length;
+  }
+
+  /** Leave n bytes to be filled later (a frame header). */
+  skip(n: number): void {
+    this.ensure(n);
+    this.buf.fill(0, this.length, this.length + n);
+    this.length += n;
+  }
+
+  /** The frame header at offset 0 (room left by `skip(HEADER_BYTES)`). */
+  header(kind: number, requestId: number, opcode: number, bodyLength: number): void {
+    const b = this.buf;
+    b[0] = MAGIC >>> 8;
+    b[1] = MAGIC & 0xff;
+    b[2] = PROTOCOL_VERSION;
+    b[3] = kind;
+    this.patch(4, requestId);
+    b[8] = opcode >>> 8;
+    b[9] = opcode & 0xff;
+    b[10] = 0;
+    b[11] = 0;
+    this.patch(12, bodyLength);
+  }
+}
+
+/*
+ * One writer reused by every encode (an encode is synchronous and never starts
+ * another), so an answer costs one allocation, its own bytes, instead of a
+ * 256-byte scratch buffer, the body and then the frame (docs/performance.md).
+ * A writer that grew past SPARE_MAX_BYTES is not kept.
+ */
+const SPARE_MAX_BYTES = 64 * 1024;
+let spareWriter: Writer | undefined = new Writer();
+
+function takeWriter(): Writer {
+  const w = spareWriter ?? new Writer();
+  spareWriter = undefined;
+  w.length = 0;
+  return w;
+}
+
+function giveWriter(w: Writer): void {
+  if (w.capacity <= SPARE_MAX_BYTES) spareWriter = w;
 }
 
 /* ─────────────────────────────── frames ─────────────────────────────── */
@@ -246,13 +293,17 @@ function checkKind(kind: number, requestId: number): string | undefined {
   return undefined;
 }
 
-/** Encode one frame: header and body. */
-export function encodeFrame(frame: Frame, limits: Limits = DEFAULT_LIMITS): Uint8Array {
-  const { kind, requestId, opcode, body } = frame;
+function checkFrameHeader(kind: number, requestId: number, opcode: number): void {
   if (!Number.isInteger(requestId) || requestId < 0 || requestId > U32_MAX) throw badArgument(`request id must be a u32, got ${String(requestId)}`);
   if (!Number.isInteger(opcode) || opcode < 0 || opcode > 0xffff) throw badArgument(`opcode must be a u16, got ${String(opcode)}`);
   const kindProblem = checkKind(kind, requestId);
   if (kindProblem) throw badArgument(kindProblem);
+}
+
+/** Encode one frame: header and body. */
+export function encodeFrame(frame: Frame, limits: Limits = DEFAULT_LIMITS): Uint8Array {
+  const { kind, requestId, opcode, body } = frame;
+  checkFrameHeader(kind, requestId, opcode);
   if (!(body instanceof Uint8Array)) throw badArgument('frame body must be a Uint8Array');
   if (body.length > limits.maxBodyBytes) throw limitError(`frame body of ${body.length} bytes exceeds maxBodyBytes (${limits.maxBodyBytes})`);
   const out = new Uint8Array(HEADER_BYTES + body.length);
@@ -353,19 +404,24 @@ export class FrameReader {
       for (;;) {
         if (!this.header) {
           const n = Math.min(this.size, HEADER_BYTES);
-          const prefix = this.peek(n);
-          if (n < HEADER_BYTES) {
-            checkHeaderPrefix(prefix, n);
-            break;
+          const first = this.chunks[this.head];
+          if (n === HEADER_BYTES && first !== undefined && first.length - this.offset >= HEADER_BYTES) {
+            /* The whole header in the first chunk (the usual case): read it in place. */
+            this.header = parseHeader(first.subarray(this.offset, this.offset + HEADER_BYTES), this.limits);
+          } else {
+            const prefix = this.peek(n);
+            if (n < HEADER_BYTES) {
+              checkHeaderPrefix(prefix, n);
+              break;
+            }
+            this.header = parseHeader(prefix, this.limits);
           }
-          this.header = parseHeader(prefix, this.limits);
         }
         const need = HEADER_BYTES + this.header.bodyLength;
         if (this.size < need) break;
-        const bytes = this.take(need);
         const h = this.header;
         this.header = undefined;
-        frames.push({ kind: h.kind, requestId: h.requestId, opcode: h.opcode, body: view(bytes, HEADER_BYTES, h.bodyLength) });
+        frames.push({ kind: h.kind, requestId: h.requestId, opcode: h.opcode, body: this.takeBody(need) });
       }
       return frames;
     } catch (e) {
@@ -405,6 +461,27 @@ export class FrameReader {
       off = 0;
     }
     return out;
+  }
+
+  /** Consume a whole frame of n bytes and return its body: a view when the frame lies in one chunk, else one copy. */
+  private takeBody(n: number): Uint8Array {
+    const first = this.chunks[this.head]!;
+    if (first.length - this.offset < n) return view(this.take(n), HEADER_BYTES, n - HEADER_BYTES);
+    const body = view(first, this.offset + HEADER_BYTES, n - HEADER_BYTES);
+    this.offset += n;
+    if (this.offset === first.length) {
+      this.head++;
+      this.offset = 0;
+    }
+    this.size -= n;
+    if (this.head === this.chunks.length) {
+      this.chunks = [];
+      this.head = 0;
+    } else if (this.head > 1024) {
+      this.chunks = this.chunks.slice(this.head);
+      this.head = 0;
+    }
+    return body;
   }
 
   /** Consume n buffered bytes; a view when they lie in one chunk, else one copy. */
@@ -552,10 +629,33 @@ function writeBody(w: Writer, fields: readonly Field[], limits: Limits, depth: n
 
 /** Encode fields (strictly ascending ids) as a TLV body. */
 export function encodeBody(fields: readonly Field[], limits: Limits = DEFAULT_LIMITS): Uint8Array {
-  const w = new Writer();
-  writeBody(w, fields, limits, 0);
-  if (w.length > limits.maxBodyBytes) throw limitError(`body of ${w.length} bytes exceeds maxBodyBytes (${limits.maxBodyBytes})`);
-  return w.result();
+  const w = takeWriter();
+  try {
+    writeBody(w, fields, limits, 0);
+    if (w.length > limits.maxBodyBytes) throw limitError(`body of ${w.length} bytes exceeds maxBodyBytes (${limits.maxBodyBytes})`);
+    return w.result();
+  } finally {
+    giveWriter(w);
+  }
+}
+
+/**
+ * `encodeFrame` of `encodeBody(fields)` in one pass, into one allocation: the
+ * same checks in the same order (the fields, the body's size, then the header).
+ */
+export function encodeFieldsFrame(kind: FrameKind, requestId: number, opcode: number, fields: readonly Field[], limits: Limits = DEFAULT_LIMITS): Uint8Array {
+  const w = takeWriter();
+  try {
+    w.skip(HEADER_BYTES);
+    writeBody(w, fields, limits, 0);
+    const bodyLength = w.length - HEADER_BYTES;
+    if (bodyLength > limits.maxBodyBytes) throw limitError(`body of ${bodyLength} bytes exceeds maxBodyBytes (${limits.maxBodyBytes})`);
+    checkFrameHeader(kind, requestId, opcode);
+    w.header(kind, requestId, opcode, bodyLength);
+    return w.result();
+  } finally {
+    giveWriter(w);
+  }
 }
 
 function decodeString(b: Uint8Array, where: string, limits: Limits): string {

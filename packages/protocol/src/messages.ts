@@ -12,7 +12,7 @@
  */
 import { CKR_OF, HsmError, type HsmErrorCode } from './errors.js';
 import {
-  DEFAULT_LIMITS, KIND_NOTICE, KIND_REQUEST, KIND_RESPONSE, decodeBody, encodeBody, encodeFrame, fromHex, toHex,
+  DEFAULT_LIMITS, KIND_NOTICE, KIND_REQUEST, KIND_RESPONSE, decodeBody, encodeFieldsFrame, fromHex, toHex,
   type Field, type FieldType, type Frame, type Limits, type WireAttribute,
 } from './codec.js';
 
@@ -474,8 +474,7 @@ function opSpec(op: string): OpSpec {
 /** The frame bytes of a request. */
 export function encodeRequest<K extends OpName>(op: K, requestId: number, obj: RequestOf<K>, limits: Limits = DEFAULT_LIMITS): Uint8Array {
   const spec = opSpec(op);
-  const body = encodeBody(objToFields(WIRE_REQUEST.get(op)!, obj, `${op} request`), limits);
-  return encodeFrame({ kind: KIND_REQUEST, requestId, opcode: spec.opcode, body }, limits);
+  return encodeFieldsFrame(KIND_REQUEST, requestId, spec.opcode, objToFields(WIRE_REQUEST.get(op)!, obj, `${op} request`), limits);
 }
 
 /**
@@ -525,7 +524,7 @@ export function encodeErrorResponse(opcode: number, requestId: number, err: unkn
     { id: CODE_FIELD, type: 'string', value: e.code },
     { id: MESSAGE_FIELD, type: 'string', value: clipUtf8(wellFormed(e.message), limits.maxStringBytes) },
   ];
-  return encodeFrame({ kind: KIND_RESPONSE, requestId, opcode, body: encodeBody(fields, limits) }, limits);
+  return encodeFieldsFrame(KIND_RESPONSE, requestId, opcode, fields, limits);
 }
 
 /** The frame bytes of a response: the result on success, or the error. */
@@ -533,7 +532,7 @@ export function encodeResponse<K extends OpName>(op: K, requestId: number, resul
   const spec = opSpec(op);
   if (result instanceof HsmError) return encodeErrorResponse(spec.opcode, requestId, result, limits);
   const fields: Field[] = [{ id: RV_FIELD, type: 'u64', value: 0n }, ...objToFields(WIRE_RESPONSE.get(op)!, result, `${op} response`)];
-  return encodeFrame({ kind: KIND_RESPONSE, requestId, opcode: spec.opcode, body: encodeBody(fields, limits) }, limits);
+  return encodeFieldsFrame(KIND_RESPONSE, requestId, spec.opcode, fields, limits);
 }
 
 /** A response as it travels: success with its result, or the error's rv, code and message. */
@@ -584,8 +583,7 @@ export function decodeResponse<K extends OpName>(frame: Frame, op?: K, limits: L
 export function encodeNotice<K extends NoticeName>(notice: K, obj: NoticeOf<K>, limits: Limits = DEFAULT_LIMITS): Uint8Array {
   if (typeof notice !== 'string' || !own(NOTICES, notice)) throw bad(`unknown notice ${String(notice)}`);
   const spec = NOTICES[notice];
-  const body = encodeBody(objToFields(spec.fields, obj, `${notice} notice`), limits);
-  return encodeFrame({ kind: KIND_NOTICE, requestId: 0, opcode: spec.opcode, body }, limits);
+  return encodeFieldsFrame(KIND_NOTICE, 0, spec.opcode, objToFields(spec.fields, obj, `${notice} notice`), limits);
 }
 
 /** A notice's name and fields, or undefined for a notice this version does not know (ignore it). */

@@ -21,7 +21,11 @@
  *   what changed from a short-lived `changes` log, so a watcher sees the
  *   writes of every process, its own included. It reads at once after each
  *   write of this process, when the database file changes (inotify, for the
- *   writes of other processes), and on a short timer as a backstop.
+ *   writes of other processes), and on a short timer as a backstop. Each of
+ *   those reads first looks at the file's change counter (4 bytes of its
+ *   header, which SQLite advances on every commit in rollback-journal mode)
+ *   and queries the revision only when it moved, so an idle store costs a
+ *   stat and a 4-byte read per tick, not a read transaction.
  *
  * Faults fail closed (docs/storage-format.md, "Store faults"). Nothing of the
  * store is memory-mapped: WAL mode maps its `-shm` file, and a write fault on
@@ -39,7 +43,7 @@
  * A write may block the event loop for up to `busy_timeout` under contention.
  */
 import Database from 'better-sqlite3';
-import { closeSync, openSync, statSync, watch as watchFile, type FSWatcher } from 'node:fs';
+import { closeSync, openSync, readSync, statSync, watch as watchFile, type FSWatcher } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import {
   StoreError,
@@ -56,6 +60,16 @@ const BUSY_TIMEOUT_MS = 10_000;
  * of progress reports while idle.
  */
 const WATCH_POLL_MS = 20;
+/**
+ * The SQLite header's file change counter (offset 24, 4 bytes big-endian): in
+ * rollback-journal mode every transaction that modified the file advances it
+ * before the write lock is released (https://www.sqlite.org/fileformat.html,
+ * "File change counter"). A poll that finds it where the last revision query
+ * left it has nothing to read.
+ */
+const CHANGE_COUNTER_OFFSET = 24;
+/** However still the counter, the revision is queried at least this often (ms): a bound, should a commit ever leave it unchanged. */
+const WATCH_QUERY_MAX_MS = 1000;
 /**
  * The `changes` log only feeds watchers; it is
  * trimmed every TRIM_EVERY revisions to the last KEEP_REVISIONS revisions and
@@ -137,6 +151,13 @@ export class SqliteStore implements KeyValueStore {
   #walWatcher: FSWatcher | undefined;
   #polling = false;
   #closed = false;
+  /** A read-only descriptor of the file while watchers exist, for the change counter. */
+  #counterFd: number | undefined;
+  readonly #counterBuf = Buffer.alloc(4);
+  /** The change counter read just before the last revision query (-1: query at the next poll). */
+  #queriedCounter = -1;
+  /** When the revision was last queried (Date.now()). */
+  #queriedAt = 0;
   readonly #onFault: ((message: string, state: 'failing' | 'recovered') => void) | undefined;
   /** The device and inode opened; the path must keep naming them. */
   readonly #identity: { dev: number; ino: number };
@@ -344,6 +365,15 @@ export class SqliteStore implements KeyValueStore {
       this.#timer = setInterval(() => this.#poll(), WATCH_POLL_MS);
       /* Watching must not keep the process alive on its own. */
       this.#timer.unref();
+      /*
+       * Kept open until close(), after the database: closing a descriptor of a file
+       * drops every POSIX lock this process holds on it, SQLite's included.
+       */
+      try {
+        this.#counterFd ??= openSync(this.path, 'r');
+      } catch {
+        this.#counterFd = undefined; /* every poll queries the revision */
+      }
       try {
         /* Another process's commit writes the database file: read at once instead of at the next tick. */
         this.#walWatcher = watchFile(this.path, { persistent: false }, () => this.#poll());
@@ -353,6 +383,8 @@ export class SqliteStore implements KeyValueStore {
       }
     }
     this.#watchers.add(w);
+    /* A new watcher may start behind the store: the next poll queries. */
+    this.#queriedCounter = -1;
     /* The first read (history since `from`, or a compaction error) runs after `watch` returns. */
     queueMicrotask(() => this.#poll());
     return () => {
@@ -374,6 +406,8 @@ export class SqliteStore implements KeyValueStore {
     this.#watchers.clear();
     this.#stopTimer();
     this.#db.close();
+    if (this.#counterFd !== undefined) closeSync(this.#counterFd);
+    this.#counterFd = undefined;
   }
 
   /* ---- internals ---- */
@@ -503,6 +537,17 @@ export class SqliteStore implements KeyValueStore {
     }
   }
 
+  /** The file's change counter, or -1 when it cannot be read (then the revision is queried). */
+  #changeCounter(): number {
+    if (this.#counterFd === undefined) return -1;
+    try {
+      if (readSync(this.#counterFd, this.#counterBuf, 0, 4, CHANGE_COUNTER_OFFSET) !== 4) return -1;
+    } catch {
+      return -1;
+    }
+    return this.#counterBuf.readUInt32BE(0);
+  }
+
   /**
    * Deliver every change after each watcher's cursor, then report progress.
    * A watcher whose next change was trimmed from the log gets a
@@ -517,7 +562,23 @@ export class SqliteStore implements KeyValueStore {
       let oldest: number;
       try {
         this.#checkIdentity();
+        /* Read before the query: a commit after this read moves the counter, so the next poll queries again. */
+        const counter = this.#changeCounter();
+        const now = Date.now();
+        if (counter >= 0 && counter === this.#queriedCounter && now - this.#queriedAt < WATCH_QUERY_MAX_MS) {
+          /* Nothing committed since the last query: every watcher is still current. */
+          for (const w of [...this.#watchers]) {
+            try {
+              w.opts.onProgress?.(w.seen);
+            } catch (err) {
+              process.emitWarning(`store watch listener threw: ${(err as Error)?.message ?? String(err)}`);
+            }
+          }
+          return;
+        }
         revision = this.#revision();
+        this.#queriedCounter = counter;
+        this.#queriedAt = now;
         let min = revision;
         for (const w of this.#watchers) min = Math.min(min, w.seen);
         if (min < revision) {
@@ -573,6 +634,7 @@ export class SqliteStore implements KeyValueStore {
   #stopTimer(): void {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
+    this.#queriedCounter = -1;
     this.#stopWalWatcher();
   }
 

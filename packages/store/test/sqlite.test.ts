@@ -6,7 +6,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -80,6 +80,63 @@ test('sqlite: a watcher sees writes made by another process', { timeout: 60_000 
     assert.deepEqual(seen, ['put counter', 'put counter', 'put counter']);
   } finally {
     stop();
+    await store.close();
+  }
+});
+
+/** The SQLite header's file change counter (offset 24), read as the watch reads it. */
+function changeCounter(path: string): number {
+  const fd = openSync(path, 'r');
+  try {
+    const b = Buffer.alloc(4);
+    readSync(fd, b, 0, 4, 24);
+    return b.readUInt32BE(0);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const until = async (what: string, ok: () => boolean, ms = 3000): Promise<void> => {
+  const deadline = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((res) => setTimeout(res, 10));
+  }
+};
+
+test('sqlite: the watch queries the revision only when the change counter moved, and misses no commit of another connection', { timeout: 30_000 }, async () => {
+  const dbPath = join(freshDir(), 'counter.db');
+  const store = SqliteStore.open(dbPath);
+  const other = SqliteStore.open(dbPath); /* a second connection, as another node's process has */
+  const seen: number[] = [];
+  const progress: number[] = [];
+  const stop = store.watch('k', (e) => seen.push(e.revision), { onProgress: (r) => progress.push(r) });
+  try {
+    for (let i = 1; i <= 5; i++) {
+      const before = changeCounter(dbPath);
+      await other.put(`k${i}`, Buffer.from('v'));
+      assert.notEqual(changeCounter(dbPath), before, `commit ${i} of the other connection moves the file change counter`);
+    }
+    await until('the five commits', () => seen.length >= 5);
+    assert.deepEqual(seen, [1, 2, 3, 4, 5]);
+    /* Idle: nothing moves the counter, and progress still comes, at the revision reached. */
+    const reports = progress.length;
+    await until('progress reports while idle', () => progress.length >= reports + 3);
+    assert.equal(progress.at(-1), 5);
+    /* A watcher that starts behind gets the history although the file did not change since the last query. */
+    const late: number[] = [];
+    const stopLate = store.watch('k', (e) => late.push(e.revision), { fromRevision: 2 });
+    await until('the history after revision 2', () => late.length >= 3);
+    stopLate();
+    assert.deepEqual(late, [3, 4, 5]);
+    /* A read-only transaction of the other connection changes nothing, and a later commit is still seen. */
+    await other.get('k1');
+    await other.delete('k1');
+    await until('the delete', () => seen.length >= 6);
+    assert.deepEqual(seen, [1, 2, 3, 4, 5, 6]);
+  } finally {
+    stop();
+    await other.close();
     await store.close();
   }
 });
