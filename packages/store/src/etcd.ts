@@ -108,11 +108,13 @@ class MemberSkippedError extends Error {}
 export class MemberBreaker {
   #failures = 0;
   #skipUntil = 0;
+  /** The last recoverable failure, named in the refusal of a skipped call (etcd's messages name keys at most, never values). */
+  #last = '';
 
   constructor(readonly member: string, private readonly now: () => number = Date.now) {}
 
   async execute<T>(fn: (context: { signal: AbortSignal }) => PromiseLike<T> | T, signal: AbortSignal = new AbortController().signal): Promise<T> {
-    if (this.now() < this.#skipUntil) throw new MemberSkippedError(`etcd member ${this.member} skipped after ${MEMBER_FAILURES} failures in a row`);
+    if (this.now() < this.#skipUntil) throw new MemberSkippedError(`etcd member ${this.member} skipped after ${MEMBER_FAILURES} failures in a row (the last: ${this.#last})`);
     try {
       const r = await fn({ signal });
       this.#failures = 0;
@@ -120,6 +122,7 @@ export class MemberBreaker {
     } catch (e) {
       if (typeof e === 'object' && e !== null && isRecoverableError(e as Error)) {
         this.#failures = Math.min(this.#failures + 1, MEMBER_FAILURES);
+        this.#last = ((e as Error).message ?? '').slice(0, 200);
         if (this.#failures >= MEMBER_FAILURES) this.#skipUntil = this.now() + MEMBER_SKIP_MS;
       } else {
         this.#failures = 0;
@@ -420,8 +423,10 @@ export class EtcdStore implements KeyValueStore {
         res = await fn();
         break;
       } catch (e) {
+        /* Also a member skipped after refusing so (its breaker names the last failure). */
+        if (!NO_LEADER.test((e as Error)?.message ?? '')) throw wrap(e);
         const delay = NO_LEADER_BACKOFF_MS[Math.min(attempt, NO_LEADER_BACKOFF_MS.length - 1)]!;
-        if (!NO_LEADER.test((e as Error)?.message ?? '') || this.#closed || Date.now() + delay >= deadline) throw wrap(e);
+        if (this.#closed || Date.now() + delay >= deadline) throw wrap(e);
         await new Promise((r) => setTimeout(r, delay));
       }
     }

@@ -38,13 +38,22 @@ function storeLines(cluster: LocalCluster): string {
   return cluster.nodes.map((n) => `node ${n.id}:\n${n.log.split('\n').filter((l) => /not serving|serving again|answers again|partition state|store|quorum|behind/i.test(l)).slice(-40).join('\n')}`).join('\n');
 }
 
+/** Per node: how many such lines, and which kinds (numbers masked). */
+function storeSummary(cluster: LocalCluster): string {
+  return cluster.nodes.map((n) => {
+    const lines = n.log.split('\n').filter((l) => /not serving|reloading|behind|answers again/i.test(l));
+    const kinds = new Set(lines.map((l) => (/"msg":"((?:[^"\\]|\\.)*)"/.exec(l)?.[1] ?? l).replace(/[0-9]+/g, 'N').slice(0, 160)));
+    return `node ${n.id}: ${lines.length} (${[...kinds].join(' | ')})`;
+  }).join('; ');
+}
+
 test('a node whose own etcd member is cut off from the other members (the node still reaching them) never uses a key deleted or a share revoked meanwhile; the daemon sees 0 failures; the node catches up after', { timeout: 240_000 }, async (t) => {
   if (skipWithoutRoot(t)) return;
   await withHostCluster({ prefix: 'netns-lag', endpoints: 'rotated', users: [{ ...EXAMPLE_CU, role: 'CU' }, { ...CU2, role: 'CU' }] }, async ({ net, etcd, cluster, daemon, connect, onTeardown }) => {
     let passed = false;
     onTeardown(() => {
       if (!passed) t.diagnostic(`store lines of the nodes' logs:\n${storeLines(cluster)}\ndaemon log (tail):\n${daemon.log().split('\n').slice(-30).join('\n')}`);
-      else t.diagnostic(`what the nodes logged about the store: ${cluster.nodes.map((n) => `node ${n.id}: ${n.log.split('\n').filter((l) => /not serving|reloading|behind/i.test(l)).length} lines (${[...new Set(n.log.split('\n').filter((l) => /not serving|reloading|behind/i.test(l)).map((l) => (JSON.parse(l) as { msg: string }).msg.replace(/[0-9]+/g, 'N')))].join(' | ')})`).join('; ')}`);
+      else t.diagnostic(`what the nodes logged about the quorum and their copy: ${storeSummary(cluster)}`);
     });
     const admin = await connect('lagging-admin');
     await admin.request('login', { user: EXAMPLE_CU.user, password: EXAMPLE_CU.password, role: 'CU' });
