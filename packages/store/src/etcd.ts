@@ -47,7 +47,7 @@
 import { randomInt } from 'node:crypto';
 import { Etcd3, isRecoverableError, type IOptions } from 'etcd3';
 import {
-  StoreCompactedError, StoreError,
+  StoreCompactedError, StoreError, StoreNoQuorumError,
   type Bytes, type Compare, type Entry, type KeyValueStore, type ListOptions, type Op,
   type TxnResult, type WatchEvent, type WatchOptions,
 } from './types.js';
@@ -413,7 +413,8 @@ export class EtcdStore implements KeyValueStore {
   /**
    * Run one etcd call: StoreError on failure (messages name no value), and note the revision it saw.
    * A member without a leader refuses before doing anything: send the call again (the client picks
-   * a member at random; the breaker skips one that keeps refusing) until the deadline.
+   * a member at random; the breaker skips one that keeps refusing) until the deadline, and then
+   * fail with StoreNoQuorumError (nothing was written).
    */
   async #call<T>(fn: () => Promise<T>): Promise<T> {
     let res: T;
@@ -426,7 +427,7 @@ export class EtcdStore implements KeyValueStore {
         /* Also a member skipped after refusing so (its breaker names the last failure). */
         if (!NO_LEADER.test((e as Error)?.message ?? '')) throw wrap(e);
         const delay = NO_LEADER_BACKOFF_MS[Math.min(attempt, NO_LEADER_BACKOFF_MS.length - 1)]!;
-        if (this.#closed || Date.now() + delay >= deadline) throw wrap(e);
+        if (this.#closed || Date.now() + delay >= deadline) throw new StoreNoQuorumError(wrap(e).message, { cause: e });
         await new Promise((r) => setTimeout(r, delay));
       }
     }

@@ -25,7 +25,8 @@
  * until one succeeds: the requests waiting meanwhile keep waiting, each for
  * at most `applyWaitMs`.
  *
- * No wait for a revision lasts longer than `applyWaitMs`: past it the wait
+ * With a scheduler (`schedule`, the node's timers), no wait for a revision
+ * lasts longer than `applyWaitMs`: past it the wait
  * ends with ERR_NODE_BEHIND, which the daemon retries on another node. A
  * request that committed a change and then waits for its own write (so that
  * the answer's revision covers it) can end so too: its retry carries the
@@ -48,6 +49,12 @@ export interface StateOptions {
   readonly onProblem?: (message: string) => void;
   /** The longest wait for a revision to be applied here (ms); default APPLY_WAIT_MS. */
   readonly applyWaitMs?: number;
+  /**
+   * Run `fn` after `ms` (the caller's timer; the core has none); returns a
+   * cancel. Without it no wait is bounded and a failed reload is not tried
+   * again: it fails the requests waiting (ERR_NODE_BEHIND).
+   */
+  readonly schedule?: (ms: number, fn: () => void) => () => void;
 }
 
 /**
@@ -61,7 +68,7 @@ export const APPLY_WAIT_MS = 5000;
 /** Pauses between attempts of a reload that failed (ms), doubling up to the last. */
 const RELOAD_RETRY_MS = [200, 2000] as const;
 
-interface Waiter { revision: number; resolve: () => void; reject: (e: unknown) => void; timer: ReturnType<typeof setTimeout> | undefined }
+interface Waiter { revision: number; resolve: () => void; reject: (e: unknown) => void; cancel: (() => void) | undefined }
 
 type Item = { kind: 'event'; key: string; revision: number } | { kind: 'progress'; revision: number; at: number };
 
@@ -145,7 +152,7 @@ export class PartitionState {
   #waiters: Waiter[] = [];
   #syncing: Promise<void> | undefined;
   #reloading: Promise<void> | undefined;
-  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  #cancelRetry: (() => void) | undefined;
   #retryDelay: number = RELOAD_RETRY_MS[0];
   #closed = false;
 
@@ -190,9 +197,9 @@ export class PartitionState {
     this.#closed = true;
     this.#stopWatch?.();
     this.#stopWatch = undefined;
-    if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    this.#cancelRetry?.();
     for (const w of this.#waiters.splice(0)) {
-      clearTimeout(w.timer);
+      w.cancel?.();
       w.reject(new HsmError('ERR_STORE', 'the partition is closing'));
     }
   }
@@ -326,15 +333,15 @@ export class PartitionState {
     if (this.#closed) return Promise.reject(new HsmError('ERR_STORE', 'the partition is closing'));
     const ms = this.opts.applyWaitMs ?? APPLY_WAIT_MS;
     return new Promise((resolve, reject) => {
-      const w: Waiter = { revision, resolve, reject, timer: undefined };
-      w.timer = setTimeout(() => {
+      const w: Waiter = { revision, resolve, reject, cancel: undefined };
+      w.cancel = this.opts.schedule?.(ms, () => {
         const i = this.#waiters.indexOf(w);
         if (i < 0) return;
         this.#waiters.splice(i, 1);
         const why = this.#loaded ? `has applied revision ${this.#applied}` : 'is reloading from the store';
         this.opts.onProblem?.(`partition state: revision ${revision} not applied within ${ms} ms (this copy ${why}); the request is answered ERR_NODE_BEHIND`);
         reject(new HsmError('ERR_NODE_BEHIND', `this node's copy of the partition ${why} and did not reach revision ${revision} within ${ms} ms; retry on another node (a change already committed under the same request id is not made twice)`));
-      }, ms);
+      });
       this.#waiters.push(w);
     });
   }
@@ -399,10 +406,8 @@ export class PartitionState {
   /** Reload (reported), and again after a pause while it fails; waiters stay (each within its bound). */
   #restart(reason: string): void {
     if (this.#closed) return;
-    if (this.#retryTimer) {
-      clearTimeout(this.#retryTimer);
-      this.#retryTimer = undefined;
-    }
+    this.#cancelRetry?.();
+    this.#cancelRetry = undefined;
     this.opts.onProblem?.(`partition state: ${reason}; reloading from the store`);
     this.#reload().then(
       () => {
@@ -410,13 +415,19 @@ export class PartitionState {
       },
       (e: unknown) => {
         if (this.#closed) return;
+        const message = (e as Error)?.message ?? String(e);
+        if (!this.opts.schedule) {
+          this.opts.onProblem?.(`partition state: reload failed: ${message}`);
+          for (const w of this.#waiters.splice(0)) w.reject(new HsmError('ERR_NODE_BEHIND', `this node could not reload its copy of the partition (${message}); retry on another node`, { cause: e }));
+          return;
+        }
         const delay = this.#retryDelay;
         this.#retryDelay = Math.min(RELOAD_RETRY_MS[1], delay * 2);
-        this.opts.onProblem?.(`partition state: reload failed: ${(e as Error)?.message ?? String(e)}; trying again in ${delay} ms`);
-        this.#retryTimer = setTimeout(() => {
-          this.#retryTimer = undefined;
+        this.opts.onProblem?.(`partition state: reload failed: ${message}; trying again in ${delay} ms`);
+        this.#cancelRetry = this.opts.schedule(delay, () => {
+          this.#cancelRetry = undefined;
           this.#restart('the last reload failed');
-        }, delay);
+        });
       },
     );
   }
@@ -544,7 +555,7 @@ export class PartitionState {
     const still: Waiter[] = [];
     for (const w of this.#waiters) {
       if (this.#applied >= w.revision) {
-        clearTimeout(w.timer);
+        w.cancel?.();
         w.resolve();
       } else still.push(w);
     }
