@@ -196,7 +196,7 @@ async function storeCall<T>(store: KeyValueStore, fn: () => Promise<T>): Promise
   } catch (e) {
     if (e instanceof HsmError) throw e;
     const msg = e instanceof Error ? e.message : String(e);
-    if (e instanceof StoreNoQuorumError) throw new HsmError('ERR_NODE_BEHIND', `this node's store (${store.kind}) has no quorum now (${msg}); nothing was written; retry on another node`, { cause: e });
+    if (e instanceof StoreNoQuorumError) throw new HsmError('ERR_NODE_BEHIND', `this node cannot reach a quorum of the store (${store.kind}: ${msg}); nothing was written; retry on another node`, { cause: e });
     throw new HsmError('ERR_STORE', `store (${store.kind}) failed: ${msg}`, { cause: e });
   }
 }
