@@ -81,6 +81,10 @@ export interface PartitionOptions {
   onProblem?: (message: string) => void;
   /** Told of sign-ins refused without a store write: an unknown user, a locked account (for the node's log). */
   onRefusedSignIn?: (e: RefusedSignIn) => void;
+  /** The caller's timer (the core has none): bounds the waits for the in-memory state and retries its failed reloads (partition/state.ts). */
+  schedule?: (ms: number, fn: () => void) => () => void;
+  /** With `schedule`: the longest wait for the in-memory state to apply a revision (ms; default APPLY_WAIT_MS in partition/state.ts). */
+  applyWaitMs?: number;
 }
 
 /** Default freshness bound of the in-memory state (ms); docs/consistency.md. */
@@ -124,6 +128,8 @@ export class Partition {
       monotonic: opts.monotonic ?? clock,
       freshnessMs: opts.freshnessMs ?? DEFAULT_FRESHNESS_MS,
       ...(opts.onProblem ? { onProblem: opts.onProblem } : {}),
+      ...(opts.schedule ? { schedule: opts.schedule } : {}),
+      ...(opts.applyWaitMs !== undefined ? { applyWaitMs: opts.applyWaitMs } : {}),
     });
     txn.afterCommit = (revision) => state.waitApplied(revision);
     txn.beforeRetry = () => state.sync();

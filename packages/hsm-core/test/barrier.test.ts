@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HsmError } from '../../protocol/src/errors.js';
-import type { KeyValueStore } from '../../store/src/types.js';
+import { StoreError, StoreNoQuorumError, type KeyValueStore } from '../../store/src/types.js';
 import { MemoryStore } from '../../store/src/memory.js';
 import { SqliteStore } from '../../store/src/sqlite.js';
 import {
@@ -322,4 +322,25 @@ test('error messages never contain key material', async () => {
   } finally {
     await store.close();
   }
+});
+
+test('a store refusal for want of a quorum (nothing written) is ERR_NODE_BEHIND, retryable on another node; any other store failure stays ERR_STORE', async () => {
+  const inner = new MemoryStore();
+  let fail: Error | undefined;
+  const store = new Proxy(inner, {
+    get(target, prop) {
+      const v = Reflect.get(target, prop, target) as unknown;
+      if (prop === 'txn' && typeof v === 'function') {
+        return (...a: unknown[]) => (fail ? Promise.reject(fail) : (v as (...x: unknown[]) => unknown).apply(target, a));
+      }
+      return typeof v === 'function' ? (v as (...x: unknown[]) => unknown).bind(target) : v;
+    },
+  }) as KeyValueStore;
+  const bar = await Barrier.open(store, randomBytes(32));
+  fail = new StoreNoQuorumError('etcd: 14 UNAVAILABLE: etcdserver: no leader');
+  await assert.rejects(bar.txn([], []), (e: unknown) => e instanceof HsmError && e.code === 'ERR_NODE_BEHIND' && /cannot reach a quorum of the store .*no leader.*nothing was written/.test(e.message));
+  fail = new StoreError('etcd: deadline exceeded');
+  await assert.rejects(bar.txn([], []), (e: unknown) => e instanceof HsmError && e.code === 'ERR_STORE');
+  fail = undefined;
+  assert.ok((await bar.txn([], [])).revision >= 0);
 });

@@ -38,7 +38,16 @@ class Tap implements KeyValueStore {
   get(k: string) { this.reads++; return this.inner.get(k); }
   put(k: string, v: Uint8Array, o?: { lease?: number }) { return this.inner.put(k, v, o); }
   delete(k: string) { return this.inner.delete(k); }
-  list(p: string, o?: { limit?: number; after?: string }) { this.reads++; return this.inner.list(p, o); }
+  /** Lists that fail (a reload that fails), counted down. */
+  failLists = 0;
+  list(p: string, o?: { limit?: number; after?: string }) {
+    this.reads++;
+    if (this.failLists > 0) {
+      this.failLists--;
+      return Promise.reject(new Error('tap: the store is unreachable'));
+    }
+    return this.inner.list(p, o);
+  }
   txn(...a: Parameters<KeyValueStore['txn']>) { return this.inner.txn(...a); }
   grantLease(t: number) { return this.inner.grantLease(t); }
   keepAlive(l: number) { return this.inner.keepAlive(l); }
@@ -124,6 +133,59 @@ test('a watch that falls behind the kept history reloads cleanly and answers fro
   assert.deepEqual(await b.findObjects(cu1b, []), await a.p.findObjects(a.cu1, []));
   a.p.close();
   b.close();
+});
+
+test('with the node\'s timer: a change waiting for its own write on a held feed answers ERR_NODE_BEHIND after the bound (its retry elsewhere with the request id is acknowledged); a resync lets a waiter through; a failed reload is tried again without failing its waiters', async () => {
+  const shared = new MemoryStore();
+  const a = await claimedPartition(shared);
+  const tap = new Tap(shared);
+  const pending = new Set<NodeJS.Timeout>();
+  const schedule = (ms: number, fn: () => void) => {
+    const t = setTimeout(() => {
+      pending.delete(t);
+      fn();
+    }, ms);
+    pending.add(t);
+    return () => {
+      clearTimeout(t);
+      pending.delete(t);
+    };
+  };
+  const problems: string[] = [];
+  const b = await Partition.open({ store: tap, maskingKey: a.maskingKey, config: FAST, freshnessMs: 50, schedule, applyWaitMs: 1000, onProblem: (m) => void problems.push(m) });
+  try {
+    const cu1b: CallContext = { principal: await b.login('cu1', 'user1234', 'CU') };
+    const h = await b.generateKey(cu1b, { mechanism: P.CKM_AES_KEY_GEN }, aesTemplate());
+    /* The feed stops: B's own delete commits, and its wait for its own write ends with the retryable error. */
+    tap.hold();
+    const requestId = 'delete-on-b-0001';
+    await assert.rejects(b.destroyObject({ ...cu1b, requestId }, h), (e: unknown) => e instanceof HsmError && e.code === 'ERR_NODE_BEHIND' && /did not reach revision [0-9]+ within 1000 ms/.test(e.message));
+    assert.ok(problems.some((m) => /not applied within 1000 ms/.test(m)), 'the bound is logged');
+    /* The daemon's retry on another node, same request id: acknowledged (the stored result), not "no such object". */
+    await a.p.destroyObject({ ...a.cu1, requestId }, h);
+    await assert.rejects(a.p.encrypt(a.cu1, gcm(Buffer.alloc(12, 3)), h, Buffer.from('x')), code('ERR_KEY_HANDLE_INVALID'));
+
+    /* A resync (the quorum guard's answer to a feed that stays behind) lets a waiter through, feed still held. */
+    await a.p.generateKey(a.cu1, { mechanism: P.CKM_AES_KEY_GEN }, aesTemplate());
+    const waiting = b.state.waitApplied(await b.state.currentRevision());
+    b.state.resync('test: the feed does not follow the store');
+    await waiting;
+    assert.ok(problems.some((m) => /test: the feed does not follow the store; reloading from the store/.test(m)));
+
+    /* A reload that fails is tried again; its waiter keeps waiting and gets through. */
+    await a.p.generateKey(a.cu1, { mechanism: P.CKM_AES_KEY_GEN }, aesTemplate());
+    const again = b.state.waitApplied(await b.state.currentRevision());
+    tap.failLists = 1;
+    b.state.resync('test: once more');
+    await again;
+    assert.ok(problems.some((m) => /reload failed: .*unreachable; trying again in 200 ms/.test(m)), 'the failed reload is logged and tried again');
+    await assert.rejects(b.encrypt(cu1b, gcm(Buffer.alloc(12, 3)), h, Buffer.from('x')), code('ERR_KEY_HANDLE_INVALID'));
+  } finally {
+    tap.release();
+    a.p.close();
+    b.close();
+    for (const t of pending) clearTimeout(t);
+  }
 });
 
 test('a corrupt object record is a clear ERR_STORE for that handle; the rest keeps working', async () => {

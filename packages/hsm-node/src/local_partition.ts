@@ -72,6 +72,11 @@ export async function openLocalPartition(
     const useLog = opts.partition?.useLog ?? ((txn: TxnEngine) => new StoreUseLog(txn));
     const partition = await Partition.open({
       store, maskingKey, monotonic: () => performance.now(),
+      /* The node's timers: no request waits unbounded for the in-memory state, and a failed reload is tried again. */
+      schedule: (ms, fn) => {
+        const t = setTimeout(fn, ms);
+        return () => clearTimeout(t);
+      },
       ...(opts.config ? { config: opts.config } : {}),
       ...opts.partition,
       useLog: (txn) => metrics.instrumentUseLog(useLog(txn)),

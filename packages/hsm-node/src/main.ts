@@ -32,6 +32,7 @@ import { joinCluster, parseJoinSettings, DEFAULT_JOIN_EXPIRY_S, type JoinSetting
 import { localPaths } from './local_partition.js';
 import { parseStoreConfig, type StoreConfig } from './store_config.js';
 import { QuorumGuard } from './quorum.js';
+import { EtcdStore } from '../../store/src/etcd.js';
 import { performance } from 'node:perf_hooks';
 
 interface NodeConfig {
@@ -149,6 +150,8 @@ async function main(argv: string[]): Promise<number> {
     ? new QuorumGuard(store, {
       self: { id: cfg.id, hostname: cfg.host, port: cfg.port },
       monotonic: () => performance.now(),
+      /* A renewal counts once this node's replica holds what the answering member held (./quorum.ts). */
+      ...(store instanceof EtcdStore ? { renew: (lease: number) => store.renew(lease), applied: () => partition.state.applied, onBehind: (why: string) => partition.state.resync(`node ${why}`) } : {}),
       onChange: (serving, detail) => (serving ? log.info(detail) : log.warn(`not serving: ${detail}`)),
     })
     : undefined;

@@ -13,6 +13,16 @@
  * partition answers ERR_NODE_BEHIND (retryable: the daemon sends it to
  * another node), and it serves again as soon as a renewal gets through.
  *
+ * Contact is not enough when the node's replica follows another member than
+ * the one that answered: a node whose own etcd member has fallen out of the
+ * etcd cluster still reaches the other members, so its renewals get through,
+ * while its watch on its own member delivers no change (and that member
+ * still sends progress notifications). So a renewal counts only once the
+ * replica has applied the revision of the store the renewal's answer named
+ * (`renew`, `applied`): the node serves only while a renewal sent at most
+ * `boundMs` ago was answered and its replica holds everything that answer's
+ * member held then.
+ *
  * Why this is enough: a removal of access (delete, unshare, lockout …) is
  * acknowledged only after waiting `boundMs` (see handler.ts), so a node cut
  * off before the removal has stopped by the time anyone learns of it, and a
@@ -55,6 +65,20 @@ export interface QuorumOptions {
   readonly intervalMs?: number;
   readonly boundMs?: number;
   readonly ttlMs?: number;
+  /**
+   * Renew the lease: alive or not, and the store revision the answering member
+   * had then (etcd's response header). Default: the store's keepAlive, with no
+   * revision (0: contact alone counts).
+   */
+  readonly renew?: (lease: number) => Promise<{ alive: boolean; revision: number }>;
+  /** Every change up to this store revision is in this node's replica. Default: contact alone counts. */
+  readonly applied?: () => number;
+  /**
+   * Called (at most once a bound) while renewals get through but the replica
+   * stays behind them: its watch no longer follows the cluster; read afresh
+   * and watch again.
+   */
+  readonly onBehind?: (detail: string) => void;
   /** Told when the node loses or regains the quorum (no secrets). */
   readonly onChange?: (serving: boolean, detail: string) => void;
 }
@@ -66,7 +90,8 @@ export class QuorumGuard {
   readonly #intervalMs: number;
   readonly #ttlMs: number;
   #lease = 0;
-  #confirmedAt = -Infinity;
+  /* Answered renewals of the last bound: when each was sent, and the revision its answer named. */
+  #confirmed: { at: number; revision: number }[] = [];
   #inFlight = 0;
   #regranting: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -74,6 +99,7 @@ export class QuorumGuard {
   #peers: NodeInfo[] = [];
   #stopped = false;
   #renewals = 0;
+  #behindToldAt = -Infinity;
 
   constructor(store: KeyValueStore, opts: QuorumOptions) {
     this.#store = store;
@@ -100,9 +126,31 @@ export class QuorumGuard {
     return lease ? this.#store.revokeLease(lease).catch(() => undefined) : Promise.resolve();
   }
 
-  /** How long ago the quorum last answered (ms). */
+  /** When the last renewal was sent that was answered and whose revision the replica has applied (monotonic ms). */
+  /** When renewals got through within the bound but none counts: why (and the replica is told to resync, once a bound). */
+  #behind(): string | undefined {
+    const now = this.#opts.monotonic();
+    const answered = this.#confirmed.filter((c) => now - c.at <= this.boundMs);
+    if (answered.length === 0 || this.sinceContactMs <= this.boundMs) return undefined;
+    const r = Math.min(...answered.map((c) => c.revision));
+    const why = `is behind the store quorum (its copy is at revision ${this.#opts.applied?.() ?? 0}, the quorum was at ${r} within the last ${this.boundMs} ms: its etcd watch is not following the cluster)`;
+    if (now - this.#behindToldAt > this.boundMs) {
+      this.#behindToldAt = now;
+      this.#opts.onBehind?.(why);
+    }
+    return why;
+  }
+
+  #confirmedAt(): number {
+    const applied = this.#opts.applied?.() ?? Infinity;
+    let best = -Infinity;
+    for (const c of this.#confirmed) if (c.revision <= applied && c.at > best) best = c.at;
+    return best;
+  }
+
+  /** How long ago the quorum last answered with state this node's replica holds (ms). */
   get sinceContactMs(): number {
-    return this.#opts.monotonic() - this.#confirmedAt;
+    return this.#opts.monotonic() - this.#confirmedAt();
   }
 
   get serving(): boolean {
@@ -112,8 +160,14 @@ export class QuorumGuard {
   /** Throws ERR_NODE_BEHIND while this node cannot show contact with the quorum within the bound. */
   check(): void {
     const since = this.sinceContactMs;
-    if (since <= this.boundMs) return;
+    if (since <= this.boundMs) {
+      /* Serving again can come from the replica catching up, between renewals. */
+      this.#note(true);
+      return;
+    }
     this.#note(false);
+    const behind = this.#behind();
+    if (behind) throw new HsmError('ERR_NODE_BEHIND', `node ${this.#opts.self.id} ${behind}; retry on another node`);
     const ago = Number.isFinite(since) ? `${Math.round(since)} ms ago` : 'never';
     throw new HsmError('ERR_NODE_BEHIND', `node ${this.#opts.self.id} cannot reach a quorum of the store (last contact ${ago}, bound ${this.boundMs} ms); retry on another node`);
   }
@@ -138,7 +192,7 @@ export class QuorumGuard {
       return;
     }
     this.#lease = lease;
-    this.#confirm(at);
+    this.#confirm(at, 0);
     await this.#readPeers();
   }
 
@@ -147,10 +201,10 @@ export class QuorumGuard {
     const at = this.#opts.monotonic();
     const lease = this.#lease;
     this.#inFlight++;
-    this.#store.keepAlive(lease).then(
-      (alive) => {
+    (this.#opts.renew ?? ((l: number) => this.#store.keepAlive(l).then((alive) => ({ alive, revision: 0 }))))(lease).then(
+      ({ alive, revision }) => {
         if (alive) {
-          this.#confirm(at);
+          this.#confirm(at, revision);
           /* Refresh the peer list every PEERS_EVERY renewals (about once a second). */
           if (++this.#renewals % PEERS_EVERY === 0) void this.#readPeers().catch(() => undefined);
         } else if (lease === this.#lease) {
@@ -164,11 +218,14 @@ export class QuorumGuard {
     ).finally(() => {
       this.#inFlight--;
     });
-    if (!this.serving) this.#note(false);
+    this.#note(this.serving);
+    if (!this.serving) this.#behind();
   }
 
-  #confirm(at: number): void {
-    if (at > this.#confirmedAt) this.#confirmedAt = at;
+  #confirm(at: number, revision: number): void {
+    const now = this.#opts.monotonic();
+    /* Keep the answers of the last bound (older ones cannot count), and always the newest. */
+    this.#confirmed = [...this.#confirmed.filter((c) => now - c.at <= this.boundMs), { at, revision }];
     if (this.serving) this.#note(true);
   }
 

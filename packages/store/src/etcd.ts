@@ -32,11 +32,22 @@
  * Each member is guarded by `MemberBreaker` instead of the client library's
  * default circuit breaker, which could make calls wait forever after a member
  * restart (see there).
+ *
+ * Every call asks the member to have a leader (gRPC metadata `hasleader`,
+ * etcd's `WithRequireLeader`). A member that has fallen out of the cluster
+ * (its peers unreachable, no leader) then refuses a call at once with "no
+ * leader" instead of holding it until the deadline, and etcd cancels the
+ * streams it holds after three election timeouts without a leader: a watch
+ * resumes on another member instead of staying open on one that only sends
+ * progress notifications for a revision the cluster has left behind
+ * (docs/deployment.md §6, the lagging member). A "no leader" refusal is
+ * definite (nothing was proposed), so a call is sent again, to any member,
+ * until its deadline.
  */
 import { randomInt } from 'node:crypto';
 import { Etcd3, isRecoverableError, type IOptions } from 'etcd3';
 import {
-  StoreCompactedError, StoreError,
+  StoreCompactedError, StoreError, StoreNoQuorumError,
   type Bytes, type Compare, type Entry, type KeyValueStore, type ListOptions, type Op,
   type TxnResult, type WatchEvent, type WatchOptions,
 } from './types.js';
@@ -60,6 +71,10 @@ const LIST_PAGE = 1000;
 /** Reconnect delays of a broken watch stream (ms). */
 const WATCH_BACKOFF_MIN_MS = 100;
 const WATCH_BACKOFF_MAX_MS = 2000;
+/** Delays before sending again a call a member refused for having no leader (ms); the last one repeats until the deadline. */
+const NO_LEADER_BACKOFF_MS = [20, 50, 100, 200, 400] as const;
+/** etcd's refusal of a call that asked for a leader, by a member that has none (rpctypes.ErrGRPCNoLeader). */
+const NO_LEADER = /etcdserver: no leader/i;
 
 /** Consecutive recoverable failures after which a member is skipped, and for how long (ms). */
 export const MEMBER_FAILURES = 3;
@@ -93,11 +108,13 @@ class MemberSkippedError extends Error {}
 export class MemberBreaker {
   #failures = 0;
   #skipUntil = 0;
+  /** The last recoverable failure, named in the refusal of a skipped call (etcd's messages name keys at most, never values). */
+  #last = '';
 
   constructor(readonly member: string, private readonly now: () => number = Date.now) {}
 
   async execute<T>(fn: (context: { signal: AbortSignal }) => PromiseLike<T> | T, signal: AbortSignal = new AbortController().signal): Promise<T> {
-    if (this.now() < this.#skipUntil) throw new MemberSkippedError(`etcd member ${this.member} skipped after ${MEMBER_FAILURES} failures in a row`);
+    if (this.now() < this.#skipUntil) throw new MemberSkippedError(`etcd member ${this.member} skipped after ${MEMBER_FAILURES} failures in a row (the last: ${this.#last})`);
     try {
       const r = await fn({ signal });
       this.#failures = 0;
@@ -105,6 +122,7 @@ export class MemberBreaker {
     } catch (e) {
       if (typeof e === 'object' && e !== null && isRecoverableError(e as Error)) {
         this.#failures = Math.min(this.#failures + 1, MEMBER_FAILURES);
+        this.#last = ((e as Error).message ?? '').slice(0, 200);
         if (this.#failures >= MEMBER_FAILURES) this.#skipUntil = this.now() + MEMBER_SKIP_MS;
       } else {
         this.#failures = 0;
@@ -166,7 +184,9 @@ export class EtcdStore implements KeyValueStore {
       };
     }
     if (opts.auth) options.auth = { username: opts.auth.username, password: opts.auth.password };
-    const store = new EtcdStore(new Etcd3(options), namespace, timeoutMs);
+    const client = new Etcd3(options);
+    requireLeader(client);
+    const store = new EtcdStore(client, namespace, timeoutMs);
     try {
       await store.#call(() => store.#client.kv.range({ key: store.#ns, limit: '1' }));
     } catch (e) {
@@ -271,16 +291,25 @@ export class EtcdStore implements KeyValueStore {
   }
 
   async keepAlive(lease: number): Promise<boolean> {
+    return (await this.renew(lease)).alive;
+  }
+
+  /**
+   * keepAlive, and the revision of the member that answered (its response
+   * header): the answer comes through the leader, so that member was part of
+   * the quorum when it sent it, and held every change up to that revision.
+   */
+  async renew(lease: number): Promise<{ alive: boolean; revision: number }> {
     this.#open();
-    if (!Number.isSafeInteger(lease) || lease <= 0) return false;
+    if (!Number.isSafeInteger(lease) || lease <= 0) return { alive: false, revision: 0 };
     const stream = await this.#call(() => this.#client.leaseClient.leaseKeepAlive());
     try {
-      const ttl = await new Promise<number>((resolve, reject) => {
+      return await new Promise<{ alive: boolean; revision: number }>((resolve, reject) => {
         const timer = setTimeout(() => reject(new StoreError(`etcd: lease keep-alive got no answer within ${this.#timeoutMs} ms`)), this.#timeoutMs);
         stream.on('data', (r: { TTL: string; header: { revision: string } }) => {
           clearTimeout(timer);
           this.#saw(r.header?.revision);
-          resolve(Number(r.TTL));
+          resolve({ alive: Number(r.TTL) > 0, revision: Number(r.header?.revision ?? 0) });
         });
         stream.on('error', (e: Error) => {
           clearTimeout(timer);
@@ -288,7 +317,6 @@ export class EtcdStore implements KeyValueStore {
         });
         stream.write({ ID: String(lease) });
       });
-      return ttl > 0;
     } finally {
       closeStream(stream);
     }
@@ -382,13 +410,26 @@ export class EtcdStore implements KeyValueStore {
     if (r > this.#seen) this.#seen = r;
   }
 
-  /** Run one etcd call: StoreError on failure (messages name no value), and note the revision it saw. */
+  /**
+   * Run one etcd call: StoreError on failure (messages name no value), and note the revision it saw.
+   * A member without a leader refuses before doing anything: send the call again (the client picks
+   * a member at random; the breaker skips one that keeps refusing) until the deadline, and then
+   * fail with StoreNoQuorumError (nothing was written).
+   */
   async #call<T>(fn: () => Promise<T>): Promise<T> {
     let res: T;
-    try {
-      res = await fn();
-    } catch (e) {
-      throw wrap(e);
+    const deadline = Date.now() + this.#timeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        res = await fn();
+        break;
+      } catch (e) {
+        /* Also a member skipped after refusing so (its breaker names the last failure). */
+        if (!NO_LEADER.test((e as Error)?.message ?? '')) throw wrap(e);
+        const delay = NO_LEADER_BACKOFF_MS[Math.min(attempt, NO_LEADER_BACKOFF_MS.length - 1)]!;
+        if (this.#closed || Date.now() + delay >= deadline) throw new StoreNoQuorumError(wrap(e).message, { cause: e });
+        await new Promise((r) => setTimeout(r, delay));
+      }
     }
     const revision = (res as { header?: { revision?: string } } | undefined)?.header?.revision;
     this.#saw(revision);
@@ -524,6 +565,24 @@ class EtcdWatch {
     this.stop();
     this.onFail(err);
   }
+}
+
+/**
+ * Make every call of `client` ask for a member with a leader (etcd's
+ * `WithRequireLeader`: the metadata `hasleader: true`), see the module note.
+ * The client library has no option for it; every call and stream takes its
+ * metadata (the auth token) from the pool's authenticator, so the flag is
+ * added there.
+ */
+function requireLeader(client: Etcd3): void {
+  const auth = (client as unknown as { pool?: { authenticator?: { getMetadata?: () => Promise<{ set(k: string, v: string): void }> } } }).pool?.authenticator;
+  const get = auth?.getMetadata?.bind(auth);
+  if (!auth || !get) throw new StoreError('etcd client: cannot ask members for a leader (the etcd3 library changed; see requireLeader)');
+  auth.getMetadata = async () => {
+    const meta = await get();
+    meta.set('hasleader', 'true');
+    return meta;
+  };
 }
 
 /**

@@ -121,6 +121,19 @@ export class StoreError extends Error {
   }
 }
 
+/**
+ * The store refused a call without doing anything because the part of it
+ * this client reaches has no quorum now (etcd: every member tried answered
+ * "no leader"). Definite: nothing was written, so the call may be sent again,
+ * here later or through another node.
+ */
+export class StoreNoQuorumError extends StoreError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreNoQuorumError';
+  }
+}
+
 /** A watch asked for (or fell behind to) changes that the store no longer keeps. */
 export class StoreCompactedError extends StoreError {
   /** The oldest revision whose changes the store still reports, at the time of the error. */

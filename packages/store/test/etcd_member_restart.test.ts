@@ -91,3 +91,38 @@ test('a member killed and restarted: every call of every client settles and work
     await Promise.all(stores.map((s) => s.close()));
   }
 });
+
+test('a member without a leader refuses at once ("no leader": the store asks every member for one) instead of holding the call until its deadline; with the quorum back the same store works', { timeout: 120_000 }, async () => {
+  const c = etcd!;
+  await c.waitHealthy(30_000);
+  /* A store on the first member only, so every call goes there. */
+  const s = await EtcdStore.open({ ...c.storeOptions(), endpoints: [c.endpoints[0]!], requestTimeoutMs: 3000 });
+  try {
+    await s.put('leader/k', new Uint8Array([1]));
+    await c.killMember('etcd2');
+    await c.killMember('etcd3');
+    /* Once it has lost its leader (an election timeout, or the leader stepping down), its refusal names the reason. */
+    const seen: string[] = [];
+    const from = Date.now();
+    let refused = '';
+    while (!refused && Date.now() - from < 30_000) {
+      try {
+        await settles(s.get('leader/k'), 15_000, 'a read on a member without a quorum');
+        seen.push('answered');
+      } catch (e) {
+        const m = (e as Error).message;
+        if (/no leader/.test(m)) refused = m;
+        else seen.push(m);
+      }
+    }
+    assert.match(refused, /etcdserver: no leader/, `the member says it has no leader (other answers: ${JSON.stringify([...new Set(seen)])})`);
+    await c.startMember('etcd2');
+    await c.startMember('etcd3');
+    await c.waitHealthy(30_000);
+    /* Past the skip its breaker put on the member (its only one). */
+    await new Promise((r) => setTimeout(r, MEMBER_SKIP_MS + 500));
+    assert.deepEqual([...(await s.get('leader/k'))!.value], [1]);
+  } finally {
+    await s.close();
+  }
+});

@@ -33,7 +33,12 @@ export interface NodeProc {
   readonly config: string;
   readonly pidFile: string;
   proc: ChildProcess | undefined;
+  /** The node's log lines (stderr) of its current run, the last 200,000 characters (attached runs only): for a test's diagnostics. */
+  log: string;
 }
+
+/** How much of an attached node's log a NodeProc keeps. */
+const NODE_LOG_KEEP = 200_000;
 
 export interface ClusterOptions {
   /** Data bytes of one operation on every node (node config `maxDataBytes`); absent = the core's default. */
@@ -123,10 +128,10 @@ export class LocalCluster {
       closeSync(out);
     } else {
       n.proc = spawn(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'ignore', 'pipe'] });
-      let err = '';
-      n.proc.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+      n.log = '';
+      n.proc.stderr!.on('data', (d: Buffer) => (n.log = (n.log + d.toString()).slice(-NODE_LOG_KEEP)));
       n.proc.once('exit', (code, sig) => {
-        if (code && code !== 0) process.stderr.write(`node ${id} exited with ${code ?? sig}: ${err}\n`);
+        if (code && code !== 0) process.stderr.write(`node ${id} exited with ${code ?? sig}: ${n.log.slice(-4000)}\n`);
       });
     }
     const deadline = Date.now() + 15_000;
@@ -231,7 +236,7 @@ export async function startCluster(dir: string, opts: ClusterOptions = {}): Prom
     const config = join(runDir, `hsm${n.id}.json`);
     const store = storeOf(n.id);
     writeFileSync(config, JSON.stringify({ id: n.id, host: n.hostname, port: n.port, dir, cluster, ...(store ? { store } : {}), ...(opts.maxDataBytes !== undefined ? { maxDataBytes: opts.maxDataBytes } : {}), ...(opts.partition ? { partition: opts.partition } : {}) }, null, 2) + '\n', { mode: 0o600 });
-    return { id: n.id, host: n.hostname, port: n.port, config, pidFile: join(runDir, `hsm${n.id}.pid`), proc: undefined };
+    return { id: n.id, host: n.hostname, port: n.port, config, pidFile: join(runDir, `hsm${n.id}.pid`), proc: undefined, log: '' };
   });
   const lc = new LocalCluster(dir, nodes, opts);
   try {

@@ -17,7 +17,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test('SIGKILL every process of one host under 16-client signing load: 0 failed operations; the host comes back and serves every key', { timeout: 180_000 }, async (t) => {
   if (skipWithoutRoot(t)) return;
-  await withHostCluster({ prefix: 'netns', endpoints: 'rotated' }, async ({ net, etcd, cluster, connect }) => {
+  await withHostCluster({ prefix: 'netns', endpoints: 'rotated' }, async ({ net, etcd, cluster, connect, onTeardown }) => {
     /* Each host's processes listen on that host's address only. */
     for (const h of net.hosts) {
       assert.deepEqual(listeningAddresses(etcd.procs.get(`etcd${h.index}`)!.pid!, h.netns), [`${h.address}:2379`, `${h.address}:2380`]);
@@ -34,6 +34,8 @@ test('SIGKILL every process of one host under 16-client signing load: 0 failed o
     let ok = 0;
     const failures: string[] = [];
     let stop = false;
+    /* Also when a check fails: the loops end, so the test's process does (and frees the netns lock). */
+    onTeardown(() => void (stop = true));
     const data = Buffer.from('host lost');
     const loops = clients.map(async (c) => {
       while (!stop) {

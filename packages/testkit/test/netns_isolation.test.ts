@@ -129,6 +129,11 @@ test('a host cut off from the etcd quorum stops serving, never uses a key delete
     let ok = 0;
     const failures: string[] = [];
     let stop = false;
+    /* Also when a check fails: the loops end, so the test's process does (and frees the netns lock). */
+    onTeardown(() => {
+      stop = true;
+      cu2Stop = true;
+    });
     let phase = 'before the cut';
     const loops = clients.map(async (c) => {
       while (!stop) {

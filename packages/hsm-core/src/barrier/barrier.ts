@@ -18,7 +18,7 @@
  * the store only through its port (`import type`).
  */
 import { HsmError } from '../../../protocol/src/errors.js';
-import type { Compare, Entry, KeyValueStore, Op } from '../../../store/src/types.js';
+import type { Compare, Entry, KeyValueStore, Op, StoreNoQuorumError } from '../../../store/src/types.js';
 import {
   createCipheriv, createDecipheriv, createHmac, createSecretKey, hkdfSync, randomBytes, timingSafeEqual,
   type KeyObject,
@@ -185,13 +185,23 @@ function checkPath(path: string, access: 'read' | 'write'): void {
   }
 }
 
-/** Run a store call, turning a backend failure into HsmError('ERR_STORE'); HsmErrors pass through. */
+/** A StoreNoQuorumError (known by its name: the core imports the store's types only as types). */
+function isNoQuorum(e: unknown): e is StoreNoQuorumError {
+  return e instanceof Error && e.name === 'StoreNoQuorumError';
+}
+
+/**
+ * Run a store call, turning a backend failure into HsmError('ERR_STORE'); HsmErrors pass through.
+ * A store that refused for want of a quorum on this side (nothing written) is ERR_NODE_BEHIND:
+ * another node may reach the quorum, and the daemon retries there.
+ */
 async function storeCall<T>(store: KeyValueStore, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (e) {
     if (e instanceof HsmError) throw e;
     const msg = e instanceof Error ? e.message : String(e);
+    if (isNoQuorum(e)) throw new HsmError('ERR_NODE_BEHIND', `this node cannot reach a quorum of the store (${store.kind}: ${msg}); nothing was written; retry on another node`, { cause: e });
     throw new HsmError('ERR_STORE', `store (${store.kind}) failed: ${msg}`, { cause: e });
   }
 }

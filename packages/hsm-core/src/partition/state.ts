@@ -20,7 +20,18 @@
  *
  * A watch that falls behind the store's kept history (StoreCompactedError)
  * makes the replica reload everything and watch again; until it has, every
- * read waits.
+ * read waits. So does `resync`, for a watch that stays open but no longer
+ * follows the cluster. A reload that fails is tried again (with a pause)
+ * until one succeeds: the requests waiting meanwhile keep waiting, each for
+ * at most `applyWaitMs`.
+ *
+ * With a scheduler (`schedule`, the node's timers), no wait for a revision
+ * lasts longer than `applyWaitMs`: past it the wait
+ * ends with ERR_NODE_BEHIND, which the daemon retries on another node. A
+ * request that committed a change and then waits for its own write (so that
+ * the answer's revision covers it) can end so too: its retry carries the
+ * same request id, and the change's stored result is returned instead of
+ * applying it again (partition/txn.ts priorResult).
  */
 import { HsmError } from '../../../protocol/src/errors.js';
 import type { Entry, StoreError } from '../../../store/src/types.js';
@@ -36,9 +47,28 @@ export interface StateOptions {
   readonly freshnessMs: number;
   /** Told of records that cannot be read and of resyncs; never given secrets. */
   readonly onProblem?: (message: string) => void;
+  /** The longest wait for a revision to be applied here (ms); default APPLY_WAIT_MS. */
+  readonly applyWaitMs?: number;
+  /**
+   * Run `fn` after `ms` (the caller's timer; the core has none); returns a
+   * cancel. Without it no wait is bounded and a failed reload is not tried
+   * again: it fails the requests waiting (ERR_NODE_BEHIND).
+   */
+  readonly schedule?: (ms: number, fn: () => void) => () => void;
 }
 
-interface Waiter { revision: number; resolve: () => void; reject: (e: unknown) => void }
+/**
+ * The longest a request waits for this replica to apply a revision (ms). It
+ * must cover a resync (the quorum guard notices a stale watch within its 3 s
+ * bound, and a reload takes a few store round trips) and stay well inside the
+ * daemon's retry deadline (10 s), so that the daemon can still retry on
+ * another node.
+ */
+export const APPLY_WAIT_MS = 5000;
+/** Pauses between attempts of a reload that failed (ms), doubling up to the last. */
+const RELOAD_RETRY_MS = [200, 2000] as const;
+
+interface Waiter { revision: number; resolve: () => void; reject: (e: unknown) => void; cancel: (() => void) | undefined }
 
 type Item = { kind: 'event'; key: string; revision: number } | { kind: 'progress'; revision: number; at: number };
 
@@ -122,6 +152,8 @@ export class PartitionState {
   #waiters: Waiter[] = [];
   #syncing: Promise<void> | undefined;
   #reloading: Promise<void> | undefined;
+  #cancelRetry: (() => void) | undefined;
+  #retryDelay: number = RELOAD_RETRY_MS[0];
   #closed = false;
 
   constructor(
@@ -149,11 +181,27 @@ export class PartitionState {
     return this.#reload();
   }
 
+  /**
+   * Read everything afresh and watch again (on whichever member the store
+   * picks): for a watch that stays open but no longer follows the cluster,
+   * e.g. on an etcd member that fell out of it (the node's quorum guard sees
+   * that). Until it is done, reads wait; a failed reload is reported and
+   * tried again. Requests waiting for a revision keep waiting (within their
+   * bound): the reload applies everything up to the store's revision now.
+   */
+  resync(reason: string): void {
+    this.#restart(reason);
+  }
+
   stop(): void {
     this.#closed = true;
     this.#stopWatch?.();
     this.#stopWatch = undefined;
-    for (const w of this.#waiters.splice(0)) w.reject(new HsmError('ERR_STORE', 'the partition is closing'));
+    this.#cancelRetry?.();
+    for (const w of this.#waiters.splice(0)) {
+      w.cancel?.();
+      w.reject(new HsmError('ERR_STORE', 'the partition is closing'));
+    }
   }
 
   /* ───────────────────────────── reads ───────────────────────────── */
@@ -276,10 +324,26 @@ export class PartitionState {
     return (await this.barrier.txn([], [])).revision;
   }
 
-  /** Resolves when every change up to `revision` is applied here. */
+  /**
+   * Resolves when every change up to `revision` is applied here; ERR_NODE_BEHIND
+   * (retryable on another node) when that takes longer than `applyWaitMs`.
+   */
   waitApplied(revision: number): Promise<void> {
     if (this.#loaded && this.#applied >= revision) return Promise.resolve();
-    return new Promise((resolve, reject) => this.#waiters.push({ revision, resolve, reject }));
+    if (this.#closed) return Promise.reject(new HsmError('ERR_STORE', 'the partition is closing'));
+    const ms = this.opts.applyWaitMs ?? APPLY_WAIT_MS;
+    return new Promise((resolve, reject) => {
+      const w: Waiter = { revision, resolve, reject, cancel: undefined };
+      w.cancel = this.opts.schedule?.(ms, () => {
+        const i = this.#waiters.indexOf(w);
+        if (i < 0) return;
+        this.#waiters.splice(i, 1);
+        const why = this.#loaded ? `has applied revision ${this.#applied}` : 'is reloading from the store';
+        this.opts.onProblem?.(`partition state: revision ${revision} not applied within ${ms} ms (this copy ${why}); the request is answered ERR_NODE_BEHIND`);
+        reject(new HsmError('ERR_NODE_BEHIND', `this node's copy of the partition ${why} and did not reach revision ${revision} within ${ms} ms; retry on another node (a change already committed under the same request id is not made twice)`));
+      });
+      this.#waiters.push(w);
+    });
   }
 
   /* ───────────────────────────── following the store ───────────────────────────── */
@@ -336,11 +400,36 @@ export class PartitionState {
 
   #watchFailed(gen: number, err: StoreError): void {
     if (gen !== this.#generation || this.#closed) return;
-    this.opts.onProblem?.(`partition state: ${err.message}; reloading from the store`);
-    this.#reload().catch((e: unknown) => {
-      this.opts.onProblem?.(`partition state: reload failed: ${(e as Error)?.message ?? String(e)}`);
-      for (const w of this.#waiters.splice(0)) w.reject(e);
-    });
+    this.#restart(err.message);
+  }
+
+  /** Reload (reported), and again after a pause while it fails; waiters stay (each within its bound). */
+  #restart(reason: string): void {
+    if (this.#closed) return;
+    this.#cancelRetry?.();
+    this.#cancelRetry = undefined;
+    this.opts.onProblem?.(`partition state: ${reason}; reloading from the store`);
+    this.#reload().then(
+      () => {
+        this.#retryDelay = RELOAD_RETRY_MS[0];
+      },
+      (e: unknown) => {
+        if (this.#closed) return;
+        const message = (e as Error)?.message ?? String(e);
+        if (!this.opts.schedule) {
+          this.opts.onProblem?.(`partition state: reload failed: ${message}`);
+          for (const w of this.#waiters.splice(0)) w.reject(new HsmError('ERR_NODE_BEHIND', `this node could not reload its copy of the partition (${message}); retry on another node`, { cause: e }));
+          return;
+        }
+        const delay = this.#retryDelay;
+        this.#retryDelay = Math.min(RELOAD_RETRY_MS[1], delay * 2);
+        this.opts.onProblem?.(`partition state: reload failed: ${message}; trying again in ${delay} ms`);
+        this.#cancelRetry = this.opts.schedule(delay, () => {
+          this.#cancelRetry = undefined;
+          this.#restart('the last reload failed');
+        });
+      },
+    );
   }
 
   #enqueue(gen: number, item: Item): void {
@@ -371,9 +460,8 @@ export class PartitionState {
       }
     } catch (e) {
       /* The store failed while reading a changed record: start over rather than miss it. */
-      this.opts.onProblem?.(`partition state: ${(e as Error)?.message ?? String(e)}; reloading from the store`);
       this.#draining = false;
-      void this.#reload().catch(() => undefined);
+      this.#restart((e as Error)?.message ?? String(e));
       return;
     } finally {
       this.#draining = false;
@@ -466,8 +554,10 @@ export class PartitionState {
     if (!this.#loaded || this.#waiters.length === 0) return;
     const still: Waiter[] = [];
     for (const w of this.#waiters) {
-      if (this.#applied >= w.revision) w.resolve();
-      else still.push(w);
+      if (this.#applied >= w.revision) {
+        w.cancel?.();
+        w.resolve();
+      } else still.push(w);
     }
     this.#waiters = still;
   }
