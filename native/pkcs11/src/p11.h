@@ -50,6 +50,8 @@
 #define P11_MAX_DATA_DEFAULT (1u << 20)
 /* Data bytes of one operation: hello's maxData of the current connection, else the default. */
 size_t p11_max_data(void);
+/* The CK_RV of a wrong PIN in the partition's profile (daemon hello wrongPinRv; CKR_PIN_EXPIRED until said). */
+CK_RV p11_wrong_pin_rv(void);
 
 /* The PIN ("<user>:<password>") lengths for CK_TOKEN_INFO, from the nodes' account rules in the
  * daemon's hello (maxUserName, minPassword, maxPassword); before the daemon has heard from a node,

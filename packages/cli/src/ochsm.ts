@@ -29,6 +29,7 @@ import { HsmError } from '../../protocol/src/errors.js';
 import { ProtocolClient } from '../../protocol/src/connection.js';
 import { attr } from '../../protocol/src/attributes.js';
 import { curveByName } from '../../protocol/src/curves.js';
+import { PROFILE_NAMES, isProfileName, type ProfileName } from '../../protocol/src/profiles.js';
 import { startCluster, EXAMPLE_CO, EXAMPLE_CU } from './cluster.js';
 import { EtcdCluster, formatMemberStatus, type MemberSpec } from '../../testkit/src/etcd.js';
 import type { StoreConfig } from '../../hsm-node/src/store_config.js';
@@ -41,14 +42,15 @@ import { verifyInstallation } from '../../hsm-node/src/verify.js';
 
 const PROGRAM = {
   name: 'ochsm',
-  usage: 'usage: ochsm up | down | status [--web [--port N]] | init <dir> | verify [<dir>] | backup-rewrap --from <old key> --to <new key> <backup> <output>',
+  usage: 'usage: ochsm up | down | status [--web [--port N]] | init [--profile azure|standard] <dir> | verify [<dir>] | backup-rewrap --from <old key> --to <new key> <backup> <output>',
   description: [
     'The OpenCloudHSM umbrella command: a local three-node cluster and its client daemon under',
     '$OCHSM_HOME (default ./.ochsm), on the ports in $OCHSM_PORTS (default 2225,2226,2227).',
     '  up      start (and on first start initialise and claim) the cluster and the daemon',
     '  down    stop them',
     '  status  what runs, and where ochsm looked; with --web, serve the read-only status page on 127.0.0.1',
-    '  init    create the sealing key and an empty store in <dir> for node services (docs/operations.md)',
+    '  init    create the sealing key and an empty store in <dir> for node services (docs/operations.md);',
+    '          --profile standard gives the partition PKCS#11 v2.40 token semantics instead of the Azure ones (docs/pkcs11.md "Profiles")',
     '  backup-rewrap  re-encrypt a partition backup from one sealing key file to another, for restorePartition',
     '          into a cluster sealed under the new key (docs/operations.md)',
     '  verify  check the store and key-use audit logs in <dir> (default $OCHSM_HOME) offline; exit 1 on problems',
@@ -255,7 +257,19 @@ function localAuditTail(): (count: number) => Promise<readonly AuditView[]> {
 }
 
 /** `ochsm init <dir>`: what the node services need before their first start (they never create a key themselves). */
-async function init(args: string[]): Promise<number> {
+async function init(argv: string[]): Promise<number> {
+  const args = [...argv];
+  let profile: ProfileName | undefined;
+  const pi = args.indexOf('--profile');
+  if (pi >= 0) {
+    const name = args[pi + 1];
+    if (!isProfileName(name)) {
+      console.error(`ochsm init: --profile is one of ${PROFILE_NAMES.join(', ')} (got ${name === undefined ? 'nothing' : JSON.stringify(name)}); docs/pkcs11.md "Profiles"`);
+      return 2;
+    }
+    profile = name;
+    args.splice(pi, 2);
+  }
   if (args.length !== 1) {
     console.error(`ochsm init: give the state directory, e.g. ochsm init /var/lib/opencloudhsm\n${PROGRAM.usage}`);
     return 2;
@@ -265,9 +279,11 @@ async function init(args: string[]): Promise<number> {
     console.log(`${join(dir, 'sealing.key')} exists: nothing to do`);
     return 0;
   }
-  const { store, paths } = await openLocalPartition(dir, { create: true });
+  const { partition, store, paths } = await openLocalPartition(dir, { create: true, ...(profile ? { partition: { profile } } : {}) });
+  const chosen = await partition.profile();
+  partition.close();
   await store.close();
-  console.log(`created the sealing key ${paths.sealingKey} (mode 0600) and the store ${paths.database} (an unclaimed partition).`);
+  console.log(`created the sealing key ${paths.sealingKey} (mode 0600) and the store ${paths.database} (an unclaimed partition, profile ${chosen}).`);
   console.log('Keep a copy of the sealing key apart from the host and from the backups: without it no backup can be restored.');
   return 0;
 }

@@ -220,7 +220,7 @@ export class NodeHandler {
 
   private async dispatch(st: ConnectionState, req: DecodedRequest): Promise<unknown> {
     const { partition: p, ownership } = this.env;
-    admit(req.op, st.principal, (await ownership.mode()) === 'unencrypted' ? 'unclaimed' : 'claimed');
+    admit(req.op, st.principal, (await ownership.mode()) === 'unencrypted' ? 'unclaimed' : 'claimed', st.principal ? undefined : await p.profileSettings());
     await this.session(st, req);
     switch (req.op) {
       case 'hello':
@@ -365,7 +365,7 @@ export class NodeHandler {
       case 'listUsers':
         return { users: (await p.listUsers()).map(userRecord) };
       case 'getPolicy':
-        return { policies: await p.getPolicy() };
+        return { policies: await p.getPolicy(), profile: await p.profile() };
       case 'setPolicy':
         return this.committed(req.op, { policies: await p.setPolicy(this.ctx(st, req.obj), req.obj.name, req.obj.value) });
       case 'unlockUser':

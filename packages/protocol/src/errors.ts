@@ -37,6 +37,7 @@ export type HsmErrorCode =
   | 'ERR_OBJECT_HANDLE_INVALID'
   | 'ERR_OPERATION_NOT_INITIALIZED'
   | 'ERR_LOGIN_FAILED'
+  | 'ERR_PIN_INCORRECT'
   | 'ERR_ACCOUNT_LOCKED'
   | 'ERR_PIN_INVALID'
   | 'ERR_PIN_LEN_RANGE'
@@ -95,6 +96,8 @@ export const CKR_OF: Readonly<Record<HsmErrorCode, number>> = {
   ERR_OPERATION_NOT_INITIALIZED: P.CKR_OPERATION_NOT_INITIALIZED,
   /* Azure Cloud HSM answers a bad PIN format or a wrong password with 0xA3. */
   ERR_LOGIN_FAILED: P.CKR_PIN_EXPIRED,
+  /* The same failure in a partition of the `standard` profile (protocol/src/profiles.ts WRONG_PIN_CODE). */
+  ERR_PIN_INCORRECT: P.CKR_PIN_INCORRECT,
   ERR_ACCOUNT_LOCKED: P.CKR_PIN_LOCKED,
   ERR_PIN_INVALID: P.CKR_PIN_INVALID,
   ERR_PIN_LEN_RANGE: P.CKR_PIN_LEN_RANGE,

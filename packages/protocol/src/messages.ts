@@ -171,7 +171,7 @@ export interface OpSpec {
 
 export const OPS = {
   /* 0x00xx session and meta */
-  hello: { opcode: 0x0001, mutating: false, request: { versions: u64s(1), client: opt(str(2)) }, response: { version: u64(4), server: str(5), maxBody: u64(6), node: opt(u64(7)), maxData: opt(u64(8)), maxUserName: opt(u64(9)), minPassword: opt(u64(10)), maxPassword: opt(u64(11)) } },
+  hello: { opcode: 0x0001, mutating: false, request: { versions: u64s(1), client: opt(str(2)) }, response: { version: u64(4), server: str(5), maxBody: u64(6), node: opt(u64(7)), maxData: opt(u64(8)), maxUserName: opt(u64(9)), minPassword: opt(u64(10)), maxPassword: opt(u64(11)), profile: opt(str(12)), wrongPinRv: opt(u64(13)) } },
   login: { opcode: 0x0010, mutating: false, request: { user: str(1), password: str(2), role: opt(str(3)) }, response: { user: str(4), role: str(5) } },
   logout: { opcode: 0x0011, mutating: false, request: { sessions: opt(u64s(1, 4096)) }, response: {} },
   loginStatus: { opcode: 0x0012, mutating: false, request: {}, response: { loggedIn: bool(4), user: opt(str(5)), role: opt(str(6)) } },
@@ -243,7 +243,7 @@ export const OPS = {
   approveNode: { opcode: 0x0409, mutating: true, request: mutating({ node: u64(1), fingerprint: str(2) }), response: { fingerprint: str(4), host: str(5), port: u64(6) } },
   joinKey: { opcode: 0x040a, mutating: false, request: { node: u64(1) }, response: { wrapped: bytes(4) } },
   /* Partition policies a crypto officer sets (hsm-core authz/partition_policy.ts), e.g. DEFAULT_WRAP_WITH_TRUSTED. */
-  getPolicy: { opcode: 0x040b, mutating: false, request: {}, response: { policies: recs(4, 'Policy', POLICY) } },
+  getPolicy: { opcode: 0x040b, mutating: false, request: {}, response: { policies: recs(4, 'Policy', POLICY), profile: opt(str(5)) } },
   setPolicy: { opcode: 0x040c, mutating: true, request: mutating({ name: str(1), value: u64(2) }), response: { policies: recs(4, 'Policy', POLICY) } },
 
   /*

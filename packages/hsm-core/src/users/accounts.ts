@@ -4,6 +4,7 @@
  * holds across every node of the cluster.
  */
 import { HsmError, LOGIN_FAILED_MESSAGE } from '../../../protocol/src/errors.js';
+import { settingsOf } from '../authz/profile.js';
 import type { CallContext, Principal } from '../partition/context.js';
 import type { Kernel } from '../partition/kernel.js';
 import { PATH, enc, dec, type PartitionRecord } from '../partition/records.js';
@@ -19,8 +20,8 @@ export class Accounts {
 
   /**
    * Sign in. Unknown users, wrong passwords, a role that is not the user's and
-   * malformed names all give the same ERR_LOGIN_FAILED (0xA3) after the same
-   * work; a locked account gives ERR_ACCOUNT_LOCKED. Failures are counted in
+   * malformed names all give the same ERR_LOGIN_FAILED (0xA3; in the
+   * `standard` profile ERR_PIN_INCORRECT, 0xA0) after the same work; a locked account gives ERR_ACCOUNT_LOCKED. Failures are counted in
    * the store, so the limit holds across every node of the cluster.
    *
    * What reaches the store: a known, unlocked account's attempt is reserved
@@ -31,6 +32,19 @@ export class Accounts {
    * node's rate-limited log), so attempts nobody could count cannot grow it.
    */
   async login(name: string, password: string, role?: string): Promise<Principal> {
+    try {
+      return await this.checkSignIn(name, password, role);
+    } catch (e) {
+      /* The profile's row WRONG_PIN_CODE says which code a failed sign-in answers (authz/profile.ts). */
+      if (e instanceof HsmError && e.code === 'ERR_LOGIN_FAILED') {
+        const code = settingsOf((await this.k.state.requirePartition()).rec).wrongPinError;
+        if (code !== e.code) throw new HsmError(code, e.message);
+      }
+      throw e;
+    }
+  }
+
+  private async checkSignIn(name: string, password: string, role?: string): Promise<Principal> {
     const claimed = role === undefined ? undefined : parseRole(role);
     let found: { rec: UserRecord; version: number } | undefined;
     try {
