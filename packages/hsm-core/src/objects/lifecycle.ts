@@ -153,8 +153,8 @@ export class ObjectLifecycle {
 
   private ownerFor(ctx: CallContext, cls: number, attrs: ReadonlyMap<number, Uint8Array>): string {
     const priv = decodeBool(attrs.get(P.CKA_PRIVATE) ?? encodeBool(false));
-    /* Not signed in: the entry point has checked requirePublicSession; nobody owns the object. */
-    if (!ctx.principal) return '';
+    /* A public object made by a caller who has not signed in belongs to nobody (the entry point checked requirePublicSession). */
+    if (!ctx.principal && !priv) return '';
     if (isKeyClass(cls)) {
       requireRole(ctx, ['CU'], 'creating a key');
     } else if (priv) {

@@ -156,6 +156,7 @@ describe('PUBLIC_SESSION_OBJECTS', () => {
     await assert.rejects(p.generateKey(nobody, { mechanism: P.CKM_AES_KEY_GEN }, publicAes()), code('ERR_USER_NOT_LOGGED_IN'));
     await assert.rejects(p.generateKey(nobody, { mechanism: P.CKM_AES_KEY_GEN }, [U(P.CKA_VALUE_LEN, 16)]), code('ERR_USER_NOT_LOGGED_IN'));
     await assert.rejects(p.createObject(nobody, [U(P.CKA_CLASS, P.CKO_SECRET_KEY), U(P.CKA_KEY_TYPE, P.CKK_AES), attr.bytes(P.CKA_VALUE, Buffer.alloc(16))]), code('ERR_USER_NOT_LOGGED_IN'));
+    await assert.rejects(p.createObject(nobody, dataObject([B(P.CKA_PRIVATE, true)])), code('ERR_USER_NOT_LOGGED_IN', /private object/));
     const k = await p.generateKey({ ...cu1, sessionLease: lease }, { mechanism: P.CKM_AES_KEY_GEN }, [U(P.CKA_VALUE_LEN, 16), B(P.CKA_ENCRYPT, true)]);
     await assert.rejects(p.encrypt(nobody, { mechanism: P.CKM_AES_ECB }, k, Buffer.alloc(16)), code('ERR_USER_NOT_LOGGED_IN'));
     p.close();
