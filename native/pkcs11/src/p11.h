@@ -172,6 +172,10 @@ void p11_lease_lost(uint64_t gen);
  * the HSM keeps it on the session objects the request makes and destroys them
  * when s closes (closeSession with the tag). Marks s as having created. */
 void p11_put_creator(p11_session *s, ochsm_builder *b, uint16_t id);
+/* Put readOnly (field id) on a request that changes objects when s was opened
+ * without CKF_RW_SESSION. The module only tells: the node decides by the
+ * partition profile (READ_ONLY_SESSIONS) what a read-only session may do. */
+void p11_put_read_only(const p11_session *s, ochsm_builder *b, uint16_t id);
 void p11_session_counts(CK_ULONG *all, CK_ULONG *rw);
 
 /* ───────────────────────────── module state (general.c) ───────────────────────────── */

@@ -151,6 +151,10 @@ void p11_put_creator(p11_session *s, ochsm_builder *b, uint16_t id) {
     ochsm_put_u64(b, id, (uint64_t)s->handle);
 }
 
+void p11_put_read_only(const p11_session *s, ochsm_builder *b, uint16_t id) {
+    if (!(s->flags & CKF_RW_SESSION)) ochsm_put_bool(b, id, 1);
+}
+
 /* Session s is closed (no call runs on it): the HSM destroys the session
  * objects it created. Sessions that never sent a creating request skip the
  * round trip. A failure leaves them to the cluster session's end. */

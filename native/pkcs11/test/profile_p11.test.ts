@@ -11,6 +11,10 @@
  *    C_GenerateKey of a public session AES key, then C_Encrypt / C_Decrypt with it and
  *    C_DestroyObject; a token object before C_Login is refused in both.
  *  - KEYS_ALWAYS_PRIVATE: after C_Login, C_GenerateKey with CKA_PRIVATE FALSE.
+ *  - READ_ONLY_SESSIONS: after C_Login, from a session opened without CKF_RW_SESSION,
+ *    C_CreateObject / C_GenerateKey of token objects and C_CopyObject / C_SetAttributeValue /
+ *    C_DestroyObject of a token object the read/write session made; a session object from the
+ *    read-only session is made and destroyed in both.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -105,6 +109,36 @@ function answers(m: pkcs11js.PKCS11, profile: ProfileName): Record<string, numbe
     const [a] = m.C_GetAttributeValue(s, priv, [{ type: pkcs11js.CKA_PRIVATE }]);
     assert.deepEqual(a!.value, Buffer.from([0]), `${profile}: CKA_PRIVATE as the template said`);
   }
+  const tokenData = (label: string): pkcs11js.Template => [
+    { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_DATA },
+    { type: pkcs11js.CKA_TOKEN, value: true },
+    { type: pkcs11js.CKA_LABEL, value: label },
+    { type: pkcs11js.CKA_VALUE, value: Buffer.from('token data') },
+  ];
+  const made: pkcs11js.Handle[] = [];
+  const keep = (h: pkcs11js.Handle) => { made.push(h); return h; };
+  const target = keep(m.C_CreateObject(s, tokenData('ro-target')));
+  const ro = m.C_OpenSession(SLOT, pkcs11js.CKF_SERIAL_SESSION);
+  assert.equal(m.C_GetSessionInfo(ro).flags & pkcs11js.CKF_RW_SESSION, 0, 'the session is read-only');
+  out.roCreateTokenObject = rvOf(() => keep(m.C_CreateObject(ro, tokenData('ro-made'))));
+  out.roGenerateTokenKey = rvOf(() => keep(m.C_GenerateKey(ro, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, [
+    { type: pkcs11js.CKA_VALUE_LEN, value: 16 },
+    { type: pkcs11js.CKA_TOKEN, value: true },
+    { type: pkcs11js.CKA_ENCRYPT, value: true },
+  ])));
+  out.roCopyTokenObject = rvOf(() => keep(m.C_CopyObject(ro, target, [])));
+  out.roSetTokenObject = rvOf(() => m.C_SetAttributeValue(ro, target, [{ type: pkcs11js.CKA_LABEL, value: 'ro-changed' }]));
+  const [label] = m.C_GetAttributeValue(s, target, [{ type: pkcs11js.CKA_LABEL }]);
+  assert.equal(label!.value!.toString(), out.roSetTokenObject === 0 ? 'ro-changed' : 'ro-target', `${profile}: the label is what the answer says`);
+  out.roSessionObject = rvOf(() => m.C_DestroyObject(ro, m.C_CreateObject(ro, [
+    { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_DATA },
+    { type: pkcs11js.CKA_TOKEN, value: false },
+    { type: pkcs11js.CKA_VALUE, value: Buffer.from('session data') },
+  ])));
+  out.roDestroyTokenObject = rvOf(() => m.C_DestroyObject(ro, target));
+  if (out.roDestroyTokenObject === 0) made.shift();
+  m.C_CloseSession(ro);
+  for (const h of made) m.C_DestroyObject(s, h);
   m.C_Logout(s);
   m.C_CloseSession(s);
   return out;
@@ -123,6 +157,9 @@ function expected(profile: ProfileName): Record<string, number> {
     createTokenObjectBeforeLogin: pkcs11js.CKR_USER_NOT_LOGGED_IN,
     generatePublicSessionKey: beforeLogin,
     keyWithPrivateFalse: row.keysAlwaysPrivate ? pkcs11js.CKR_ATTRIBUTE_VALUE_INVALID : 0,
+    ...Object.fromEntries(['roCreateTokenObject', 'roGenerateTokenKey', 'roCopyTokenObject', 'roSetTokenObject', 'roDestroyTokenObject']
+      .map((k) => [k, row.readOnlySessions ? pkcs11js.CKR_SESSION_READ_ONLY : 0])),
+    roSessionObject: 0,
   };
 }
 
@@ -143,4 +180,5 @@ test('the profile rows through the module: standard and azure clusters answer th
   assert.notEqual(expected('azure').wrongPassword, expected('standard').wrongPassword);
   assert.equal(expected('standard').wrongPassword, pkcs11js.CKR_PIN_INCORRECT);
   assert.equal(expected('azure').wrongPassword, pkcs11js.CKR_PIN_EXPIRED);
+  assert.equal(expected('standard').roCreateTokenObject, 0xb5);
 });

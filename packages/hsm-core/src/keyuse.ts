@@ -170,7 +170,9 @@ export class KeyUse {
     const tpl = Template.parse(template);
     const { cls, keyType } = this.objects.classAndType(tpl);
     if (cls !== P.CKO_SECRET_KEY && cls !== P.CKO_PRIVATE_KEY) throw new HsmError('ERR_TEMPLATE_INCONSISTENT', 'only secret and private keys can be unwrapped');
-    const attrs = applyCreateTemplate(policyFor(cls, keyType), tpl, 'unwrap', false, await this.objects.profile());
+    const profile = await this.objects.profile();
+    const attrs = applyCreateTemplate(policyFor(cls, keyType), tpl, 'unwrap', false, profile);
+    this.objects.requireWritableNew(ctx, profile, attrs, 'C_UnwrapKey');
     this.objects.sessionLeaseFor(ctx, attrs);
     const { m, km } = await this.keyFor(ctx, unwrappingHandle, mech.mechanism, 'unwrap', 'unwrap', 'ERR_UNWRAPPING_KEY_HANDLE_INVALID');
     const prior = await this.k.txn.priorResult<number>(ctx, 'unwrapKey');
@@ -214,7 +216,9 @@ export class KeyUse {
   async deriveKey(ctx: CallContext, mech: MechanismRequest, baseHandle: number, template: readonly Attribute[]): Promise<number> {
     const tpl = Template.parse(template);
     const { cls, keyType } = this.objects.classAndType(tpl, { cls: P.CKO_SECRET_KEY, keyType: tpl.ulong(P.CKA_KEY_TYPE) ?? P.CKK_GENERIC_SECRET });
-    const attrs = applyCreateTemplate(policyFor(cls, keyType), tpl, 'derive', false, await this.objects.profile());
+    const profile = await this.objects.profile();
+    const attrs = applyCreateTemplate(policyFor(cls, keyType), tpl, 'derive', false, profile);
+    this.objects.requireWritableNew(ctx, profile, attrs, 'C_DeriveKey');
     this.objects.sessionLeaseFor(ctx, attrs);
     const fixed = keyType === P.CKK_DES3 ? 24 : undefined;
     const len = tpl.ulong(P.CKA_VALUE_LEN) ?? fixed;

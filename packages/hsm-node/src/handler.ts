@@ -133,9 +133,9 @@ export class NodeHandler {
     }
   }
 
-  private ctx(st: ConnectionState, o: { session?: number | undefined; creator?: number | undefined; requestId?: string | undefined }): CallContext {
+  private ctx(st: ConnectionState, o: { session?: number | undefined; creator?: number | undefined; readOnly?: boolean | undefined; requestId?: string | undefined }): CallContext {
     if (o.session !== undefined) this.renew(o.session);
-    return { principal: st.principal, sessionLease: o.session, creator: o.creator, requestId: o.requestId };
+    return { principal: st.principal, sessionLease: o.session, creator: o.creator, readOnly: o.readOnly, requestId: o.requestId };
   }
 
   /** A request acting in a session: the session must be open and this caller's (docs/protocol.md, sessions). */

@@ -159,6 +159,14 @@ const session = opt(u64(1));
  */
 export const CREATOR_FIELD = 16;
 const creator = opt(u64(CREATOR_FIELD));
+/**
+ * Field id of `readOnly`: true on a request that changes objects from a
+ * session the application opened without CKF_RW_SESSION. The client only
+ * tells; the partition profile's READ_ONLY_SESSIONS row decides whether such a
+ * session may create, copy, change or destroy token objects (profiles.ts).
+ */
+export const READ_ONLY_FIELD = 17;
+const readOnly = opt(bool(READ_ONLY_FIELD));
 
 /* ─────────────────────────────── the opcode table ─────────────────────────────── */
 
@@ -179,20 +187,20 @@ export const OPS = {
   closeSession: { opcode: 0x0021, mutating: false, request: { session: u64(1), creator }, response: {} },
 
   /* 0x01xx objects */
-  createObject: { opcode: 0x0100, mutating: true, request: mutating({ session, template: attrs(2), creator }), response: { handle: u64(4) } },
-  copyObject: { opcode: 0x0101, mutating: true, request: mutating({ session, handle: u64(2), template: attrs(3), creator }), response: { handle: u64(4) } },
-  destroyObject: { opcode: 0x0102, mutating: true, request: mutating({ session, handle: u64(2) }), response: {} },
+  createObject: { opcode: 0x0100, mutating: true, request: mutating({ session, template: attrs(2), creator, readOnly }), response: { handle: u64(4) } },
+  copyObject: { opcode: 0x0101, mutating: true, request: mutating({ session, handle: u64(2), template: attrs(3), creator, readOnly }), response: { handle: u64(4) } },
+  destroyObject: { opcode: 0x0102, mutating: true, request: mutating({ session, handle: u64(2), readOnly }), response: {} },
   getAttributeValue: { opcode: 0x0103, mutating: false, request: { session, handle: u64(2), types: u64s(3, 64) }, response: { attributes: attrs(4), rvs: u64s(5) } },
-  setAttributeValue: { opcode: 0x0104, mutating: true, request: mutating({ session, handle: u64(2), template: attrs(3) }), response: {} },
+  setAttributeValue: { opcode: 0x0104, mutating: true, request: mutating({ session, handle: u64(2), template: attrs(3), readOnly }), response: {} },
   findObjects: { opcode: 0x0105, mutating: false, request: { session, template: attrs(2) }, response: { handles: u64s(4) } },
   shareKey: { opcode: 0x0106, mutating: true, request: mutating({ session, handle: u64(2), users: strs(3, 64), share: bool(4) }), response: { shared: strs(4) } },
   keyInfo: { opcode: 0x0107, mutating: false, request: { session, handle: u64(2) }, response: { owner: str(4), shared: strs(5), token: bool(6) } },
 
   /* 0x02xx cryptography */
-  generateKey: { opcode: 0x0200, mutating: true, request: mutating({ session, mechanism: mech(2), template: attrs(3), creator }), response: { handle: u64(4) } },
+  generateKey: { opcode: 0x0200, mutating: true, request: mutating({ session, mechanism: mech(2), template: attrs(3), creator, readOnly }), response: { handle: u64(4) } },
   generateKeyPair: {
     opcode: 0x0201, mutating: true,
-    request: mutating({ session, mechanism: mech(2), publicTemplate: attrs(3), privateTemplate: attrs(4), creator }),
+    request: mutating({ session, mechanism: mech(2), publicTemplate: attrs(3), privateTemplate: attrs(4), creator, readOnly }),
     response: { publicHandle: u64(4), privateHandle: u64(5) },
   },
   sign: { opcode: 0x0202, mutating: false, request: { session, mechanism: mech(2), handle: u64(3), data: bytes(4) }, response: { signature: bytes(4) } },
@@ -203,10 +211,10 @@ export const OPS = {
   wrapKey: { opcode: 0x0207, mutating: false, request: { session, mechanism: mech(2), wrappingHandle: u64(3), keyHandle: u64(4) }, response: { wrapped: bytes(4) } },
   unwrapKey: {
     opcode: 0x0208, mutating: true,
-    request: mutating({ session, mechanism: mech(2), unwrappingHandle: u64(3), wrapped: bytes(4), template: attrs(5), creator }),
+    request: mutating({ session, mechanism: mech(2), unwrappingHandle: u64(3), wrapped: bytes(4), template: attrs(5), creator, readOnly }),
     response: { handle: u64(4) },
   },
-  deriveKey: { opcode: 0x0209, mutating: true, request: mutating({ session, mechanism: mech(2), baseHandle: u64(3), template: attrs(4), creator }), response: { handle: u64(4) } },
+  deriveKey: { opcode: 0x0209, mutating: true, request: mutating({ session, mechanism: mech(2), baseHandle: u64(3), template: attrs(4), creator, readOnly }), response: { handle: u64(4) } },
   generateRandom: { opcode: 0x020a, mutating: false, request: { session, length: u64(2) }, response: { data: bytes(4) } },
   mechanismList: { opcode: 0x020b, mutating: false, request: {}, response: { mechanisms: u64s(4) } },
   mechanismInfo: { opcode: 0x020c, mutating: false, request: { mechanism: u64(1) }, response: { minKeySize: u64(4), maxKeySize: u64(5), flags: u64(6) } },

@@ -31,6 +31,12 @@ export interface ProfileSettings {
    * certificates and keys (PKCS#11 v2.40 §6.7.1, "R/W Public Session").
    */
   readonly publicSessionObjects: boolean;
+  /**
+   * A session opened without CKF_RW_SESSION (the request's `readOnly`) cannot
+   * create, copy, change or destroy token objects (CKR_SESSION_READ_ONLY);
+   * session objects stay allowed (PKCS#11 v2.40 §5.6).
+   */
+  readonly readOnlySessions: boolean;
 }
 
 export interface ProfileRow<F extends keyof ProfileSettings = keyof ProfileSettings> {
@@ -64,6 +70,13 @@ export const PROFILE_ROWS: readonly ProfileRow[] = [
     azure: false,
     standard: true,
     says: 'nothing is created before C_Login, or a session not signed in may create, use and destroy public session objects (CKA_PRIVATE FALSE, CKA_TOKEN FALSE), keys included',
+  },
+  {
+    name: 'READ_ONLY_SESSIONS',
+    field: 'readOnlySessions',
+    azure: false,
+    standard: true,
+    says: `a session opened without CKF_RW_SESSION may change token objects as a read/write one does, or it cannot create, copy, change or destroy one (0x${P.CKR_SESSION_READ_ONLY.toString(16).toUpperCase()}, CKR_SESSION_READ_ONLY; session objects stay allowed)`,
   },
 ];
 

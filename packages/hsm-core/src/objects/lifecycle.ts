@@ -143,6 +143,21 @@ export class ObjectLifecycle {
     if (priv || token) throw new HsmError('ERR_USER_NOT_LOGGED_IN', `${what}: before sign-in only public session objects (CKA_PRIVATE FALSE, CKA_TOKEN FALSE) can be used; sign in first`);
   }
 
+  /**
+   * READ_ONLY_SESSIONS: a request from a session opened without CKF_RW_SESSION may not create,
+   * copy into, change or destroy a token object (CKR_SESSION_READ_ONLY); session objects stay
+   * allowed (PKCS#11 v2.40 §5.6). `token` is the object's CKA_TOKEN (for a new one, its template's).
+   */
+  requireWritable(ctx: CallContext, profile: ProfileSettings, token: boolean, what: string): void {
+    if (!token || ctx.readOnly !== true || !profile.readOnlySessions) return;
+    throw new HsmError('ERR_SESSION_READ_ONLY', `${what}: a read-only session (opened without CKF_RW_SESSION) cannot change token objects; open a read/write session`);
+  }
+
+  /** requireWritable for a new object's checked attributes. */
+  requireWritableNew(ctx: CallContext, profile: ProfileSettings, attrs: ReadonlyMap<number, Uint8Array>, what: string): void {
+    this.requireWritable(ctx, profile, decodeBool(attrs.get(P.CKA_TOKEN) ?? encodeBool(false)), what);
+  }
+
   /** The same for an existing object: a public session object of the caller's session. */
   requirePublicSessionObject(ctx: CallContext, profile: ProfileSettings, obj: StoredObject, what: string): void {
     if (ctx.principal) return;
@@ -202,6 +217,7 @@ export class ObjectLifecycle {
     const policy = policyFor(cls, keyType);
     const attrs = applyCreateTemplate(policy, tpl, 'create', ctx.principal?.role === 'CO', profile);
     this.requirePublicSession(ctx, profile, attrs, 'C_CreateObject');
+    this.requireWritableNew(ctx, profile, attrs, 'C_CreateObject');
     this.ownerFor(ctx, cls, attrs);
     this.sessionLeaseFor(ctx, attrs);
     let material: StoredObject['material'];
@@ -255,6 +271,7 @@ export class ObjectLifecycle {
     const { cls } = this.classAndType(tpl, { cls: P.CKO_SECRET_KEY, keyType });
     const attrs = applyCreateTemplate(policyFor(cls, keyType), tpl, 'generate', false, profile);
     this.requirePublicSession(ctx, profile, attrs, 'generating a key');
+    this.requireWritableNew(ctx, profile, attrs, 'C_GenerateKey');
     let len = tpl.ulong(P.CKA_VALUE_LEN);
     if (len === undefined) {
       if (m.minKeySize !== m.maxKeySize) throw new HsmError('ERR_TEMPLATE_INCOMPLETE', `CKA_VALUE_LEN is required for ${ckmName(m.mechanism)}`);
@@ -298,6 +315,8 @@ export class ObjectLifecycle {
     const privAttrs = applyCreateTemplate(policyFor(privT.cls, keyType), privTpl, 'generate', false, profile);
     this.requirePublicSession(ctx, profile, pubAttrs, 'generating a key pair');
     this.requirePublicSession(ctx, profile, privAttrs, 'generating a key pair');
+    this.requireWritableNew(ctx, profile, pubAttrs, 'C_GenerateKeyPair');
+    this.requireWritableNew(ctx, profile, privAttrs, 'C_GenerateKeyPair');
     const modulusBits = pubTpl.ulong(P.CKA_MODULUS_BITS);
     const bits = keyType === P.CKK_RSA ? modulusBits! : curveByParams(ecParams!)!.bits;
     if (bits < m.minKeySize || bits > m.maxKeySize) throw new HsmError('ERR_KEY_SIZE_RANGE', `${ckmName(m.mechanism)} makes keys of ${m.minKeySize} to ${m.maxKeySize} bits, not ${bits}`);
@@ -350,6 +369,7 @@ export class ObjectLifecycle {
       const lo = await this.visibleObject(ctx, handle);
       const { obj, version } = lo;
       this.requirePublicSessionObject(ctx, profile, obj, 'C_SetAttributeValue');
+      this.requireWritable(ctx, profile, obj.lease === 0, 'C_SetAttributeValue');
       const priv = boolAttr(obj, P.CKA_PRIVATE);
       if (!isCO && priv && obj.owner !== ctx.principal?.user) throw new HsmError('ERR_NOT_PERMITTED', `only the owner of object ${handle} can change it`);
       checkSetTemplate(policyFor(classOf(obj), keyTypeOfObj(obj)), obj.attrs, tpl, isCO);
@@ -391,6 +411,7 @@ export class ObjectLifecycle {
       if (prior.found) return { result: undefined };
       const { obj, version } = await this.visibleObject(ctx, handle);
       this.requirePublicSessionObject(ctx, profile, obj, 'C_DestroyObject');
+      this.requireWritable(ctx, profile, obj.lease === 0, 'C_DestroyObject');
       if (boolAttr(obj, P.CKA_PRIVATE) && obj.owner !== ctx.principal?.user) {
         throw new HsmError('ERR_NOT_PERMITTED', `only the owner of object ${handle} can delete it`);
       }
@@ -427,6 +448,7 @@ export class ObjectLifecycle {
       attrs.set(t, v);
     }
     this.requirePublicSession(ctx, profile, attrs, 'C_CopyObject');
+    this.requireWritableNew(ctx, profile, attrs, 'C_CopyObject');
     const { material } = await this.k.state.withMaterial(lo);
     return this.commitNew(ctx, 'copyObject', 1, ([h]) => {
       const copy: StoredObject = { handle: h!, owner: obj.owner, shared: [], ...this.sessionBinding(ctx, attrs), attrs, ...(material ? { material } : {}) };

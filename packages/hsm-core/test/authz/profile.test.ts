@@ -207,3 +207,77 @@ describe('PUBLIC_SESSION_OBJECTS', () => {
     p.close();
   });
 });
+
+describe('READ_ONLY_SESSIONS', () => {
+  const aesKey = (token: boolean): Attribute[] => [U(P.CKA_VALUE_LEN, 16), B(P.CKA_TOKEN, token), B(P.CKA_ENCRYPT, true), B(P.CKA_DECRYPT, true)];
+  const ecPair = (token: boolean): [Attribute[], Attribute[]] => [
+    [attr.bytes(P.CKA_EC_PARAMS, Buffer.from('06082a8648ce3d030107', 'hex')), B(P.CKA_TOKEN, token), B(P.CKA_VERIFY, true)],
+    [B(P.CKA_TOKEN, token), B(P.CKA_SIGN, true), B(P.CKA_DERIVE, true)],
+  ];
+  const unwrapTpl = (token: boolean): Attribute[] => [U(P.CKA_CLASS, P.CKO_SECRET_KEY), U(P.CKA_KEY_TYPE, P.CKK_AES), B(P.CKA_TOKEN, token)];
+  const deriveTpl = (token: boolean): Attribute[] => [U(P.CKA_CLASS, P.CKO_SECRET_KEY), U(P.CKA_KEY_TYPE, P.CKK_AES), U(P.CKA_VALUE_LEN, 16), B(P.CKA_TOKEN, token)];
+  const readOnly = /a read-only session \(opened without CKF_RW_SESSION\) cannot change token objects/;
+
+  test('standard: a read-only session cannot create, copy, change or destroy a token object (0xB5), by any way of making one', async () => {
+    const { p, cu1, lease } = await partitionOf('standard');
+    const rw = { ...cu1, sessionLease: lease };
+    const ro = { ...rw, readOnly: true };
+    const tokenData = await p.createObject(rw, dataObject([B(P.CKA_TOKEN, true)]));
+    const refused = (what: string) => (e: unknown) => code('ERR_SESSION_READ_ONLY', new RegExp(`^${what}: ${readOnly.source}`))(e) && (e as HsmError).ckrv === P.CKR_SESSION_READ_ONLY;
+    await assert.rejects(p.createObject(ro, dataObject([B(P.CKA_TOKEN, true)])), refused('C_CreateObject'));
+    await assert.rejects(p.generateKey(ro, { mechanism: P.CKM_AES_KEY_GEN }, aesKey(true)), refused('C_GenerateKey'));
+    await assert.rejects(p.generateKeyPair(ro, { mechanism: P.CKM_EC_KEY_PAIR_GEN }, ...ecPair(true)), refused('C_GenerateKeyPair'));
+    /* One half a token object is enough to refuse the pair. */
+    const [pubS, privS] = ecPair(false);
+    await assert.rejects(p.generateKeyPair(ro, { mechanism: P.CKM_EC_KEY_PAIR_GEN }, pubS, tpl(...privS, B(P.CKA_TOKEN, true))), refused('C_GenerateKeyPair'));
+    await assert.rejects(p.copyObject(ro, tokenData, []), refused('C_CopyObject'));
+    await assert.rejects(p.setAttributeValue(ro, tokenData, [attr.bytes(P.CKA_LABEL, Buffer.from('x'))]), refused('C_SetAttributeValue'));
+    await assert.rejects(p.destroyObject(ro, tokenData), refused('C_DestroyObject'));
+    /* Refused before the unwrapping or base key is even looked at. */
+    await assert.rejects(p.unwrapKey(ro, { mechanism: P.CKM_AES_KEY_WRAP }, 999_999, Buffer.alloc(24), unwrapTpl(true)), refused('C_UnwrapKey'));
+    await assert.rejects(p.deriveKey(ro, { mechanism: P.CKM_ECDH1_DERIVE }, 999_999, deriveTpl(true)), refused('C_DeriveKey'));
+    /* Nothing changed: the token object is still there with its label, and no other token object was made. */
+    assert.deepEqual(await p.findObjects(rw, [B(P.CKA_TOKEN, true)]), [tokenData]);
+    /* The same session read/write (no readOnly) may. */
+    await p.setAttributeValue(rw, tokenData, [attr.bytes(P.CKA_LABEL, Buffer.from('x'))]);
+    const copy = await p.copyObject(rw, tokenData, []);
+    await p.destroyObject(rw, copy);
+    await p.generateKey({ ...rw, readOnly: false }, { mechanism: P.CKM_AES_KEY_GEN }, aesKey(true));
+    p.close();
+  });
+
+  test('standard: a read-only session keeps session objects: creates, copies, changes, uses and destroys them; copying one into a token object is refused', async () => {
+    const { p, cu1, lease } = await partitionOf('standard');
+    const ro = { ...cu1, sessionLease: lease, readOnly: true };
+    const d = await p.createObject(ro, dataObject());
+    await p.setAttributeValue(ro, d, [attr.bytes(P.CKA_LABEL, Buffer.from('changed'))]);
+    const copy = await p.copyObject(ro, d, []);
+    await assert.rejects(p.copyObject(ro, d, [B(P.CKA_TOKEN, true)]), code('ERR_SESSION_READ_ONLY'));
+    await p.destroyObject(ro, copy);
+    const k = await p.generateKey(ro, { mechanism: P.CKM_AES_KEY_GEN }, aesKey(false));
+    const ct = await p.encrypt(ro, { mechanism: P.CKM_AES_ECB }, k, Buffer.alloc(16, 3));
+    assert.deepEqual(await p.decrypt(ro, { mechanism: P.CKM_AES_ECB }, k, ct), Buffer.alloc(16, 3));
+    const pair = await p.generateKeyPair(ro, { mechanism: P.CKM_EC_KEY_PAIR_GEN }, ...ecPair(false));
+    await p.destroyObject(ro, pair.publicHandle);
+    /* A token key made read/write is used (not changed) from the read-only session. */
+    const t = await p.generateKey({ ...cu1, sessionLease: lease }, { mechanism: P.CKM_AES_KEY_GEN }, aesKey(true));
+    await p.encrypt(ro, { mechanism: P.CKM_AES_ECB }, t, Buffer.alloc(16));
+    p.close();
+  });
+
+  test('azure: a read-only session changes token objects as a read/write one does (the Azure partition does not enforce it)', async () => {
+    const { p, cu1, lease } = await partitionOf('azure');
+    const ro = { ...cu1, sessionLease: lease, readOnly: true };
+    const tokenData = await p.createObject(ro, dataObject([B(P.CKA_TOKEN, true)]));
+    await p.setAttributeValue(ro, tokenData, [attr.bytes(P.CKA_LABEL, Buffer.from('x'))]);
+    const copy = await p.copyObject(ro, tokenData, []);
+    await p.destroyObject(ro, copy);
+    await p.destroyObject(ro, tokenData);
+    await p.generateKey(ro, { mechanism: P.CKM_AES_KEY_GEN }, aesKey(true));
+    await p.generateKeyPair(ro, { mechanism: P.CKM_EC_KEY_PAIR_GEN }, ...ecPair(true));
+    /* Unwrap and derive get past the row to the key lookup. */
+    await assert.rejects(p.unwrapKey(ro, { mechanism: P.CKM_AES_KEY_WRAP }, 999_999, Buffer.alloc(24), unwrapTpl(true)), code('ERR_UNWRAPPING_KEY_HANDLE_INVALID'));
+    await assert.rejects(p.deriveKey(ro, { mechanism: P.CKM_ECDH1_DERIVE }, 999_999, deriveTpl(true)), code('ERR_KEY_HANDLE_INVALID'));
+    p.close();
+  });
+});
