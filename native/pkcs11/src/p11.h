@@ -52,6 +52,8 @@
 size_t p11_max_data(void);
 /* The CK_RV of a wrong PIN in the partition's profile (daemon hello wrongPinRv; CKR_PIN_EXPIRED until said). */
 CK_RV p11_wrong_pin_rv(void);
+/* The partition's profile has C_SetPIN (daemon hello setPin; no until said). */
+int p11_set_pin_supported(void);
 
 /* The PIN ("<user>:<password>") lengths for CK_TOKEN_INFO, from the nodes' account rules in the
  * daemon's hello (maxUserName, minPassword, maxPassword); before the daemon has heard from a node,

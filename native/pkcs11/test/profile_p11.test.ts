@@ -15,6 +15,9 @@
  *    C_CreateObject / C_GenerateKey of token objects and C_CopyObject / C_SetAttributeValue /
  *    C_DestroyObject of a token object the read/write session made; a session object from the
  *    read-only session is made and destroyed in both.
+ *  - SET_PIN: after C_Login, C_SetPIN with a wrong old PIN, with a new PIN too short, from the
+ *    read-only session, and rightly (then the new PIN signs in and the old one does not, and it is
+ *    set back); C_InitPIN stays unsupported in both.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -137,8 +140,21 @@ function answers(m: pkcs11js.PKCS11, profile: ProfileName): Record<string, numbe
   ])));
   out.roDestroyTokenObject = rvOf(() => m.C_DestroyObject(ro, target));
   if (out.roDestroyTokenObject === 0) made.shift();
+  out.setPinReadOnly = rvOf(() => m.C_SetPIN(ro, PIN, 'cu1:newpass99'));
   m.C_CloseSession(ro);
   for (const h of made) m.C_DestroyObject(s, h);
+  out.setPinWrongOld = rvOf(() => m.C_SetPIN(s, 'cu1:not-the-password', 'cu1:newpass99'));
+  out.setPinShortNew = rvOf(() => m.C_SetPIN(s, PIN, 'cu1:abc'));
+  out.initPin = rvOf(() => m.C_InitPIN(s, 'cu1:newpass99'));
+  out.setPin = rvOf(() => m.C_SetPIN(s, PIN, 'cu1:newpass99'));
+  if (out.setPin === 0) {
+    m.C_Logout(s);
+    assert.equal(rvOf(() => m.C_Login(s, pkcs11js.CKU_USER, PIN)), out.wrongPassword, `${profile}: the old PIN no longer signs in`);
+    m.C_Login(s, pkcs11js.CKU_USER, 'cu1:newpass99');
+    m.C_SetPIN(s, 'newpass99', PIN); /* back, with the password alone as the old PIN */
+    m.C_Logout(s);
+    m.C_Login(s, pkcs11js.CKU_USER, PIN);
+  }
   m.C_Logout(s);
   m.C_CloseSession(s);
   return out;
@@ -160,6 +176,11 @@ function expected(profile: ProfileName): Record<string, number> {
     ...Object.fromEntries(['roCreateTokenObject', 'roGenerateTokenKey', 'roCopyTokenObject', 'roSetTokenObject', 'roDestroyTokenObject']
       .map((k) => [k, row.readOnlySessions ? pkcs11js.CKR_SESSION_READ_ONLY : 0])),
     roSessionObject: 0,
+    setPinReadOnly: !row.setPin ? pkcs11js.CKR_FUNCTION_NOT_SUPPORTED : row.readOnlySessions ? pkcs11js.CKR_SESSION_READ_ONLY : 0,
+    setPinWrongOld: row.setPin ? wrongPin : pkcs11js.CKR_FUNCTION_NOT_SUPPORTED,
+    setPinShortNew: row.setPin ? pkcs11js.CKR_PIN_LEN_RANGE : pkcs11js.CKR_FUNCTION_NOT_SUPPORTED,
+    initPin: pkcs11js.CKR_FUNCTION_NOT_SUPPORTED,
+    setPin: row.setPin ? 0 : pkcs11js.CKR_FUNCTION_NOT_SUPPORTED,
   };
 }
 

@@ -121,6 +121,8 @@ export interface LinkLike {
 export interface ProfileHello {
   readonly profile: string;
   readonly wrongPinRv: number;
+  /** The row SET_PIN: C_SetPIN changes the signed-in user's password (absent from an older node: no). */
+  readonly setPin?: boolean;
 }
 
 /** The user name and password lengths a node accepts (hello's maxUserName, minPassword, maxPassword). */
@@ -466,7 +468,7 @@ export class NodeLink implements LinkLike {
       this.accountRules = h.maxUserName !== undefined && h.minPassword !== undefined && h.maxPassword !== undefined
         ? { maxUserName: h.maxUserName, minPassword: h.minPassword, maxPassword: h.maxPassword }
         : undefined;
-      this.profile = h.profile !== undefined && h.wrongPinRv !== undefined ? { profile: h.profile, wrongPinRv: h.wrongPinRv } : undefined;
+      this.profile = h.profile !== undefined && h.wrongPinRv !== undefined ? { profile: h.profile, wrongPinRv: h.wrongPinRv, ...(h.setPin !== undefined ? { setPin: h.setPin } : {}) } : undefined;
       if (this.stopped) return;
       if (this.pool.prepare) await this.pool.prepare(this);
       if (client.closed || this.client !== client) throw new ConnectionLostError(`${this.name}: connection closed while it was being prepared`);

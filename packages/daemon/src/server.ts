@@ -362,9 +362,10 @@ export class Daemon {
   /**
    * The partition profile the nodes announced in their hello (one partition: every node says the
    * same); empty before any node has answered. The PKCS#11 module answers a PIN it cannot send
-   * with its wrongPinRv, as the partition answers a wrong one.
+   * with its wrongPinRv, as the partition answers a wrong one, and answers C_SetPIN itself
+   * (CKR_FUNCTION_NOT_SUPPORTED) unless setPin says the profile has it.
    */
-  private nodesProfile(): { profile?: string; wrongPinRv?: number } {
+  private nodesProfile(): { profile?: string; wrongPinRv?: number; setPin?: boolean } {
     for (const l of this.hostPool.links()) if (l.profile) return { ...l.profile };
     return {};
   }

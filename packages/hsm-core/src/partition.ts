@@ -238,10 +238,11 @@ export class Partition {
    * answers a PIN it cannot even send as the partition answers a wrong one). From the state this
    * node has applied (the profile never changes after initialisation); empty before it has any.
    */
-  profileHello(): { profile?: string; wrongPinRv?: number } {
+  profileHello(): { profile?: string; wrongPinRv?: number; setPin?: boolean } {
     const rec = this.k.state.partitionApplied()?.rec;
     if (!rec) return {};
-    return { profile: profileOf(rec), wrongPinRv: CKR_OF[settingsOf(rec).wrongPinError] };
+    const row = settingsOf(rec);
+    return { profile: profileOf(rec), wrongPinRv: CKR_OF[row.wrongPinError], setPin: row.setPin };
   }
 
   /**
@@ -273,6 +274,7 @@ export class Partition {
   login(name: string, password: string, role?: string): Promise<Principal> { return this.accounts.login(name, password, role); }
   createUser(ctx: CallContext, role: string, name: string, password: string): Promise<UserInfo> { return this.accounts.createUser(ctx, role, name, password); }
   changePassword(ctx: CallContext, role: string, name: string, newPassword: string): Promise<UserInfo> { return this.accounts.changePassword(ctx, role, name, newPassword); }
+  setPin(ctx: CallContext, oldPin: string, newPin: string): Promise<UserInfo> { return this.accounts.setPin(ctx, oldPin, newPin); }
   deleteUser(ctx: CallContext, name: string): Promise<void> { return this.accounts.deleteUser(ctx, name); }
   unlockUser(ctx: CallContext, name: string): Promise<UserInfo> { return this.accounts.unlockUser(ctx, name); }
   officerResetChallenge(name: string): Promise<ResetChallenge> { return this.accounts.officerResetChallenge(name); }

@@ -362,6 +362,8 @@ export class NodeHandler {
         if (st.principal?.user === info.name) st.principal = { user: info.name, role: info.role };
         return this.committed(req.op, { user: userRecord(info) });
       }
+      case 'setPin':
+        return this.committed(req.op, { user: userRecord(await p.setPin(this.ctx(st, req.obj), req.obj.oldPin, req.obj.newPin)) });
       case 'listUsers':
         return { users: (await p.listUsers()).map(userRecord) };
       case 'getPolicy':

@@ -179,7 +179,7 @@ export interface OpSpec {
 
 export const OPS = {
   /* 0x00xx session and meta */
-  hello: { opcode: 0x0001, mutating: false, request: { versions: u64s(1), client: opt(str(2)) }, response: { version: u64(4), server: str(5), maxBody: u64(6), node: opt(u64(7)), maxData: opt(u64(8)), maxUserName: opt(u64(9)), minPassword: opt(u64(10)), maxPassword: opt(u64(11)), profile: opt(str(12)), wrongPinRv: opt(u64(13)) } },
+  hello: { opcode: 0x0001, mutating: false, request: { versions: u64s(1), client: opt(str(2)) }, response: { version: u64(4), server: str(5), maxBody: u64(6), node: opt(u64(7)), maxData: opt(u64(8)), maxUserName: opt(u64(9)), minPassword: opt(u64(10)), maxPassword: opt(u64(11)), profile: opt(str(12)), wrongPinRv: opt(u64(13)), setPin: opt(bool(14)) } },
   login: { opcode: 0x0010, mutating: false, request: { user: str(1), password: str(2), role: opt(str(3)) }, response: { user: str(4), role: str(5) } },
   logout: { opcode: 0x0011, mutating: false, request: { sessions: opt(u64s(1, 4096)) }, response: {} },
   loginStatus: { opcode: 0x0012, mutating: false, request: {}, response: { loggedIn: bool(4), user: opt(str(5)), role: opt(str(6)) } },
@@ -228,6 +228,8 @@ export const OPS = {
   /* A crypto officer's password reset with the partition owner key (docs/cli.md, unlockCO): the challenge, then the signed reset. */
   getChallenge: { opcode: 0x0305, mutating: false, request: { user: str(1) }, response: { user: str(4), serial: str(5), time: u64(6), challenge: str(7) } },
   unlockCO: { opcode: 0x0306, mutating: true, request: mutating({ user: str(1), password: str(2), time: u64(3), signature: bytes(4) }), response: { user: rec(4, 'UserInfo', USER_INFO) } },
+  /* C_SetPIN: the signed-in user changes its own password, proving the old one; only in a profile with SET_PIN (profiles.ts). */
+  setPin: { opcode: 0x0307, mutating: true, request: mutating({ oldPin: str(1), newPin: str(2), readOnly }), response: { user: rec(4, 'UserInfo', USER_INFO) } },
 
   /* 0x04xx cluster and administration */
   getClusterInfo: { opcode: 0x0400, mutating: false, request: {}, response: { nodes: recs(4, 'NodeInfo', NODE_INFO) } },

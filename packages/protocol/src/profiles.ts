@@ -37,6 +37,11 @@ export interface ProfileSettings {
    * session objects stay allowed (PKCS#11 v2.40 §5.6).
    */
   readonly readOnlySessions: boolean;
+  /**
+   * C_SetPIN(old, new) changes the signed-in user's own password (setPin, 0x0307); without it
+   * CKR_FUNCTION_NOT_SUPPORTED (users and passwords are managed with azcloudhsm_mgmt_util).
+   */
+  readonly setPin: boolean;
 }
 
 export interface ProfileRow<F extends keyof ProfileSettings = keyof ProfileSettings> {
@@ -77,6 +82,13 @@ export const PROFILE_ROWS: readonly ProfileRow[] = [
     azure: false,
     standard: true,
     says: `a session opened without CKF_RW_SESSION may change token objects as a read/write one does, or it cannot create, copy, change or destroy one (0x${P.CKR_SESSION_READ_ONLY.toString(16).toUpperCase()}, CKR_SESSION_READ_ONLY; session objects stay allowed)`,
+  },
+  {
+    name: 'SET_PIN',
+    field: 'setPin',
+    azure: false,
+    standard: true,
+    says: `C_SetPIN answers 0x${P.CKR_FUNCTION_NOT_SUPPORTED.toString(16).toUpperCase()} (CKR_FUNCTION_NOT_SUPPORTED; passwords are changed with azcloudhsm_mgmt_util), or C_SetPIN(old, new) changes the signed-in user's own password (a wrong old PIN answers as WRONG_PIN_CODE says)`,
   },
 ];
 

@@ -241,6 +241,38 @@ export class Accounts {
     });
   }
 
+  /**
+   * C_SetPIN (setPin), in a profile with the row SET_PIN: the signed-in user changes its own
+   * password, proving the old one. Each PIN is `user:password` as C_Login takes it (the user must
+   * be the caller) or the password alone. The old password is checked as a sign-in checks it
+   * (scrypt, compared in constant time); a wrong one answers as WRONG_PIN_CODE says and is
+   * audited. The change itself is changePassword's (checked, audited `changePswd`). A read-only
+   * session cannot (READ_ONLY_SESSIONS; PKCS#11 v2.40 §5.6 lists C_SetPIN among the R/W calls).
+   */
+  async setPin(ctx: CallContext, oldPin: string, newPin: string): Promise<UserInfo> {
+    const row = settingsOf((await this.k.state.requirePartition()).rec);
+    if (!row.setPin) throw new HsmError('ERR_FUNCTION_NOT_SUPPORTED', 'C_SetPIN is not supported in this partition profile; change passwords with azcloudhsm_mgmt_util changePswd');
+    const caller = requireRole(ctx, ['CO', 'CU', 'AU'], 'changing a PIN');
+    if (ctx.readOnly === true && row.readOnlySessions) throw new HsmError('ERR_SESSION_READ_ONLY', 'C_SetPIN: a read-only session (opened without CKF_RW_SESSION) cannot change a PIN; open a read/write session');
+    const password = (pin: unknown): string | undefined => {
+      if (typeof pin !== 'string') return undefined;
+      const i = pin.indexOf(':');
+      return i < 0 ? pin : pin.slice(0, i) === caller.user ? pin.slice(i + 1) : undefined;
+    };
+    const oldPassword = password(oldPin);
+    const newPassword = password(newPin);
+    if (newPassword === undefined) throw new HsmError('ERR_PIN_INVALID', 'the new PIN must be the new password, or "user:password" naming the signed-in user');
+    validatePassword(newPassword);
+    const cur = await this.k.state.user(caller.user);
+    /* The same work whether or not the old PIN named the caller, so its form is no shortcut. */
+    const ok = (await verifyPassword(oldPassword ?? String(oldPin), cur?.rec ?? { salt: '00', hash: '00'.repeat(32), scrypt: this.k.config.scrypt })) && oldPassword !== undefined && cur !== undefined;
+    if (!ok) {
+      await this.k.txn.mutate(async () => ({ events: [{ user: caller.user, role: caller.role, action: 'changePswd', detail: `${caller.user} (C_SetPIN)`, result: row.wrongPinError }], result: undefined }));
+      throw new HsmError(row.wrongPinError, 'C_SetPIN: the old PIN is not right');
+    }
+    return this.changePassword(ctx, caller.role, caller.user, newPassword);
+  }
+
   async deleteUser(ctx: CallContext, name: string): Promise<void> {
     const caller = requireRole(ctx, ['CO'], 'deleting a user');
     if (caller.user === name) throw new HsmError('ERR_NOT_PERMITTED', 'a crypto officer cannot delete itself');

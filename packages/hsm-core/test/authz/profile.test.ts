@@ -76,7 +76,7 @@ describe('the profile is chosen at initialisation', () => {
       assert.equal((await p.partitionRecord()).profile, given);
       const init = (await p.auditRecords()).find((r) => r.action === 'initialisePartition');
       assert.equal(init?.detail, `profile ${want}`);
-      assert.deepEqual(p.profileHello(), { profile: want, wrongPinRv: want === 'azure' ? P.CKR_PIN_EXPIRED : P.CKR_PIN_INCORRECT });
+      assert.deepEqual(p.profileHello(), { profile: want, wrongPinRv: want === 'azure' ? P.CKR_PIN_EXPIRED : P.CKR_PIN_INCORRECT, setPin: want === 'standard' });
       p.close();
     }
   });
@@ -279,5 +279,63 @@ describe('READ_ONLY_SESSIONS', () => {
     await assert.rejects(p.unwrapKey(ro, { mechanism: P.CKM_AES_KEY_WRAP }, 999_999, Buffer.alloc(24), unwrapTpl(true)), code('ERR_UNWRAPPING_KEY_HANDLE_INVALID'));
     await assert.rejects(p.deriveKey(ro, { mechanism: P.CKM_ECDH1_DERIVE }, 999_999, deriveTpl(true)), code('ERR_KEY_HANDLE_INVALID'));
     p.close();
+  });
+});
+
+describe('SET_PIN', () => {
+  test('azure: setPin is not supported (0x54), for any PIN; the password stays', async () => {
+    const { p, cu1 } = await partitionOf('azure');
+    assert.equal(p.profileHello().setPin, false);
+    await assert.rejects(p.setPin(cu1, 'cu1:user1234', 'cu1:newpass99'), (e) => code('ERR_FUNCTION_NOT_SUPPORTED', /azcloudhsm_mgmt_util/)(e) && (e as HsmError).ckrv === P.CKR_FUNCTION_NOT_SUPPORTED);
+    await assert.rejects(p.setPin({}, 'x', 'y'), code('ERR_FUNCTION_NOT_SUPPORTED'));
+    await p.login('cu1', 'user1234', 'CU');
+    p.close();
+  });
+
+  test('standard: the signed-in user changes its own password with the old PIN (user:password or the password alone); audited; the old one no longer signs in', async () => {
+    const { p, cu1, co } = await partitionOf('standard');
+    assert.equal(p.profileHello().setPin, true);
+    const info = await p.setPin(cu1, 'cu1:user1234', 'cu1:newpass99');
+    assert.equal(info.name, 'cu1');
+    assert.equal(info.role, 'CU');
+    await assert.rejects(p.login('cu1', 'user1234', 'CU'), code('ERR_PIN_INCORRECT'));
+    await p.login('cu1', 'newpass99', 'CU');
+    await p.setPin(cu1, 'newpass99', 'again1234');
+    await p.login('cu1', 'again1234', 'CU');
+    /* A CO changes its own, too. */
+    await p.setPin(co, 'admin:adminpassword', 'admin:officer999');
+    await p.login('admin', 'officer999', 'CO');
+    const changes = (await p.auditRecords()).filter((r) => r.action === 'changePswd' && r.result === 'ok');
+    assert.deepEqual(changes.slice(-3).map((r) => [r.user, r.detail]), [['cu1', 'cu1'], ['cu1', 'cu1'], ['admin', 'admin']]);
+    p.close();
+  });
+
+  test('standard: a wrong old PIN answers as WRONG_PIN_CODE (0xA0) and is audited; a bad new PIN is 0xA2 or 0xA1; nothing changes', async () => {
+    const { p, cu1, co } = await partitionOf('standard');
+    const wrong = (e: unknown) => code('ERR_PIN_INCORRECT', /old PIN is not right/)(e) && (e as HsmError).ckrv === P.CKR_PIN_INCORRECT;
+    await assert.rejects(p.setPin(cu1, 'cu1:wrongpassword', 'cu1:newpass99'), wrong);
+    await assert.rejects(p.setPin(cu1, 'wrongpassword', 'newpass99'), wrong);
+    /* The right password under another user's name is not cu1's old PIN. */
+    await assert.rejects(p.setPin(cu1, 'admin:user1234', 'newpass99'), wrong);
+    const failed = (await p.auditRecords()).filter((r) => r.action === 'changePswd' && r.result === 'ERR_PIN_INCORRECT');
+    assert.equal(failed.length, 3);
+    assert.ok(failed.every((r) => r.user === 'cu1' && r.detail === 'cu1 (C_SetPIN)'));
+    await assert.rejects(p.setPin(cu1, 'cu1:user1234', 'cu1:short'), (e) => code('ERR_PIN_LEN_RANGE')(e) && (e as HsmError).ckrv === P.CKR_PIN_LEN_RANGE);
+    await assert.rejects(p.setPin(cu1, 'cu1:user1234', `cu1:${'x'.repeat(4000)}`), code('ERR_PIN_LEN_RANGE'));
+    await assert.rejects(p.setPin(cu1, 'cu1:user1234', 'admin:newpass99'), code('ERR_PIN_INVALID', /naming the signed-in user/));
+    await assert.rejects(p.setPin(cu1, 'cu1:user1234', 'new pass 99'), code('ERR_PIN_INVALID'));
+    /* Not signed in: no PIN to change; a read-only session cannot (READ_ONLY_SESSIONS). */
+    await assert.rejects(p.setPin({}, 'cu1:user1234', 'cu1:newpass99'), code('ERR_USER_NOT_LOGGED_IN'));
+    await assert.rejects(p.setPin({ ...cu1, readOnly: true }, 'cu1:user1234', 'cu1:newpass99'), (e) => code('ERR_SESSION_READ_ONLY')(e) && (e as HsmError).ckrv === P.CKR_SESSION_READ_ONLY);
+    /* None of it changed a password. */
+    await p.login('cu1', 'user1234', 'CU');
+    await p.login('admin', 'adminpassword', 'CO');
+    assert.ok(co);
+    p.close();
+  });
+
+  test('the door: setPin needs a signed-in caller in both profiles', () => {
+    for (const profile of PROFILE_NAMES) assert.throws(() => admit('setPin', undefined, 'claimed', profileSettings(profile)), code('ERR_USER_NOT_LOGGED_IN'));
+    admit('setPin', { user: 'cu1', role: 'CU' }, 'claimed', profileSettings('standard'));
   });
 });
