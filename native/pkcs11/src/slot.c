@@ -303,9 +303,11 @@ typedef struct {
 
 static CK_RV set_pin_build(p11_req *q) {
     set_pin_args *a = q->ctx;
-    /* A PIN the codec cannot send (not UTF-8, too long): the old one answers as a wrong PIN does (hello wrongPinRv). */
+    /* A PIN the codec cannot send: the old one answers as a wrong PIN does (hello wrongPinRv); a new
+     * one longer than a string may be is CKR_PIN_LEN_RANGE, one that is not UTF-8 CKR_PIN_INVALID. */
     if (ochsm_put_string_n(&q->b, OCHSM_Q_SET_PIN_OLD_PIN, a->old_pin, a->old_len) != OCHSM_OK) return p11_wrong_pin_rv();
-    if (ochsm_put_string_n(&q->b, OCHSM_Q_SET_PIN_NEW_PIN, a->new_pin, a->new_len) != OCHSM_OK) return CKR_PIN_INVALID;
+    int rc = ochsm_put_string_n(&q->b, OCHSM_Q_SET_PIN_NEW_PIN, a->new_pin, a->new_len);
+    if (rc != OCHSM_OK) return rc == OCHSM_ERR_LIMIT ? CKR_PIN_LEN_RANGE : CKR_PIN_INVALID;
     p11_put_read_only(q->s, &q->b, OCHSM_Q_SET_PIN_READ_ONLY);
     return CKR_OK;
 }

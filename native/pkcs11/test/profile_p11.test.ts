@@ -15,7 +15,8 @@
  *    C_CreateObject / C_GenerateKey of token objects and C_CopyObject / C_SetAttributeValue /
  *    C_DestroyObject of a token object the read/write session made; a session object from the
  *    read-only session is made and destroyed in both.
- *  - SET_PIN: after C_Login, C_SetPIN with a wrong old PIN, with a new PIN too short, from the
+ *  - SET_PIN: after C_Login, C_SetPIN with a wrong old PIN, with a new PIN too short, too long to
+ *    send or with a forbidden character, from the
  *    read-only session, and rightly (then the new PIN signs in and the old one does not, and it is
  *    set back); C_InitPIN stays unsupported in both.
  */
@@ -145,6 +146,8 @@ function answers(m: pkcs11js.PKCS11, profile: ProfileName): Record<string, numbe
   for (const h of made) m.C_DestroyObject(s, h);
   out.setPinWrongOld = rvOf(() => m.C_SetPIN(s, 'cu1:not-the-password', 'cu1:newpass99'));
   out.setPinShortNew = rvOf(() => m.C_SetPIN(s, PIN, 'cu1:abc'));
+  out.setPinHugeNew = rvOf(() => m.C_SetPIN(s, PIN, `cu1:${'x'.repeat(5000)}`));
+  out.setPinBadNew = rvOf(() => m.C_SetPIN(s, PIN, 'cu1:new pass 99'));
   out.initPin = rvOf(() => m.C_InitPIN(s, 'cu1:newpass99'));
   out.setPin = rvOf(() => m.C_SetPIN(s, PIN, 'cu1:newpass99'));
   if (out.setPin === 0) {
@@ -179,6 +182,8 @@ function expected(profile: ProfileName): Record<string, number> {
     setPinReadOnly: !row.setPin ? pkcs11js.CKR_FUNCTION_NOT_SUPPORTED : row.readOnlySessions ? pkcs11js.CKR_SESSION_READ_ONLY : 0,
     setPinWrongOld: row.setPin ? wrongPin : pkcs11js.CKR_FUNCTION_NOT_SUPPORTED,
     setPinShortNew: row.setPin ? pkcs11js.CKR_PIN_LEN_RANGE : pkcs11js.CKR_FUNCTION_NOT_SUPPORTED,
+    setPinHugeNew: row.setPin ? pkcs11js.CKR_PIN_LEN_RANGE : pkcs11js.CKR_FUNCTION_NOT_SUPPORTED,
+    setPinBadNew: row.setPin ? pkcs11js.CKR_PIN_INVALID : pkcs11js.CKR_FUNCTION_NOT_SUPPORTED,
     initPin: pkcs11js.CKR_FUNCTION_NOT_SUPPORTED,
     setPin: row.setPin ? 0 : pkcs11js.CKR_FUNCTION_NOT_SUPPORTED,
   };
