@@ -101,6 +101,10 @@ uint32_t ochsm_conn_max_body(const ochsm_conn *c);
 uint64_t ochsm_conn_max_data(const ochsm_conn *c);
 /* hello's account rules (maxUserName, minPassword, maxPassword); all 0 when the daemon did not say. */
 void ochsm_conn_account_rules(const ochsm_conn *c, uint64_t *max_user, uint64_t *min_password, uint64_t *max_password);
+/* hello's wrongPinRv: the CK_RV the partition's profile gives a wrong PIN; 0 when the daemon did not say. */
+uint64_t ochsm_conn_wrong_pin_rv(const ochsm_conn *c);
+/* hello's setPin: 1 when the partition's profile lets C_SetPIN change the signed-in user's password. */
+int ochsm_conn_set_pin(const ochsm_conn *c);
 
 /*
  * The outcome of one call. status OCHSM_OK means an answer arrived and is well

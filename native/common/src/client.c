@@ -84,6 +84,8 @@ struct ochsm_conn {
     uint32_t send_max;
     uint64_t max_data; /* hello's maxData: data bytes of one operation (0: not said) */
     uint64_t max_user, min_password, max_password; /* hello's account rules (0: not said) */
+    uint64_t wrong_pin_rv; /* hello's wrongPinRv: the partition profile's CK_RV of a wrong PIN (0: not said) */
+    int set_pin;           /* hello's setPin: the partition profile has C_SetPIN (0: no, or not said) */
     uint32_t call_timeout_ms;
     ochsm_notice_fn on_notice;
     void *notice_ctx;
@@ -871,6 +873,8 @@ static int hello(ochsm_conn *c, const char *client_name, uint32_t timeout_ms, oc
         if (f.id == OCHSM_R_HELLO_MAX_USER_NAME) ochsm_field_u64(&f, &c->max_user);
         if (f.id == OCHSM_R_HELLO_MIN_PASSWORD) ochsm_field_u64(&f, &c->min_password);
         if (f.id == OCHSM_R_HELLO_MAX_PASSWORD) ochsm_field_u64(&f, &c->max_password);
+        if (f.id == OCHSM_R_HELLO_WRONG_PIN_RV) ochsm_field_u64(&f, &c->wrong_pin_rv);
+        if (f.id == OCHSM_R_HELLO_SET_PIN) ochsm_field_bool(&f, &c->set_pin);
     }
     ochsm_response_free(&r);
     if (version != OCHSM_PROTOCOL_VERSION) {
@@ -997,6 +1001,14 @@ uint32_t ochsm_conn_max_body(const ochsm_conn *c) {
 
 uint64_t ochsm_conn_max_data(const ochsm_conn *c) {
     return c != NULL ? c->max_data : 0;
+}
+
+uint64_t ochsm_conn_wrong_pin_rv(const ochsm_conn *c) {
+    return c != NULL ? c->wrong_pin_rv : 0;
+}
+
+int ochsm_conn_set_pin(const ochsm_conn *c) {
+    return c != NULL && c->set_pin;
 }
 
 void ochsm_conn_account_rules(const ochsm_conn *c, uint64_t *max_user, uint64_t *min_password, uint64_t *max_password) {

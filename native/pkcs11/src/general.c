@@ -81,6 +81,8 @@ static atomic_ulong g_fork_gen;
 static atomic_int g_login;
 static atomic_ullong g_max_data; /* hello's maxData; 0 = not said */
 static atomic_ullong g_pin_min, g_pin_max; /* from hello's account rules; 0 = not said */
+static atomic_ullong g_wrong_pin_rv; /* hello's wrongPinRv (the partition profile's); 0 = not said */
+static atomic_int g_set_pin;         /* hello's setPin (the partition profile's row SET_PIN); 0 = no or not said */
 static pthread_once_t g_atfork_once = PTHREAD_ONCE_INIT;
 
 /* fork() waits for a C_Initialize or C_Finalize in progress, so the child
@@ -202,6 +204,8 @@ static int open_conn(uint32_t connect_timeout_ms, ochsm_conn **out, ochsm_error 
         int said = user > 0 && pmin > 0 && pmax >= pmin && user < 4096 && pmax < 4096;
         atomic_store(&g_pin_min, said ? (unsigned long long)(1 + 1 + pmin) : 0ULL);
         atomic_store(&g_pin_max, said ? (unsigned long long)(user + 1 + pmax) : 0ULL);
+        atomic_store(&g_wrong_pin_rv, (unsigned long long)ochsm_conn_wrong_pin_rv(*out));
+        atomic_store(&g_set_pin, ochsm_conn_set_pin(*out));
     }
     return rc;
 }
@@ -211,6 +215,14 @@ void p11_pin_lengths(CK_ULONG *min, CK_ULONG *max) {
     *min = lo ? (CK_ULONG)lo : P11_PIN_MIN_DEFAULT;
     *max = hi ? (CK_ULONG)hi : P11_PIN_MAX_DEFAULT;
 }
+
+CK_RV p11_wrong_pin_rv(void) {
+    unsigned long long v = atomic_load(&g_wrong_pin_rv);
+    /* Before the daemon has heard from a node: the Azure code, the default profile's. */
+    return v ? (CK_RV)v : CKR_PIN_EXPIRED;
+}
+
+int p11_set_pin_supported(void) { return atomic_load(&g_set_pin) != 0; }
 
 size_t p11_max_data(void) {
     unsigned long long v = atomic_load(&g_max_data);

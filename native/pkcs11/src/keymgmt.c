@@ -42,7 +42,8 @@ static CK_RV gen_build(p11_req *q) {
     ochsm_put_u64(&q->b, OCHSM_Q_GENERATE_KEY_SESSION, q->s->remote);
     p11_mech_put(&q->b, OCHSM_Q_GENERATE_KEY_MECHANISM, &q->m);
     CK_RV rv = p11_put_template(&q->b, OCHSM_Q_GENERATE_KEY_TEMPLATE, a->t, a->n);
-    if (rv == CKR_OK) p11_put_creator(q->s, &q->b, OCHSM_Q_GENERATE_KEY_CREATOR); /* the last field: ids ascend */
+    if (rv == CKR_OK) p11_put_creator(q->s, &q->b, OCHSM_Q_GENERATE_KEY_CREATOR); /* ids ascend */
+    if (rv == CKR_OK) p11_put_read_only(q->s, &q->b, OCHSM_Q_GENERATE_KEY_READ_ONLY);
     return rv;
 }
 
@@ -73,7 +74,8 @@ static CK_RV pair_build(p11_req *q) {
     p11_mech_put(&q->b, OCHSM_Q_GENERATE_KEY_PAIR_MECHANISM, &q->m);
     if ((rv = p11_put_template(&q->b, OCHSM_Q_GENERATE_KEY_PAIR_PUBLIC_TEMPLATE, a->pub, a->npub)) != CKR_OK) return rv;
     rv = p11_put_template(&q->b, OCHSM_Q_GENERATE_KEY_PAIR_PRIVATE_TEMPLATE, a->priv, a->npriv);
-    if (rv == CKR_OK) p11_put_creator(q->s, &q->b, OCHSM_Q_GENERATE_KEY_PAIR_CREATOR); /* the last field: ids ascend */
+    if (rv == CKR_OK) p11_put_creator(q->s, &q->b, OCHSM_Q_GENERATE_KEY_PAIR_CREATOR); /* ids ascend */
+    if (rv == CKR_OK) p11_put_read_only(q->s, &q->b, OCHSM_Q_GENERATE_KEY_PAIR_READ_ONLY);
     return rv;
 }
 
@@ -146,7 +148,8 @@ static CK_RV unwrap_build(p11_req *q) {
     ochsm_put_u64(&q->b, OCHSM_Q_UNWRAP_KEY_UNWRAPPING_HANDLE, a->unwrapping);
     ochsm_put_bytes(&q->b, OCHSM_Q_UNWRAP_KEY_WRAPPED, a->wrapped_len ? a->wrapped : (const uint8_t *)"", a->wrapped_len);
     CK_RV rv = p11_put_template(&q->b, OCHSM_Q_UNWRAP_KEY_TEMPLATE, a->t, a->n);
-    if (rv == CKR_OK) p11_put_creator(q->s, &q->b, OCHSM_Q_UNWRAP_KEY_CREATOR); /* the last field: ids ascend */
+    if (rv == CKR_OK) p11_put_creator(q->s, &q->b, OCHSM_Q_UNWRAP_KEY_CREATOR); /* ids ascend */
+    if (rv == CKR_OK) p11_put_read_only(q->s, &q->b, OCHSM_Q_UNWRAP_KEY_READ_ONLY);
     return rv;
 }
 
@@ -179,7 +182,8 @@ static CK_RV derive_build(p11_req *q) {
     p11_mech_put(&q->b, OCHSM_Q_DERIVE_KEY_MECHANISM, &q->m);
     ochsm_put_u64(&q->b, OCHSM_Q_DERIVE_KEY_BASE_HANDLE, a->base);
     CK_RV rv = p11_put_template(&q->b, OCHSM_Q_DERIVE_KEY_TEMPLATE, a->t, a->n);
-    if (rv == CKR_OK) p11_put_creator(q->s, &q->b, OCHSM_Q_DERIVE_KEY_CREATOR); /* the last field: ids ascend */
+    if (rv == CKR_OK) p11_put_creator(q->s, &q->b, OCHSM_Q_DERIVE_KEY_CREATOR); /* ids ascend */
+    if (rv == CKR_OK) p11_put_read_only(q->s, &q->b, OCHSM_Q_DERIVE_KEY_READ_ONLY);
     return rv;
 }
 

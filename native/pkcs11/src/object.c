@@ -79,7 +79,8 @@ static CK_RV create_build(p11_req *q) {
     if (a->out == NULL) return CKR_ARGUMENTS_BAD;
     ochsm_put_u64(&q->b, OCHSM_Q_CREATE_OBJECT_SESSION, q->s->remote);
     CK_RV rv = p11_put_template(&q->b, OCHSM_Q_CREATE_OBJECT_TEMPLATE, a->t, a->n);
-    if (rv == CKR_OK) p11_put_creator(q->s, &q->b, OCHSM_Q_CREATE_OBJECT_CREATOR); /* the last field: ids ascend */
+    if (rv == CKR_OK) p11_put_creator(q->s, &q->b, OCHSM_Q_CREATE_OBJECT_CREATOR); /* ids ascend */
+    if (rv == CKR_OK) p11_put_read_only(q->s, &q->b, OCHSM_Q_CREATE_OBJECT_READ_ONLY);
     return rv;
 }
 
@@ -98,7 +99,8 @@ static CK_RV copy_build(p11_req *q) {
     ochsm_put_u64(&q->b, OCHSM_Q_COPY_OBJECT_SESSION, q->s->remote);
     ochsm_put_u64(&q->b, OCHSM_Q_COPY_OBJECT_HANDLE, a->h);
     CK_RV rv = p11_put_template(&q->b, OCHSM_Q_COPY_OBJECT_TEMPLATE, a->t, a->n);
-    if (rv == CKR_OK) p11_put_creator(q->s, &q->b, OCHSM_Q_COPY_OBJECT_CREATOR); /* the last field: ids ascend */
+    if (rv == CKR_OK) p11_put_creator(q->s, &q->b, OCHSM_Q_COPY_OBJECT_CREATOR); /* ids ascend */
+    if (rv == CKR_OK) p11_put_read_only(q->s, &q->b, OCHSM_Q_COPY_OBJECT_READ_ONLY);
     return rv;
 }
 
@@ -115,6 +117,7 @@ static CK_RV destroy_build(p11_req *q) {
     if (!p11_number_ok(a->h)) return CKR_OBJECT_HANDLE_INVALID;
     ochsm_put_u64(&q->b, OCHSM_Q_DESTROY_OBJECT_SESSION, q->s->remote);
     ochsm_put_u64(&q->b, OCHSM_Q_DESTROY_OBJECT_HANDLE, a->h);
+    p11_put_read_only(q->s, &q->b, OCHSM_Q_DESTROY_OBJECT_READ_ONLY);
     return CKR_OK;
 }
 
@@ -216,7 +219,9 @@ static CK_RV set_build(p11_req *q) {
     if (!p11_number_ok(a->h)) return CKR_OBJECT_HANDLE_INVALID;
     ochsm_put_u64(&q->b, OCHSM_Q_SET_ATTRIBUTE_VALUE_SESSION, q->s->remote);
     ochsm_put_u64(&q->b, OCHSM_Q_SET_ATTRIBUTE_VALUE_HANDLE, a->h);
-    return p11_put_template(&q->b, OCHSM_Q_SET_ATTRIBUTE_VALUE_TEMPLATE, a->t, a->n);
+    CK_RV rv = p11_put_template(&q->b, OCHSM_Q_SET_ATTRIBUTE_VALUE_TEMPLATE, a->t, a->n);
+    if (rv == CKR_OK) p11_put_read_only(q->s, &q->b, OCHSM_Q_SET_ATTRIBUTE_VALUE_READ_ONLY);
+    return rv;
 }
 
 P11_EXPORT CK_RV C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ATTRIBUTE_PTR pTemplate,

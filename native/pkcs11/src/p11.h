@@ -50,6 +50,10 @@
 #define P11_MAX_DATA_DEFAULT (1u << 20)
 /* Data bytes of one operation: hello's maxData of the current connection, else the default. */
 size_t p11_max_data(void);
+/* The CK_RV of a wrong PIN in the partition's profile (daemon hello wrongPinRv; CKR_PIN_EXPIRED until said). */
+CK_RV p11_wrong_pin_rv(void);
+/* The partition's profile has C_SetPIN (daemon hello setPin; no until said). */
+int p11_set_pin_supported(void);
 
 /* The PIN ("<user>:<password>") lengths for CK_TOKEN_INFO, from the nodes' account rules in the
  * daemon's hello (maxUserName, minPassword, maxPassword); before the daemon has heard from a node,
@@ -170,6 +174,10 @@ void p11_lease_lost(uint64_t gen);
  * the HSM keeps it on the session objects the request makes and destroys them
  * when s closes (closeSession with the tag). Marks s as having created. */
 void p11_put_creator(p11_session *s, ochsm_builder *b, uint16_t id);
+/* Put readOnly (field id) on a request that changes objects when s was opened
+ * without CKF_RW_SESSION. The module only tells: the node decides by the
+ * partition profile (READ_ONLY_SESSIONS) what a read-only session may do. */
+void p11_put_read_only(const p11_session *s, ochsm_builder *b, uint16_t id);
 void p11_session_counts(CK_ULONG *all, CK_ULONG *rw);
 
 /* ───────────────────────────── module state (general.c) ───────────────────────────── */

@@ -151,6 +151,10 @@ void p11_put_creator(p11_session *s, ochsm_builder *b, uint16_t id) {
     ochsm_put_u64(b, id, (uint64_t)s->handle);
 }
 
+void p11_put_read_only(const p11_session *s, ochsm_builder *b, uint16_t id) {
+    if (!(s->flags & CKF_RW_SESSION)) ochsm_put_bool(b, id, 1);
+}
+
 /* Session s is closed (no call runs on it): the HSM destroys the session
  * objects it created. Sessions that never sent a creating request skip the
  * round trip. A failure leaves them to the cluster session's end. */
@@ -390,9 +394,10 @@ P11_EXPORT CK_RV C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_U
         if (p11_result_field(&r, 5, &f)) ochsm_field_string(&f, &got, &glen);
         p11_set_login_state(p11_login_state_of(got, glen));
     } else if (r.status != OCHSM_OK && r.status != OCHSM_ERR_DEVICE && r.status != OCHSM_ERR_TIMEOUT) {
-        /* The codec refused the PIN before sending it (e.g. not UTF-8): a PIN
-         * in the wrong format, which the Azure library answers with 0xA3. */
-        rv = CKR_PIN_EXPIRED;
+        /* The codec refused the PIN before sending it (e.g. not UTF-8): a PIN in the
+         * wrong format, answered as the partition answers a wrong PIN (hello's
+         * wrongPinRv: 0xA3 in the azure profile, CKR_PIN_INCORRECT in standard). */
+        rv = p11_wrong_pin_rv();
     }
     ochsm_response_free(&r);
     ochsm_builder_free(&b);

@@ -12,8 +12,11 @@
  * mechanismInfo), so they say exactly what works.
  *
  * Users and PINs are managed with azcloudhsm_mgmt_util, not through PKCS #11:
- * C_InitToken, C_InitPIN and C_SetPIN return CKR_FUNCTION_NOT_SUPPORTED, and so
- * does C_WaitForSlotEvent (the token is never removed).
+ * C_InitToken and C_InitPIN return CKR_FUNCTION_NOT_SUPPORTED, and so does
+ * C_WaitForSlotEvent (the token is never removed). C_SetPIN sends setPin when
+ * the daemon's hello says the partition's profile has it (setPin, the row
+ * SET_PIN); the node checks the old PIN and the new one. Otherwise it too is
+ * CKR_FUNCTION_NOT_SUPPORTED.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -293,13 +296,29 @@ P11_EXPORT CK_RV C_InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_
     return rv != CKR_OK ? rv : CKR_FUNCTION_NOT_SUPPORTED;
 }
 
+typedef struct {
+    const char *old_pin, *new_pin;
+    size_t old_len, new_len;
+} set_pin_args;
+
+static CK_RV set_pin_build(p11_req *q) {
+    set_pin_args *a = q->ctx;
+    /* A PIN the codec cannot send: the old one answers as a wrong PIN does (hello wrongPinRv); a new
+     * one longer than a string may be is CKR_PIN_LEN_RANGE, one that is not UTF-8 CKR_PIN_INVALID. */
+    if (ochsm_put_string_n(&q->b, OCHSM_Q_SET_PIN_OLD_PIN, a->old_pin, a->old_len) != OCHSM_OK) return p11_wrong_pin_rv();
+    int rc = ochsm_put_string_n(&q->b, OCHSM_Q_SET_PIN_NEW_PIN, a->new_pin, a->new_len);
+    if (rc != OCHSM_OK) return rc == OCHSM_ERR_LIMIT ? CKR_PIN_LEN_RANGE : CKR_PIN_INVALID;
+    p11_put_read_only(q->s, &q->b, OCHSM_Q_SET_PIN_READ_ONLY);
+    return CKR_OK;
+}
+
 P11_EXPORT CK_RV C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_ULONG ulOldLen, CK_UTF8CHAR_PTR pNewPin,
                           CK_ULONG ulNewLen) {
-    (void)hSession;
-    (void)pOldPin;
-    (void)ulOldLen;
-    (void)pNewPin;
-    (void)ulNewLen;
     CK_RV rv = p11_check_ready();
-    return rv != CKR_OK ? rv : CKR_FUNCTION_NOT_SUPPORTED;
+    if (rv != CKR_OK) return rv;
+    if (!p11_set_pin_supported()) return CKR_FUNCTION_NOT_SUPPORTED;
+    /* No protected authentication path: both PINs must be given. */
+    if (pOldPin == NULL || pNewPin == NULL) return CKR_ARGUMENTS_BAD;
+    set_pin_args a = {(const char *)pOldPin, (const char *)pNewPin, (size_t)ulOldLen, (size_t)ulNewLen};
+    return p11_request(hSession, OCHSM_OP_SET_PIN, NULL, set_pin_build, NULL, &a);
 }

@@ -16,6 +16,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pkcs11js from 'pkcs11js';
 import { startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../../packages/testkit/src/cluster.js';
+import type { ProfileName } from '../../../packages/protocol/src/profiles.js';
 
 /* dist/native/pkcs11/test → the repository */
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
@@ -30,7 +31,7 @@ export interface P11World {
   useDaemon(d: DaemonHandle): void;
 }
 
-export function p11World(name: string, opts: { users: { user: string; password: string; role: 'CU' }[]; sessionMode?: 'HOST' | 'APPLICATION'; initialize?: boolean; ready?: (p11: pkcs11js.PKCS11) => void }): P11World {
+export function p11World(name: string, opts: { users: { user: string; password: string; role: 'CU' }[]; sessionMode?: 'HOST' | 'APPLICATION'; initialize?: boolean; ready?: (p11: pkcs11js.PKCS11) => void; profile?: ProfileName }): P11World {
   let dir = '';
   let lc: LocalCluster | undefined;
   let daemon: DaemonHandle | undefined;
@@ -43,7 +44,7 @@ export function p11World(name: string, opts: { users: { user: string; password: 
   before(async () => {
     assert.ok(existsSync(MODULE), `${MODULE} is missing: run make build`);
     dir = mkdtempSync(join(tmpdir(), `ochsm-p11-${name}-`));
-    lc = await startCluster(join(dir, 'cluster'), { users: opts.users });
+    lc = await startCluster(join(dir, 'cluster'), { users: opts.users, ...(opts.profile ? { profile: opts.profile } : {}) });
     daemon = await startDaemon(lc, { sessionMode: opts.sessionMode ?? 'APPLICATION' });
     useDaemon(daemon);
     p11 = new pkcs11js.PKCS11();

@@ -10,6 +10,8 @@
  *                 Running it again restarts whatever is not running.
  *   ochsm up --store etcd
  *                 the same on a local three-member etcd (TLS, authentication on); the choice is remembered.
+ *   ochsm up --profile standard
+ *                 a new partition with PKCS#11 v2.40 token semantics (docs/pkcs11.md "Profiles").
  *   ochsm down    stop the daemon and the nodes (SIGTERM, then SIGKILL after 10 s).
  *   ochsm status  what runs, with pids, and where it looked.
  *   ochsm status --web [--port N]
@@ -29,6 +31,7 @@ import { HsmError } from '../../protocol/src/errors.js';
 import { ProtocolClient } from '../../protocol/src/connection.js';
 import { attr } from '../../protocol/src/attributes.js';
 import { curveByName } from '../../protocol/src/curves.js';
+import { PROFILE_NAMES, isProfileName, type ProfileName } from '../../protocol/src/profiles.js';
 import { startCluster, EXAMPLE_CO, EXAMPLE_CU } from '../../testkit/src/cluster.js';
 import { EtcdCluster, formatMemberStatus, type MemberSpec } from '../../testkit/src/etcd.js';
 import type { StoreConfig } from '../../hsm-node/src/store_config.js';
@@ -41,14 +44,16 @@ import { verifyInstallation } from '../../hsm-node/src/verify.js';
 
 const PROGRAM = {
   name: 'ochsm',
-  usage: 'usage: ochsm up | down | status [--web [--port N]] | init <dir> | verify [<dir>] | backup-rewrap --from <old key> --to <new key> <backup> <output>',
+  usage: 'usage: ochsm up [--store sqlite|etcd] [--profile azure|standard] | down | status [--web [--port N]] | init [--profile azure|standard] <dir> | verify [<dir>] | backup-rewrap --from <old key> --to <new key> <backup> <output>',
   description: [
     'The OpenCloudHSM umbrella command: a local three-node cluster and its client daemon under',
     '$OCHSM_HOME (default ./.ochsm), on the ports in $OCHSM_PORTS (default 2225,2226,2227).',
-    '  up      start (and on first start initialise and claim) the cluster and the daemon',
+    '  up      start (and on first start initialise and claim) the cluster and the daemon;',
+    '          --profile standard on first start: a partition of the standard profile (docs/pkcs11.md "Profiles")',
     '  down    stop them',
     '  status  what runs, and where ochsm looked; with --web, serve the read-only status page on 127.0.0.1',
-    '  init    create the sealing key and an empty store in <dir> for node services (docs/operations.md)',
+    '  init    create the sealing key and an empty store in <dir> for node services (docs/operations.md);',
+    '          --profile standard gives the partition PKCS#11 v2.40 token semantics instead of the Azure ones (docs/pkcs11.md "Profiles")',
     '  backup-rewrap  re-encrypt a partition backup from one sealing key file to another, for restorePartition',
     '          into a cluster sealed under the new key (docs/operations.md)',
     '  verify  check the store and key-use audit logs in <dir> (default $OCHSM_HOME) offline; exit 1 on problems',
@@ -151,9 +156,17 @@ async function upEtcd(): Promise<(id: number) => StoreConfig> {
 }
 
 async function up(argv: string[]): Promise<void> {
-  const storeArg = argv[0] === '--store' ? argv[1] : argv.length === 0 ? undefined : '?';
-  if (storeArg !== undefined && storeArg !== 'etcd' && storeArg !== 'sqlite') throw new Error('usage: ochsm up [--store sqlite|etcd]');
+  const args = [...argv];
+  const pi = args.indexOf('--profile');
+  const profile = pi >= 0 ? args[pi + 1] : undefined;
+  if (pi >= 0) {
+    if (!isProfileName(profile)) throw new Error(`ochsm up: --profile is one of ${PROFILE_NAMES.join(', ')} (got ${profile === undefined ? 'nothing' : JSON.stringify(profile)}); docs/pkcs11.md "Profiles"`);
+    args.splice(pi, 2);
+  }
+  const storeArg = args[0] === '--store' && args.length === 2 ? args[1] : args.length === 0 ? undefined : '?';
+  if (storeArg !== undefined && storeArg !== 'etcd' && storeArg !== 'sqlite') throw new Error('usage: ochsm up [--store sqlite|etcd] [--profile azure|standard]');
   const existing = existsSync(join(ROOT, 'sealing.key')) ? (existsSync(ETCD_DIR) ? 'etcd' : 'sqlite') : undefined;
+  if (existing && profile) throw new Error(`the partition in ${ROOT} is initialised already and its profile was chosen then (azcloudhsm_mgmt_util getPolicy shows it); set OCHSM_HOME to another directory for a new partition`);
   if (existing && storeArg && storeArg !== existing) throw new Error(`the installation in ${ROOT} uses the ${existing} store; set OCHSM_HOME to another directory for ${storeArg}`);
   const useEtcd = (storeArg ?? existing) === 'etcd';
   mkdirSync(RUN, { recursive: true, mode: 0o700 });
@@ -164,7 +177,7 @@ async function up(argv: string[]): Promise<void> {
     progress(fresh
       ? `initialising a new partition in ${ROOT}: starting 3 nodes, then claiming it (getCertReq, PO.crt, POAC.crt, storeCert 4 and 8, CO and CU)...`
       : `starting node(s) ${[1, 2, 3].filter((id) => !running.includes(id)).join(', ')}...`);
-    const cluster = await startCluster(ROOT, { ports: PORTS, detached: true, claim: true, skip: running, env: (id) => metricsEnv(`hsm${id}`), ...(store ? { store } : {}) });
+    const cluster = await startCluster(ROOT, { ports: PORTS, detached: true, claim: true, skip: running, env: (id) => metricsEnv(`hsm${id}`), ...(store ? { store } : {}), ...(isProfileName(profile) ? { profile } : {}) });
     console.log(fresh
       ? `initialised and claimed a new partition: PO.key/PO.crt in ${cluster.certDir}; CO ${EXAMPLE_CO.user}, CU ${EXAMPLE_CU.user}`
       : `started node(s) ${[1, 2, 3].filter((id) => !running.includes(id)).join(', ')}`);
@@ -243,7 +256,19 @@ function localAuditTail(): (count: number) => Promise<readonly AuditView[]> {
 }
 
 /** `ochsm init <dir>`: what the node services need before their first start (they never create a key themselves). */
-async function init(args: string[]): Promise<number> {
+async function init(argv: string[]): Promise<number> {
+  const args = [...argv];
+  let profile: ProfileName | undefined;
+  const pi = args.indexOf('--profile');
+  if (pi >= 0) {
+    const name = args[pi + 1];
+    if (!isProfileName(name)) {
+      console.error(`ochsm init: --profile is one of ${PROFILE_NAMES.join(', ')} (got ${name === undefined ? 'nothing' : JSON.stringify(name)}); docs/pkcs11.md "Profiles"`);
+      return 2;
+    }
+    profile = name;
+    args.splice(pi, 2);
+  }
   if (args.length !== 1) {
     console.error(`ochsm init: give the state directory, e.g. ochsm init /var/lib/opencloudhsm\n${PROGRAM.usage}`);
     return 2;
@@ -253,9 +278,11 @@ async function init(args: string[]): Promise<number> {
     console.log(`${join(dir, 'sealing.key')} exists: nothing to do`);
     return 0;
   }
-  const { store, paths } = await openLocalPartition(dir, { create: true });
+  const { partition, store, paths } = await openLocalPartition(dir, { create: true, ...(profile ? { partition: { profile } } : {}) });
+  const chosen = await partition.profile();
+  partition.close();
   await store.close();
-  console.log(`created the sealing key ${paths.sealingKey} (mode 0600) and the store ${paths.database} (an unclaimed partition).`);
+  console.log(`created the sealing key ${paths.sealingKey} (mode 0600) and the store ${paths.database} (an unclaimed partition, profile ${chosen}).`);
   console.log('Keep a copy of the sealing key apart from the host and from the backups: without it no backup can be restored.');
   return 0;
 }

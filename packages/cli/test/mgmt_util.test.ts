@@ -411,6 +411,7 @@ test('getPolicy / setPolicy DEFAULT_WRAP_WITH_TRUSTED: a CO sets the partition p
     'cloudmgmt>getPolicy',
     `Partition policies on server 0(${HOST}):`,
     /^\tDEFAULT_WRAP_WITH_TRUSTED\s+0$/,
+    /^\tPROFILE\s+azure$/,
     `getPolicy success on server 2(${HOST})`,
     'cloudmgmt>setPolicy DEFAULT_WRAP_WITH_TRUSTED 1',
     ...CAUTION,

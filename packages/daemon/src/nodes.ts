@@ -113,6 +113,16 @@ export interface LinkLike {
   readonly maxData?: number;
   /** The account rules the node said in hello (user name and password lengths). */
   readonly accountRules?: AccountRules;
+  /** The partition profile the node said in hello (its name and the CK_RV of a wrong PIN). */
+  readonly profile?: ProfileHello;
+}
+
+/** What a node's hello says of its partition's profile (protocol/src/profiles.ts). */
+export interface ProfileHello {
+  readonly profile: string;
+  readonly wrongPinRv: number;
+  /** The row SET_PIN: C_SetPIN changes the signed-in user's password (absent from an older node: no). */
+  readonly setPin?: boolean;
 }
 
 /** The user name and password lengths a node accepts (hello's maxUserName, minPassword, maxPassword). */
@@ -330,6 +340,7 @@ export function backoffDelay(failures: number, random: () => number = Math.rando
 export class NodeLink implements LinkLike {
   maxData: number | undefined;
   accountRules: AccountRules | undefined;
+  profile: ProfileHello | undefined;
   readonly endpoint: Endpoint;
   readonly name: string;
   private readonly pool: LinkPool;
@@ -457,6 +468,7 @@ export class NodeLink implements LinkLike {
       this.accountRules = h.maxUserName !== undefined && h.minPassword !== undefined && h.maxPassword !== undefined
         ? { maxUserName: h.maxUserName, minPassword: h.minPassword, maxPassword: h.maxPassword }
         : undefined;
+      this.profile = h.profile !== undefined && h.wrongPinRv !== undefined ? { profile: h.profile, wrongPinRv: h.wrongPinRv, ...(h.setPin !== undefined ? { setPin: h.setPin } : {}) } : undefined;
       if (this.stopped) return;
       if (this.pool.prepare) await this.pool.prepare(this);
       if (client.closed || this.client !== client) throw new ConnectionLostError(`${this.name}: connection closed while it was being prepared`);

@@ -321,7 +321,7 @@ export class Daemon {
       hello: (ctx, req) => {
         ctx.client = req.client;
         const maxData = this.nodesMaxData();
-        return { server: DAEMON_SOFTWARE, ...(maxData !== undefined ? { maxData } : {}), ...this.nodesAccountRules() };
+        return { server: DAEMON_SOFTWARE, ...(maxData !== undefined ? { maxData } : {}), ...this.nodesAccountRules(), ...this.nodesProfile() };
       },
       handle: (ctx, req) => daemonMetrics().instrument(req, () => this.handle(ctx, req)),
       forwardOps: FORWARDED_OPCODES,
@@ -357,6 +357,17 @@ export class Daemon {
       r = r ? { maxUserName: Math.min(r.maxUserName, a.maxUserName), minPassword: Math.max(r.minPassword, a.minPassword), maxPassword: Math.min(r.maxPassword, a.maxPassword) } : a;
     }
     return r ?? {};
+  }
+
+  /**
+   * The partition profile the nodes announced in their hello (one partition: every node says the
+   * same); empty before any node has answered. The PKCS#11 module answers a PIN it cannot send
+   * with its wrongPinRv, as the partition answers a wrong one, and answers C_SetPIN itself
+   * (CKR_FUNCTION_NOT_SUPPORTED) unless setPin says the profile has it.
+   */
+  private nodesProfile(): { profile?: string; wrongPinRv?: number; setPin?: boolean } {
+    for (const l of this.hostPool.links()) if (l.profile) return { ...l.profile };
+    return {};
   }
 
   /** The consistency token is between the daemon and the nodes: an application never sees it. */

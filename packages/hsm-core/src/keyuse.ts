@@ -48,10 +48,13 @@ export class KeyUse {
    * TRUE. Errors use the standard codes, in the order PKCS#11 checks them.
    */
   private async keyFor(ctx: CallContext, handle: number, mech: number, use: Use, fn: keyof Mechanism, invalid: HsmErrorCode = 'ERR_KEY_HANDLE_INVALID'): Promise<{ lo: LoadedObject; m: Mechanism; km: KeyMaterial }> {
-    const p = requireRole(ctx, ['CU'], 'using a key');
+    /* Before sign-in only in a profile with PUBLIC_SESSION_OBJECTS, and only a public session key. */
+    const profile = ctx.principal ? undefined : await this.objects.profile();
+    const p = ctx.principal || !profile?.publicSessionObjects ? requireRole(ctx, ['CU'], 'using a key') : undefined;
     const m = mechanismFor(mech, fn);
-    const lo = await this.k.state.objectFor(handle, (o) => this.objects.visible(o.obj, ctx) && isKeyClass(classOf(o.obj)) && (!boolAttr(o.obj, P.CKA_PRIVATE) || o.obj.owner === p.user || o.obj.shared.includes(p.user)));
+    const lo = await this.k.state.objectFor(handle, (o) => this.objects.visible(o.obj, ctx) && isKeyClass(classOf(o.obj)) && (!boolAttr(o.obj, P.CKA_PRIVATE) || (p !== undefined && (o.obj.owner === p.user || o.obj.shared.includes(p.user)))));
     if (!lo) throw new HsmError(invalid, `key handle ${handle} is not valid for this user`);
+    if (profile) this.objects.requirePublicSessionObject(ctx, profile, lo.obj, 'using a key');
     const kt = keyTypeOfObj(lo.obj)!;
     if (!m.keyTypes.includes(kt)) throw new HsmError(invalid === 'ERR_KEY_HANDLE_INVALID' ? 'ERR_KEY_TYPE_INCONSISTENT' : invalid === 'ERR_WRAPPING_KEY_HANDLE_INVALID' ? 'ERR_WRAPPING_KEY_TYPE_INCONSISTENT' : 'ERR_UNWRAPPING_KEY_TYPE_INCONSISTENT', `${ckmName(mech)} cannot use a key of this type`);
     if (!boolAttr(lo.obj, USAGE[use])) throw new HsmError('ERR_KEY_FUNCTION_NOT_PERMITTED', `key ${handle} does not allow ${use} (${ckaName(USAGE[use])} is FALSE)`);
@@ -167,7 +170,9 @@ export class KeyUse {
     const tpl = Template.parse(template);
     const { cls, keyType } = this.objects.classAndType(tpl);
     if (cls !== P.CKO_SECRET_KEY && cls !== P.CKO_PRIVATE_KEY) throw new HsmError('ERR_TEMPLATE_INCONSISTENT', 'only secret and private keys can be unwrapped');
-    const attrs = applyCreateTemplate(policyFor(cls, keyType), tpl, 'unwrap', false);
+    const profile = await this.objects.profile();
+    const attrs = applyCreateTemplate(policyFor(cls, keyType), tpl, 'unwrap', false, profile);
+    this.objects.requireWritableNew(ctx, profile, attrs, 'C_UnwrapKey');
     this.objects.sessionLeaseFor(ctx, attrs);
     const { m, km } = await this.keyFor(ctx, unwrappingHandle, mech.mechanism, 'unwrap', 'unwrap', 'ERR_UNWRAPPING_KEY_HANDLE_INVALID');
     const prior = await this.k.txn.priorResult<number>(ctx, 'unwrapKey');
@@ -211,7 +216,9 @@ export class KeyUse {
   async deriveKey(ctx: CallContext, mech: MechanismRequest, baseHandle: number, template: readonly Attribute[]): Promise<number> {
     const tpl = Template.parse(template);
     const { cls, keyType } = this.objects.classAndType(tpl, { cls: P.CKO_SECRET_KEY, keyType: tpl.ulong(P.CKA_KEY_TYPE) ?? P.CKK_GENERIC_SECRET });
-    const attrs = applyCreateTemplate(policyFor(cls, keyType), tpl, 'derive', false);
+    const profile = await this.objects.profile();
+    const attrs = applyCreateTemplate(policyFor(cls, keyType), tpl, 'derive', false, profile);
+    this.objects.requireWritableNew(ctx, profile, attrs, 'C_DeriveKey');
     this.objects.sessionLeaseFor(ctx, attrs);
     const fixed = keyType === P.CKK_DES3 ? 24 : undefined;
     const len = tpl.ulong(P.CKA_VALUE_LEN) ?? fixed;

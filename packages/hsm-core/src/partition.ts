@@ -48,7 +48,7 @@ import { Sessions } from './users/sessions.js';
 import { DEFAULT_CONFIG, type AttributeResult, type CallContext, type MechanismRequest, type PartitionConfig, type Principal } from './partition/context.js';
 import type { Kernel, RefusedSignIn } from './partition/kernel.js';
 import { MaterialCache } from './partition/material.js';
-import { PATH, FIRST_HANDLE, enc, type PartitionRecord } from './partition/records.js';
+import { PATH, FIRST_HANDLE, dec, enc, type PartitionRecord } from './partition/records.js';
 import { PartitionState } from './partition/state.js';
 import { PartitionOwnership, type OwnershipMode } from './partition/ownership.js';
 import { TxnEngine } from './partition/txn.js';
@@ -57,6 +57,8 @@ import type { ResetChallenge } from './users/officer_reset.js';
 import { hashPassword } from './users/users.js';
 import { PartitionBackup } from './backup/partition_backup.js';
 import { policyRow, policyValue, policyValues } from './authz/partition_policy.js';
+import { parseProfile, profileOf, settingsOf, type ProfileName, type ProfileSettings } from './authz/profile.js';
+import { CKR_OF, HsmError } from '../../protocol/src/errors.js';
 import { requireRole } from './users/roles.js';
 import type { BackupHeader } from './backup/format.js';
 import { NodeJoins } from './cluster/joins.js';
@@ -85,6 +87,11 @@ export interface PartitionOptions {
   schedule?: (ms: number, fn: () => void) => () => void;
   /** With `schedule`: the longest wait for the in-memory state to apply a revision (ms; default APPLY_WAIT_MS in partition/state.ts). */
   applyWaitMs?: number;
+  /**
+   * The profile of a partition initialised by this open (authz/profile.ts; default azure). A
+   * partition that already exists keeps its own; naming another one is an error.
+   */
+  profile?: ProfileName;
 }
 
 /** Default freshness bound of the in-memory state (ms); docs/consistency.md. */
@@ -142,7 +149,7 @@ export class Partition {
     const p = new Partition(k);
     await state.start();
     try {
-      await p.initialiseFactoryState();
+      await p.initialiseFactoryState(opts.profile === undefined ? undefined : parseProfile(opts.profile));
     } catch (e) {
       state.stop();
       throw e;
@@ -170,11 +177,18 @@ export class Partition {
     this.k.state.stop();
   }
 
-  private async initialiseFactoryState(): Promise<void> {
-    if (await this.k.barrier.get(PATH.partition)) return;
+  private async initialiseFactoryState(profile: ProfileName | undefined): Promise<void> {
+    const existing = async (): Promise<boolean> => {
+      const e = await this.k.barrier.get(PATH.partition);
+      if (!e) return false;
+      const have = profileOf(dec<PartitionRecord>(e.value));
+      if (profile !== undefined && have !== profile) throw new HsmError('ERR_PARTITION_STATE', `this partition was initialised with the profile ${have}; a profile is chosen once, at initialisation (asked for ${profile})`);
+      return true;
+    };
+    if (await existing()) return;
     const hashed = await hashPassword(FACTORY_PRECO.password, this.k.config.scrypt);
     const preco: UserRecord = { name: FACTORY_PRECO.name, role: 'PRECO', id: 1, ...hashed, failures: 0, locked: false, created: this.k.clock() };
-    const rec: PartitionRecord = { version: 1, created: this.k.clock(), state: 'factory', serial: randomBytes(15).toString('hex').toUpperCase() };
+    const rec: PartitionRecord = { version: 1, created: this.k.clock(), state: 'factory', serial: randomBytes(15).toString('hex').toUpperCase(), ...(profile !== undefined ? { profile } : {}) };
     await this.k.txn.mutate(async () => ({
       compare: [{ key: PATH.partition, op: 'absent' }],
       ops: [
@@ -183,10 +197,10 @@ export class Partition {
         { op: 'put', key: PATH.nextUserId, value: enc({ next: 2 }) },
         { op: 'put', key: PATH.nextHandle, value: enc({ next: FIRST_HANDLE }) },
       ],
-      events: [{ user: '', role: '', action: 'initialisePartition', result: 'ok' }],
+      events: [{ user: '', role: '', action: 'initialisePartition', detail: `profile ${profileOf(rec)}`, result: 'ok' }],
       result: undefined,
-      /* Another node initialised it first: that is fine. */
-      onConflict: async () => ((await this.k.barrier.get(PATH.partition)) ? 'done' : 'retry'),
+      /* Another node initialised it first: that is fine (if it chose the same profile). */
+      onConflict: async () => ((await existing()) ? 'done' : 'retry'),
     }));
   }
 
@@ -213,6 +227,28 @@ export class Partition {
   /** Every partition policy's value (authz/partition_policy.ts). */
   async getPolicy(): Promise<{ name: string; value: number }[]> {
     return policyValues((await this.k.state.requirePartition()).rec.policy);
+  }
+
+  /** The partition's profile (authz/profile.ts), chosen at initialisation. */
+  async profile(): Promise<ProfileName> {
+    return profileOf((await this.k.state.requirePartition()).rec);
+  }
+
+  /** The partition profile's settings, for the node's door. */
+  async profileSettings(): Promise<ProfileSettings> {
+    return settingsOf((await this.k.state.requirePartition()).rec);
+  }
+
+  /**
+   * What hello says of the profile: its name and the CK_RV of a wrong PIN (so the PKCS#11 module
+   * answers a PIN it cannot even send as the partition answers a wrong one). From the state this
+   * node has applied (the profile never changes after initialisation); empty before it has any.
+   */
+  profileHello(): { profile?: string; wrongPinRv?: number; setPin?: boolean } {
+    const rec = this.k.state.partitionApplied()?.rec;
+    if (!rec) return {};
+    const row = settingsOf(rec);
+    return { profile: profileOf(rec), wrongPinRv: CKR_OF[row.wrongPinError], setPin: row.setPin };
   }
 
   /**
@@ -244,6 +280,7 @@ export class Partition {
   login(name: string, password: string, role?: string): Promise<Principal> { return this.accounts.login(name, password, role); }
   createUser(ctx: CallContext, role: string, name: string, password: string): Promise<UserInfo> { return this.accounts.createUser(ctx, role, name, password); }
   changePassword(ctx: CallContext, role: string, name: string, newPassword: string): Promise<UserInfo> { return this.accounts.changePassword(ctx, role, name, newPassword); }
+  setPin(ctx: CallContext, oldPin: string, newPin: string): Promise<UserInfo> { return this.accounts.setPin(ctx, oldPin, newPin); }
   deleteUser(ctx: CallContext, name: string): Promise<void> { return this.accounts.deleteUser(ctx, name); }
   unlockUser(ctx: CallContext, name: string): Promise<UserInfo> { return this.accounts.unlockUser(ctx, name); }
   officerResetChallenge(name: string): Promise<ResetChallenge> { return this.accounts.officerResetChallenge(name); }

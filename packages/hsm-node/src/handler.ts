@@ -133,9 +133,9 @@ export class NodeHandler {
     }
   }
 
-  private ctx(st: ConnectionState, o: { session?: number | undefined; creator?: number | undefined; requestId?: string | undefined }): CallContext {
+  private ctx(st: ConnectionState, o: { session?: number | undefined; creator?: number | undefined; readOnly?: boolean | undefined; requestId?: string | undefined }): CallContext {
     if (o.session !== undefined) this.renew(o.session);
-    return { principal: st.principal, sessionLease: o.session, creator: o.creator, requestId: o.requestId };
+    return { principal: st.principal, sessionLease: o.session, creator: o.creator, readOnly: o.readOnly, requestId: o.requestId };
   }
 
   /** A request acting in a session: the session must be open and this caller's (docs/protocol.md, sessions). */
@@ -220,7 +220,7 @@ export class NodeHandler {
 
   private async dispatch(st: ConnectionState, req: DecodedRequest): Promise<unknown> {
     const { partition: p, ownership } = this.env;
-    admit(req.op, st.principal, (await ownership.mode()) === 'unencrypted' ? 'unclaimed' : 'claimed');
+    admit(req.op, st.principal, (await ownership.mode()) === 'unencrypted' ? 'unclaimed' : 'claimed', st.principal ? undefined : await p.profileSettings());
     await this.session(st, req);
     switch (req.op) {
       case 'hello':
@@ -362,10 +362,12 @@ export class NodeHandler {
         if (st.principal?.user === info.name) st.principal = { user: info.name, role: info.role };
         return this.committed(req.op, { user: userRecord(info) });
       }
+      case 'setPin':
+        return this.committed(req.op, { user: userRecord(await p.setPin(this.ctx(st, req.obj), req.obj.oldPin, req.obj.newPin)) });
       case 'listUsers':
         return { users: (await p.listUsers()).map(userRecord) };
       case 'getPolicy':
-        return { policies: await p.getPolicy() };
+        return { policies: await p.getPolicy(), profile: await p.profile() };
       case 'setPolicy':
         return this.committed(req.op, { policies: await p.setPolicy(this.ctx(st, req.obj), req.obj.name, req.obj.value) });
       case 'unlockUser':

@@ -47,7 +47,7 @@ function ensurePrivateDir(dir: string): void {
 export async function openLocalPartition(
   dir: string,
   opts: {
-    create?: boolean; config?: Partial<PartitionConfig>; store?: StoreConfig; partition?: Pick<PartitionOptions, 'useLog' | 'onProblem' | 'onRefusedSignIn' | 'freshnessMs'>;
+    create?: boolean; config?: Partial<PartitionConfig>; store?: StoreConfig; partition?: Pick<PartitionOptions, 'useLog' | 'onProblem' | 'onRefusedSignIn' | 'freshnessMs' | 'profile'>;
     /** Told once per store fault (a message naming the file; never values): the node's log line. */
     onStoreFault?: (message: string, state: 'failing' | 'recovered') => void;
     /** Test hook (OCHSM_FAULT_HOLD_WATCH): hold the store watch while this file exists (./fault_hold_watch.ts). */

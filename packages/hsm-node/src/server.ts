@@ -216,8 +216,8 @@ export class NodeServer {
       const conn = serveConnection(socket, {
         context: state,
         bounds: L,
-        /* The account rules go with the limits, so that clients (the PKCS#11 module's token info) need no copy of them. */
-        hello: () => ({ server: `OpenCloudHSM/${VERSION} node`, node: this.opts.id, maxData: this.opts.partition.config.maxDataBytes, maxUserName: NAME_MAX, minPassword: PASSWORD_MIN, maxPassword: PASSWORD_MAX }),
+        /* The account rules and the partition profile go with the limits, so that clients (the PKCS#11 module's token info, its answer to a PIN it cannot send) need no copy of them. */
+        hello: () => ({ server: `OpenCloudHSM/${VERSION} node`, node: this.opts.id, maxData: this.opts.partition.config.maxDataBytes, maxUserName: NAME_MAX, minPassword: PASSWORD_MIN, maxPassword: PASSWORD_MAX, ...this.opts.partition.profileHello() }),
         handle: (st, req) => metrics.instrument(this.opts.id, req, () => handler.handle(st, req), this.opts.partition),
         onClose: () => {
           handler.connectionClosed(state);

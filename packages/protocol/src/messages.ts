@@ -159,6 +159,14 @@ const session = opt(u64(1));
  */
 export const CREATOR_FIELD = 16;
 const creator = opt(u64(CREATOR_FIELD));
+/**
+ * Field id of `readOnly`: true on a request that changes objects from a
+ * session the application opened without CKF_RW_SESSION. The client only
+ * tells; the partition profile's READ_ONLY_SESSIONS row decides whether such a
+ * session may create, copy, change or destroy token objects (profiles.ts).
+ */
+export const READ_ONLY_FIELD = 17;
+const readOnly = opt(bool(READ_ONLY_FIELD));
 
 /* ─────────────────────────────── the opcode table ─────────────────────────────── */
 
@@ -171,7 +179,7 @@ export interface OpSpec {
 
 export const OPS = {
   /* 0x00xx session and meta */
-  hello: { opcode: 0x0001, mutating: false, request: { versions: u64s(1), client: opt(str(2)) }, response: { version: u64(4), server: str(5), maxBody: u64(6), node: opt(u64(7)), maxData: opt(u64(8)), maxUserName: opt(u64(9)), minPassword: opt(u64(10)), maxPassword: opt(u64(11)) } },
+  hello: { opcode: 0x0001, mutating: false, request: { versions: u64s(1), client: opt(str(2)) }, response: { version: u64(4), server: str(5), maxBody: u64(6), node: opt(u64(7)), maxData: opt(u64(8)), maxUserName: opt(u64(9)), minPassword: opt(u64(10)), maxPassword: opt(u64(11)), profile: opt(str(12)), wrongPinRv: opt(u64(13)), setPin: opt(bool(14)) } },
   login: { opcode: 0x0010, mutating: false, request: { user: str(1), password: str(2), role: opt(str(3)) }, response: { user: str(4), role: str(5) } },
   logout: { opcode: 0x0011, mutating: false, request: { sessions: opt(u64s(1, 4096)) }, response: {} },
   loginStatus: { opcode: 0x0012, mutating: false, request: {}, response: { loggedIn: bool(4), user: opt(str(5)), role: opt(str(6)) } },
@@ -179,20 +187,20 @@ export const OPS = {
   closeSession: { opcode: 0x0021, mutating: false, request: { session: u64(1), creator }, response: {} },
 
   /* 0x01xx objects */
-  createObject: { opcode: 0x0100, mutating: true, request: mutating({ session, template: attrs(2), creator }), response: { handle: u64(4) } },
-  copyObject: { opcode: 0x0101, mutating: true, request: mutating({ session, handle: u64(2), template: attrs(3), creator }), response: { handle: u64(4) } },
-  destroyObject: { opcode: 0x0102, mutating: true, request: mutating({ session, handle: u64(2) }), response: {} },
+  createObject: { opcode: 0x0100, mutating: true, request: mutating({ session, template: attrs(2), creator, readOnly }), response: { handle: u64(4) } },
+  copyObject: { opcode: 0x0101, mutating: true, request: mutating({ session, handle: u64(2), template: attrs(3), creator, readOnly }), response: { handle: u64(4) } },
+  destroyObject: { opcode: 0x0102, mutating: true, request: mutating({ session, handle: u64(2), readOnly }), response: {} },
   getAttributeValue: { opcode: 0x0103, mutating: false, request: { session, handle: u64(2), types: u64s(3, 64) }, response: { attributes: attrs(4), rvs: u64s(5) } },
-  setAttributeValue: { opcode: 0x0104, mutating: true, request: mutating({ session, handle: u64(2), template: attrs(3) }), response: {} },
+  setAttributeValue: { opcode: 0x0104, mutating: true, request: mutating({ session, handle: u64(2), template: attrs(3), readOnly }), response: {} },
   findObjects: { opcode: 0x0105, mutating: false, request: { session, template: attrs(2) }, response: { handles: u64s(4) } },
   shareKey: { opcode: 0x0106, mutating: true, request: mutating({ session, handle: u64(2), users: strs(3, 64), share: bool(4) }), response: { shared: strs(4) } },
   keyInfo: { opcode: 0x0107, mutating: false, request: { session, handle: u64(2) }, response: { owner: str(4), shared: strs(5), token: bool(6) } },
 
   /* 0x02xx cryptography */
-  generateKey: { opcode: 0x0200, mutating: true, request: mutating({ session, mechanism: mech(2), template: attrs(3), creator }), response: { handle: u64(4) } },
+  generateKey: { opcode: 0x0200, mutating: true, request: mutating({ session, mechanism: mech(2), template: attrs(3), creator, readOnly }), response: { handle: u64(4) } },
   generateKeyPair: {
     opcode: 0x0201, mutating: true,
-    request: mutating({ session, mechanism: mech(2), publicTemplate: attrs(3), privateTemplate: attrs(4), creator }),
+    request: mutating({ session, mechanism: mech(2), publicTemplate: attrs(3), privateTemplate: attrs(4), creator, readOnly }),
     response: { publicHandle: u64(4), privateHandle: u64(5) },
   },
   sign: { opcode: 0x0202, mutating: false, request: { session, mechanism: mech(2), handle: u64(3), data: bytes(4) }, response: { signature: bytes(4) } },
@@ -203,10 +211,10 @@ export const OPS = {
   wrapKey: { opcode: 0x0207, mutating: false, request: { session, mechanism: mech(2), wrappingHandle: u64(3), keyHandle: u64(4) }, response: { wrapped: bytes(4) } },
   unwrapKey: {
     opcode: 0x0208, mutating: true,
-    request: mutating({ session, mechanism: mech(2), unwrappingHandle: u64(3), wrapped: bytes(4), template: attrs(5), creator }),
+    request: mutating({ session, mechanism: mech(2), unwrappingHandle: u64(3), wrapped: bytes(4), template: attrs(5), creator, readOnly }),
     response: { handle: u64(4) },
   },
-  deriveKey: { opcode: 0x0209, mutating: true, request: mutating({ session, mechanism: mech(2), baseHandle: u64(3), template: attrs(4), creator }), response: { handle: u64(4) } },
+  deriveKey: { opcode: 0x0209, mutating: true, request: mutating({ session, mechanism: mech(2), baseHandle: u64(3), template: attrs(4), creator, readOnly }), response: { handle: u64(4) } },
   generateRandom: { opcode: 0x020a, mutating: false, request: { session, length: u64(2) }, response: { data: bytes(4) } },
   mechanismList: { opcode: 0x020b, mutating: false, request: {}, response: { mechanisms: u64s(4) } },
   mechanismInfo: { opcode: 0x020c, mutating: false, request: { mechanism: u64(1) }, response: { minKeySize: u64(4), maxKeySize: u64(5), flags: u64(6) } },
@@ -220,6 +228,8 @@ export const OPS = {
   /* A crypto officer's password reset with the partition owner key (docs/cli.md, unlockCO): the challenge, then the signed reset. */
   getChallenge: { opcode: 0x0305, mutating: false, request: { user: str(1) }, response: { user: str(4), serial: str(5), time: u64(6), challenge: str(7) } },
   unlockCO: { opcode: 0x0306, mutating: true, request: mutating({ user: str(1), password: str(2), time: u64(3), signature: bytes(4) }), response: { user: rec(4, 'UserInfo', USER_INFO) } },
+  /* C_SetPIN: the signed-in user changes its own password, proving the old one; only in a profile with SET_PIN (profiles.ts). */
+  setPin: { opcode: 0x0307, mutating: true, request: mutating({ oldPin: str(1), newPin: str(2), readOnly }), response: { user: rec(4, 'UserInfo', USER_INFO) } },
 
   /* 0x04xx cluster and administration */
   getClusterInfo: { opcode: 0x0400, mutating: false, request: {}, response: { nodes: recs(4, 'NodeInfo', NODE_INFO) } },
@@ -243,7 +253,7 @@ export const OPS = {
   approveNode: { opcode: 0x0409, mutating: true, request: mutating({ node: u64(1), fingerprint: str(2) }), response: { fingerprint: str(4), host: str(5), port: u64(6) } },
   joinKey: { opcode: 0x040a, mutating: false, request: { node: u64(1) }, response: { wrapped: bytes(4) } },
   /* Partition policies a crypto officer sets (hsm-core authz/partition_policy.ts), e.g. DEFAULT_WRAP_WITH_TRUSTED. */
-  getPolicy: { opcode: 0x040b, mutating: false, request: {}, response: { policies: recs(4, 'Policy', POLICY) } },
+  getPolicy: { opcode: 0x040b, mutating: false, request: {}, response: { policies: recs(4, 'Policy', POLICY), profile: opt(str(5)) } },
   setPolicy: { opcode: 0x040c, mutating: true, request: mutating({ name: str(1), value: u64(2) }), response: { policies: recs(4, 'Policy', POLICY) } },
 
   /*

@@ -153,7 +153,7 @@ describe('the opcode table', () => {
     const range: Record<string, number> = {
       hello: 0, login: 0, logout: 0, loginStatus: 0, openSession: 0, closeSession: 0,
       createObject: 1, copyObject: 1, destroyObject: 1, getAttributeValue: 1, setAttributeValue: 1, findObjects: 1, shareKey: 1, keyInfo: 1,
-      createUser: 3, deleteUser: 3, changePassword: 3, listUsers: 3, unlockUser: 3, getChallenge: 3, unlockCO: 3,
+      createUser: 3, deleteUser: 3, changePassword: 3, listUsers: 3, unlockUser: 3, getChallenge: 3, unlockCO: 3, setPin: 3,
       getClusterInfo: 4, status: 4, auditRecords: 4, auditVerify: 4, getCertReq: 4, storeCert: 4, getCert: 4, backupPartition: 4, restorePartition: 4, approveNode: 4, joinKey: 4,
       getPolicy: 4, setPolicy: 4,
       streamInit: 5, streamUpdate: 5, streamFinal: 5, streamCancel: 5,

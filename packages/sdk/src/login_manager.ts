@@ -253,7 +253,7 @@ export class LoginManager extends EventEmitter<LoginManagerEvents> {
       } catch (e) {
         if (e instanceof ConnectionLostError) throw e;
         /* A wrong password now (changed by a CO) or a locked account: never try again by ourselves. */
-        if (isHsmError(e, 'ERR_LOGIN_FAILED') || isHsmError(e, 'ERR_ACCOUNT_LOCKED')) this.held = undefined;
+        if (isHsmError(e, 'ERR_LOGIN_FAILED') || isHsmError(e, 'ERR_PIN_INCORRECT') || isHsmError(e, 'ERR_ACCOUNT_LOCKED')) this.held = undefined;
         this.lastSignOut = `signing in again after reconnecting failed: ${e instanceof Error ? e.message : String(e)}`;
         this.emit('reauthenticationFailed', isHsmError(e, 'ERR_USER_ANOTHER_ALREADY_LOGGED_IN') ? new HostSessionConflictError(e.message, undefined, { cause: e }) : e);
       }

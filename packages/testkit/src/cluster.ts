@@ -16,6 +16,7 @@ import { openLocalPartition } from '../../hsm-node/src/local_partition.js';
 import type { StoreConfig } from '../../hsm-node/src/store_config.js';
 import { sqliteLockFree } from '../../store/src/sqlite.js';
 import { signPartitionCsr, type OwnerFiles } from './pki.js';
+import type { ProfileName } from '../../protocol/src/profiles.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const NODE_MAIN = resolve(here, '..', '..', 'hsm-node', 'src', 'main.js');
@@ -63,6 +64,8 @@ export interface ClusterOptions {
   readonly partition?: Readonly<Record<string, number>>;
   /** Prefix of a node's command line (e.g. `ip netns exec ns1`). */
   readonly wrap?: (id: number) => string[];
+  /** The partition profile chosen at initialisation (protocol/src/profiles.ts; default azure). */
+  readonly profile?: ProfileName;
 }
 
 export async function freePort(): Promise<number> {
@@ -226,7 +229,8 @@ export async function startCluster(dir: string, opts: ClusterOptions = {}): Prom
   const storeOf = (id: number) => (typeof opts.store === 'function' ? opts.store(id) : opts.store);
   if (fresh) {
     const s1 = storeOf(1);
-    const { store } = await openLocalPartition(dir, { create: true, ...(s1 ? { store: s1 } : {}) });
+    const { partition, store } = await openLocalPartition(dir, { create: true, ...(s1 ? { store: s1 } : {}), ...(opts.profile ? { partition: { profile: opts.profile } } : {}) });
+    partition.close();
     await store.close();
   }
   const ports: number[] = [];

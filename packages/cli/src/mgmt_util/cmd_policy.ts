@@ -32,9 +32,11 @@ const getPolicy: Command = {
   details: POLICY_ROWS.map((r) => `${r.name} (default ${r.default}): ${r.says}`),
   args: [0, 0],
   run: (s) => s.each('getPolicy', async (srv) => {
-    const { policies } = await s.req(srv, 'getPolicy', {});
+    const { policies, profile } = await s.req(srv, 'getPolicy', {});
     s.out(`Partition policies on ${s.label(srv)}:`);
     for (const p of policies) s.out(`\t${p.name.padEnd(28)}${p.value}`);
+    /* The profile is chosen at initialisation and never set here (docs/pkcs11.md "Profiles"). */
+    if (profile !== undefined) s.out(`\t${'PROFILE'.padEnd(28)}${profile}`);
   }),
 };
 

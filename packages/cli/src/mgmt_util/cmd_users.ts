@@ -66,7 +66,7 @@ const loginHSM: Command = {
     }, {
       limited: true,
       /* One wrong password would otherwise count once per server against the shared lockout counter. */
-      stopOn: (e) => code(e, 'ERR_LOGIN_FAILED', 'ERR_ACCOUNT_LOCKED'),
+      stopOn: (e) => code(e, 'ERR_LOGIN_FAILED', 'ERR_PIN_INCORRECT', 'ERR_ACCOUNT_LOCKED'),
     });
   },
 };

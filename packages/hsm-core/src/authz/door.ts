@@ -14,16 +14,24 @@
  * sessions, which PKCS#11 applications do before C_Login. Nothing before
  * sign-in creates, changes or deletes an object or a user, except a crypto
  * officer's password reset that the partition owner's key signed (unlockCO).
+ *
+ * A partition of a profile with PUBLIC_SESSION_OBJECTS (protocol/src/profiles.ts;
+ * `standard`) also lets a caller who has not signed in ask for the operations
+ * marked `beforeSignInIf: 'publicSessionObjects'`: the core then allows them on
+ * public session objects only (objects/lifecycle.ts, keyuse.ts).
  */
 import { HsmError } from '../../../protocol/src/errors.js';
 import type { Principal } from '../partition/context.js';
 import type { Role } from '../users/users.js';
+import type { ProfileSettings } from '../../../protocol/src/profiles.js';
 
 export type PartitionMode = 'unclaimed' | 'claimed';
 
 export interface OpRule {
   /** Answered before sign-in. */
   readonly beforeSignIn?: true;
+  /** Answered before sign-in when the partition's profile has this setting (the core checks the objects). */
+  readonly beforeSignInIf?: 'publicSessionObjects';
   /** Answered while the partition is unclaimed (limited commands mode). */
   readonly unclaimed?: true;
   /** Only these roles (the core checks finer rules itself). */
@@ -56,6 +64,17 @@ export const OP_RULES: Readonly<Record<string, OpRule>> = {
   streamFinal: { beforeSignIn: true },
   streamCancel: { beforeSignIn: true },
   generateRandom: { beforeSignIn: true },
+  /* Public session objects before sign-in, in a profile that allows them (PUBLIC_SESSION_OBJECTS). */
+  createObject: { beforeSignInIf: 'publicSessionObjects' },
+  copyObject: { beforeSignInIf: 'publicSessionObjects' },
+  setAttributeValue: { beforeSignInIf: 'publicSessionObjects' },
+  destroyObject: { beforeSignInIf: 'publicSessionObjects' },
+  generateKey: { beforeSignInIf: 'publicSessionObjects' },
+  generateKeyPair: { beforeSignInIf: 'publicSessionObjects' },
+  encrypt: { beforeSignInIf: 'publicSessionObjects' },
+  decrypt: { beforeSignInIf: 'publicSessionObjects' },
+  sign: { beforeSignInIf: 'publicSessionObjects' },
+  verify: { beforeSignInIf: 'publicSessionObjects' },
   /* A locked-out crypto officer's recovery, authorised by the partition owner's signature instead of a sign-in (users/officer_reset.ts). */
   getChallenge: { beforeSignIn: true },
   unlockCO: { beforeSignIn: true },
@@ -75,7 +94,7 @@ export const OP_RULES: Readonly<Record<string, OpRule>> = {
  * sign-in, ERR_NOT_PERMITTED for the wrong role, ERR_USER_ALREADY_LOGGED_IN
  * for a second sign-in on one connection.
  */
-export function admit(op: string, principal: Principal | undefined, mode: PartitionMode): void {
+export function admit(op: string, principal: Principal | undefined, mode: PartitionMode, profile?: ProfileSettings): void {
   const rule = OP_RULES[op] ?? {};
   if (mode === 'unclaimed' && !rule.unclaimed) {
     throw new HsmError('ERR_PARTITION_STATE', `the partition is in unencrypted mode (limited commands mode); claim it first (storeCert 4 and 8) before ${op}`);
@@ -83,7 +102,7 @@ export function admit(op: string, principal: Principal | undefined, mode: Partit
   if (op === 'login' && principal) {
     throw new HsmError('ERR_USER_ALREADY_LOGGED_IN', `this connection is already signed in as ${principal.user}; log out first`);
   }
-  if (!principal && !rule.beforeSignIn) {
+  if (!principal && !rule.beforeSignIn && !(rule.beforeSignInIf && profile?.[rule.beforeSignInIf])) {
     if (op === 'logout') throw new HsmError('ERR_USER_NOT_LOGGED_IN', 'this connection is not signed in');
     throw new HsmError('ERR_USER_NOT_LOGGED_IN', `${op} needs a signed-in user; sign in first`);
   }

@@ -26,6 +26,7 @@ import {
   type LoadedObject, type StoredObject,
 } from '../partition/records.js';
 import { requireRole } from '../users/roles.js';
+import { settingsOf, type ProfileSettings } from '../authz/profile.js';
 import { validateUserName } from '../users/users.js';
 
 /** The mechanism, if it can do `fn`. */
@@ -123,8 +124,52 @@ export class ObjectLifecycle {
     return lease !== 0 && ctx.creator !== undefined ? { lease, creator: ctx.creator } : { lease };
   }
 
+  /** The partition profile's settings (authz/profile.ts). */
+  async profile(): Promise<ProfileSettings> {
+    return settingsOf((await this.k.state.requirePartition()).rec);
+  }
+
+  /**
+   * Before sign-in (the door lets it through only in a profile with PUBLIC_SESSION_OBJECTS), an
+   * object may be made, changed, copied or destroyed only if it is a public session object
+   * (CKA_PRIVATE FALSE, CKA_TOKEN FALSE): PKCS#11 v2.40 §6.7.1's R/W public session, restricted to
+   * session objects so that nobody who has not signed in leaves anything behind in the partition.
+   */
+  requirePublicSession(ctx: CallContext, profile: ProfileSettings, attrs: ReadonlyMap<number, Uint8Array>, what: string): void {
+    /* Without the row the door admits nobody who has not signed in; the role checks here stay as they were. */
+    if (ctx.principal || !profile.publicSessionObjects) return;
+    const priv = decodeBool(attrs.get(P.CKA_PRIVATE) ?? encodeBool(false));
+    const token = decodeBool(attrs.get(P.CKA_TOKEN) ?? encodeBool(false));
+    if (priv || token) throw new HsmError('ERR_USER_NOT_LOGGED_IN', `${what}: before sign-in only public session objects (CKA_PRIVATE FALSE, CKA_TOKEN FALSE) can be used; sign in first`);
+  }
+
+  /**
+   * READ_ONLY_SESSIONS: a request from a session opened without CKF_RW_SESSION may not create,
+   * copy into, change or destroy a token object (CKR_SESSION_READ_ONLY); session objects stay
+   * allowed (PKCS#11 v2.40 §5.6). `token` is the object's CKA_TOKEN (for a new one, its template's).
+   */
+  requireWritable(ctx: CallContext, profile: ProfileSettings, token: boolean, what: string): void {
+    if (!token || ctx.readOnly !== true || !profile.readOnlySessions) return;
+    throw new HsmError('ERR_SESSION_READ_ONLY', `${what}: a read-only session (opened without CKF_RW_SESSION) cannot change token objects; open a read/write session`);
+  }
+
+  /** requireWritable for a new object's checked attributes. */
+  requireWritableNew(ctx: CallContext, profile: ProfileSettings, attrs: ReadonlyMap<number, Uint8Array>, what: string): void {
+    this.requireWritable(ctx, profile, decodeBool(attrs.get(P.CKA_TOKEN) ?? encodeBool(false)), what);
+  }
+
+  /** The same for an existing object: a public session object of the caller's session. */
+  requirePublicSessionObject(ctx: CallContext, profile: ProfileSettings, obj: StoredObject, what: string): void {
+    if (ctx.principal) return;
+    const attrs = new Map(obj.attrs);
+    if (obj.lease === 0) attrs.set(P.CKA_TOKEN, encodeBool(true));
+    this.requirePublicSession(ctx, profile, attrs, what);
+  }
+
   private ownerFor(ctx: CallContext, cls: number, attrs: ReadonlyMap<number, Uint8Array>): string {
     const priv = decodeBool(attrs.get(P.CKA_PRIVATE) ?? encodeBool(false));
+    /* A public object made by a caller who has not signed in belongs to nobody (the entry point checked requirePublicSession). */
+    if (!ctx.principal && !priv) return '';
     if (isKeyClass(cls)) {
       requireRole(ctx, ['CU'], 'creating a key');
     } else if (priv) {
@@ -167,9 +212,12 @@ export class ObjectLifecycle {
   async createObject(ctx: CallContext, template: readonly Attribute[]): Promise<number> {
     const tpl = Template.parse(template);
     const { cls, keyType } = this.classAndType(tpl);
-    if (isKeyClass(cls)) requireRole(ctx, ['CU'], 'creating a key');
+    const profile = await this.profile();
+    if (isKeyClass(cls) && (ctx.principal || !profile.publicSessionObjects)) requireRole(ctx, ['CU'], 'creating a key');
     const policy = policyFor(cls, keyType);
-    const attrs = applyCreateTemplate(policy, tpl, 'create', ctx.principal?.role === 'CO');
+    const attrs = applyCreateTemplate(policy, tpl, 'create', ctx.principal?.role === 'CO', profile);
+    this.requirePublicSession(ctx, profile, attrs, 'C_CreateObject');
+    this.requireWritableNew(ctx, profile, attrs, 'C_CreateObject');
     this.ownerFor(ctx, cls, attrs);
     this.sessionLeaseFor(ctx, attrs);
     let material: StoredObject['material'];
@@ -215,12 +263,15 @@ export class ObjectLifecycle {
 
   /** C_GenerateKey */
   async generateKey(ctx: CallContext, mech: MechanismRequest, template: readonly Attribute[]): Promise<number> {
-    requireRole(ctx, ['CU'], 'generating a key');
+    const profile = await this.profile();
+    if (ctx.principal || !profile.publicSessionObjects) requireRole(ctx, ['CU'], 'generating a key');
     const m = mechanismFor(mech.mechanism, 'generateKey');
     const tpl = Template.parse(template);
     const keyType = m.keyTypes[0]!;
     const { cls } = this.classAndType(tpl, { cls: P.CKO_SECRET_KEY, keyType });
-    const attrs = applyCreateTemplate(policyFor(cls, keyType), tpl, 'generate', false);
+    const attrs = applyCreateTemplate(policyFor(cls, keyType), tpl, 'generate', false, profile);
+    this.requirePublicSession(ctx, profile, attrs, 'generating a key');
+    this.requireWritableNew(ctx, profile, attrs, 'C_GenerateKey');
     let len = tpl.ulong(P.CKA_VALUE_LEN);
     if (len === undefined) {
       if (m.minKeySize !== m.maxKeySize) throw new HsmError('ERR_TEMPLATE_INCOMPLETE', `CKA_VALUE_LEN is required for ${ckmName(m.mechanism)}`);
@@ -243,7 +294,8 @@ export class ObjectLifecycle {
 
   /** C_GenerateKeyPair; handles are consecutive, public first. */
   async generateKeyPair(ctx: CallContext, mech: MechanismRequest, publicTemplate: readonly Attribute[], privateTemplate: readonly Attribute[]): Promise<{ publicHandle: number; privateHandle: number }> {
-    requireRole(ctx, ['CU'], 'generating a key pair');
+    const profile = await this.profile();
+    if (ctx.principal || !profile.publicSessionObjects) requireRole(ctx, ['CU'], 'generating a key pair');
     const m = mechanismFor(mech.mechanism, 'generateKeyPair');
     const pubTpl = Template.parse(publicTemplate);
     const privTpl = Template.parse(privateTemplate);
@@ -259,8 +311,12 @@ export class ObjectLifecycle {
     }
     const pubT = this.classAndType(pubTpl, { cls: P.CKO_PUBLIC_KEY, keyType });
     const privT = this.classAndType(privTpl, { cls: P.CKO_PRIVATE_KEY, keyType });
-    const pubAttrs = applyCreateTemplate(policyFor(pubT.cls, keyType), pubTpl, 'generate', false);
-    const privAttrs = applyCreateTemplate(policyFor(privT.cls, keyType), privTpl, 'generate', false);
+    const pubAttrs = applyCreateTemplate(policyFor(pubT.cls, keyType), pubTpl, 'generate', false, profile);
+    const privAttrs = applyCreateTemplate(policyFor(privT.cls, keyType), privTpl, 'generate', false, profile);
+    this.requirePublicSession(ctx, profile, pubAttrs, 'generating a key pair');
+    this.requirePublicSession(ctx, profile, privAttrs, 'generating a key pair');
+    this.requireWritableNew(ctx, profile, pubAttrs, 'C_GenerateKeyPair');
+    this.requireWritableNew(ctx, profile, privAttrs, 'C_GenerateKeyPair');
     const modulusBits = pubTpl.ulong(P.CKA_MODULUS_BITS);
     const bits = keyType === P.CKK_RSA ? modulusBits! : curveByParams(ecParams!)!.bits;
     if (bits < m.minKeySize || bits > m.maxKeySize) throw new HsmError('ERR_KEY_SIZE_RANGE', `${ckmName(m.mechanism)} makes keys of ${m.minKeySize} to ${m.maxKeySize} bits, not ${bits}`);
@@ -308,9 +364,12 @@ export class ObjectLifecycle {
   async setAttributeValue(ctx: CallContext, handle: number, template: readonly Attribute[]): Promise<void> {
     const tpl = Template.parse(template);
     const isCO = ctx.principal?.role === 'CO';
+    const profile = await this.profile();
     await this.k.txn.mutate(async () => {
       const lo = await this.visibleObject(ctx, handle);
       const { obj, version } = lo;
+      this.requirePublicSessionObject(ctx, profile, obj, 'C_SetAttributeValue');
+      this.requireWritable(ctx, profile, obj.lease === 0, 'C_SetAttributeValue');
       const priv = boolAttr(obj, P.CKA_PRIVATE);
       if (!isCO && priv && obj.owner !== ctx.principal?.user) throw new HsmError('ERR_NOT_PERMITTED', `only the owner of object ${handle} can change it`);
       checkSetTemplate(policyFor(classOf(obj), keyTypeOfObj(obj)), obj.attrs, tpl, isCO);
@@ -341,6 +400,7 @@ export class ObjectLifecycle {
 
   /** C_DestroyObject: the owner deletes a private object; anyone may delete a public one. */
   async destroyObject(ctx: CallContext, handle: number): Promise<void> {
+    const profile = await this.profile();
     await this.k.txn.mutate(async () => {
       /*
        * The one state change that is not idempotent by itself: a retry of a delete whose answer
@@ -350,6 +410,8 @@ export class ObjectLifecycle {
       const prior = await this.k.txn.priorResult<number>(ctx, 'destroyObject');
       if (prior.found) return { result: undefined };
       const { obj, version } = await this.visibleObject(ctx, handle);
+      this.requirePublicSessionObject(ctx, profile, obj, 'C_DestroyObject');
+      this.requireWritable(ctx, profile, obj.lease === 0, 'C_DestroyObject');
       if (boolAttr(obj, P.CKA_PRIVATE) && obj.owner !== ctx.principal?.user) {
         throw new HsmError('ERR_NOT_PERMITTED', `only the owner of object ${handle} can delete it`);
       }
@@ -367,8 +429,10 @@ export class ObjectLifecycle {
   /** C_CopyObject: a new object with the same material; the template may change what C_SetAttributeValue could, plus CKA_TOKEN. */
   async copyObject(ctx: CallContext, handle: number, template: readonly Attribute[]): Promise<number> {
     const tpl = Template.parse(template);
+    const profile = await this.profile();
     const lo = await this.visibleObject(ctx, handle);
     const { obj } = lo;
+    this.requirePublicSessionObject(ctx, profile, obj, 'C_CopyObject');
     if (boolAttr(obj, P.CKA_PRIVATE) && obj.owner !== ctx.principal?.user) throw new HsmError('ERR_NOT_PERMITTED', `only the owner of object ${handle} can copy it`);
     if (!boolAttr(obj, P.CKA_COPYABLE)) throw new HsmError('ERR_ACTION_PROHIBITED', `object ${handle} has CKA_COPYABLE FALSE`);
     const cls = classOf(obj);
@@ -383,6 +447,8 @@ export class ObjectLifecycle {
       if (t === P.CKA_COPYABLE && decodeBool(v) && !boolAttr(obj, P.CKA_COPYABLE)) throw new HsmError('ERR_ATTRIBUTE_READ_ONLY', 'CKA_COPYABLE cannot go from FALSE to TRUE');
       attrs.set(t, v);
     }
+    this.requirePublicSession(ctx, profile, attrs, 'C_CopyObject');
+    this.requireWritableNew(ctx, profile, attrs, 'C_CopyObject');
     const { material } = await this.k.state.withMaterial(lo);
     return this.commitNew(ctx, 'copyObject', 1, ([h]) => {
       const copy: StoredObject = { handle: h!, owner: obj.owner, shared: [], ...this.sessionBinding(ctx, attrs), attrs, ...(material ? { material } : {}) };

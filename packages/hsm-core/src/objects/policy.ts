@@ -8,12 +8,18 @@
  * CKA_EXTRACTABLE fixed at creation, CKA_SENSITIVE and CKA_PRIVATE always TRUE
  * for keys, CKA_DERIVE never TRUE on public keys, CKA_TRUSTED settable by a CO
  * only, CKA_WRAP_WITH_TRUSTED one-way), as flags read by one checker below.
+ * A deviation that the partition profile decides names its profile row
+ * (`forcedBy`, protocol/src/profiles.ts) instead of a branch in the checker.
  * The table-driven test (test/objects/policy.test.ts) walks these tables.
  */
 import * as P from '../../../protocol/src/pkcs11.js';
 import { HsmError } from '../../../protocol/src/errors.js';
 import { ckaName } from '../../../protocol/src/names.js';
 import { decodeBool, encodeBool, encodeUlong, Template } from './attributes.js';
+import { profileSettings, type ProfileSettings } from '../../../protocol/src/profiles.js';
+
+/* checkSetTemplate never meets a profile row: the attributes they govern are UNCHANGEABLE. */
+const AZURE = profileSettings('azure');
 
 /* Rule flags. */
 /** Must be in a C_CreateObject / unwrap template (after defaults). */
@@ -43,7 +49,15 @@ export interface Rule {
   readonly flags: number;
   /** Value used when the template gives none (raw attribute bytes). */
   readonly default?: Uint8Array;
+  /**
+   * The partition profile's row (protocol/src/profiles.ts) that FORCED_TRUE / FORCED_FALSE hang
+   * on: they hold only in a profile whose value for it is true (KEYS_ALWAYS_PRIVATE).
+   */
+  readonly forcedBy?: ProfileFlag;
 }
+
+/** The profile rows that are flags. */
+export type ProfileFlag = { [K in keyof ProfileSettings]: ProfileSettings[K] extends boolean ? K : never }[keyof ProfileSettings];
 
 export type Policy = ReadonlyMap<number, Rule>;
 
@@ -51,7 +65,7 @@ const T = encodeBool(true);
 const F = encodeBool(false);
 const EMPTY = new Uint8Array(0);
 
-type Row = readonly [type: number, flags: number, def?: Uint8Array];
+type Row = readonly [type: number, flags: number, def?: Uint8Array, forcedBy?: ProfileFlag];
 
 const COMMON: Row[] = [
   [P.CKA_CLASS, REQUIRED | UNCHANGEABLE],
@@ -64,7 +78,8 @@ const COMMON: Row[] = [
 
 const KEY: Row[] = [
   [P.CKA_KEY_TYPE, REQUIRED | UNCHANGEABLE],
-  [P.CKA_PRIVATE, UNCHANGEABLE | FORCED_TRUE, T],
+  /* Azure: TRUE on every key; the `standard` profile lets a template say FALSE (KEYS_ALWAYS_PRIVATE). */
+  [P.CKA_PRIVATE, UNCHANGEABLE | FORCED_TRUE, T, 'keysAlwaysPrivate'],
   /* Azure: CKA_ID is not modifiable, unlike the specification. */
   [P.CKA_ID, UNCHANGEABLE, EMPTY],
   [P.CKA_START_DATE, 0, EMPTY],
@@ -187,7 +202,7 @@ const DATA: Row[] = [
 function table(...groups: Row[][]): Policy {
   const m = new Map<number, Rule>();
   /* Later rows override earlier ones, so a key-type row refines a class row. */
-  for (const g of groups) for (const [type, flags, def] of g) m.set(type, def === undefined ? { flags } : { flags, default: def });
+  for (const g of groups) for (const [type, flags, def, forcedBy] of g) m.set(type, { flags, ...(def !== undefined ? { default: def } : {}), ...(forcedBy ? { forcedBy } : {}) });
   return m;
 }
 
@@ -226,7 +241,7 @@ export type CreateMode = 'create' | 'generate' | 'unwrap' | 'derive' | 'copy';
  * attribute set with defaults filled in (token-set and material attributes are
  * left for the caller to add). Order of checks follows PKCS#11 v2.40 §4.1.1.
  */
-export function applyCreateTemplate(policy: Policy, tpl: Template, mode: CreateMode, isCO: boolean): Map<number, Uint8Array> {
+export function applyCreateTemplate(policy: Policy, tpl: Template, mode: CreateMode, isCO: boolean, profile: ProfileSettings = AZURE): Map<number, Uint8Array> {
   for (const [type, value] of tpl.map) {
     const rule = policy.get(type);
     if (!rule) throw new HsmError('ERR_TEMPLATE_INCONSISTENT', `${ckaName(type)} does not apply to this kind of object`);
@@ -234,7 +249,7 @@ export function applyCreateTemplate(policy: Policy, tpl: Template, mode: CreateM
     if (mode !== 'create' && mode !== 'copy' && rule.flags & GENERATED) {
       throw new HsmError('ERR_TEMPLATE_INCONSISTENT', `${ckaName(type)} is produced by the HSM and must not be in a ${mode} template`);
     }
-    checkForcedValue(type, rule, value);
+    checkForcedValue(type, rule, value, profile);
     if (rule.flags & CO_ONLY && decodeBool(value) && !isCO) {
       throw new HsmError('ERR_ATTRIBUTE_READ_ONLY', `${ckaName(type)} can be set TRUE by a crypto officer (CO) only`);
     }
@@ -258,7 +273,8 @@ export function applyCreateTemplate(policy: Policy, tpl: Template, mode: CreateM
   return out;
 }
 
-function checkForcedValue(type: number, rule: Rule, value: Uint8Array): void {
+function checkForcedValue(type: number, rule: Rule, value: Uint8Array, profile: ProfileSettings): void {
+  if (rule.forcedBy && !profile[rule.forcedBy]) return;
   if (rule.flags & FORCED_TRUE && !decodeBool(value)) {
     throw new HsmError('ERR_ATTRIBUTE_VALUE_INVALID', `${ckaName(type)} must be TRUE: this HSM keeps every key ${type === P.CKA_SENSITIVE ? 'sensitive' : 'private'}`);
   }
@@ -285,7 +301,7 @@ export function checkSetTemplate(policy: Policy, current: ReadonlyMap<number, Ui
     const same = old !== undefined && Buffer.from(old).equals(Buffer.from(value));
     if (same) continue; /* writing the present value is allowed, as for CKA_EXTRACTABLE FALSE→FALSE */
     if (rule.flags & (UNCHANGEABLE | TOKEN_SET | MATERIAL)) throw new HsmError('ERR_ATTRIBUTE_READ_ONLY', `${ckaName(type)} cannot be changed after the object is created`);
-    checkForcedValue(type, rule, value);
+    checkForcedValue(type, rule, value, AZURE);
     if (rule.flags & CO_ONLY && !isCO) throw new HsmError('ERR_ATTRIBUTE_READ_ONLY', `${ckaName(type)} can be changed by a crypto officer (CO) only`);
     if (rule.flags & ONE_WAY_TRUE && !decodeBool(value)) {
       throw new HsmError('ERR_ATTRIBUTE_READ_ONLY', `${ckaName(type)} can go from FALSE to TRUE once, and never back`);

@@ -28,6 +28,8 @@ export interface CallContext {
   readonly sessionLease?: number | undefined;
   /** The client's tag for its own session within `sessionLease` (the request's `creator`), kept on the session objects it creates. */
   readonly creator?: number | undefined;
+  /** The request came from a session opened without CKF_RW_SESSION (the request's `readOnly`); the profile's READ_ONLY_SESSIONS row decides what that forbids. */
+  readonly readOnly?: boolean | undefined;
   /** Idempotency key of a state-changing request: a retry returns the first result. */
   readonly requestId?: string | undefined;
 }

@@ -8,6 +8,7 @@ import { HsmError } from '../../../protocol/src/errors.js';
 import { decodeBool, decodeUlong } from '../objects/attributes.js';
 import type { UserRecord } from '../users/users.js';
 import type { PartitionPolicy } from '../authz/partition_policy.js';
+import type { ProfileName } from '../../../protocol/src/profiles.js';
 
 /* Storage paths (docs/storage-format.md). */
 export const PATH = {
@@ -43,6 +44,8 @@ export interface PartitionRecord {
   readonly serial: string;
   /** What a crypto officer set with setPolicy (authz/partition_policy.ts); absent: every default. */
   readonly policy?: PartitionPolicy;
+  /** The profile chosen at initialisation (authz/profile.ts); absent: azure. Never changed afterwards. */
+  readonly profile?: ProfileName;
 }
 
 /** What is stored at obj/<handle>, masked by the barrier. */

@@ -4,6 +4,7 @@
  * holds across every node of the cluster.
  */
 import { HsmError, LOGIN_FAILED_MESSAGE } from '../../../protocol/src/errors.js';
+import { settingsOf } from '../authz/profile.js';
 import type { CallContext, Principal } from '../partition/context.js';
 import type { Kernel } from '../partition/kernel.js';
 import { PATH, enc, dec, type PartitionRecord } from '../partition/records.js';
@@ -19,8 +20,8 @@ export class Accounts {
 
   /**
    * Sign in. Unknown users, wrong passwords, a role that is not the user's and
-   * malformed names all give the same ERR_LOGIN_FAILED (0xA3) after the same
-   * work; a locked account gives ERR_ACCOUNT_LOCKED. Failures are counted in
+   * malformed names all give the same ERR_LOGIN_FAILED (0xA3; in the
+   * `standard` profile ERR_PIN_INCORRECT, 0xA0) after the same work; a locked account gives ERR_ACCOUNT_LOCKED. Failures are counted in
    * the store, so the limit holds across every node of the cluster.
    *
    * What reaches the store: a known, unlocked account's attempt is reserved
@@ -31,6 +32,19 @@ export class Accounts {
    * node's rate-limited log), so attempts nobody could count cannot grow it.
    */
   async login(name: string, password: string, role?: string): Promise<Principal> {
+    try {
+      return await this.checkSignIn(name, password, role);
+    } catch (e) {
+      /* The profile's row WRONG_PIN_CODE says which code a failed sign-in answers (authz/profile.ts). */
+      if (e instanceof HsmError && e.code === 'ERR_LOGIN_FAILED') {
+        const code = settingsOf((await this.k.state.requirePartition()).rec).wrongPinError;
+        if (code !== e.code) throw new HsmError(code, e.message);
+      }
+      throw e;
+    }
+  }
+
+  private async checkSignIn(name: string, password: string, role?: string): Promise<Principal> {
     const claimed = role === undefined ? undefined : parseRole(role);
     let found: { rec: UserRecord; version: number } | undefined;
     try {
@@ -225,6 +239,38 @@ export class Accounts {
         result: userInfo(rec),
       };
     });
+  }
+
+  /**
+   * C_SetPIN (setPin), in a profile with the row SET_PIN: the signed-in user changes its own
+   * password, proving the old one. Each PIN is `user:password` as C_Login takes it (the user must
+   * be the caller) or the password alone. The old password is checked as a sign-in checks it
+   * (scrypt, compared in constant time); a wrong one answers as WRONG_PIN_CODE says and is
+   * audited. The change itself is changePassword's (checked, audited `changePswd`). A read-only
+   * session cannot (READ_ONLY_SESSIONS; PKCS#11 v2.40 §5.6 lists C_SetPIN among the R/W calls).
+   */
+  async setPin(ctx: CallContext, oldPin: string, newPin: string): Promise<UserInfo> {
+    const row = settingsOf((await this.k.state.requirePartition()).rec);
+    if (!row.setPin) throw new HsmError('ERR_FUNCTION_NOT_SUPPORTED', 'C_SetPIN is not supported in this partition profile; change passwords with azcloudhsm_mgmt_util changePswd');
+    const caller = requireRole(ctx, ['CO', 'CU', 'AU'], 'changing a PIN');
+    if (ctx.readOnly === true && row.readOnlySessions) throw new HsmError('ERR_SESSION_READ_ONLY', 'C_SetPIN: a read-only session (opened without CKF_RW_SESSION) cannot change a PIN; open a read/write session');
+    const password = (pin: unknown): string | undefined => {
+      if (typeof pin !== 'string') return undefined;
+      const i = pin.indexOf(':');
+      return i < 0 ? pin : pin.slice(0, i) === caller.user ? pin.slice(i + 1) : undefined;
+    };
+    const oldPassword = password(oldPin);
+    const newPassword = password(newPin);
+    if (newPassword === undefined) throw new HsmError('ERR_PIN_INVALID', 'the new PIN must be the new password, or "user:password" naming the signed-in user');
+    validatePassword(newPassword);
+    const cur = await this.k.state.user(caller.user);
+    /* The same work whether or not the old PIN named the caller, so its form is no shortcut. */
+    const ok = (await verifyPassword(oldPassword ?? String(oldPin), cur?.rec ?? { salt: '00', hash: '00'.repeat(32), scrypt: this.k.config.scrypt })) && oldPassword !== undefined && cur !== undefined;
+    if (!ok) {
+      await this.k.txn.mutate(async () => ({ events: [{ user: caller.user, role: caller.role, action: 'changePswd', detail: `${caller.user} (C_SetPIN)`, result: row.wrongPinError }], result: undefined }));
+      throw new HsmError(row.wrongPinError, 'C_SetPIN: the old PIN is not right');
+    }
+    return this.changePassword(ctx, caller.role, caller.user, newPassword);
   }
 
   async deleteUser(ctx: CallContext, name: string): Promise<void> {

@@ -39,7 +39,7 @@ export function roleLabel(role: unknown): string {
 /** A sign-in attempt's outcome: success, failure (wrong name, password or format), locked (refused: account locked), or error. */
 export function signInOutcome(e: unknown): 'success' | 'failure' | 'locked' | 'error' {
   if (e === undefined) return 'success';
-  if (e instanceof HsmError && e.code === 'ERR_LOGIN_FAILED') return 'failure';
+  if (e instanceof HsmError && (e.code === 'ERR_LOGIN_FAILED' || e.code === 'ERR_PIN_INCORRECT')) return 'failure';
   if (e instanceof HsmError && e.code === 'ERR_ACCOUNT_LOCKED') return 'locked';
   return 'error';
 }
