@@ -219,7 +219,7 @@ export class Accounts {
    * AU's. The PRECO changing its own password becomes a CO (the claiming step
    * of the onboarding guide §1.5 step 8).
    */
-  async changePassword(ctx: CallContext, role: string, name: string, newPassword: string): Promise<UserInfo> {
+  async changePassword(ctx: CallContext, role: string, name: string, newPassword: string, opts: { oldProved?: boolean } = {}): Promise<UserInfo> {
     const caller = requireRole(ctx, ['PRECO', 'CO', 'CU', 'AU'], 'changing a password');
     const r = parseRole(role);
     validatePassword(newPassword);
@@ -231,7 +231,9 @@ export class Accounts {
       if (!cur || cur.rec.role !== r) throw new HsmError('ERR_USER_NOT_FOUND', `no ${r} named ${name}`);
       if (!self && (cur.rec.role === 'CO' || cur.rec.role === 'PRECO')) throw new HsmError('ERR_NOT_PERMITTED', 'a crypto officer cannot change another officer\'s password');
       const promoted = cur.rec.role === 'PRECO';
-      const rec: UserRecord = { ...cur.rec, ...hashed, role: promoted ? 'CO' : cur.rec.role };
+      /* After C_SetPIN proved the old password, the count it reserved goes back as a sign-in's does. */
+      const counts = opts.oldProved === true ? { failures: 0, locked: false } : {};
+      const rec: UserRecord = { ...cur.rec, ...hashed, ...counts, role: promoted ? 'CO' : cur.rec.role };
       return {
         compare: [{ key: PATH.user(name), op: 'version-eq', version: cur.version }],
         ops: [{ op: 'put', key: PATH.user(name), value: enc(rec) }],
@@ -245,8 +247,8 @@ export class Accounts {
    * C_SetPIN (setPin), in a profile with the row SET_PIN: the signed-in user changes its own
    * password, proving the old one. Each PIN is `user:password` as C_Login takes it (the user must
    * be the caller) or the password alone. The old password is checked as a sign-in checks it
-   * (scrypt, compared in constant time); a wrong one answers as WRONG_PIN_CODE says and is
-   * audited. The change itself is changePassword's (checked, audited `changePswd`). A read-only
+   * (scrypt, compared in constant time) and counts toward the lockout as a sign-in does; a wrong
+   * one answers as WRONG_PIN_CODE says and is audited. The change itself is changePassword's (checked, audited `changePswd`). A read-only
    * session cannot (READ_ONLY_SESSIONS; PKCS#11 v2.40 §5.6 lists C_SetPIN among the R/W calls).
    */
   async setPin(ctx: CallContext, oldPin: string, newPin: string): Promise<UserInfo> {
@@ -263,14 +265,21 @@ export class Accounts {
     const newPassword = password(newPin);
     if (newPassword === undefined) throw new HsmError('ERR_PIN_INVALID', 'the new PIN must be the new password, or "user:password" naming the signed-in user');
     validatePassword(newPassword);
-    const cur = await this.k.state.user(caller.user);
+    /*
+     * The old PIN is a password guess like a sign-in's, so it counts like one: the attempt is
+     * reserved against maxLoginFailures before the check (a session someone left signed in is no
+     * way round the lockout), and the change that follows a right one resets the count.
+     */
+    const reserved = await this.reserveAttempt(caller.user);
+    if (!reserved.ok) throw this.lockedError(caller.user, caller.role);
     /* The same work whether or not the old PIN named the caller, so its form is no shortcut. */
-    const ok = (await verifyPassword(oldPassword ?? String(oldPin), cur?.rec ?? { salt: '00', hash: '00'.repeat(32), scrypt: this.k.config.scrypt })) && oldPassword !== undefined && cur !== undefined;
+    const ok = (await verifyPassword(oldPassword ?? String(oldPin), reserved.rec)) && oldPassword !== undefined;
     if (!ok) {
-      await this.k.txn.mutate(async () => ({ events: [{ user: caller.user, role: caller.role, action: 'changePswd', detail: `${caller.user} (C_SetPIN)`, result: row.wrongPinError }], result: undefined }));
+      const max = this.k.config.maxLoginFailures;
+      await this.k.txn.mutate(async () => ({ events: [{ user: caller.user, role: caller.role, action: 'changePswd', detail: `${caller.user} (C_SetPIN), attempt ${reserved.attempt} of ${max}${reserved.attempt >= max ? '; account locked' : ''}`, result: row.wrongPinError }], result: undefined }));
       throw new HsmError(row.wrongPinError, 'C_SetPIN: the old PIN is not right');
     }
-    return this.changePassword(ctx, caller.role, caller.user, newPassword);
+    return this.changePassword(ctx, caller.role, caller.user, newPassword, { oldProved: true });
   }
 
   async deleteUser(ctx: CallContext, name: string): Promise<void> {

@@ -319,7 +319,7 @@ describe('SET_PIN', () => {
     await assert.rejects(p.setPin(cu1, 'admin:user1234', 'newpass99'), wrong);
     const failed = (await p.auditRecords()).filter((r) => r.action === 'changePswd' && r.result === 'ERR_PIN_INCORRECT');
     assert.equal(failed.length, 3);
-    assert.ok(failed.every((r) => r.user === 'cu1' && r.detail === 'cu1 (C_SetPIN)'));
+    assert.deepEqual(failed.map((r) => [r.user, r.detail]), [1, 2, 3].map((n) => ['cu1', `cu1 (C_SetPIN), attempt ${n} of 5`]));
     await assert.rejects(p.setPin(cu1, 'cu1:user1234', 'cu1:short'), (e) => code('ERR_PIN_LEN_RANGE')(e) && (e as HsmError).ckrv === P.CKR_PIN_LEN_RANGE);
     await assert.rejects(p.setPin(cu1, 'cu1:user1234', `cu1:${'x'.repeat(4000)}`), code('ERR_PIN_LEN_RANGE'));
     await assert.rejects(p.setPin(cu1, 'cu1:user1234', 'admin:newpass99'), code('ERR_PIN_INVALID', /naming the signed-in user/));
@@ -331,6 +331,27 @@ describe('SET_PIN', () => {
     await p.login('cu1', 'user1234', 'CU');
     await p.login('admin', 'adminpassword', 'CO');
     assert.ok(co);
+    p.close();
+  });
+
+  test('standard: wrong old PINs count toward the lockout like sign-ins; the account locks at the limit, even with the right PIN after it', async () => {
+    const { p, cu1 } = await partitionOf('standard');
+    const max = 5;
+    /* Two failed sign-ins and three wrong old PINs make five failures in a row. */
+    for (let i = 0; i < 2; i++) await assert.rejects(p.login('cu1', 'not-it-at-all', 'CU'), code('ERR_PIN_INCORRECT'));
+    for (let i = 0; i < max - 2; i++) await assert.rejects(p.setPin(cu1, `guess-${i}-xx`, 'newpass99'), code('ERR_PIN_INCORRECT'));
+    assert.equal((await p.getUserInfo('cu1')).locked, true);
+    await assert.rejects(p.setPin(cu1, 'cu1:user1234', 'cu1:newpass99'), code('ERR_ACCOUNT_LOCKED'));
+    await assert.rejects(p.login('cu1', 'user1234', 'CU'), code('ERR_ACCOUNT_LOCKED'));
+    p.close();
+  });
+
+  test('standard: a right old PIN resets the failure count (the change does)', async () => {
+    const { p, cu1 } = await partitionOf('standard');
+    await assert.rejects(p.setPin(cu1, 'guess-one-xx', 'newpass99'), code('ERR_PIN_INCORRECT'));
+    assert.equal((await p.getUserInfo('cu1')).failures, 1);
+    await p.setPin(cu1, 'user1234', 'newpass99');
+    assert.equal((await p.getUserInfo('cu1')).failures, 0);
     p.close();
   });
 
