@@ -473,14 +473,7 @@ export class FrameReader {
       this.head++;
       this.offset = 0;
     }
-    this.size -= n;
-    if (this.head === this.chunks.length) {
-      this.chunks = [];
-      this.head = 0;
-    } else if (this.head > 1024) {
-      this.chunks = this.chunks.slice(this.head);
-      this.head = 0;
-    }
+    this.consumed(n);
     return body;
   }
 
@@ -510,6 +503,12 @@ export class FrameReader {
       this.head++;
       this.offset = 0;
     }
+    this.consumed(n);
+    return out;
+  }
+
+  /** n bytes were taken: count them, and drop the chunks read through (all of them, or a long run of them). */
+  private consumed(n: number): void {
     this.size -= n;
     if (this.head === this.chunks.length) {
       this.chunks = [];
@@ -518,7 +517,6 @@ export class FrameReader {
       this.chunks = this.chunks.slice(this.head);
       this.head = 0;
     }
-    return out;
   }
 }
 
