@@ -10,7 +10,8 @@
  */
 import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -85,4 +86,39 @@ export function p11World(name: string, opts: { users: { user: string; password: 
     },
     useDaemon,
   };
+}
+
+/** The state cProgramWorld shares with its test file; `daemon` may be replaced (a restart), and the one there at the end is stopped. */
+export interface CProgramWorld {
+  dir: string;
+  prog: string;
+  lc: LocalCluster | undefined;
+  daemon: DaemonHandle | undefined;
+}
+
+/**
+ * The set-up of the tests that drive the module from a C program of their own: native/pkcs11/test/<name>.c
+ * compiled with warnings as errors against the PKCS#11 headers (linked with `libs` beside -ldl), a real
+ * three-node cluster with the CU cu1 (password user1234) and a real daemon in HOST mode. The program is
+ * started by the test, in the daemon's folder, where the module finds azcloudhsm_application.cfg.
+ */
+export function cProgramWorld(name: string, libs: readonly string[] = []): CProgramWorld {
+  const w: CProgramWorld = { dir: '', prog: '', lc: undefined, daemon: undefined };
+  before(async () => {
+    assert.ok(existsSync(MODULE), `${MODULE} is missing: run make build`);
+    w.dir = mkdtempSync(join(tmpdir(), `ochsm-p11-${name}-`));
+    mkdirSync(join(w.dir, 'programs'));
+    w.prog = join(w.dir, 'programs', name);
+    const cc = spawnSync('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-I', join(REPO, 'dist', 'pkcs11_headers', 'include'), '-o', w.prog,
+      join(REPO, 'native', 'pkcs11', 'test', `${name}.c`), '-ldl', ...libs], { encoding: 'utf8' });
+    assert.equal(cc.status, 0, `gcc ${name}.c: ${cc.stderr}`);
+    w.lc = await startCluster(join(w.dir, 'cluster'), { users: [{ user: 'cu1', password: 'user1234', role: 'CU' }] });
+    w.daemon = await startDaemon(w.lc);
+  });
+  after(async () => {
+    await w.daemon?.stop().catch(() => undefined);
+    await w.lc?.stop().catch(() => undefined);
+    if (w.dir) rmSync(w.dir, { recursive: true, force: true });
+  });
+  return w;
 }

@@ -17,49 +17,22 @@
  * CKR_SESSION_HANDLE_INVALID; the nodes do not refuse unknown or expired
  * sessions yet, so that path cannot be produced with real processes today.)
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../../packages/testkit/src/cluster.js';
+import { startDaemon } from '../../../packages/testkit/src/cluster.js';
+import { MODULE, cProgramWorld } from './p11_world.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const repo = resolve(here, '..', '..', '..', '..');
-const MODULE = join(repo, 'dist', 'lib64', 'libazcloudhsm_pkcs11.so');
 const PIN = 'cu1:user1234';
 
-let dir = '';
-let lc: LocalCluster | undefined;
-let daemon: DaemonHandle | undefined;
-let prog = '';
-
-before(async () => {
-  assert.ok(existsSync(MODULE), `${MODULE} is missing: run make build`);
-  dir = mkdtempSync(join(tmpdir(), 'ochsm-p11-restart-'));
-  mkdirSync(join(dir, 'programs'));
-  prog = join(dir, 'programs', 'restart');
-  const cc = spawnSync('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-I', join(repo, 'dist', 'pkcs11_headers', 'include'), '-o', prog,
-    join(repo, 'native', 'pkcs11', 'test', 'restart.c'), '-ldl', '-lpthread'], { encoding: 'utf8' });
-  assert.equal(cc.status, 0, `gcc restart.c: ${cc.stderr}`);
-  lc = await startCluster(join(dir, 'cluster'), { users: [{ user: 'cu1', password: 'user1234', role: 'CU' }] });
-  daemon = await startDaemon(lc);
-});
-
-after(async () => {
-  await daemon?.stop().catch(() => undefined);
-  await lc?.stop().catch(() => undefined);
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+const w = cProgramWorld('restart', ['-lpthread']);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Run restart.c for `seconds` and restart the daemon at the given offsets (ms after READY). */
 async function signThroughRestarts(seconds: number, restarts: ReadonlyArray<{ atMs: number; signal: NodeJS.Signals; downMs?: number }>, extra: string[] = [], wrap: string[] = [], threads = 8): Promise<string> {
-  const argv = [...wrap, prog, MODULE, PIN, String(seconds), String(threads), ...extra];
-  const p = spawn(argv[0]!, argv.slice(1), { cwd: daemon!.binDir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const argv = [...wrap, w.prog, MODULE, PIN, String(seconds), String(threads), ...extra];
+  const p = spawn(argv[0]!, argv.slice(1), { cwd: w.daemon!.binDir, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   p.stdout.on('data', (d: Buffer) => (out += d.toString()));
   p.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -74,9 +47,9 @@ async function signThroughRestarts(seconds: number, restarts: ReadonlyArray<{ at
     for (const r of restarts) {
       await sleep(Math.max(0, r.atMs - (Date.now() - t0)));
       const s = Date.now();
-      await daemon!.stop(r.signal);
+      await w.daemon!.stop(r.signal);
       if (r.downMs) await sleep(r.downMs);
-      daemon = await startDaemon(lc!);
+      w.daemon = await startDaemon(w.lc!);
       console.log(`daemon restarted (${r.signal}${r.downMs ? `, down ${r.downMs} ms` : ''}) at ${((s - t0) / 1000).toFixed(2)} s, serving again after ${Date.now() - s} ms`);
     }
     const code = await exited;

@@ -12,19 +12,14 @@
  *    next C_DigestInit works on the nodes left;
  *  - OpenSC `pkcs11-tool --hash` of a 256 MiB file.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { startCluster, startDaemon, type DaemonHandle, type LocalCluster } from '../../../packages/testkit/src/cluster.js';
+import { createWriteStream, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { MODULE, cProgramWorld } from './p11_world.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const repo = resolve(here, '..', '..', '..', '..');
-const MODULE = join(repo, 'dist', 'lib64', 'libazcloudhsm_pkcs11.so');
 const PIN = 'cu1:user1234';
 const MIB = 1 << 20;
 const DIGEST_MIB = 1024;
@@ -36,28 +31,7 @@ const CBC_MIB = 100;
  */
 const RSS_BOUND_MIB = 128;
 
-let dir = '';
-let lc: LocalCluster | undefined;
-let daemon: DaemonHandle | undefined;
-let prog = '';
-
-before(async () => {
-  assert.ok(existsSync(MODULE), `${MODULE} is missing: run make build`);
-  dir = mkdtempSync(join(tmpdir(), 'ochsm-p11-stream-'));
-  mkdirSync(join(dir, 'programs'));
-  prog = join(dir, 'programs', 'stream');
-  const cc = spawnSync('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-I', join(repo, 'dist', 'pkcs11_headers', 'include'), '-o', prog,
-    join(repo, 'native', 'pkcs11', 'test', 'stream.c'), '-ldl'], { encoding: 'utf8' });
-  assert.equal(cc.status, 0, `gcc stream.c: ${cc.stderr}`);
-  lc = await startCluster(join(dir, 'cluster'), { users: [{ user: 'cu1', password: 'user1234', role: 'CU' }] });
-  daemon = await startDaemon(lc);
-});
-
-after(async () => {
-  await daemon?.stop().catch(() => undefined);
-  await lc?.stop().catch(() => undefined);
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+const w = cProgramWorld('stream');
 
 function rssKb(pid: number): number | undefined {
   try {
@@ -86,7 +60,7 @@ interface Running {
 }
 
 function run(args: string[], stdin: 'ignore' | 'pipe' = 'ignore'): Running {
-  const proc = spawn(prog, [MODULE, PIN, ...args], { cwd: daemon!.binDir, stdio: [stdin, 'pipe', 'pipe'] });
+  const proc = spawn(w.prog, [MODULE, PIN, ...args], { cwd: w.daemon!.binDir, stdio: [stdin, 'pipe', 'pipe'] });
   const r: Running = { proc, out: '', exited: new Promise((res) => proc.once('close', (code) => res(code))) };
   proc.stdout!.on('data', (d: Buffer) => (r.out += d.toString()));
   proc.stderr!.on('data', (d: Buffer) => (r.out += d.toString()));
@@ -108,8 +82,8 @@ test(`a ${DIGEST_MIB} MiB digest and ${CBC_MIB} MiB of AES-CBC through C_*Update
   const killer = setTimeout(() => r.proc.kill('SIGKILL'), 840_000);
   try {
     await waitFor(r, /READY/);
-    const pids: Record<string, number> = { daemon: daemon!.proc.pid! };
-    for (const n of lc!.nodes) pids[`node ${n.id}`] = n.proc!.pid!;
+    const pids: Record<string, number> = { daemon: w.daemon!.proc.pid! };
+    for (const n of w.lc!.nodes) pids[`node ${n.id}`] = n.proc!.pid!;
     const base: Record<string, number> = {};
     const peak: Record<string, number> = {};
     for (const [name, pid] of Object.entries(pids)) base[name] = peak[name] = rssKb(pid) ?? 0;
@@ -155,8 +129,8 @@ test('a digest stream on a killed node ends with CKR_DEVICE_ERROR; the next C_Di
     /* The stream is on one of the three nodes: kill them in turn until the update fails. */
     let updates = 1;
     let killed: number | undefined;
-    for (const n of lc!.nodes) {
-      await lc!.killNode(n.id);
+    for (const n of w.lc!.nodes) {
+      await w.lc!.killNode(n.id);
       await sleep(300);
       send('u');
       updates++;
@@ -167,7 +141,7 @@ test('a digest stream on a killed node ends with CKR_DEVICE_ERROR; the next C_Di
         killed = n.id;
         break;
       }
-      await lc!.startNode(n.id);
+      await w.lc!.startNode(n.id);
       await sleep(800);
     }
     assert.ok(killed !== undefined, 'some node held the stream');
@@ -180,14 +154,14 @@ test('a digest stream on a killed node ends with CKR_DEVICE_ERROR; the next C_Di
     console.log(`# stream: node ${killed} held the stream; its loss gave CKR_DEVICE_ERROR, then CKR_OPERATION_NOT_INITIALIZED, and a new digest worked`);
     send('q');
     assert.equal(await r.exited, 0, r.out);
-    await lc!.startNode(killed!);
+    await w.lc!.startNode(killed!);
   } finally {
     r.proc.kill('SIGKILL');
   }
 });
 
 test('OpenSC pkcs11-tool --hash of a 256 MiB file streams through the module', { timeout: 300_000, skip: spawnSync('which', ['pkcs11-tool']).status !== 0 && 'pkcs11-tool is not installed' }, async () => {
-  const file = join(dir, 'big.bin');
+  const file = join(w.dir, 'big.bin');
   const h = createHash('sha256');
   const b = patternBlock();
   const ws = createWriteStream(file);
@@ -197,8 +171,8 @@ test('OpenSC pkcs11-tool --hash of a 256 MiB file streams through the module', {
     if (!ws.write(blk)) await new Promise<void>((res) => ws.once('drain', () => res()));
   }
   await new Promise<void>((res, rej) => ws.end((e?: Error | null) => (e ? rej(e) : res())));
-  const out = join(dir, 'big.sha256');
-  const p = spawnSync('pkcs11-tool', ['--module', MODULE, '--hash', '-m', 'SHA256', '--input-file', file, '--output-file', out], { cwd: daemon!.binDir, encoding: 'utf8', timeout: 240_000 });
+  const out = join(w.dir, 'big.sha256');
+  const p = spawnSync('pkcs11-tool', ['--module', MODULE, '--hash', '-m', 'SHA256', '--input-file', file, '--output-file', out], { cwd: w.daemon!.binDir, encoding: 'utf8', timeout: 240_000 });
   rmSync(file, { force: true });
   assert.equal(p.status, 0, `${p.stdout}\n${p.stderr}`);
   assert.equal(readFileSync(out).toString('hex'), h.digest('hex'));
