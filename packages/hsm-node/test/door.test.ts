@@ -5,33 +5,15 @@
  * session; a signed-in stranger cannot either; the legitimate user keeps
  * working throughout.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import * as P from '../../protocol/src/pkcs11.js';
 import { attr } from '../../hsm-core/src/objects/attributes.js';
-import { startCluster, EXAMPLE_CU, EXAMPLE_CO, type LocalCluster } from '../../testkit/src/cluster.js';
+import { EXAMPLE_CU } from '../../testkit/src/cluster.js';
 import { code } from './helpers/in_process.js';
-import { nodeClients } from './helpers/node_clients.js';
+import { clusterWithClients } from './helpers/node_clients.js';
 
-let dir: string;
-let cluster: LocalCluster;
-const { client, closeAll } = nodeClients(() => cluster);
-
-before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'ochsm-door-'));
-  cluster = await startCluster(dir);
-  const co = await client(1, EXAMPLE_CO);
-  await co.request('createUser', { role: 'CU', user: 'cu2', password: 'user5678' });
-});
-
-after(async () => {
-  closeAll();
-  await cluster?.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
+const { client } = clusterWithClients('door');
 
 test('before sign-in: reads and cluster information are answered; nothing is created, changed or deleted', async () => {
   const cu = await client(1, EXAMPLE_CU);

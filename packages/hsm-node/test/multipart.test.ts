@@ -7,34 +7,16 @@
  * connection that began it and ends with an error, its final call, a cancel,
  * the close of its session or of its connection.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createCipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import * as P from '../../protocol/src/pkcs11.js';
 import { attr } from '../../hsm-core/src/objects/attributes.js';
-import { startCluster, EXAMPLE_CU, EXAMPLE_CO, type LocalCluster } from '../../testkit/src/cluster.js';
+import { EXAMPLE_CU, EXAMPLE_CO } from '../../testkit/src/cluster.js';
 import { code } from './helpers/in_process.js';
-import { nodeClients } from './helpers/node_clients.js';
+import { clusterWithClients } from './helpers/node_clients.js';
 
-let dir: string;
-let cluster: LocalCluster;
-const { client, closeAll } = nodeClients(() => cluster);
-
-before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'ochsm-multipart-'));
-  cluster = await startCluster(dir, { nodes: 2 });
-  const co = await client(1, EXAMPLE_CO);
-  await co.request('createUser', { role: 'CU', user: 'cu2', password: 'user5678' });
-});
-
-after(async () => {
-  closeAll();
-  await cluster?.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
+const { client } = clusterWithClients('multipart', { nodes: 2 });
 
 test('a digest streams before sign-in, in parts, and equals SHA-256 of the whole', async () => {
   const anon = await client(1);
