@@ -93,9 +93,17 @@ public class BadInput {
                     report(e);
                 }
                 try {
+                    /* Ciphertext of 32 zero bytes, so the padded decryption always ends in a 0x00
+                     * byte, never valid PKCS#7 padding. (Decrypting 32 arbitrary bytes instead
+                     * would end in valid padding about once in 256 runs.) */
+                    javax.crypto.spec.IvParameterSpec iv = new javax.crypto.spec.IvParameterSpec(new byte[16]);
+                    Cipher e = Cipher.getInstance("AES/CBC/NoPadding", "Cavium");
+                    e.init(Cipher.ENCRYPT_MODE, nex, iv);
+                    byte[] zeros = e.doFinal(new byte[32]);
                     Cipher c = Cipher.getInstance("AES/CBC/PKCS5Padding", "Cavium");
-                    c.init(Cipher.DECRYPT_MODE, nex, new javax.crypto.spec.IvParameterSpec(new byte[16]));
-                    c.doFinal(new byte[32]);
+                    c.init(Cipher.DECRYPT_MODE, nex, iv);
+                    c.doFinal(zeros);
+                    System.out.println("a padded decryption of bad padding succeeded");
                 } catch (Exception e) {
                     report(e);
                 }
