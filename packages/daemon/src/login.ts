@@ -37,7 +37,7 @@
  * signed out. The application's answer waits for that bound at most.
  */
 import { timingSafeEqual, createHash } from 'node:crypto';
-import { HsmError } from '../../protocol/src/errors.js';
+import { HsmError, isHsmError } from '../../protocol/src/errors.js';
 import type { NoticeOf, ResponseOf } from '../../protocol/src/messages.js';
 import type { SessionMode } from './config.js';
 import type { Logger } from './log.js';
@@ -270,7 +270,10 @@ export class SignIn implements RouteContext {
           link.setAuthGen(target, epoch);
         }
       } catch (e) {
-        if (isTransient(e)) {
+        /* A node that is behind (it could not catch up, or reach a quorum of its store) checked
+         * nothing and wrote nothing: like a lost connection, try again on a new one (with the
+         * link's reconnect backoff) rather than leave this one unable to serve signed-in requests. */
+        if (isTransient(e) || isHsmError(e, 'ERR_NODE_BEHIND')) {
           if (strict) throw e;
           link.reset(`could not ${cur ? 'sign in' : 'sign out'}: ${(e as Error).message}`);
           return;

@@ -191,6 +191,38 @@ describe('HOST mode (default): one host-wide sign-in', () => {
     assert.equal(cluster.loginLog.filter(([n, , ok]) => n === 'node2' && !ok).length, 1);
   });
 
+  test('a node that answers the sign-in on reconnect with ERR_NODE_BEHIND is not left out: the link reconnects and signs in', async () => {
+    const { mgr, apps, links, cluster } = host();
+    await mgr.login(apps[0]!, 'cu1', 'user1234', undefined);
+    let behind = 1;
+    links[1]!.handler = (_l, op) => {
+      if (op !== 'login' || behind === 0) return undefined;
+      behind--;
+      throw new HsmError('ERR_NODE_BEHIND', 'cannot reach a quorum of the store; nothing was written');
+    };
+    links[1]!.drop();
+    /* The prepare fails as a connection failure would: the link does not come up half signed in. */
+    await assert.rejects(links[1]!.reconnect(), (e: HsmError) => e.code === 'ERR_NODE_BEHIND');
+    assert.equal(mgr.signIn.ready(links[1]!), false);
+    /* The next connection signs in and serves; the refusal cost no attempt against the user. */
+    await links[1]!.reconnect();
+    assert.equal(links[1]!.connUser, 'cu1');
+    assert.ok(mgr.signIn.ready(links[1]!));
+    assert.equal(cluster.loginLog.filter(([, , ok]) => !ok).length, 0);
+    /* On a link that is up (a sign-in brought in line after a change), the link is dropped to reconnect. */
+    await mgr.logout(apps[0]!);
+    behind = 1;
+    let resets = 0;
+    const reset = links[1]!.reset.bind(links[1]!);
+    links[1]!.reset = () => { resets++; reset(); };
+    await mgr.login(apps[0]!, 'cu1', 'user1234', undefined);
+    await new Promise((r) => setTimeout(r, 10));
+    assert.equal(resets, 1);
+    assert.equal(mgr.signIn.ready(links[1]!), false);
+    await links[1]!.reconnect();
+    assert.ok(mgr.signIn.ready(links[1]!));
+  });
+
   test('a sign-out while a node is re-connecting leaves no connection signed in', async () => {
     const { mgr, apps, links } = host();
     await mgr.login(apps[0]!, 'cu1', 'user1234', undefined);
