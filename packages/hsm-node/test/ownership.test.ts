@@ -88,7 +88,13 @@ describe('ownership', () => {
     const { store, p1, p2, o1, o2, preco, close } = await twoNodes();
     try {
       const owner = signPartitionCsr(join(tmp(), 'claim'), await o1.certReq());
-      assert.equal(await o1.storeCert(preco, SLOT_PO, readFileSync(owner.poCrt)), false);
+      const once = { ...preco, requestId: 'req-store-po-' + Date.now().toString(36) };
+      assert.equal(await o1.storeCert(once, SLOT_PO, readFileSync(owner.poCrt)), false);
+      /* Its answer lost, retried with the same request id (also through the other node): the first answer, nothing written. */
+      const head = (await store.get(PATH.auditHead))!.version;
+      assert.equal(await o1.storeCert(once, SLOT_PO, readFileSync(owner.poCrt)), false);
+      assert.equal(await o2.storeCert(once, SLOT_PO, readFileSync(owner.poCrt)), false);
+      assert.equal((await store.get(PATH.auditHead))!.version, head);
       const one = async (slot: number) => {
         const [cert, part, head] = await Promise.all([store.get(PATH.cert(slot)), store.get(PATH.partition), store.get(PATH.auditHead)]);
         return { cert: cert!.version, part: part!.version, head: head!.version };

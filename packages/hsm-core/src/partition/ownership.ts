@@ -108,6 +108,9 @@ export class PartitionOwnership {
     }
     const pem = Buffer.from(certificatePem(bytes));
     await this.k.txn.mutate(async () => {
+      /* A retry of a store that committed (its answer lost) answers success, not "already stored". */
+      const prior = await this.k.txn.priorResult<null>(ctx, 'storeCert');
+      if (prior.found) return { result: undefined };
       if (await this.k.barrier.get(PATH.cert(slot))) {
         throw new HsmError('ERR_ARGUMENTS_BAD', slot === SLOT_PO
           ? 'the partition owner certificate (slot 4) is already stored and cannot be changed'
@@ -118,10 +121,12 @@ export class PartitionOwnership {
         compare: [
           { key: PATH.cert(slot), op: 'absent' },
           { key: PATH.partition, op: 'version-eq', version: part.version },
+          ...prior.compare,
         ],
         ops: [
           { op: 'put', key: PATH.cert(slot), value: pem },
           { op: 'put', key: PATH.partition, value: enc({ ...part.rec, state }) },
+          ...prior.ops(null),
         ],
         events: [this.k.txn.event(ctx, 'storeCert', { detail: `slot ${slot}, partition ${state}` })],
         result: undefined,

@@ -219,7 +219,7 @@ export class Accounts {
    * AU's. The PRECO changing its own password becomes a CO (the claiming step
    * of the onboarding guide §1.5 step 8).
    */
-  async changePassword(ctx: CallContext, role: string, name: string, newPassword: string, opts: { oldProved?: boolean } = {}): Promise<UserInfo> {
+  async changePassword(ctx: CallContext, role: string, name: string, newPassword: string, opts: { oldProved?: boolean; action?: string } = {}): Promise<UserInfo> {
     const caller = requireRole(ctx, ['PRECO', 'CO', 'CU', 'AU'], 'changing a password');
     const r = parseRole(role);
     validatePassword(newPassword);
@@ -227,6 +227,12 @@ export class Accounts {
     if (!self && caller.role !== 'CO') throw new HsmError('ERR_NOT_PERMITTED', 'only a crypto officer can change another user\'s password');
     const hashed = await hashPassword(newPassword, this.k.config.scrypt);
     return this.k.txn.mutate(async () => {
+      /*
+       * A retry with the request id of a change that committed (its answer lost) answers what the
+       * first did: the PRECO is a CO by then, and C_SetPIN's old PIN is no longer the password.
+       */
+      const prior = await this.k.txn.priorResult<UserInfo>(ctx, opts.action ?? 'changePassword');
+      if (prior.found) return { result: prior.result };
       const cur = await this.k.state.user(name);
       if (!cur || cur.rec.role !== r) throw new HsmError('ERR_USER_NOT_FOUND', `no ${r} named ${name}`);
       if (!self && (cur.rec.role === 'CO' || cur.rec.role === 'PRECO')) throw new HsmError('ERR_NOT_PERMITTED', 'a crypto officer cannot change another officer\'s password');
@@ -234,11 +240,12 @@ export class Accounts {
       /* After C_SetPIN proved the old password, the count it reserved goes back as a sign-in's does. */
       const counts = opts.oldProved === true ? { failures: 0, locked: false } : {};
       const rec: UserRecord = { ...cur.rec, ...hashed, ...counts, role: promoted ? 'CO' : cur.rec.role };
+      const info = userInfo(rec);
       return {
-        compare: [{ key: PATH.user(name), op: 'version-eq', version: cur.version }],
-        ops: [{ op: 'put', key: PATH.user(name), value: enc(rec) }],
+        compare: [{ key: PATH.user(name), op: 'version-eq', version: cur.version }, ...prior.compare],
+        ops: [{ op: 'put', key: PATH.user(name), value: enc(rec) }, ...prior.ops(info)],
         events: [{ user: caller.user, role: caller.role, action: 'changePswd', detail: promoted ? `${name} PRECO→CO` : name, result: 'ok' }],
-        result: userInfo(rec),
+        result: info,
       };
     });
   }
@@ -265,6 +272,9 @@ export class Accounts {
     const newPassword = password(newPin);
     if (newPassword === undefined) throw new HsmError('ERR_PIN_INVALID', 'the new PIN must be the new password, or "user:password" naming the signed-in user');
     validatePassword(newPassword);
+    /* A retry of a change that committed: the old PIN is no longer the password, so answer what the first did. */
+    const prior = await this.k.txn.priorResult<UserInfo>(ctx, 'setPin');
+    if (prior.found) return prior.result;
     /*
      * The old PIN is a password guess like a sign-in's, so it counts like one: the attempt is
      * reserved against maxLoginFailures before the check (a session someone left signed in is no
@@ -279,7 +289,7 @@ export class Accounts {
       await this.k.txn.mutate(async () => ({ events: [{ user: caller.user, role: caller.role, action: 'changePswd', detail: `${caller.user} (C_SetPIN), attempt ${reserved.attempt} of ${max}${reserved.attempt >= max ? '; account locked' : ''}`, result: row.wrongPinError }], result: undefined }));
       throw new HsmError(row.wrongPinError, 'C_SetPIN: the old PIN is not right');
     }
-    return this.changePassword(ctx, caller.role, caller.user, newPassword, { oldProved: true });
+    return this.changePassword(ctx, caller.role, caller.user, newPassword, { oldProved: true, action: 'setPin' });
   }
 
   async deleteUser(ctx: CallContext, name: string): Promise<void> {
@@ -288,6 +298,9 @@ export class Accounts {
     const owned = (await this.k.state.objects()).filter((o) => o.obj.owner === name && o.obj.lease === 0).length;
     if (owned > 0) throw new HsmError('ERR_NOT_PERMITTED', `user ${name} owns ${owned} object(s); they must be deleted first`);
     await this.k.txn.mutate(async () => {
+      /* A retry of a delete that committed (its answer lost) answers success, not "no user". */
+      const prior = await this.k.txn.priorResult<null>(ctx, 'deleteUser');
+      if (prior.found) return { result: undefined };
       const cur = await this.k.state.user(name);
       if (!cur) throw new HsmError('ERR_USER_NOT_FOUND', `no user named ${name}`);
       if (cur.rec.role === 'PRECO' || cur.rec.role === 'CO') {
@@ -295,8 +308,8 @@ export class Accounts {
         if (officers.length <= 1) throw new HsmError('ERR_NOT_PERMITTED', 'the last crypto officer cannot be deleted');
       }
       return {
-        compare: [{ key: PATH.user(name), op: 'version-eq', version: cur.version }],
-        ops: [{ op: 'delete', key: PATH.user(name) }],
+        compare: [{ key: PATH.user(name), op: 'version-eq', version: cur.version }, ...prior.compare],
+        ops: [{ op: 'delete', key: PATH.user(name) }, ...prior.ops(null)],
         events: [{ user: caller.user, role: caller.role, action: 'deleteUser', detail: name, result: 'ok' }],
         result: undefined,
       };

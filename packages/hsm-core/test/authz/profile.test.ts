@@ -310,6 +310,28 @@ describe('SET_PIN', () => {
     p.close();
   });
 
+  test('standard: a retried setPin (its answer lost, the same request id, also on another node) answers as the first did and counts no failure', async () => {
+    const { p, store, maskingKey, cu1 } = await partitionOf('standard');
+    const other = await Partition.open({ store, maskingKey, config: FAST });
+    try {
+      const once = { ...cu1, requestId: 'req-setpin-' + randomBytes(8).toString('hex') };
+      const first = await p.setPin(once, 'cu1:user1234', 'cu1:newpass99');
+      assert.deepEqual(await p.setPin(once, 'cu1:user1234', 'cu1:newpass99'), first);
+      assert.deepEqual(await other.setPin(once, 'cu1:user1234', 'cu1:newpass99'), first);
+      const audit = await p.auditRecords();
+      assert.equal(audit.filter((r) => r.action === 'changePswd' && r.result === 'ok' && r.user === 'cu1').length, 1, 'changed once');
+      assert.equal(audit.filter((r) => r.action === 'changePswd' && r.result !== 'ok').length, 0, 'no wrong-PIN attempt recorded');
+      await p.login('cu1', 'newpass99', 'CU');
+      /* A new request with the old PIN is a new attempt: wrong now. */
+      await assert.rejects(p.setPin({ ...cu1, requestId: 'req-setpin-' + randomBytes(8).toString('hex') }, 'cu1:user1234', 'cu1:again1234'), code('ERR_PIN_INCORRECT'));
+      /* The id was a setPin's: another request with it is refused. */
+      await assert.rejects(p.changePassword(once, 'CU', 'cu1', 'other9999'), code('ERR_ARGUMENTS_BAD', /different request/));
+    } finally {
+      other.close();
+      p.close();
+    }
+  });
+
   test('standard: a wrong old PIN answers as WRONG_PIN_CODE (0xA0) and is audited; a bad new PIN is 0xA2 or 0xA1; nothing changes', async () => {
     const { p, cu1, co } = await partitionOf('standard');
     const wrong = (e: unknown) => code('ERR_PIN_INCORRECT', /old PIN is not right/)(e) && (e as HsmError).ckrv === P.CKR_PIN_INCORRECT;

@@ -194,4 +194,32 @@ describe('sign-in and lockout (accounts.ts)', () => {
       p.close();
     }
   });
+
+  test('a retried deleteUser or changePassword (its answer lost, the same request id, also on another node) answers as the first did', async () => {
+    const { p, second, co, close } = await setUp();
+    try {
+      const id = () => ({ ...co, requestId: 'req-' + randomBytes(8).toString('hex') });
+      const del = id();
+      await p.deleteUser(del, 'bob');
+      await p.deleteUser(del, 'bob');
+      await second.deleteUser(del, 'bob');
+      await assert.rejects(p.deleteUser(id(), 'bob'), code('ERR_USER_NOT_FOUND'));
+      /* The PRECO's promotion: a retry would otherwise find no PRECO named admin. */
+      const store = new MemoryStore();
+      const q = await Partition.open({ store, maskingKey: randomBytes(32), config: FAST });
+      try {
+        const claim = { principal: await q.login('admin', 'tenantadmin', 'PRECO'), requestId: 'req-claim-' + randomBytes(8).toString('hex') };
+        const first = await q.changePassword(claim, 'PRECO', 'admin', 'adminpassword');
+        assert.equal(first.role, 'CO');
+        assert.deepEqual(await q.changePassword(claim, 'PRECO', 'admin', 'adminpassword'), first);
+        await assert.rejects(q.changePassword({ principal: claim.principal }, 'PRECO', 'admin', 'adminpassword'), code('ERR_USER_NOT_FOUND'));
+      } finally {
+        q.close();
+      }
+      const changes = (await p.auditRecords()).filter((r) => r.action === 'deleteUser' && r.detail === 'bob');
+      assert.equal(changes.length, 1);
+    } finally {
+      close();
+    }
+  });
 });
