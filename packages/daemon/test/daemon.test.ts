@@ -15,6 +15,7 @@ import { Daemon } from '../src/server.js';
 import { CERT_SIGNATURE_FAILURE_LINE, PO_MISSING_LINE } from '../src/nodes.js';
 import { FakeClusterState, FakeNode } from './helpers/fake_node.js';
 import { hasOpenssl, makeOwnerPki, type OwnerPki } from '../../testkit/src/pki.js';
+import { freePort } from '../../testkit/src/cluster.js';
 import { captureLogger, connectApp, until, writeInstall, type AppClient } from './helpers/daemon_env.js';
 
 const SKIP = hasOpenssl() ? false : 'openssl is not installed';
@@ -288,7 +289,8 @@ describe('daemon against in-process nodes', { skip: SKIP, timeout: 120_000 }, ()
   });
 
   test('TCPSOCKET listens on 127.0.0.1:PORT only', async () => {
-    const port = 20000 + Math.floor(Math.random() * 20000);
+    /* A port the system has just handed out and nobody holds: a random pick could be in use. */
+    const port = await freePort();
     const w = await world({ nodes: 1, app: ['SOCKET_TYPE=TCPSOCKET', `PORT=${port}`] });
     try {
       assert.equal(w.daemon.address, `127.0.0.1:${port}`);

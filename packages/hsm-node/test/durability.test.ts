@@ -24,27 +24,31 @@ async function runAndKill(dir: string, killAfterMs: number): Promise<{ aes: numb
   let buf = '';
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
-  const ready = new Promise<void>((resolve, reject) => {
+  /* The kill is timed from the first acknowledgement, not from READY: on a loaded machine the
+   * child may take longer than killAfterMs to acknowledge its first key, and a kill before it would
+   * leave nothing to check. */
+  const firstAck = new Promise<void>((resolve, reject) => {
     child.stdout.on('data', (d: Buffer) => {
       buf += d.toString();
       let nl;
       while ((nl = buf.indexOf('\n')) >= 0) {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
-        if (line === 'READY') resolve();
         const [ack, kind, a, b] = line.split(' ');
         if (ack !== 'ACK') continue;
         if (kind === 'aes') acked.aes.push(Number(a));
         else acked.ec.push([Number(a), Number(b)]);
+        resolve();
       }
     });
     child.on('exit', (code) => reject(new Error(`child exited early (${code}): ${stderr}`)));
   });
-  await ready;
-  const exited = new Promise((r) => child.on('exit', r));
+  /* 'close', not 'exit': every acknowledgement written before the kill has been read. */
+  const closed = new Promise((r) => child.on('close', r));
+  await firstAck;
   await new Promise((r) => setTimeout(r, killAfterMs));
   child.kill('SIGKILL');
-  await exited;
+  await closed;
   return acked;
 }
 

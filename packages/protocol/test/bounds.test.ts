@@ -42,7 +42,9 @@ test('a frame left unfinished is dropped after partialFrameTimeoutMs', async () 
 
 test('a connection that never says hello is dropped after helloTimeoutMs; one that does is kept', async () => {
   const reasons: CloseReason[] = [];
-  const { srv, port } = await server({ helloTimeoutMs: 200 }, (r) => reasons.push(r));
+  /* The good connection must say hello within the bound too: 1 s, not 200 ms, so that a loaded
+   * machine pausing this process between its connect and its hello cannot drop it. */
+  const { srv, port } = await server({ helloTimeoutMs: 1000 }, (r) => reasons.push(r));
   const silent = net.connect(port, '127.0.0.1');
   silent.on('error', () => undefined);
   const good = net.connect(port, '127.0.0.1');

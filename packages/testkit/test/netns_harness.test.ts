@@ -63,18 +63,23 @@ test('a run killed by SIGTERM tears its hosts down, processes inside included', 
   });
   const built = JSON.parse(line) as { ns: string[]; bridge: string };
   for (const n of built.ns) assert.ok(ip('netns', 'list').includes(n), `${n} exists while the run lives`);
-  await new Promise((r) => setTimeout(r, 300));
-  const inside = ip('netns', 'pids', built.ns[0]!).trim();
+  /* The child spawned `sleep` into host 1 without waiting for it: poll (bounded) until it runs
+   * there; a fixed pause could end before a loaded machine has exec'd it. */
+  let inside = '';
+  for (const end = Date.now() + 20_000; inside === '' && Date.now() < end; await new Promise((r) => setTimeout(r, 50))) inside = ip('netns', 'pids', built.ns[0]!).trim();
   assert.ok(inside.length > 0, 'a process runs inside host 1');
   const exited = new Promise((r) => child.once('exit', r));
   child.kill('SIGTERM');
   await exited;
   for (const n of built.ns) assert.ok(!ip('netns', 'list').includes(n), `${n} is gone after SIGTERM`);
   assert.ok(!ip('-o', 'link', 'show').includes(built.bridge), 'the bridge is gone');
-  await new Promise((r) => setTimeout(r, 200));
   for (const pid of inside.split(/\s+/)) {
-    /* Killed: gone, or a zombie waiting for init to reap it. */
-    const stat = existsSync(`/proc/${pid}/stat`) ? readFileSync(`/proc/${pid}/stat`, 'utf8') : '';
-    assert.ok(stat === '' || / Z /.test(stat.slice(stat.lastIndexOf(')'))), `process ${pid} inside host 1 was killed: ${stat}`);
+    /* Killed: gone, or a zombie waiting for init to reap it. SIGKILL was sent before the run
+     * exited, but the process dies only once it is scheduled: poll (bounded), not a fixed pause. */
+    const stat = () => (existsSync(`/proc/${pid}/stat`) ? readFileSync(`/proc/${pid}/stat`, 'utf8') : '');
+    const dead = (st: string) => st === '' || / Z /.test(st.slice(st.lastIndexOf(')')));
+    for (const end = Date.now() + 10_000; !dead(stat()) && Date.now() < end; ) await new Promise((r) => setTimeout(r, 20));
+    const st = stat();
+    assert.ok(dead(st), `process ${pid} inside host 1 was killed: ${st}`);
   }
 });

@@ -139,7 +139,8 @@ function digestInfo(h: HashInfo, data: Uint8Array): Buffer {
 const PAIR = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
 const PRIV = privMaterial(PAIR.privateKey);
 const PUB = pubMaterial(PAIR.publicKey);
-const OTHER = privMaterial(crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey);
+const OTHER_PAIR = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+const OTHER = privMaterial(OTHER_PAIR.privateKey);
 const MSG = Buffer.from('OpenCloudHSM RSA test message');
 
 /* ---------------- flags ---------------- */
@@ -320,7 +321,21 @@ test('CKM_RSA_PKCS decryption rejects every malformed type-2 block with one code
 test('CKM_RSA_PKCS wrap/unwrap round trip and failures', async () => {
   const raw = mech(P.CKM_RSA_PKCS);
   const aesKey = crypto.randomBytes(32);
-  const wrapped = await raw.wrap!(PUB, aesKey, {});
+  /* Under the wrong key the raw RSA result is an arbitrary number, which reads as a well-formed
+   * type-2 block (00 02, eight nonzero bytes, a zero) about once in 100,000: then the unwrap would
+   * return garbage, not fail. The padding is random, so wrap again until OTHER's raw result (by
+   * node:crypto, without padding) does not begin 00 02; such a block is refused whatever follows.
+   * (A wrapped value not below OTHER's modulus has no raw result at all, and is refused too.) */
+  const typeTwoUnderOther = (w: Buffer): boolean => {
+    try {
+      return crypto.privateDecrypt({ key: OTHER_PAIR.privateKey, padding: crypto.constants.RSA_NO_PADDING }, w).subarray(0, 2).equals(Buffer.of(0, 2));
+    } catch {
+      return false;
+    }
+  };
+  let wrapped = await raw.wrap!(PUB, aesKey, {});
+  for (let i = 0; i < 100 && typeTwoUnderOther(wrapped); i++) wrapped = await raw.wrap!(PUB, aesKey, {});
+  assert.equal(typeTwoUnderOther(wrapped), false);
   assert.deepEqual(await raw.unwrap!(PRIV, wrapped, {}), aesKey);
   await assert.rejects(raw.unwrap!(OTHER, wrapped, {}), code('ERR_WRAPPED_KEY_INVALID'));
   await assert.rejects(raw.unwrap!(PRIV, wrapped.subarray(1), {}), code('ERR_WRAPPED_KEY_LEN_RANGE'));
