@@ -11,6 +11,9 @@
  * program of the OpenCloudHSM measurements under that command. The CPU
  * columns are per operation: the daemon, the three nodes together and the
  * calling process (all its threads, the PKCS#11 module's reader included).
+ * OCHSM_BENCH_ROUTE=pack|spread (and OCHSM_BENCH_PACK_IN_FLIGHT=<n>) sets the
+ * daemon's routing policy (azcloudhsm_client.cfg `routing`, `pack_in_flight`);
+ * unset, the daemon's default.
  *
  *   node bench/pkcs11_speed.mjs [seconds per measurement, default 5]
  */
@@ -110,7 +113,11 @@ if (process.env.OCHSM_BENCH_PROFILE) {
   process.env.OCHSM_NODE_FLAGS = `--cpu-prof --cpu-prof-dir=${resolve(process.env.OCHSM_BENCH_PROFILE)}`;
 }
 const lc = await startCluster(join(dir, 'cluster'));
-const daemon = await startDaemon(lc);
+const client = {
+  ...(process.env.OCHSM_BENCH_ROUTE ? { routing: process.env.OCHSM_BENCH_ROUTE } : {}),
+  ...(process.env.OCHSM_BENCH_PACK_IN_FLIGHT ? { pack_in_flight: Number(process.env.OCHSM_BENCH_PACK_IN_FLIGHT) } : {}),
+};
+const daemon = await startDaemon(lc, { client });
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.once(sig, async () => {
     await daemon.stop().catch(() => undefined);
