@@ -11,6 +11,11 @@
  * program of the OpenCloudHSM measurements under that command. The CPU
  * columns are per operation: the daemon, the three nodes together and the
  * calling process (all its threads, the PKCS#11 module's reader included).
+ * Each key row also prints the key-use audit records per durable write of each
+ * node (its group-commit size, from the node's metrics on loopback).
+ * OCHSM_BENCH_ROUTE=pack|spread (and OCHSM_BENCH_PACK_IN_FLIGHT=<n>) sets the
+ * daemon's routing policy (azcloudhsm_client.cfg `routing`, `pack_in_flight`);
+ * unset, the daemon's default.
  *
  *   node bench/pkcs11_speed.mjs [seconds per measurement, default 5]
  */
@@ -104,13 +109,30 @@ function softhsmSetup() {
 const fmt = (n) => (Number.isFinite(n) ? (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(1)) : 'n/a');
 
 const { startCluster, startDaemon } = await import(join(dist, 'packages', 'testkit', 'src', 'cluster.js'));
+const { scrape, parseMetrics, sum } = await import(join(dist, 'packages', 'ops', 'src', 'metrics', 'scrape.js'));
+const metricsFile = (id) => join(dir, `node${id}.metrics`);
+/* Key-use records and durable writes of each node's audit log so far. */
+async function auditCounts(nodes) {
+  return Promise.all(nodes.map(async (n) => {
+    try {
+      const m = parseMetrics(await scrape(readFileSync(metricsFile(n.id), 'utf8').trim()));
+      return { records: sum(m, 'ochsm_audit_log_records_total'), syncs: sum(m, 'ochsm_audit_log_syncs_total') };
+    } catch {
+      return { records: NaN, syncs: NaN };
+    }
+  }));
+}
 if (process.env.OCHSM_BENCH_PROFILE) {
   /* The nodes and the daemon inherit this: each writes a .cpuprofile there when it exits. */
   mkdirSync(process.env.OCHSM_BENCH_PROFILE, { recursive: true });
   process.env.OCHSM_NODE_FLAGS = `--cpu-prof --cpu-prof-dir=${resolve(process.env.OCHSM_BENCH_PROFILE)}`;
 }
-const lc = await startCluster(join(dir, 'cluster'));
-const daemon = await startDaemon(lc);
+const lc = await startCluster(join(dir, 'cluster'), { env: (id) => ({ OCHSM_METRICS: '127.0.0.1:0', OCHSM_METRICS_ADDR_FILE: metricsFile(id) }) });
+const client = {
+  ...(process.env.OCHSM_BENCH_ROUTE ? { routing: process.env.OCHSM_BENCH_ROUTE } : {}),
+  ...(process.env.OCHSM_BENCH_PACK_IN_FLIGHT ? { pack_in_flight: Number(process.env.OCHSM_BENCH_PACK_IN_FLIGHT) } : {}),
+};
+const daemon = await startDaemon(lc, { client });
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.once(sig, async () => {
     await daemon.stop().catch(() => undefined);
@@ -127,10 +149,15 @@ try {
     if (ONLY && ONLY[0] !== op) continue;
     for (const t of THREADS) {
       if (ONLY && Number(ONLY[1]) !== t) continue;
+      const audit0 = await auditCounts(lc.nodes);
       const ours = measure(MODULE, 1, 'cu1:user1234', op, t, daemon.binDir, [daemon.proc.pid, ...lc.nodes.map((n) => n.proc?.pid)]);
+      const groups = (await auditCounts(lc.nodes)).map((a, i) => {
+        const r = a.records - audit0[i].records, w = a.syncs - audit0[i].syncs;
+        return `node ${lc.nodes[i].id} ${r ? `${(r / w).toFixed(1)} (${r} records)` : '-'}`;
+      });
       const soft = softSlot !== undefined ? measure(SOFTHSM, softSlot, '87654321', op, t, dir) : { rate: NaN, note: 'softhsm2 not installed' };
       rows.push({ label, t, ours, soft, ssl: t === 1 ? ssl[op] : undefined, sslMulti: t === 1 && op === 'rsa' ? ssl.rsaMulti : undefined });
-      process.stderr.write(`${label} ${t} threads: ${fmt(ours.rate)} p50 ${ours.p50} µs p99 ${ours.p99} µs, CPU/op daemon ${ours.cpu?.daemon.toFixed(0)} µs nodes ${ours.cpu?.nodes.toFixed(0)} µs application ${ours.cpu?.app.toFixed(0)} µs (SoftHSM2 ${fmt(soft.rate)}, application ${soft.cpu?.app.toFixed(0)} µs)\n`);
+      process.stderr.write(`${label} ${t} threads: ${fmt(ours.rate)} p50 ${ours.p50} µs p99 ${ours.p99} µs, CPU/op daemon ${ours.cpu?.daemon.toFixed(0)} µs nodes ${ours.cpu?.nodes.toFixed(0)} µs application ${ours.cpu?.app.toFixed(0)} µs (SoftHSM2 ${fmt(soft.rate)}, application ${soft.cpu?.app.toFixed(0)} µs); key-use records per durable write: ${groups.join(', ')}\n`);
     }
   }
 } finally {

@@ -2,8 +2,11 @@
  * @module Forwarding an application's request to a node (docs/decisions.md
  * "Retries"; the Azure Cloud HSM guides, "Retries for integration of HSM operations").
  *
- * Each request goes to the next ready link of the caller's context, round
- * robin, so single-part operations spread over the cluster. A request that
+ * Each request goes to a ready link of the caller's context, chosen by the
+ * routing policy of azcloudhsm_client.cfg (`routing`): `pack` sends to this
+ * daemon's preferred node until it has `pack_in_flight` requests in flight
+ * from this daemon, then to the next in the preference order; `spread`
+ * rotates over the ready links once per turn of the event loop. A request that
  * fails because its link failed (ConnectionLostError: the connection ended
  * before the answer; RequestTimeoutError: no answer in time) is retried on
  * another node, with bounded attempts, backoff and an overall deadline; so
@@ -18,12 +21,13 @@
  * the node stores with the result in the same transaction, so the retry
  * returns the first result instead of, say, creating a second key.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { HsmError, isHsmError } from '../../protocol/src/errors.js';
 import { OPS, errorFromResponse, type OpName, type RequestOf, type ResponseOf } from '../../protocol/src/messages.js';
 import type { Frame } from '../../protocol/src/codec.js';
 import { readReply, type RawReply } from '../../protocol/src/forward.js';
 import { retryDelay, type RetryPolicy } from '../../protocol/src/retry.js';
+import type { RoutingPolicy } from '../../protocol/src/clientcfg.js';
 import type { Logger } from './log.js';
 import type { RouteContext } from './login.js';
 import { isTransient, noNodeError, type LinkLike, type LinkPoolLike } from './nodes.js';
@@ -33,6 +37,66 @@ export interface RouterSettings {
   readonly retry: RetryPolicy;
   readonly requestTimeoutMs: number;
   readonly connectTimeoutMs: number;
+  readonly routing: RoutingSettings;
+}
+
+/** How a request's node is chosen (azcloudhsm_client.cfg `routing`, `pack_in_flight`). */
+export interface RoutingSettings {
+  readonly policy: RoutingPolicy;
+  /** `pack`: a node with this many requests in flight from this daemon is full; the next one in the order gets the request. */
+  readonly packInFlight: number;
+  /** Stable per daemon (routeSeed): `pack`'s first choice is the node at seed mod n of the ring. */
+  readonly seed: number;
+}
+
+/**
+ * The number that places one daemon on the ring of nodes: the first 32 bits
+ * of SHA-256 over the host name and the daemon's own name (its DAEMON_ID and
+ * the socket applications reach it on). The same daemon gets the same number
+ * after every restart; daemons on different hosts, or two on one host with
+ * different sockets, get unrelated ones, so a fleet's first choices spread
+ * over the nodes.
+ */
+export function routeSeed(host: string, daemon: string): number {
+  return createHash('sha256').update(host).update('\0').update(daemon).digest().readUInt32BE(0);
+}
+
+/* The ring: every daemon orders the nodes alike, by cluster node id (once hello has said it), then host:port. */
+function byNode(a: LinkLike, b: LinkLike): number {
+  const x = a.endpoint.nodeId, y = b.endpoint.nodeId;
+  if (x !== y) return x === undefined ? 1 : y === undefined ? -1 : x - y;
+  return a.endpoint.key < b.endpoint.key ? -1 : a.endpoint.key > b.endpoint.key ? 1 : 0;
+}
+
+/**
+ * `pack`'s preference order: all the pool's links (ready or not) on the ring,
+ * starting at `seed` mod their number. A link that is down keeps its place,
+ * so the daemon's share of that node moves to the next node while it is down
+ * and comes back to it when it is ready again.
+ */
+export function preferenceOrder<L extends LinkLike>(links: readonly L[], seed: number): L[] {
+  const ring = [...links].sort(byNode);
+  const start = ring.length ? seed % ring.length : 0;
+  return start ? [...ring.slice(start), ...ring.slice(0, start)] : ring;
+}
+
+/**
+ * `pack`'s choice among the candidates, given in preference order: the first
+ * with fewer than `threshold` requests in flight; when every one is at the
+ * threshold, the one with the fewest (the earlier on a tie).
+ */
+export function packChoice<L>(ordered: readonly L[], inFlight: (l: L) => number, threshold: number): L | undefined {
+  let best: L | undefined;
+  let least = Infinity;
+  for (const l of ordered) {
+    const n = inFlight(l);
+    if (n < threshold) return l;
+    if (n < least) {
+      best = l;
+      least = n;
+    }
+  }
+  return best;
 }
 
 /** The request with an idempotency key when its operation changes state and it has none. */
@@ -88,6 +152,8 @@ export class Router {
   /** Pools that have picked a link in this turn of the event loop (cleared by the next check phase). */
   private turn = new WeakSet<LinkPoolLike>();
   private turnTimer: NodeJS.Immediate | undefined;
+  /** Requests this router has sent to each node (endpoint key) and not yet had answered, over every pool. */
+  private readonly sent = new Map<string, number>();
 
   constructor(settings: () => RouterSettings, log: Logger) {
     this.settings = settings;
@@ -101,11 +167,23 @@ export class Router {
     return until !== undefined && until > now;
   }
 
+  /** Requests in flight from this daemon to the node of `link` (every pool's link to it counted). */
+  inFlightTo(link: LinkLike): number {
+    return this.sent.get(link.endpoint.key) ?? 0;
+  }
+
   /**
-   * The next ready link, round robin, preferring one not tried yet for this
-   * request and, among those, one whose node has not just said it is behind.
+   * The ready link for the next request, preferring one not tried yet for
+   * this request and, among those, one whose node has not just said it is
+   * behind; then by the routing policy.
    *
-   * The rotation advances once per turn of the event loop, not per request:
+   * `pack` (packChoice over preferenceOrder): one daemon's light load stays
+   * on one node, so its requests leave in fewer TLS writes, its node's
+   * key-use records go to disk in larger groups and fewer processes wake up;
+   * beyond `packInFlight` in flight the next node takes the overflow, and a
+   * fleet of daemons, each with its own first choice, spreads over the nodes.
+   *
+   * `spread`: round robin. The rotation advances once per turn of the event loop, not per request:
    * requests that arrive together (the PKCS#11 module pipelines all its
    * threads over one connection) go to the same node, so they leave in one
    * TLS write and their answers come back in fewer records, and over turns
@@ -124,6 +202,12 @@ export class Router {
       else if (!ready.some((l) => this.avoiding(l, now))) this.anyBehind = false;
     }
     if (from.length === 0) from = ready;
+    const { routing } = this.settings();
+    if (routing.policy === 'pack') {
+      const candidates = from;
+      const ordered = preferenceOrder(ctx.pool.links(), routing.seed).filter((l) => candidates.includes(l));
+      return packChoice(ordered, (l) => this.inFlightTo(l), routing.packInFlight);
+    }
     /* Round robin per turn of the event loop: requests that arrive together go to one node. */
     let i = this.next.get(ctx.pool) ?? 0;
     if (this.turn.has(ctx.pool)) i = i === 0 ? WRAP - 1 : i - 1;
@@ -203,8 +287,18 @@ export class Router {
         if (!link) throw noNodeError(last);
       }
       tried.add(link);
+      /* Counted from the choice to the answer (pack's in-flight), the same turn as the choice, so a burst sees its own requests. */
+      const node = link.endpoint.key;
+      this.sent.set(node, (this.sent.get(node) ?? 0) + 1);
       try {
-        const res = await send(link);
+        let res: T;
+        try {
+          res = await send(link);
+        } finally {
+          const n = this.sent.get(node)! - 1;
+          if (n) this.sent.set(node, n);
+          else this.sent.delete(node);
+        }
         if (attempt > 1) daemonMetrics().failovers.inc({ op });
         return res;
       } catch (e) {

@@ -15,6 +15,7 @@
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { chmodSync, existsSync, lstatSync, mkdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { hostname } from 'node:os';
 import { HsmError } from '../../protocol/src/errors.js';
 import { serveConnection, type ServedConnection } from '../../protocol/src/connection.js';
 import { daemonMetrics } from '../../ops/src/metrics/daemon.js';
@@ -29,7 +30,7 @@ import {
 import { createLogger, type Logger } from './log.js';
 import { ApplicationLogin, HostLogin, type AppHandle, type LoginManager, type RouteContext } from './login.js';
 import { LinkPool, NodeDirectory, TrustStore, isTransient, type AccountRules, type LinkEnv, type LinkLike, type LinkSettings } from './nodes.js';
-import { Router, type RevisionToken } from './router.js';
+import { Router, routeSeed, type RevisionToken } from './router.js';
 import { DAEMON_SOFTWARE, VERSION } from './version.js';
 
 /** How long a shutdown waits for requests in flight. */
@@ -231,7 +232,12 @@ export class Daemon {
     this.login = config.application.sessionMode === 'APPLICATION'
       ? new ApplicationLogin(this.hostPool, (name) => new LinkPool(name, this.directory, this.env), log, timeouts)
       : new HostLogin(this.hostPool, () => this.apps.values(), log, timeouts);
-    this.router = new Router(() => ({ retry: this.config.client.retry, requestTimeoutMs: this.config.client.requestTimeoutMs, connectTimeoutMs: this.config.client.connectTimeoutMs }), log);
+    /* Where this daemon starts on the ring of nodes under `pack` (docs/daemon.md "Routing, retries and idempotency"). */
+    const seed = routeSeed(hostname(), `${config.application.daemonId}\0${this.address}`);
+    this.router = new Router(() => ({
+      retry: this.config.client.retry, requestTimeoutMs: this.config.client.requestTimeoutMs, connectTimeoutMs: this.config.client.connectTimeoutMs,
+      routing: { policy: this.config.client.routing, packInFlight: this.config.client.packInFlight, seed },
+    }), log);
     /* Discovery: every time a host link comes up, ask that node for the cluster's members. */
     this.hostPool.onLinkChange((link) => {
       if (link.state !== 'up' || this.discovered.get(link) === link.epoch) return;
@@ -257,7 +263,7 @@ export class Daemon {
     d.hostPool.start();
     if (d.pidFile) writeFileSync(d.pidFile, `${process.pid}\n`);
     log.info('azcloudhsm_client is ready', {
-      version: VERSION, listen: d.address, sessionMode: config.application.sessionMode,
+      version: VERSION, listen: d.address, sessionMode: config.application.sessionMode, routing: config.client.routing,
       servers: config.resource.servers.map((s) => `${s.hostname}:${s.port}`), poCrt: d.trust.poPath,
     });
     return d;

@@ -105,18 +105,18 @@ describe('azcloudhsm_client.cfg', () => {
   test('defaults: cert dir beside bin, 3 attempts, 50 ms backoff, 10 s deadline, 1 s health checks', () => {
     assert.deepEqual(defaultClientConfig('/opt/azurecloudhsm/bin'), {
       path: undefined, certDir: '/opt/azurecloudhsm/cert', connectTimeoutMs: 5000, requestTimeoutMs: 30_000, healthIntervalMs: 1000, healthTimeoutMs: 2000,
-      retry: { attempts: 3, backoffMs: 50, deadlineMs: 10_000 }, logLevel: 'info',
+      retry: { attempts: 3, backoffMs: 50, deadlineMs: 10_000 }, logLevel: 'info', routing: 'pack', packInFlight: 32,
     });
   });
 
   test('every key', () => {
     const c = parseClientConfig(JSON.stringify({
       cert_dir: '../certs', connect_timeout_ms: 100, request_timeout_ms: 200, health_interval_ms: 300, health_timeout_ms: 400,
-      retry: { attempts: 5, backoff_ms: 0, deadline_ms: 600 }, log_level: 'debug',
+      retry: { attempts: 5, backoff_ms: 0, deadline_ms: 600 }, log_level: 'debug', routing: 'spread', pack_in_flight: 8,
     }), C, '/opt/azurecloudhsm/bin');
     assert.deepEqual(c, {
       path: C, certDir: '/opt/azurecloudhsm/certs', connectTimeoutMs: 100, requestTimeoutMs: 200, healthIntervalMs: 300, healthTimeoutMs: 400,
-      retry: { attempts: 5, backoffMs: 0, deadlineMs: 600 }, logLevel: 'debug',
+      retry: { attempts: 5, backoffMs: 0, deadlineMs: 600 }, logLevel: 'debug', routing: 'spread', packInFlight: 8,
     });
   });
 
@@ -136,6 +136,8 @@ describe('azcloudhsm_client.cfg', () => {
     ['retry.attempts zero', '{"retry": {"attempts": 0}}', `${C}: retry.attempts must be a whole number from 1 to 100 (got 0)`],
     ['retry.deadline_ms negative', '{"retry": {"deadline_ms": -1}}', `${C}: retry.deadline_ms must be a whole number from 1 to 3600000 (got -1)`],
     ['log level', '{"log_level": "trace"}', `${C}: log_level must be one of debug, info, warn, error (got "trace")`],
+    ['routing', '{"routing": "round-robin"}', `${C}: routing must be one of pack, spread (got "round-robin")`],
+    ['pack_in_flight zero', '{"pack_in_flight": 0}', `${C}: pack_in_flight must be a whole number from 1 to 100000 (got 0)`],
   ];
   for (const [name, text, message] of bad) test(`refused: ${name}`, () => fails(() => parseClientConfig(text, C, '/b'), message));
 });

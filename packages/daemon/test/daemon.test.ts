@@ -186,7 +186,8 @@ describe('daemon against in-process nodes', { skip: SKIP, timeout: 120_000 }, ()
   });
 
   test('a node that restarts is signed in again before it serves', async () => {
-    const w = await world({ client: { retry: { attempts: 5, backoff_ms: 20, deadline_ms: 5000 } } });
+    /* spread: the test aims requests at one node, which the rotation reaches within three (pack keeps a daemon on its own first choice: router.test.ts, routing.test.ts). */
+    const w = await world({ client: { routing: 'spread', retry: { attempts: 5, backoff_ms: 20, deadline_ms: 5000 } } });
     try {
       await until(async () => (await upCount(w)) === 3, 5000, 'three links up');
       const a = await w.app();
@@ -207,7 +208,8 @@ describe('daemon against in-process nodes', { skip: SKIP, timeout: 120_000 }, ()
   });
 
   test('failover: a key generation whose answer is lost is retried on another node with the same requestId (one key)', async () => {
-    const w = await world();
+    /* spread: the test aims requests at one node, which the rotation reaches within three (pack keeps a daemon on its own first choice: router.test.ts, routing.test.ts). */
+    const w = await world({ client: { routing: 'spread' } });
     try {
       await until(async () => (await upCount(w)) === 3, 5000, 'three links up');
       const a = await w.app();
@@ -225,7 +227,8 @@ describe('daemon against in-process nodes', { skip: SKIP, timeout: 120_000 }, ()
   });
 
   test('a request that times out on a hung node is retried on another; the health check drops the hung link', async () => {
-    const w = await world({ client: { request_timeout_ms: 300, health_interval_ms: 50, health_timeout_ms: 150 } });
+    /* spread: the test aims requests at one node, which the rotation reaches within three (pack keeps a daemon on its own first choice: router.test.ts, routing.test.ts). */
+    const w = await world({ client: { routing: 'spread', request_timeout_ms: 300, health_interval_ms: 50, health_timeout_ms: 150 } });
     try {
       await until(async () => (await upCount(w)) === 3, 5000, 'three links up');
       const a = await w.app();

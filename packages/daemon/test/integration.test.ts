@@ -290,7 +290,8 @@ describe('azcloudhsm_client failover with a real cluster', { skip: SKIP, timeout
     let a: ProtocolClient | undefined;
     try {
       lc = await startCluster(dir, { env: (id): Record<string, string> => (id === 2 ? { OCHSM_FAULT_KILL_AFTER_COMMIT: 'generateKey' } : {}) });
-      d = await startDaemon(lc);
+      /* spread: node 2 must receive one of the four key generations, which the rotation guarantees (pack keeps the daemon on its own first choice). */
+      d = await startDaemon(lc, { client: { routing: 'spread' } });
       a = await connectDaemon(d.socketPath, 'failover');
       await until2(async () => (await a!.request('status', {})).nodes!.filter((n) => n.state === 'up').length === 3, 10_000);
       await a.request('login', { user: 'cu1', password: 'user1234' });

@@ -14,7 +14,7 @@ import { Router } from '../src/router.js';
 import { MemCluster, MemPool, type MemLink } from './helpers/memory_links.js';
 
 const TIMEOUTS = () => ({ requestTimeoutMs: 1000, connectTimeoutMs: 200 });
-const ROUTER = new Router(() => ({ retry: { attempts: 3, backoffMs: 1, deadlineMs: 1000 }, requestTimeoutMs: 1000, connectTimeoutMs: 100 }), silentLogger());
+const ROUTER = new Router(() => ({ retry: { attempts: 3, backoffMs: 1, deadlineMs: 1000 }, requestTimeoutMs: 1000, connectTimeoutMs: 100, routing: { policy: 'spread', packInFlight: 32, seed: 0 } }), silentLogger());
 
 class App implements AppHandle {
   readonly notices: NoticeOf<'loginChanged'>[] = [];

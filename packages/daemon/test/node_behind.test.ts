@@ -52,7 +52,8 @@ test('a node answering ERR_NODE_BEHIND: requests succeed on the others, its link
   const cluster = await startCluster(dir, {
     env: (id): Record<string, string> => (id === 2 ? { OCHSM_FAULT_HOLD_WATCH: hold, OCHSM_METRICS: '127.0.0.1:0', OCHSM_METRICS_ADDR_FILE: metricsFile } : {}),
   });
-  const daemon = await startDaemon(cluster);
+  /* spread: node 2 must be among the nodes the daemon uses, before and after the window (pack would keep the daemon on its own first choice, maybe not node 2; behind-avoidance under pack: router.test.ts). */
+  const daemon = await startDaemon(cluster, { client: { routing: 'spread' } });
   const closers: { close(): void }[] = [];
   try {
     const app = await connectDaemon(daemon.socketPath, 'behind-app');

@@ -54,7 +54,8 @@ test('nodes and daemon: scrape before and after load, the counters moved, no sec
     users: [{ user: 'cu1', password: 'user1234', role: 'CU' }, { ...CU2, role: 'CU' }],
     env: (id) => ({ OCHSM_METRICS: '127.0.0.1:0', OCHSM_METRICS_ADDR_FILE: addrFile(`hsm${id}`), ...(id === 3 ? { OCHSM_FAULT_KILL_AFTER_COMMIT: 'generateKey' } : {}) }),
   });
-  d = await startDaemon(lc, { env: { OCHSM_METRICS: '127.0.0.1:0', OCHSM_METRICS_ADDR_FILE: addrFile('client') } });
+  /* spread: node 3's crash after commit must receive one of the four key generations below, which the rotation guarantees (pack keeps the daemon on its own first choice). */
+  d = await startDaemon(lc, { env: { OCHSM_METRICS: '127.0.0.1:0', OCHSM_METRICS_ADDR_FILE: addrFile('client') }, client: { routing: 'spread' } });
   const addr = (name: string) => readFileSync(addrFile(name), 'utf8').trim();
   /* The daemon opens its metrics endpoint right after its socket: wait for the address file. */
   for (const end = Date.now() + 10_000; !existsSync(addrFile('client')); ) {

@@ -14,6 +14,16 @@ export const CLIENT_CFG = 'azcloudhsm_client.cfg';
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+/**
+ * How the daemon chooses a node for each request (docs/daemon.md "Routing, retries and
+ * idempotency"): `spread` rotates over the ready nodes once per turn of the event loop;
+ * `pack` sends to this daemon's preferred ready node until it has `pack_in_flight` requests
+ * in flight from this daemon, then to the next in its preference order.
+ */
+export const ROUTING_POLICIES = ['pack', 'spread'] as const;
+export type RoutingPolicy = (typeof ROUTING_POLICIES)[number];
+export const DEFAULT_ROUTING: RoutingPolicy = 'pack';
+
 export interface ParsedClientConfig {
   /** Directory holding PO.crt. */
   readonly certDir: string;
@@ -24,6 +34,10 @@ export interface ParsedClientConfig {
   /** Retrying a request on another node (./retry.ts). */
   readonly retry: RetryPolicy;
   readonly logLevel: LogLevel;
+  /** How requests are spread over the nodes (ROUTING_POLICIES). */
+  readonly routing: RoutingPolicy;
+  /** `pack`: requests in flight from this daemon to one node before the next node is used. */
+  readonly packInFlight: number;
 }
 
 /** A file that is not a valid client cfg; the message starts with the file. */
@@ -42,6 +56,7 @@ export const CLIENT_NUMBERS = {
   requestTimeoutMs: { key: 'request_timeout_ms', min: 1, max: 3_600_000, dflt: 30_000 },
   healthIntervalMs: { key: 'health_interval_ms', min: 10, max: 3_600_000, dflt: 1000 },
   healthTimeoutMs: { key: 'health_timeout_ms', min: 1, max: 600_000, dflt: 2000 },
+  packInFlight: { key: 'pack_in_flight', min: 1, max: 100_000, dflt: 32 },
 } as const satisfies Record<string, NumberKey>;
 
 /* The limits and defaults are the retry policy's (./retry.ts); these are the cfg's key names. */
@@ -72,7 +87,7 @@ function numberFrom(o: Record<string, unknown>, spec: NumberKey, file: string, w
  */
 export function clientConfigFromObject(j: Record<string, unknown>, path: string | undefined, resourceDir: string, warn: (w: string) => void = () => undefined): ParsedClientConfig {
   const file = path ?? CLIENT_CFG;
-  const known = new Set(['cert_dir', 'retry', 'log_level', ...Object.values(CLIENT_NUMBERS).map((s) => s.key)]);
+  const known = new Set(['cert_dir', 'retry', 'log_level', 'routing', ...Object.values(CLIENT_NUMBERS).map((s) => s.key)]);
   for (const k of Object.keys(j)) if (!known.has(k)) warn(`${file}: unknown key "${k}" (ignored)`);
   let certDir = resolve(resourceDir, '..', 'cert');
   if (j.cert_dir !== undefined) {
@@ -97,7 +112,14 @@ export function clientConfigFromObject(j: Record<string, unknown>, path: string 
     }
     logLevel = j.log_level as LogLevel;
   }
-  return { certDir, ...nums, retry, logLevel };
+  let routing: RoutingPolicy = DEFAULT_ROUTING;
+  if (j.routing !== undefined) {
+    if (typeof j.routing !== 'string' || !(ROUTING_POLICIES as readonly string[]).includes(j.routing)) {
+      throw new ClientConfigError(file, `${file}: routing must be one of ${ROUTING_POLICIES.join(', ')} (got ${show(j.routing)})`);
+    }
+    routing = j.routing as RoutingPolicy;
+  }
+  return { certDir, ...nums, retry, logLevel, routing };
 }
 
 /** Parse the file's text (JSON, an optional UTF-8 BOM). */

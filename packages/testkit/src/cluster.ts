@@ -267,7 +267,11 @@ export interface DaemonHandle {
  * azcloudhsm_application.cfg, azcloudhsm_client.cfg) into `<cluster dir>/<name>/`
  * and start a real `azcloudhsm_client` on them; resolves once its socket accepts.
  */
-export async function startDaemon(lc: LocalCluster, opts: { name?: string; sessionMode?: 'HOST' | 'APPLICATION'; certDir?: string; bootstrap?: number; env?: Record<string, string> } = {}): Promise<DaemonHandle> {
+export async function startDaemon(lc: LocalCluster, opts: {
+  name?: string; sessionMode?: 'HOST' | 'APPLICATION'; certDir?: string; bootstrap?: number; env?: Record<string, string>;
+  /** More keys of azcloudhsm_client.cfg (e.g. `{ routing: 'spread' }`). */
+  client?: Record<string, unknown>;
+} = {}): Promise<DaemonHandle> {
   const binDir = join(lc.dir, opts.name ?? 'bin');
   mkdirSync(binDir, { recursive: true, mode: 0o700 });
   const socketDir = join(lc.dir, `${opts.name ?? 'bin'}-run`);
@@ -276,7 +280,7 @@ export async function startDaemon(lc: LocalCluster, opts: { name?: string; sessi
   const boot = lc.node(opts.bootstrap ?? 1);
   writeFileSync(join(binDir, 'azcloudhsm_resource.cfg'), JSON.stringify({ servers: [{ hostname: boot.host, port: boot.port }] }) + '\n');
   writeFileSync(join(binDir, 'azcloudhsm_application.cfg'), ['DAEMON_ID=1', 'SOCKET_TYPE=UNIXSOCKET', 'PORT=1111', `SOCKET_PATH=${socketPath}`, `SESSION_MODE=${opts.sessionMode ?? 'HOST'}`, ''].join('\n'));
-  writeFileSync(join(binDir, 'azcloudhsm_client.cfg'), JSON.stringify({ cert_dir: opts.certDir ?? lc.certDir, health_interval_ms: 200 }) + '\n');
+  writeFileSync(join(binDir, 'azcloudhsm_client.cfg'), JSON.stringify({ cert_dir: opts.certDir ?? lc.certDir, health_interval_ms: 200, ...opts.client }) + '\n');
   const proc = spawn(process.execPath, [...nodeFlags(), DAEMON_MAIN, join(binDir, 'azcloudhsm_resource.cfg')], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...(opts.env ?? {}) } });
   let log = '';
   proc.stderr!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-200_000)));
