@@ -19,15 +19,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createDecipheriv, createPublicKey, randomBytes, verify as cryptoVerify } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import pkcs11js from 'pkcs11js';
 import { p11World } from './p11_world.js';
 
-/** CPU time a process has used (user + system, clock ticks), from /proc. */
-const cpuTicks = (pid: number) => {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return Number(f[11]) + Number(f[12]);
-};
 const PIN = 'cu1:user1234';
 /** DER of the OID prime256v1 (1.2.840.10045.3.1.7). */
 const P256 = Buffer.from('06082a8648ce3d030107', 'hex');
@@ -209,11 +203,8 @@ test('a node killed with SIGKILL while C_Sign calls are in flight: every C_Sign 
   const deadline = started + 3_000;
   /* The killer runs on the event loop while the loops below wait on C_SignAsync (the addon's worker thread). */
   const killer = (async () => {
-    const before = w.lc.nodes.map((n) => cpuTicks(n.proc!.pid!));
-    await new Promise((r) => setTimeout(r, 800));
     /* The node that used the most CPU meanwhile: the one serving (all of the load under pack, a third under spread). */
-    const used = w.lc.nodes.map((n, i) => cpuTicks(n.proc!.pid!) - before[i]!);
-    victim = w.lc.nodes[used.indexOf(Math.max(...used))]!.id;
+    victim = await w.lc.busiestNode(800);
     killedAt = ok;
     await w.lc.killNode(victim, 'SIGKILL');
   })();

@@ -164,6 +164,23 @@ export class LocalCluster {
     await Promise.all(this.nodes.map((n) => this.killNode(n.id, 'SIGTERM')));
   }
 
+  /**
+   * The id of the node that used the most CPU over the next `windowMs`: the one serving a
+   * load (all of one daemon's load under its default `pack` routing), which a fault test
+   * should kill rather than a node that may be idle.
+   */
+  async busiestNode(windowMs: number): Promise<number> {
+    const ticks = (n: NodeProc) => {
+      if (!n.proc?.pid || n.proc.exitCode !== null || n.proc.signalCode !== null) return 0;
+      const f = readFileSync(`/proc/${n.proc.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      return Number(f[11]) + Number(f[12]);
+    };
+    const before = this.nodes.map(ticks);
+    await new Promise((r) => setTimeout(r, windowMs));
+    const used = this.nodes.map((n, i) => ticks(n) - before[i]!);
+    return this.nodes[used.indexOf(Math.max(...used))]!.id;
+  }
+
   /** The real ownership flow of the onboarding guide, through node 1. */
   async claim(): Promise<void> {
     const n1 = this.nodes[0]!;

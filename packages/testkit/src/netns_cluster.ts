@@ -78,7 +78,9 @@ export async function withHostCluster(o: { prefix: string; endpoints: NodeEndpoi
         endpoints: o.endpoints === 'own' ? [base.endpoints[id - 1]!] : [...base.endpoints.slice(id - 1), ...base.endpoints.slice(0, id - 1)],
       }),
     });
-    daemon = await startDaemon(cluster);
+    /* spread: these tests fault one host (or its etcd member) under load, and assert what the
+     * node there did; with pack routing that node might be serving nothing. */
+    daemon = await startDaemon(cluster, { client: { routing: 'spread' } });
     const d = daemon;
     await body({
       net, dir, etcd, cluster, daemon,

@@ -45,7 +45,8 @@ test('a node whose etcd watch stops following the cluster (renewals still answer
       store: (id) => ({ kind: 'etcd', ...base, endpoints: [...base.endpoints.slice(id - 1), ...base.endpoints.slice(0, id - 1)] }),
       env: (id): Record<string, string> => (id === 2 ? { OCHSM_FAULT_HOLD_WATCH: hold } : {}),
     });
-    daemon = await startDaemon(cluster);
+    /* spread: requests reach node 2, the node whose watch is held. */
+    daemon = await startDaemon(cluster, { client: { routing: 'spread' } });
     const app = await connectDaemon(daemon.socketPath, 'stale-app');
     closers.push(app);
     await app.request('login', { user: EXAMPLE_CU.user, password: EXAMPLE_CU.password, role: 'CU' });
