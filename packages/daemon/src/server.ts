@@ -324,8 +324,18 @@ export class Daemon {
     this.apps.set(id, app);
     app.served = serveConnection(socket, {
       context: app,
-      hello: (ctx, req) => {
+      hello: async (ctx, req) => {
         ctx.client = req.client;
+        /*
+         * What the answer says of the partition (its profile, limits, account rules) comes from
+         * the nodes' hello. An application that connects while the daemon's first connections
+         * are still being made waits for one (at most connect_timeout_ms), rather than be told
+         * nothing and assume the defaults: a PKCS#11 module told no profile answers C_SetPIN and
+         * a wrong PIN as the azure profile does.
+         */
+        if (!this.hostPool.links().some((l) => l.profile) && this.hostPool.starting()) {
+          await this.hostPool.waitFor((l) => l.profile !== undefined || l.state === 'up' || !this.hostPool.starting(), this.config.client.connectTimeoutMs);
+        }
         const maxData = this.nodesMaxData();
         return { server: DAEMON_SOFTWARE, ...(maxData !== undefined ? { maxData } : {}), ...this.nodesAccountRules(), ...this.nodesProfile() };
       },

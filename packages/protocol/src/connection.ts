@@ -309,8 +309,8 @@ export interface ServeOptions<C> {
   readonly bounds?: Partial<ConnectionBounds>;
   /** Per-connection state given to every handler call. */
   readonly context: C;
-  /** Answer to hello (the version is filled in here). */
-  readonly hello: (ctx: C, req: RequestOf<'hello'>) => Omit<ResponseOf<'hello'>, 'version' | 'maxBody'>;
+  /** Answer to hello (the version is filled in here); may wait (the daemon waits, bounded, for its first node). */
+  readonly hello: (ctx: C, req: RequestOf<'hello'>) => Omit<ResponseOf<'hello'>, 'version' | 'maxBody'> | Promise<Omit<ResponseOf<'hello'>, 'version' | 'maxBody'>>;
   /** Run one request; resolve with its result object or throw an HsmError. */
   readonly handle: (ctx: C, req: DecodedRequest) => Promise<unknown>;
   /**
@@ -425,7 +425,7 @@ export function serveConnection<C>(socket: Duplex, opts: ServeOptions<C>): Serve
       }
       greeted = true;
       if (helloTimer) clearTimeout(helloTimer);
-      write(encodeResponse('hello', f.requestId, { ...opts.hello(opts.context, req.obj), version: Math.max(...common), maxBody: limits.maxBodyBytes }, limits));
+      write(encodeResponse('hello', f.requestId, { ...(await opts.hello(opts.context, req.obj)), version: Math.max(...common), maxBody: limits.maxBodyBytes }, limits));
       return;
     }
     if (!greeted) {
