@@ -261,7 +261,7 @@ static void conn_fail(ochsm_conn *c, const char *fmt, ...) {
     for (struct waiter *q = c->q_head; q != NULL;) {
         struct waiter *next = q->qnext;
         q->qnext = NULL;
-        q->sstate = W_UNSENT;
+        q->sstate = q->soff > 0 ? W_SENT : W_UNSENT; /* in part: handed back by a writer */
         q = next;
     }
     c->q_head = c->q_tail = NULL;
@@ -516,11 +516,16 @@ static void keep_error_text(ochsm_response *r) {
  * Bounds: a writer waiting for the socket drops the frames of its batch whose
  * deadline has passed before any of their bytes left, and fails the
  * connection when a deadline passes in the middle of a frame, so no caller
- * with a deadline is held by another thread past it. A writer whose own
- * answer has come (or whose own deadline has passed) hands the queue to the
- * caller at its head (with a reader thread; in no_threads mode that caller
- * may be inside read_some, so the writer writes until the queue is empty), so
- * no caller writes for others without end.
+ * with a deadline is held by another thread past it. With a reader thread, a
+ * writer never waits for the socket for others only: once its own frame has
+ * left and the socket is full, it hands the rest of its batch (the first
+ * frame perhaps written in part, which its caller can then no longer take
+ * back) to the caller of the next frame; and a writer whose own answer has
+ * come (or whose own deadline has passed) hands the queue to the caller at
+ * its head. In no_threads mode the next caller may be inside read_some and
+ * would not see a hand-over, so there the writer writes until the queue is
+ * empty, bounded by the frames' deadlines (the PKCS#11 module always sets
+ * one) while the daemon reads nothing.
  */
 #define BATCH_FRAMES 64
 
@@ -551,27 +556,77 @@ static void queue_unlink(ochsm_conn *c, struct waiter *w) {
     }
 }
 
-enum { WR_OK = 0, WR_ERROR = 1, WR_TIMEOUT_PARTIAL = 2 };
+enum { WR_OK = 0, WR_ERROR = 1, WR_TIMEOUT_PARTIAL = 2, WR_HAND_ON = 3 };
+
+/*
+ * A frame of a batch is done with (mu held): mark it, and wake its caller
+ * only when it must know now: its answer or the connection's end came
+ * already, its deadline has passed, or it was not sent. Otherwise it sleeps
+ * on until its answer, and no wake-up is spent. The writer does not touch
+ * the frame afterwards: its caller may return as soon as mu is free.
+ */
+static void settle_one(ochsm_conn *c, const struct waiter *self, struct waiter *w) {
+    if (w->sstate == W_WRITING) w->sstate = w->soff > 0 ? W_SENT : W_UNSENT;
+    if (w->soff == w->stotal) c->st.frames++;
+    if (w == self) return;
+    if (w->done || w->sstate != W_SENT || (w->has_deadline && ms_left(&w->deadline) == 0)) pthread_cond_signal(&w->cv);
+}
+
+/*
+ * While the socket takes no more (mu held): let go of the frames of the
+ * batch written whole, drop (W_EXPIRED) those whose deadline has passed
+ * before any of their bytes left, so that no caller waits on this writer for
+ * frames that are not its own. Returns the frame whose deadline passed in the
+ * middle of it (the connection must end), or NULL; *ms: how long to wait for
+ * the socket (-1: no deadline left in the batch).
+ */
+static struct waiter *batch_prune(ochsm_conn *c, const struct waiter *self, struct waiter **batch, int *n, int *ms) {
+    struct waiter *late = NULL;
+    int kept = 0;
+    *ms = -1;
+    for (int i = 0; i < *n; i++) {
+        struct waiter *w = batch[i];
+        if (w->soff == w->stotal) {
+            settle_one(c, self, w);
+            continue;
+        }
+        if (w->has_deadline) {
+            int wl = ms_left(&w->deadline);
+            if (wl == 0 && w->soff == 0) {
+                w->sstate = W_EXPIRED;
+                if (w != self) pthread_cond_signal(&w->cv);
+                continue;
+            }
+            if (wl == 0 && late == NULL) late = w;
+            if (wl > 0 && (*ms < 0 || wl < *ms)) *ms = wl;
+        }
+        batch[kept++] = w;
+    }
+    *n = kept;
+    return late;
+}
 
 /*
  * Write the frames of a batch (mu not held) in as few sendmsg calls as the
- * socket takes. WR_ERROR: *err_no says why; WR_TIMEOUT_PARTIAL: the deadline
- * of *late passed in the middle of its frame.
+ * socket takes. The batch may shrink (batch_prune). WR_ERROR: *err_no says
+ * why; WR_TIMEOUT_PARTIAL: the deadline of *late passed in the middle of its
+ * frame; WR_HAND_ON: the socket is full and the writer's own frame has left,
+ * so the rest of the batch (*n frames, the first perhaps written in part)
+ * goes back to the head of the queue for the next frame's caller.
  */
-static int batch_write(ochsm_conn *c, struct waiter **batch, int n, int *err_no, struct waiter **late, uint64_t *writes,
-                       uint64_t *partial) {
+static int batch_write(ochsm_conn *c, const struct waiter *self, struct waiter **batch, int *n, int *err_no, struct waiter **late,
+                       uint64_t *writes, uint64_t *partial) {
     struct iovec iov[2 * BATCH_FRAMES];
-    int first = 0; /* the frames before it are written or expired */
+    int first = 0; /* the frames before it are written */
     int any_deadline = 0;
-    for (int i = 0; i < n; i++) any_deadline |= batch[i]->has_deadline;
+    for (int i = 0; i < *n; i++) any_deadline |= batch[i]->has_deadline;
     int flags = MSG_NOSIGNAL | (any_deadline || c->no_threads ? MSG_DONTWAIT : 0);
     for (;;) {
-        while (first < n && (batch[first]->sstate == W_EXPIRED || batch[first]->soff == batch[first]->stotal)) first++;
-        if (first == n) return WR_OK;
+        while (first < *n && batch[first]->soff == batch[first]->stotal) first++;
+        if (first == *n) return WR_OK;
         size_t k = 0;
-        for (int i = first; i < n; i++) {
+        for (int i = first; i < *n; i++) {
             struct waiter *w = batch[i];
-            if (w->sstate == W_EXPIRED) continue;
             size_t blen = w->stotal - OCHSM_HEADER_BYTES;
             if (w->soff < OCHSM_HEADER_BYTES) {
                 iov[k].iov_base = w->hdr + w->soff;
@@ -594,15 +649,14 @@ static int batch_write(ochsm_conn *c, struct waiter **batch, int n, int *err_no,
         m.msg_iovlen = k;
         ssize_t sent = sendmsg(c->fd, &m, flags);
         if (sent > 0) {
+            /* A partial write ends anywhere, also inside a header: count it frame by frame. */
             size_t offered = 0;
             for (size_t i = 0; i < k; i++) offered += iov[i].iov_len;
             *writes += 1;
             *partial += (size_t)sent < offered;
-            /* A partial write ends anywhere, also inside a header: count it frame by frame. */
             size_t left = (size_t)sent;
-            for (int i = first; i < n && left > 0; i++) {
+            for (int i = first; i < *n && left > 0; i++) {
                 struct waiter *w = batch[i];
-                if (w->sstate == W_EXPIRED) continue;
                 size_t room = w->stotal - w->soff;
                 size_t take = left < room ? left : room;
                 w->soff += take;
@@ -612,29 +666,18 @@ static int batch_write(ochsm_conn *c, struct waiter **batch, int n, int *err_no,
         }
         if (sent < 0 && errno == EINTR) continue;
         if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            /* The daemon takes no more now. Drop the frames whose deadline has
-             * passed before any of their bytes left; a deadline passed in the
-             * middle of a frame ends the connection. */
-            int ms = -1;
-            if (any_deadline) {
-                pthread_mutex_lock(&c->mu);
-                for (int i = first; i < n; i++) {
-                    struct waiter *w = batch[i];
-                    if (w->sstate == W_EXPIRED || !w->has_deadline || w->soff == w->stotal) continue;
-                    int wl = ms_left(&w->deadline);
-                    if (wl > 0) {
-                        if (ms < 0 || wl < ms) ms = wl;
-                    } else if (w->soff > 0) {
-                        pthread_mutex_unlock(&c->mu);
-                        *late = w;
-                        return WR_TIMEOUT_PARTIAL;
-                    } else {
-                        w->sstate = W_EXPIRED;
-                        pthread_cond_signal(&w->cv);
-                    }
-                }
-                pthread_mutex_unlock(&c->mu);
-            }
+            /* The daemon takes no more now: before waiting, let go of every
+             * frame that need not wait with this writer. */
+            int ms;
+            pthread_mutex_lock(&c->mu);
+            *late = batch_prune(c, self, batch, n, &ms);
+            pthread_mutex_unlock(&c->mu);
+            first = 0;
+            if (*late != NULL) return WR_TIMEOUT_PARTIAL;
+            if (*n == 0) return WR_OK;
+            /* Our own frame has left: we wait for the socket no longer for
+             * others' frames; the caller of the next one writes on. */
+            if (!c->no_threads && self->sstate != W_WRITING) return WR_HAND_ON;
             if (c->no_threads) {
                 /* No reader thread drains the socket: while the daemon cannot
                  * take more, read its answers (if no other caller is reading),
@@ -668,20 +711,9 @@ static int batch_write(ochsm_conn *c, struct waiter **batch, int n, int *err_no,
     }
 }
 
-/*
- * After a batch (mu held): mark each frame, and wake its caller only when it
- * must know now: its answer or the connection's end came already, its
- * deadline has passed, or it was not sent. Otherwise it sleeps on until its
- * answer, and no wake-up is spent.
- */
+/* After a batch (mu held): settle every frame still in it. */
 static void batch_settle(ochsm_conn *c, const struct waiter *self, struct waiter **batch, int n) {
-    for (int i = 0; i < n; i++) {
-        struct waiter *w = batch[i];
-        if (w->sstate == W_WRITING) w->sstate = w->soff > 0 ? W_SENT : W_UNSENT;
-        if (w->soff == w->stotal) c->st.frames++;
-        if (w == self) continue;
-        if (w->done || w->sstate != W_SENT || (w->has_deadline && ms_left(&w->deadline) == 0)) pthread_cond_signal(&w->cv);
-    }
+    for (int i = 0; i < n; i++) settle_one(c, self, batch[i]);
 }
 
 /* Be the writer while frames are queued (mu held; released around each sendmsg). */
@@ -704,15 +736,27 @@ static void write_queue(ochsm_conn *c, struct waiter *self) {
             batch[n++] = w;
         }
         if (c->q_head == NULL) c->q_tail = NULL;
+        if ((uint32_t)n > c->st.max_batch) c->st.max_batch = (uint32_t)n;
         pthread_mutex_unlock(&c->mu);
         int err_no = 0;
         struct waiter *late = NULL;
         uint64_t writes = 0, partial = 0;
-        int wr = batch_write(c, batch, n, &err_no, &late, &writes, &partial);
+        int wr = batch_write(c, self, batch, &n, &err_no, &late, &writes, &partial);
         pthread_mutex_lock(&c->mu);
         c->st.writes += writes;
         c->st.partial += partial;
-        if ((uint32_t)n > c->st.max_batch) c->st.max_batch = (uint32_t)n;
+        if (wr == WR_HAND_ON) {
+            /* Back to the head of the queue, in order; a frame written in part
+             * (soff > 0) can no longer be taken back by its caller. */
+            for (int i = n - 1; i >= 0; i--) {
+                batch[i]->sstate = W_QUEUED;
+                batch[i]->qnext = c->q_head;
+                c->q_head = batch[i];
+                if (c->q_tail == NULL) c->q_tail = batch[i];
+            }
+            pthread_cond_signal(&batch[0]->cv);
+            break;
+        }
         if (wr == WR_TIMEOUT_PARTIAL) {
             conn_fail(c, "timed out after %u ms in the middle of sending a request to the client daemon at %s", late->timeout_ms,
                       c->endpoint);
@@ -729,7 +773,7 @@ static void write_queue(ochsm_conn *c, struct waiter *self) {
  * is over (timed out); 0: a writer holds the frame and settles it soon.
  */
 static int give_up(ochsm_conn *c, struct waiter *w) {
-    if (w->sstate == W_QUEUED) {
+    if (w->sstate == W_QUEUED && w->soff == 0) {
         /* Nothing of the frame went out: the id is free again. */
         queue_unlink(c, w);
         table_remove(c, w->id);
@@ -809,9 +853,10 @@ int ochsm_call_timeout(ochsm_conn *c, uint16_t opcode, const void *body, size_t 
             timed_out = 1;
             break;
         }
-        if (w->sstate == W_WRITING && (w->done || (dl != NULL && ms_left(dl) == 0))) {
+        if ((w->sstate == W_WRITING || (w->sstate == W_QUEUED && w->soff > 0)) && (w->done || (dl != NULL && ms_left(dl) == 0))) {
             /* Only the writer's verdict is missing, and the writer wakes us
-             * with it (not `sleeping`: this caller cannot take the read side). */
+             * with it, or hands the frame back to us (not `sleeping`: this
+             * caller cannot take the read side). */
             pthread_cond_wait(&w->cv, &c->mu);
             continue;
         }

@@ -63,6 +63,7 @@ typedef struct server {
     atomic_int answered;
     atomic_int stall;         /* 1: the connections stop reading (after hello) */
     atomic_int drop;          /* with stall: cut the connections without reading on */
+    atomic_int frames_left;   /* with stall: frames still to read before stopping (0: stop now) */
 } server;
 
 typedef struct pending {
@@ -202,7 +203,7 @@ static void *conn_main(void *arg) {
     uint8_t *buf = malloc(65536);
     ochsm_frame_reader_init(&fr, NULL);
     while (!atomic_load(&s->stop)) {
-        if (atomic_load(&s->stall)) {
+        if (atomic_load(&s->stall) && atomic_load(&s->frames_left) <= 0) {
             /* Read nothing: the client's writes back up. */
             if (atomic_load(&s->drop)) {
                 shutdown(fd, SHUT_RDWR);
@@ -237,6 +238,7 @@ static void *conn_main(void *arg) {
             if (rc == 0) continue;
             pending q;
             ochsm_frame_reader_take(&fr, &q.h, &q.body, &q.len);
+            if (atomic_load(&s->frames_left) > 0) atomic_fetch_sub(&s->frames_left, 1);
             q.due_ms = 0;
             last = t;
             if (q.h.opcode == OCHSM_OP_HELLO) {
@@ -1044,6 +1046,66 @@ static void test_queued_timeout(void) {
     server_stop(&s);
 }
 
+/* A frame whose deadline passes while it waits, unsent, in a writer's batch behind a frame the server does not take. */
+static void test_expire_in_batch(void) {
+    server s;
+    ochsm_error e;
+    ochsm_conn_stats st;
+    CHECK(server_start(&s, M_ECHO, 0) == 0, "server start");
+    s.batch = 1;
+    ochsm_conn *c = connect_to(&s, &e);
+    CHECK(c != NULL, "connect: %s", e.message);
+    if (c == NULL) {
+        server_stop(&s);
+        return;
+    }
+    atomic_store(&s.stall, 1);
+    int answered = atomic_load(&s.answered);
+    big_call x = {c, 31, 0, 0, 0, 0, 0, ""};
+    big_call a = {c, 32, 30000, 0, 0, 0, 0, ""};
+    pthread_t tx, ta;
+    pthread_create(&tx, NULL, big_worker, &x);
+    WAIT_STATS(c, st, st.writing);
+    pthread_create(&ta, NULL, big_worker, &a);
+    WAIT_STATS(c, st, st.queued == 1);
+    /* B queues behind A; then the server takes X only: a writer takes A and B in one batch and sticks on A,
+     * B's deadline passes there (the server reads X in milliseconds; B waits 1.5 s). */
+    big_call b = {c, 33, 1500, 0, 0, 0, 0, ""};
+    pthread_t tb;
+    long long t0 = now_ms();
+    pthread_create(&tb, NULL, small_worker, &b);
+    WAIT_STATS(c, st, st.queued == 2);
+    CHECK(st.queued == 2, "A and B wait behind X (%u)", st.queued);
+    atomic_store(&s.frames_left, 1);
+    pthread_join(tb, NULL);
+    long long dt = now_ms() - t0;
+    CHECK(b.status == OCHSM_ERR_TIMEOUT && dt >= 1490 && dt < 5000 && strstr(b.message, "within 1500 ms") != NULL,
+          "a frame dropped from a stuck batch times out on time (%lld ms): %s", dt, b.message);
+    ochsm_response r;
+    uint64_t got;
+    int rc;
+    if (!g_no_threads) {
+        /* X's caller is free once X has left: it handed A (half written) on rather than wait for the socket. */
+        pthread_join(tx, NULL);
+        CHECK(x.good, "the first big frame was answered while A is stuck: %s", x.message);
+    }
+    ochsm_conn_stats_get(c, &st);
+    CHECK(st.max_batch >= 2 && ochsm_conn_usable(c), "the dropped frame had been in a batch with the next one (largest batch %u)", st.max_batch);
+    atomic_store(&s.stall, 0);
+    if (g_no_threads) {
+        pthread_join(tx, NULL);
+        CHECK(x.good, "the first big frame was answered: %s", x.message);
+    }
+    pthread_join(ta, NULL);
+    CHECK(a.good, "the frame written after the drop arrived whole: %s", a.message);
+    rc = echo_call(c, 34, 2000, &r, &got);
+    CHECK(rc == OCHSM_OK && got == 34, "the connection works on");
+    ochsm_response_free(&r);
+    CHECK(atomic_load(&s.answered) == answered + 3, "the server never saw the dropped frame (%d answered, 3 expected)", atomic_load(&s.answered) - answered);
+    ochsm_conn_close(c);
+    server_stop(&s);
+}
+
 /* The daemon closes while a big frame is half written and 8 more wait behind it. */
 static void test_close_mid_write(void) {
     server s;
@@ -1229,6 +1291,7 @@ int main(void) {
         test_combined_writes();
         test_many_writers();
         test_queued_timeout();
+        test_expire_in_batch();
         test_close_mid_write();
         test_bad_peers();
         test_tcp_and_notices();
