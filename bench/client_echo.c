@@ -4,8 +4,10 @@
  * answers of one read in one write, as the daemon batches them). Not a test:
  * it measures what the calling process spends per call — CPU (all its
  * threads, the reader included) and context switches — without a daemon and
- * nodes competing for the cores. bench/client_echo.mjs builds and runs it.
+ * nodes competing for the cores. Build it against any commit's client.c:
  *
+ *   cc -O2 -std=c11 -D_GNU_SOURCE -pthread -Inative/common/include -Idist/native/gen \
+ *      -o client_echo bench/client_echo.c native/common/src/{client,wire,schema,trust,mech,appcfg}.c
  *   client_echo <threads> <seconds>
  * prints: calls_per_s=… cpu_us=… cs=… (cs: voluntary + involuntary context
  * switches of the calling process per call).
