@@ -94,6 +94,19 @@ void ochsm_conn_close(ochsm_conn *c);
  * or belongs to the parent of a fork. */
 int ochsm_conn_usable(ochsm_conn *c);
 
+/* How the connection's writes went (client.c "sending": the frames of
+ * callers that send at the same time leave together). For tests and
+ * benchmarks. */
+typedef struct ochsm_conn_stats {
+    uint64_t writes;        /* sendmsg calls that wrote something */
+    uint64_t partial;       /* of them, calls that wrote less than was offered */
+    uint64_t frames;        /* frames written whole */
+    uint32_t max_batch;     /* the most frames one writer took off the queue at once */
+    uint32_t queued;        /* frames waiting for a writer now */
+    int writing;            /* 1 while a caller is writing */
+} ochsm_conn_stats;
+void ochsm_conn_stats_get(ochsm_conn *c, ochsm_conn_stats *out);
+
 /* From the hello answer: the daemon's `server` string and the body limit for requests. */
 const char *ochsm_conn_server(const ochsm_conn *c);
 uint32_t ochsm_conn_max_body(const ochsm_conn *c);

@@ -2,9 +2,12 @@
  * client.c: a pipelined connection to the client daemon (docs/protocol.md §1).
  *
  * Design (see ochsm_client.h and README "Threading model"):
- *  - c->mu guards the connection state, the table of waiting calls and the
- *    request id counter; c->wmu serialises frame writes. No thread holds both
- *    while it blocks on I/O, and mu is never held across a read or a write.
+ *  - c->mu guards the connection state, the table of waiting calls, the
+ *    request id counter and the send queue; it is never held across a read
+ *    or a write.
+ *  - writes are combined: a caller queues its frame; the first caller that
+ *    finds nobody writing writes every queued frame, many per sendmsg, while
+ *    the others sleep until their answers (see "sending" below).
  *  - one reader thread per connection owns the read side: it decodes frames
  *    with ochsm_frame_reader and hands each response to its waiter.
  *  - a waiter comes from the connection's pool (c->spare, under mu) and goes
@@ -48,6 +51,8 @@
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000u
 
 enum { ST_OPEN = 1, ST_BROKEN = 2 };
+/* A frame's send state (see "sending"). */
+enum { W_QUEUED = 1, W_WRITING, W_SENT, W_UNSENT, W_EXPIRED };
 
 struct waiter {
     uint32_t id;
@@ -61,14 +66,24 @@ struct waiter {
     int sleeping;         /* in pthread_cond_wait (no_threads: may be asked to read) */
     pthread_cond_t cv;
     struct waiter *next;
+    /* Its frame, for whichever thread writes it (see "sending"; mu). */
+    int sstate;
+    uint8_t hdr[OCHSM_HEADER_BYTES];
+    const uint8_t *sbody;
+    size_t stotal;        /* header and body bytes */
+    size_t soff;          /* of them written (by the writer, while W_WRITING) */
+    int has_deadline;
+    struct timespec deadline;
+    uint32_t timeout_ms;
+    struct waiter *qnext; /* on the send queue */
 };
 
 struct ochsm_conn {
     int fd;
     pid_t pid;            /* the process that opened it */
     unsigned gen;         /* fork generation at open */
+    int atfork;           /* the atfork handler was installed at open */
     pthread_mutex_t mu;
-    pthread_mutex_t wmu;
     pthread_cond_t idle_cv;
     pthread_condattr_t cattr; /* CLOCK_MONOTONIC, for every waiter */
     pthread_t reader;
@@ -78,6 +93,9 @@ struct ochsm_conn {
     uint32_t next_id;
     struct waiter *buckets[NBUCKETS];
     struct waiter *spare; /* the pool of waiters not in use (mu) */
+    struct waiter *q_head, *q_tail; /* frames waiting to be written (mu) */
+    int writing;          /* a caller is writing queued frames (mu) */
+    ochsm_conn_stats st;  /* writes (mu; the writer adds a batch's counts when it settles it) */
     char broken[OCHSM_ERROR_MESSAGE_MAX];
     char goodbye[512];
     ochsm_limits limits;
@@ -112,9 +130,11 @@ void ochsm_client_atfork_child(void) {
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static int atfork_rc;
+static atomic_int atfork_installed;
 
 static void install_atfork(void) {
     atfork_rc = pthread_atfork(NULL, NULL, ochsm_client_atfork_child);
+    if (atfork_rc == 0) atomic_store(&atfork_installed, 1);
 }
 
 int ochsm_client_install_atfork(void) {
@@ -122,9 +142,12 @@ int ochsm_client_install_atfork(void) {
     return atfork_rc == 0 ? OCHSM_OK : OCHSM_ERR_NO_MEMORY;
 }
 
-/* Inherited across fork(): decided without touching any lock. */
+/* Inherited across fork(): decided without touching any lock. With the
+ * atfork handler installed before the connection opened, every fork since
+ * has moved the generation, and the getpid() system call is not needed. */
 static int stale(const ochsm_conn *c) {
-    return atomic_load(&fork_generation) != c->gen || getpid() != c->pid;
+    if (atomic_load(&fork_generation) != c->gen) return 1;
+    return !c->atfork && getpid() != c->pid;
 }
 
 static const char FORK_MESSAGE[] =
@@ -152,20 +175,6 @@ static int ms_left(const struct timespec *deadline) {
     long long ms = (long long)(deadline->tv_sec - now.tv_sec) * 1000LL + (deadline->tv_nsec - now.tv_nsec) / 1000000L;
     if (ms <= 0) return 0;
     return ms > 0x7fffffffLL ? 0x7fffffff : (int)ms;
-}
-
-/* The same instant on CLOCK_REALTIME, for pthread_mutex_timedlock. */
-static struct timespec realtime_of(const struct timespec *deadline) {
-    struct timespec t;
-    clock_gettime(CLOCK_REALTIME, &t);
-    int ms = ms_left(deadline);
-    t.tv_sec += ms / 1000;
-    t.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (t.tv_nsec >= 1000000000L) {
-        t.tv_sec++;
-        t.tv_nsec -= 1000000000L;
-    }
-    return t;
 }
 
 /* ───────────────────────────── waiter table (mu held) ───────────────────────────── */
@@ -220,6 +229,9 @@ static struct waiter *waiter_get(ochsm_conn *c) {
     w->body_len = 0;
     w->sleeping = 0;
     w->next = NULL;
+    w->sstate = 0;
+    w->soff = 0;
+    w->qnext = NULL;
     return w;
 }
 
@@ -245,6 +257,14 @@ static void conn_fail(ochsm_conn *c, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(c->broken, sizeof c->broken, fmt, ap);
     va_end(ap);
+    /* Frames still queued will never be written: their callers learn it below. */
+    for (struct waiter *q = c->q_head; q != NULL;) {
+        struct waiter *next = q->qnext;
+        q->qnext = NULL;
+        q->sstate = q->soff > 0 ? W_SENT : W_UNSENT; /* in part: handed back by a writer */
+        q = next;
+    }
+    c->q_head = c->q_tail = NULL;
     for (size_t i = 0; i < NBUCKETS; i++) {
         struct waiter *w = c->buckets[i];
         c->buckets[i] = NULL;
@@ -478,75 +498,293 @@ static void keep_error_text(ochsm_response *r) {
 
 /* ───────────────────────────── sending ───────────────────────────── */
 
-enum { SEND_OK = 0, SEND_TIMEOUT_CLEAN = 1, SEND_TIMEOUT_PARTIAL = 2, SEND_ERROR = 3, SEND_ERROR_CLEAN = 4 };
+/*
+ * Combined writes. A caller puts its frame on the connection's send queue
+ * (mu held). If no thread is writing, it becomes the writer: it takes up to
+ * BATCH_FRAMES queued frames, writes them with one sendmsg (an iovec of each
+ * header and body), marks them, and goes on while frames are queued. A caller
+ * that finds the writer busy only sleeps until its answer: no lock hand-off,
+ * no system call, no wake-up of its own for the write.
+ *
+ * A frame's state (sstate, under mu):
+ *   W_QUEUED   on the queue; its caller may still take it back (deadline);
+ *   W_WRITING  in a writer's batch: the writer reads its header and body, so
+ *              its caller does not return before the writer has marked it;
+ *   W_SENT     written (or written in part, and the connection failed);
+ *   W_UNSENT   no byte written and the connection failed (may be retried);
+ *   W_EXPIRED  no byte written before its caller's deadline: a clean timeout.
+ * Bounds: a writer waiting for the socket drops the frames of its batch whose
+ * deadline has passed before any of their bytes left, and fails the
+ * connection when a deadline passes in the middle of a frame, so no caller
+ * with a deadline is held by another thread past it. With a reader thread, a
+ * writer never waits for the socket for others only: once its own frame has
+ * left and the socket is full, it hands the rest of its batch (the first
+ * frame perhaps written in part, which its caller can then no longer take
+ * back) to the caller of the next frame; and a writer whose own answer has
+ * come (or whose own deadline has passed) hands the queue to the caller at
+ * its head. In no_threads mode the next caller may be inside read_some and
+ * would not see a hand-over, so there the writer writes until the queue is
+ * empty, bounded by the frames' deadlines (the PKCS#11 module always sets
+ * one) while the daemon reads nothing.
+ */
+#define BATCH_FRAMES 64
 
-/* Write header and body; with a deadline, never block past it. */
-static int send_frame(ochsm_conn *c, const uint8_t *hdr, const uint8_t *body, size_t len, const struct timespec *deadline,
-                      int *errno_out) {
-    size_t total = OCHSM_HEADER_BYTES + len, sent = 0;
-    while (sent < total) {
-        struct iovec iov[2];
-        int n_iov = 0;
-        if (sent < OCHSM_HEADER_BYTES) {
-            iov[n_iov].iov_base = (void *)(hdr + sent);
-            iov[n_iov].iov_len = OCHSM_HEADER_BYTES - sent;
-            n_iov++;
-            if (len > 0) {
-                iov[n_iov].iov_base = (void *)body;
-                iov[n_iov].iov_len = len;
-                n_iov++;
-            }
+/* mu held */
+static void queue_push(ochsm_conn *c, struct waiter *w) {
+    w->qnext = NULL;
+    if (c->q_tail != NULL) {
+        c->q_tail->qnext = w;
+    } else {
+        c->q_head = w;
+    }
+    c->q_tail = w;
+}
+
+/* Take w (queued) off the queue. mu held. */
+static void queue_unlink(ochsm_conn *c, struct waiter *w) {
+    struct waiter *prev = NULL;
+    for (struct waiter *q = c->q_head; q != NULL; prev = q, q = q->qnext) {
+        if (q != w) continue;
+        if (prev != NULL) {
+            prev->qnext = q->qnext;
         } else {
-            iov[n_iov].iov_base = (void *)(body + (sent - OCHSM_HEADER_BYTES));
-            iov[n_iov].iov_len = total - sent;
-            n_iov++;
+            c->q_head = q->qnext;
+        }
+        if (c->q_tail == q) c->q_tail = prev;
+        q->qnext = NULL;
+        return;
+    }
+}
+
+enum { WR_OK = 0, WR_ERROR = 1, WR_TIMEOUT_PARTIAL = 2, WR_HAND_ON = 3 };
+
+/*
+ * A frame of a batch is done with (mu held): mark it, and wake its caller
+ * only when it must know now: its answer or the connection's end came
+ * already, its deadline has passed, or it was not sent. Otherwise it sleeps
+ * on until its answer, and no wake-up is spent. The writer does not touch
+ * the frame afterwards: its caller may return as soon as mu is free.
+ */
+static void settle_one(ochsm_conn *c, const struct waiter *self, struct waiter *w) {
+    if (w->sstate == W_WRITING) w->sstate = w->soff > 0 ? W_SENT : W_UNSENT;
+    if (w->soff == w->stotal) c->st.frames++;
+    if (w == self) return;
+    if (w->done || w->sstate != W_SENT || (w->has_deadline && ms_left(&w->deadline) == 0)) pthread_cond_signal(&w->cv);
+}
+
+/*
+ * While the socket takes no more (mu held): let go of the frames of the
+ * batch written whole, drop (W_EXPIRED) those whose deadline has passed
+ * before any of their bytes left, so that no caller waits on this writer for
+ * frames that are not its own. Returns the frame whose deadline passed in the
+ * middle of it (the connection must end), or NULL; *ms: how long to wait for
+ * the socket (-1: no deadline left in the batch).
+ */
+static struct waiter *batch_prune(ochsm_conn *c, const struct waiter *self, struct waiter **batch, int *n, int *ms) {
+    struct waiter *late = NULL;
+    int kept = 0;
+    *ms = -1;
+    for (int i = 0; i < *n; i++) {
+        struct waiter *w = batch[i];
+        if (w->soff == w->stotal) {
+            settle_one(c, self, w);
+            continue;
+        }
+        if (w->has_deadline) {
+            int wl = ms_left(&w->deadline);
+            if (wl == 0 && w->soff == 0) {
+                w->sstate = W_EXPIRED;
+                if (w != self) pthread_cond_signal(&w->cv);
+                continue;
+            }
+            if (wl == 0 && late == NULL) late = w;
+            if (wl > 0 && (*ms < 0 || wl < *ms)) *ms = wl;
+        }
+        batch[kept++] = w;
+    }
+    *n = kept;
+    return late;
+}
+
+/*
+ * Write the frames of a batch (mu not held) in as few sendmsg calls as the
+ * socket takes. The batch may shrink (batch_prune). WR_ERROR: *err_no says
+ * why; WR_TIMEOUT_PARTIAL: the deadline of *late passed in the middle of its
+ * frame; WR_HAND_ON: the socket is full and the writer's own frame has left,
+ * so the rest of the batch (*n frames, the first perhaps written in part)
+ * goes back to the head of the queue for the next frame's caller.
+ */
+static int batch_write(ochsm_conn *c, const struct waiter *self, struct waiter **batch, int *n, int *err_no, struct waiter **late,
+                       uint64_t *writes, uint64_t *partial) {
+    struct iovec iov[2 * BATCH_FRAMES];
+    int first = 0; /* the frames before it are written */
+    int any_deadline = 0;
+    for (int i = 0; i < *n; i++) any_deadline |= batch[i]->has_deadline;
+    int flags = MSG_NOSIGNAL | (any_deadline || c->no_threads ? MSG_DONTWAIT : 0);
+    for (;;) {
+        while (first < *n && batch[first]->soff == batch[first]->stotal) first++;
+        if (first == *n) return WR_OK;
+        size_t k = 0;
+        for (int i = first; i < *n; i++) {
+            struct waiter *w = batch[i];
+            size_t blen = w->stotal - OCHSM_HEADER_BYTES;
+            if (w->soff < OCHSM_HEADER_BYTES) {
+                iov[k].iov_base = w->hdr + w->soff;
+                iov[k].iov_len = OCHSM_HEADER_BYTES - w->soff;
+                k++;
+                if (blen > 0) {
+                    iov[k].iov_base = (void *)w->sbody;
+                    iov[k].iov_len = blen;
+                    k++;
+                }
+            } else {
+                iov[k].iov_base = (void *)(w->sbody + (w->soff - OCHSM_HEADER_BYTES));
+                iov[k].iov_len = w->stotal - w->soff;
+                k++;
+            }
         }
         struct msghdr m;
         memset(&m, 0, sizeof m);
         m.msg_iov = iov;
-        m.msg_iovlen = (size_t)n_iov;
-        ssize_t n = sendmsg(c->fd, &m, MSG_NOSIGNAL | (deadline != NULL || c->no_threads ? MSG_DONTWAIT : 0));
-        if (n > 0) {
-            sent += (size_t)n;
-            continue;
-        }
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && c->no_threads) {
-            /* No reader thread drains the socket: while the daemon cannot take
-             * more, read its answers (if no other caller is reading), so that
-             * a daemon blocked writing to us never deadlocks against this write.
-             * Without the read side, look again every 50 ms. */
-            int ms = deadline != NULL ? ms_left(deadline) : -1;
-            if (deadline != NULL && ms == 0) return sent == 0 ? SEND_TIMEOUT_CLEAN : SEND_TIMEOUT_PARTIAL;
-            int reader = claim_reading(c);
-            struct pollfd p = {c->fd, (short)(POLLOUT | (reader ? POLLIN : 0)), 0};
-            int pn = poll(&p, 1, reader ? ms : (ms < 0 || ms > 50 ? 50 : ms));
-            if (reader) {
-                char why[OCHSM_ERROR_MESSAGE_MAX];
-                int rr = 0;
-                why[0] = '\0';
-                if (pn > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR))) rr = read_some(c, 0, why, sizeof why);
-                pthread_mutex_lock(&c->mu);
-                release_reading(c, rr, why);
-                pthread_mutex_unlock(&c->mu);
-                if (rr < 0) {
-                    *errno_out = EPIPE;
-                    return sent == 0 ? SEND_ERROR_CLEAN : SEND_ERROR;
-                }
+        m.msg_iovlen = k;
+        ssize_t sent = sendmsg(c->fd, &m, flags);
+        if (sent > 0) {
+            /* A partial write ends anywhere, also inside a header: count it frame by frame. */
+            size_t offered = 0;
+            for (size_t i = 0; i < k; i++) offered += iov[i].iov_len;
+            *writes += 1;
+            *partial += (size_t)sent < offered;
+            size_t left = (size_t)sent;
+            for (int i = first; i < *n && left > 0; i++) {
+                struct waiter *w = batch[i];
+                size_t room = w->stotal - w->soff;
+                size_t take = left < room ? left : room;
+                w->soff += take;
+                left -= take;
             }
             continue;
         }
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && deadline != NULL) {
-            int ms = ms_left(deadline);
-            if (ms == 0) return sent == 0 ? SEND_TIMEOUT_CLEAN : SEND_TIMEOUT_PARTIAL;
-            struct pollfd p = {c->fd, POLLOUT, 0};
-            poll(&p, 1, ms);
+        if (sent < 0 && errno == EINTR) continue;
+        if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            /* The daemon takes no more now: before waiting, let go of every
+             * frame that need not wait with this writer. */
+            int ms;
+            pthread_mutex_lock(&c->mu);
+            *late = batch_prune(c, self, batch, n, &ms);
+            pthread_mutex_unlock(&c->mu);
+            first = 0;
+            if (*late != NULL) return WR_TIMEOUT_PARTIAL;
+            if (*n == 0) return WR_OK;
+            /* Our own frame has left: we wait for the socket no longer for
+             * others' frames; the caller of the next one writes on. */
+            if (!c->no_threads && self->sstate != W_WRITING) return WR_HAND_ON;
+            if (c->no_threads) {
+                /* No reader thread drains the socket: while the daemon cannot
+                 * take more, read its answers (if no other caller is reading),
+                 * so that a daemon blocked writing to us never deadlocks
+                 * against this write. Without the read side, look again every
+                 * 50 ms. */
+                int reader = claim_reading(c);
+                struct pollfd p = {c->fd, (short)(POLLOUT | (reader ? POLLIN : 0)), 0};
+                int pn = poll(&p, 1, reader ? ms : (ms < 0 || ms > 50 ? 50 : ms));
+                if (reader) {
+                    char why[OCHSM_ERROR_MESSAGE_MAX];
+                    int rr = 0;
+                    why[0] = '\0';
+                    if (pn > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR))) rr = read_some(c, 0, why, sizeof why);
+                    pthread_mutex_lock(&c->mu);
+                    release_reading(c, rr, why);
+                    pthread_mutex_unlock(&c->mu);
+                    if (rr < 0) {
+                        *err_no = EPIPE;
+                        return WR_ERROR;
+                    }
+                }
+            } else {
+                struct pollfd p = {c->fd, POLLOUT, 0};
+                poll(&p, 1, ms);
+            }
             continue;
         }
-        *errno_out = n < 0 ? errno : EPIPE;
-        return sent == 0 ? SEND_ERROR_CLEAN : SEND_ERROR;
+        *err_no = sent < 0 ? errno : EPIPE;
+        return WR_ERROR;
     }
-    return SEND_OK;
+}
+
+/* After a batch (mu held): settle every frame still in it. */
+static void batch_settle(ochsm_conn *c, const struct waiter *self, struct waiter **batch, int n) {
+    for (int i = 0; i < n; i++) settle_one(c, self, batch[i]);
+}
+
+/* Be the writer while frames are queued (mu held; released around each sendmsg). */
+static void write_queue(ochsm_conn *c, struct waiter *self) {
+    struct waiter *batch[BATCH_FRAMES];
+    c->writing = 1;
+    while (c->q_head != NULL && c->state == ST_OPEN) {
+        if (!c->no_threads && self->sstate != W_QUEUED && self->sstate != W_WRITING &&
+            (self->done || (self->has_deadline && ms_left(&self->deadline) == 0))) {
+            /* Our own call is over: the caller at the head writes on. */
+            pthread_cond_signal(&c->q_head->cv);
+            break;
+        }
+        int n = 0;
+        while (n < BATCH_FRAMES && c->q_head != NULL) {
+            struct waiter *w = c->q_head;
+            c->q_head = w->qnext;
+            w->qnext = NULL;
+            w->sstate = W_WRITING;
+            batch[n++] = w;
+        }
+        if (c->q_head == NULL) c->q_tail = NULL;
+        if ((uint32_t)n > c->st.max_batch) c->st.max_batch = (uint32_t)n;
+        pthread_mutex_unlock(&c->mu);
+        int err_no = 0;
+        struct waiter *late = NULL;
+        uint64_t writes = 0, partial = 0;
+        int wr = batch_write(c, self, batch, &n, &err_no, &late, &writes, &partial);
+        pthread_mutex_lock(&c->mu);
+        c->st.writes += writes;
+        c->st.partial += partial;
+        if (wr == WR_HAND_ON) {
+            /* Back to the head of the queue, in order; a frame written in part
+             * (soff > 0) can no longer be taken back by its caller. */
+            for (int i = n - 1; i >= 0; i--) {
+                batch[i]->sstate = W_QUEUED;
+                batch[i]->qnext = c->q_head;
+                c->q_head = batch[i];
+                if (c->q_tail == NULL) c->q_tail = batch[i];
+            }
+            pthread_cond_signal(&batch[0]->cv);
+            break;
+        }
+        if (wr == WR_TIMEOUT_PARTIAL) {
+            conn_fail(c, "timed out after %u ms in the middle of sending a request to the client daemon at %s", late->timeout_ms,
+                      c->endpoint);
+        } else if (wr == WR_ERROR) {
+            conn_fail(c, "sending to the client daemon at %s failed: %s", c->endpoint, strerror(err_no));
+        }
+        batch_settle(c, self, batch, n);
+    }
+    c->writing = 0;
+}
+
+/*
+ * The caller's deadline has passed without an answer (mu held). 1: the call
+ * is over (timed out); 0: a writer holds the frame and settles it soon.
+ */
+static int give_up(ochsm_conn *c, struct waiter *w) {
+    if (w->sstate == W_QUEUED && w->soff == 0) {
+        /* Nothing of the frame went out: the id is free again. */
+        queue_unlink(c, w);
+        table_remove(c, w->id);
+        w->sstate = W_EXPIRED;
+        return 1;
+    }
+    if (w->sstate == W_SENT) {
+        w->abandoned = 1; /* a tombstone: the reader or conn_fail recycles it */
+        return 1;
+    }
+    return 0;
 }
 
 /* ───────────────────────────── calls ───────────────────────────── */
@@ -593,40 +831,36 @@ int ochsm_call_timeout(ochsm_conn *c, uint16_t opcode, const void *body, size_t 
     c->active++;
     w->id = next_request_id(c);
     table_insert(c, w);
-    pthread_mutex_unlock(&c->mu);
-
-    uint8_t hdr[OCHSM_HEADER_BYTES];
     ochsm_header h = {OCHSM_KIND_REQUEST, w->id, opcode, 0, (uint32_t)body_len};
-    ochsm_header_encode(&h, hdr, &c->limits, NULL); /* cannot fail: checked above */
-
-    int sent = SEND_OK, err_no = 0;
-    if (dl != NULL) {
-        struct timespec rt = realtime_of(dl);
-        int lr = pthread_mutex_timedlock(&c->wmu, &rt);
-        if (lr == 0) {
-            sent = send_frame(c, hdr, body, body_len, dl, &err_no);
-            pthread_mutex_unlock(&c->wmu);
-        } else {
-            sent = SEND_TIMEOUT_CLEAN;
-        }
-    } else {
-        pthread_mutex_lock(&c->wmu);
-        sent = send_frame(c, hdr, body, body_len, NULL, &err_no);
-        pthread_mutex_unlock(&c->wmu);
-    }
+    ochsm_header_encode(&h, w->hdr, &c->limits, NULL); /* cannot fail: checked above */
+    w->sbody = body;
+    w->stotal = OCHSM_HEADER_BYTES + body_len;
+    w->has_deadline = dl != NULL;
+    if (dl != NULL) w->deadline = *dl;
+    w->timeout_ms = timeout_ms;
+    w->sstate = W_QUEUED;
+    queue_push(c, w);
 
     int timed_out = 0;
-    pthread_mutex_lock(&c->mu);
-    if (sent == SEND_TIMEOUT_CLEAN && !w->done) {
-        /* Nothing of the frame went out: the id is free again. */
-        table_remove(c, w->id);
-        timed_out = 1;
-    } else if (sent == SEND_TIMEOUT_PARTIAL) {
-        conn_fail(c, "timed out after %u ms in the middle of sending a request to the client daemon at %s", timeout_ms, c->endpoint);
-    } else if (sent == SEND_ERROR || sent == SEND_ERROR_CLEAN) {
-        conn_fail(c, "sending to the client daemon at %s failed: %s", c->endpoint, strerror(err_no));
-    }
-    while (!w->done && !timed_out) {
+    for (;;) {
+        if (w->sstate == W_QUEUED && !c->writing && c->state == ST_OPEN) {
+            write_queue(c, w);
+            continue;
+        }
+        if (w->sstate == W_EXPIRED && !w->done) {
+            /* A writer dropped it unsent at the deadline: the id is free again. */
+            table_remove(c, w->id);
+            timed_out = 1;
+            break;
+        }
+        if ((w->sstate == W_WRITING || (w->sstate == W_QUEUED && w->soff > 0)) && (w->done || (dl != NULL && ms_left(dl) == 0))) {
+            /* Only the writer's verdict is missing, and the writer wakes us
+             * with it, or hands the frame back to us (not `sleeping`: this
+             * caller cannot take the read side). */
+            pthread_cond_wait(&w->cv, &c->mu);
+            continue;
+        }
+        if (w->done) break;
         if (c->no_threads && !c->reading && c->state == ST_OPEN) {
             /* No reader thread: the first caller waiting reads for everyone
              * until its own answer is in, then hands the read side on. */
@@ -638,24 +872,23 @@ int ochsm_call_timeout(ochsm_conn *c, uint16_t opcode, const void *body, size_t 
             pthread_mutex_unlock(&c->mu);
             if (ms != 0) rr = read_some(c, ms, why, sizeof why);
             pthread_mutex_lock(&c->mu);
-            if (!w->done && rr >= 0 && dl != NULL && ms_left(dl) == 0) {
-                w->abandoned = 1;
-                timed_out = 1;
-            }
+            if (!w->done && rr >= 0 && dl != NULL && ms_left(dl) == 0 && give_up(c, w)) timed_out = 1;
             release_reading(c, rr, why);
+            if (timed_out) break;
             continue;
         }
         w->sleeping = 1;
         if (dl != NULL) {
             int wr = pthread_cond_timedwait(&w->cv, &c->mu, dl);
-            if (wr == ETIMEDOUT && !w->done) {
-                w->abandoned = 1; /* a tombstone: the reader or conn_fail frees it */
+            w->sleeping = 0;
+            if (wr == ETIMEDOUT && !w->done && give_up(c, w)) {
                 timed_out = 1;
+                break;
             }
         } else {
             pthread_cond_wait(&w->cv, &c->mu);
+            w->sleeping = 0;
         }
-        w->sleeping = 0;
     }
     int abandoned = w->abandoned;
     if (timed_out) {
@@ -663,7 +896,7 @@ int ochsm_call_timeout(ochsm_conn *c, uint16_t opcode, const void *body, size_t 
                    c->endpoint, timeout_ms);
     } else if (w->status != OCHSM_OK) {
         local_fail(r, w->status, OCHSM_CKR_DEVICE_ERROR, "%s", c->broken);
-        r->unsent = sent == SEND_ERROR_CLEAN;
+        r->unsent = w->sstate == W_UNSENT || w->sstate == W_EXPIRED;
     }
     uint8_t *rbody = NULL;
     size_t rlen = 0;
@@ -826,7 +1059,6 @@ static void conn_free(ochsm_conn *c) {
     free(c->rbuf);
     ochsm_frame_reader_free(&c->fr);
     pthread_mutex_destroy(&c->mu);
-    pthread_mutex_destroy(&c->wmu);
     pthread_cond_destroy(&c->idle_cv);
     pthread_condattr_destroy(&c->cattr);
     if (c->fd >= 0) close(c->fd);
@@ -893,6 +1125,7 @@ int ochsm_conn_open(const ochsm_conn_opts *opts, ochsm_conn **out, ochsm_error *
     c->fd = -1;
     c->pid = getpid();
     c->gen = atomic_load(&fork_generation);
+    c->atfork = atomic_load(&atfork_installed);
     c->state = ST_OPEN;
     c->next_id = 1;
     c->limits = ochsm_limits_resolve(opts->limits);
@@ -903,7 +1136,6 @@ int ochsm_conn_open(const ochsm_conn_opts *opts, ochsm_conn **out, ochsm_error *
     c->no_threads = opts->no_threads != 0;
     ochsm_frame_reader_init(&c->fr, &c->limits);
     pthread_mutex_init(&c->mu, NULL);
-    pthread_mutex_init(&c->wmu, NULL);
     pthread_condattr_init(&c->cattr);
     pthread_condattr_setclock(&c->cattr, CLOCK_MONOTONIC);
     pthread_cond_init(&c->idle_cv, &c->cattr);
@@ -989,6 +1221,17 @@ int ochsm_conn_usable(ochsm_conn *c) {
     int ok = c->state == ST_OPEN;
     pthread_mutex_unlock(&c->mu);
     return ok;
+}
+
+void ochsm_conn_stats_get(ochsm_conn *c, ochsm_conn_stats *out) {
+    memset(out, 0, sizeof *out);
+    if (c == NULL || stale(c)) return;
+    pthread_mutex_lock(&c->mu);
+    *out = c->st;
+    out->queued = 0;
+    out->writing = c->writing;
+    for (const struct waiter *q = c->q_head; q != NULL; q = q->qnext) out->queued++;
+    pthread_mutex_unlock(&c->mu);
 }
 
 const char *ochsm_conn_server(const ochsm_conn *c) {

@@ -11,7 +11,13 @@
  *  - ochsm_conn_close wakes every waiter; per-call timeouts; a malformed frame
  *    from the server; hello refused; no daemon; notices and goodbye; a 1 MiB
  *    answer; requests refused before sending; error responses passed through;
- *    fork(): the child's inherited connection fails fast, the parent's is intact.
+ *    fork(): the child's inherited connection fails fast, the parent's is intact;
+ *  - combined writes: frames queued behind a writer leave in one batch; a
+ *    frame larger than the socket takes several partial writes and resumes
+ *    where it stopped; 16 threads of mixed sizes and deadlines each get their
+ *    own answer, checked byte for byte; a caller queued behind a stuck writer
+ *    still times out on time; the daemon closing in the middle of a write
+ *    fails every caller, and tells those of which nothing was sent.
  */
 #include "ochsm_client.h"
 #include "test_util.h"
@@ -20,6 +26,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
@@ -54,6 +61,9 @@ typedef struct server {
     atomic_int reversed_batches;
     atomic_int id_reused;
     atomic_int answered;
+    atomic_int stall;         /* 1: the connections stop reading (after hello) */
+    atomic_int drop;          /* with stall: cut the connections without reading on */
+    atomic_int frames_left;   /* with stall: frames still to read before stopping (0: stop now) */
 } server;
 
 typedef struct pending {
@@ -72,6 +82,12 @@ static long long now_ms(void) {
 static void sleep_ms(int ms) {
     struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&t, NULL);
+}
+
+#define FNV_OFFSET 0xcbf29ce484222325ull
+static uint64_t fnv_step(uint64_t x, const uint8_t *p, size_t n) {
+    for (size_t i = 0; i < n; i++) x = (x ^ p[i]) * 0x100000001b3ull;
+    return x;
 }
 
 static void srv_write(server *s, int fd, uint8_t kind, uint32_t id, uint16_t opcode, const uint8_t *body, size_t len) {
@@ -133,6 +149,19 @@ static void srv_answer(server *s, int fd, const ochsm_header *h, const uint8_t *
             ochsm_builder_finish(&b, &out, &olen, NULL);
             srv_write(s, fd, OCHSM_KIND_RESPONSE, h->request_id, h->opcode, out, olen);
         }
+    } else if (h->opcode == OCHSM_OP_DIGEST) {
+        /* digest{session: v, data} -> an FNV-1a of v and the data, so that the client checks every byte arrived. */
+        const uint8_t *data = NULL;
+        size_t dlen = 0;
+        if (ochsm_body_find(body, len, NULL, 1, &f, NULL) == 1) ochsm_field_u64(&f, &v);
+        if (ochsm_body_find(body, len, NULL, 3, &f, NULL) == 1) ochsm_field_bytes(&f, &data, &dlen);
+        uint8_t d[8];
+        uint64_t x = fnv_step(fnv_step(FNV_OFFSET, (const uint8_t *)&v, sizeof v), data, dlen);
+        memcpy(d, &x, 8);
+        ochsm_put_u64(&b, 1, 0);
+        ochsm_put_bytes(&b, 4, d, 8);
+        ochsm_builder_finish(&b, &out, &olen, NULL);
+        srv_write(s, fd, OCHSM_KIND_RESPONSE, h->request_id, h->opcode, out, olen);
     } else if (h->opcode == OCHSM_OP_GENERATE_RANDOM) {
         if (ochsm_body_find(body, len, NULL, 2, &f, NULL) == 1) ochsm_field_u64(&f, &v);
         uint8_t *data = malloc(v + 1);
@@ -174,6 +203,15 @@ static void *conn_main(void *arg) {
     uint8_t *buf = malloc(65536);
     ochsm_frame_reader_init(&fr, NULL);
     while (!atomic_load(&s->stop)) {
+        if (atomic_load(&s->stall) && atomic_load(&s->frames_left) <= 0) {
+            /* Read nothing: the client's writes back up. */
+            if (atomic_load(&s->drop)) {
+                shutdown(fd, SHUT_RDWR);
+                break;
+            }
+            sleep_ms(2);
+            continue;
+        }
         struct pollfd pf = {fd, POLLIN, 0};
         int r = poll(&pf, 1, 20);
         long long t = now_ms();
@@ -200,6 +238,7 @@ static void *conn_main(void *arg) {
             if (rc == 0) continue;
             pending q;
             ochsm_frame_reader_take(&fr, &q.h, &q.body, &q.len);
+            if (atomic_load(&s->frames_left) > 0) atomic_fetch_sub(&s->frames_left, 1);
             q.due_ms = 0;
             last = t;
             if (q.h.opcode == OCHSM_OP_HELLO) {
@@ -758,6 +797,373 @@ static void test_tcp_and_notices(void) {
     server_stop(&s);
 }
 
+/* ───────────────────────────── combined writes ───────────────────────────── */
+
+static uint8_t data_byte(uint64_t v, size_t i) {
+    return (uint8_t)(i * 31u + v);
+}
+
+/* digest{session: v, data: n pattern bytes}: 1 when the answer is the test server's FNV-1a of exactly what was sent. */
+static int digest_call(ochsm_conn *c, uint64_t v, size_t n, uint32_t timeout_ms, ochsm_response *r) {
+    ochsm_builder b;
+    const uint8_t *body;
+    size_t len;
+    uint8_t *data = malloc(n + 1);
+    for (size_t i = 0; i < n; i++) data[i] = data_byte(v, i);
+    ochsm_builder_init(&b, NULL);
+    ochsm_put_u64(&b, 1, v);
+    ochsm_begin_record(&b, 2);
+    ochsm_put_u64(&b, 1, 0x250); /* CKM_SHA256: the schema wants a mechanism */
+    ochsm_end_record(&b);
+    ochsm_put_bytes(&b, 3, data, n);
+    ochsm_builder_finish(&b, &body, &len, NULL);
+    int rc = ochsm_call_timeout(c, OCHSM_OP_DIGEST, body, len, timeout_ms, r);
+    ochsm_builder_free(&b);
+    uint64_t want = fnv_step(fnv_step(FNV_OFFSET, (const uint8_t *)&v, sizeof v), data, n);
+    free(data);
+    ochsm_field f;
+    const uint8_t *d = NULL;
+    size_t dn = 0;
+    if (rc != OCHSM_OK || r->rv != 0 || ochsm_reader_next(&r->result, &f, NULL) != 1 || f.id != 4 || ochsm_field_bytes(&f, &d, &dn) != 0 ||
+        dn != 8)
+        return 0;
+    uint64_t got;
+    memcpy(&got, d, 8);
+    return got == want;
+}
+
+#define BIG_FRAME (2u * 1024u * 1024u + 3u) /* larger than any Unix socket buffer here: never one write */
+
+typedef struct big_call {
+    ochsm_conn *c;
+    uint64_t v;
+    uint32_t timeout_ms;
+    int good;
+    int status;
+    int unsent;
+    uint64_t rv;
+    char message[OCHSM_ERROR_MESSAGE_MAX];
+} big_call;
+
+static void *big_worker(void *arg) {
+    big_call *b = arg;
+    ochsm_response r;
+    b->good = digest_call(b->c, b->v, BIG_FRAME, b->timeout_ms, &r);
+    b->status = r.status;
+    b->unsent = r.unsent;
+    b->rv = r.rv;
+    snprintf(b->message, sizeof b->message, "%s", ochsm_response_message(&r));
+    ochsm_response_free(&r);
+    return NULL;
+}
+
+static void *small_worker(void *arg) {
+    big_call *b = arg;
+    ochsm_response r;
+    uint64_t got;
+    int rc = echo_call(b->c, b->v, b->timeout_ms, &r, &got);
+    b->good = rc == OCHSM_OK && got == b->v;
+    b->status = r.status;
+    b->unsent = r.unsent;
+    b->rv = r.rv;
+    snprintf(b->message, sizeof b->message, "%s", ochsm_response_message(&r));
+    ochsm_response_free(&r);
+    return NULL;
+}
+
+/* Wait (at most 5 s) until the connection's write stats satisfy a condition. */
+#define WAIT_STATS(c, st, cond)                                   \
+    do {                                                          \
+        for (int i_ = 0; i_ < 2500; i_++) {                       \
+            ochsm_conn_stats_get((c), &(st));                     \
+            if (cond) break;                                      \
+            sleep_ms(2);                                          \
+        }                                                         \
+    } while (0)
+
+/* A writer stuck on a big frame (the server reads nothing), 12 callers queued behind it. */
+static void test_combined_writes(void) {
+    server s;
+    ochsm_error e;
+    ochsm_conn_stats st;
+    CHECK(server_start(&s, M_ECHO, 0) == 0, "server start");
+    s.batch = 1;
+    ochsm_conn *c = connect_to(&s, &e);
+    CHECK(c != NULL, "connect: %s", e.message);
+    if (c == NULL) {
+        server_stop(&s);
+        return;
+    }
+    atomic_store(&s.stall, 1);
+    /* With a deadline the write does not block in the kernel: a frame larger
+     * than the socket buffer is written in parts, and resumed. */
+    big_call a = {c, 77, 30000, 0, 0, 0, 0, ""};
+    pthread_t ta, t[12];
+    big_call w[12];
+    pthread_create(&ta, NULL, big_worker, &a);
+    WAIT_STATS(c, st, st.writing);
+    CHECK(st.writing, "a caller is writing the big frame");
+    for (int i = 0; i < 12; i++) {
+        w[i] = (big_call){c, 100u + (uint64_t)i, (uint32_t)(i % 2 ? 30000 : 0), 0, 0, 0, 0, ""};
+        pthread_create(&t[i], NULL, small_worker, &w[i]);
+    }
+    WAIT_STATS(c, st, st.queued == 12);
+    CHECK(st.queued == 12, "12 frames wait behind the writer (%u)", st.queued);
+    atomic_store(&s.stall, 0);
+    pthread_join(ta, NULL);
+    int good = 1;
+    for (int i = 0; i < 12; i++) {
+        pthread_join(t[i], NULL);
+        good &= w[i].good;
+    }
+    CHECK(a.good, "the big frame arrived whole after its partial writes: %s", a.message);
+    CHECK(good, "each queued caller got its own answer");
+    ochsm_conn_stats_get(c, &st);
+    CHECK(st.max_batch >= 12 && st.queued == 0 && !st.writing, "the 12 queued frames left in one batch (largest batch %u)", st.max_batch);
+    CHECK(st.partial >= 1, "the big frame took partial writes (%llu)", (unsigned long long)st.partial);
+    printf("combined writes: %llu frames in %llu writes (%llu partial), largest batch %u\n", (unsigned long long)st.frames,
+           (unsigned long long)st.writes, (unsigned long long)st.partial, st.max_batch);
+    ochsm_conn_close(c);
+    server_stop(&s);
+}
+
+typedef struct mixed {
+    ochsm_conn *c;
+    int index;
+    int ok;
+    int wrong;
+} mixed;
+
+/* Sizes from nothing to a few frames per socket buffer, now and then a big one; half with a deadline. */
+static void *mixed_worker(void *arg) {
+    mixed *m = arg;
+    for (int i = 0; i < 150; i++) {
+        ochsm_response r;
+        uint64_t v = (uint64_t)m->index * 1000u + (uint64_t)i;
+        uint32_t timeout = (i + m->index) % 2 ? 60000u : 0u;
+        int good;
+        if (i % 3 == 0) {
+            uint64_t got;
+            good = echo_call(m->c, v, timeout, &r, &got) == OCHSM_OK && got == v;
+        } else {
+            size_t n = i % 37 == 5 ? 300000u + (size_t)m->index : ((size_t)i * 7919u + (size_t)m->index * 131u) % 20000u;
+            good = digest_call(m->c, v, n, timeout, &r);
+        }
+        if (good) m->ok++;
+        else m->wrong++;
+        ochsm_response_free(&r);
+    }
+    return NULL;
+}
+
+static void test_many_writers(void) {
+    server s;
+    ochsm_error e;
+    CHECK(server_start(&s, M_ECHO, 0) == 0, "server start");
+    ochsm_conn *c = connect_to(&s, &e);
+    CHECK(c != NULL, "connect: %s", e.message);
+    if (c == NULL) {
+        server_stop(&s);
+        return;
+    }
+    pthread_t t[16];
+    mixed m[16];
+    for (int i = 0; i < 16; i++) {
+        m[i] = (mixed){c, i + 1, 0, 0};
+        pthread_create(&t[i], NULL, mixed_worker, &m[i]);
+    }
+    int ok = 0, wrong = 0;
+    for (int i = 0; i < 16; i++) {
+        pthread_join(t[i], NULL);
+        ok += m[i].ok;
+        wrong += m[i].wrong;
+    }
+    ochsm_conn_stats st;
+    ochsm_conn_stats_get(c, &st);
+    CHECK(ok == 2400 && wrong == 0, "16 threads x 150 calls of mixed sizes and deadlines: %d answered right, %d wrong", ok, wrong);
+    CHECK(atomic_load(&s.id_reused) == 0, "no request id reused while in flight");
+    CHECK(st.frames == 2401 && st.queued == 0 && !st.writing, "every frame written once (%llu, with hello)", (unsigned long long)st.frames);
+    printf("16 writers: %llu frames in %llu writes (%llu partial), largest batch %u\n", (unsigned long long)st.frames,
+           (unsigned long long)st.writes, (unsigned long long)st.partial, st.max_batch);
+    ochsm_conn_close(c);
+    server_stop(&s);
+}
+
+static atomic_int sigusr1_seen;
+static void on_sigusr1(int sig) {
+    (void)sig;
+    atomic_fetch_add(&sigusr1_seen, 1);
+}
+
+/* A caller queued behind a writer that cannot write still returns at its deadline, and nothing of its frame goes out. */
+static void test_queued_timeout(void) {
+    server s;
+    ochsm_error e;
+    ochsm_conn_stats st;
+    CHECK(server_start(&s, M_ECHO, 0) == 0, "server start");
+    s.batch = 1;
+    ochsm_conn *c = connect_to(&s, &e);
+    CHECK(c != NULL, "connect: %s", e.message);
+    if (c == NULL) {
+        server_stop(&s);
+        return;
+    }
+    atomic_store(&s.stall, 1);
+    big_call a = {c, 5, 0, 0, 0, 0, 0, ""}; /* no deadline: the writer waits as long as it takes */
+    pthread_t ta;
+    pthread_create(&ta, NULL, big_worker, &a);
+    WAIT_STATS(c, st, st.writing);
+    CHECK(st.writing, "a writer is stuck on the big frame");
+    ochsm_response r;
+    uint64_t got;
+    long long t0 = now_ms();
+    int rc = echo_call(c, 6, 150, &r, &got);
+    long long dt = now_ms() - t0;
+    CHECK(rc == OCHSM_ERR_TIMEOUT && r.rv == 0x30 && dt >= 140 && dt < 2000 && strstr(ochsm_response_message(&r), "within 150 ms") != NULL,
+          "queued behind a stuck writer, a call times out on time (%lld ms): %s", dt, ochsm_response_message(&r));
+    ochsm_response_free(&r);
+    ochsm_conn_stats_get(c, &st);
+    CHECK(st.queued == 0 && ochsm_conn_usable(c), "it took its frame back; the connection is intact");
+    /* Signals without SA_RESTART interrupt the blocked write (EINTR, or a short count): it goes on. */
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigusr1;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, &old);
+    for (int i = 0; i < 3; i++) {
+        pthread_kill(ta, SIGUSR1);
+        sleep_ms(5);
+    }
+    int answered = atomic_load(&s.answered);
+    atomic_store(&s.stall, 0);
+    pthread_join(ta, NULL);
+    sigaction(SIGUSR1, &old, NULL);
+    CHECK(atomic_load(&sigusr1_seen) == 3, "the writer was interrupted 3 times (%d)", atomic_load(&sigusr1_seen));
+    atomic_store(&sigusr1_seen, 0);
+    CHECK(a.good, "the stuck writer's frame arrived whole after the interruptions: %s", a.message);
+    rc = echo_call(c, 8, 2000, &r, &got);
+    CHECK(rc == OCHSM_OK && got == 8, "the connection works on");
+    ochsm_response_free(&r);
+    CHECK(atomic_load(&s.answered) == answered + 2, "the server never saw the frame that timed out (%d answered after the stall, 2 expected)",
+          atomic_load(&s.answered) - answered);
+    ochsm_conn_close(c);
+    server_stop(&s);
+}
+
+/* A frame whose deadline passes while it waits, unsent, in a writer's batch behind a frame the server does not take. */
+static void test_expire_in_batch(void) {
+    server s;
+    ochsm_error e;
+    ochsm_conn_stats st;
+    CHECK(server_start(&s, M_ECHO, 0) == 0, "server start");
+    s.batch = 1;
+    ochsm_conn *c = connect_to(&s, &e);
+    CHECK(c != NULL, "connect: %s", e.message);
+    if (c == NULL) {
+        server_stop(&s);
+        return;
+    }
+    atomic_store(&s.stall, 1);
+    int answered = atomic_load(&s.answered);
+    big_call x = {c, 31, 0, 0, 0, 0, 0, ""};
+    big_call a = {c, 32, 30000, 0, 0, 0, 0, ""};
+    pthread_t tx, ta;
+    pthread_create(&tx, NULL, big_worker, &x);
+    WAIT_STATS(c, st, st.writing);
+    pthread_create(&ta, NULL, big_worker, &a);
+    WAIT_STATS(c, st, st.queued == 1);
+    /* B queues behind A; then the server takes X only: a writer takes A and B in one batch and sticks on A,
+     * B's deadline passes there (the server reads X in milliseconds; B waits 1.5 s). */
+    big_call b = {c, 33, 1500, 0, 0, 0, 0, ""};
+    pthread_t tb;
+    long long t0 = now_ms();
+    pthread_create(&tb, NULL, small_worker, &b);
+    WAIT_STATS(c, st, st.queued == 2);
+    CHECK(st.queued == 2, "A and B wait behind X (%u)", st.queued);
+    atomic_store(&s.frames_left, 1);
+    pthread_join(tb, NULL);
+    long long dt = now_ms() - t0;
+    CHECK(b.status == OCHSM_ERR_TIMEOUT && dt >= 1490 && dt < 5000 && strstr(b.message, "within 1500 ms") != NULL,
+          "a frame dropped from a stuck batch times out on time (%lld ms): %s", dt, b.message);
+    ochsm_response r;
+    uint64_t got;
+    int rc;
+    if (!g_no_threads) {
+        /* X's caller is free once X has left: it handed A (half written) on rather than wait for the socket. */
+        pthread_join(tx, NULL);
+        CHECK(x.good, "the first big frame was answered while A is stuck: %s", x.message);
+    }
+    ochsm_conn_stats_get(c, &st);
+    CHECK(st.max_batch >= 2 && ochsm_conn_usable(c), "the dropped frame had been in a batch with the next one (largest batch %u)", st.max_batch);
+    atomic_store(&s.stall, 0);
+    if (g_no_threads) {
+        pthread_join(tx, NULL);
+        CHECK(x.good, "the first big frame was answered: %s", x.message);
+    }
+    pthread_join(ta, NULL);
+    CHECK(a.good, "the frame written after the drop arrived whole: %s", a.message);
+    rc = echo_call(c, 34, 2000, &r, &got);
+    CHECK(rc == OCHSM_OK && got == 34, "the connection works on");
+    ochsm_response_free(&r);
+    CHECK(atomic_load(&s.answered) == answered + 3, "the server never saw the dropped frame (%d answered, 3 expected)", atomic_load(&s.answered) - answered);
+    ochsm_conn_close(c);
+    server_stop(&s);
+}
+
+/* The daemon closes while a big frame is half written and 8 more wait behind it. */
+static void test_close_mid_write(void) {
+    server s;
+    ochsm_error e;
+    ochsm_conn_stats st;
+    CHECK(server_start(&s, M_ECHO, 0) == 0, "server start");
+    s.batch = 1;
+    ochsm_conn *c = connect_to(&s, &e);
+    CHECK(c != NULL, "connect: %s", e.message);
+    if (c == NULL) {
+        server_stop(&s);
+        return;
+    }
+    atomic_store(&s.stall, 1);
+    big_call a = {c, 9, 0, 0, 0, 0, 0, ""};
+    pthread_t ta, t[8];
+    big_call w[8];
+    pthread_create(&ta, NULL, big_worker, &a);
+    WAIT_STATS(c, st, st.writing);
+    for (int i = 0; i < 8; i++) {
+        w[i] = (big_call){c, 200u + (uint64_t)i, (uint32_t)(i % 2 ? 30000 : 0), 0, 0, 0, 0, ""};
+        pthread_create(&t[i], NULL, small_worker, &w[i]);
+    }
+    WAIT_STATS(c, st, st.queued == 8);
+    CHECK(st.queued == 8, "8 frames wait behind the half-written one (%u)", st.queued);
+    long long t0 = now_ms();
+    atomic_store(&s.drop, 1);
+    pthread_join(ta, NULL);
+    int all = 1;
+    for (int i = 0; i < 8; i++) {
+        pthread_join(t[i], NULL);
+        if (w[i].status != OCHSM_ERR_DEVICE || w[i].rv != 0x30 || !w[i].unsent ||
+            (strstr(w[i].message, "closed the connection") == NULL && strstr(w[i].message, "sending to the client daemon") == NULL)) {
+            all = 0;
+            fprintf(stderr, "  queued caller %d: status %d rv 0x%llx unsent %d: %s\n", i, w[i].status, (unsigned long long)w[i].rv, w[i].unsent,
+                    w[i].message);
+        }
+    }
+    long long dt = now_ms() - t0;
+    CHECK(a.status == OCHSM_ERR_DEVICE && a.rv == 0x30 && !a.unsent &&
+              (strstr(a.message, "closed the connection") != NULL || strstr(a.message, "sending to the client daemon") != NULL),
+          "the half-written frame's caller gets the device error, not marked unsent (status %d, unsent %d): %s", a.status, a.unsent, a.message);
+    CHECK(all, "every queued caller gets the device error and learns its frame was not sent (it may be retried)");
+    CHECK(dt < 2000, "promptly (%lld ms)", dt);
+    printf("closed mid-write: \"%s\"\n", a.message);
+    ochsm_response r;
+    uint64_t got;
+    int rc = echo_call(c, 1, 0, &r, &got);
+    CHECK(rc == OCHSM_ERR_DEVICE && r.unsent && !ochsm_conn_usable(c), "a later call fails fast, unsent");
+    ochsm_response_free(&r);
+    ochsm_conn_close(c);
+    server_stop(&s);
+}
+
 static void test_fork(void) {
     server s;
     ochsm_error e;
@@ -889,6 +1295,11 @@ int main(void) {
         test_pipelining();
         test_server_drops();
         test_timeouts();
+        test_combined_writes();
+        test_many_writers();
+        test_queued_timeout();
+        test_expire_in_batch();
+        test_close_mid_write();
         test_bad_peers();
         test_tcp_and_notices();
         test_fork();

@@ -534,6 +534,8 @@ static CK_RV initialize(CK_VOID_PTR pInitArgs) {
         return (CK_RV)ochsm_status_ckr(err.code);
     }
     g.no_threads = a != NULL && (a->flags & CKF_LIBRARY_CANT_CREATE_OS_THREADS) != 0;
+    /* Before the first connection: a connection opened after it needs no getpid() per call to notice a fork. */
+    ochsm_client_install_atfork();
     ochsm_conn *conn = NULL;
     if (open_conn(0, &conn, &err) != OCHSM_OK) {
         if (err.code == OCHSM_ERR_CONNECT)
@@ -558,7 +560,6 @@ static CK_RV initialize(CK_VOID_PTR pInitArgs) {
         return rv;
     }
     pthread_once(&g_atfork_once, install_atfork);
-    ochsm_client_install_atfork();
     pthread_mutex_lock(&g_link_mu);
     g.link = link;
     g_attempts = 0;

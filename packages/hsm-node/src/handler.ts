@@ -175,7 +175,8 @@ export class NodeHandler {
     try {
       if (this.env.quorum && !WITHOUT_QUORUM.has(req.op)) this.env.quorum.check();
       const min = (req.obj as { minRevision?: number }).minRevision;
-      if (min !== undefined) await this.catchUp(min);
+      /* Current already (the usual case): no catch-up call and no await on the request's path. */
+      if (min !== undefined && this.env.partition.state.applied < min) await this.catchUp(min);
       const result = await this.dispatch(st, req);
       /* A caller that speaks the consistency protocol (sends minRevision, even 0) learns how current this node was. */
       return min === undefined ? result : { ...(result as object), revision: this.env.partition.state.applied };
@@ -220,7 +221,9 @@ export class NodeHandler {
 
   private async dispatch(st: ConnectionState, req: DecodedRequest): Promise<unknown> {
     const { partition: p, ownership } = this.env;
-    admit(req.op, st.principal, (await ownership.mode()) === 'unencrypted' ? 'unclaimed' : 'claimed', st.principal ? undefined : await p.profileSettings());
+    /* Claimed is for good: then the mode needs no await on the request's path. */
+    const mode = ownership.claimedForGood ? 'e2e' : await ownership.mode();
+    admit(req.op, st.principal, mode === 'unencrypted' ? 'unclaimed' : 'claimed', st.principal ? undefined : await p.profileSettings());
     await this.session(st, req);
     switch (req.op) {
       case 'hello':

@@ -57,6 +57,11 @@ export class Ownership {
     return this.partition.ownershipCert(slot);
   }
 
+  /** True once mode() has seen the partition claimed: it is 'e2e' from then on, known without a call. */
+  get claimedForGood(): boolean {
+    return this.claimed;
+  }
+
   /** Claimed once is claimed for good (the POAC slot is write-once), so only the unclaimed state reads the store. */
   async mode(): Promise<Mode> {
     if (this.claimed) return 'e2e';

@@ -5,9 +5,10 @@
  * Hooked into `daemon/src/server.ts` (instrument), `router.ts` (retries,
  * failovers) and `main.ts` (endpoint, link states).
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { VERSION } from '../version.js';
-import { LATENCY_BUCKETS, mechanismLabel, opLabel, resultLabel, roleLabel, signInOutcome } from './labels.js';
+import { LATENCY_BUCKETS, mechanismLabel, mechanismNumberLabel, opLabel, resultLabel, roleLabel, signInOutcome } from './labels.js';
+import { RequestSeries, type RequestRecord } from './request_series.js';
 
 /** The link states the daemon reports (daemon/src/nodes.ts). */
 export const LINK_STATES = ['connecting', 'up', 'down'] as const;
@@ -20,9 +21,18 @@ export interface LinkView {
 
 export class DaemonMetrics {
   readonly registry = new Registry();
-  readonly requests = new Counter({ name: 'ochsm_daemon_requests_total', help: 'Application requests answered, by operation, mechanism and result (ok or the error code).', labelNames: ['op', 'mechanism', 'result'] as const, registers: [this.registry] });
-  readonly duration = new Histogram({ name: 'ochsm_daemon_request_duration_seconds', help: 'Time from an application request to its answer, retries included.', labelNames: ['op', 'mechanism'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });
-  readonly inFlight = new Gauge({ name: 'ochsm_daemon_requests_in_flight', help: 'Application requests being answered now.', registers: [this.registry] });
+  /** Requests: ochsm_daemon_requests_total, ochsm_daemon_request_duration_seconds, ochsm_daemon_requests_in_flight, counted in plain numbers (request_series.ts). */
+  private readonly series = new RequestSeries({
+    registry: this.registry,
+    counter: { name: 'ochsm_daemon_requests_total', help: 'Application requests answered, by operation, mechanism and result (ok or the error code).' },
+    histogram: { name: 'ochsm_daemon_request_duration_seconds', help: 'Time from an application request to its answer, retries included.' },
+    gauge: { name: 'ochsm_daemon_requests_in_flight', help: 'Application requests being answered now.', labelNames: [] },
+    labelNames: ['op', 'mechanism'] as const,
+    buckets: LATENCY_BUCKETS,
+  });
+  readonly requests = this.series.counter;
+  readonly inFlight = this.series.inFlight;
+  private readonly inFlightCount = this.series.addGauge('', {});
   readonly retries = new Counter({ name: 'ochsm_daemon_retries_total', help: 'Requests sent again to another node after their node failed (connection lost or timed out).', labelNames: ['op'] as const, registers: [this.registry] });
   readonly failovers = new Counter({ name: 'ochsm_daemon_failovers_total', help: 'Requests answered by another node after their first node failed.', labelNames: ['op'] as const, registers: [this.registry] });
   readonly exhausted = new Counter({ name: 'ochsm_daemon_retries_exhausted_total', help: 'Requests that failed on every attempt the retry policy allows.', labelNames: ['op'] as const, registers: [this.registry] });
@@ -55,44 +65,43 @@ export class DaemonMetrics {
     this.links = links;
   }
 
-  /** As `instrument`, for a request forwarded undecoded: the mechanism number read from its frame, the result as the node's error code. */
-  async instrumentForwarded<T extends { readonly error?: string | undefined }>(op: string, mechanism: number | undefined, run: () => Promise<T>): Promise<T> {
-    const opL = opLabel(op);
-    const mech = mechanismLabel(mechanism === undefined ? undefined : { mechanism: { mechanism } });
-    this.inFlight.inc();
-    const end = this.duration.startTimer({ op: opL, mechanism: mech });
-    let result = 'ERR_INTERNAL';
-    try {
-      const r = await run();
-      result = r.error ?? 'ok';
-      return r;
-    } catch (e) {
-      result = resultLabel(e ?? new Error('undefined thrown'));
-      throw e;
-    } finally {
-      end();
-      this.inFlight.dec();
-      this.requests.inc({ op: opL, mechanism: mech, result });
-    }
+  private record(op: string, mechanism: string): RequestRecord {
+    const key = `${op}\0${mechanism}`;
+    return this.series.find(key) ?? this.series.add(key, { op, mechanism });
   }
 
-  async instrument<T>(req: { readonly op: string; readonly obj: unknown }, run: () => Promise<T>): Promise<T> {
-    const op = opLabel(req.op);
-    const mechanism = mechanismLabel(req.obj);
-    this.inFlight.inc();
-    const end = this.duration.startTimer({ op, mechanism });
-    let error: unknown;
+  /** As `instrument`, for a request forwarded undecoded: the mechanism number read from its frame, the result as the node's error code. */
+  instrumentForwarded<T extends { readonly error?: string | undefined }>(op: string, mechanism: number | undefined, run: () => Promise<T>): Promise<T> {
+    const opL = opLabel(op);
+    const mech = mechanism === undefined ? 'none' : mechanismNumberLabel(mechanism);
+    const g = this.inFlightCount;
+    const r = this.record(opL, mech);
+    g.n++;
+    const start = performance.now();
+    let p: Promise<T>;
     try {
-      return await run();
+      p = run();
     } catch (e) {
-      error = e ?? new Error('undefined thrown');
-      throw e;
-    } finally {
-      end();
-      this.inFlight.dec();
-      this.requests.inc({ op, mechanism, result: resultLabel(error) });
-      if (op === 'login') this.signIns.inc({ role: roleLabel((req.obj as { role?: unknown }).role), outcome: signInOutcome(error) });
+      p = Promise.reject(e);
     }
+    return p.then(
+      (v) => {
+        g.n--;
+        this.series.done(r, (performance.now() - start) / 1000, v.error ?? 'ok');
+        return v;
+      },
+      (e: unknown) => {
+        g.n--;
+        this.series.done(r, (performance.now() - start) / 1000, resultLabel(e ?? new Error('undefined thrown')));
+        throw e;
+      },
+    );
+  }
+
+  instrument<T>(req: { readonly op: string; readonly obj: unknown }, run: () => Promise<T>): Promise<T> {
+    const op = opLabel(req.op);
+    const r = this.record(op, mechanismLabel(req.obj));
+    return this.series.run(r, this.inFlightCount, run, op === 'login' ? (error) => this.signIns.inc({ role: roleLabel((req.obj as { role?: unknown }).role), outcome: signInOutcome(error) }) : undefined);
   }
 }
 

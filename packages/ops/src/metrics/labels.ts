@@ -21,9 +21,20 @@ export function opLabel(op: string): string {
 /** `CKM_ECDSA_SHA256` for a request with a mechanism, `none` without one, `CKM_UNKNOWN` for a number the spec does not name. */
 export function mechanismLabel(obj: unknown): string {
   const m = (obj as { mechanism?: { mechanism?: unknown } } | undefined)?.mechanism?.mechanism;
-  if (typeof m !== 'number') return 'none';
-  const name = ckmName(m);
-  return name.startsWith('CKM_UNKNOWN') ? 'CKM_UNKNOWN' : name;
+  return typeof m === 'number' ? mechanismNumberLabel(m) : 'none';
+}
+
+const mechanismNames = new Map<number, string>();
+/** `CKM_ECDSA_SHA256` for a mechanism number, `CKM_UNKNOWN` for one the spec does not name (looked up once per number: it is on every request's path). */
+export function mechanismNumberLabel(m: number): string {
+  let name = mechanismNames.get(m);
+  if (name === undefined) {
+    const n = ckmName(m);
+    name = n.startsWith('CKM_UNKNOWN') ? 'CKM_UNKNOWN' : n;
+    /* Numbers come from clients: keep the table bounded. */
+    if (mechanismNames.size < 4096) mechanismNames.set(m, name);
+  }
+  return name;
 }
 
 /** `ok`, or the error's stable code (`ERR_LOGIN_FAILED`, ...); anything that is not an HsmError is `ERR_INTERNAL`. */
