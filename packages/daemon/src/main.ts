@@ -62,6 +62,28 @@ async function main(argv: readonly string[]): Promise<void> {
     process.exitCode = 2;
     return;
   }
+  /*
+   * The signals are caught before the daemon says it is listening: a supervisor that signals as
+   * soon as it reads that line must find the clean stop, not the default action. A signal during
+   * start-up stops the daemon once it has started; a second one exits at once.
+   */
+  let started: Daemon | undefined;
+  let early: string | undefined;
+  let signals = 0;
+  const stop = (sig: string) => {
+    if (++signals > 1) {
+      started?.log.warn('second signal: exiting at once', { signal: sig });
+      process.exit(1);
+    }
+    if (!started) {
+      early = sig;
+      return;
+    }
+    started.log.info('stopping on a signal', { signal: sig });
+    void started.stop().then(() => process.exit(0), () => process.exit(1));
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
   let daemon: Daemon;
   try {
     daemon = await Daemon.start({ resourcePath: args.cfg, pidFile: args.pidFile });
@@ -85,17 +107,11 @@ async function main(argv: readonly string[]): Promise<void> {
     daemon.log.info('SIGHUP: reloading the configuration');
     void daemon.reload();
   });
-  let signals = 0;
-  const stop = (sig: string) => {
-    if (++signals > 1) {
-      daemon.log.warn('second signal: exiting at once', { signal: sig });
-      process.exit(1);
-    }
-    daemon.log.info('stopping on a signal', { signal: sig });
-    void daemon.stop().then(() => process.exit(0), () => process.exit(1));
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  started = daemon;
+  if (early !== undefined) {
+    signals = 0;
+    stop(early);
+  }
   process.on('uncaughtException', (e) => {
     daemon.log.error('internal error', { error: e, stack: e.stack });
     void daemon.stop(1000).finally(() => process.exit(1));

@@ -169,6 +169,17 @@ async function main(argv: string[]): Promise<number> {
       }
     } } : {}),
   });
+  /*
+   * SIGTERM and SIGINT are caught before the node says it is serving (the log lines below): a
+   * supervisor that signals as soon as it reads them must find the drain, not the default action
+   * (death by the signal, no clean close). One that arrives during start-up stops the node once
+   * it has started.
+   */
+  const stopRequested = new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
   await server.start();
   /* Prometheus metrics when OCHSM_METRICS names an address (docs/operations.md). */
   const metricsServer = await startMetricsFromEnv(nodeMetrics().registry);
@@ -184,11 +195,7 @@ async function main(argv: string[]): Promise<number> {
       log.error('configuration reload failed; keeping the old one', { reason: e instanceof Error ? e.message : String(e) });
     }
   });
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
-  });
+  await stopRequested;
   log.info('stopping: draining in-flight requests');
   /* The drain is bounded (5 s); closing the store must be too, so that a store that stopped answering never keeps a stopping node alive. */
   const giveUp = setTimeout(() => {
