@@ -881,20 +881,29 @@ static void *small_worker(void *arg) {
         }                                                         \
     } while (0)
 
+/* An echo server answering one frame per read, connected, then stalled (it reads nothing
+ * until s->stall is cleared): the set-up of the combined-write tests. NULL (and the server
+ * stopped) when it could not connect. */
+static ochsm_conn *stalled_echo(server *s) {
+    ochsm_error e;
+    CHECK(server_start(s, M_ECHO, 0) == 0, "server start");
+    s->batch = 1;
+    ochsm_conn *c = connect_to(s, &e);
+    CHECK(c != NULL, "connect: %s", e.message);
+    if (c == NULL) {
+        server_stop(s);
+        return NULL;
+    }
+    atomic_store(&s->stall, 1);
+    return c;
+}
+
 /* A writer stuck on a big frame (the server reads nothing), 12 callers queued behind it. */
 static void test_combined_writes(void) {
     server s;
-    ochsm_error e;
     ochsm_conn_stats st;
-    CHECK(server_start(&s, M_ECHO, 0) == 0, "server start");
-    s.batch = 1;
-    ochsm_conn *c = connect_to(&s, &e);
-    CHECK(c != NULL, "connect: %s", e.message);
-    if (c == NULL) {
-        server_stop(&s);
-        return;
-    }
-    atomic_store(&s.stall, 1);
+    ochsm_conn *c = stalled_echo(&s);
+    if (c == NULL) return;
     /* With a deadline the write does not block in the kernel: a frame larger
      * than the socket buffer is written in parts, and resumed. */
     big_call a = {c, 77, 30000, 0, 0, 0, 0, ""};
@@ -998,17 +1007,9 @@ static void on_sigusr1(int sig) {
 /* A caller queued behind a writer that cannot write still returns at its deadline, and nothing of its frame goes out. */
 static void test_queued_timeout(void) {
     server s;
-    ochsm_error e;
     ochsm_conn_stats st;
-    CHECK(server_start(&s, M_ECHO, 0) == 0, "server start");
-    s.batch = 1;
-    ochsm_conn *c = connect_to(&s, &e);
-    CHECK(c != NULL, "connect: %s", e.message);
-    if (c == NULL) {
-        server_stop(&s);
-        return;
-    }
-    atomic_store(&s.stall, 1);
+    ochsm_conn *c = stalled_echo(&s);
+    if (c == NULL) return;
     big_call a = {c, 5, 0, 0, 0, 0, 0, ""}; /* no deadline: the writer waits as long as it takes */
     pthread_t ta;
     pthread_create(&ta, NULL, big_worker, &a);
@@ -1053,17 +1054,9 @@ static void test_queued_timeout(void) {
 /* A frame whose deadline passes while it waits, unsent, in a writer's batch behind a frame the server does not take. */
 static void test_expire_in_batch(void) {
     server s;
-    ochsm_error e;
     ochsm_conn_stats st;
-    CHECK(server_start(&s, M_ECHO, 0) == 0, "server start");
-    s.batch = 1;
-    ochsm_conn *c = connect_to(&s, &e);
-    CHECK(c != NULL, "connect: %s", e.message);
-    if (c == NULL) {
-        server_stop(&s);
-        return;
-    }
-    atomic_store(&s.stall, 1);
+    ochsm_conn *c = stalled_echo(&s);
+    if (c == NULL) return;
     int answered = atomic_load(&s.answered);
     big_call x = {c, 31, 0, 0, 0, 0, 0, ""};
     big_call a = {c, 32, 30000, 0, 0, 0, 0, ""};
@@ -1113,17 +1106,9 @@ static void test_expire_in_batch(void) {
 /* The daemon closes while a big frame is half written and 8 more wait behind it. */
 static void test_close_mid_write(void) {
     server s;
-    ochsm_error e;
     ochsm_conn_stats st;
-    CHECK(server_start(&s, M_ECHO, 0) == 0, "server start");
-    s.batch = 1;
-    ochsm_conn *c = connect_to(&s, &e);
-    CHECK(c != NULL, "connect: %s", e.message);
-    if (c == NULL) {
-        server_stop(&s);
-        return;
-    }
-    atomic_store(&s.stall, 1);
+    ochsm_conn *c = stalled_echo(&s);
+    if (c == NULL) return;
     big_call a = {c, 9, 0, 0, 0, 0, 0, ""};
     pthread_t ta, t[8];
     big_call w[8];

@@ -7,7 +7,7 @@
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { VERSION } from '../version.js';
-import { LATENCY_BUCKETS, mechanismLabel, mechanismNumberLabel, opLabel, resultLabel, roleLabel, signInOutcome } from './labels.js';
+import { LATENCY_BUCKETS, mechanismLabel, mechanismNumberLabel, opLabel, roleLabel, signInOutcome } from './labels.js';
 import { RequestSeries, type RequestRecord } from './request_series.js';
 
 /** The link states the daemon reports (daemon/src/nodes.ts). */
@@ -74,28 +74,7 @@ export class DaemonMetrics {
   instrumentForwarded<T extends { readonly error?: string | undefined }>(op: string, mechanism: number | undefined, run: () => Promise<T>): Promise<T> {
     const opL = opLabel(op);
     const mech = mechanism === undefined ? 'none' : mechanismNumberLabel(mechanism);
-    const g = this.inFlightCount;
-    const r = this.record(opL, mech);
-    g.n++;
-    const start = performance.now();
-    let p: Promise<T>;
-    try {
-      p = run();
-    } catch (e) {
-      p = Promise.reject(e);
-    }
-    return p.then(
-      (v) => {
-        g.n--;
-        this.series.done(r, (performance.now() - start) / 1000, v.error ?? 'ok');
-        return v;
-      },
-      (e: unknown) => {
-        g.n--;
-        this.series.done(r, (performance.now() - start) / 1000, resultLabel(e ?? new Error('undefined thrown')));
-        throw e;
-      },
-    );
+    return this.series.run(this.record(opL, mech), this.inFlightCount, run, undefined, (v) => v.error ?? 'ok');
   }
 
   instrument<T>(req: { readonly op: string; readonly obj: unknown }, run: () => Promise<T>): Promise<T> {

@@ -135,8 +135,12 @@ export class RequestSeries<L extends string> {
     return g;
   }
 
-  /** Run `run` as one request of record `r`, in flight in `g`; `after` sees how it ended (undefined: it succeeded). */
-  run<T>(r: RequestRecord, g: { n: number }, run: () => Promise<T>, after?: (error: unknown) => void): Promise<T> {
+  /**
+   * Run `run` as one request of record `r`, in flight in `g`; `after` sees how it ended
+   * (undefined: it succeeded); `resultOf` names a success's result (default `ok`: a forwarded
+   * reply may carry the node's error code).
+   */
+  run<T>(r: RequestRecord, g: { n: number }, run: () => Promise<T>, after?: (error: unknown) => void, resultOf?: (v: T) => string): Promise<T> {
     g.n++;
     const start = performance.now();
     const end = (error: unknown, result: string): void => {
@@ -152,7 +156,7 @@ export class RequestSeries<L extends string> {
     }
     return p.then(
       (v) => {
-        end(undefined, 'ok');
+        end(undefined, resultOf ? resultOf(v) : 'ok');
         return v;
       },
       (e: unknown) => {
