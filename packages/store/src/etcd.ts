@@ -75,6 +75,8 @@ const WATCH_BACKOFF_MAX_MS = 2000;
 const NO_LEADER_BACKOFF_MS = [20, 50, 100, 200, 400] as const;
 /** etcd's refusal of a call that asked for a leader, by a member that has none (rpctypes.ErrGRPCNoLeader). */
 const NO_LEADER = /etcdserver: no leader/i;
+/** MemberSkippedError's text, when the client hands the refusal on in another error. */
+const SKIPPED = /^etcd member \S+ skipped after \d+ failures in a row/;
 
 /** Consecutive recoverable failures after which a member is skipped, and for how long (ms). */
 export const MEMBER_FAILURES = 3;
@@ -424,8 +426,14 @@ export class EtcdStore implements KeyValueStore {
         res = await fn();
         break;
       } catch (e) {
-        /* Also a member skipped after refusing so (its breaker names the last failure). */
-        if (!NO_LEADER.test((e as Error)?.message ?? '')) throw wrap(e);
+        /*
+         * Also a member skipped after refusing so (its breaker names the last failure), and any
+         * call a breaker refused to send (a member skipped after timeouts: cut off with this host).
+         * Neither was sent, so nothing was written: the node answers that it cannot reach a quorum
+         * (retryable) rather than a store failure.
+         */
+        const message = (e as Error)?.message ?? '';
+        if (!NO_LEADER.test(message) && !(e instanceof MemberSkippedError) && !SKIPPED.test(message)) throw wrap(e);
         const delay = NO_LEADER_BACKOFF_MS[Math.min(attempt, NO_LEADER_BACKOFF_MS.length - 1)]!;
         if (this.#closed || Date.now() + delay >= deadline) throw new StoreNoQuorumError(wrap(e).message, { cause: e });
         await new Promise((r) => setTimeout(r, delay));

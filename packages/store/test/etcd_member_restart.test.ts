@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GRPCUnavailableError } from 'etcd3';
 import { EtcdStore, MEMBER_FAILURES, MEMBER_SKIP_MS, MemberBreaker } from '../src/etcd.js';
+import { StoreError, StoreNoQuorumError } from '../src/types.js';
 import { EtcdCluster, loopbackMembers } from '../../testkit/src/etcd.js';
 
 test('MemberBreaker: skips a member after consecutive recoverable failures without sending, lets calls through after the pause, and never makes a call wait for another', async () => {
@@ -123,6 +124,33 @@ test('a member without a leader refuses at once ("no leader": the store asks eve
     await new Promise((r) => setTimeout(r, MEMBER_SKIP_MS + 500));
     assert.deepEqual([...(await s.get('leader/k'))!.value], [1]);
   } finally {
+    await s.close();
+  }
+});
+
+test('a member that stops answering (frozen, as one cut off with its host) is skipped by its breaker, and a skipped call fails as StoreNoQuorumError (nothing was sent, so nothing was written), not as a store failure', { timeout: 120_000 }, async () => {
+  const c = etcd!;
+  await c.waitHealthy(30_000);
+  /* A store on the first member only, as a node that talks to its own host's member. */
+  const s = await EtcdStore.open({ ...c.storeOptions(), endpoints: [c.endpoints[0]!], requestTimeoutMs: 1000 });
+  const pid = c.procs.get('etcd1')!.pid!;
+  try {
+    await s.put('frozen/k', new Uint8Array([1]));
+    process.kill(pid, 'SIGSTOP');
+    const errors: unknown[] = [];
+    for (let i = 0; i < MEMBER_FAILURES + 2; i++) {
+      errors.push(await settles(s.get('frozen/k'), 20_000, 'a read on a frozen member').then(() => 'answered', (e: unknown) => e));
+    }
+    /* The first calls time out (their outcome unknown to the caller); once the breaker skips the member, none is sent. */
+    const last = errors.at(-1);
+    assert.ok(last instanceof StoreNoQuorumError, `a skipped call: ${String(last)}`);
+    assert.match((last as Error).message, /skipped after \d+ failures in a row/);
+    assert.ok(errors.slice(0, MEMBER_FAILURES).every((e) => e instanceof StoreError), JSON.stringify(errors.map(String)));
+  } finally {
+    process.kill(pid, 'SIGCONT');
+    await c.waitHealthy(30_000);
+    await new Promise((r) => setTimeout(r, MEMBER_SKIP_MS + 500));
+    assert.deepEqual([...(await s.get('frozen/k'))!.value], [1]);
     await s.close();
   }
 });
