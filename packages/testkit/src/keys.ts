@@ -5,7 +5,7 @@
  */
 import * as P from '../../protocol/src/pkcs11.js';
 import { attr } from '../../protocol/src/attributes.js';
-import type { ProtocolClient } from '../../protocol/src/connection.js';
+import type { ProtocolClient, RequestOptions } from '../../protocol/src/connection.js';
 import { connectNode, EXAMPLE_CU, type LocalCluster } from './cluster.js';
 
 /** The DER OID of P-256 (CKA_EC_PARAMS). */
@@ -17,13 +17,13 @@ export interface KeyPair {
   readonly privateHandle: number;
 }
 
-/** A token EC P-256 key pair for ECDSA (CKA_SIGN / CKA_VERIFY), made by a signed-in CU. */
-export function generateEcSigningPair(c: ProtocolClient): Promise<KeyPair> {
+/** A token EC P-256 key pair for ECDSA (CKA_SIGN / CKA_VERIFY), made by a signed-in CU; the request is bounded (60 s unless `opts` says), so a fault test never waits on it forever. */
+export function generateEcSigningPair(c: ProtocolClient, opts: RequestOptions = { timeoutMs: 60_000 }): Promise<KeyPair> {
   return c.request('generateKeyPair', {
     mechanism: { mechanism: P.CKM_EC_KEY_PAIR_GEN },
     publicTemplate: [attr.bool(P.CKA_TOKEN, true), attr.bytes(P.CKA_EC_PARAMS, EC_P256), attr.bool(P.CKA_VERIFY, true)],
     privateTemplate: [attr.bool(P.CKA_TOKEN, true), attr.bool(P.CKA_SIGN, true)],
-  });
+  }, opts);
 }
 
 /**

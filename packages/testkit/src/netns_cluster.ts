@@ -107,7 +107,7 @@ export async function withHostCluster(o: { prefix: string; endpoints: NodeEndpoi
 export async function waitNodeState(admin: ProtocolClient, id: number, state: string, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
   for (;;) {
-    const st = await admin.request('status', {});
+    const st = await admin.request('status', {}, { timeoutMs: Math.max(1000, deadline - Date.now()) });
     if (st.nodes?.find((n) => n.id === id)?.state === state) return;
     if (Date.now() > deadline) assert.fail(`node ${id} not ${state} in the daemon within ${ms} ms: ${JSON.stringify(st.nodes)}`);
     await sleep(100);

@@ -32,6 +32,9 @@ const PROBE = join(here, 'helpers', 'node_probe.js');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** The CU the example CU shares a key with, and takes the share back from while host 2 is cut off. */
 const CU2 = { user: 'cu2', password: 'user5678' } as const;
+/* Every request of this test has a bound: a request nobody answers fails the test with its name
+ * (and lets the teardown run) instead of holding the test until its timeout. */
+const BOUND = { timeoutMs: 60_000 } as const;
 
 interface Answer { ok: boolean; code?: string; message?: string; result?: Record<string, unknown> }
 
@@ -82,18 +85,18 @@ test('a host cut off from the etcd quorum stops serving, never uses a key delete
   /* Each node talks to its own host's member only: cut off with its host, as on a real host whose link fails. */
   await withHostCluster({ prefix: 'netns', endpoints: 'own', users: [{ ...EXAMPLE_CU, role: 'CU' }, { ...CU2, role: 'CU' }] }, async ({ net, dir, etcd, cluster, connect, onTeardown }) => {
     const admin = await connect('isolation-admin');
-    await admin.request('login', { user: EXAMPLE_CU.user, password: EXAMPLE_CU.password, role: 'CU' });
+    await admin.request('login', { user: EXAMPLE_CU.user, password: EXAMPLE_CU.password, role: 'CU' }, BOUND);
     const genPair = () => generateEcSigningPair(admin);
     const doomed = await genPair();
     const kept = await genPair();
     const revoked = await genPair();
-    assert.deepEqual(await admin.request('shareKey', { handle: revoked.privateHandle, users: [CU2.user], share: true }), { shared: [CU2.user] });
+    assert.deepEqual(await admin.request('shareKey', { handle: revoked.privateHandle, users: [CU2.user], share: true }, BOUND), { shared: [CU2.user] });
     for (const id of [1, 2, 3]) await waitNodeState(admin, id, 'up', 15_000);
 
     /* The nodes learnt their peers from the store: every node lists all three, with its host. */
     const n1 = await connectNode(2225, cluster.poCrt, net.host(1).address);
     onTeardown(() => n1.close());
-    const listed = async () => (await n1.request('getClusterInfo', {})).nodes.map((n) => `${n.id}@${n.hostname}:${n.port}`).sort();
+    const listed = async () => (await n1.request('getClusterInfo', {}, BOUND)).nodes.map((n) => `${n.id}@${n.hostname}:${n.port}`).sort();
     const all = net.hosts.map((h) => `${h.index}@${h.address}:2225`).sort();
     assert.deepEqual(await listed(), all);
 
@@ -138,7 +141,7 @@ test('a host cut off from the etcd quorum stops serving, never uses a key delete
     const loops = clients.map(async (c) => {
       while (!stop) {
         try {
-          const { signature } = await c.request('sign', { mechanism: ECDSA, handle: kept.privateHandle, data });
+          const { signature } = await c.request('sign', { mechanism: ECDSA, handle: kept.privateHandle, data }, BOUND);
           assert.equal(signature.length, 64);
           ok++;
         } catch (e) {
@@ -175,14 +178,14 @@ test('a host cut off from the etcd quorum stops serving, never uses a key delete
     t.diagnostic(`node 2 refused ${Date.now() - cutAt} ms after the cut (poll every 100 ms)`);
 
     /* Meanwhile the rest of the cluster deletes the key node 2 holds in memory, and makes new key pairs. */
-    await admin.request('destroyObject', { handle: doomed.privateHandle });
+    await admin.request('destroyObject', { handle: doomed.privateHandle }, BOUND);
     const madeWhileCut = [];
     for (let i = 0; i < 3; i++) madeWhileCut.push(await genPair());
     const afterDelete = await signOn2(doomed.privateHandle);
     assert.equal(afterDelete.ok, false, 'the isolated node never signs with the key deleted elsewhere');
     assert.equal(afterDelete.code, 'ERR_NODE_BEHIND');
     /* The owner takes the share back through the nodes that still have the quorum: acknowledged though node 2 is cut off. */
-    assert.deepEqual(await admin.request('shareKey', { handle: revoked.privateHandle, users: [CU2.user], share: false }), { shared: [] });
+    assert.deepEqual(await admin.request('shareKey', { handle: revoked.privateHandle, users: [CU2.user], share: false }, BOUND), { shared: [] });
     const revokedAt = cu2Answers.length;
     phase = 'cut, share revoked';
 
