@@ -599,6 +599,20 @@ static void *hold_worker(void *arg) {
     return NULL;
 }
 
+/* Start a test server in `mode` and connect to it; NULL (the server stopped, the failure
+ * counted) when either fails. */
+static ochsm_conn *serve_and_connect(server *s, int mode) {
+    ochsm_error e;
+    CHECK(server_start(s, mode, 0) == 0, "server start");
+    ochsm_conn *c = connect_to(s, &e);
+    CHECK(c != NULL, "connect: %s", e.message);
+    if (c == NULL) {
+        server_stop(s);
+        return NULL;
+    }
+    return c;
+}
+
 static int wait_held(server *s, int n) {
     for (int i = 0; i < 500 && atomic_load(&s->held) < n; i++) sleep_ms(10);
     return atomic_load(&s->held) >= n;
@@ -607,13 +621,8 @@ static int wait_held(server *s, int n) {
 static void test_server_drops(void) {
     server s;
     ochsm_error e;
-    CHECK(server_start(&s, M_HOLD, 0) == 0, "server start");
-    ochsm_conn *c = connect_to(&s, &e);
-    CHECK(c != NULL, "connect: %s", e.message);
-    if (c == NULL) {
-        server_stop(&s);
-        return;
-    }
+    ochsm_conn *c = serve_and_connect(&s, M_HOLD);
+    if (c == NULL) return;
     pthread_t t[8];
     worker w[8];
     for (int i = 0; i < 8; i++) {
@@ -695,14 +704,8 @@ static void test_server_drops(void) {
 
 static void test_timeouts(void) {
     server s;
-    ochsm_error e;
-    CHECK(server_start(&s, M_DELAY, 0) == 0, "server start");
-    ochsm_conn *c = connect_to(&s, &e);
-    CHECK(c != NULL, "connect: %s", e.message);
-    if (c == NULL) {
-        server_stop(&s);
-        return;
-    }
+    ochsm_conn *c = serve_and_connect(&s, M_DELAY);
+    if (c == NULL) return;
     ochsm_response r;
     uint64_t got;
     long long t0 = now_ms();
@@ -887,7 +890,7 @@ static void *small_worker(void *arg) {
 static ochsm_conn *stalled_echo(server *s) {
     ochsm_error e;
     CHECK(server_start(s, M_ECHO, 0) == 0, "server start");
-    s->batch = 1;
+    s->batch = 1; /* before connecting: hello is answered one frame per read too */
     ochsm_conn *c = connect_to(s, &e);
     CHECK(c != NULL, "connect: %s", e.message);
     if (c == NULL) {
@@ -967,14 +970,8 @@ static void *mixed_worker(void *arg) {
 
 static void test_many_writers(void) {
     server s;
-    ochsm_error e;
-    CHECK(server_start(&s, M_ECHO, 0) == 0, "server start");
-    ochsm_conn *c = connect_to(&s, &e);
-    CHECK(c != NULL, "connect: %s", e.message);
-    if (c == NULL) {
-        server_stop(&s);
-        return;
-    }
+    ochsm_conn *c = serve_and_connect(&s, M_ECHO);
+    if (c == NULL) return;
     pthread_t t[16];
     mixed m[16];
     for (int i = 0; i < 16; i++) {
