@@ -10,8 +10,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as P from '../../protocol/src/pkcs11.js';
-import { attr } from '../../hsm-core/src/objects/attributes.js';
 import { connectDaemon, connectNode, startCluster, startDaemon, EXAMPLE_CU } from '../../testkit/src/cluster.js';
+import { runLoad, waitNodeState } from '../../testkit/src/daemon_load.js';
+import { generateEcSigningPair } from '../../testkit/src/keys.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -24,11 +25,7 @@ test('16 clients sign while a node is killed and restarted: no failed operation,
     const admin = await connectDaemon(daemon.socketPath, 'failover-admin');
     clients.push(admin);
     await admin.request('login', { user: EXAMPLE_CU.user, password: EXAMPLE_CU.password, role: 'CU' });
-    const pair = await admin.request('generateKeyPair', {
-      mechanism: { mechanism: P.CKM_EC_KEY_PAIR_GEN },
-      publicTemplate: [attr.bool(P.CKA_TOKEN, true), attr.bytes(P.CKA_EC_PARAMS, Buffer.from('06082a8648ce3d030107', 'hex')), attr.bool(P.CKA_VERIFY, true)],
-      privateTemplate: [attr.bool(P.CKA_TOKEN, true), attr.bool(P.CKA_SIGN, true)],
-    });
+    const pair = await generateEcSigningPair(admin);
     /* Wait until the daemon has all three nodes up. */
     for (let i = 0; ; i++) {
       const st = await admin.request('status', {});
@@ -43,41 +40,25 @@ test('16 clients sign while a node is killed and restarted: no failed operation,
     assert.deepEqual([st.loggedIn, st.user, st.role, st.sessionMode, st.applications], [true, EXAMPLE_CU.user, 'CU', 'HOST', 17]);
     assert.deepEqual(st.nodes?.map((n) => [n.id, n.state]), [[1, 'up'], [2, 'up'], [3, 'up']]);
     const signers = clients.slice(1);
-    let ok = 0;
-    const failures: string[] = [];
-    let stop = false;
     const data = Buffer.from('failover');
-    const loops = signers.map(async (c) => {
-      while (!stop) {
-        try {
-          const { signature } = await c.request('sign', { mechanism: { mechanism: P.CKM_ECDSA_SHA256 }, handle: pair.privateHandle, data });
-          assert.equal(signature.length, 64);
-          ok++;
-        } catch (e) {
-          failures.push(e instanceof Error ? `${(e as { code?: string }).code ?? ''} ${e.message}` : String(e));
-        }
-      }
+    const load = runLoad(signers, async (c) => {
+      const { signature } = await c.request('sign', { mechanism: { mechanism: P.CKM_ECDSA_SHA256 }, handle: pair.privateHandle, data });
+      assert.equal(signature.length, 64);
     });
     await sleep(1000);
     /* Kill the node with the most requests in flight from the daemon: all of them under its default pack routing, a third under spread. */
-    const load = (await admin.request('status', {})).nodes ?? [];
-    const victim = load.reduce((a, b) => ((b.inFlight ?? 0) > (a.inFlight ?? 0) ? b : a)).id;
-    const beforeKill = ok;
+    const inFlight = (await admin.request('status', {})).nodes ?? [];
+    const victim = inFlight.reduce((a, b) => ((b.inFlight ?? 0) > (a.inFlight ?? 0) ? b : a)).id;
+    const beforeKill = load.ok;
     await cluster.killNode(victim, 'SIGKILL');
     await sleep(2000);
-    const duringOutage = ok - beforeKill;
+    const duringOutage = load.ok - beforeKill;
     await cluster.startNode(victim);
     /* The daemon reconnects and sees the node up again. */
-    for (let i = 0; ; i++) {
-      const st = await admin.request('status', {});
-      if (st.nodes?.find((n) => n.id === victim)?.state === 'up') break;
-      assert.ok(i < 150, `node ${victim} is up again in the daemon`);
-      await sleep(100);
-    }
+    await waitNodeState(admin, victim, 'up', 15_000);
     await sleep(1000);
-    stop = true;
-    await Promise.all(loops);
-    assert.deepEqual(failures, [], 'no application saw a failed operation');
+    await load.stop();
+    assert.deepEqual(load.failures, [], 'no application saw a failed operation');
     assert.ok(beforeKill > 0 && duringOutage > 0, `signatures before (${beforeKill}) and during the outage (${duringOutage})`);
     /* The restarted node serves: straight to it, and the signature verifies through the daemon. */
     const n2 = await connectNode(cluster.node(victim).port, cluster.poCrt);

@@ -14,9 +14,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as P from '../../protocol/src/pkcs11.js';
 import type { ProtocolClient } from '../../protocol/src/connection.js';
-import { attr } from '../../hsm-core/src/objects/attributes.js';
 import { parseMetrics, scrape, sum } from '../../ops/src/metrics/scrape.js';
 import { connectDaemon, freezeOutsideStoreLock, startCluster, startDaemon, EXAMPLE_CU } from '../../testkit/src/cluster.js';
+import { runLoad, waitNodeState } from '../../testkit/src/daemon_load.js';
+import { generateEcSigningPair } from '../../testkit/src/keys.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const NODES = [1, 2, 3] as const;
@@ -36,11 +37,7 @@ test('pack: sequential requests stay on one node, a burst spills over, the node 
     const app = await connectDaemon(daemon.socketPath, 'routing-app');
     clients.push(app);
     await app.request('login', { user: EXAMPLE_CU.user, password: EXAMPLE_CU.password, role: 'CU' });
-    const pair = await app.request('generateKeyPair', {
-      mechanism: { mechanism: P.CKM_EC_KEY_PAIR_GEN },
-      publicTemplate: [attr.bool(P.CKA_TOKEN, true), attr.bytes(P.CKA_EC_PARAMS, Buffer.from('06082a8648ce3d030107', 'hex')), attr.bool(P.CKA_VERIFY, true)],
-      privateTemplate: [attr.bool(P.CKA_TOKEN, true), attr.bool(P.CKA_SIGN, true)],
-    });
+    const pair = await generateEcSigningPair(app);
     const data = Buffer.from('routing');
     const sign = (c: ProtocolClient) => c.request('sign', { mechanism: { mechanism: P.CKM_ECDSA_SHA256 }, handle: pair.privateHandle, data });
     /* Every node up and signed in: a signature on each, straight after, would otherwise find some not ready. */
@@ -81,35 +78,17 @@ test('pack: sequential requests stay on one node, a burst spills over, the node 
     const loaders: ProtocolClient[] = [];
     for (let i = 0; i < 16; i++) loaders.push(await connectDaemon(daemon.socketPath, `loader-${i}`));
     clients.push(...loaders);
-    let ok = 0;
-    let stop = false;
-    const failures: string[] = [];
-    const loops = loaders.map(async (c) => {
-      while (!stop) {
-        try {
-          assert.equal((await sign(c)).signature.length, 64);
-          ok++;
-        } catch (e) {
-          failures.push(e instanceof Error ? `${(e as { code?: string }).code ?? ''} ${e.message}` : String(e));
-        }
-      }
-    });
+    const load = runLoad(loaders, async (c) => assert.equal((await sign(c)).signature.length, 64));
     await sleep(1000);
-    const beforeKill = ok;
+    const beforeKill = load.ok;
     await cluster.killNode(preferred, 'SIGKILL');
     await sleep(2000);
-    const duringOutage = ok - beforeKill;
+    const duringOutage = load.ok - beforeKill;
     await cluster.startNode(preferred);
-    for (let i = 0; ; i++) {
-      const st = await app.request('status', {});
-      if (st.nodes?.find((n) => n.id === preferred)?.state === 'up') break;
-      assert.ok(i < 150, `node ${preferred} is up again in the daemon`);
-      await sleep(100);
-    }
+    await waitNodeState(app, preferred, 'up', 15_000);
     await sleep(500);
-    stop = true;
-    await Promise.all(loops);
-    assert.deepEqual(failures, [], 'no application saw a failed operation');
+    await load.stop();
+    assert.deepEqual(load.failures, [], 'no application saw a failed operation');
     assert.ok(beforeKill > 0 && duringOutage > 0, `signatures before (${beforeKill}) and during the outage (${duringOutage})`);
 
     /* 4. Back, and signed in again: the daemon's sequential requests go to it again. */

@@ -18,8 +18,6 @@ import { connectDaemon, startCluster, startDaemon, type ClusterOptions, type Dae
 import { EtcdCluster } from './etcd.js';
 import { HostNetwork } from './netns.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 export interface HostCluster {
   readonly net: HostNetwork;
   /** The test's own temporary directory (removed at teardown). */
@@ -101,15 +99,4 @@ export async function withHostCluster(o: { prefix: string; endpoints: NodeEndpoi
     rmSync(dir, { recursive: true, force: true });
   }
   assert.deepEqual(net.leftovers(), [], 'the namespaces, veths and bridge are gone');
-}
-
-/** Wait until the daemon reports node `id` in `state` ('up', 'down' …); fails after `ms`. */
-export async function waitNodeState(admin: ProtocolClient, id: number, state: string, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const st = await admin.request('status', {}, { timeoutMs: Math.max(1000, deadline - Date.now()) });
-    if (st.nodes?.find((n) => n.id === id)?.state === state) return;
-    if (Date.now() > deadline) assert.fail(`node ${id} not ${state} in the daemon within ${ms} ms: ${JSON.stringify(st.nodes)}`);
-    await sleep(100);
-  }
 }

@@ -11,7 +11,8 @@ import assert from 'node:assert/strict';
 import { connectNode, EXAMPLE_CU } from '../src/cluster.js';
 import { listeningAddresses } from '../src/listening.js';
 import { ECDSA_SHA256 as ECDSA, generateEcSigningPair } from '../src/keys.js';
-import { skipWithoutRoot, waitNodeState, withHostCluster } from '../src/netns_cluster.js';
+import { waitNodeState } from '../src/daemon_load.js';
+import { skipWithoutRoot, withHostCluster } from '../src/netns_cluster.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

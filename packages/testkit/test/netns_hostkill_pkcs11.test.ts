@@ -11,7 +11,8 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { skipWithoutRoot, waitNodeState, withHostCluster } from '../src/netns_cluster.js';
+import { waitNodeState } from '../src/daemon_load.js';
+import { skipWithoutRoot, withHostCluster } from '../src/netns_cluster.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /* dist/packages/testkit/test → the repository and dist. */

@@ -25,7 +25,8 @@ import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { connectNode, EXAMPLE_CU } from '../src/cluster.js';
 import { ECDSA_SHA256 as ECDSA, generateEcSigningPair } from '../src/keys.js';
-import { skipWithoutRoot, waitNodeState, withHostCluster } from '../src/netns_cluster.js';
+import { waitNodeState } from '../src/daemon_load.js';
+import { skipWithoutRoot, withHostCluster } from '../src/netns_cluster.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const PROBE = join(here, 'helpers', 'node_probe.js');

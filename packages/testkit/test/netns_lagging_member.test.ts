@@ -25,7 +25,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connectNode, EXAMPLE_CU, type LocalCluster } from '../src/cluster.js';
 import { ECDSA_SHA256 as ECDSA, generateEcSigningPair } from '../src/keys.js';
-import { skipWithoutRoot, waitNodeState, withHostCluster } from '../src/netns_cluster.js';
+import { waitNodeState } from '../src/daemon_load.js';
+import { skipWithoutRoot, withHostCluster } from '../src/netns_cluster.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const PEER_PORT = 2380;
