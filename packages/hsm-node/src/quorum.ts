@@ -186,13 +186,19 @@ export class QuorumGuard {
     const at = this.#opts.monotonic();
     const lease = await this.#store.grantLease(this.#ttlMs);
     const { id, hostname, port } = this.#opts.self;
-    await this.#store.put(`${PEERS_PREFIX}${id}`, Buffer.from(JSON.stringify({ id, hostname, port }), 'utf8'), { lease });
+    const revision = await this.#store.put(`${PEERS_PREFIX}${id}`, Buffer.from(JSON.stringify({ id, hostname, port }), 'utf8'), { lease });
     if (this.#stopped) {
       await this.#store.revokeLease(lease).catch(() => undefined);
       return;
     }
     this.#lease = lease;
-    this.#confirm(at, 0);
+    /*
+     * The registration is contact with the quorum at its own revision, which is after every change
+     * made while this node was cut off: it counts, as a renewal does, only once the replica holds
+     * it. (Counted as contact alone, a node coming back after its lease lapsed served at once,
+     * before its watch had delivered a share revoked or a key deleted meanwhile.)
+     */
+    this.#confirm(at, revision);
     await this.#readPeers();
   }
 

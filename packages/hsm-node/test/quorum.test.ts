@@ -93,3 +93,61 @@ test('renewals that get through count only once the replica holds the revision t
     await g.stop();
   }
 });
+
+test('a node that registers again after its lease lapsed serves only once its replica holds the registration (no stale state served after a cut)', { timeout: 20_000 }, async () => {
+  const store = new MemoryStore();
+  let applied = Infinity;
+  let lapse = false;
+  let cut = false;
+  let grants = 0;
+  const grant = store.grantLease.bind(store);
+  store.grantLease = (ttl: number) => {
+    grants++;
+    return grant(ttl);
+  };
+  const g = new QuorumGuard(store, {
+    self: { id: 2, hostname: '127.0.0.1', port: 1 },
+    monotonic: () => performance.now(),
+    intervalMs: 50,
+    boundMs: BOUND,
+    ttlMs: 2000,
+    /* Each renewal names the store's revision; `cut`: no answer; `lapse` answers one renewal as a lease that lapsed during the cut. */
+    renew: async (lease) => {
+      if (cut) throw new Error('cut off');
+      if (lapse) {
+        lapse = false;
+        return { alive: false, revision: 0 };
+      }
+      return { alive: await store.keepAlive(lease), revision: (await store.txn([], [])).revision };
+    },
+    applied: () => applied,
+  });
+  await g.start();
+  try {
+    await until('serving', () => refusal(g) === undefined);
+    /* The replica holds everything so far; renewals go on naming the same revision, so it serves. */
+    applied = (await store.txn([], [])).revision;
+    await sleep(BOUND * 2);
+    assert.equal(refusal(g), undefined);
+    /* Cut off for longer than the bound: it stops serving. Meanwhile the cluster changes (a share revoked, say). */
+    cut = true;
+    await until('refusing', () => refusal(g) !== undefined);
+    await store.put('k', Buffer.from('changed while cut off'));
+    /* Back, with its lease lapsed: it registers again. Its replica stays where it was (the watch has not delivered the change). */
+    const before = grants;
+    lapse = true;
+    cut = false;
+    await until('registered again', () => grants > before);
+    let served = 0;
+    for (const end = Date.now() + BOUND * 2; Date.now() < end; ) {
+      if (refusal(g) === undefined) served++;
+      await sleep(10);
+    }
+    assert.equal(served, 0, 'no request served while the replica lacks the registration\'s revision');
+    /* The replica catches up with the registration: serving again. */
+    applied = (await store.txn([], [])).revision;
+    await until('serving again', () => refusal(g) === undefined);
+  } finally {
+    await g.stop();
+  }
+});
