@@ -26,6 +26,7 @@ const gcm = (iv: Buffer) => ({ mechanism: P.CKM_AES_GCM, params: { iv, tagBits: 
 /** Counts reads, and can hold back watch events (a watcher that falls behind) and then report compaction. */
 class Tap implements KeyValueStore {
   readonly kind = 'tap';
+  get progressIsCurrent() { return this.progressCurrent ?? this.inner.progressIsCurrent; }
   reads = 0;
   private held: (() => void)[] | undefined;
   private watchers: { onEvent: (e: WatchEvent) => void; opts: WatchOptions }[] = [];
@@ -34,7 +35,10 @@ class Tap implements KeyValueStore {
   /** Deliver what was held, in order, and follow live again. */
   release() { const h = this.held ?? []; this.held = undefined; for (const f of h) f(); }
   private pass(f: () => void) { if (this.held) this.held.push(f); else f(); }
-  constructor(private readonly inner: KeyValueStore) {}
+  /** `progressCurrent` false: a store whose progress reports may lag it, as etcd's (a follower's watch). */
+  constructor(private readonly inner: KeyValueStore, private readonly progressCurrent?: boolean) {}
+  /** A progress report for `revision` now, past anything held: a lagging member saying "everything up to here was sent". */
+  progress(revision: number) { for (const w of this.watchers) w.opts.onProgress?.(revision); }
   get(k: string) { this.reads++; return this.inner.get(k); }
   put(k: string, v: Uint8Array, o?: { lease?: number }) { return this.inner.put(k, v, o); }
   delete(k: string) { return this.inner.delete(k); }
@@ -68,14 +72,14 @@ class Tap implements KeyValueStore {
   close() { return this.inner.close(); }
 }
 
-async function twoNodes() {
+async function twoNodes(progressCurrent?: boolean) {
   const shared = new MemoryStore();
   const a = await claimedPartition(shared);
   let now = 0;
-  const tap = new Tap(shared);
+  const tap = new Tap(shared, progressCurrent);
   const b = await Partition.open({ store: tap, maskingKey: a.maskingKey, config: FAST, monotonic: () => now, freshnessMs: 50 });
   const cu1b: CallContext = { principal: await b.login('cu1', 'user1234', 'CU') };
-  return { a, b, tap, cu1b, advance: (ms: number) => { now += ms; } };
+  return { a, b, tap, shared, cu1b, advance: (ms: number) => { now += ms; } };
 }
 
 test('a key made on one node is used on the other from memory: no store read per use', async () => {
@@ -109,6 +113,28 @@ test('a deletion on one node is in force on the other once the freshness bound h
   await new Promise((r) => setTimeout(r, 50));
   assert.equal(settled, false, 'a stale replica must not answer');
   /* ...and once it has caught up, refuses. */
+  tap.release();
+  await assert.rejects(use, code('ERR_KEY_HANDLE_INVALID'));
+  a.p.close();
+  b.close();
+});
+
+test('on a store whose progress may lag (etcd), a progress report from the lagging feed does not make a stale replica fresh: past the bound it reads the revision and waits for the change', async () => {
+  const { a, b, tap, shared, cu1b, advance } = await twoNodes(false);
+  const h = await a.p.generateKey(a.cu1, { mechanism: P.CKM_AES_KEY_GEN }, aesTemplate());
+  const iv = Buffer.alloc(12, 3);
+  await b.encrypt(cu1b, gcm(iv), h, Buffer.from('x'));
+  const before = (await shared.txn([], [])).revision;
+  /* B's feed lags (a follower member): A's deletion is not delivered yet... */
+  tap.hold();
+  await a.p.destroyObject(a.cu1, h);
+  advance(51);
+  /* ...but the feed still reports progress up to what it has sent, just now. */
+  tap.progress(before);
+  let settled = false;
+  const use = b.encrypt(cu1b, gcm(iv), h, Buffer.from('x')).finally(() => { settled = true; });
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(settled, false, 'a replica must not count a lagging feed\'s progress as fresh and answer from before the deletion');
   tap.release();
   await assert.rejects(use, code('ERR_KEY_HANDLE_INVALID'));
   a.p.close();

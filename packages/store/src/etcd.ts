@@ -144,6 +144,8 @@ interface RawKv {
 
 export class EtcdStore implements KeyValueStore {
   readonly kind = 'etcd';
+  /** A progress report comes from one member, which may lag the cluster (see KeyValueStore). */
+  readonly progressIsCurrent = false;
   readonly namespace: string;
 
   readonly #client: Etcd3;

@@ -46,6 +46,8 @@ export interface MemoryStoreOptions {
 
 export class MemoryStore implements KeyValueStore {
   readonly kind = 'memory';
+  /** Progress is reported right after the revision is read here (see KeyValueStore). */
+  readonly progressIsCurrent = true;
 
   readonly #now: () => number;
   readonly #kv = new Map<string, Stored>();

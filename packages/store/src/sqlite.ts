@@ -141,6 +141,8 @@ const SELECT = 'SELECT kv.key AS key, kv.value AS value, kv.version AS version, 
 
 export class SqliteStore implements KeyValueStore {
   readonly kind = 'sqlite';
+  /** Progress is reported right after the revision is read here (see KeyValueStore). */
+  readonly progressIsCurrent = true;
   readonly path: string;
 
   readonly #db: Database.Database;

@@ -84,6 +84,18 @@ export interface ListOptions {
 export interface KeyValueStore {
   /** The backend's name, for status output ("sqlite", "memory", "etcd"). */
   readonly kind: string;
+  /**
+   * Whether a watch's progress report also means that the store held nothing
+   * newer when the report was made. True for a backend read in this process
+   * (SQLite, memory): it reports progress right after reading the revision.
+   * False for etcd: a report says only that the member serving the watch had
+   * sent every event up to that revision; the member may lag the cluster and
+   * the report takes time to arrive, so a newer write may already have been
+   * acknowledged elsewhere. A reader that must bound how stale it is (the
+   * partition's freshness, docs/consistency.md) confirms with a read of the
+   * revision (`txn([], [])`, linearizable) when this is false.
+   */
+  readonly progressIsCurrent: boolean;
 
   get(key: string): Promise<Entry | undefined>;
   /** Unconditional write; returns the new version. */

@@ -16,7 +16,11 @@
  *   `freshnessMs` first catches up (one cheap revision read), so a change
  *   committed more than `freshnessMs` ago is always in force here; that is
  *   what lets a node acknowledge a removal of access after waiting that long
- *   (docs/consistency.md).
+ *   (docs/consistency.md). The time is taken before the read of the
+ *   revision it stands for; the watch's progress reports count only when the
+ *   store says they mean "nothing newer" (`progressIsCurrent`: SQLite, not
+ *   etcd, whose watch member may lag the cluster). Past half the bound a
+ *   request starts the next confirmation in the background.
  *
  * A watch that falls behind the store's kept history (StoreCompactedError)
  * makes the replica reload everything and watch again; until it has, every
@@ -300,7 +304,14 @@ export class PartitionState {
 
   /** Resolves at once when the replica is fresh; otherwise after catching up with the store. */
   fresh(): Promise<void> {
-    if (this.#loaded && this.opts.monotonic() - this.#freshAt <= this.opts.freshnessMs) return Promise.resolve();
+    if (this.#loaded) {
+      const age = this.opts.monotonic() - this.#freshAt;
+      if (age <= this.opts.freshnessMs) {
+        /* Past half the bound, confirm in the background, so that a busy node's requests rarely wait for it. */
+        if (age > this.opts.freshnessMs / 2 && this.#syncing === undefined && !this.#closed) this.sync().catch(() => undefined);
+        return Promise.resolve();
+      }
+    }
     return this.sync();
   }
 
@@ -447,7 +458,8 @@ export class PartitionState {
         const item = this.#queue.shift()!;
         if (item.kind === 'progress') {
           if (item.revision > this.#applied) this.#applied = item.revision;
-          if (item.at > this.#freshAt) this.#freshAt = item.at;
+          /* Only a store whose progress means "nothing newer exists" confirms freshness by it (KeyValueStore.progressIsCurrent). */
+          if (item.at > this.#freshAt && this.barrier.store.progressIsCurrent) this.#freshAt = item.at;
         } else {
           if (item.key.startsWith(USER_PREFIX) || item.key.startsWith(OBJ_PREFIX) || item.key.startsWith(SESS_PREFIX) || item.key === PATH.partition) {
             await this.#refresh(item.key, item.revision);
