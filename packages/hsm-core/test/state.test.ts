@@ -141,6 +141,23 @@ test('on a store whose progress may lag (etcd), a progress report from the laggi
   b.close();
 });
 
+test('a lookup that finds nothing is decided on current state: a key just made on the other node is found by its label', async () => {
+  const { a, b, tap, cu1b } = await twoNodes();
+  await b.findObjects(cu1b, []);
+  /* B is fresh (within the bound), but its feed has not yet delivered what A makes now. */
+  tap.hold();
+  const label = attr.utf8(P.CKA_LABEL, 'made-on-a');
+  const h = await a.p.generateKey(a.cu1, { mechanism: P.CKM_AES_KEY_GEN }, [...aesTemplate(), label]);
+  let settled = false;
+  const lookup = b.findObjects(cu1b, [label]).finally(() => { settled = true; });
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(settled, false, 'finding nothing is not answered from a replica that has not caught up');
+  tap.release();
+  assert.deepEqual(await lookup, [h]);
+  a.p.close();
+  b.close();
+});
+
 test('a watch that falls behind the kept history reloads cleanly and answers from current state', async () => {
   const { a, b, tap, cu1b } = await twoNodes();
   const h1 = await a.p.generateKey(a.cu1, { mechanism: P.CKM_AES_KEY_GEN }, aesTemplate());

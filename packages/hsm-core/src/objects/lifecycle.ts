@@ -21,6 +21,7 @@ import { getMechanism } from '../mechanisms/index.js';
 import type { Mechanism } from '../mechanisms/types.js';
 import type { AttributeResult, CallContext, MechanismRequest } from '../partition/context.js';
 import type { Kernel } from '../partition/kernel.js';
+import type { ReplicaObject } from '../partition/state.js';
 import {
   FIRST_HANDLE, PATH, enc, dec, encodeObject, boolAttr, classOf, keyTypeOfObj, isKeyClass,
   type LoadedObject, type StoredObject,
@@ -460,10 +461,23 @@ export class ObjectLifecycle {
    * C_FindObjects: every visible object whose attributes equal the template's.
    * Sensitive attributes never match, so a search cannot probe key values.
    */
+  /**
+   * The handles of the visible objects that match `template`. Finding none is
+   * decided on current state, as a refusal is (docs/consistency.md): a lookup
+   * by label of a key that another application made through another node a
+   * moment ago finds it.
+   */
   async findObjects(ctx: CallContext, template: readonly Attribute[]): Promise<number[]> {
     const tpl = Template.parse(template);
+    const found = this.#match(ctx, tpl, await this.k.state.objects());
+    if (found.length > 0) return found;
+    await this.k.state.sync();
+    return this.#match(ctx, tpl, await this.k.state.objects());
+  }
+
+  #match(ctx: CallContext, tpl: Template, objects: readonly ReplicaObject[]): number[] {
     const out: number[] = [];
-    for (const { obj } of await this.k.state.objects()) {
+    for (const { obj } of objects) {
       if (!this.visible(obj, ctx)) continue;
       let match = true;
       for (const [t, v] of tpl.map) {
