@@ -112,9 +112,9 @@ export { retryDelay } from '../../protocol/src/retry.js';
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
- * The highest store revision one application has seen (docs/consistency.md).
- * Sent with each of its requests, raised by each answer, so it reads its own
- * writes on whichever node serves it next.
+ * The highest store revision a caller has seen (docs/consistency.md): the
+ * daemon keeps one for all its applications. Sent with each request, raised
+ * by each answer, so its writes are read on whichever node serves it next.
  */
 export interface RevisionToken {
   revision: number;

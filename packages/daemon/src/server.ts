@@ -189,14 +189,19 @@ interface App extends AppHandle {
   readonly streams: Set<number>;
   client: string | undefined;
   closed: boolean;
-  /** The highest store revision this application has seen (docs/consistency.md). */
-  revision: number;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export class Daemon {
   private config: DaemonConfig;
+  /**
+   * The highest store revision any application of this daemon has seen
+   * (docs/consistency.md): sent with every request, raised by every answer,
+   * so each application reads its own writes and those of every other
+   * application on this host, on whichever node serves it next.
+   */
+  private readonly seen: RevisionToken = { revision: 0 };
   private readonly resourcePath: string;
   private readonly pidFile: string | undefined;
   readonly log: Logger;
@@ -316,7 +321,6 @@ export class Daemon {
       streams: new Set(),
       client: undefined,
       closed: false,
-      revision: 0,
       notifyLogin: (state: NoticeOf<'loginChanged'>) => {
         if (!app.closed) app.served?.notify('loginChanged', state);
       },
@@ -412,13 +416,13 @@ export class Daemon {
         case 'status':
           return await this.status(app);
         case 'openSession': {
-          const r = await this.router.forward(this.login.contextFor(app), 'openSession', req.obj, app);
+          const r = await this.router.forward(this.login.contextFor(app), 'openSession', req.obj, this.seen);
           if (app.closed) void this.closeSessions(app, [r.session]);
           else app.sessions.add(r.session);
           return r;
         }
         case 'closeSession': {
-          const r = await this.router.forward(this.login.contextFor(app), 'closeSession', req.obj, app);
+          const r = await this.router.forward(this.login.contextFor(app), 'closeSession', req.obj, this.seen);
           /* With `creator` only that client session's objects went; the cluster session stays open. */
           /* Its multi-part operations end with the cluster session; a client session's own (with `creator`) the client cancels itself. */
           if (req.obj.creator === undefined) {
@@ -435,7 +439,7 @@ export class Daemon {
           return await this.streamStep(app, req.op, req.obj);
         default: {
           const forward = this.router.forward.bind(this.router) as (ctx: RouteContext, op: OpName, obj: unknown, token: RevisionToken) => Promise<unknown>;
-          return await forward(this.login.contextFor(app), req.op, req.obj, app);
+          return await forward(this.login.contextFor(app), req.op, req.obj, this.seen);
         }
       }
     } finally {
@@ -452,13 +456,13 @@ export class Daemon {
    */
   private forwardFrame(app: App, frame: Frame): Promise<Uint8Array> | undefined {
     const op = opByOpcode(frame.opcode)!;
-    const body = rewriteRequest(frame.body, app.revision, OPS[op].mutating ? randomUUID : undefined);
+    const body = rewriteRequest(frame.body, this.seen.revision, OPS[op].mutating ? randomUUID : undefined);
     if (!body) return undefined;
     return daemonMetrics().instrumentForwarded(op, peekMechanism(frame.body), async () => {
       if (this.stopping) throw new HsmError('ERR_DEVICE_ERROR', 'the daemon is shutting down');
       app.inFlight++;
       try {
-        const { frame: answer, reply } = await this.router.forwardRaw(this.login.contextFor(app), op, frame.opcode, body, app);
+        const { frame: answer, reply } = await this.router.forwardRaw(this.login.contextFor(app), op, frame.opcode, body, this.seen);
         const bytes = reply.ok ? replyFrame(frame.requestId, frame.opcode, answer.body, reply.cutStart, reply.cutEnd) : replyFrame(frame.requestId, frame.opcode, answer.body);
         return { bytes, error: reply.ok ? undefined : errorFromResponse(reply.code, reply.message).code };
       } finally {
@@ -479,7 +483,7 @@ export class Daemon {
     if (app.streams.size >= DAEMON_LIMITS.streamsPerApplication) {
       throw new HsmError('ERR_LIMIT', `this application already has ${DAEMON_LIMITS.streamsPerApplication} multi-part operations in progress; finish or cancel one first`);
     }
-    const { result, link, epoch } = await this.router.forwardOn(this.login.contextFor(app), 'streamInit', obj, app);
+    const { result, link, epoch } = await this.router.forwardOn(this.login.contextFor(app), 'streamInit', obj, this.seen);
     if (app.closed) {
       void link.request('streamCancel', { stream: result.stream }, this.config.client.requestTimeoutMs).catch(() => undefined);
       throw new HsmError('ERR_DEVICE_ERROR', 'the application went away');
