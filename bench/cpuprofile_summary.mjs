@@ -55,6 +55,6 @@ for (const f of readdirSync(dir).filter((n) => n.endsWith('.cpuprofile')).sort()
   const who = [...urls].some((u) => u.includes('/daemon/src/')) ? 'daemon' : [...urls].some((u) => u.includes('/hsm-node/src/')) ? 'node' : 'other';
   const perOp = Number.isFinite(ops) && ops > 0 ? `, ${((busy / ops)).toFixed(1)} µs/op` : '';
   console.log(`\n${who} (${f}): busy ${(busy / 1e6).toFixed(2)} s of ${(total / 1e6).toFixed(2)} s${perOp}`);
-  const top = [...self.entries()].filter(([k]) => k !== '(idle)').sort((a, b) => b[1] - a[1]).slice(0, 12);
+  const top = [...self.entries()].filter(([k]) => k !== '(idle)').sort((a, b) => b[1] - a[1]).slice(0, Number(process.env.TOP ?? 12));
   for (const [k, v] of top) console.log(`  ${((100 * v) / busy).toFixed(1).padStart(5)} %  ${k}`);
 }

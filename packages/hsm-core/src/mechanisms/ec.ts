@@ -210,6 +210,8 @@ function rawEcdsa(curve: Curve): RawEcdsa {
  * P-384 (~540 µs) and P-521 (~180 µs) would hold the event loop too long.
  */
 const INLINE_ECDSA: ReadonlySet<string> = new Set(['P-256']);
+/** The hashing ECDSA mechanisms sign inline (on those curves) only data up to this long: hashing it costs a few µs. */
+const INLINE_DATA_BYTES = 4096;
 
 function checkRawHash(data: Bytes): void {
   if (data.length === 0 || data.length > MAX_RAW_HASH) throw new HsmError('ERR_DATA_LEN_RANGE', `CKM_ECDSA signs a hash of 1 to ${MAX_RAW_HASH} bytes`);
@@ -252,7 +254,7 @@ async function ecdsaVerifyHash(key: KeyMaterial, hash: Bytes, signature: Bytes):
 }
 
 /* ------------------------------------------------------------------------ */
-/* node:crypto sign/verify, async (libuv thread pool)                       */
+/* node:crypto sign/verify, async (libuv thread pool) but for INLINE_ECDSA  */
 /* ------------------------------------------------------------------------ */
 
 function signAsync(hash: string | null, data: Bytes, key: SignKeyObjectInput): Promise<Buffer> {
@@ -280,7 +282,14 @@ function hashingEcdsa(mechanism: number, hash: HashInfo): Mechanism {
     ...ECDSA,
     async sign(key, data) {
       const priv = privateOf(key);
-      ecdsaCurve(priv);
+      const curve = ecdsaCurve(priv);
+      if (INLINE_ECDSA.has(curve.name) && data.length <= INLINE_DATA_BYTES) {
+        try {
+          return nodeSign(hash.name, data, { key: priv, dsaEncoding: 'ieee-p1363' });
+        } catch (cause) {
+          throw new HsmError('ERR_GENERAL', 'signing failed', { cause });
+        }
+      }
       return signAsync(hash.name, data, { key: priv, dsaEncoding: 'ieee-p1363' });
     },
     async verify(key, data, signature) {
