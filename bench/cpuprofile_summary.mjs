@@ -4,7 +4,8 @@
  * For each process (named daemon / node by the code it ran): busy CPU (all samples but idle),
  * CPU per operation when the count is given, and the functions with the most self time.
  * With [seconds], only the busiest window of that length counts (the measurement, without the
- * start-up's key generation and module loading); give the measurement's length.
+ * start-up's key generation and module loading); give the measurement's length. TOP=<n>: how
+ * many functions to list (default 12).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
