@@ -4,7 +4,8 @@
  * For each process (named daemon / node by the code it ran): busy CPU (all samples but idle),
  * CPU per operation when the count is given, and the functions with the most self time.
  * With [seconds], only the busiest window of that length counts (the measurement, without the
- * start-up's key generation and module loading); give the measurement's length.
+ * start-up's key generation and module loading); give the measurement's length. TOP=<n>: how
+ * many functions to list (default 12).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -55,6 +56,6 @@ for (const f of readdirSync(dir).filter((n) => n.endsWith('.cpuprofile')).sort()
   const who = [...urls].some((u) => u.includes('/daemon/src/')) ? 'daemon' : [...urls].some((u) => u.includes('/hsm-node/src/')) ? 'node' : 'other';
   const perOp = Number.isFinite(ops) && ops > 0 ? `, ${((busy / ops)).toFixed(1)} µs/op` : '';
   console.log(`\n${who} (${f}): busy ${(busy / 1e6).toFixed(2)} s of ${(total / 1e6).toFixed(2)} s${perOp}`);
-  const top = [...self.entries()].filter(([k]) => k !== '(idle)').sort((a, b) => b[1] - a[1]).slice(0, 12);
+  const top = [...self.entries()].filter(([k]) => k !== '(idle)').sort((a, b) => b[1] - a[1]).slice(0, Number(process.env.TOP ?? 12));
   for (const [k, v] of top) console.log(`  ${((100 * v) / busy).toFixed(1).padStart(5)} %  ${k}`);
 }

@@ -3,13 +3,13 @@
  * prints, asserts nothing): a partition opened as a node opens it (SQLite
  * store, the node's key-use audit log on disk, raw ECDSA in libcrypto when
  * built), then `ops` uses with `concurrency` in flight for ECDSA P-256 sign
- * (CKM_ECDSA), RSA-2048 sign (CKM_SHA256_RSA_PKCS), AES-256-GCM 1 KiB encrypt and, as the reference without a key,
+ * (CKM_ECDSA; and of 1 KiB with CKM_ECDSA_SHA256), RSA-2048 sign (CKM_SHA256_RSA_PKCS), AES-256-GCM 1 KiB encrypt and, as the reference without a key,
  * SHA-256 of 1 KiB. Prints ops/s, the process's CPU per operation (user +
  * system, every thread: the event loop, the libuv pool, the fdatasync calls)
  * and the key-use records per fdatasync.
  *
  *   node bench/keyuse_node.mjs [ops per row, default 20000] [concurrency, default 16]
- *   OCHSM_KEYUSE_ONLY=ecdsa|rsa|gcm|sha  one row only; node --cpu-prof bench/keyuse_node.mjs for a profile
+ *   OCHSM_KEYUSE_ONLY=ecdsa|ecsha|rsa|gcm|sha  one row only; node --cpu-prof bench/keyuse_node.mjs for a profile
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -55,6 +55,7 @@ try {
   const iv = randomBytes(12);
   const rows = {
     ecdsa: ['ECDSA P-256 sign (CKM_ECDSA)', () => p.sign(cu1, { mechanism: P.CKM_ECDSA }, ec.privateHandle, hash)],
+    ecsha: ['ECDSA P-256 sign of 1 KiB (CKM_ECDSA_SHA256)', () => p.sign(cu1, { mechanism: P.CKM_ECDSA_SHA256 }, ec.privateHandle, kib)],
     rsa: ['RSA-2048 sign (CKM_SHA256_RSA_PKCS) of 32 bytes', () => p.sign(cu1, { mechanism: P.CKM_SHA256_RSA_PKCS }, rsa.privateHandle, hash)],
     gcm: ['AES-256-GCM 1 KiB encrypt', () => p.encrypt(cu1, { mechanism: P.CKM_AES_GCM, params: { iv, aad: Buffer.alloc(0), tagBits: 128 } }, aes, kib)],
     sha: ['SHA-256 1 KiB (no key, no record)', () => p.digest({ mechanism: P.CKM_SHA256 }, kib)],

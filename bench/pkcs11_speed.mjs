@@ -7,6 +7,8 @@
  * one in docs/performance.md) with p50/p99 latency and the ratio to SoftHSM2,
  * and draws docs/performance-pkcs11.svg (OCHSM_BENCH_SVG to put it elsewhere).
  * OCHSM_BENCH_PROFILE=<dir> starts the nodes and the daemon with --cpu-prof;
+ * OCHSM_BENCH_THREADS=1 prints, for each measurement, every process's CPU per operation by
+ * thread (the event loop, then each other thread: the libuv pool, V8's helpers).
  * OCHSM_BENCH_WRAP="perf stat" (or "perf record -g -o <file>") runs the C
  * program of the OpenCloudHSM measurements under that command. The CPU
  * columns are per operation: the daemon, the three nodes together and the
@@ -20,7 +22,7 @@
  *   node bench/pkcs11_speed.mjs [seconds per measurement, default 5]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync, existsSync, readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync, existsSync, readFileSync, readdirSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -54,8 +56,34 @@ function cpuSeconds(pid) {
   }
 }
 
+/* CPU seconds of each thread of a process, by thread name (OCHSM_BENCH_THREADS=1: where a process's CPU goes, e.g. event loop against the libuv pool). */
+function threadSeconds(pid) {
+  const out = new Map();
+  let tids = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      const f = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ');
+      out.set(String(tid) === String(pid) ? 'event loop' : `${name}#${tid}`, (Number(f[11]) + Number(f[12])) / 100);
+    } catch {
+      /* the thread ended */
+    }
+  }
+  return out;
+}
+/* The CPU µs per operation of each thread between two threadSeconds readings, busiest first (the main thread is "event loop"). */
+function threadsPerOp(before, after, ops) {
+  return [...after].map(([k, v]) => [k, v - (before.get(k) ?? 0)]).filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${((v * 1e6) / ops).toFixed(0)}`).join(', ');
+}
+
 function measure(module, slot, pin, op, threads, cwd, pids) {
   const before = pids?.map(cpuSeconds);
+  const threadsBefore = pids && process.env.OCHSM_BENCH_THREADS ? pids.map(threadSeconds) : undefined;
   /* OCHSM_BENCH_WRAP="perf record -g -o /tmp/p.data" runs the OpenCloudHSM measurement under that command (the C side's profile). */
   const wrap = pids && process.env.OCHSM_BENCH_WRAP ? process.env.OCHSM_BENCH_WRAP.split(' ').filter((w) => w !== '') : [];
   const argv = [...wrap, speed, module, String(slot), pin, op, String(threads), String(seconds)];
@@ -66,7 +94,10 @@ function measure(module, slot, pin, op, threads, cwd, pids) {
   /* CPU µs per operation of the daemon (pids[0]) and of the nodes together (the rest). */
   const used = pids?.map((p, i) => cpuSeconds(p) - before[i]);
   const ops = Number(m[1]) * seconds;
-  const cpu = used ? { daemon: (used[0] * 1e6) / ops, nodes: (used.slice(1).reduce((a, b) => a + b, 0) * 1e6) / ops, app: Number(m[5]) } : { app: Number(m[5]) };
+  const cpu = used ? { daemon: (used[0] * 1e6) / ops, nodes: (used.slice(1).reduce((a, b) => a + b, 0) * 1e6) / ops, each: used.slice(1).map((u) => (u * 1e6) / ops), app: Number(m[5]) } : { app: Number(m[5]) };
+  if (threadsBefore) {
+    pids.forEach((p, i) => process.stderr.write(`  ${i === 0 ? 'daemon' : `node ${i}`} CPU µs/op by thread: ${threadsPerOp(threadsBefore[i], threadSeconds(p), ops)}\n`));
+  }
   return { rate: Number(m[1]), p50: Number(m[3]), p99: Number(m[4]), cpu, note: Number(m[2]) ? `${m[2]} errors` : '' };
 }
 
@@ -157,7 +188,7 @@ try {
       });
       const soft = softSlot !== undefined ? measure(SOFTHSM, softSlot, '87654321', op, t, dir) : { rate: NaN, note: 'softhsm2 not installed' };
       rows.push({ label, t, ours, soft, ssl: t === 1 ? ssl[op] : undefined, sslMulti: t === 1 && op === 'rsa' ? ssl.rsaMulti : undefined });
-      process.stderr.write(`${label} ${t} threads: ${fmt(ours.rate)} p50 ${ours.p50} µs p99 ${ours.p99} µs, CPU/op daemon ${ours.cpu?.daemon.toFixed(0)} µs nodes ${ours.cpu?.nodes.toFixed(0)} µs application ${ours.cpu?.app.toFixed(0)} µs (SoftHSM2 ${fmt(soft.rate)}, application ${soft.cpu?.app.toFixed(0)} µs); key-use records per durable write: ${groups.join(', ')}\n`);
+      process.stderr.write(`${label} ${t} threads: ${fmt(ours.rate)} p50 ${ours.p50} µs p99 ${ours.p99} µs, CPU/op daemon ${ours.cpu?.daemon.toFixed(0)} µs nodes ${ours.cpu?.nodes.toFixed(0)} µs (${ours.cpu?.each?.map((c) => c.toFixed(0)).join(' + ')}) application ${ours.cpu?.app.toFixed(0)} µs (SoftHSM2 ${fmt(soft.rate)}, application ${soft.cpu?.app.toFixed(0)} µs); key-use records per durable write: ${groups.join(', ')}\n`);
     }
   }
 } finally {

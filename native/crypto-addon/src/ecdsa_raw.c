@@ -14,6 +14,8 @@
  *        signs on the libuv thread pool; resolves to r || s, each n bytes
  *        (the byte length of the group order). The hash is taken by libcrypto
  *        as the integer of its leftmost order-length bits (FIPS 186-4 §6.4).
+ *   signSync(key, hash, n) -> Buffer
+ *        the same signature on the calling thread (the event loop).
  */
 #include <node_api.h>
 #include <openssl/ec.h>
@@ -82,25 +84,31 @@ typedef struct {
   int ok;
 } sign_job;
 
-/* Thread pool: no N-API calls here. */
-static void sign_execute(napi_env env, void *data) {
-  (void)env;
-  sign_job *job = data;
-  job->ok = 0;
-  EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(job->pkey, NULL);
+/* r || s (each n bytes) into out; 1 on success. No N-API calls: runs on the thread pool too. */
+static int sign_raw(EVP_PKEY *pkey, const unsigned char *hash, size_t hash_len, size_t n, unsigned char *out) {
+  int ok = 0;
+  EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(pkey, NULL);
   unsigned char der[2 * MAX_COORD + 16];
   size_t der_len = sizeof der;
-  if (ctx && EVP_PKEY_sign_init(ctx) == 1 && EVP_PKEY_sign(ctx, der, &der_len, job->hash, job->hash_len) == 1) {
+  if (ctx && EVP_PKEY_sign_init(ctx) == 1 && EVP_PKEY_sign(ctx, der, &der_len, hash, hash_len) == 1) {
     const unsigned char *p = der;
     ECDSA_SIG *sig = d2i_ECDSA_SIG(NULL, &p, (long)der_len);
     if (sig) {
       const BIGNUM *r = NULL, *s = NULL;
       ECDSA_SIG_get0(sig, &r, &s);
-      if (BN_bn2binpad(r, job->out, (int)job->n) == (int)job->n && BN_bn2binpad(s, job->out + job->n, (int)job->n) == (int)job->n) job->ok = 1;
+      if (BN_bn2binpad(r, out, (int)n) == (int)n && BN_bn2binpad(s, out + n, (int)n) == (int)n) ok = 1;
       ECDSA_SIG_free(sig);
     }
   }
   EVP_PKEY_CTX_free(ctx);
+  return ok;
+}
+
+/* Thread pool: no N-API calls here. */
+static void sign_execute(napi_env env, void *data) {
+  (void)env;
+  sign_job *job = data;
+  job->ok = sign_raw(job->pkey, job->hash, job->hash_len, job->n, job->out);
   OPENSSL_cleanse(job->hash, sizeof job->hash);
 }
 
@@ -122,25 +130,51 @@ static void sign_complete(napi_env env, napi_status status, void *data) {
   free(job);
 }
 
-static napi_value sign(napi_env env, napi_callback_info info) {
+/* The arguments of sign and signSync: (key, hash buffer, order length); 0 with an exception pending if they are wrong. */
+static int sign_args(napi_env env, napi_callback_info info, EVP_PKEY **pkey, void **hash, size_t *hash_len, uint32_t *n) {
   size_t argc = 3;
   napi_value argv[3];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  void *pkey = NULL;
+  void *key = NULL;
   bool is_buf = false;
-  uint32_t n = 0;
-  if (argc < 3 || napi_get_value_external(env, argv[0], &pkey) != napi_ok || !pkey || napi_is_buffer(env, argv[1], &is_buf) != napi_ok || !is_buf ||
-      napi_get_value_uint32(env, argv[2], &n) != napi_ok || n == 0 || n > MAX_COORD) {
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 || napi_get_value_external(env, argv[0], &key) != napi_ok || !key ||
+      napi_is_buffer(env, argv[1], &is_buf) != napi_ok || !is_buf || napi_get_value_uint32(env, argv[2], n) != napi_ok || *n == 0 || *n > MAX_COORD ||
+      napi_get_buffer_info(env, argv[1], hash, hash_len) != napi_ok) {
     napi_throw_type_error(env, "ERR_ARGUMENTS_BAD", "sign takes (key, hash buffer, order length)");
-    return NULL;
+    return 0;
   }
+  if (*hash_len == 0 || *hash_len > MAX_HASH) {
+    napi_throw_range_error(env, "ERR_DATA_LEN_RANGE", "CKM_ECDSA signs a hash of 1 to 512 bytes");
+    return 0;
+  }
+  *pkey = key;
+  return 1;
+}
+
+/* signSync: on the calling (event-loop) thread, for curves whose signature costs less than the hop to the pool would. */
+static napi_value sign_sync(napi_env env, napi_callback_info info) {
+  EVP_PKEY *pkey = NULL;
   void *hash = NULL;
   size_t hash_len = 0;
-  CHECK(env, napi_get_buffer_info(env, argv[1], &hash, &hash_len));
-  if (hash_len == 0 || hash_len > MAX_HASH) {
-    napi_throw_range_error(env, "ERR_DATA_LEN_RANGE", "CKM_ECDSA signs a hash of 1 to 512 bytes");
-    return NULL;
+  uint32_t n = 0;
+  if (!sign_args(env, info, &pkey, &hash, &hash_len, &n)) return NULL;
+  unsigned char out[2 * MAX_COORD];
+  napi_value result;
+  int ok = sign_raw(pkey, hash, hash_len, n, out);
+  if (ok && napi_create_buffer_copy(env, 2 * n, out, NULL, &result) == napi_ok) {
+    OPENSSL_cleanse(out, sizeof out);
+    return result;
   }
+  OPENSSL_cleanse(out, sizeof out);
+  napi_throw_error(env, "ERR_GENERAL", "ECDSA signing failed in libcrypto");
+  return NULL;
+}
+
+static napi_value sign(napi_env env, napi_callback_info info) {
+  EVP_PKEY *pkey = NULL;
+  void *hash = NULL;
+  size_t hash_len = 0;
+  uint32_t n = 0;
+  if (!sign_args(env, info, &pkey, &hash, &hash_len, &n)) return NULL;
   sign_job *job = calloc(1, sizeof *job);
   if (!job) {
     napi_throw_error(env, "ERR_HOST_MEMORY", "out of memory");
@@ -168,6 +202,7 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"loadKey", NULL, load_key, NULL, NULL, NULL, napi_default, NULL},
       {"sign", NULL, sign, NULL, NULL, NULL, napi_default, NULL},
+      {"signSync", NULL, sign_sync, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   return exports;

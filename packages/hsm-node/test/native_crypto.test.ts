@@ -119,12 +119,45 @@ test('RFC 6979 §A.2.5: the published P-256 key signs SHA-256("sample"); the sig
   assert.notDeepEqual(await RAW.sign!(priv, digest, {}), sig);
 });
 
+test('P-256 signs on the calling thread (signSync), the slower curves on the thread pool (sign); both verify', async () => {
+  const addon = createRequire(import.meta.url)(ADDON_PATH) as { loadKey(b: Buffer): object; sign(k: object, h: Buffer, n: number): Promise<Buffer>; signSync(k: object, h: Buffer, n: number): Buffer };
+  const calls: string[] = [];
+  installRawEcdsa({
+    loadKey: (der) => addon.loadKey(der),
+    sign: (k, h, n) => (calls.push('sign'), addon.sign(k, h, n)),
+    signSync: (k, h, n) => (calls.push('signSync'), addon.signSync(k, h, n)),
+  });
+  try {
+    for (const [curve, expected] of [['prime256v1', 'signSync'], ['secp384r1', 'sign'], ['secp521r1', 'sign'], ['secp256k1', 'sign']] as const) {
+      calls.length = 0;
+      const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: curve });
+      const { priv } = material(privateKey);
+      const digest = crypto.createHash('sha256').update(MSG).digest();
+      const sig = await RAW.sign!(priv, digest, {});
+      assert.deepEqual(calls, [expected], curve);
+      assert.equal(crypto.verify('sha256', MSG, { key: crypto.createPublicKey(privateKey), ...P1363 }, sig), true, curve);
+    }
+    // a signer without signSync (an addon built before it) signs P-256 on the pool
+    installRawEcdsa({ loadKey: (der) => addon.loadKey(der), sign: (k, h, n) => (calls.push('sign'), addon.sign(k, h, n)) });
+    calls.length = 0;
+    const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    const sig = await RAW.sign!(material(privateKey).priv, crypto.createHash('sha256').update(MSG).digest(), {});
+    assert.deepEqual(calls, ['sign']);
+    assert.equal(crypto.verify('sha256', MSG, { key: crypto.createPublicKey(privateKey), ...P1363 }, sig), true);
+    // a failing signSync is a clean ERR_GENERAL, no key bytes in it
+    installRawEcdsa({ loadKey: (der) => addon.loadKey(der), sign: addon.sign, signSync: () => { throw new Error('boom'); } });
+    await assert.rejects(RAW.sign!(material(privateKey).priv, Buffer.alloc(32, 1), {}), (e: { code?: string; message?: string }) => e.code === 'ERR_GENERAL' && e.message === 'ECDSA signing failed');
+  } finally {
+    installNativeCrypto();
+  }
+});
+
 test('bad input: a missing addon falls back with a reason; the addon refuses non-EC keys and bad arguments', async () => {
   const missing = installNativeCrypto('/nonexistent/ochsm_crypto.node');
   assert.equal(missing.rawEcdsa, 'noble');
   assert.match(missing.reason ?? '', /is not there/);
   assert.equal(installNativeCrypto().rawEcdsa, 'libcrypto');
-  const addon = createRequire(import.meta.url)(ADDON_PATH) as { loadKey(b: unknown): object; sign(k: unknown, h: unknown, n: unknown): Promise<Buffer> };
+  const addon = createRequire(import.meta.url)(ADDON_PATH) as { loadKey(b: unknown): object; sign(k: unknown, h: unknown, n: unknown): Promise<Buffer>; signSync(k: unknown, h: unknown, n: unknown): Buffer };
   const rsa = crypto.generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ format: 'der', type: 'pkcs8' });
   assert.throws(() => addon.loadKey(rsa), /not an EC private key/);
   assert.throws(() => addon.loadKey(Buffer.from('not DER')), /not an EC private key/);
@@ -136,6 +169,13 @@ test('bad input: a missing addon falls back with a reason; the addon refuses non
   assert.throws(() => addon.sign(ec, Buffer.alloc(32), 0), /sign takes/);
   // an order length too short for r and s is a clean rejection, not a crash
   await assert.rejects(addon.sign(ec, Buffer.alloc(32, 1), 8), /ECDSA signing failed/);
+  // signSync checks the same and throws the same
+  assert.throws(() => addon.signSync(ec, Buffer.alloc(0), 32), /1 to 512 bytes/);
+  assert.throws(() => addon.signSync(ec, Buffer.alloc(513), 32), /1 to 512 bytes/);
+  assert.throws(() => addon.signSync({}, Buffer.alloc(32), 32), /sign takes/);
+  assert.throws(() => addon.signSync(ec, 'x', 32), /sign takes/);
+  assert.throws(() => addon.signSync(ec, Buffer.alloc(32, 1), 8), /ECDSA signing failed/);
+  assert.equal(addon.signSync(ec, Buffer.alloc(32, 1), 32).length, 64);
   const { priv } = material(crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey);
   await assert.rejects(RAW.sign!(priv, Buffer.alloc(0), {}), (e: { code?: string }) => e.code === 'ERR_DATA_LEN_RANGE');
 });

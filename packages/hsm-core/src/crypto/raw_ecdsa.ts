@@ -5,7 +5,8 @@
  * pure JavaScript (@noble/curves), about 1 ms of event-loop time per P-256
  * signature. A process that can load native code (the node: see
  * packages/hsm-node/src/native_crypto.ts and native/crypto-addon) installs a
- * libcrypto signer here, which signs on the libuv thread pool. The core does no
+ * libcrypto signer here, which signs on the libuv thread pool or, for a curve
+ * the caller names cheap enough (mechanisms/ec.ts), inline. The core does no
  * I/O: it never loads the addon itself, it only uses what was installed.
  */
 import type { KeyObject } from './node.js';
@@ -16,6 +17,8 @@ export interface RawEcdsaSigner {
   loadKey(pkcs8Der: Buffer): object;
   /** r ‖ s, each `orderBytes` long, over `hash` (leftmost order-length bits). */
   sign(key: object, hash: Buffer, orderBytes: number): Promise<Buffer>;
+  /** The same on the calling thread (absent in an addon built before it was added). */
+  signSync?(key: object, hash: Buffer, orderBytes: number): Buffer;
 }
 
 let installed: RawEcdsaSigner | undefined;
@@ -31,8 +34,12 @@ export function installRawEcdsa(signer: RawEcdsaSigner | undefined): void {
 /** Which implementation signs raw ECDSA now. */
 export const rawEcdsaImplementation = (): 'libcrypto' | 'noble' => (installed ? 'libcrypto' : 'noble');
 
-/** Signs with the native signer, or returns undefined when none is installed. */
-export function nativeRawEcdsaSign(priv: KeyObject, hash: Buffer, orderBytes: number): Promise<Buffer> | undefined {
+/**
+ * Signs with the native signer, or returns undefined when none is installed.
+ * `inline`: sign on the calling thread, for a curve whose signature costs less
+ * than the hand-off to the thread pool and back (the caller decides, by curve).
+ */
+export function nativeRawEcdsaSign(priv: KeyObject, hash: Buffer, orderBytes: number, inline = false): Promise<Buffer> | undefined {
   const signer = installed;
   if (!signer) return undefined;
   let handle = handles.get(priv);
@@ -44,6 +51,13 @@ export function nativeRawEcdsaSign(priv: KeyObject, hash: Buffer, orderBytes: nu
       der.fill(0);
     }
     handles.set(priv, handle);
+  }
+  if (inline && signer.signSync) {
+    try {
+      return Promise.resolve(signer.signSync(handle, hash, orderBytes));
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
   return signer.sign(handle, hash, orderBytes);
 }

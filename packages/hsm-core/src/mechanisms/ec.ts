@@ -16,7 +16,8 @@
  * Signatures are PKCS#11's r ‖ s, each the byte length of the group order.
  * Raw CKM_ECDSA signs a caller's hash, which node:crypto cannot do, so it uses
  * the libcrypto signer the node installs (../crypto/raw_ecdsa.ts: EVP_PKEY_sign
- * with no digest, on the thread pool, random nonces) and, where none is
+ * with no digest, random nonces; on the event loop for P-256, on the thread
+ * pool for the slower curves: INLINE_ECDSA) and, where none is
  * installed, @noble/curves with prehash off: the hash is taken as an integer of its
  * leftmost order-length bits (FIPS 186-4 §6.4), RFC 6979 nonces with extra
  * randomness (hedged). The hashing variants are node:crypto's.
@@ -201,6 +202,17 @@ function rawEcdsa(curve: Curve): RawEcdsa {
   return noble;
 }
 
+/**
+ * Curves whose ECDSA signature is signed on the event loop rather than handed
+ * to the thread pool: a P-256 signature costs libcrypto ~18 µs (`openssl speed
+ * ecdsap256`, 55,000/s on one core here), less than the pool's hand-off and
+ * wake-ups around it (docs/performance.md, "Round 7: the key-use path").
+ * P-384 (~540 µs) and P-521 (~180 µs) would hold the event loop too long.
+ */
+const INLINE_ECDSA: ReadonlySet<string> = new Set(['P-256']);
+/** The hashing ECDSA mechanisms sign inline (on those curves) only data up to this long: hashing it costs a few µs. */
+const INLINE_DATA_BYTES = 4096;
+
 function checkRawHash(data: Bytes): void {
   if (data.length === 0 || data.length > MAX_RAW_HASH) throw new HsmError('ERR_DATA_LEN_RANGE', `CKM_ECDSA signs a hash of 1 to ${MAX_RAW_HASH} bytes`);
 }
@@ -210,7 +222,7 @@ async function ecdsaSignHash(key: KeyMaterial, hash: Bytes): Promise<Buffer> {
   const curve = ecdsaCurve(priv);
   const noble = rawEcdsa(curve);
   checkRawHash(hash);
-  const native = nativeRawEcdsaSign(priv, Buffer.from(hash.buffer, hash.byteOffset, hash.byteLength), coordinateBytes(curve));
+  const native = nativeRawEcdsaSign(priv, Buffer.from(hash.buffer, hash.byteOffset, hash.byteLength), coordinateBytes(curve), INLINE_ECDSA.has(curve.name));
   if (native) {
     try {
       return await native;
@@ -242,7 +254,7 @@ async function ecdsaVerifyHash(key: KeyMaterial, hash: Bytes, signature: Bytes):
 }
 
 /* ------------------------------------------------------------------------ */
-/* node:crypto sign/verify, async (libuv thread pool)                       */
+/* node:crypto sign/verify, async (libuv thread pool) but for INLINE_ECDSA  */
 /* ------------------------------------------------------------------------ */
 
 function signAsync(hash: string | null, data: Bytes, key: SignKeyObjectInput): Promise<Buffer> {
@@ -270,7 +282,14 @@ function hashingEcdsa(mechanism: number, hash: HashInfo): Mechanism {
     ...ECDSA,
     async sign(key, data) {
       const priv = privateOf(key);
-      ecdsaCurve(priv);
+      const curve = ecdsaCurve(priv);
+      if (INLINE_ECDSA.has(curve.name) && data.length <= INLINE_DATA_BYTES) {
+        try {
+          return nodeSign(hash.name, data, { key: priv, dsaEncoding: 'ieee-p1363' });
+        } catch (cause) {
+          throw new HsmError('ERR_GENERAL', 'signing failed', { cause });
+        }
+      }
       return signAsync(hash.name, data, { key: priv, dsaEncoding: 'ieee-p1363' });
     },
     async verify(key, data, signature) {

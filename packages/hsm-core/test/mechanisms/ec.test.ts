@@ -174,6 +174,19 @@ test('CKM_ECDSA_SHA*: HSM signs / node verifies and node signs / HSM verifies, e
   }
 });
 
+test('CKM_ECDSA_SHA256 on P-256: data up to 4 KiB (signed on the event loop) and longer (on the thread pool) both verify', async () => {
+  const pair = pairOn(curve('P-256'));
+  const m = mech(P.CKM_ECDSA_SHA256);
+  for (const n of [0, 1, 4095, 4096, 4097, 65536]) {
+    const data = crypto.randomBytes(n);
+    const sig = await m.sign!(privMaterial(pair.privateKey), data, {});
+    assert.equal(sig.length, 64, `${n} bytes`);
+    assert.equal(crypto.verify('sha256', data, { key: pair.publicKey, ...P1363 }, sig), true, `${n} bytes`);
+    const other = Buffer.concat([data, Buffer.of(1)]);
+    assert.equal(crypto.verify('sha256', other, { key: pair.publicKey, ...P1363 }, sig), false, `${n} bytes, other data`);
+  }
+});
+
 test('raw CKM_ECDSA over sha(m) interoperates with node\'s hashing ECDSA, including hashes longer and shorter than the order', async () => {
   const raw = mech(P.CKM_ECDSA);
   for (const c of ECDSA_CURVES) {
