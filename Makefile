@@ -91,7 +91,7 @@ dist/native/libochsm_common.a: $(NATIVE_OBJS)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-# ─── the node's libcrypto addon (native/crypto-addon): raw CKM_ECDSA off the event loop ───
+# ─── the node's libcrypto addon (native/crypto-addon): raw CKM_ECDSA in libcrypto (P-256 inline, the slower curves on the thread pool) ───
 # Plain N-API in C (ABI-stable, so no node-gyp download of headers): compiled against the
 # node_api.h that Node.js installs and libcrypto (libssl-dev). Without the header the node
 # keeps its JavaScript fallback (packages/hsm-node/src/native_crypto.ts says so in its log).
