@@ -44,13 +44,15 @@ test(`maxObjectsPerUser ${QUOTA}: 24 concurrent creations over three nodes give 
   await co.request('createUser', { role: 'CU', user: 'cu2', password: 'user5678' });
   const cus = [await client(1, EXAMPLE_CU), await client(2, EXAMPLE_CU), await client(3, EXAMPLE_CU)];
   const tpl = (i: number) => [attr.ulong(P.CKA_CLASS, P.CKO_DATA), attr.bool(P.CKA_TOKEN, true), attr.bool(P.CKA_PRIVATE, true), attr.bytes(P.CKA_VALUE, Buffer.from(`v${i}`))];
-  const rs = await Promise.allSettled(Array.from({ length: 24 }, (_, i) => cus[i % 3]!.request('createObject', { template: tpl(i) })));
+  const rs = await Promise.allSettled(Array.from({ length: 24 }, (_, i) => cus[i % 3]!.request('createObject', { template: tpl(i), minRevision: 0 })));
   const ok = rs.filter((r) => r.status === 'fulfilled').length;
   assert.equal(ok, QUOTA);
   for (const r of rs) {
     if (r.status === 'rejected') assert.ok(r.reason instanceof HsmError && r.reason.code === 'ERR_LIMIT' && new RegExp(`per-user quota is ${QUOTA} objects \\(maxObjectsPerUser\\)`).test(r.reason.message), String(r.reason));
   }
-  const { handles } = await cus[1]!.request('findObjects', { template: [] });
+  /* Node 2 lists with the revision of every creation, wherever it was made (docs/consistency.md). */
+  const made = Math.max(...rs.map((r) => (r.status === 'fulfilled' ? r.value.revision ?? 0 : 0)));
+  const { handles } = await cus[1]!.request('findObjects', { template: [], minRevision: made });
   assert.equal(handles.length, QUOTA);
   /* Another user is not affected; deleting frees room. */
   const other = await client(2, { user: 'cu2', password: 'user5678' });
