@@ -130,37 +130,42 @@ static void sign_complete(napi_env env, napi_status status, void *data) {
   free(job);
 }
 
-/* The arguments of sign and signSync: (key, hash buffer, order length); 0 with an exception pending if they are wrong. */
-static int sign_args(napi_env env, napi_callback_info info, EVP_PKEY **pkey, void **hash, size_t *hash_len, uint32_t *n) {
+/* The arguments of sign and signSync: (key, hash buffer, order length). */
+typedef struct {
+  EVP_PKEY *pkey; /* borrowed from the JavaScript external */
+  void *hash;     /* the caller's buffer, valid for this call only */
+  size_t hash_len;
+  uint32_t n;
+} sign_in;
+
+/* Reads sign_in from the call; 0 with an exception pending if the arguments are wrong. */
+static int sign_args(napi_env env, napi_callback_info info, sign_in *in) {
   size_t argc = 3;
   napi_value argv[3];
   void *key = NULL;
   bool is_buf = false;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 || napi_get_value_external(env, argv[0], &key) != napi_ok || !key ||
-      napi_is_buffer(env, argv[1], &is_buf) != napi_ok || !is_buf || napi_get_value_uint32(env, argv[2], n) != napi_ok || *n == 0 || *n > MAX_COORD ||
-      napi_get_buffer_info(env, argv[1], hash, hash_len) != napi_ok) {
+      napi_is_buffer(env, argv[1], &is_buf) != napi_ok || !is_buf || napi_get_value_uint32(env, argv[2], &in->n) != napi_ok || in->n == 0 || in->n > MAX_COORD ||
+      napi_get_buffer_info(env, argv[1], &in->hash, &in->hash_len) != napi_ok) {
     napi_throw_type_error(env, "ERR_ARGUMENTS_BAD", "sign takes (key, hash buffer, order length)");
     return 0;
   }
-  if (*hash_len == 0 || *hash_len > MAX_HASH) {
+  if (in->hash_len == 0 || in->hash_len > MAX_HASH) {
     napi_throw_range_error(env, "ERR_DATA_LEN_RANGE", "CKM_ECDSA signs a hash of 1 to 512 bytes");
     return 0;
   }
-  *pkey = key;
+  in->pkey = key;
   return 1;
 }
 
 /* signSync: on the calling (event-loop) thread, for curves whose signature costs less than the hop to the pool would. */
 static napi_value sign_sync(napi_env env, napi_callback_info info) {
-  EVP_PKEY *pkey = NULL;
-  void *hash = NULL;
-  size_t hash_len = 0;
-  uint32_t n = 0;
-  if (!sign_args(env, info, &pkey, &hash, &hash_len, &n)) return NULL;
+  sign_in in;
+  if (!sign_args(env, info, &in)) return NULL;
   unsigned char out[2 * MAX_COORD];
   napi_value result;
-  int ok = sign_raw(pkey, hash, hash_len, n, out);
-  if (ok && napi_create_buffer_copy(env, 2 * n, out, NULL, &result) == napi_ok) {
+  int ok = sign_raw(in.pkey, in.hash, in.hash_len, in.n, out);
+  if (ok && napi_create_buffer_copy(env, 2 * in.n, out, NULL, &result) == napi_ok) {
     OPENSSL_cleanse(out, sizeof out);
     return result;
   }
@@ -170,20 +175,17 @@ static napi_value sign_sync(napi_env env, napi_callback_info info) {
 }
 
 static napi_value sign(napi_env env, napi_callback_info info) {
-  EVP_PKEY *pkey = NULL;
-  void *hash = NULL;
-  size_t hash_len = 0;
-  uint32_t n = 0;
-  if (!sign_args(env, info, &pkey, &hash, &hash_len, &n)) return NULL;
+  sign_in in;
+  if (!sign_args(env, info, &in)) return NULL;
   sign_job *job = calloc(1, sizeof *job);
   if (!job) {
     napi_throw_error(env, "ERR_HOST_MEMORY", "out of memory");
     return NULL;
   }
-  memcpy(job->hash, hash, hash_len);
-  job->hash_len = hash_len;
-  job->n = n;
-  job->pkey = pkey;
+  memcpy(job->hash, in.hash, in.hash_len);
+  job->hash_len = in.hash_len;
+  job->n = in.n;
+  job->pkey = in.pkey;
   EVP_PKEY_up_ref(job->pkey);
   napi_value promise, name;
   if (napi_create_promise(env, &job->deferred, &promise) != napi_ok ||
