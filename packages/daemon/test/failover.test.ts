@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as P from '../../protocol/src/pkcs11.js';
 import { connectDaemon, connectNode, startCluster, startDaemon, EXAMPLE_CU } from '../../testkit/src/cluster.js';
-import { runLoad, waitNodeState } from '../../testkit/src/daemon_load.js';
+import { runLoad, waitNodeState, waitNodesUp } from '../../testkit/src/daemon_load.js';
 import { generateEcSigningPair } from '../../testkit/src/keys.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -27,12 +27,7 @@ test('16 clients sign while a node is killed and restarted: no failed operation,
     await admin.request('login', { user: EXAMPLE_CU.user, password: EXAMPLE_CU.password, role: 'CU' });
     const pair = await generateEcSigningPair(admin);
     /* Wait until the daemon has all three nodes up. */
-    for (let i = 0; ; i++) {
-      const st = await admin.request('status', {});
-      if ((st.nodes ?? []).filter((n) => n.state === 'up').length === 3) break;
-      assert.ok(i < 100, 'three nodes up');
-      await sleep(100);
-    }
+    await waitNodesUp(admin, 3, 10_000);
     for (let i = 0; i < 16; i++) clients.push(await connectDaemon(daemon.socketPath, `signer-${i}`));
     /* The status request reports nodes, health, the sign-in state and load. */
     const st = await clients[5]!.request('status', {});

@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import * as P from '../../protocol/src/pkcs11.js';
 import { attr } from '../../hsm-core/src/objects/attributes.js';
 import { connectDaemon, startCluster, startDaemon, EXAMPLE_CU } from '../../testkit/src/cluster.js';
+import { waitNodesUp } from '../../testkit/src/daemon_load.js';
 import { AVOID_BEHIND_MS, routeSeed } from '../src/router.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -38,12 +39,7 @@ test('an application reads what another application of the same daemon has just 
     const writer = await connectDaemon(daemon.socketPath, 'writer');
     closers.push(writer);
     await writer.request('login', { user: EXAMPLE_CU.user, password: EXAMPLE_CU.password, role: 'CU' });
-    for (let i = 0; ; i++) {
-      const st = await writer.request('status', {});
-      if ((st.nodes ?? []).filter((n) => n.state === 'up').length === 3) break;
-      assert.ok(i < 150, 'three nodes up');
-      await sleep(100);
-    }
+    await waitNodesUp(writer, 3, 15_000);
     const { handle: first } = await writer.request('generateKey', { mechanism: { mechanism: P.CKM_AES_KEY_GEN }, template: aesTpl });
     /* The reader inherits the host sign-in and sees the first key (so its lists are never empty). */
     const reader = await connectDaemon(daemon.socketPath, 'reader');

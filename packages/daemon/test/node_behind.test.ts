@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import * as P from '../../protocol/src/pkcs11.js';
 import { attr } from '../../hsm-core/src/objects/attributes.js';
 import { connectDaemon, connectNode, startCluster, startDaemon, EXAMPLE_CU } from '../../testkit/src/cluster.js';
+import { waitNodesUp } from '../../testkit/src/daemon_load.js';
 import { AVOID_BEHIND_MS } from '../src/router.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -59,12 +60,7 @@ test('a node answering ERR_NODE_BEHIND: requests succeed on the others, its link
     const app = await connectDaemon(daemon.socketPath, 'behind-app');
     closers.push(app);
     await app.request('login', { user: EXAMPLE_CU.user, password: EXAMPLE_CU.password, role: 'CU' });
-    for (let i = 0; ; i++) {
-      const st = await app.request('status', {});
-      if ((st.nodes ?? []).filter((n) => n.state === 'up').length === 3) break;
-      assert.ok(i < 150, 'three nodes up');
-      await sleep(100);
-    }
+    await waitNodesUp(app, 3, 15_000);
     const { handle } = await app.request('generateKey', { mechanism: { mechanism: P.CKM_AES_KEY_GEN }, template: aesTpl });
     const n2 = await connectNode(cluster.node(2).port, cluster.poCrt);
     closers.push(n2);

@@ -16,7 +16,7 @@ import * as P from '../../protocol/src/pkcs11.js';
 import type { ProtocolClient } from '../../protocol/src/connection.js';
 import { parseMetrics, scrape, sum } from '../../ops/src/metrics/scrape.js';
 import { connectDaemon, freezeOutsideStoreLock, startCluster, startDaemon, EXAMPLE_CU } from '../../testkit/src/cluster.js';
-import { runLoad, waitNodeState } from '../../testkit/src/daemon_load.js';
+import { runLoad, waitNodeState, waitNodesUp } from '../../testkit/src/daemon_load.js';
 import { generateEcSigningPair } from '../../testkit/src/keys.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -41,12 +41,7 @@ test('pack: sequential requests stay on one node, a burst spills over, the node 
     const data = Buffer.from('routing');
     const sign = (c: ProtocolClient) => c.request('sign', { mechanism: { mechanism: P.CKM_ECDSA_SHA256 }, handle: pair.privateHandle, data });
     /* Every node up and signed in: a signature on each, straight after, would otherwise find some not ready. */
-    for (let i = 0; ; i++) {
-      const st = await app.request('status', {});
-      if ((st.nodes ?? []).filter((n) => n.state === 'up').length === 3 && st.loggedIn) break;
-      assert.ok(i < 150, 'three nodes up');
-      await sleep(100);
-    }
+    await waitNodesUp(app, 3, 15_000, { signedIn: true });
 
     /* 1. One application's sequential signatures: all on one node, the daemon's first choice. */
     let before = await signedAll();

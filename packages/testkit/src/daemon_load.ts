@@ -1,7 +1,8 @@
 /**
  * Load and waits for fault tests that go through the daemon: signing loops on
  * many application connections that count what succeeded and keep every
- * failure, and a bounded wait for the daemon to report a node in a state.
+ * failure, and bounded waits for the daemon to report a node in a state or
+ * every node up.
  */
 import assert from 'node:assert/strict';
 import type { ProtocolClient } from '../../protocol/src/connection.js';
@@ -15,6 +16,17 @@ export async function waitNodeState(admin: ProtocolClient, id: number, state: st
     const st = await admin.request('status', {}, { timeoutMs: Math.max(1000, deadline - Date.now()) });
     if (st.nodes?.find((n) => n.id === id)?.state === state) return;
     if (Date.now() > deadline) assert.fail(`node ${id} not ${state} in the daemon within ${ms} ms: ${JSON.stringify(st.nodes)}`);
+    await sleep(100);
+  }
+}
+
+/** Wait until the daemon reports `count` nodes up (and, with `signedIn`, its sign-in done); fails after `ms`. */
+export async function waitNodesUp(admin: ProtocolClient, count: number, ms: number, opts: { signedIn?: boolean } = {}): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const st = await admin.request('status', {}, { timeoutMs: Math.max(1000, deadline - Date.now()) });
+    if ((st.nodes ?? []).filter((n) => n.state === 'up').length === count && (!opts.signedIn || st.loggedIn)) return;
+    if (Date.now() > deadline) assert.fail(`${count} nodes not up${opts.signedIn ? ' and signed in' : ''} in the daemon within ${ms} ms: ${JSON.stringify(st.nodes)}`);
     await sleep(100);
   }
 }
